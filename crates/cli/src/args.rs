@@ -1,0 +1,212 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pagemill_mmap::MmapChoice;
+use pagemill_split::AnyFormat;
+
+const EXAMPLES: &str = "\
+Examples:
+  pagemill demo                          generate a small dataset and run every job on it
+  pagemill count access.log*             records per file, in parallel
+  pagemill count --records csv data.csv  records of a CSV file (quoted newlines understood)
+  cat big.log | pagemill count           count stdin
+  pagemill count --threads 1 --mmap never -o counts.csv data.txt
+  pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt";
+
+/// Memory-mapped, parallel map-reduce analytics over large files.
+#[derive(Debug, Parser)]
+#[command(name = "pagemill", version, about, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes, before or after its name.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Worker threads (0: one per core).
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Memory-map inputs: auto (regular files of 64 KiB or more), always, or never (read into memory).
+    ///
+    /// A mapped file that another process truncates while pagemill runs makes the
+    /// process die of SIGBUS when it touches a vanished page; one that is rewritten
+    /// in place may yield wrong results. pagemill checks each input's size and
+    /// modification time after a run and reports a change as an error, but only
+    /// `--mmap never`, which reads inputs into memory, is immune to both.
+    #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
+    pub mmap: MmapChoice,
+
+    /// Target chunk size, e.g. 4M, 512K (default: about 1/32 of the input per thread, 64K to 4M).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<usize>,
+
+    /// Draw a progress bar on stderr: auto (when stderr is a terminal), always, never.
+    #[arg(long, global = true, default_value = "auto", value_name = "WHEN")]
+    pub progress: When,
+
+    /// Make the first malformed record an error instead of a counted sample.
+    #[arg(long, global = true)]
+    pub strict: bool,
+
+    /// Log debug messages (mapping decisions, fallbacks) to stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// auto / always / never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    /// Decide from the environment.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count the records of each input: a parallel `wc -l` that understands record formats.
+    #[command(
+        after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill count access.log\n  pagemill count --records fixed:16 events.bin\n  pagemill count -o counts.ndjson a.csv b.csv"
+    )]
+    Count(CountArgs),
+    /// Generate test and benchmark data.
+    #[command(subcommand)]
+    Gen(GenCommand),
+    /// Generate a small dataset and run each job on it, printing the results.
+    Demo(DemoArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// Record format: lines, csv (RFC 4180, quoted newlines) or fixed:N (N-byte binary records).
+    #[arg(long, default_value = "lines", value_name = "FORMAT")]
+    pub records: AnyFormat,
+
+    /// Input files; `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where and how results are written.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write results to FILE (atomically: whole or not at all) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Output format (default: from the extension of -o, else table).
+    #[arg(long, value_name = "FORMAT")]
+    pub output_format: Option<OutputFormat>,
+}
+
+/// Result formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text columns.
+    Table,
+    /// Comma-separated values with a header.
+    Csv,
+    /// Tab-separated values with a header.
+    Tsv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenCommand {
+    /// 1BRC lines `station;temperature`.
+    Measurements(GenMeasurements),
+}
+
+#[derive(Debug, Args)]
+pub struct GenMeasurements {
+    /// Number of rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Station set: 413 (the official list) or 10k (synthetic names of 1 to 100 UTF-8 bytes).
+    #[arg(long, default_value = "413", value_parser = ["413", "10k"])]
+    pub stations: String,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (default: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Rows of demo data.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+}
+
+fn parse_mmap(s: &str) -> Result<MmapChoice, String> {
+    s.parse()
+}
+
+/// Parse `4M`, `512K`, `1G`, `4MiB`, `1024` into bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: usize = num.parse().map_err(|_| format!("invalid size '{s}' (expected e.g. 4M, 512K, 65536)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size unit in '{s}' (use K, M or G)")),
+    };
+    match n.checked_mul(mult) {
+        Some(0) => Err("size must be at least 1 byte".to_string()),
+        Some(v) => Ok(v),
+        None => Err(format!("size '{s}' is too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("77"), Ok(77));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        let a = Cli::try_parse_from(["pagemill", "--threads", "3", "count", "x"]).unwrap();
+        let b = Cli::try_parse_from(["pagemill", "count", "x", "--threads", "3"]).unwrap();
+        assert_eq!(a.global.threads, 3);
+        assert_eq!(b.global.threads, 3);
+    }
+}

@@ -1,0 +1,182 @@
+//! The subcommands: open inputs, build the job, run it, write the results.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use pagemill_datasets::{Measurements, Stations};
+use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
+use pagemill_mmap::{OpenOptions, Source};
+use pagemill_split::{AnyFormat, Lines};
+
+use crate::args::{CountArgs, DemoArgs, GenCommand, Global, OutputArgs};
+use crate::progress;
+use crate::table::{Cell, Table, choose_format};
+
+/// Open each input (`-` is stdin; no inputs means stdin) with the global
+/// mapping policy.
+fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
+    let mut opts = OpenOptions::new();
+    opts.mmap(global.mmap);
+    if files.is_empty() {
+        return Ok(vec![opts.stdin()?]);
+    }
+    files
+        .iter()
+        .map(|f| if f.as_os_str() == "-" { opts.stdin() } else { opts.open(f) })
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
+}
+
+fn runner(global: &Global) -> Runner {
+    let mut runner = Runner::new();
+    runner.threads(global.threads).strict(global.strict);
+    if let Some(size) = global.chunk_size {
+        runner.chunk_size(size);
+    }
+    runner
+}
+
+/// Print the malformed-record summary on stderr, if there is anything to say.
+fn report_malformed(malformed: &Malformed) {
+    if !malformed.is_empty() {
+        eprintln!("pagemill: {malformed}");
+    }
+}
+
+/// Write `table` to `-o FILE` (atomically) or stdout.
+fn write_results(output: &OutputArgs, table: &Table, inputs: &[Source]) -> Result<()> {
+    let format = choose_format(output.output_format, output.output.as_deref());
+    match output.output.as_deref() {
+        Some(path) if path != Path::new("-") => {
+            let mut file = AtomicFile::create(path, inputs)?;
+            table.write(format, &mut file).with_context(|| format!("cannot write output {}", path.display()))?;
+            file.commit()?;
+        }
+        _ => {
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            table.write(format, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
+    let inputs = open_inputs(global, &args.files)?;
+    let mut runner = runner(global);
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let mut job = CountRecords::new(args.records);
+    if let AnyFormat::Fixed(f) = args.records {
+        job = job.expect_record_size(f.size());
+    }
+    let outcome = runner.run(&job, &inputs);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    let table = Table {
+        columns: vec!["file", "records"],
+        rows: inputs
+            .iter()
+            .zip(&outcome.output)
+            .map(|(s, &n)| vec![Cell::Text(s.name().to_string()), Cell::Int(n)])
+            .collect(),
+    };
+    write_results(&args.output, &table, &inputs)
+}
+
+fn pool(global: &Global) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(global.threads).build().context("cannot start worker threads")
+}
+
+pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
+    match command {
+        GenCommand::Measurements(args) => {
+            let stations =
+                if args.stations == "10k" { Stations::synthetic(10_000, args.seed) } else { Stations::official() };
+            let generator = Measurements::new(stations, args.rows, args.seed);
+            let pool = pool(global)?;
+            match &args.output {
+                Some(path) if path != Path::new("-") => {
+                    let mut file = AtomicFile::create(path, &[])?;
+                    pool.install(|| generator.write_to(&mut file))
+                        .with_context(|| format!("cannot write output {}", path.display()))?;
+                    file.commit()?;
+                }
+                _ => {
+                    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+                    pool.install(|| generator.write_to(&mut out))?;
+                    out.flush()?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
+    let dir = TempDir(std::env::temp_dir().join(format!("pagemill-demo-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).with_context(|| format!("{}: cannot create", dir.0.display()))?;
+    let path = dir.0.join("measurements.txt");
+
+    println!("pagemill demo");
+    println!("=============");
+    let started = Instant::now();
+    let generator = Measurements::new(Stations::official(), args.rows, 42);
+    let mut file = AtomicFile::create(&path, &[])?;
+    pool(global)?.install(|| generator.write_to(&mut file))?;
+    file.commit()?;
+    let size = std::fs::metadata(&path)?.len();
+    println!(
+        "generated {} 1BRC rows (413 official stations, seed 42): {} in {:.2?}",
+        args.rows,
+        human_bytes(size),
+        started.elapsed()
+    );
+
+    let mut opts = OpenOptions::new();
+    opts.mmap(global.mmap);
+    let inputs = vec![opts.open(&path)?];
+    let runner = runner(global);
+
+    println!();
+    println!("$ pagemill count {}", path.display());
+    let started = Instant::now();
+    let outcome = runner.run(&CountRecords::new(Lines), &inputs)?;
+    let elapsed = started.elapsed();
+    report_malformed(&outcome.malformed);
+    println!(
+        "records: {}  ({} chunks on {} threads, {}, {:.2?}, {}/s)",
+        outcome.output[0],
+        outcome.chunks,
+        outcome.threads,
+        if inputs[0].is_mapped() { "memory-mapped" } else { "read into memory" },
+        elapsed,
+        human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
+    );
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

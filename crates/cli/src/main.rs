@@ -1,0 +1,45 @@
+//! The `pagemill` binary: parses flags, decides policy (threads, mapping,
+//! progress display, output), and calls the library crates. No analytics logic
+//! lives here.
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod logger;
+mod progress;
+mod table;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logger::init(cli.global.verbose);
+    let result = match &cli.command {
+        Command::Count(args) => commands::count(&cli.global, args),
+        Command::Gen(args) => commands::generate(&cli.global, args),
+        Command::Demo(args) => commands::demo(&cli.global, args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "pagemill", &mut std::io::stdout());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (`pagemill ... | head`) is not an error worth a message.
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(std::io::stderr(), "pagemill: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

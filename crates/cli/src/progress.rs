@@ -1,0 +1,70 @@
+//! The progress bar: indicatif on stderr, fed by the runner's byte counts.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use pagemill_engine::Runner;
+
+use crate::args::When;
+
+/// Attach a progress bar to `runner` if `when` says so; returns the bar so the
+/// caller can clear it when the run ends.
+pub fn attach(runner: &mut Runner, when: When, total: u64) -> Option<ProgressBar> {
+    let show = match when {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => std::io::stderr().is_terminal(),
+    };
+    if !show {
+        return None;
+    }
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        // indicatif hides bars on non-terminals; `--progress always` asked for
+        // one anyway (for logs, or a terminal indicatif cannot detect).
+        ProgressDrawTarget::term_like(Box::new(PlainStderr))
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    let handle = bar.clone();
+    runner.on_progress(move |p| handle.set_position(p.done));
+    Some(bar)
+}
+
+/// A "terminal" that is stderr as it is: every redraw becomes a line.
+#[derive(Debug)]
+struct PlainStderr;
+
+impl TermLike for PlainStderr {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _n: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _n: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _n: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _n: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        writeln!(std::io::stderr(), "{s}")
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        write!(std::io::stderr(), "{s}")
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}

@@ -1,0 +1,60 @@
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::malformed::Sample;
+
+/// Why a run produced no result.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input could not be opened, read, or changed during the run.
+    Input(pagemill_mmap::Error),
+    /// [`Runner::strict`](crate::Runner::strict) is on and a record is malformed.
+    Strict(Box<Sample>),
+    /// The thread pool could not be built.
+    ThreadPool(String),
+    /// Writing an output file failed.
+    Output {
+        /// The file being written.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The output file is one of the inputs.
+    OutputIsInput {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Input(e) => e.fmt(f),
+            Error::Strict(sample) => write!(f, "malformed record (strict mode): {sample}"),
+            Error::ThreadPool(e) => write!(f, "cannot start worker threads: {e}"),
+            Error::Output { path, .. } => write!(f, "cannot write output {}", path.display()),
+            Error::OutputIsInput { path } => {
+                write!(f, "{}: refusing to write output onto an input file", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent: `Display` is the input error's own.
+            Error::Input(e) => e.source(),
+            Error::Output { source, .. } => Some(source),
+            Error::Strict(_) | Error::ThreadPool(_) | Error::OutputIsInput { .. } => None,
+        }
+    }
+}
+
+impl From<pagemill_mmap::Error> for Error {
+    fn from(e: pagemill_mmap::Error) -> Error {
+        Error::Input(e)
+    }
+}

@@ -1,0 +1,50 @@
+use pagemill_mmap::Source;
+use pagemill_split::RecordFormat;
+
+use crate::malformed::Malformed;
+
+/// One chunk of one input, handed to [`Job::map`].
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// Index of the input among those passed to [`Runner::run`](crate::Runner::run).
+    pub input: usize,
+    /// Index of the chunk in the global chunk order (all inputs, in order).
+    pub index: usize,
+    /// Byte offset of the chunk's first byte in its input.
+    pub offset: usize,
+    /// The chunk's bytes: whole records, starting on a record boundary.
+    pub bytes: &'a [u8],
+}
+
+/// A map-reduce job over record-aligned chunks.
+///
+/// The runner calls [`map`](Job::map) once per chunk, in parallel, and
+/// [`merge`](Job::merge) on partials of *adjacent* chunk ranges, left before
+/// right, along a binary tree fixed by the number of chunks. `merge` must be
+/// associative for the result not to depend on the chunk size; it need not be
+/// commutative.
+pub trait Job: Sync {
+    /// How records are cut.
+    type Format: RecordFormat;
+    /// The state built from one chunk or from several merged chunks.
+    type Partial: Send;
+    /// The finished result.
+    type Output;
+
+    /// The record format used to plan chunks.
+    fn format(&self) -> &Self::Format;
+
+    /// The partial of no input at all (the identity of `merge`).
+    fn empty(&self) -> Self::Partial;
+
+    /// Turn one chunk into a partial. Malformed records are reported to
+    /// `malformed`, never dropped silently.
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> Self::Partial;
+
+    /// Merge two partials; `left` covers the chunks before `right`'s.
+    fn merge(&self, left: Self::Partial, right: Self::Partial) -> Self::Partial;
+
+    /// Finish the partial of all chunks into the result. `inputs` are the
+    /// sources the run read, in order (for per-input results and metadata).
+    fn finish(&self, partial: Self::Partial, inputs: &[Source]) -> Self::Output;
+}

@@ -1,0 +1,135 @@
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use pagemill_mmap::{FileId, Source};
+
+use crate::error::Error;
+
+/// An output file that appears whole or not at all.
+///
+/// Bytes go to a temporary file in the target's folder (so the final rename
+/// stays on one file system); [`commit`](AtomicFile::commit) flushes, syncs
+/// and renames it over the target. Dropping an `AtomicFile` without
+/// committing (an error, a panic unwinding) removes the temporary file.
+/// Creating one whose target is one of the inputs is refused.
+#[derive(Debug)]
+pub struct AtomicFile {
+    target: PathBuf,
+    temp: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl AtomicFile {
+    /// Start writing `target`, refusing if it is the same file as any of
+    /// `inputs`.
+    pub fn create(target: impl AsRef<Path>, inputs: &[Source]) -> Result<AtomicFile, Error> {
+        let target = target.as_ref().to_path_buf();
+        if let Some(id) = FileId::of_path(&target)
+            && inputs.iter().any(|s| s.file_id() == Some(id))
+        {
+            return Err(Error::OutputIsInput { path: target });
+        }
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let io_err = |source| Error::Output { path: target.clone(), source };
+        let mut attempt = 0u32;
+        loop {
+            let temp = dir.join(format!(".{name}.pagemill-{}-{attempt}.tmp", std::process::id()));
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
+                Ok(file) => {
+                    return Ok(AtomicFile { target, temp, writer: Some(BufWriter::with_capacity(1 << 16, file)) });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    }
+
+    /// The final path.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// The temporary path being written.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Flush, sync to disk and rename onto the target.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let writer = self.writer.take().expect("writer present until commit");
+        let result = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+            .and_then(|file| file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temp, &self.target));
+        result.map_err(|source| Error::Output { path: self.target.clone(), source })
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.as_mut().expect("writer present until commit").write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.as_mut().expect("writer present until commit").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pagemill-atomic-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn commit_renames_and_drop_removes() {
+        let dir = temp_dir("commit");
+        let target = dir.join("out.txt");
+        let mut out = AtomicFile::create(&target, &[]).unwrap();
+        out.write_all(b"hello").unwrap();
+        assert!(!target.exists());
+        let temp = out.temp_path().to_path_buf();
+        assert!(temp.exists());
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello");
+        assert!(!temp.exists());
+
+        let mut out = AtomicFile::create(&target, &[]).unwrap();
+        out.write_all(b"partial").unwrap();
+        let temp = out.temp_path().to_path_buf();
+        drop(out);
+        assert!(!temp.exists());
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello", "an abandoned write leaves the old file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_to_overwrite_an_input() {
+        let dir = temp_dir("input");
+        let path = dir.join("in.txt");
+        std::fs::write(&path, b"data\n").unwrap();
+        let source = pagemill_mmap::OpenOptions::new().open(&path).unwrap();
+        let err = AtomicFile::create(&path, std::slice::from_ref(&source)).unwrap_err();
+        assert!(matches!(err, Error::OutputIsInput { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"data\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

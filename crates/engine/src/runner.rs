@@ -1,0 +1,292 @@
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use pagemill_mmap::Source;
+use pagemill_split::RecordFormat;
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::job::{Chunk, Job};
+use crate::malformed::{DEFAULT_SAMPLES, Malformed};
+
+/// Progress of a run: bytes of input mapped so far, of the total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of chunks finished.
+    pub done: u64,
+    /// Bytes of all inputs.
+    pub total: u64,
+}
+
+/// When to give back the pages of processed chunks
+/// ([`Source::release`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Release {
+    /// Release for mapped inputs of at least 1 GiB, where keeping every page
+    /// mapped would grow the resident set with the input. The default.
+    #[default]
+    Auto,
+    /// Always release processed ranges of mapped inputs.
+    Always,
+    /// Never release; pages stay mapped until the run ends.
+    Never,
+}
+
+/// Inputs at least this large release processed pages under [`Release::Auto`].
+const RELEASE_AUTO_MIN: usize = 1 << 30;
+
+/// The result of a run, with what was learned along the way.
+#[derive(Debug)]
+pub struct Outcome<O> {
+    /// The job's finished result.
+    pub output: O,
+    /// Malformed records, with samples' input names and line numbers filled in.
+    pub malformed: Malformed,
+    /// Total bytes of input.
+    pub bytes: u64,
+    /// Number of chunks the inputs were cut into.
+    pub chunks: usize,
+    /// Number of worker threads used.
+    pub threads: usize,
+}
+
+type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Runs [`Job`]s: plans chunks, maps them on a rayon pool, merges the partials
+/// deterministically. Configure with the `&mut self` setters, then
+/// [`run`](Runner::run) as often as needed.
+#[derive(Clone)]
+pub struct Runner {
+    threads: usize,
+    chunk_size: Option<usize>,
+    strict: bool,
+    max_samples: usize,
+    release: Release,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("threads", &self.threads)
+            .field("chunk_size", &self.chunk_size)
+            .field("strict", &self.strict)
+            .field("max_samples", &self.max_samples)
+            .field("release", &self.release)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl Default for Runner {
+    fn default() -> Runner {
+        Runner::new()
+    }
+}
+
+impl Runner {
+    /// All cores, automatic chunk size, lenient, 5 samples per kind.
+    pub fn new() -> Runner {
+        Runner {
+            threads: 0,
+            chunk_size: None,
+            strict: false,
+            max_samples: DEFAULT_SAMPLES,
+            release: Release::Auto,
+            progress: None,
+        }
+    }
+
+    /// Number of worker threads; 0 (the default) means one per core.
+    pub fn threads(&mut self, threads: usize) -> &mut Runner {
+        self.threads = threads;
+        self
+    }
+
+    /// Target chunk size in bytes (at least 1). By default about 1/32 of the
+    /// input per thread, between 64 KiB and 4 MiB: many more chunks than
+    /// threads, so work stealing evens out the load.
+    pub fn chunk_size(&mut self, bytes: usize) -> &mut Runner {
+        self.chunk_size = Some(bytes.max(1));
+        self
+    }
+
+    /// Make the first malformed record (in input order) an error.
+    pub fn strict(&mut self, yes: bool) -> &mut Runner {
+        self.strict = yes;
+        self
+    }
+
+    /// How many samples of each kind of malformed record to keep.
+    pub fn max_samples(&mut self, n: usize) -> &mut Runner {
+        self.max_samples = n;
+        self
+    }
+
+    /// When to release processed pages of mapped inputs.
+    pub fn release(&mut self, release: Release) -> &mut Runner {
+        self.release = release;
+        self
+    }
+
+    /// Call `f` after each chunk with the bytes done so far. `f` runs on
+    /// worker threads and should be cheap.
+    pub fn on_progress(&mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> &mut Runner {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// The number of threads a run will use.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads > 0 { self.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+
+    /// The chunk size a run over `total` bytes will use.
+    pub fn effective_chunk_size(&self, total: u64) -> usize {
+        self.chunk_size.unwrap_or_else(|| {
+            let per = total / (self.effective_threads() as u64 * 32);
+            per.clamp(64 << 10, 4 << 20) as usize
+        })
+    }
+
+    /// Run `job` over `inputs`. Their chunks share one pool and one result.
+    ///
+    /// Fails if an input changed (size or modification time) during the run,
+    /// or, in strict mode, if a record is malformed.
+    pub fn run<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>, Error> {
+        let threads = self.effective_threads();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("pagemill-{i}"))
+            .build()
+            .map_err(|e| Error::ThreadPool(e.to_string()))?;
+        let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
+        let chunk_size = self.effective_chunk_size(total);
+
+        let (partial, mut malformed, chunks) = pool.install(|| {
+            let chunks: Vec<(usize, Range<usize>)> = inputs
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| job.format().plan(s.bytes(), chunk_size).into_iter().map(move |r| (i, r)))
+                .collect();
+            let ctx = Ctx {
+                job,
+                inputs,
+                chunks: &chunks,
+                done: AtomicU64::new(0),
+                total,
+                first_bad: AtomicUsize::new(usize::MAX),
+                release: inputs
+                    .iter()
+                    .map(|s| match self.release {
+                        Release::Always => true,
+                        Release::Never => false,
+                        Release::Auto => s.len() >= RELEASE_AUTO_MIN,
+                    })
+                    .collect(),
+            };
+            let (partial, malformed) = if chunks.is_empty() {
+                (job.empty(), Malformed::new(self.max_samples))
+            } else {
+                self.reduce(&ctx, 0, chunks.len())
+            };
+            (partial, malformed, chunks.len())
+        });
+
+        for input in inputs {
+            input.check_unchanged()?;
+        }
+        if !malformed.is_empty() {
+            pool.install(|| resolve_samples(&mut malformed, inputs));
+            if self.strict {
+                let first = malformed
+                    .samples()
+                    .iter()
+                    .min_by_key(|s| (s.input, s.offset))
+                    .cloned()
+                    .expect("a malformed record keeps a sample");
+                return Err(Error::Strict(Box::new(first)));
+            }
+        }
+        let output = job.finish(partial, inputs);
+        Ok(Outcome { output, malformed, bytes: total, chunks, threads })
+    }
+
+    /// Map and merge chunks `lo..hi` along a binary tree fixed by the indices,
+    /// so the merge order never depends on scheduling.
+    fn reduce<J: Job>(&self, ctx: &Ctx<'_, J>, lo: usize, hi: usize) -> (J::Partial, Malformed) {
+        if hi - lo == 1 {
+            return self.map_one(ctx, lo);
+        }
+        let mid = lo + (hi - lo) / 2;
+        let ((left, mut bad), (right, later_bad)) =
+            rayon::join(|| self.reduce(ctx, lo, mid), || self.reduce(ctx, mid, hi));
+        bad.merge(later_bad);
+        (ctx.job.merge(left, right), bad)
+    }
+
+    fn map_one<J: Job>(&self, ctx: &Ctx<'_, J>, index: usize) -> (J::Partial, Malformed) {
+        let (input, range) = &ctx.chunks[index];
+        let source = &ctx.inputs[*input];
+        if self.strict && ctx.first_bad.load(Ordering::Relaxed) < index {
+            // An earlier chunk already failed; this one cannot change the error.
+            return (ctx.job.empty(), Malformed::new(self.max_samples));
+        }
+        source.will_need(range.clone());
+        let chunk = Chunk { input: *input, index, offset: range.start, bytes: &source.bytes()[range.clone()] };
+        let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
+        let partial = ctx.job.map(chunk, &mut bad);
+        if self.strict && !bad.is_empty() {
+            ctx.first_bad.fetch_min(index, Ordering::Relaxed);
+        }
+        if ctx.release[*input] {
+            source.release(range.clone());
+        }
+        let done = ctx.done.fetch_add(range.len() as u64, Ordering::Relaxed) + range.len() as u64;
+        if let Some(progress) = &self.progress {
+            progress(Progress { done, total: ctx.total });
+        }
+        (partial, bad)
+    }
+}
+
+struct Ctx<'a, J> {
+    job: &'a J,
+    inputs: &'a [Source],
+    chunks: &'a [(usize, Range<usize>)],
+    done: AtomicU64,
+    total: u64,
+    first_bad: AtomicUsize,
+    release: Vec<bool>,
+}
+
+/// Fill in each sample's input name and exact 1-based line number, counting
+/// newlines in parallel from the start of its input (only runs when there are
+/// samples, so the clean path pays nothing).
+fn resolve_samples(malformed: &mut Malformed, inputs: &[Source]) {
+    let mut order: Vec<usize> = (0..malformed.samples().len()).collect();
+    let samples = malformed.samples_mut();
+    order.sort_by_key(|&i| (samples[i].input, samples[i].offset));
+    let mut current: Option<(usize, u64, u64)> = None; // (input, offset, newlines before it)
+    for i in order {
+        let sample = &mut samples[i];
+        let source = &inputs[sample.input];
+        sample.source = source.name().to_string();
+        let (from, base) = match current {
+            Some((input, offset, lines)) if input == sample.input => (offset, lines),
+            _ => (0, 0),
+        };
+        let bytes = source.bytes();
+        let to = (sample.offset as usize).min(bytes.len());
+        let lines = base + count_newlines(&bytes[from as usize..to]);
+        sample.line = lines + 1;
+        current = Some((sample.input, to as u64, lines));
+    }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.par_chunks(4 << 20).map(|c| memchr::memchr_iter(b'\n', c).count() as u64).sum()
+}

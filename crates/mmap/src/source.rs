@@ -1,0 +1,404 @@
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use memmap2::{Advice, Mmap, MmapMut, MmapOptions, UncheckedAdvice};
+
+use crate::error::Error;
+use crate::options::{Access, OpenOptions, Policy};
+
+/// The bytes of one input: a file or standard input, mapped or read.
+///
+/// See the [crate documentation](crate) for the safety contract that every
+/// mapped `Source` relies on: the file must not be modified or truncated by
+/// anyone while the `Source` is alive. [`Source::check_unchanged`] detects
+/// (after the fact) a change of size or modification time.
+///
+/// A `Source` is `Sync`: many threads can read [`Source::bytes`] at once.
+#[derive(Debug)]
+pub struct Source {
+    name: String,
+    path: Option<PathBuf>,
+    data: Data,
+    access: Access,
+    /// The open file, kept to re-check its metadata (`fstat`) and identity.
+    file: Option<File>,
+    stamp: Option<Stamp>,
+}
+
+#[derive(Debug)]
+enum Data {
+    Mapped(Mmap),
+    MappedMut(MmapMut),
+    Owned(Vec<u8>),
+}
+
+/// The metadata pagemill compares to notice an input that changed under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp { len: meta.len(), modified: meta.modified().ok() }
+    }
+}
+
+/// Identity of a file on disk (device and inode on Unix), used to refuse
+/// writing output onto an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file at `path`, if it exists and the platform has
+    /// one.
+    pub fn of_path(path: &Path) -> Option<FileId> {
+        std::fs::metadata(path).ok().and_then(|m| FileId::of_metadata(&m))
+    }
+
+    #[cfg(unix)]
+    fn of_metadata(meta: &std::fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId { dev: meta.dev(), ino: meta.ino() })
+    }
+
+    #[cfg(not(unix))]
+    fn of_metadata(_meta: &std::fs::Metadata) -> Option<FileId> {
+        None
+    }
+}
+
+/// The mapping granularity assumed when rounding ranges inward for
+/// [`Source::release`]. Rounding to a multiple of 4 KiB is correct on systems
+/// with larger pages too: memmap2 aligns the start down to the real page size,
+/// and at worst a neighbouring page is re-faulted.
+const PAGE: usize = 4096;
+
+impl Source {
+    /// Wrap bytes already in memory. Useful for tests and for library users
+    /// whose data is not in a file.
+    pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Source {
+        Source {
+            name: name.into(),
+            path: None,
+            data: Data::Owned(bytes),
+            access: Access::CopyOnWrite,
+            file: None,
+            stamp: None,
+        }
+    }
+
+    pub(crate) fn open(opts: &OpenOptions, path: &Path) -> Result<Source, Error> {
+        let name = path.display().to_string();
+        let open_err = |source| Error::Open { path: path.to_path_buf(), source };
+        let file = match opts.access {
+            Access::ReadWrite => std::fs::OpenOptions::new().read(true).write(true).open(path),
+            Access::ReadOnly | Access::CopyOnWrite => File::open(path),
+        }
+        .map_err(|e| {
+            // Opening a directory for writing fails with EISDIR; report it as
+            // the directory it is.
+            if path.is_dir() { Error::IsDirectory { path: path.to_path_buf() } } else { open_err(e) }
+        })?;
+        let meta = file.metadata().map_err(open_err)?;
+        if meta.is_dir() {
+            return Err(Error::IsDirectory { path: path.to_path_buf() });
+        }
+        Source::from_file(opts, name, Some(path.to_path_buf()), file, &meta, 0)
+    }
+
+    pub(crate) fn stdin(opts: &OpenOptions) -> Result<Source, Error> {
+        let name = "<stdin>".to_string();
+        if opts.access == Access::ReadWrite {
+            return Err(Error::Unsupported { name, what: "a read-write map of stdin" });
+        }
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            // A duplicate of fd 0: if stdin is a regular file it can be mapped
+            // like any other file. Dropping it closes only the duplicate.
+            if let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() {
+                let mut file = File::from(fd);
+                if let Ok(meta) = file.metadata()
+                    && meta.is_file()
+                    && opts.mmap.policy() != Policy::Never
+                {
+                    let start = file.stream_position().unwrap_or(0);
+                    return Source::from_file(opts, name, None, file, &meta, start);
+                }
+            }
+        }
+        let mut bytes = Vec::new();
+        io::stdin().lock().read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
+        Ok(Source { name, path: None, data: Data::Owned(bytes), access: opts.access, file: None, stamp: None })
+    }
+
+    /// Map or read an open regular (or special) file from byte `start` on.
+    fn from_file(
+        opts: &OpenOptions,
+        name: String,
+        path: Option<PathBuf>,
+        mut file: File,
+        meta: &std::fs::Metadata,
+        start: u64,
+    ) -> Result<Source, Error> {
+        let stamp = Stamp::of(meta);
+        let len = meta.len().saturating_sub(start);
+        // Regular files that report a size of zero may still have contents
+        // (`/proc`, `/sys`); they and all non-regular files are read.
+        let mappable = meta.is_file() && len > 0;
+        let want_map = match opts.mmap.policy() {
+            Policy::Never => false,
+            Policy::Always => mappable,
+            Policy::Auto => mappable && len >= opts.min_map_len,
+        } || (opts.access == Access::ReadWrite && mappable);
+
+        if opts.access == Access::ReadWrite && !meta.is_file() {
+            return Err(Error::Unsupported { name, what: "a read-write map of a file that is not regular" });
+        }
+
+        if want_map {
+            match map(&file, opts.access, start, len) {
+                Ok(data) => {
+                    let source = Source { name, path, data, access: opts.access, file: Some(file), stamp: Some(stamp) };
+                    if opts.sequential {
+                        source.advise_sequential();
+                    }
+                    return Ok(source);
+                }
+                Err(e) if opts.access == Access::ReadWrite => return Err(Error::Map { name, source: e }),
+                Err(e) => log::debug!("{name}: memory map failed ({e}); reading instead"),
+            }
+        } else if opts.access == Access::ReadWrite {
+            // An empty regular file: nothing to map, nothing to write.
+            return Ok(Source {
+                name,
+                path,
+                data: Data::Owned(Vec::new()),
+                access: opts.access,
+                file: Some(file),
+                stamp: Some(stamp),
+            });
+        } else {
+            log::debug!("{name}: reading into memory ({len} bytes, policy {})", opts.mmap);
+        }
+
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
+        if start > 0 {
+            file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
+        }
+        file.read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
+        let is_file = meta.is_file();
+        Ok(Source {
+            name,
+            path,
+            data: Data::Owned(bytes),
+            access: opts.access,
+            // Only regular files have a size and mtime worth re-checking.
+            stamp: if is_file && meta.len() > 0 { Some(stamp) } else { None },
+            file: Some(file),
+        })
+    }
+
+    /// The input's name for messages: its path, or `<stdin>`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The path the source was opened from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The access mode the source was opened with.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The identity of the underlying file, if it is one.
+    pub fn file_id(&self) -> Option<FileId> {
+        self.file.as_ref().and_then(|f| f.metadata().ok()).filter(|m| m.is_file()).and_then(|m| FileId::of_metadata(&m))
+    }
+
+    /// The input's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            Data::Mapped(m) => m,
+            Data::MappedMut(m) => m,
+            Data::Owned(v) => v,
+        }
+    }
+
+    /// The input's bytes, writable. Available for [`Access::ReadWrite`]
+    /// (writes reach the file) and [`Access::CopyOnWrite`] (writes stay
+    /// private); an error for read-only sources.
+    pub fn bytes_mut(&mut self) -> Result<&mut [u8], Error> {
+        match (&mut self.data, self.access) {
+            (_, Access::ReadOnly) => {
+                Err(Error::Unsupported { name: self.name.clone(), what: "writing a read-only source" })
+            }
+            (Data::MappedMut(m), _) => Ok(m),
+            (Data::Owned(v), _) => Ok(v),
+            (Data::Mapped(_), _) => {
+                Err(Error::Unsupported { name: self.name.clone(), what: "writing a read-only map" })
+            }
+        }
+    }
+
+    /// The number of bytes.
+    pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    /// Whether there are no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the bytes come from a memory map (rather than a read).
+    pub fn is_mapped(&self) -> bool {
+        !matches!(self.data, Data::Owned(_))
+    }
+
+    /// Advise the kernel that the whole input will be read front to back
+    /// (`MADV_SEQUENTIAL`: aggressive read-ahead). A no-op for read sources.
+    pub fn advise_sequential(&self) {
+        let result = match &self.data {
+            Data::Mapped(m) => m.advise(Advice::Sequential),
+            Data::MappedMut(m) => m.advise(Advice::Sequential),
+            Data::Owned(_) => Ok(()),
+        };
+        if let Err(e) = result {
+            log::debug!("{}: madvise(SEQUENTIAL) failed: {e}", self.name);
+        }
+    }
+
+    /// Advise the kernel that `range` will be read soon (`MADV_WILLNEED`:
+    /// start reading it in now). A no-op for read sources and empty ranges.
+    pub fn will_need(&self, range: Range<usize>) {
+        let Some((off, len)) = clamp(range, self.len()) else { return };
+        let result = match &self.data {
+            Data::Mapped(m) => m.advise_range(Advice::WillNeed, off, len),
+            Data::MappedMut(m) => m.advise_range(Advice::WillNeed, off, len),
+            Data::Owned(_) => Ok(()),
+        };
+        if let Err(e) = result {
+            log::debug!("{}: madvise(WILLNEED) failed: {e}", self.name);
+        }
+    }
+
+    /// Give back the resident pages of `range`, which the caller has finished
+    /// reading, so that a scan over an input larger than RAM keeps its
+    /// resident set bounded (`MADV_DONTNEED`).
+    ///
+    /// Only whole pages inside `range` are released. The bytes stay readable:
+    /// a later read faults them in again from the page cache or the disk.
+    /// Only read-only maps release; for read-write and copy-on-write maps (whose
+    /// private pages would be lost) and read sources this is a no-op.
+    pub fn release(&self, range: Range<usize>) {
+        let Data::Mapped(m) = &self.data else { return };
+        let start = range.start.div_ceil(PAGE) * PAGE;
+        let end = range.end.min(m.len()) / PAGE * PAGE;
+        if end <= start {
+            return;
+        }
+        // SAFETY: `m` is a read-only, shared map of a file (`Data::Mapped` is
+        // only ever built by `map` with `Access::ReadOnly`). DONTNEED on a
+        // shared file mapping drops page-table entries only: the next access
+        // re-faults the same bytes from the page cache or the file, so no
+        // reference into the map ever sees different data, provided the file
+        // is not modified, which is the type-level contract of `Source`.
+        let result = unsafe { m.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
+        if let Err(e) = result {
+            log::debug!("{}: madvise(DONTNEED) failed: {e}", self.name);
+        }
+    }
+
+    /// Write all changes of a read-write map to the file and wait for it
+    /// (`msync(MS_SYNC)`). An error for other access modes, which have nothing
+    /// to write back.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.writable_map()?.flush().map_err(|source| Error::Flush { name: self.name.clone(), source })
+    }
+
+    /// Write the changes in `len` bytes from `offset` to the file and wait.
+    pub fn flush_range(&self, offset: usize, len: usize) -> Result<(), Error> {
+        let map = self.writable_map()?;
+        let Some((off, len)) = clamp(offset..offset.saturating_add(len), map.len()) else { return Ok(()) };
+        map.flush_range(off, len).map_err(|source| Error::Flush { name: self.name.clone(), source })
+    }
+
+    /// Start writing all changes to the file without waiting
+    /// (`msync(MS_ASYNC)`).
+    pub fn flush_async(&self) -> Result<(), Error> {
+        self.writable_map()?.flush_async().map_err(|source| Error::Flush { name: self.name.clone(), source })
+    }
+
+    fn writable_map(&self) -> Result<&MmapMut, Error> {
+        match (&self.data, self.access) {
+            (Data::MappedMut(m), Access::ReadWrite) => Ok(m),
+            (Data::Owned(v), Access::ReadWrite) if v.is_empty() => {
+                Err(Error::Unsupported { name: self.name.clone(), what: "flushing an empty file" })
+            }
+            _ => Err(Error::Unsupported {
+                name: self.name.clone(),
+                what: "flushing a source that is not a read-write map",
+            }),
+        }
+    }
+
+    /// Check that the file's size and modification time are what they were
+    /// when it was opened. Call it after a run: a changed input means the
+    /// results (and, for a mapped input, possibly the bytes seen) cannot be
+    /// trusted. Sources that are not regular files always pass.
+    pub fn check_unchanged(&self) -> Result<(), Error> {
+        let (Some(file), Some(before)) = (&self.file, self.stamp) else { return Ok(()) };
+        let now = match file.metadata() {
+            Ok(meta) => Stamp::of(&meta),
+            Err(e) => return Err(Error::Changed { name: self.name.clone(), detail: format!("cannot stat: {e}") }),
+        };
+        // A read-write map changes its own file: only its length is checked.
+        let own_writes = self.access == Access::ReadWrite;
+        if now.len != before.len {
+            Err(Error::Changed {
+                name: self.name.clone(),
+                detail: format!("size was {} bytes, now {}", before.len, now.len),
+            })
+        } else if now.modified != before.modified && !own_writes {
+            Err(Error::Changed { name: self.name.clone(), detail: "modification time moved".to_string() })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Map `len` bytes of `file` from `start` with the given access.
+fn map(file: &File, access: Access, start: u64, len: u64) -> io::Result<Data> {
+    let len = usize::try_from(len).map_err(|_| io::Error::other("file larger than the address space"))?;
+    let mut opts = MmapOptions::new();
+    opts.offset(start).len(len);
+    match access {
+        // SAFETY: the caller holds the file open and relies on the type-level
+        // contract of `Source`: nobody modifies or truncates it while mapped.
+        Access::ReadOnly => unsafe { opts.map(file) }.map(Data::Mapped),
+        // SAFETY: as above; in addition the map is shared and writable, and the
+        // only writes come through `Source::bytes_mut`, which borrows mutably.
+        Access::ReadWrite => unsafe { opts.map_mut(file) }.map(Data::MappedMut),
+        // SAFETY: as above; a private map's writes never reach the file.
+        Access::CopyOnWrite => unsafe { opts.map_copy(file) }.map(Data::MappedMut),
+    }
+}
+
+/// Clip `range` to `len`; `None` when nothing is left.
+fn clamp(range: Range<usize>, len: usize) -> Option<(usize, usize)> {
+    let start = range.start.min(len);
+    let end = range.end.min(len);
+    (end > start).then_some((start, end - start))
+}
