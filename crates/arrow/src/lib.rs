@@ -1,0 +1,3 @@
+//! pagemill-arrow: under construction; see the workspace README.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! pagemill-features: under construction; see the workspace README.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
