@@ -165,7 +165,7 @@ mod tests {
             render(OutputFormat::Ndjson),
             "{\"file\":\"a,\\\"b\\\"\",\"records\":3}\n{\"file\":\"c\\n\",\"records\":10}\n"
         );
-        assert_eq!(render(OutputFormat::Table), "file    records\na,\"b\"        3\nc\n          10\n");
+        assert_eq!(render(OutputFormat::Table), "file   records\na,\"b\"        3\nc\n          10\n");
     }
 
     #[test]
