@@ -77,6 +77,11 @@ pub enum Command {
         after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill count access.log\n  pagemill count --records fixed:16 events.bin\n  pagemill count -o counts.ndjson a.csv b.csv"
     )]
     Count(CountArgs),
+    /// Per-key feature tables; today the One Billion Row Challenge preset.
+    #[command(
+        after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill features --preset 1brc measurements.txt\n  pagemill gen measurements --rows 1000000 | pagemill features --preset 1brc"
+    )]
+    Features(FeaturesArgs),
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -101,6 +106,30 @@ pub struct CountArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// Preset: `1brc` reads `station;temperature` lines and prints the official
+    /// `{station=min/mean/max, ...}` line, sorted by name, means rounded half up.
+    #[arg(long, value_enum)]
+    pub preset: Preset,
+
+    /// Input files; `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Write the result to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Feature presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The One Billion Row Challenge: min/mean/max temperature per station.
+    #[value(name = "1brc")]
+    Brc,
 }
 
 /// Where and how results are written.

@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use pagemill_datasets::{Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
+use pagemill_features::Brc;
 use pagemill_mmap::{OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
-use crate::args::{CountArgs, DemoArgs, GenCommand, Global, OutputArgs};
+use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, OutputArgs, Preset};
 use crate::progress;
 use crate::table::{Cell, Table, choose_format};
 
@@ -89,6 +90,35 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     write_results(&args.output, &table, &inputs)
 }
 
+pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
+    let inputs = open_inputs(global, &args.files)?;
+    let mut runner = runner(global);
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let outcome = match args.preset {
+        Preset::Brc => runner.run(&Brc::new(), &inputs),
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    let text = outcome.output.to_official();
+    match args.output.as_deref() {
+        Some(path) if path != Path::new("-") => {
+            let mut file = AtomicFile::create(path, &inputs)?;
+            file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
+            file.commit()?;
+        }
+        _ => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 fn pool(global: &Global) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new().num_threads(global.threads).build().context("cannot start worker threads")
 }
@@ -164,6 +194,28 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
         outcome.chunks,
         outcome.threads,
         if inputs[0].is_mapped() { "memory-mapped" } else { "read into memory" },
+        elapsed,
+        human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
+    );
+
+    println!();
+    println!("$ pagemill features --preset 1brc {}", path.display());
+    let started = Instant::now();
+    let outcome = runner.run(&Brc::new(), &inputs)?;
+    let elapsed = started.elapsed();
+    report_malformed(&outcome.malformed);
+    let official = outcome.output.to_official();
+    const SHOW: usize = 400;
+    let cut = official.char_indices().map(|(i, _)| i).take_while(|&i| i <= SHOW).last().unwrap_or(0);
+    if official.len() > SHOW {
+        println!("{}… ({} stations)", &official[..cut], outcome.output.stations.len());
+    } else {
+        print!("{official}");
+    }
+    println!(
+        "{} rows, {} stations in {:.2?} ({}/s)",
+        outcome.output.stations.iter().map(|s| s.count).sum::<u64>(),
+        outcome.output.stations.len(),
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
     );
