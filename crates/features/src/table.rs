@@ -81,7 +81,7 @@ impl<V: Default + Clone> KeyTable<V> {
 
     /// The value of `key`, inserting a default one if it is new. Returns the
     /// value and whether the key was inserted now.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn entry(&mut self, key: &[u8], prefix: Prefix, hash: u64) -> (&mut V, bool) {
         debug_assert!(!key.is_empty());
         let len = key.len() as u32;
@@ -103,6 +103,7 @@ impl<V: Default + Clone> KeyTable<V> {
     }
 
     #[cold]
+    #[inline(never)]
     fn insert_at(&mut self, mut i: usize, key: &[u8], prefix: Prefix, hash: u64) -> &mut V {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();

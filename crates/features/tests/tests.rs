@@ -151,6 +151,11 @@ fn malformed_lines_are_counted_and_leave_the_valid_output_unchanged() {
     assert_eq!(m.count("empty-name"), 3);
     assert_eq!(m.count("bad-number"), 10);
     assert_eq!(m.count("invalid-utf8"), 2);
+    for kind in ["missing-separator", "empty-name", "bad-number", "invalid-utf8"] {
+        let offsets: Vec<u64> = m.samples().iter().filter(|s| s.kind == kind).map(|s| s.offset).collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{kind} samples in input order: {offsets:?}");
+        assert_eq!(offsets.len() as u64, m.count(kind).min(5));
+    }
     let first = &m.samples()[0];
     assert_eq!(first.line, 2, "the first junk line follows the first good line");
     assert_eq!(first.text, "no separator here");
