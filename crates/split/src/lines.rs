@@ -102,4 +102,37 @@ impl<'a> Iterator for LinesRecords<'a> {
             self.mask = self.newlines_in_word(self.word);
         }
     }
+
+    /// Internal iteration (`for_each`, `count`, `sum`, ...): one tight loop
+    /// per 8-byte word, without re-entering `next` for every record.
+    #[inline]
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Record<'a>) -> B,
+    {
+        let chunk = self.chunk;
+        let mut acc = init;
+        let mut start = self.start;
+        let mut mask = self.mask;
+        let mut word = self.word;
+        loop {
+            while mask != 0 {
+                let nl = word + (mask.trailing_zeros() / 8) as usize;
+                mask &= mask - 1;
+                let end = if nl > start && chunk[nl - 1] == b'\r' { nl - 1 } else { nl };
+                acc = f(acc, Record { offset: start, bytes: &chunk[start..end] });
+                start = nl + 1;
+            }
+            word += 8;
+            if word >= chunk.len() {
+                break;
+            }
+            mask = self.newlines_in_word(word);
+        }
+        if start < chunk.len() {
+            acc = f(acc, Record { offset: start, bytes: &chunk[start..] });
+        }
+        self.start = chunk.len();
+        acc
+    }
 }
