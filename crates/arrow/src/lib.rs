@@ -8,6 +8,16 @@
 //! compression ([`IpcCompression`]) and the Parquet zstd level. [`write_to`]
 //! encodes into any writer.
 //!
+//! Jobs stamp their result schema with [`attach_metadata`] ([`RunMetadata`]:
+//! pagemill version, job and options, each input's path, size and
+//! modification time, malformed-record counts), so that a result file says
+//! where it came from in any Arrow or Parquet reader.
+//!
+//! Results read back with [`read_results`] (Arrow IPC file or stream,
+//! Parquet, recognised by their first bytes) and [`describe_schema`]; Arrow
+//! IPC files are read zero-copy by [`MappedIpcFile`], whose column buffers
+//! point into a memory map of the file.
+//!
 //! # Arrow output
 //!
 //! | format | name | extensions | notes |
@@ -24,6 +34,13 @@
 //! only when everything was written. An error leaves no temporary file behind
 //! and an existing target untouched; a target that is one of the inputs is
 //! refused. Binary formats are refused on a terminal.
+//!
+//! Column types follow one convention across jobs: keys are `Utf8`
+//! (dictionary-encoded where values repeat), counts `UInt64`, statistics
+//! `Float64`, time buckets `Timestamp` in `UTC`. An IPC file keeps one
+//! dictionary per column, so batches with their own dictionaries are
+//! concatenated before an IPC file is written; the stream and Parquet
+//! writers take them as they are.
 //!
 //! # Example
 //!
@@ -52,11 +69,18 @@
 
 mod error;
 mod format;
+mod metadata;
+mod read;
 mod table;
 mod write;
 
 pub use crate::error::{Error, ReadError};
 pub use crate::format::{OutputFormat, choose_format};
+pub use crate::metadata::{
+    InputMetadata, KEY_INPUTS, KEY_JOB, KEY_MALFORMED, KEY_OPTIONS, KEY_VERSION, RunMetadata, attach_metadata,
+};
+pub use crate::read::{MappedIpcFile, Results, read_results};
+pub use crate::table::describe_schema;
 pub use crate::write::{IpcCompression, WriteOptions, write_batches, write_batches_with, write_to};
 
 // The Arrow crates results are built from, re-exported so that users need not

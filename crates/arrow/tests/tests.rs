@@ -352,3 +352,143 @@ mod atomic {
         assert!(err.to_string().starts_with("cannot write output"), "{err}");
     }
 }
+
+mod read_back {
+    use arrow_data::ArrayData;
+    use pagemill_arrow::{MappedIpcFile, read_results};
+
+    use super::*;
+
+    /// Every non-empty buffer of `data` and its children, dictionary values
+    /// included.
+    fn buffers(data: &ArrayData, out: &mut Vec<(*const u8, usize)>) {
+        out.extend(data.buffers().iter().filter(|b| !b.is_empty()).map(|b| (b.as_ptr(), b.len())));
+        if let Some(nulls) = data.nulls() {
+            out.push((nulls.buffer().as_ptr(), nulls.buffer().len()));
+        }
+        for child in data.child_data() {
+            buffers(child, out);
+        }
+    }
+
+    #[test]
+    fn ipc_file_columns_point_into_the_mapping() {
+        let dir = TempDir::new("zero-copy");
+        let (schema, batches) = sample();
+        let path = dir.path("out.arrow");
+        write_batches(&schema, &batches, OutputFormat::Ipc, Some(&path), &[]).unwrap();
+
+        let file = MappedIpcFile::open(&path).unwrap();
+        assert!(file.is_mapped());
+        assert_eq!(file.schema(), &schema);
+        assert_eq!(file.num_rows(), 5);
+        assert_eq!(file.bytes(), std::fs::read(&path).unwrap(), "bytes() is the whole file");
+        let range = file.bytes().as_ptr_range();
+        let back: Vec<RecordBatch> = file.batches().collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows(&back), rows(&batches));
+        let mut seen = 0;
+        for batch in &back {
+            for column in batch.columns() {
+                let mut found = Vec::new();
+                buffers(&column.to_data(), &mut found);
+                for (ptr, len) in found {
+                    assert!(range.contains(&ptr), "a buffer of {len} bytes lies outside the mapping");
+                    assert!(ptr.wrapping_add(len) <= range.end);
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 8, "only {seen} buffers checked");
+
+        // The mapping outlives the file handle: batches keep it alive.
+        let first = file.batch(0).unwrap();
+        drop(file);
+        assert_eq!(rows(std::slice::from_ref(&first)), rows(&back[..1]));
+    }
+
+    #[test]
+    fn results_read_back_from_every_binary_format_with_a_limit() {
+        let dir = TempDir::new("read-results");
+        let (schema, batches) = sample();
+        let all = rows(&batches);
+        for (format, name) in
+            [(OutputFormat::Ipc, "r.arrow"), (OutputFormat::IpcStream, "r.arrows"), (OutputFormat::Parquet, "r.dat")]
+        {
+            let path = dir.path(name);
+            write_batches(&schema, &batches, format, Some(&path), &[]).unwrap();
+            for limit in [None, Some(0), Some(2), Some(4), Some(99)] {
+                let results = read_results(&path, limit).unwrap();
+                assert_eq!(results.schema, schema, "{format}");
+                assert_eq!(results.total_rows, 5, "{format}");
+                let n = limit.unwrap_or(usize::MAX).min(5);
+                assert_eq!(rows(&results.batches), all[..n], "{format} limit {limit:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn other_files_are_a_clear_error() {
+        let dir = TempDir::new("read-other");
+        let path = dir.path("x.arrow");
+        std::fs::write(&path, "file,records\na,1\n").unwrap();
+        let err = read_results(&path, None).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: not an Arrow IPC file or a Parquet file", path.display()));
+        std::fs::write(&path, "").unwrap();
+        assert!(read_results(&path, None).is_err());
+        let err = read_results(dir.path("missing.arrow"), None).unwrap_err();
+        assert!(err.to_string().starts_with("cannot open"), "{err}");
+        assert!(MappedIpcFile::open(dir.path("missing.arrow")).is_err());
+    }
+
+    /// The byte ranges of the message bodies (column data) of an IPC stream
+    /// or file.
+    fn bodies(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut ranges = Vec::new();
+        // A file's first message follows its magic and padding.
+        let mut pos = bytes.windows(4).position(|w| w == [0xff; 4]).unwrap();
+        while bytes.get(pos..pos + 4) == Some(&[0xff; 4]) {
+            let meta_len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+            if meta_len == 0 {
+                break;
+            }
+            let message = arrow_ipc::root_as_message(&bytes[pos + 8..pos + 8 + meta_len]).unwrap();
+            let body = message.bodyLength() as usize;
+            let body_start = pos + 8 + meta_len;
+            ranges.push(body_start..body_start + body);
+            pos = body_start + body;
+        }
+        ranges
+    }
+
+    /// Read every prefix of a valid file, and the file with each byte of its
+    /// column data damaged: errors are fine, panics are not.
+    #[test]
+    fn truncated_or_damaged_files_are_errors_not_panics() {
+        let dir = TempDir::new("read-corrupt");
+        let (schema, batches) = sample();
+        for (format, name) in [(OutputFormat::Ipc, "c.arrow"), (OutputFormat::IpcStream, "c.arrows")] {
+            let good = dir.path(&format!("good-{name}"));
+            write_batches(&schema, &batches, format, Some(&good), &[]).unwrap();
+            let bytes = std::fs::read(&good).unwrap();
+            let path = dir.path(name);
+            for cut in (0..bytes.len()).step_by(3) {
+                std::fs::write(&path, &bytes[..cut]).unwrap();
+                if let Ok(results) = read_results(&path, None) {
+                    // A stream cut between messages is a valid shorter stream.
+                    assert_eq!(format, OutputFormat::IpcStream, "{format} cut at {cut} read as valid");
+                    assert!(results.total_rows <= 5);
+                }
+            }
+            let bodies = bodies(&bytes);
+            assert!(bodies.len() >= 3, "{format}: schema, dictionaries and batches expected, found {bodies:?}");
+            let mut damaged = 0;
+            for i in bodies.into_iter().flatten().step_by(2) {
+                let mut bad = bytes.clone();
+                bad[i] ^= 0xa5;
+                std::fs::write(&path, &bad).unwrap();
+                damaged += usize::from(read_results(&path, None).is_err());
+            }
+            assert!(damaged > 0, "{format}: no damage was noticed");
+        }
+    }
+}

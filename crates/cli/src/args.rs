@@ -15,6 +15,7 @@ Examples:
   cat big.log | pagemill count           count stdin
   pagemill count --threads 1 --mmap never -o counts.csv data.txt
   pagemill count -o out.parquet a.log    results as Parquet (or .arrow, .csv, .ndjson, ...)
+  pagemill show out.parquet              print an Arrow or Parquet result as a table
   pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt";
 
 /// Memory-mapped, parallel map-reduce analytics over large files.
@@ -79,6 +80,11 @@ pub enum Command {
         after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill count access.log\n  pagemill count --records fixed:16 events.bin\n  pagemill count -o counts.ndjson a.csv b.csv"
     )]
     Count(CountArgs),
+    /// Print an Arrow IPC or Parquet result file as a table (or convert it with -o).
+    #[command(
+        after_help = "The file type is recognised by its first bytes: Arrow IPC file (.arrow, .feather), Arrow IPC stream (.arrows) or Parquet.\n\nExamples:\n  pagemill show counts.parquet\n  pagemill show --limit 20 big.arrow\n  pagemill show --schema counts.arrow\n  pagemill show counts.arrow -o counts.csv"
+    )]
+    Show(ShowArgs),
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -100,6 +106,24 @@ pub struct CountArgs {
     /// Input files; `-` or none reads stdin.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The result file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Show at most N rows (default: all).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Print the schema and its metadata (pagemill version, job, inputs) instead of rows.
+    #[arg(long)]
+    pub schema: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -8,13 +8,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use pagemill_arrow::{WriteOptions, choose_format, write_batches_with};
+use pagemill_arrow::{WriteOptions, attach_metadata, choose_format, describe_schema, read_results, write_batches_with};
 use pagemill_datasets::{Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_mmap::{OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
-use crate::args::{CountArgs, DemoArgs, GenCommand, Global, OutputArgs};
+use crate::args::{CountArgs, DemoArgs, GenCommand, Global, OutputArgs, ShowArgs};
 use crate::progress;
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
@@ -74,14 +74,34 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     }
     let outcome = outcome?;
     report_malformed(&outcome.malformed);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("file", DataType::Utf8, false),
-        Field::new("records", DataType::UInt64, false),
-    ]));
+    let schema =
+        Schema::new(vec![Field::new("file", DataType::Utf8, false), Field::new("records", DataType::UInt64, false)]);
+    let options = format!("records={}", args.records);
+    let schema = Arc::new(attach_metadata(schema, "count", &options, &inputs, &outcome.malformed));
     let files = StringArray::from_iter_values(inputs.iter().map(Source::name));
     let records = UInt64Array::from(outcome.output);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(files), Arc::new(records)])?;
     write_results(&args.output, &schema, &[batch], &inputs)
+}
+
+pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
+    let limit = if args.schema { Some(0) } else { args.limit };
+    let results = read_results(&args.file, limit)?;
+    if args.schema {
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", describe_schema(&results.schema))?;
+        return Ok(out.flush()?);
+    }
+    // The file shown is this command's input: never write onto it.
+    let mut opts = OpenOptions::new();
+    opts.mmap(global.mmap);
+    let input = opts.open(&args.file)?;
+    write_results(&args.output, &results.schema, &results.batches, std::slice::from_ref(&input))?;
+    let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
+    if (shown as u64) < results.total_rows {
+        eprintln!("pagemill: showing {shown} of {} rows", results.total_rows);
+    }
+    Ok(())
 }
 
 fn pool(global: &Global) -> Result<rayon::ThreadPool> {
