@@ -80,6 +80,11 @@ pub enum Command {
         after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill count access.log\n  pagemill count --records fixed:16 events.bin\n  pagemill count -o counts.ndjson a.csv b.csv"
     )]
     Count(CountArgs),
+    /// Per-key feature tables; today the One Billion Row Challenge preset.
+    #[command(
+        after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill features --preset 1brc measurements.txt\n  pagemill gen measurements --rows 1000000 | pagemill features --preset 1brc"
+    )]
+    Features(FeaturesArgs),
     /// Print an Arrow IPC or Parquet result file as a table (or convert it with -o).
     #[command(
         after_help = "The file type is recognised by its first bytes: Arrow IPC file (.arrow, .feather), Arrow IPC stream (.arrows) or Parquet.\n\nExamples:\n  pagemill show counts.parquet\n  pagemill show --limit 20 big.arrow\n  pagemill show --schema counts.arrow\n  pagemill show counts.arrow -o counts.csv"
@@ -109,6 +114,32 @@ pub struct CountArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// Preset: `1brc` reads `station;temperature` lines and prints the official
+    /// `{station=min/mean/max, ...}` line, sorted by name, means rounded half up.
+    #[arg(long, value_enum)]
+    pub preset: Preset,
+
+    /// Input files; `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The official one-line text goes to stdout or to `-o FILE`; an
+    /// `--output-format`, or `-o` with a data extension (.csv, .parquet, .arrow,
+    /// ...), writes the table of stations instead.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Feature presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// The One Billion Row Challenge: min/mean/max temperature per station.
+    #[value(name = "1brc")]
+    Brc,
 }
 
 #[derive(Debug, Args)]

@@ -8,13 +8,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use pagemill_arrow::{WriteOptions, attach_metadata, choose_format, describe_schema, read_results, write_batches_with};
+use pagemill_arrow::{
+    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results, write_batches_with,
+};
 use pagemill_datasets::{Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
+use pagemill_features::Brc;
 use pagemill_mmap::{OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
-use crate::args::{CountArgs, DemoArgs, GenCommand, Global, OutputArgs, ShowArgs};
+use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, OutputArgs, Preset, ShowArgs};
 use crate::progress;
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
@@ -82,6 +85,46 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     let records = UInt64Array::from(outcome.output);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(files), Arc::new(records)])?;
     write_results(&args.output, &schema, &[batch], &inputs)
+}
+
+pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
+    let inputs = open_inputs(global, &args.files)?;
+    let mut runner = runner(global);
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let outcome = match args.preset {
+        Preset::Brc => runner.run(&Brc::new(), &inputs),
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    let path = args.output.output.as_deref();
+    let as_table = args.output.output_format.is_some()
+        || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some();
+    if as_table {
+        let batch = outcome.output.to_record_batch();
+        let preset = match args.preset {
+            Preset::Brc => "preset=1brc",
+        };
+        let schema = attach_metadata(batch.schema().as_ref().clone(), "features", preset, &inputs, &outcome.malformed);
+        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
+    }
+    let text = outcome.output.to_official();
+    match path {
+        Some(path) if path != Path::new("-") => {
+            let mut file = AtomicFile::create(path, &inputs)?;
+            file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
+            file.commit()?;
+        }
+        _ => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
 
 pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
@@ -179,6 +222,28 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
         outcome.chunks,
         outcome.threads,
         if inputs[0].is_mapped() { "memory-mapped" } else { "read into memory" },
+        elapsed,
+        human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
+    );
+
+    println!();
+    println!("$ pagemill features --preset 1brc {}", path.display());
+    let started = Instant::now();
+    let outcome = runner.run(&Brc::new(), &inputs)?;
+    let elapsed = started.elapsed();
+    report_malformed(&outcome.malformed);
+    let official = outcome.output.to_official();
+    const SHOW: usize = 400;
+    let cut = official.char_indices().map(|(i, _)| i).take_while(|&i| i <= SHOW).last().unwrap_or(0);
+    if official.len() > SHOW {
+        println!("{}… ({} stations)", &official[..cut], outcome.output.stations.len());
+    } else {
+        print!("{official}");
+    }
+    println!(
+        "{} rows, {} stations in {:.2?} ({}/s)",
+        outcome.output.stations.iter().map(|s| s.count).sum::<u64>(),
+        outcome.output.stations.len(),
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
     );

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Count(args) => commands::count(&cli.global, args),
         Command::Show(args) => commands::show(&cli.global, args),
+        Command::Features(args) => commands::features(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

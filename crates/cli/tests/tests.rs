@@ -1,0 +1,263 @@
+//! End-to-end tests of the `pagemill` binary: every strategy (mapped, read,
+//! stdin from a pipe, stdin from a file; 1 and 2 threads; tiny and default
+//! chunks) must give the count of a simple sequential reference.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn pagemill() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pagemill"))
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("pagemill-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(args: &[&str], stdin: Option<Stdio>, input: Option<&[u8]>) -> Output {
+    let mut cmd = pagemill();
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    match (stdin, input) {
+        (Some(s), _) => {
+            cmd.stdin(s);
+        }
+        (None, Some(_)) => {
+            cmd.stdin(Stdio::piped());
+        }
+        (None, None) => {
+            cmd.stdin(Stdio::null());
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = input {
+        let mut pipe = child.stdin.take().unwrap();
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The record counts printed as CSV (`file,records`), one per input.
+fn counts(out: &Output) -> Vec<u64> {
+    assert!(out.status.success(), "pagemill failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("file,records"), "{text}");
+    lines.map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect()
+}
+
+/// Lines as `wc -l` plus a last line without a newline.
+fn reference_lines(bytes: &[u8]) -> u64 {
+    let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
+}
+
+fn edge_cases() -> Vec<(&'static str, Vec<u8>)> {
+    let mut random = Vec::with_capacity(300_000);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        random.push((x >> 24) as u8);
+    }
+    let mut long = vec![b'L'; 24 << 20];
+    long.push(b'\n');
+    long.extend_from_slice(b"after\n");
+    vec![
+        ("empty", Vec::new()),
+        ("lone-newline", b"\n".to_vec()),
+        ("no-trailing-newline", b"one\ntwo\nthree".to_vec()),
+        ("crlf", b"a\r\nb\r\n\r\nc\r\n".to_vec()),
+        ("cr-only", b"a\rb\rc\r".to_vec()),
+        ("long-line", long),
+        ("nul-bytes", b"\0\0\n\0\n\0".repeat(10_000)),
+        ("invalid-utf8", b"\xff\xfe\n\xc3\x28\n\xa0\xa1".repeat(20_000)),
+        ("random-binary", random),
+    ]
+}
+
+#[test]
+fn count_matches_the_reference_under_every_strategy() {
+    let dir = Dir::new("edge");
+    for (name, bytes) in edge_cases() {
+        let path = dir.file(name, &bytes);
+        let p = path.to_str().unwrap();
+        let want = reference_lines(&bytes);
+        for threads in ["1", "2"] {
+            for mmap in ["auto", "always", "never"] {
+                for chunk in [None, Some("1")] {
+                    let mut args = vec!["count", "--output-format", "csv", "--threads", threads, "--mmap", mmap];
+                    if let Some(c) = chunk {
+                        args.extend(["--chunk-size", c]);
+                    }
+                    if chunk.is_some() && bytes.len() > 1 << 20 {
+                        continue; // a 1-byte target over megabytes only tests patience
+                    }
+                    let mut file_args = args.clone();
+                    file_args.push(p);
+                    assert_eq!(counts(&run(&file_args, None, None)), vec![want], "{name} {file_args:?}");
+                }
+                // stdin from a pipe (read) and redirected from the file (mapped under always/auto).
+                let args = ["count", "--output-format", "csv", "--threads", threads, "--mmap", mmap];
+                assert_eq!(counts(&run(&args, None, Some(&bytes))), vec![want], "{name} pipe {args:?}");
+                let file = std::fs::File::open(&path).unwrap();
+                assert_eq!(counts(&run(&args, Some(Stdio::from(file)), None)), vec![want], "{name} < file");
+            }
+        }
+    }
+}
+
+#[test]
+fn several_files_and_dash_for_stdin() {
+    let dir = Dir::new("multi");
+    let a = dir.file("a.log", b"1\n2\n3\n");
+    let b = dir.file("b.log", b"x");
+    let out =
+        run(&["count", "--output-format", "csv", a.to_str().unwrap(), "-", b.to_str().unwrap()], None, Some(b"s\nt\n"));
+    assert_eq!(counts(&out), vec![3, 2, 1]);
+}
+
+#[test]
+fn csv_and_fixed_record_formats() {
+    let dir = Dir::new("formats");
+    let csv = dir.file("q.csv", b"h1,h2\n1,\"multi\nline\"\n2,\"x\"\"y\"\n");
+    let out = run(&["count", "--records", "csv", "--output-format", "csv", csv.to_str().unwrap()], None, None);
+    assert_eq!(counts(&out), vec![3]);
+    let bin = dir.file("r.bin", &[0u8; 16 * 1000 + 5]);
+    let out = run(&["count", "--records", "fixed:16", "--output-format", "csv", bin.to_str().unwrap()], None, None);
+    assert_eq!(counts(&out), vec![1001]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("malformed records: 1 (short-record: 1)"), "{stderr}");
+    assert!(stderr.contains("at byte 16000"), "{stderr}");
+    let out = run(&["count", "--records", "fixed:16", "--strict", bin.to_str().unwrap()], None, None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("strict"));
+}
+
+#[test]
+fn results_go_to_a_file_whole_in_the_format_of_its_extension() {
+    let dir = Dir::new("output");
+    let input = dir.file("in.txt", b"a\nb\n");
+    let target = dir.0.join("counts.csv");
+    let out = run(&["count", "-o", target.to_str().unwrap(), input.to_str().unwrap()], None, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with("file,records\n") && text.trim_end().ends_with(",2"), "{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "no temporary file left: {leftovers:?}");
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("pagemill: error: ") && stderr.contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let dir = Dir::new("errors");
+    assert_one_line_error(&run(&["count", "/definitely/not/here"], None, None), "No such file or directory");
+    assert_one_line_error(&run(&["count", dir.0.to_str().unwrap()], None, None), "is a directory");
+    let input = dir.file("in.txt", b"a\n");
+    assert_one_line_error(
+        &run(&["count", "-o", input.to_str().unwrap(), input.to_str().unwrap()], None, None),
+        "refusing to write output onto an input",
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), b"a\n", "the input is untouched");
+
+    let locked = dir.file("locked.txt", b"secret\n");
+    let mut perms = std::fs::metadata(&locked).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o000);
+    std::fs::set_permissions(&locked, perms).unwrap();
+    if std::fs::File::open(&locked).is_err() {
+        // Not root: permissions are enforced.
+        assert_one_line_error(&run(&["count", locked.to_str().unwrap()], None, None), "Permission denied");
+    }
+    let out = run(&["count", "--chunk-size", "0", input.to_str().unwrap()], None, None);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn help_completions_and_demo() {
+    let out = run(&["--help"], None, None);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Examples:") && help.contains("count"), "{help}");
+    let out = run(&["count", "--help"], None, None);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("SIGBUS") && help.contains("--mmap never"), "{help}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], None, None);
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("pagemill"));
+    }
+    let out = run(&["demo", "--rows", "20000", "--threads", "2"], None, None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("records: 20000"), "{text}");
+}
+
+#[test]
+fn gen_measurements_is_deterministic_across_threads() {
+    let dir = Dir::new("gen");
+    let a = dir.0.join("a.txt");
+    let b = dir.0.join("b.txt");
+    for (threads, path) in [("1", &a), ("2", &b)] {
+        let out = run(
+            &[
+                "gen",
+                "measurements",
+                "--rows",
+                "100000",
+                "--seed",
+                "9",
+                "--threads",
+                threads,
+                "-o",
+                path.to_str().unwrap(),
+            ],
+            None,
+            None,
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let bytes = std::fs::read(&a).unwrap();
+    assert_eq!(bytes, std::fs::read(&b).unwrap());
+    assert_eq!(reference_lines(&bytes), 100_000);
+    assert!(Path::new(&a).exists());
+}
+
+#[test]
+fn progress_always_draws_on_a_non_terminal() {
+    let dir = Dir::new("progress");
+    let input = dir.file("in.txt", &b"x\n".repeat(300_000));
+    let out = run(&["count", "--progress", "always", "--chunk-size", "64K", input.to_str().unwrap()], None, None);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("KiB") || stderr.contains("MiB"), "{stderr}");
+    let out = run(&["count", "--progress", "never", input.to_str().unwrap()], None, None);
+    assert!(out.stderr.is_empty());
+}

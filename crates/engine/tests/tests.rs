@@ -1,0 +1,241 @@
+//! The runner's contracts: deterministic results for any thread count and
+//! chunk size, many inputs in one run, exact malformed-record accounting with
+//! line numbers, strict mode, progress, and change detection.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use pagemill_engine::{Chunk, CountRecords, Error, Job, Malformed, Runner};
+use pagemill_mmap::{MmapChoice, OpenOptions, Source};
+use pagemill_split::{Lines, RecordFormat};
+use proptest::prelude::*;
+
+/// Sums integer lines; anything else is a "bad-number". Its partial also keeps
+/// every record in order, so a merge that reordered chunks would show.
+struct SumLines;
+
+#[derive(Debug, Default, PartialEq)]
+struct Sums {
+    sum: i64,
+    records: Vec<(usize, Vec<u8>)>,
+}
+
+impl Job for SumLines {
+    type Format = Lines;
+    type Partial = Sums;
+    type Output = Sums;
+
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+
+    fn empty(&self) -> Sums {
+        Sums::default()
+    }
+
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> Sums {
+        let mut out = Sums::default();
+        for r in Lines.records(chunk.bytes) {
+            out.records.push((chunk.input, r.bytes.to_vec()));
+            match std::str::from_utf8(r.bytes).ok().and_then(|s| s.parse::<i64>().ok()) {
+                Some(n) => out.sum += n,
+                None => malformed.report("bad-number", r.offset, r.bytes),
+            }
+        }
+        out
+    }
+
+    fn merge(&self, mut left: Sums, right: Sums) -> Sums {
+        left.sum += right.sum;
+        left.records.extend(right.records);
+        left
+    }
+
+    fn finish(&self, partial: Sums, _inputs: &[Source]) -> Sums {
+        partial
+    }
+}
+
+fn sources(inputs: &[Vec<u8>]) -> Vec<Source> {
+    inputs.iter().enumerate().map(|(i, b)| Source::from_bytes(format!("in{i}"), b.clone())).collect()
+}
+
+fn reference(inputs: &[Vec<u8>]) -> (Sums, Vec<(usize, u64, u64)>) {
+    let mut sums = Sums::default();
+    let mut bad = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let mut offset = 0u64;
+        for (line_no, line) in input.split_inclusive(|&b| b == b'\n').enumerate() {
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            sums.records.push((i, text.to_vec()));
+            match std::str::from_utf8(text).ok().and_then(|s| s.parse::<i64>().ok()) {
+                Some(n) => sums.sum += n,
+                None => bad.push((i, offset, line_no as u64 + 1)),
+            }
+            offset += line.len() as u64;
+        }
+    }
+    (sums, bad)
+}
+
+fn lines_input() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop_oneof![4 => (-1000i64..1000).prop_map(|n| n.to_string()), 1 => "[a-z]{0,3}"], 0..60)
+        .prop_flat_map(|lines| {
+            (Just(lines), any::<bool>()).prop_map(|(lines, trailing)| {
+                let mut s = lines.join("\n");
+                if trailing && !s.is_empty() {
+                    s.push('\n');
+                }
+                s.into_bytes()
+            })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn results_and_samples_match_a_sequential_reference(
+        inputs in prop::collection::vec(lines_input(), 1..4),
+        threads in 1usize..5,
+        chunk in 1usize..40,
+    ) {
+        let (want, bad) = reference(&inputs);
+        let outcome = Runner::new().threads(threads).chunk_size(chunk).max_samples(1000).run(&SumLines, &sources(&inputs)).unwrap();
+        prop_assert_eq!(&outcome.output, &want);
+        prop_assert_eq!(outcome.malformed.count("bad-number"), bad.len() as u64);
+        let got: Vec<(usize, u64, u64)> = outcome.malformed.samples().iter().map(|s| (s.input, s.offset, s.line)).collect();
+        prop_assert_eq!(got, bad);
+    }
+}
+
+#[test]
+fn identical_for_every_thread_count_and_chunk_size() {
+    let input: Vec<u8> = (0..20_000).flat_map(|i| format!("{}\n", i * 7 - 3000).into_bytes()).collect();
+    let inputs = sources(&[input]);
+    let base = Runner::new().threads(1).run(&SumLines, &inputs).unwrap().output;
+    for threads in [1, 2, 3, 8] {
+        for chunk in [1, 13, 4096, 1 << 20] {
+            let out = Runner::new().threads(threads).chunk_size(chunk).run(&SumLines, &inputs).unwrap();
+            assert_eq!(out.output, base, "threads {threads} chunk {chunk}");
+            assert_eq!(out.threads, threads);
+        }
+    }
+}
+
+#[test]
+fn inputs_share_one_pool_and_keep_their_own_counts() {
+    let inputs = sources(&[b"a\nb\n".to_vec(), Vec::new(), b"c".to_vec(), b"\n\n\n".to_vec()]);
+    let outcome = Runner::new().threads(2).chunk_size(1).run(&CountRecords::new(Lines), &inputs).unwrap();
+    assert_eq!(outcome.output, vec![2, 0, 1, 3]);
+    assert_eq!(outcome.bytes, 8);
+}
+
+#[test]
+fn no_input_at_all_gives_the_empty_result() {
+    let outcome = Runner::new().run(&CountRecords::new(Lines), &[]).unwrap();
+    assert!(outcome.output.is_empty());
+    assert_eq!(outcome.chunks, 0);
+}
+
+#[test]
+fn strict_mode_reports_the_first_malformed_record_in_input_order() {
+    let mut input = String::new();
+    for i in 0..5000 {
+        input.push_str(&format!("{i}\n"));
+    }
+    input.push_str("oops\n");
+    for i in 0..5000 {
+        input.push_str(&format!("{i}\n"));
+    }
+    input.push_str("second\n");
+    let inputs = sources(&[input.into_bytes()]);
+    for threads in [1, 2, 4] {
+        let err = Runner::new().threads(threads).chunk_size(64).strict(true).run(&SumLines, &inputs).unwrap_err();
+        match err {
+            Error::Strict(sample) => {
+                assert_eq!(sample.line, 5001);
+                assert_eq!(sample.text, "oops");
+                assert_eq!(sample.source, "in0");
+                assert!(err_text(&Error::Strict(sample)).contains("in0:5001: bad-number"));
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let lenient = Runner::new().chunk_size(64).run(&SumLines, &inputs).unwrap();
+    assert_eq!(lenient.malformed.total(), 2);
+}
+
+fn err_text(e: &Error) -> String {
+    e.to_string()
+}
+
+#[test]
+fn progress_reaches_the_total() {
+    let input: Vec<u8> = (0..10_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let total = input.len() as u64;
+    let inputs = sources(&[input]);
+    let max = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut runner = Runner::new();
+    let (m, c) = (max.clone(), calls.clone());
+    runner.chunk_size(1000).on_progress(move |p| {
+        assert_eq!(p.total, total);
+        m.fetch_max(p.done, Ordering::Relaxed);
+        c.fetch_add(1, Ordering::Relaxed);
+    });
+    let outcome = runner.run(&SumLines, &inputs).unwrap();
+    assert_eq!(max.load(Ordering::Relaxed), total);
+    assert_eq!(calls.load(Ordering::Relaxed), outcome.chunks);
+}
+
+/// A job that truncates its own input file while mapping the first chunk.
+struct Truncator {
+    path: PathBuf,
+    done: Mutex<bool>,
+}
+
+impl Job for Truncator {
+    type Format = Lines;
+    type Partial = u64;
+    type Output = u64;
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+    fn empty(&self) -> u64 {
+        0
+    }
+    fn map(&self, chunk: Chunk<'_>, _: &mut Malformed) -> u64 {
+        let mut done = self.done.lock().unwrap();
+        if !*done {
+            std::fs::OpenOptions::new().write(true).open(&self.path).unwrap().set_len(3).unwrap();
+            *done = true;
+        }
+        Lines.count_records(chunk.bytes)
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    fn finish(&self, p: u64, _: &[Source]) -> u64 {
+        p
+    }
+}
+
+#[test]
+fn an_input_truncated_during_the_run_is_an_error_not_a_result() {
+    let dir = std::env::temp_dir().join(format!("pagemill-engine-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("input.txt");
+    std::fs::write(&path, "line\n".repeat(100_000)).unwrap();
+    // Read into memory: a mapped input would die of SIGBUS on the vanished pages.
+    let source = OpenOptions::new().mmap(MmapChoice::never()).open(&path).unwrap();
+    let job = Truncator { path: path.clone(), done: Mutex::new(false) };
+    let err = Runner::new().run(&job, &[source]).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Input(_)), "{text}");
+    assert!(text.contains("input.txt") && text.contains("changed"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

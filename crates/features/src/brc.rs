@@ -1,0 +1,515 @@
+//! The One Billion Row Challenge preset: `station;temperature` lines to
+//! min/mean/max per station.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use pagemill_engine::{Chunk, Job, Malformed};
+use pagemill_mmap::Source;
+use pagemill_split::Lines;
+
+use crate::table::{KeyTable, Prefix};
+
+/// Per-station accumulator, in tenths of a degree.
+#[derive(Clone, Debug)]
+pub struct BrcStats {
+    min: i32,
+    max: i32,
+    sum: i64,
+    count: u64,
+    /// The station name is not valid UTF-8: its rows are malformed.
+    invalid: bool,
+}
+
+impl Default for BrcStats {
+    fn default() -> BrcStats {
+        BrcStats { min: i32::MAX, max: i32::MIN, sum: 0, count: 0, invalid: false }
+    }
+}
+
+impl BrcStats {
+    #[inline]
+    fn add(&mut self, tenths: i32) {
+        self.min = self.min.min(tenths);
+        self.max = self.max.max(tenths);
+        self.sum += i64::from(tenths);
+        self.count += 1;
+    }
+
+    fn merge(&mut self, other: &BrcStats) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        self.count += other.count;
+        self.invalid |= other.invalid;
+    }
+}
+
+/// The partial result of the 1BRC job: one table of stations per chunk range.
+#[derive(Clone, Debug)]
+pub struct BrcPartial(KeyTable<BrcStats>);
+
+/// The 1BRC job: a [`Job`] over [`Lines`] that computes min, mean and max
+/// temperature per station.
+///
+/// Lines must read `name;value`: a name of at least one byte (no `;`), a
+/// value matching `-?[0-9]{1,2}\.[0-9]`, and an optional CR before the LF.
+/// Anything else is a malformed record (`missing-separator`, `empty-name`,
+/// `bad-number`, `invalid-utf8`) and leaves the results of the valid lines
+/// unchanged. All arithmetic is on integer tenths, so the result is exact and
+/// identical for any thread count and chunk size.
+#[derive(Debug, Default)]
+pub struct Brc {
+    /// The most stations any chunk has seen: new chunk tables start this big.
+    key_hint: AtomicUsize,
+}
+
+/// One station's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StationStats {
+    /// The station name.
+    pub name: String,
+    /// Lowest temperature, in tenths of a degree.
+    pub min: i32,
+    /// Highest temperature, in tenths of a degree.
+    pub max: i32,
+    /// Sum of all temperatures, in tenths of a degree.
+    pub sum: i64,
+    /// Number of measurements.
+    pub count: u64,
+}
+
+impl StationStats {
+    /// The mean in tenths, rounded half up (toward positive infinity) from the
+    /// exact sum, as the official 1BRC reference does.
+    pub fn mean_tenths(&self) -> i64 {
+        let (sum, n) = (i128::from(self.sum), i128::from(self.count.max(1)));
+        (2 * sum + n).div_euclid(2 * n) as i64
+    }
+}
+
+/// The 1BRC result: stations sorted by name in UTF-8 byte order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrcResult {
+    /// Per-station results, sorted by name bytes.
+    pub stations: Vec<StationStats>,
+}
+
+/// Write `tenths` as a decimal with one digit after the point (never `-0.0`).
+fn write_tenths(out: &mut String, tenths: i64) {
+    use std::fmt::Write;
+    let sign = if tenths < 0 { "-" } else { "" };
+    let abs = tenths.unsigned_abs();
+    let _ = write!(out, "{sign}{}.{}", abs / 10, abs % 10);
+}
+
+impl BrcResult {
+    /// The official output: `{Abha=-23.0/18.0/59.2, Abidjan=..., ...}` and a
+    /// newline.
+    pub fn to_official(&self) -> String {
+        let mut out = String::with_capacity(self.stations.len() * 32 + 3);
+        out.push('{');
+        for (i, s) in self.stations.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&s.name);
+            out.push('=');
+            write_tenths(&mut out, i64::from(s.min));
+            out.push('/');
+            write_tenths(&mut out, s.mean_tenths());
+            out.push('/');
+            write_tenths(&mut out, i64::from(s.max));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The result as an Arrow batch: `station` (Utf8), `rows` (UInt64),
+    /// `temperature_min`, `temperature_mean`, `temperature_max` (Float64,
+    /// degrees; the mean rounded as in the official output).
+    pub fn to_record_batch(&self) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("station", DataType::Utf8, false),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("temperature_min", DataType::Float64, false),
+            Field::new("temperature_mean", DataType::Float64, false),
+            Field::new("temperature_max", DataType::Float64, false),
+        ]));
+        let tenths = |v: i64| v as f64 / 10.0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(self.stations.iter().map(|s| s.name.as_str()))),
+            Arc::new(UInt64Array::from_iter_values(self.stations.iter().map(|s| s.count))),
+            Arc::new(Float64Array::from_iter_values(self.stations.iter().map(|s| tenths(i64::from(s.min))))),
+            Arc::new(Float64Array::from_iter_values(self.stations.iter().map(|s| tenths(s.mean_tenths())))),
+            Arc::new(Float64Array::from_iter_values(self.stations.iter().map(|s| tenths(i64::from(s.max))))),
+        ];
+        RecordBatch::try_new(schema, columns).expect("columns match the schema")
+    }
+}
+
+impl fmt::Display for BrcResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_official())
+    }
+}
+
+/// Bytes that must follow a line's start for the fast path to read without
+/// bounds trouble: a 100-byte name, `;`, a 5-byte value and `\n`, rounded up
+/// to whole 8-byte loads.
+const MARGIN: usize = 128;
+/// The fast path looks for the `;` in at most this many 8-byte words (names of
+/// up to 104 bytes); longer lines take the slow path.
+const NAME_WORDS: usize = 13;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+#[inline(always)]
+fn load(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// A mask with the high bit set in each byte of `w` equal to `byte` (exact for
+/// the lowest such byte, which is all the callers use).
+#[inline(always)]
+fn find_byte(w: u64, byte: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Keep the low `len` bytes of `w` (`len` < 8).
+#[inline(always)]
+fn low_bytes(w: u64, len: usize) -> u64 {
+    w & ((1u64 << (8 * len)) - 1)
+}
+
+/// Parse a value `-?d?d.d\n` from the 8 bytes `w` that follow the `;`.
+/// Returns the value in tenths and the bytes it took including the `\n`, or
+/// `None` if the bytes are anything else (the slow path then decides).
+#[inline(always)]
+fn parse_value(w: u64) -> Option<(i32, usize)> {
+    // '.' (0x2E), '-' (0x2D) and '\n' (0x0A) have bit 4 clear, digits have it
+    // set: the first clear bit 4 among bytes 1..=3 is the decimal point.
+    let dot_bit = (!w & 0x1010_1000).trailing_zeros();
+    if dot_bit > 28 {
+        return None;
+    }
+    let dot = (dot_bit >> 3) as usize; // 1, 2 or 3
+    let negative = w & 0xFF == u64::from(b'-');
+    // Which bytes must be digits: the one after the point, and those before it
+    // except a leading minus.
+    const DIGITS: [u64; 4] = [0, 0x80_0080, 0x8000_8000 | 0x80, 0x80_0080_8000];
+    let need = if negative {
+        if dot == 1 {
+            return None;
+        }
+        DIGITS[dot] & !0x80
+    } else {
+        if dot == 3 {
+            return None;
+        }
+        DIGITS[dot]
+    };
+    let v = w ^ 0x3030_3030_3030_3030;
+    let not_digit = (v.wrapping_add(0x7676_7676_7676_7676) | v) & HIGHS;
+    // The point itself, and the newline right after the tenths digit.
+    let frame = (w >> (8 * dot)) & 0xFF_00FF;
+    if not_digit & need != 0 || frame != 0x0A_002E {
+        return None;
+    }
+    // Line the digits up (tens, ones, tenths at bytes 1, 2, 4) and combine
+    // them with one multiplication: 100 * tens + 10 * ones + tenths.
+    let sign = ((!w << 59) as i64) >> 63; // -1 if byte 0 is '-', else 0
+    let unsigned = w & !(sign as u64 & 0xFF);
+    let digits = (unsigned << (28 - dot_bit)) & 0x0F_000F_0F00;
+    let abs = ((digits.wrapping_mul(0x640A_0001) >> 32) & 0x3FF) as i64;
+    Some((((abs ^ sign) - sign) as i32, dot + 3))
+}
+
+/// Parse a value strictly (the slow path): `-?[0-9]{1,2}\.[0-9]`.
+fn parse_value_slow(s: &[u8]) -> Option<i32> {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    let (int, frac) = match digits {
+        [a, b'.', f] => (i32::from(a.wrapping_sub(b'0')), *f),
+        [a, b, b'.', f] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            (i32::from(a - b'0') * 10 + i32::from(b - b'0'), *f)
+        }
+        _ => return None,
+    };
+    if int > 99 || !frac.is_ascii_digit() || !digits[0].is_ascii_digit() {
+        return None;
+    }
+    let v = int * 10 + i32::from(frac - b'0');
+    Some(if negative { -v } else { v })
+}
+
+impl Brc {
+    /// A new job.
+    pub fn new() -> Brc {
+        Brc::default()
+    }
+
+    /// Add a parsed line to the table, or report it if its name is not UTF-8.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        table: &mut KeyTable<BrcStats>,
+        name: &[u8],
+        prefix: Prefix,
+        hash: u64,
+        tenths: i32,
+        line: &[u8],
+        offset: usize,
+        malformed: &mut Malformed,
+    ) {
+        let (stats, inserted) = table.entry(name, prefix, hash);
+        if inserted {
+            stats.invalid = std::str::from_utf8(name).is_err();
+        }
+        if stats.invalid {
+            malformed.report("invalid-utf8", offset, line);
+        } else {
+            stats.add(tenths);
+        }
+    }
+
+    /// Process the line starting at `p`; return where the next one starts.
+    /// `b` must hold at least [`MARGIN`] readable bytes from `p`; `end` is
+    /// where the real data ends (padding may follow); `base` is the offset of
+    /// `b` in the chunk, for reports.
+    #[inline(always)]
+    fn line(
+        b: &[u8],
+        p: usize,
+        end: usize,
+        base: usize,
+        table: &mut KeyTable<BrcStats>,
+        malformed: &mut Malformed,
+    ) -> usize {
+        let w0 = load(b, p);
+        let semi = find_byte(w0, b';');
+        let nl = find_byte(w0, b'\n');
+        let (len, prefix, tail) = if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
+            let len = (semi.trailing_zeros() / 8) as usize;
+            if len == 0 {
+                return Self::slow_line(b, p, end, base, table, malformed);
+            }
+            (len, Prefix { w0: low_bytes(w0, len), w1: 0 }, 0)
+        } else if nl != 0 {
+            return Self::slow_line(b, p, end, base, table, malformed);
+        } else {
+            let w1 = load(b, p + 8);
+            let semi = find_byte(w1, b';');
+            let nl = find_byte(w1, b'\n');
+            if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
+                let len = 8 + (semi.trailing_zeros() / 8) as usize;
+                (len, Prefix { w0, w1: low_bytes(w1, len - 8) }, 0)
+            } else if nl != 0 {
+                return Self::slow_line(b, p, end, base, table, malformed);
+            } else {
+                let mut k = 2;
+                let len = loop {
+                    if k == NAME_WORDS {
+                        return Self::slow_line(b, p, end, base, table, malformed);
+                    }
+                    let w = load(b, p + 8 * k);
+                    let semi = find_byte(w, b';');
+                    let nl = find_byte(w, b'\n');
+                    if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
+                        break 8 * k + (semi.trailing_zeros() / 8) as usize;
+                    } else if nl != 0 {
+                        return Self::slow_line(b, p, end, base, table, malformed);
+                    }
+                    k += 1;
+                };
+                (len, Prefix { w0, w1 }, load(b, p + len - 8))
+            }
+        };
+        let s = p + len;
+        let Some((tenths, used)) = parse_value(load(b, s + 1)) else {
+            return Self::slow_line(b, p, end, base, table, malformed);
+        };
+        let next = s + 1 + used;
+        let name = &b[p..s];
+        let hash = prefix.hash(len, tail);
+        Self::add(table, name, prefix, hash, tenths, &b[p..next - 1], base + p, malformed);
+        next
+    }
+
+    /// The careful path for lines the fast path does not accept: CRLF, long
+    /// names, and malformed lines.
+    #[cold]
+    #[inline(never)]
+    fn slow_line(
+        b: &[u8],
+        p: usize,
+        end: usize,
+        base: usize,
+        table: &mut KeyTable<BrcStats>,
+        malformed: &mut Malformed,
+    ) -> usize {
+        let (line_end, next) = match memchr::memchr(b'\n', &b[p..end]) {
+            Some(i) => (p + i, p + i + 1),
+            None => (end, end),
+        };
+        let raw = &b[p..line_end];
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Some(semi) = memchr::memchr(b';', line) else {
+            malformed.report("missing-separator", base + p, raw);
+            return next;
+        };
+        let name = &line[..semi];
+        if name.is_empty() {
+            malformed.report("empty-name", base + p, raw);
+            return next;
+        }
+        let Some(tenths) = parse_value_slow(&line[semi + 1..]) else {
+            malformed.report("bad-number", base + p, raw);
+            return next;
+        };
+        let prefix = Prefix::of(name);
+        let hash = prefix.hash(name.len(), crate::table::tail_word(name));
+        Self::add(table, name, prefix, hash, tenths, raw, base + p, malformed);
+        next
+    }
+}
+
+impl Job for Brc {
+    type Format = Lines;
+    type Partial = BrcPartial;
+    type Output = BrcResult;
+
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+
+    fn empty(&self) -> BrcPartial {
+        BrcPartial(KeyTable::with_capacity(8))
+    }
+
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> BrcPartial {
+        let mut table = KeyTable::with_capacity(self.key_hint.load(Ordering::Relaxed).max(512));
+        let b = chunk.bytes;
+        let mut p = 0;
+        if b.len() >= MARGIN {
+            let stop = b.len() - MARGIN;
+            while p <= stop {
+                p = Self::line(b, p, b.len(), 0, &mut table, malformed);
+            }
+        }
+        if p < b.len() {
+            // The last lines: copy them into a padded buffer so the fast path
+            // can keep reading whole words. A missing final newline is added.
+            let mut tail = Vec::with_capacity(b.len() - p + MARGIN + 1);
+            tail.extend_from_slice(&b[p..]);
+            if tail.last() != Some(&b'\n') {
+                tail.push(b'\n');
+            }
+            let end = tail.len();
+            tail.resize(end + MARGIN, 0);
+            let mut q = 0;
+            while q < end {
+                q = Self::line(&tail, q, end, p, &mut table, malformed);
+            }
+        }
+        self.key_hint.fetch_max(table.len(), Ordering::Relaxed);
+        BrcPartial(table)
+    }
+
+    fn merge(&self, left: BrcPartial, right: BrcPartial) -> BrcPartial {
+        let (mut big, small) = if left.0.len() >= right.0.len() { (left, right) } else { (right, left) };
+        big.0.merge_from(&small.0, BrcStats::merge);
+        big
+    }
+
+    fn finish(&self, partial: BrcPartial, _inputs: &[Source]) -> BrcResult {
+        let mut stations: Vec<StationStats> = partial
+            .0
+            .iter()
+            .filter(|(_, s)| !s.invalid && s.count > 0)
+            .map(|(name, s)| StationStats {
+                name: String::from_utf8(name.to_vec()).expect("valid names were checked"),
+                min: s.min,
+                max: s.max,
+                sum: s.sum,
+                count: s.count,
+            })
+            .collect();
+        stations.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        BrcResult { stations }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(s: &[u8]) -> u64 {
+        let mut buf = [0u8; 8];
+        buf[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(buf)
+    }
+
+    #[test]
+    fn fast_value_parser_agrees_with_the_slow_one() {
+        for v in -999i32..=999 {
+            let text = format!("{}{}.{}", if v < 0 { "-" } else { "" }, v.abs() / 10, v.abs() % 10);
+            let mut line = text.clone().into_bytes();
+            line.extend_from_slice(b"\nXY");
+            assert_eq!(parse_value(word(&line[..8.min(line.len())])), Some((v, text.len() + 1)), "{text}");
+            assert_eq!(parse_value_slow(text.as_bytes()), Some(v), "{text}");
+        }
+        // Two-digit values with a leading zero are accepted by both.
+        assert_eq!(parse_value(word(b"-05.5\n")), Some((-55, 6)));
+        assert_eq!(parse_value_slow(b"-05.5"), Some(-55));
+    }
+
+    #[test]
+    fn fast_value_parser_rejects_everything_else() {
+        for bad in [
+            &b"1.2\r\n"[..],
+            b"1.2;\n",
+            b".5\n",
+            b"-.5\n",
+            b"123.4\n",
+            b"1a.2\n",
+            b"1.a\n",
+            b"12\n",
+            b"1.23\n",
+            b"--1.2\n",
+            b"+1.2\n",
+            b"1,2\n",
+            b"\n",
+            b"1.2 \n",
+            b"a-1.2\n",
+            b"\0\0\0\0\0\0\0\0",
+        ] {
+            assert_eq!(parse_value(word(&bad[..bad.len().min(8)])), None, "{:?}", String::from_utf8_lossy(bad));
+            let trimmed = bad.strip_suffix(b"\n").unwrap_or(bad);
+            if trimmed != b"1.2\r" {
+                assert_eq!(parse_value_slow(trimmed), None, "{:?}", String::from_utf8_lossy(bad));
+            }
+        }
+    }
+
+    #[test]
+    fn mean_rounds_half_up() {
+        let s = |sum, count| StationStats { name: String::new(), min: 0, max: 0, sum, count };
+        assert_eq!(s(5, 2).mean_tenths(), 3); // 2.5 -> 3
+        assert_eq!(s(-5, 2).mean_tenths(), -2); // -2.5 -> -2
+        assert_eq!(s(-3, 2).mean_tenths(), -1); // -1.5 -> -1
+        assert_eq!(s(-1, 3).mean_tenths(), 0); // -0.33 -> 0, printed 0.0
+        assert_eq!(s(7, 3).mean_tenths(), 2);
+        let mut out = String::new();
+        write_tenths(&mut out, s(-1, 3).mean_tenths());
+        write_tenths(&mut out, -7);
+        assert_eq!(out, "0.0-0.7");
+    }
+}

@@ -1,0 +1,201 @@
+//! An open-addressing hash table keyed by byte strings, built for the hot
+//! loop: the caller hands in the key's first 16 bytes as two little-endian
+//! words (already loaded while scanning for the key's end), so that most
+//! lookups compare three integers and never call `memcmp`. Key bytes are
+//! copied once per table into an arena; entries live directly in the slots
+//! (linear probing, load factor at most 1/2).
+
+/// The first 16 bytes of a key as two little-endian words, zero-padded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Prefix {
+    pub w0: u64,
+    pub w1: u64,
+}
+
+impl Prefix {
+    /// The prefix of `key`, computed the slow way (outside the hot loop).
+    pub(crate) fn of(key: &[u8]) -> Prefix {
+        let mut buf = [0u8; 16];
+        let n = key.len().min(16);
+        buf[..n].copy_from_slice(&key[..n]);
+        Prefix {
+            w0: u64::from_le_bytes(buf[..8].try_into().expect("8 bytes")),
+            w1: u64::from_le_bytes(buf[8..].try_into().expect("8 bytes")),
+        }
+    }
+
+    /// The hash of a key with this prefix and `len` bytes; `tail` is the
+    /// key's last 8 bytes when it is longer than 16 (else 0).
+    #[inline]
+    pub(crate) fn hash(self, len: usize, tail: u64) -> u64 {
+        let a = (self.w0 ^ (len as u64).rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let b = (self.w1 ^ tail).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let h = a ^ b.rotate_left(29);
+        h ^ (h >> 31)
+    }
+}
+
+/// The last 8 bytes of a key longer than 16 bytes (0 otherwise): part of the
+/// hash so that long keys sharing a 16-byte prefix spread out.
+#[inline]
+pub(crate) fn tail_word(key: &[u8]) -> u64 {
+    if key.len() > 16 { u64::from_le_bytes(key[key.len() - 8..].try_into().expect("8 bytes")) } else { 0 }
+}
+
+#[derive(Clone, Debug)]
+struct Slot<V> {
+    hash: u64,
+    prefix: Prefix,
+    /// Key length; 0 marks an empty slot (empty keys are never stored).
+    len: u32,
+    /// Offset of the key's bytes in the arena.
+    off: u32,
+    value: V,
+}
+
+/// A byte-string-keyed table. Keys must be non-empty.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyTable<V> {
+    slots: Vec<Slot<V>>,
+    mask: usize,
+    len: usize,
+    arena: Vec<u8>,
+}
+
+impl<V: Default + Clone> KeyTable<V> {
+    /// A table that holds `keys` keys before it grows.
+    pub(crate) fn with_capacity(keys: usize) -> KeyTable<V> {
+        let slots = (keys.max(8) * 2).next_power_of_two();
+        KeyTable {
+            slots: vec![Slot { hash: 0, prefix: Prefix { w0: 0, w1: 0 }, len: 0, off: 0, value: V::default() }; slots],
+            mask: slots - 1,
+            len: 0,
+            arena: Vec::new(),
+        }
+    }
+
+    /// The number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The value of `key`, inserting a default one if it is new. Returns the
+    /// value and whether the key was inserted now.
+    #[inline]
+    pub(crate) fn entry(&mut self, key: &[u8], prefix: Prefix, hash: u64) -> (&mut V, bool) {
+        debug_assert!(!key.is_empty());
+        let len = key.len() as u32;
+        let mut i = (hash as usize) & self.mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.len == 0 {
+                return (self.insert_at(i, key, prefix, hash), true);
+            }
+            if slot.hash == hash
+                && slot.len == len
+                && slot.prefix == prefix
+                && (len <= 16 || self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..])
+            {
+                return (&mut self.slots[i].value, false);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[cold]
+    fn insert_at(&mut self, mut i: usize, key: &[u8], prefix: Prefix, hash: u64) -> &mut V {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+            i = (hash as usize) & self.mask;
+            while self.slots[i].len != 0 {
+                i = (i + 1) & self.mask;
+            }
+        }
+        let off = u32::try_from(self.arena.len()).expect("key arena under 4 GiB");
+        self.arena.extend_from_slice(key);
+        self.slots[i] = Slot { hash, prefix, len: key.len() as u32, off, value: V::default() };
+        self.len += 1;
+        &mut self.slots[i].value
+    }
+
+    fn grow(&mut self) {
+        let bigger = self.slots.len() * 2;
+        let old = std::mem::replace(
+            &mut self.slots,
+            vec![Slot { hash: 0, prefix: Prefix { w0: 0, w1: 0 }, len: 0, off: 0, value: V::default() }; bigger],
+        );
+        self.mask = bigger - 1;
+        for slot in old.into_iter().filter(|s| s.len != 0) {
+            let mut i = (slot.hash as usize) & self.mask;
+            while self.slots[i].len != 0 {
+                i = (i + 1) & self.mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+
+    /// Every (key, value), in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.len != 0)
+            .map(|s| (&self.arena[s.off as usize..(s.off + s.len) as usize], &s.value))
+    }
+
+    /// Fold `other` into `self`, combining values of equal keys with `merge`.
+    pub(crate) fn merge_from(&mut self, other: &KeyTable<V>, mut merge: impl FnMut(&mut V, &V)) {
+        for slot in other.slots.iter().filter(|s| s.len != 0) {
+            let key = &other.arena[slot.off as usize..(slot.off + slot.len) as usize];
+            let (value, _) = self.entry(key, slot.prefix, slot.hash);
+            merge(value, &slot.value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn put(t: &mut KeyTable<u64>, key: &[u8], n: u64) {
+        let p = Prefix::of(key);
+        *t.entry(key, p, p.hash(key.len(), tail_word(key))).0 += n;
+    }
+
+    #[test]
+    fn behaves_like_a_hash_map_across_growth_and_merge() {
+        let keys: Vec<Vec<u8>> = (0..5000u32)
+            .map(|i| {
+                let mut k = format!("key-{i}-").into_bytes();
+                k.resize(1 + (i as usize * 7) % 60, b'z');
+                k
+            })
+            .collect();
+        let mut want: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut a = KeyTable::with_capacity(4);
+        let mut b = KeyTable::with_capacity(4);
+        for (i, k) in keys.iter().enumerate() {
+            let t = if i % 3 == 0 { &mut a } else { &mut b };
+            put(t, k, i as u64);
+            *want.entry(k.clone()).or_default() += i as u64;
+        }
+        a.merge_from(&b, |x, y| *x += y);
+        let got: HashMap<Vec<u8>, u64> = a.iter().map(|(k, v)| (k.to_vec(), *v)).collect();
+        assert_eq!(got, want);
+        assert_eq!(a.len(), want.len());
+    }
+
+    #[test]
+    fn keys_sharing_long_prefixes_stay_distinct() {
+        let mut t = KeyTable::with_capacity(2);
+        let base = vec![b'p'; 40];
+        for i in 0..200u8 {
+            let mut k = base.clone();
+            k[20 + (i as usize % 20)] = i;
+            put(&mut t, &k, 1);
+        }
+        let distinct: std::collections::HashSet<Vec<u8>> = t.iter().map(|(k, _)| k.to_vec()).collect();
+        assert_eq!(distinct.len(), t.len());
+        assert_eq!(t.iter().map(|(_, v)| *v).sum::<u64>(), 200);
+    }
+}

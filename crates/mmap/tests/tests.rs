@@ -1,0 +1,235 @@
+//! Integration tests of the mapping layer: policies, access modes, flushing,
+//! copy-on-write isolation, special files and change detection.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pagemill_mmap::{Access, Error, MmapChoice, OpenOptions, Source};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("pagemill-mmap-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(path: &Path, choice: MmapChoice, access: Access) -> Result<Source, Error> {
+    OpenOptions::new().mmap(choice).access(access).open(path)
+}
+
+#[test]
+fn auto_maps_large_files_and_reads_small_ones() {
+    let dir = Dir::new("auto");
+    let big = dir.file("big", &vec![b'x'; 200_000]);
+    let small = dir.file("small", b"tiny\n");
+    let big = open(&big, MmapChoice::auto(), Access::ReadOnly).unwrap();
+    let small = open(&small, MmapChoice::auto(), Access::ReadOnly).unwrap();
+    assert!(big.is_mapped());
+    assert!(!small.is_mapped());
+    assert_eq!(big.len(), 200_000);
+    assert_eq!(small.bytes(), b"tiny\n");
+}
+
+#[test]
+fn always_and_never_are_obeyed_with_identical_bytes() {
+    let dir = Dir::new("policy");
+    let content: Vec<u8> = (0..5000u32).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let path = dir.file("f", &content);
+    let mapped = open(&path, MmapChoice::always(), Access::ReadOnly).unwrap();
+    let read = open(&path, MmapChoice::never(), Access::ReadOnly).unwrap();
+    assert!(mapped.is_mapped());
+    assert!(!read.is_mapped());
+    assert_eq!(mapped.bytes(), &content[..]);
+    assert_eq!(read.bytes(), &content[..]);
+}
+
+#[test]
+fn empty_file_has_no_bytes_under_every_policy() {
+    let dir = Dir::new("empty");
+    let path = dir.file("e", b"");
+    for choice in [MmapChoice::auto(), MmapChoice::always(), MmapChoice::never()] {
+        let s = open(&path, choice, Access::ReadOnly).unwrap();
+        assert!(s.is_empty());
+        s.check_unchanged().unwrap();
+    }
+}
+
+#[test]
+fn proc_files_that_report_size_zero_are_read() {
+    let s = open(Path::new("/proc/self/status"), MmapChoice::always(), Access::ReadOnly).unwrap();
+    assert!(!s.is_mapped());
+    assert!(s.bytes().starts_with(b"Name:"));
+}
+
+#[test]
+fn fifo_is_read() {
+    let dir = Dir::new("fifo");
+    let path = dir.0.join("pipe");
+    let status = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success());
+    let writer_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(writer_path).unwrap();
+        f.write_all(b"one\ntwo\n").unwrap();
+    });
+    let s = open(&path, MmapChoice::always(), Access::ReadOnly).unwrap();
+    writer.join().unwrap();
+    assert!(!s.is_mapped());
+    assert_eq!(s.bytes(), b"one\ntwo\n");
+}
+
+#[test]
+fn directories_and_missing_files_are_clear_errors() {
+    let dir = Dir::new("errors");
+    let err = open(&dir.0, MmapChoice::auto(), Access::ReadOnly).unwrap_err();
+    assert!(matches!(err, Error::IsDirectory { .. }), "{err}");
+    assert!(err.to_string().ends_with("is a directory"));
+    let err = open(&dir.0.join("missing"), MmapChoice::auto(), Access::ReadOnly).unwrap_err();
+    assert!(matches!(err, Error::Open { .. }));
+    assert!(err.to_string().contains("missing"));
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("No such file"), "{source}");
+}
+
+#[test]
+fn read_write_changes_reach_the_file_after_flush() {
+    let dir = Dir::new("rw");
+    let path = dir.file("f", &vec![b'a'; 100_000]);
+    let mut s = open(&path, MmapChoice::auto(), Access::ReadWrite).unwrap();
+    assert!(s.is_mapped());
+    s.bytes_mut().unwrap()[..5].copy_from_slice(b"HELLO");
+    s.flush().unwrap();
+    s.bytes_mut().unwrap()[50_000..50_005].copy_from_slice(b"WORLD");
+    s.flush_range(50_000, 5).unwrap();
+    s.bytes_mut().unwrap()[99_995..].copy_from_slice(b"ASYNC");
+    s.flush_async().unwrap();
+    s.check_unchanged().unwrap();
+    drop(s);
+    let fresh = std::fs::read(&path).unwrap();
+    assert_eq!(&fresh[..5], b"HELLO");
+    assert_eq!(&fresh[50_000..50_005], b"WORLD");
+    assert_eq!(&fresh[99_995..], b"ASYNC");
+    assert_eq!(fresh.len(), 100_000);
+}
+
+#[test]
+fn copy_on_write_changes_never_reach_the_file() {
+    let dir = Dir::new("cow");
+    let original = vec![b'z'; 100_000];
+    let path = dir.file("f", &original);
+    for choice in [MmapChoice::always(), MmapChoice::never()] {
+        let mut s = open(&path, choice, Access::CopyOnWrite).unwrap();
+        s.bytes_mut().unwrap()[..4].copy_from_slice(b"COPY");
+        assert_eq!(&s.bytes()[..4], b"COPY");
+        assert!(s.flush().is_err(), "a private map has nothing to flush");
+        drop(s);
+        assert_eq!(std::fs::read(&path).unwrap(), original);
+    }
+}
+
+#[test]
+fn read_only_sources_refuse_writes() {
+    let dir = Dir::new("ro");
+    let path = dir.file("f", &vec![b'q'; 100_000]);
+    let mut s = open(&path, MmapChoice::always(), Access::ReadOnly).unwrap();
+    assert!(matches!(s.bytes_mut(), Err(Error::Unsupported { .. })));
+    assert!(s.flush().is_err());
+}
+
+#[test]
+fn release_keeps_bytes_readable() {
+    let dir = Dir::new("release");
+    let content: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let path = dir.file("f", &content);
+    let s = open(&path, MmapChoice::always(), Access::ReadOnly).unwrap();
+    s.will_need(0..s.len());
+    let sum_before: u64 = s.bytes().iter().map(|&b| u64::from(b)).sum();
+    s.release(0..s.len());
+    s.release(12_345..700_001);
+    assert_eq!(s.bytes(), &content[..], "released pages fault back in unchanged");
+    let sum_after: u64 = s.bytes().iter().map(|&b| u64::from(b)).sum();
+    assert_eq!(sum_before, sum_after);
+}
+
+#[test]
+fn a_truncated_or_rewritten_input_is_detected() {
+    let dir = Dir::new("changed");
+    let path = dir.file("f", &vec![b'1'; 100_000]);
+    for choice in [MmapChoice::always(), MmapChoice::never()] {
+        std::fs::write(&path, vec![b'1'; 100_000]).unwrap();
+        let s = open(&path, choice, Access::ReadOnly).unwrap();
+        s.check_unchanged().unwrap();
+        // Truncate without touching the mapped pages (touching them would SIGBUS).
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(10).unwrap();
+        let err = s.check_unchanged().unwrap_err();
+        assert!(matches!(err, Error::Changed { .. }));
+        assert!(err.to_string().contains("size was 100000 bytes, now 10"), "{err}");
+    }
+    // Same size, new contents: caught by the modification time.
+    std::fs::write(&path, vec![b'1'; 100_000]).unwrap();
+    let s = open(&path, MmapChoice::never(), Access::ReadOnly).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_modified(later).unwrap();
+    assert!(matches!(s.check_unchanged(), Err(Error::Changed { .. })));
+}
+
+#[test]
+fn file_identity_distinguishes_files() {
+    let dir = Dir::new("identity");
+    let a = dir.file("a", b"a");
+    let b = dir.file("b", b"b");
+    let s = open(&a, MmapChoice::never(), Access::ReadOnly).unwrap();
+    assert_eq!(s.file_id(), pagemill_mmap::FileId::of_path(&a));
+    assert_ne!(s.file_id(), pagemill_mmap::FileId::of_path(&b));
+    assert_eq!(s.path(), Some(a.as_path()));
+}
+
+#[test]
+fn from_bytes_is_a_plain_buffer() {
+    let s = Source::from_bytes("mem", b"abc".to_vec());
+    assert_eq!(s.name(), "mem");
+    assert_eq!(s.bytes(), b"abc");
+    assert!(!s.is_mapped());
+    s.check_unchanged().unwrap();
+}
+
+/// Resident file-backed pages of this process, in KiB (`RssFile` in
+/// `/proc/self/status`).
+fn rss_file_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssFile:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn release_gives_back_resident_pages() {
+    let dir = Dir::new("rss");
+    let size = 64 << 20;
+    let path = dir.file("f", &vec![7u8; size]);
+    let s = open(&path, MmapChoice::always(), Access::ReadOnly).unwrap();
+    let before = rss_file_kib();
+    let touched: u64 = s.bytes().iter().step_by(4096).map(|&b| u64::from(b)).sum();
+    assert_eq!(touched, 7 * (size as u64 / 4096));
+    let resident = rss_file_kib();
+    assert!(resident >= before + 48 * 1024, "touching 64 MiB made {before} KiB -> {resident} KiB resident");
+    s.release(0..s.len());
+    let after = rss_file_kib();
+    assert!(after + 48 * 1024 <= resident, "release left {after} KiB of {resident} KiB resident");
+}
