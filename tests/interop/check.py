@@ -4,9 +4,10 @@ with the same values.
 Run through scripts/interop.sh, which sets up the virtual environment and
 builds the binaries. Two sources of results are checked:
 
-* `pagemill count` over a handful of edge-case inputs, written in every
-  format (by extension, by flag, compressed IPC, and `-o -` to stdout); the
-  expected counts are computed here, independently.
+* the jobs, each written in every format (by extension, by flag, compressed
+  IPC, and `-o -` to stdout), with the expected values computed here,
+  independently: `pagemill count` over a handful of edge-case inputs, and
+  `pagemill features --preset 1brc` over generated measurements.
 * the `interop_sample` example of pagemill-arrow, which writes one result with
   every column type jobs produce (text, dictionary-encoded text, UInt64 with
   its maximum, Float64 with a null, Timestamp in UTC) in every format.
@@ -139,19 +140,56 @@ def count_inputs(folder):
 def check_count(pagemill, folder):
     expected = count_inputs(folder)
     paths = [p for p, _ in expected]
+    check_job(pagemill, folder, ["count"], paths, COUNT_COLUMNS, expected, "count", "records=lines")
+
+
+FEATURE_COLUMNS = ["station", "rows", "temperature_min", "temperature_mean", "temperature_max"]
+
+
+def brc_expected(path):
+    """The 1BRC table of a measurements file, computed here in integer tenths:
+    stations in UTF-8 byte order, the mean rounded half up."""
+    stats = {}
+    with open(path, "rb") as f:
+        for line in f:
+            name, _, value = line.rstrip(b"\n").partition(b";")
+            tenths = int(value.replace(b".", b""))
+            lo, hi, total, n = stats.get(name, (tenths, tenths, 0, 0))
+            stats[name] = (min(lo, tenths), max(hi, tenths), total + tenths, n + 1)
+    rows = []
+    for name in sorted(stats):
+        lo, hi, total, n = stats[name]
+        mean = (2 * total + n) // (2 * n)
+        rows.append((name.decode(), n, lo / 10, mean / 10, hi / 10))
+    return rows
+
+
+def check_features(pagemill, folder):
+    path = os.path.join(folder, "measurements.txt")
+    subprocess.run([pagemill, "gen", "measurements", "--rows", "20000", "--seed", "7", "-o", path], check=True)
+    expected = brc_expected(path)
+    check_job(
+        pagemill, folder, ["features", "--preset", "1brc"], [path], FEATURE_COLUMNS, expected, "features", "preset=1brc"
+    )
+
+
+def check_job(pagemill, folder, job_args, paths, columns, expected, job, options):
+    """Run `pagemill JOB_ARGS... PATHS` writing every format, and check that
+    each reader finds `expected` (rows of `columns`) and the run metadata."""
+    label = job
     out = os.path.join(folder, "out")
     os.makedirs(out)
 
     def run(*args, **kw):
-        return subprocess.run([pagemill, "count", *args, *paths], check=True, capture_output=True, **kw)
+        return subprocess.run([pagemill, *job_args, *args, *paths], check=True, capture_output=True, **kw)
 
     written = {}
     for ext in ["arrow", "feather", "arrows", "parquet", "csv", "tsv", "ndjson", "jsonl", "json"]:
-        target = os.path.join(out, f"counts.{ext}")
+        target = os.path.join(out, f"{job}.{ext}")
         run("-o", target)
         written[ext] = target
     for codec in ["lz4", "zstd"]:
-        target = os.path.join(out, f"counts-{codec}.bin")
+        target = os.path.join(out, f"{job}-{codec}.bin")
         run("--output-format", "arrow", "--ipc-compression", codec, "-o", target)
         written[f"arrow-{codec}"] = target
     stdout_stream = run("-o", "-").stdout
@@ -167,32 +205,33 @@ def check_count(pagemill, folder):
                 before = pa.total_allocated_bytes()
                 reader = pa_ipc.open_file(source)
                 table = reader.read_all()
-                want(rows_pyarrow(table, COUNT_COLUMNS))
+                want(rows_pyarrow(table, columns))
                 if key in ("arrow", "feather"):
                     # Uncompressed IPC is read in place: nothing allocated.
                     expect_equal(pa.total_allocated_bytes() - before, 0, "bytes allocated reading a mapped file")
                 meta = table.schema.metadata
-                expect_equal(meta[b"pagemill.job"], b"count", "pagemill.job")
+                expect_equal(meta[b"pagemill.job"], job.encode(), "pagemill.job")
+                expect_equal(meta[b"pagemill.options"], options.encode(), "pagemill.options")
                 inputs = json.loads(meta[b"pagemill.inputs"])
                 expect_equal([(i["path"], i["size"]) for i in inputs], [(p, os.path.getsize(p)) for p in paths], "inputs")
                 expect_equal(json.loads(meta[b"pagemill.malformed"])["total"], 0, "malformed")
 
-        check(f"count {key}: pyarrow.memory_map + ipc.open_file", pyarrow_memory_map)
-        check(f"count {key}: polars.scan_ipc", lambda: want(rows_polars(pl.scan_ipc(path).collect(), COUNT_COLUMNS)))
-        check(f"count {key}: polars.read_ipc", lambda: want(rows_polars(pl.read_ipc(path), COUNT_COLUMNS)))
+        check(f"{label} {key}: pyarrow.memory_map + ipc.open_file", pyarrow_memory_map)
+        check(f"{label} {key}: polars.scan_ipc", lambda: want(rows_polars(pl.scan_ipc(path).collect(), columns)))
+        check(f"{label} {key}: polars.read_ipc", lambda: want(rows_polars(pl.read_ipc(path), columns)))
 
         def duck():
             table = pa_ipc.open_file(path).read_all()
-            want(rows_duckdb("arrow_table", COUNT_COLUMNS, arrow_table=table))
+            want(rows_duckdb("arrow_table", columns, arrow_table=table))
 
-        check(f"count {key}: duckdb over the Arrow table", duck)
+        check(f"{label} {key}: duckdb over the Arrow table", duck)
 
     for key in ["arrow", "feather", "arrow-lz4", "arrow-zstd"]:
         ipc_file(key)
 
-    def stream_checks(label, data):
-        check(f"count {label}: pyarrow ipc.open_stream", lambda: want(rows_pyarrow(pa_ipc.open_stream(data).read_all(), COUNT_COLUMNS)))
-        check(f"count {label}: polars.read_ipc_stream", lambda: want(rows_polars(pl.read_ipc_stream(data), COUNT_COLUMNS)))
+    def stream_checks(what, data):
+        check(f"{label} {what}: pyarrow ipc.open_stream", lambda: want(rows_pyarrow(pa_ipc.open_stream(data).read_all(), columns)))
+        check(f"{label} {what}: polars.read_ipc_stream", lambda: want(rows_polars(pl.read_ipc_stream(data), columns)))
 
     with open(written["arrows"], "rb") as f:
         stream_checks("arrows", f.read())
@@ -201,46 +240,46 @@ def check_count(pagemill, folder):
     parquet = written["parquet"]
 
     def pyarrow_parquet():
-        want(rows_pyarrow(pq.read_table(parquet), COUNT_COLUMNS))
+        want(rows_pyarrow(pq.read_table(parquet), columns))
         meta = pq.ParquetFile(parquet).metadata
         for i in range(meta.num_columns):
             column = meta.row_group(0).column(i)
             expect_equal(column.compression, "ZSTD", f"compression of column {i}")
             if column.statistics is None or not column.statistics.has_min_max:
                 raise AssertionError(f"column {i} has no min/max statistics")
-        expect_equal(pq.read_schema(parquet).metadata[b"pagemill.job"], b"count", "pagemill.job")
+        expect_equal(pq.read_schema(parquet).metadata[b"pagemill.job"], job.encode(), "pagemill.job")
 
-    check("count parquet: pyarrow.parquet", pyarrow_parquet)
-    check("count parquet: polars.read_parquet", lambda: want(rows_polars(pl.read_parquet(parquet), COUNT_COLUMNS)))
-    check("count parquet: polars.scan_parquet", lambda: want(rows_polars(pl.scan_parquet(parquet).collect(), COUNT_COLUMNS)))
-    check("count parquet: duckdb read_parquet", lambda: want(rows_duckdb(f"read_parquet({sql_str(parquet)})", COUNT_COLUMNS)))
+    check(f"{label} parquet: pyarrow.parquet", pyarrow_parquet)
+    check(f"{label} parquet: polars.read_parquet", lambda: want(rows_polars(pl.read_parquet(parquet), columns)))
+    check(f"{label} parquet: polars.scan_parquet", lambda: want(rows_polars(pl.scan_parquet(parquet).collect(), columns)))
+    check(f"{label} parquet: duckdb read_parquet", lambda: want(rows_duckdb(f"read_parquet({sql_str(parquet)})", columns)))
 
     for key, sep in [("csv", ","), ("tsv", "\t")]:
         path = written[key]
         check(
-            f"count {key}: pyarrow.csv",
+            f"{label} {key}: pyarrow.csv",
             lambda path=path, sep=sep: want(
-                rows_pyarrow(pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=sep)), COUNT_COLUMNS)
+                rows_pyarrow(pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=sep)), columns)
             ),
         )
         check(
-            f"count {key}: polars.read_csv",
-            lambda path=path, sep=sep: want(rows_polars(pl.read_csv(path, separator=sep), COUNT_COLUMNS)),
+            f"{label} {key}: polars.read_csv",
+            lambda path=path, sep=sep: want(rows_polars(pl.read_csv(path, separator=sep), columns)),
         )
         delim = "\\t" if sep == "\t" else ","
         check(
-            f"count {key}: duckdb read_csv",
+            f"{label} {key}: duckdb read_csv",
             lambda path=path, delim=delim: want(
-                rows_duckdb(f"read_csv({sql_str(path)}, header=true, delim=E'{delim}', quote='\"')", COUNT_COLUMNS)
+                rows_duckdb(f"read_csv({sql_str(path)}, header=true, delim=E'{delim}', quote='\"')", columns)
             ),
         )
     for key in ["ndjson", "jsonl", "json"]:
         path = written[key]
-        check(f"count {key}: pyarrow.json", lambda path=path: want(rows_pyarrow(pa_json.read_json(path), COUNT_COLUMNS)))
-        check(f"count {key}: polars.read_ndjson", lambda path=path: want(rows_polars(pl.read_ndjson(path), COUNT_COLUMNS)))
+        check(f"{label} {key}: pyarrow.json", lambda path=path: want(rows_pyarrow(pa_json.read_json(path), columns)))
+        check(f"{label} {key}: polars.read_ndjson", lambda path=path: want(rows_polars(pl.read_ndjson(path), columns)))
         check(
-            f"count {key}: duckdb read_json",
-            lambda path=path: want(rows_duckdb(f"read_json({sql_str(path)}, format='newline_delimited')", COUNT_COLUMNS)),
+            f"{label} {key}: duckdb read_json",
+            lambda path=path: want(rows_duckdb(f"read_json({sql_str(path)}, format='newline_delimited')", columns)),
         )
 
 
@@ -396,9 +435,10 @@ def main():
     args = parser.parse_args()
     print(f"pyarrow {pa.__version__}, polars {pl.__version__}, duckdb {duckdb.__version__}", flush=True)
     with tempfile.TemporaryDirectory(prefix="pagemill-interop-") as folder:
-        count_dir = os.path.join(folder, "count")
-        os.makedirs(count_dir)
-        check_count(args.pagemill, count_dir)
+        for name, job in [("count", check_count), ("features", check_features)]:
+            job_dir = os.path.join(folder, name)
+            os.makedirs(job_dir)
+            job(args.pagemill, job_dir)
         check_sample(args.sample, os.path.join(folder, "sample"))
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED or not PASSED else 0

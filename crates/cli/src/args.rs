@@ -128,8 +128,9 @@ pub struct FeaturesArgs {
     pub files: Vec<PathBuf>,
 
     /// The official one-line text goes to stdout or to `-o FILE`; an
-    /// `--output-format`, or `-o` with a data extension (.csv, .parquet, .arrow,
-    /// ...), writes the table of stations instead.
+    /// `--output-format`, `-o` with a data extension (.csv, .parquet, .arrow,
+    /// ...), or `-o -` (an Arrow stream on stdout) writes the table of stations
+    /// instead.
     #[command(flatten)]
     pub output: OutputArgs,
 }

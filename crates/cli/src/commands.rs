@@ -101,7 +101,9 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let outcome = outcome?;
     report_malformed(&outcome.malformed);
     let path = args.output.output.as_deref();
+    // `-o -` asks for Arrow on stdout, as for every job (see choose_format).
     let as_table = args.output.output_format.is_some()
+        || path.is_some_and(|p| p == Path::new("-"))
         || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some();
     if as_table {
         let batch = outcome.output.to_record_batch();

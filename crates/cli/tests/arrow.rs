@@ -123,3 +123,19 @@ fn bad_result_files_are_one_line_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown output format 'xml'"));
 }
+
+#[test]
+fn features_table_carries_metadata_and_dash_streams_arrow() {
+    let dir = Dir::new("features");
+    let data = dir.file("m.txt", b"Oslo;1.5\nLima;20.0\nOslo;-2.5\n");
+    let official = ok(pagemill(&["features", "--preset", "1brc", s(&data)]));
+    assert_eq!(official, "{Lima=20.0/20.0/20.0, Oslo=-2.5/-0.5/1.5}\n");
+    let stream = pagemill(&["features", "--preset", "1brc", "-o", "-", s(&data)]);
+    assert!(stream.status.success());
+    assert_eq!(&stream.stdout[..4], [0xff; 4], "-o - writes an Arrow stream");
+    let arrows = dir.file("f.arrows", &stream.stdout);
+    let table = ok(pagemill(&["show", s(&arrows)]));
+    assert!(table.lines().nth(2).unwrap().starts_with("Oslo        2             -2.5"), "{table}");
+    let schema = ok(pagemill(&["show", "--schema", s(&arrows)]));
+    assert!(schema.contains("pagemill.job        features") && schema.contains("preset=1brc"), "{schema}");
+}
