@@ -139,3 +139,49 @@ fn features_table_carries_metadata_and_dash_streams_arrow() {
     let schema = ok(pagemill(&["show", "--schema", s(&arrows)]));
     assert!(schema.contains("pagemill.job        features") && schema.contains("preset=1brc"), "{schema}");
 }
+
+/// Start a long `gen` into `dir/big.txt`, wait for its temporary file to
+/// fill, send `signal`, and check that the process exits 130 leaving nothing.
+#[cfg(unix)]
+fn interrupt(dir: &Dir, signal: &str) {
+    use std::time::{Duration, Instant};
+    let target = dir.0.join("big.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pagemill"))
+        .args(["gen", "measurements", "--rows", "2000000000", "-o", s(&target)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let temp = loop {
+        let found = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".big.txt.pagemill-"));
+        if let Some(temp) = found.filter(|t| std::fs::metadata(t).is_ok_and(|m| m.len() > 0)) {
+            break temp;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("no temporary file appeared");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!temp.exists(), "{signal}: temporary file left behind");
+    assert!(!target.exists(), "{signal}: a partial output appeared");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_leave_no_partial_output() {
+    let dir = Dir::new("signals");
+    interrupt(&dir, "INT");
+    interrupt(&dir, "TERM");
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
+}
