@@ -71,6 +71,7 @@ mod error;
 mod format;
 mod metadata;
 mod read;
+mod schema_check;
 mod table;
 mod write;
 

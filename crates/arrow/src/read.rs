@@ -1,6 +1,7 @@
 //! Reading results back: Arrow IPC files zero-copy through a memory map,
 //! IPC streams and Parquet files through their readers.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,11 +10,15 @@ use arrow_buffer::Buffer;
 use arrow_ipc::convert::fb_to_schema;
 use arrow_ipc::reader::{FileDecoder, StreamDecoder, read_footer_length};
 use arrow_ipc::{Block, MessageHeader, root_as_footer, root_as_message};
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, SchemaRef};
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::error::{Error, ReadError};
+use crate::schema_check::check_schema;
 
 /// The magic bytes that open and close an Arrow IPC file.
 const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
@@ -34,13 +39,16 @@ const CONTINUATION: [u8; 4] = [0xff; 4];
 ///
 /// Batches are decoded on demand ([`MappedIpcFile::batch`]); dictionaries are
 /// decoded when the file is opened, and column data is validated as it is
-/// decoded. Every block's position and every buffer's position are checked
-/// against the file first, because arrow's decoder slices without checking:
-/// a truncated file, or one whose data is damaged, is an error, not a crash.
-/// arrow-ipc still panics on some damaged message *headers* (an unknown type
-/// code in the schema, a validity bitmap shorter than its struct column),
-/// which only a second decoder could rule out; read files you did not write
-/// with that in mind.
+/// decoded. arrow-ipc trusts a file's headers in places (it slices without
+/// bounds checks and converts schemas with `panic!` on unknown types), so
+/// before it sees them, the schema, every block's and buffer's position and
+/// alignment, and every validity bitmap and fixed-width buffer against its
+/// column are checked here: a truncated or damaged file is an error, not a
+/// crash (tested on every prefix, every single-byte change and, during
+/// development, tens of thousands of random corruptions). The buffer check
+/// covers the column types pagemill writes (primitives, text, binary,
+/// dictionaries, lists, structs); unions, view types and run-end encoding,
+/// and compressed files, rely on arrow-ipc alone.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -74,6 +82,7 @@ pub struct MappedIpcFile {
     decoder: FileDecoder,
     blocks: Vec<Block>,
     rows: u64,
+    layouts: Layouts,
 }
 
 impl MappedIpcFile {
@@ -106,21 +115,24 @@ impl MappedIpcFile {
         }
         let footer = root_as_footer(&buffer[trailer_start - footer_len..trailer_start])
             .map_err(|e| corrupt(format!("invalid footer: {e}")))?;
-        let schema = Arc::new(fb_to_schema(footer.schema().ok_or_else(|| corrupt("footer has no schema".into()))?));
+        let fb_schema = footer.schema().ok_or_else(|| corrupt("footer has no schema".into()))?;
+        check_schema(fb_schema).map_err(corrupt)?;
+        let schema = Arc::new(fb_to_schema(fb_schema));
+        let layouts = Layouts::of(fb_schema);
         let body_end = trailer_start - footer_len;
 
         let mut decoder = FileDecoder::new(schema.clone(), footer.version());
         for block in footer.dictionaries().iter().flatten() {
-            let (data, _) = block_data(&buffer, block, body_end).map_err(corrupt)?;
+            let (data, _) = block_data(&buffer, block, body_end, &layouts).map_err(corrupt)?;
             decoder.read_dictionary(block, &data).map_err(arrow)?;
         }
         let blocks: Vec<Block> = footer.recordBatches().iter().flatten().copied().collect();
         let mut rows = 0u64;
         for block in &blocks {
-            let (_, batch_rows) = block_data(&buffer, block, body_end).map_err(corrupt)?;
+            let (_, batch_rows) = block_data(&buffer, block, body_end, &layouts).map_err(corrupt)?;
             rows = rows.saturating_add(batch_rows);
         }
-        Ok(MappedIpcFile { path, buffer, mapped, schema, decoder, blocks, rows })
+        Ok(MappedIpcFile { path, buffer, mapped, schema, decoder, blocks, rows, layouts })
     }
 
     /// The schema, with its metadata.
@@ -147,7 +159,7 @@ impl MappedIpcFile {
             .get(index)
             .ok_or_else(|| corrupt(format!("batch {index} asked for, the file has {}", self.blocks.len())))?;
         let body_end = self.buffer.len(); // Checked against the footer in `from_source`.
-        let (data, _) = block_data(&self.buffer, block, body_end).map_err(corrupt)?;
+        let (data, _) = block_data(&self.buffer, block, body_end, &self.layouts).map_err(corrupt)?;
         self.decoder
             .read_record_batch(block, &data)
             .map_err(|e| Error::Read { path: self.path.clone(), source: ReadError::Arrow(e) })?
@@ -174,7 +186,7 @@ impl MappedIpcFile {
 /// header states, after checking that the block, and every buffer its header
 /// names, lie inside `0..end`: arrow's decoder slices without checking and
 /// would panic on a corrupt file.
-fn block_data(buffer: &Buffer, block: &Block, end: usize) -> Result<(Buffer, u64), String> {
+fn block_data(buffer: &Buffer, block: &Block, end: usize, layouts: &Layouts) -> Result<(Buffer, u64), String> {
     let bad = || {
         format!(
             "block at offset {} (metadata {} bytes, body {} bytes) lies outside the file",
@@ -190,23 +202,36 @@ fn block_data(buffer: &Buffer, block: &Block, end: usize) -> Result<(Buffer, u64
     if meta < 8 || offset.checked_add(total).is_none_or(|e| e > end) {
         return Err(bad());
     }
+    // Blocks, and the bodies after their padded metadata, start 8-byte
+    // aligned in the format; a shifted body would misalign every buffer.
+    if offset % 8 != 0 || meta % 8 != 0 {
+        return Err(format!("block at offset {offset} (metadata {meta} bytes) is not 8-byte aligned"));
+    }
     let data = buffer.slice_with_length(offset, total);
-    let rows = check_message(&data[..meta], body)?;
+    let rows = check_message(&data[..meta], body, layouts)?;
     Ok((data, rows))
 }
 
 /// Check an IPC message (`meta`: the encapsulated flatbuffer with its prefix)
-/// whose body has `body` bytes: every buffer it names must lie in the body.
-/// Returns the number of rows of a record batch (0 for other messages).
-fn check_message(meta: &[u8], body: usize) -> Result<u64, String> {
+/// whose body has `body` bytes: every buffer it names must lie in the body,
+/// and every validity bitmap must cover its column. Returns the number of
+/// rows of a record batch (0 for other messages).
+fn check_message(meta: &[u8], body: usize, layouts: &Layouts) -> Result<u64, String> {
     // Since format 0.15 a message starts with 0xFFFFFFFF and a 4-byte length;
     // before, with the length alone.
     let fb = if meta.starts_with(&CONTINUATION) { &meta[8..] } else { &meta[4..] };
     let message = root_as_message(fb).map_err(|e| format!("invalid message header: {e}"))?;
-    let (batch, is_records) = match message.header_type() {
-        MessageHeader::RecordBatch => (message.header_as_record_batch(), true),
-        MessageHeader::DictionaryBatch => (message.header_as_dictionary_batch().and_then(|d| d.data()), false),
-        _ => (None, false),
+    let (batch, columns) = match message.header_type() {
+        MessageHeader::RecordBatch => (message.header_as_record_batch(), Some(layouts.fields.as_slice())),
+        MessageHeader::DictionaryBatch => {
+            let dictionary = message.header_as_dictionary_batch();
+            if dictionary.and_then(|d| d.data()).is_none() {
+                return Err("dictionary message without data".into());
+            }
+            let values = dictionary.and_then(|d| layouts.dictionaries.get(&d.id()));
+            (dictionary.and_then(|d| d.data()), values.map(std::slice::from_ref))
+        }
+        _ => (None, None),
     };
     let Some(batch) = batch else { return Ok(0) };
     for buf in batch.buffers().iter().flatten() {
@@ -215,8 +240,117 @@ fn check_message(meta: &[u8], body: usize) -> Result<u64, String> {
         if start.checked_add(len).is_none_or(|e| e > body as u64) {
             return Err(format!("buffer at {start} of {len} bytes lies outside its {body}-byte message body"));
         }
+        // The format aligns buffers to 8 bytes; arrow-data panics on some
+        // misaligned ones instead of copying them.
+        if start % 8 != 0 {
+            return Err(format!("buffer at {start} is not 8-byte aligned, as the IPC format requires"));
+        }
     }
+    if let Some(columns) = columns
+        && batch.compression().is_none()
+    {
+        check_validity(&batch, columns)?;
+    }
+    let is_records = message.header_type() == MessageHeader::RecordBatch;
     Ok(if is_records { u64::try_from(batch.length()).unwrap_or(0) } else { 0 })
+}
+
+/// The column types a file's or stream's messages are decoded with: the
+/// schema's fields, and each dictionary's value type by dictionary id.
+#[derive(Debug, Default)]
+struct Layouts {
+    fields: Vec<DataType>,
+    dictionaries: HashMap<i64, DataType>,
+}
+
+impl Layouts {
+    /// The layouts of a schema that [`check_schema`] accepted.
+    fn of(schema: arrow_ipc::Schema<'_>) -> Layouts {
+        fn dictionaries(field: arrow_ipc::Field<'_>, out: &mut HashMap<i64, DataType>) {
+            if let Some(dictionary) = field.dictionary()
+                && let DataType::Dictionary(_, value) = Field::from(field).data_type()
+            {
+                out.insert(dictionary.id(), value.as_ref().clone());
+            }
+            for child in field.children().into_iter().flatten() {
+                dictionaries(child, out);
+            }
+        }
+        let mut layouts = Layouts::default();
+        for field in schema.fields().into_iter().flatten() {
+            layouts.fields.push(Field::from(field).data_type().clone());
+            dictionaries(field, &mut layouts.dictionaries);
+        }
+        layouts
+    }
+}
+
+/// Check the buffers of every column against its type: a validity bitmap
+/// must hold a bit per row and a fixed-width buffer (values, keys, offsets)
+/// a whole number of elements, or arrow-data panics instead of returning an
+/// error, as it does for every other inconsistency. Columns are matched to
+/// the message's field nodes and buffers in the IPC layout order; at the
+/// first type whose layout is not modelled here (unions, views, run-end
+/// encoding, list views), the check stops, and arrow-ipc is on its own.
+fn check_validity(batch: &arrow_ipc::RecordBatch<'_>, columns: &[DataType]) -> Result<(), String> {
+    struct Walk<'a> {
+        nodes: Vec<&'a arrow_ipc::FieldNode>,
+        buffers: Vec<&'a arrow_ipc::Buffer>,
+        node: usize,
+        buffer: usize,
+    }
+    /// `Ok(false)`: stop checking, the layout is not modelled.
+    fn column(w: &mut Walk<'_>, data_type: &DataType) -> Result<bool, String> {
+        // The element width of each buffer after the validity bitmap (1: any
+        // length), and the child columns.
+        let (widths, children): (Vec<usize>, Vec<&DataType>) = match data_type {
+            DataType::Boolean | DataType::FixedSizeBinary(_) => (vec![1], vec![]),
+            DataType::Dictionary(key, _) => (vec![key.primitive_width().unwrap_or(1)], vec![]),
+            DataType::Utf8 | DataType::Binary => (vec![4, 1], vec![]),
+            DataType::LargeUtf8 | DataType::LargeBinary => (vec![8, 1], vec![]),
+            DataType::List(f) | DataType::Map(f, _) => (vec![4], vec![f.data_type()]),
+            DataType::LargeList(f) => (vec![8], vec![f.data_type()]),
+            DataType::FixedSizeList(f, _) => (vec![], vec![f.data_type()]),
+            DataType::Struct(fields) => (vec![], fields.iter().map(|f| f.data_type()).collect()),
+            t if t.is_primitive() => (vec![t.primitive_width().unwrap_or(1)], vec![]),
+            _ => return Ok(false),
+        };
+        let Some(node) = w.nodes.get(w.node) else { return Ok(false) };
+        w.node += 1;
+        let rows = u64::try_from(node.length()).map_err(|_| "negative column length".to_string())?;
+        let Some(validity) = w.buffers.get(w.buffer) else { return Ok(false) };
+        let bytes = u64::try_from(validity.length()).unwrap_or(0);
+        if node.null_count() != 0 && bytes < rows.div_ceil(8) {
+            return Err(format!("a validity bitmap of {bytes} bytes for a column of {rows} rows"));
+        }
+        let own = widths.len();
+        for (i, width) in widths.into_iter().enumerate() {
+            let Some(buffer) = w.buffers.get(w.buffer + 1 + i) else { return Ok(false) };
+            let len = u64::try_from(buffer.length()).unwrap_or(0);
+            if len % width as u64 != 0 {
+                return Err(format!("a buffer of {len} bytes for {width}-byte elements"));
+            }
+        }
+        w.buffer += 1 + own;
+        for child in children {
+            if !column(w, child)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    let mut w = Walk {
+        nodes: batch.nodes().map(|n| n.iter().collect()).unwrap_or_default(),
+        buffers: batch.buffers().map(|b| b.iter().collect()).unwrap_or_default(),
+        node: 0,
+        buffer: 0,
+    };
+    for data_type in columns {
+        if !column(&mut w, data_type)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The path of a source, or its name.
@@ -240,6 +374,11 @@ pub struct Results {
 /// (recognised by its first bytes, whatever its extension), keeping at most
 /// `limit` rows. IPC files are read zero-copy through [`MappedIpcFile`];
 /// IPC streams and Parquet decode from the mapped bytes.
+///
+/// IPC files and streams are checked as [`MappedIpcFile`] describes. Of a
+/// Parquet file, the footer, the embedded Arrow schema and the column chunk
+/// positions are checked; damaged page data can still make the parquet
+/// crate panic (its decoders assert on impossible bit widths).
 pub fn read_results(path: impl AsRef<Path>, limit: Option<usize>) -> Result<Results, Error> {
     let path = path.as_ref();
     let source = OpenOptions::new().mmap(MmapChoice::always()).open(path)?;
@@ -280,7 +419,39 @@ fn take_rows(
 
 fn read_parquet(path: &Path, source: Source, limit: usize) -> Result<Results, Error> {
     let err = |e| Error::Read { path: path.to_path_buf(), source: ReadError::Parquet(e) };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from_owner(source)).map_err(err)?;
+    let corrupt = |what: String| Error::Read { path: path.to_path_buf(), source: ReadError::Corrupt(what) };
+    let len = source.len() as u64;
+    let bytes = bytes::Bytes::from_owner(source);
+    let metadata = ParquetMetaDataReader::new().parse_and_finish(&bytes).map_err(err)?;
+    // The Arrow schema parquet embeds goes through the same conversion as an
+    // IPC schema, which panics on types it does not know: check it first.
+    for entry in metadata.file_metadata().key_value_metadata().into_iter().flatten() {
+        if entry.key == "ARROW:schema"
+            && let Some(encoded) = &entry.value
+            && let Ok(message) = BASE64_STANDARD.decode(encoded)
+        {
+            let fb = if message.len() > 8 && message.starts_with(&CONTINUATION) { &message[8..] } else { &message };
+            if let Some(schema) = root_as_message(fb).ok().and_then(|m| m.header_as_schema()) {
+                check_schema(schema).map_err(|e| corrupt(format!("embedded Arrow schema: {e}")))?;
+            }
+        }
+    }
+    // The parquet reader asserts (panics) on a column chunk with a negative
+    // position or size: check them first.
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column.dictionary_page_offset().unwrap_or_else(|| column.data_page_offset());
+            let size = column.compressed_size();
+            let inside = u64::try_from(start).ok().zip(u64::try_from(size).ok()).and_then(|(s, n)| s.checked_add(n));
+            if inside.is_none_or(|end| end > len) {
+                return Err(corrupt(format!(
+                    "row group {g}: column chunk at {start} of {size} bytes lies outside the file"
+                )));
+            }
+        }
+    }
+    let metadata = ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new()).map_err(err)?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata);
     let schema = builder.schema().clone();
     let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let reader = builder.with_limit(limit).build().map_err(err)?;
@@ -298,6 +469,7 @@ fn read_stream(path: &Path, source: Source, limit: usize) -> Result<Results, Err
     let bytes = source.bytes();
     let mut pos = 0;
     let mut total_rows = 0u64;
+    let mut layouts = Layouts::default();
     while pos < bytes.len() {
         let prefix = bytes.get(pos..pos + 8).ok_or_else(|| corrupt(format!("truncated message at byte {pos}")))?;
         if prefix[..4] != CONTINUATION {
@@ -311,11 +483,15 @@ fn read_stream(path: &Path, source: Source, limit: usize) -> Result<Results, Err
             .get(pos..pos + 8 + meta_len)
             .ok_or_else(|| corrupt(format!("truncated message header at byte {pos}")))?;
         let message = root_as_message(&meta[8..]).map_err(|e| corrupt(format!("invalid message header: {e}")))?;
+        if let Some(schema) = message.header_as_schema() {
+            check_schema(schema).map_err(corrupt)?;
+            layouts = Layouts::of(schema);
+        }
         let body = usize::try_from(message.bodyLength()).map_err(|_| corrupt("negative body length".into()))?;
         if (pos + 8 + meta_len).checked_add(body).is_none_or(|end| end > bytes.len()) {
             return Err(corrupt(format!("message body at byte {pos} runs past the end of the file")));
         }
-        total_rows = total_rows.saturating_add(check_message(meta, body).map_err(corrupt)?);
+        total_rows = total_rows.saturating_add(check_message(meta, body, &layouts).map_err(corrupt)?);
         pos += 8 + meta_len + body;
     }
 

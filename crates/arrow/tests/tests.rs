@@ -440,28 +440,9 @@ mod read_back {
         assert!(MappedIpcFile::open(dir.path("missing.arrow")).is_err());
     }
 
-    /// The byte ranges of the message bodies (column data) of an IPC stream
-    /// or file.
-    fn bodies(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-        let mut ranges = Vec::new();
-        // A file's first message follows its magic and padding.
-        let mut pos = bytes.windows(4).position(|w| w == [0xff; 4]).unwrap();
-        while bytes.get(pos..pos + 4) == Some(&[0xff; 4]) {
-            let meta_len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
-            if meta_len == 0 {
-                break;
-            }
-            let message = arrow_ipc::root_as_message(&bytes[pos + 8..pos + 8 + meta_len]).unwrap();
-            let body = message.bodyLength() as usize;
-            let body_start = pos + 8 + meta_len;
-            ranges.push(body_start..body_start + body);
-            pos = body_start + body;
-        }
-        ranges
-    }
-
-    /// Read every prefix of a valid file, and the file with each byte of its
-    /// column data damaged: errors are fine, panics are not.
+    /// Read every prefix of a valid file, and the file with each of its bytes
+    /// damaged (headers, footer, schema and column data): errors are fine,
+    /// panics are not.
     #[test]
     fn truncated_or_damaged_files_are_errors_not_panics() {
         let dir = TempDir::new("read-corrupt");
@@ -479,16 +460,37 @@ mod read_back {
                     assert!(results.total_rows <= 5);
                 }
             }
-            let bodies = bodies(&bytes);
-            assert!(bodies.len() >= 3, "{format}: schema, dictionaries and batches expected, found {bodies:?}");
             let mut damaged = 0;
-            for i in bodies.into_iter().flatten().step_by(2) {
+            for i in (0..bytes.len()).step_by(2) {
                 let mut bad = bytes.clone();
                 bad[i] ^= 0xa5;
                 std::fs::write(&path, &bad).unwrap();
                 damaged += usize::from(read_results(&path, None).is_err());
             }
-            assert!(damaged > 0, "{format}: no damage was noticed");
+            assert!(damaged > bytes.len() / 20, "{format}: only {damaged} damaged files noticed");
+        }
+    }
+
+    /// A Parquet file cut anywhere, or with its footer damaged (where the
+    /// embedded Arrow schema and the chunk positions are), is an error.
+    #[test]
+    fn truncated_parquet_and_damaged_footers_are_errors_not_panics() {
+        let dir = TempDir::new("read-corrupt-parquet");
+        let (schema, batches) = sample();
+        let good = dir.path("good.parquet");
+        write_batches(&schema, &batches, OutputFormat::Parquet, Some(&good), &[]).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let path = dir.path("c.parquet");
+        for cut in (0..bytes.len()).step_by(7) {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(read_results(&path, None).is_err(), "cut at {cut} read as valid");
+        }
+        let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+        for i in (bytes.len() - 8 - footer_len..bytes.len()).step_by(2) {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0xa5;
+            std::fs::write(&path, &bad).unwrap();
+            let _ = read_results(&path, None);
         }
     }
 }
