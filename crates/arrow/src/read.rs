@@ -380,8 +380,15 @@ pub struct Results {
 /// positions are checked; damaged page data can still make the parquet
 /// crate panic (its decoders assert on impossible bit widths).
 pub fn read_results(path: impl AsRef<Path>, limit: Option<usize>) -> Result<Results, Error> {
-    let path = path.as_ref();
-    let source = OpenOptions::new().mmap(MmapChoice::always()).open(path)?;
+    read_results_from(OpenOptions::new().mmap(MmapChoice::always()).open(path.as_ref())?, limit)
+}
+
+/// [`read_results`] from a [`Source`] opened by the caller, for example with
+/// `MmapChoice::never()` where the file might be truncated while it is read
+/// (a mapped file that shrinks kills the process with SIGBUS). Buffers point
+/// into the source's bytes, mapped or not.
+pub fn read_results_from(source: Source, limit: Option<usize>) -> Result<Results, Error> {
+    let path = source_path(&source);
     let limit = limit.unwrap_or(usize::MAX);
     let bytes = source.bytes();
     if bytes.starts_with(ARROW_MAGIC) {
@@ -390,11 +397,11 @@ pub fn read_results(path: impl AsRef<Path>, limit: Option<usize>) -> Result<Resu
         take_rows(file.batches(), limit, &mut batches)?;
         Ok(Results { schema: file.schema().clone(), batches, total_rows: file.num_rows() })
     } else if bytes.starts_with(PARQUET_MAGIC) {
-        read_parquet(path, source, limit)
+        read_parquet(&path, source, limit)
     } else if bytes.starts_with(&CONTINUATION) {
-        read_stream(path, source, limit)
+        read_stream(&path, source, limit)
     } else {
-        Err(Error::UnknownFileType { path: path.to_path_buf() })
+        Err(Error::UnknownFileType { path })
     }
 }
 

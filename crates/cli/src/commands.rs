@@ -9,12 +9,12 @@ use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_arrow::{
-    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results, write_batches_with,
+    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches_with,
 };
 use pagemill_datasets::{Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_features::Brc;
-use pagemill_mmap::{OpenOptions, Source};
+use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
 use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, OutputArgs, Preset, ShowArgs};
@@ -131,7 +131,11 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
 
 pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     let limit = if args.schema { Some(0) } else { args.limit };
-    let results = read_results(&args.file, limit)?;
+    // Mapped by default, so that IPC files are read in place; `--mmap never`
+    // reads them into memory.
+    let mut opts = OpenOptions::new();
+    opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
+    let results = read_results_from(opts.open(&args.file)?, limit)?;
     if args.schema {
         let mut out = std::io::stdout().lock();
         write!(out, "{}", describe_schema(&results.schema))?;

@@ -54,6 +54,7 @@ fn count_writes_every_format_and_show_reads_the_binary_ones_back() {
         let out = dir.0.join(format!("counts.{ext}"));
         assert!(ok(pagemill(&["count", "-o", s(&out), s(&a), s(&b)])).is_empty());
         assert_eq!(ok(pagemill(&["show", s(&out)])), table, "{ext}");
+        assert_eq!(ok(pagemill(&["show", "--mmap", "never", s(&out)])), table, "{ext}, read into memory");
         let limited = pagemill(&["show", "--limit", "1", s(&out)]);
         assert!(String::from_utf8_lossy(&limited.stderr).contains("showing 1 of 2 rows"));
         assert_eq!(ok(limited).lines().count(), 2, "{ext}: header and one row");
