@@ -1,5 +1,6 @@
-//! Arrow output for pagemill: job results as Arrow [`RecordBatch`](arrow_array::RecordBatch)es, written
-//! in every format a data tool is expected to speak, whole or not at all.
+//! Arrow output for pagemill: job results as Arrow
+//! [`RecordBatch`](arrow_array::RecordBatch)es, written in every format a data
+//! tool is expected to speak, whole or not at all.
 //!
 //! [`write_batches`] writes batches in an [`OutputFormat`] to a file or to
 //! stdout; [`choose_format`] picks the format the way the `pagemill` command
@@ -32,8 +33,12 @@
 //! Files are written through [`pagemill_engine::AtomicFile`]: into a
 //! temporary file in the target's folder, synced, and renamed over the target
 //! only when everything was written. An error leaves no temporary file behind
-//! and an existing target untouched; a target that is one of the inputs is
-//! refused. Binary formats are refused on a terminal.
+//! and an existing target untouched (so does SIGINT or SIGTERM in the
+//! `pagemill` binary, through [`AtomicFile::remove_temporaries`]); a target
+//! that is one of the inputs is refused. Binary formats are refused on a
+//! terminal.
+//!
+//! [`AtomicFile::remove_temporaries`]: pagemill_engine::AtomicFile::remove_temporaries
 //!
 //! Column types follow one convention across jobs: keys are `Utf8`
 //! (dictionary-encoded where values repeat), counts `UInt64`, statistics
@@ -64,6 +69,10 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `examples/interop_sample.rs` writes a result with every column type jobs
+//! produce in every format; `scripts/interop.sh` checks it, and the jobs'
+//! output, with pyarrow, polars and duckdb.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
