@@ -1,5 +1,6 @@
-//! Arrow output for pagemill: job results as Arrow [`RecordBatch`](arrow_array::RecordBatch)es, written
-//! in every format a data tool is expected to speak, whole or not at all.
+//! Arrow output for pagemill: job results as Arrow
+//! [`RecordBatch`](arrow_array::RecordBatch)es, written in every format a data
+//! tool is expected to speak, whole or not at all.
 //!
 //! [`write_batches`] writes batches in an [`OutputFormat`] to a file or to
 //! stdout; [`choose_format`] picks the format the way the `pagemill` command
@@ -7,6 +8,16 @@
 //! terminal table). [`WriteOptions`] adds what is rarely needed: IPC
 //! compression ([`IpcCompression`]) and the Parquet zstd level. [`write_to`]
 //! encodes into any writer.
+//!
+//! Jobs stamp their result schema with [`attach_metadata`] ([`RunMetadata`]:
+//! pagemill version, job and options, each input's path, size and
+//! modification time, malformed-record counts), so that a result file says
+//! where it came from in any Arrow or Parquet reader.
+//!
+//! Results read back with [`read_results`] (Arrow IPC file or stream,
+//! Parquet, recognised by their first bytes) and [`describe_schema`]; Arrow
+//! IPC files are read zero-copy by [`MappedIpcFile`], whose column buffers
+//! point into a memory map of the file.
 //!
 //! # Arrow output
 //!
@@ -22,8 +33,19 @@
 //! Files are written through [`pagemill_engine::AtomicFile`]: into a
 //! temporary file in the target's folder, synced, and renamed over the target
 //! only when everything was written. An error leaves no temporary file behind
-//! and an existing target untouched; a target that is one of the inputs is
-//! refused. Binary formats are refused on a terminal.
+//! and an existing target untouched (so does SIGINT or SIGTERM in the
+//! `pagemill` binary, through [`AtomicFile::remove_temporaries`]); a target
+//! that is one of the inputs is refused. Binary formats are refused on a
+//! terminal.
+//!
+//! [`AtomicFile::remove_temporaries`]: pagemill_engine::AtomicFile::remove_temporaries
+//!
+//! Column types follow one convention across jobs: keys are `Utf8`
+//! (dictionary-encoded where values repeat), counts `UInt64`, statistics
+//! `Float64`, time buckets `Timestamp` in `UTC`. An IPC file keeps one
+//! dictionary per column, so batches with their own dictionaries are
+//! concatenated before an IPC file is written; the stream and Parquet
+//! writers take them as they are.
 //!
 //! # Example
 //!
@@ -47,16 +69,28 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `examples/interop_sample.rs` writes a result with every column type jobs
+//! produce in every format; `scripts/interop.sh` checks it, and the jobs'
+//! output, with pyarrow, polars and duckdb.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod error;
 mod format;
+mod metadata;
+mod read;
+mod schema_check;
 mod table;
 mod write;
 
 pub use crate::error::{Error, ReadError};
 pub use crate::format::{OutputFormat, choose_format};
+pub use crate::metadata::{
+    InputMetadata, KEY_INPUTS, KEY_JOB, KEY_MALFORMED, KEY_OPTIONS, KEY_VERSION, RunMetadata, attach_metadata,
+};
+pub use crate::read::{MappedIpcFile, Results, read_results, read_results_from};
+pub use crate::table::describe_schema;
 pub use crate::write::{IpcCompression, WriteOptions, write_batches, write_batches_with, write_to};
 
 // The Arrow crates results are built from, re-exported so that users need not

@@ -59,6 +59,45 @@ pub(crate) fn write_table(out: &mut dyn Write, schema: &Schema, batches: &[Recor
     Ok(())
 }
 
+/// A readable description of `schema`: one line per field (name, type,
+/// nullability), then the metadata, one `key  value` line each, sorted by key.
+///
+/// ```
+/// use arrow_schema::{DataType, Field, Schema};
+///
+/// let schema = Schema::new(vec![Field::new("file", DataType::Utf8, false), Field::new("mean", DataType::Float64, true)]);
+/// assert_eq!(pagemill_arrow::describe_schema(&schema), "file  Utf8     not null\nmean  Float64  nullable\n");
+/// ```
+pub fn describe_schema(schema: &Schema) -> String {
+    let mut lines: Vec<[String; 3]> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            [
+                one_line(f.name()),
+                f.data_type().to_string(),
+                if f.is_nullable() { "nullable" } else { "not null" }.into(),
+            ]
+        })
+        .collect();
+    let name_width = lines.iter().map(|l| l[0].chars().count()).max().unwrap_or(0);
+    let type_width = lines.iter().map(|l| l[1].chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for [name, data_type, nullable] in lines.drain(..) {
+        out.push_str(&format!("{name:<name_width$}  {data_type:<type_width$}  {nullable}\n"));
+    }
+    let mut metadata: Vec<(&String, &String)> = schema.metadata().iter().collect();
+    metadata.sort();
+    if !metadata.is_empty() {
+        let key_width = metadata.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        out.push_str("\nmetadata:\n");
+        for (key, value) in metadata {
+            out.push_str(&format!("  {:<key_width$}  {}\n", one_line(key), one_line(value)));
+        }
+    }
+    out
+}
+
 struct Column {
     name: String,
     align: Align,

@@ -352,3 +352,184 @@ mod atomic {
         assert!(err.to_string().starts_with("cannot write output"), "{err}");
     }
 }
+
+mod read_back {
+    use arrow_data::ArrayData;
+    use pagemill_arrow::{MappedIpcFile, read_results, read_results_from};
+    use pagemill_mmap::Source;
+
+    use super::*;
+
+    /// Every non-empty buffer of `data` and its children, dictionary values
+    /// included.
+    fn buffers(data: &ArrayData, out: &mut Vec<(*const u8, usize)>) {
+        out.extend(data.buffers().iter().filter(|b| !b.is_empty()).map(|b| (b.as_ptr(), b.len())));
+        if let Some(nulls) = data.nulls() {
+            out.push((nulls.buffer().as_ptr(), nulls.buffer().len()));
+        }
+        for child in data.child_data() {
+            buffers(child, out);
+        }
+    }
+
+    #[test]
+    fn ipc_file_columns_point_into_the_mapping() {
+        let dir = TempDir::new("zero-copy");
+        let (schema, batches) = sample();
+        let path = dir.path("out.arrow");
+        write_batches(&schema, &batches, OutputFormat::Ipc, Some(&path), &[]).unwrap();
+
+        let file = MappedIpcFile::open(&path).unwrap();
+        assert!(file.is_mapped());
+        assert_eq!(file.schema(), &schema);
+        assert_eq!(file.num_rows(), 5);
+        assert_eq!(file.bytes(), std::fs::read(&path).unwrap(), "bytes() is the whole file");
+        let range = file.bytes().as_ptr_range();
+        let back: Vec<RecordBatch> = file.batches().collect::<Result<_, _>>().unwrap();
+        assert_eq!(rows(&back), rows(&batches));
+        let mut seen = 0;
+        for batch in &back {
+            for column in batch.columns() {
+                let mut found = Vec::new();
+                buffers(&column.to_data(), &mut found);
+                for (ptr, len) in found {
+                    assert!(range.contains(&ptr), "a buffer of {len} bytes lies outside the mapping");
+                    assert!(ptr.wrapping_add(len) <= range.end);
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 8, "only {seen} buffers checked");
+
+        // The mapping outlives the file handle: batches keep it alive.
+        let first = file.batch(0).unwrap();
+        drop(file);
+        assert_eq!(rows(std::slice::from_ref(&first)), rows(&back[..1]));
+    }
+
+    #[test]
+    fn results_read_back_from_every_binary_format_with_a_limit() {
+        let dir = TempDir::new("read-results");
+        let (schema, batches) = sample();
+        let all = rows(&batches);
+        for (format, name) in
+            [(OutputFormat::Ipc, "r.arrow"), (OutputFormat::IpcStream, "r.arrows"), (OutputFormat::Parquet, "r.dat")]
+        {
+            let path = dir.path(name);
+            write_batches(&schema, &batches, format, Some(&path), &[]).unwrap();
+            for limit in [None, Some(0), Some(2), Some(4), Some(99)] {
+                let results = read_results(&path, limit).unwrap();
+                assert_eq!(results.schema, schema, "{format}");
+                assert_eq!(results.total_rows, 5, "{format}");
+                let n = limit.unwrap_or(usize::MAX).min(5);
+                assert_eq!(rows(&results.batches), all[..n], "{format} limit {limit:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn other_files_are_a_clear_error() {
+        let dir = TempDir::new("read-other");
+        let path = dir.path("x.arrow");
+        std::fs::write(&path, "file,records\na,1\n").unwrap();
+        let err = read_results(&path, None).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: not an Arrow IPC file or a Parquet file", path.display()));
+        std::fs::write(&path, "").unwrap();
+        assert!(read_results(&path, None).is_err());
+        let err = read_results(dir.path("missing.arrow"), None).unwrap_err();
+        assert!(err.to_string().starts_with("cannot open"), "{err}");
+        assert!(MappedIpcFile::open(dir.path("missing.arrow")).is_err());
+    }
+
+    /// Read every prefix of a valid file, and the file with each of its bytes
+    /// damaged (headers, footer, schema and column data): errors are fine,
+    /// panics are not.
+    #[test]
+    fn truncated_or_damaged_files_are_errors_not_panics() {
+        let dir = TempDir::new("read-corrupt");
+        let (schema, batches) = sample();
+        for (format, name) in [(OutputFormat::Ipc, "c.arrow"), (OutputFormat::IpcStream, "c.arrows")] {
+            let good = dir.path(&format!("good-{name}"));
+            write_batches(&schema, &batches, format, Some(&good), &[]).unwrap();
+            let bytes = std::fs::read(&good).unwrap();
+            let read = |bytes: &[u8]| read_results_from(Source::from_bytes(name, bytes.to_vec()), None);
+            for cut in 0..bytes.len() {
+                if let Ok(results) = read(&bytes[..cut]) {
+                    // A stream cut between messages is a valid shorter stream.
+                    assert_eq!(format, OutputFormat::IpcStream, "{format} cut at {cut} read as valid");
+                    assert!(results.total_rows <= 5);
+                }
+            }
+            let mut damaged = 0;
+            for i in 0..bytes.len() {
+                let mut bad = bytes.clone();
+                bad[i] ^= 0xa5;
+                damaged += usize::from(read(&bad).is_err());
+            }
+            assert!(damaged > bytes.len() / 20, "{format}: only {damaged} damaged files noticed");
+        }
+    }
+
+    /// parquet converts the Arrow schema it embeds with arrow-ipc, which
+    /// panics on type descriptions it does not know: a file whose embedded
+    /// schema has any one byte damaged is an error or readable, never a panic.
+    #[test]
+    fn parquet_with_a_damaged_embedded_arrow_schema_is_not_a_panic() {
+        use base64::Engine;
+        use base64::prelude::BASE64_STANDARD;
+        use parquet::arrow::{ArrowWriter, arrow_writer::ArrowWriterOptions};
+        use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
+        use parquet::file::properties::WriterProperties;
+
+        let (schema, batches) = sample();
+        let mut good = Vec::new();
+        pagemill_arrow::write_to(&mut good, &schema, &batches, OutputFormat::Parquet, &WriteOptions::new()).unwrap();
+        let meta = ParquetMetaDataReader::new().parse_and_finish(&bytes::Bytes::from(good)).unwrap();
+        let encoded = meta
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap()
+            .iter()
+            .find(|kv| kv.key == "ARROW:schema")
+            .and_then(|kv| kv.value.clone())
+            .unwrap();
+        let ipc = BASE64_STANDARD.decode(encoded).unwrap();
+        let mut errors = 0;
+        for i in 8..ipc.len() {
+            let mut bad = ipc.clone();
+            bad[i] ^= 0xa5;
+            let props = WriterProperties::builder()
+                .set_key_value_metadata(Some(vec![KeyValue::new("ARROW:schema".into(), BASE64_STANDARD.encode(&bad))]))
+                .build();
+            let options = ArrowWriterOptions::new().with_properties(props).with_skip_arrow_metadata(true);
+            let mut file = Vec::new();
+            let mut writer = ArrowWriter::try_new_with_options(&mut file, schema.clone(), options).unwrap();
+            batches.iter().for_each(|b| writer.write(b).unwrap());
+            writer.close().unwrap();
+            errors += usize::from(read_results_from(Source::from_bytes("s.parquet", file), None).is_err());
+        }
+        assert!(errors > 0, "no damaged schema was noticed");
+    }
+
+    /// A Parquet file cut anywhere is an error; one with any byte of its
+    /// footer damaged (where the embedded Arrow schema and the chunk positions
+    /// are) is an error or still readable, never a panic.
+    #[test]
+    fn truncated_parquet_and_damaged_footers_are_errors_not_panics() {
+        let dir = TempDir::new("read-corrupt-parquet");
+        let (schema, batches) = sample();
+        let good = dir.path("good.parquet");
+        write_batches(&schema, &batches, OutputFormat::Parquet, Some(&good), &[]).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let read = |bytes: &[u8]| read_results_from(Source::from_bytes("c.parquet", bytes.to_vec()), None);
+        for cut in 0..bytes.len() {
+            assert!(read(&bytes[..cut]).is_err(), "cut at {cut} read as valid");
+        }
+        let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+        for i in bytes.len() - 8 - footer_len..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0xa5;
+            let _ = read(&bad);
+        }
+    }
+}

@@ -15,6 +15,7 @@ Examples:
   cat big.log | pagemill count           count stdin
   pagemill count --threads 1 --mmap never -o counts.csv data.txt
   pagemill count -o out.parquet a.log    results as Parquet (or .arrow, .csv, .ndjson, ...)
+  pagemill show out.parquet              print an Arrow or Parquet result as a table
   pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt";
 
 /// Memory-mapped, parallel map-reduce analytics over large files.
@@ -84,6 +85,11 @@ pub enum Command {
         after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill features --preset 1brc measurements.txt\n  pagemill gen measurements --rows 1000000 | pagemill features --preset 1brc"
     )]
     Features(FeaturesArgs),
+    /// Print an Arrow IPC or Parquet result file as a table (or convert it with -o).
+    #[command(
+        after_help = "The file type is recognised by its first bytes: Arrow IPC file (.arrow, .feather), Arrow IPC stream (.arrows) or Parquet.\n\nExamples:\n  pagemill show counts.parquet\n  pagemill show --limit 20 big.arrow\n  pagemill show --schema counts.arrow\n  pagemill show counts.arrow -o counts.csv"
+    )]
+    Show(ShowArgs),
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -122,8 +128,9 @@ pub struct FeaturesArgs {
     pub files: Vec<PathBuf>,
 
     /// The official one-line text goes to stdout or to `-o FILE`; an
-    /// `--output-format`, or `-o` with a data extension (.csv, .parquet, .arrow,
-    /// ...), writes the table of stations instead.
+    /// `--output-format`, `-o` with a data extension (.csv, .parquet, .arrow,
+    /// ...), or `-o -` (an Arrow stream on stdout) writes the table of stations
+    /// instead.
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -134,6 +141,24 @@ pub enum Preset {
     /// The One Billion Row Challenge: min/mean/max temperature per station.
     #[value(name = "1brc")]
     Brc,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The result file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Show at most N rows (default: all).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Print the schema and its metadata (pagemill version, job, inputs) instead of rows.
+    #[arg(long)]
+    pub schema: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Where and how results are written.

@@ -8,14 +8,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use pagemill_arrow::{OutputFormat, WriteOptions, choose_format, write_batches_with};
+use pagemill_arrow::{
+    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches_with,
+};
 use pagemill_datasets::{Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_features::Brc;
-use pagemill_mmap::{OpenOptions, Source};
+use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
-use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, OutputArgs, Preset};
+use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, OutputArgs, Preset, ShowArgs};
 use crate::progress;
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
@@ -75,10 +77,10 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     }
     let outcome = outcome?;
     report_malformed(&outcome.malformed);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("file", DataType::Utf8, false),
-        Field::new("records", DataType::UInt64, false),
-    ]));
+    let schema =
+        Schema::new(vec![Field::new("file", DataType::Utf8, false), Field::new("records", DataType::UInt64, false)]);
+    let options = format!("records={}", args.records);
+    let schema = Arc::new(attach_metadata(schema, "count", &options, &inputs, &outcome.malformed));
     let files = StringArray::from_iter_values(inputs.iter().map(Source::name));
     let records = UInt64Array::from(outcome.output);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(files), Arc::new(records)])?;
@@ -99,11 +101,17 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let outcome = outcome?;
     report_malformed(&outcome.malformed);
     let path = args.output.output.as_deref();
+    // `-o -` asks for Arrow on stdout, as for every job (see choose_format).
     let as_table = args.output.output_format.is_some()
+        || path.is_some_and(|p| p == Path::new("-"))
         || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some();
     if as_table {
         let batch = outcome.output.to_record_batch();
-        return write_results(&args.output, &batch.schema(), &[batch], &inputs);
+        let preset = match args.preset {
+            Preset::Brc => "preset=1brc",
+        };
+        let schema = attach_metadata(batch.schema().as_ref().clone(), "features", preset, &inputs, &outcome.malformed);
+        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
     }
     let text = outcome.output.to_official();
     match path {
@@ -117,6 +125,30 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
             out.write_all(text.as_bytes())?;
             out.flush()?;
         }
+    }
+    Ok(())
+}
+
+pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
+    let limit = if args.schema { Some(0) } else { args.limit };
+    // Mapped by default, so that IPC files are read in place; `--mmap never`
+    // reads them into memory.
+    let mut opts = OpenOptions::new();
+    opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
+    let results = read_results_from(opts.open(&args.file)?, limit)?;
+    if args.schema {
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", describe_schema(&results.schema))?;
+        return Ok(out.flush()?);
+    }
+    // The file shown is this command's input: never write onto it.
+    let mut opts = OpenOptions::new();
+    opts.mmap(global.mmap);
+    let input = opts.open(&args.file)?;
+    write_results(&args.output, &results.schema, &results.batches, std::slice::from_ref(&input))?;
+    let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
+    if (shown as u64) < results.total_rows {
+        eprintln!("pagemill: showing {shown} of {} rows", results.total_rows);
     }
     Ok(())
 }

@@ -18,8 +18,19 @@ use crate::args::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logger::init(cli.global.verbose);
+    // An interrupted run leaves no partial output: remove the temporary files
+    // of outputs in flight and exit while holding off any commit.
+    let handler = ctrlc::set_handler(|| {
+        let _held = pagemill_engine::AtomicFile::remove_temporaries();
+        let _ = writeln!(std::io::stderr(), "pagemill: interrupted; unfinished output files removed");
+        std::process::exit(130);
+    });
+    if let Err(e) = handler {
+        log::debug!("cannot install the signal handler: {e}");
+    }
     let result = match &cli.command {
         Command::Count(args) => commands::count(&cli.global, args),
+        Command::Show(args) => commands::show(&cli.global, args),
         Command::Features(args) => commands::features(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),

@@ -50,5 +50,5 @@ pub use crate::count::CountRecords;
 pub use crate::error::Error;
 pub use crate::job::{Chunk, Job};
 pub use crate::malformed::{Malformed, Sample};
-pub use crate::output::AtomicFile;
+pub use crate::output::{AtomicFile, Temporaries};
 pub use crate::runner::{Outcome, Progress, Release, Runner};

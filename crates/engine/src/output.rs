@@ -1,18 +1,32 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pagemill_mmap::{FileId, Source};
 
 use crate::error::Error;
+
+/// The temporary files of the `AtomicFile`s of this process that are neither
+/// committed nor dropped, for [`AtomicFile::remove_temporaries`].
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
+    // The list stays consistent even if a holder panicked: every change is a
+    // single push or remove.
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// An output file that appears whole or not at all.
 ///
 /// Bytes go to a temporary file in the target's folder (so the final rename
 /// stays on one file system); [`commit`](AtomicFile::commit) flushes, syncs
 /// and renames it over the target. Dropping an `AtomicFile` without
-/// committing (an error, a panic unwinding) removes the temporary file.
-/// Creating one whose target is one of the inputs is refused.
+/// committing (an error, a panic unwinding) removes the temporary file, and
+/// a process interrupted by a signal removes them all with
+/// [`AtomicFile::remove_temporaries`] (the `pagemill` binary does so on
+/// SIGINT, SIGTERM and SIGHUP). Creating one whose target is one of the inputs
+/// is refused.
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
@@ -41,6 +55,7 @@ impl AtomicFile {
             let temp = dir.join(format!(".{name}.pagemill-{}-{attempt}.tmp", std::process::id()));
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
+                    pending().push(temp.clone());
                     return Ok(AtomicFile { target, temp, writer: Some(BufWriter::with_capacity(1 << 16, file)) });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
@@ -62,12 +77,34 @@ impl AtomicFile {
     /// Flush, sync to disk and rename onto the target.
     pub fn commit(mut self) -> Result<(), Error> {
         let writer = self.writer.take().expect("writer present until commit");
-        let result = writer
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)
-            .and_then(|file| file.sync_all())
-            .and_then(|()| std::fs::rename(&self.temp, &self.target));
+        let synced = writer.into_inner().map_err(io::IntoInnerError::into_error).and_then(|file| file.sync_all());
+        let result = synced.and_then(|()| {
+            // Renamed under the lock, so that an interruption either sees the
+            // file committed or removes its temporary file before the rename.
+            let mut pending = pending();
+            let renamed = std::fs::rename(&self.temp, &self.target);
+            pending.retain(|p| p != &self.temp);
+            renamed
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
         result.map_err(|source| Error::Output { path: self.target.clone(), source })
+    }
+
+    /// Remove the temporary file of every `AtomicFile` of this process that
+    /// is neither committed nor dropped: what a signal handler calls before
+    /// the process exits, so that an interrupted run leaves nothing behind.
+    ///
+    /// Until the returned guard is dropped, no `AtomicFile` can be created,
+    /// committed or dropped (they wait for it); hold it until the process
+    /// exits, so that no file is committed after its temporary was removed.
+    pub fn remove_temporaries() -> Temporaries {
+        let mut guard = pending();
+        for temp in guard.drain(..) {
+            let _ = std::fs::remove_file(&temp);
+        }
+        Temporaries { _guard: guard }
     }
 }
 
@@ -84,9 +121,18 @@ impl Write for AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.writer.take().is_some() {
+            let mut pending = pending();
             let _ = std::fs::remove_file(&self.temp);
+            pending.retain(|p| p != &self.temp);
         }
     }
+}
+
+/// Returned by [`AtomicFile::remove_temporaries`]: while it lives, atomic
+/// files can be neither created nor committed.
+#[derive(Debug)]
+pub struct Temporaries {
+    _guard: MutexGuard<'static, Vec<PathBuf>>,
 }
 
 #[cfg(test)]
@@ -120,6 +166,10 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"hello", "an abandoned write leaves the old file");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    // `remove_temporaries` acts on the whole process, and so on every test
+    // running beside it: it is tested through the `pagemill` binary, which
+    // calls it on SIGINT and SIGTERM (crates/cli/tests).
 
     #[test]
     fn refuses_to_overwrite_an_input() {

@@ -379,6 +379,15 @@ impl Source {
     }
 }
 
+/// The input's bytes, as [`Source::bytes`]: lets a `Source` own a zero-copy
+/// buffer (`bytes::Bytes::from_owner`, and from it an Arrow buffer) that keeps
+/// the mapping alive for as long as any slice of it is in use.
+impl AsRef<[u8]> for Source {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// Map `len` bytes of `file` from `start` with the given access.
 fn map(file: &File, access: Access, start: u64, len: u64) -> io::Result<Data> {
     let len = usize::try_from(len).map_err(|_| io::Error::other("file larger than the address space"))?;

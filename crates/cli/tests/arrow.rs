@@ -1,0 +1,188 @@
+//! The CLI's Arrow output: `count` in every format, `-o -`, and `show`.
+//! (Kept apart from the foundation's tests.rs; fold in as a module at will.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("pagemill-cli-arrow-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pagemill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pagemill")).args(args).output().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn count_writes_every_format_and_show_reads_the_binary_ones_back() {
+    let dir = Dir::new("formats");
+    let a = dir.file("a.txt", b"1\n2\n3\n");
+    let b = dir.file("b.txt", b"x\n");
+    let table = ok(pagemill(&["count", s(&a), s(&b)]));
+    assert_eq!(
+        table,
+        format!("file{}  records\n{}        3\n{}        1\n", " ".repeat(s(&a).len() - 4), s(&a), s(&b))
+    );
+    for ext in ["arrow", "arrows", "parquet"] {
+        let out = dir.0.join(format!("counts.{ext}"));
+        assert!(ok(pagemill(&["count", "-o", s(&out), s(&a), s(&b)])).is_empty());
+        assert_eq!(ok(pagemill(&["show", s(&out)])), table, "{ext}");
+        assert_eq!(ok(pagemill(&["show", "--mmap", "never", s(&out)])), table, "{ext}, read into memory");
+        let limited = pagemill(&["show", "--limit", "1", s(&out)]);
+        assert!(String::from_utf8_lossy(&limited.stderr).contains("showing 1 of 2 rows"));
+        assert_eq!(ok(limited).lines().count(), 2, "{ext}: header and one row");
+    }
+    let ndjson = ok(pagemill(&["count", "--output-format", "ndjson", s(&a)]));
+    assert_eq!(ndjson, format!("{{\"file\":\"{}\",\"records\":3}}\n", s(&a)));
+    let tsv = ok(pagemill(&["count", "--output-format", "tsv", s(&a)]));
+    assert_eq!(tsv, format!("file\trecords\n{}\t3\n", s(&a)));
+}
+
+#[test]
+fn dash_writes_an_arrow_stream_to_stdout() {
+    let dir = Dir::new("stream");
+    let a = dir.file("a.txt", b"1\n2\n");
+    let out = pagemill(&["count", "-o", "-", s(&a)]);
+    assert!(out.status.success());
+    assert_eq!(&out.stdout[..4], [0xff; 4], "an IPC stream starts with a continuation marker");
+    let path = dir.file("piped.arrows", &out.stdout);
+    assert!(ok(pagemill(&["show", s(&path)])).ends_with("  2\n"));
+}
+
+#[test]
+fn show_schema_prints_the_run_metadata() {
+    let dir = Dir::new("schema");
+    let a = dir.file("a.csv", b"x,y\n\"1\n2\",3\n");
+    let out = dir.0.join("c.arrow");
+    ok(pagemill(&["count", "--records", "csv", "-o", s(&out), s(&a)]));
+    let text = ok(pagemill(&["show", "--schema", s(&out)]));
+    assert!(text.starts_with("file     Utf8    not null\nrecords  UInt64  not null\n"), "{text}");
+    for needle in ["pagemill.job        count", "pagemill.options    records=csv", "\"size\":12", "pagemill.version"] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+}
+
+#[test]
+fn show_converts_and_never_overwrites_its_input() {
+    let dir = Dir::new("convert");
+    let a = dir.file("a.txt", b"1\n");
+    let arrow = dir.0.join("c.arrow");
+    ok(pagemill(&["count", "-o", s(&arrow), s(&a)]));
+    let csv = dir.0.join("c.csv");
+    ok(pagemill(&["show", s(&arrow), "-o", s(&csv)]));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), format!("file,records\n{},1\n", s(&a)));
+    let before = std::fs::read(&arrow).unwrap();
+    let out = pagemill(&["show", s(&arrow), "-o", s(&arrow)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to write output onto an input"));
+    assert_eq!(std::fs::read(&arrow).unwrap(), before);
+}
+
+#[test]
+fn bad_result_files_are_one_line_errors() {
+    let dir = Dir::new("bad");
+    let text = dir.file("a.arrow", b"not arrow at all\n");
+    let truncated = dir.0.join("t.arrow");
+    ok(pagemill(&["count", "-o", s(&truncated), s(&text)]));
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    for (path, needle) in [(text.as_path(), "not an Arrow IPC file or a Parquet file"), (&truncated, "cannot read")] {
+        let out = pagemill(&["show", s(path)]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("pagemill: error: ") && stderr.contains(needle), "{stderr}");
+    }
+    let out = pagemill(&["count", "--output-format", "xml", s(&text)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown output format 'xml'"));
+}
+
+#[test]
+fn features_table_carries_metadata_and_dash_streams_arrow() {
+    let dir = Dir::new("features");
+    let data = dir.file("m.txt", b"Oslo;1.5\nLima;20.0\nOslo;-2.5\n");
+    let official = ok(pagemill(&["features", "--preset", "1brc", s(&data)]));
+    assert_eq!(official, "{Lima=20.0/20.0/20.0, Oslo=-2.5/-0.5/1.5}\n");
+    let stream = pagemill(&["features", "--preset", "1brc", "-o", "-", s(&data)]);
+    assert!(stream.status.success());
+    assert_eq!(&stream.stdout[..4], [0xff; 4], "-o - writes an Arrow stream");
+    let arrows = dir.file("f.arrows", &stream.stdout);
+    let table = ok(pagemill(&["show", s(&arrows)]));
+    assert!(table.lines().nth(2).unwrap().starts_with("Oslo        2             -2.5"), "{table}");
+    let schema = ok(pagemill(&["show", "--schema", s(&arrows)]));
+    assert!(schema.contains("pagemill.job        features") && schema.contains("preset=1brc"), "{schema}");
+}
+
+/// Start a long `gen` into `dir/big.txt`, wait for its temporary file to
+/// fill, send `signal`, and check that the process exits 130 leaving nothing.
+#[cfg(unix)]
+fn interrupt(dir: &Dir, signal: &str) {
+    use std::time::{Duration, Instant};
+    let target = dir.0.join("big.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pagemill"))
+        .args(["gen", "measurements", "--rows", "2000000000", "-o", s(&target)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let temp = loop {
+        let found = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".big.txt.pagemill-"));
+        if let Some(temp) = found.filter(|t| std::fs::metadata(t).is_ok_and(|m| m.len() > 0)) {
+            break temp;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("no temporary file appeared");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!temp.exists(), "{signal}: temporary file left behind");
+    assert!(!target.exists(), "{signal}: a partial output appeared");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_leave_no_partial_output() {
+    let dir = Dir::new("signals");
+    interrupt(&dir, "INT");
+    interrupt(&dir, "TERM");
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
+}
