@@ -99,12 +99,12 @@ def summarize(samples):
     return rows
 
 
-def write_results(tag, meta, workloads):
+def write_results(out_dir, tag, meta, workloads):
     """workloads: {workload: {"bytes": n, "rows": {program: summary}, "ref": program}}"""
-    os.makedirs("benches/results", exist_ok=True)
+    os.makedirs(out_dir, exist_ok=True)
     now = datetime.now(timezone.utc)
     host = socket.gethostname().split(".")[0]
-    base = f"benches/results/{now:%Y-%m-%d}-{host}-{tag}"
+    base = f"{out_dir}/{now:%Y-%m-%d}-{host}-{tag}"
     doc = {
         "date": now.isoformat(timespec="seconds"),
         "host": host,
