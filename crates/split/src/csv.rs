@@ -3,6 +3,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::plan::ranges;
+use crate::swar::{bytes_equal, last_record, line_record, word_at};
 use crate::{Record, RecordFormat};
 
 /// RFC 4180 CSV records: a newline ends a record unless it is inside a quoted
@@ -173,9 +174,7 @@ impl RecordFormat for Csv {
     }
 
     fn records<'a>(&'a self, chunk: &'a [u8]) -> CsvRecords<'a> {
-        let quotes = 0x0101_0101_0101_0101 * u64::from(self.quote);
-        let mut it =
-            CsvRecords { chunk, start: 0, word: 0, newlines: 0, quotes: 0, quote_bytes: quotes, quoted: false };
+        let mut it = CsvRecords { chunk, start: 0, word: 0, newlines: 0, quotes: 0, quote: self.quote, quoted: false };
         it.load(0);
         it
     }
@@ -193,35 +192,18 @@ pub struct CsvRecords<'a> {
     word: usize,
     newlines: u64,
     quotes: u64,
-    quote_bytes: u64,
+    quote: u8,
     quoted: bool,
-}
-
-const LF: u64 = 0x0A0A_0A0A_0A0A_0A0A;
-const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-
-/// High bit set in each byte of `x` that is zero (exact: no borrow effects).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
 }
 
 impl CsvRecords<'_> {
     #[inline(always)]
     fn load(&mut self, at: usize) {
-        let w = match self.chunk.get(at..at + 8) {
-            Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
-            None => {
-                // Pad with a byte that is neither a newline nor the quote.
-                let pad = if self.quote_bytes & 0xFF == 0 { 1 } else { 0 };
-                let mut buf = [pad; 8];
-                let rest = self.chunk.get(at..).unwrap_or(&[]);
-                buf[..rest.len()].copy_from_slice(rest);
-                u64::from_le_bytes(buf)
-            }
-        };
-        self.newlines = zero_bytes(w ^ LF);
-        self.quotes = zero_bytes(w ^ self.quote_bytes);
+        // Pad with a byte that is neither a newline nor the quote.
+        let pad = if self.quote == 0 { 1 } else { 0 };
+        let w = word_at(self.chunk, at, pad);
+        self.newlines = bytes_equal(w, b'\n');
+        self.quotes = bytes_equal(w, self.quote);
     }
 }
 
@@ -245,19 +227,15 @@ impl<'a> Iterator for CsvRecords<'a> {
                     continue;
                 }
                 let at = self.word + (bit.trailing_zeros() / 8) as usize;
-                let start = self.start;
+                let record = line_record(self.chunk, self.start, at);
                 self.start = at + 1;
-                let end = if at > start && self.chunk[at - 1] == b'\r' { at - 1 } else { at };
-                return Some(Record { offset: start, bytes: &self.chunk[start..end] });
+                return Some(record);
             }
             self.word += 8;
             if self.word >= self.chunk.len() {
-                let start = self.start;
-                if start < self.chunk.len() {
-                    self.start = self.chunk.len();
-                    return Some(Record { offset: start, bytes: &self.chunk[start..] });
-                }
-                return None;
+                let record = last_record(self.chunk, self.start);
+                self.start = self.chunk.len();
+                return record;
             }
             self.load(self.word);
         }

@@ -46,6 +46,7 @@ mod csv;
 mod fixed;
 mod lines;
 mod plan;
+mod swar;
 
 pub use crate::any::{AnyFormat, AnyRecords, ParseFormatError};
 pub use crate::csv::{Csv, CsvRecords};

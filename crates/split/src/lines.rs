@@ -1,3 +1,4 @@
+use crate::swar::{bytes_equal, last_record, line_record, word_at};
 use crate::{Record, RecordFormat};
 
 /// Newline-terminated lines. See the [crate documentation](crate) for the
@@ -51,27 +52,11 @@ pub struct LinesRecords<'a> {
     mask: u64,
 }
 
-const LF: u64 = 0x0A0A_0A0A_0A0A_0A0A;
-const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-
 impl LinesRecords<'_> {
     /// The newline mask of the word at `at` (zero-padded past the end).
     #[inline(always)]
     fn newlines_in_word(&self, at: usize) -> u64 {
-        let w = match self.chunk.get(at..at + 8) {
-            Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
-            None => {
-                let mut buf = [0u8; 8];
-                let rest = self.chunk.get(at..).unwrap_or(&[]);
-                buf[..rest.len()].copy_from_slice(rest);
-                u64::from_le_bytes(buf)
-            }
-        };
-        // Exact zero-byte test (no false positives from borrows): a byte of
-        // `x` is zero exactly when adding 0x7F to its low seven bits leaves
-        // the high bit clear and its own high bit is clear.
-        let x = w ^ LF;
-        !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+        bytes_equal(word_at(self.chunk, at, 0), b'\n')
     }
 }
 
@@ -84,20 +69,15 @@ impl<'a> Iterator for LinesRecords<'a> {
             if self.mask != 0 {
                 let nl = self.word + (self.mask.trailing_zeros() / 8) as usize;
                 self.mask &= self.mask - 1;
-                let start = self.start;
+                let record = line_record(self.chunk, self.start, nl);
                 self.start = nl + 1;
-                let end = if nl > start && self.chunk[nl - 1] == b'\r' { nl - 1 } else { nl };
-                return Some(Record { offset: start, bytes: &self.chunk[start..end] });
+                return Some(record);
             }
             self.word += 8;
             if self.word >= self.chunk.len() {
-                // No newline left: a last record without one, or the end.
-                let start = self.start;
-                if start < self.chunk.len() {
-                    self.start = self.chunk.len();
-                    return Some(Record { offset: start, bytes: &self.chunk[start..] });
-                }
-                return None;
+                let record = last_record(self.chunk, self.start);
+                self.start = self.chunk.len();
+                return record;
             }
             self.mask = self.newlines_in_word(self.word);
         }
@@ -119,8 +99,7 @@ impl<'a> Iterator for LinesRecords<'a> {
             while mask != 0 {
                 let nl = word + (mask.trailing_zeros() / 8) as usize;
                 mask &= mask - 1;
-                let end = if nl > start && chunk[nl - 1] == b'\r' { nl - 1 } else { nl };
-                acc = f(acc, Record { offset: start, bytes: &chunk[start..end] });
+                acc = f(acc, line_record(chunk, start, nl));
                 start = nl + 1;
             }
             word += 8;
@@ -129,8 +108,8 @@ impl<'a> Iterator for LinesRecords<'a> {
             }
             mask = self.newlines_in_word(word);
         }
-        if start < chunk.len() {
-            acc = f(acc, Record { offset: start, bytes: &chunk[start..] });
+        if let Some(record) = last_record(chunk, start) {
+            acc = f(acc, record);
         }
         self.start = chunk.len();
         acc

@@ -71,6 +71,10 @@ fn split_all<F: RecordFormat>(format: &F, input: &[u8], target: usize) -> Vec<(u
             count += 1;
         }
         assert_eq!(format.count_records(&input[c.clone()]), count, "count_records agrees with records");
+        // Internal iteration (fold) must yield the same records as next().
+        let mut folded = Vec::new();
+        format.records(&input[c.clone()]).for_each(|r| folded.push((c.start + r.offset, r.bytes.to_vec())));
+        assert_eq!(folded, out[out.len() - count as usize..], "fold agrees with next");
     }
     out
 }
