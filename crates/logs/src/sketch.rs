@@ -1,0 +1,262 @@
+//! Per-group accumulators that merge exactly and in any order: counts, sums,
+//! min/max, a latency distribution (raw values, then an HdrHistogram) and a
+//! distinct-client set (exact, then a HyperLogLog).
+
+use datasketches::hll::{HllSketch, HllType, HllUnion};
+use hdrhistogram::Histogram;
+
+/// Raw latencies a group keeps before it switches to a histogram.
+const RAW_LATENCIES: usize = 256;
+
+/// Settings shared by every accumulator of a run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) sigfig: u8,
+    pub(crate) exact_limit: usize,
+    pub(crate) lg_k: u8,
+}
+
+/// Request times of a group. Percentiles always come from an HdrHistogram
+/// of every value, so where the values sat (raw or recorded) never shows in
+/// the result.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Latency {
+    raw: Vec<u64>,
+    hist: Option<Box<Histogram<u64>>>,
+    max: Option<u64>,
+}
+
+impl Latency {
+    pub(crate) fn from_raw(raw: Vec<u64>, settings: &Settings) -> Latency {
+        let max = raw.iter().copied().max();
+        let mut l = Latency { raw, hist: None, max };
+        l.settle(settings);
+        l
+    }
+
+    fn new_hist(settings: &Settings) -> Box<Histogram<u64>> {
+        Box::new(Histogram::new(settings.sigfig).expect("significant figures are validated to be 1..=5"))
+    }
+
+    /// Move raw values into the histogram once there are too many.
+    fn settle(&mut self, settings: &Settings) {
+        if self.hist.is_none() && self.raw.len() > RAW_LATENCIES {
+            self.hist = Some(Latency::new_hist(settings));
+        }
+        if let Some(h) = &mut self.hist {
+            for &v in &self.raw {
+                h.saturating_record(v);
+            }
+            self.raw = Vec::new();
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: Latency, settings: &Settings) {
+        self.max = self.max.max(other.max);
+        match (&mut self.hist, other.hist) {
+            (Some(h), Some(o)) => h.add(&*o).expect("auto-resizing histograms always add"),
+            (None, Some(o)) => self.hist = Some(o),
+            _ => {}
+        }
+        self.raw.extend_from_slice(&other.raw);
+        self.settle(settings);
+    }
+
+    /// The histogram of all values (None without values).
+    pub(crate) fn histogram(&self, settings: &Settings) -> Option<Histogram<u64>> {
+        self.max?;
+        let mut h = match &self.hist {
+            Some(h) => (**h).clone(),
+            None => *Latency::new_hist(settings),
+        };
+        for &v in &self.raw {
+            h.saturating_record(v);
+        }
+        Some(h)
+    }
+
+    pub(crate) fn max(&self) -> Option<u64> {
+        self.max
+    }
+}
+
+/// Distinct client-address hashes of a group.
+#[derive(Clone, Debug)]
+pub(crate) enum Distinct {
+    /// Sorted, deduplicated 64-bit hashes.
+    Exact(Vec<u64>),
+    /// Above the exact limit.
+    Sketch(Box<HllSketch>),
+}
+
+impl Default for Distinct {
+    fn default() -> Distinct {
+        Distinct::Exact(Vec::new())
+    }
+}
+
+impl Distinct {
+    /// From unsorted hashes with duplicates.
+    pub(crate) fn from_hashes(mut hashes: Vec<u64>, settings: &Settings) -> Distinct {
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut d = Distinct::Exact(hashes);
+        d.settle(settings);
+        d
+    }
+
+    fn new_sketch(settings: &Settings) -> Box<HllSketch> {
+        Box::new(HllSketch::new(settings.lg_k, HllType::Hll8).expect("lg_k is validated to be 4..=21"))
+    }
+
+    fn settle(&mut self, settings: &Settings) {
+        if let Distinct::Exact(v) = self
+            && v.len() > settings.exact_limit
+        {
+            let mut s = Distinct::new_sketch(settings);
+            for &h in v.iter() {
+                s.update(h);
+            }
+            *self = Distinct::Sketch(s);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: Distinct, settings: &Settings) {
+        let this = std::mem::take(self);
+        *self = match (this, other) {
+            (Distinct::Exact(a), Distinct::Exact(b)) => Distinct::Exact(merge_sorted(a, b)),
+            (Distinct::Sketch(mut s), Distinct::Exact(v)) | (Distinct::Exact(v), Distinct::Sketch(mut s)) => {
+                for h in v {
+                    s.update(h);
+                }
+                Distinct::Sketch(s)
+            }
+            (Distinct::Sketch(a), Distinct::Sketch(b)) => {
+                let mut u = HllUnion::new(settings.lg_k).expect("lg_k is validated");
+                u.update(&a);
+                u.update(&b);
+                Distinct::Sketch(Box::new(u.to_sketch(HllType::Hll8)))
+            }
+        };
+        self.settle(settings);
+    }
+
+    /// The count: exact, or the sketch's order-independent estimate
+    /// (rounded), so the result does not depend on how the input was cut.
+    pub(crate) fn count(&self) -> u64 {
+        match self {
+            Distinct::Exact(v) => v.len() as u64,
+            Distinct::Sketch(s) => s.composite_estimate().round() as u64,
+        }
+    }
+}
+
+fn merge_sorted(a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Everything known about one group.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupAcc {
+    pub(crate) requests: u64,
+    pub(crate) bytes: u64,
+    pub(crate) err4: u64,
+    pub(crate) err5: u64,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
+    pub(crate) latency: Latency,
+    pub(crate) distinct: Distinct,
+}
+
+impl Default for GroupAcc {
+    fn default() -> GroupAcc {
+        GroupAcc {
+            requests: 0,
+            bytes: 0,
+            err4: 0,
+            err5: 0,
+            first: i64::MAX,
+            last: i64::MIN,
+            latency: Latency::default(),
+            distinct: Distinct::default(),
+        }
+    }
+}
+
+impl GroupAcc {
+    pub(crate) fn merge(&mut self, other: GroupAcc, settings: &Settings) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.err4 += other.err4;
+        self.err5 += other.err5;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.latency.merge(other.latency, settings);
+        self.distinct.merge(other.distinct, settings);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Settings = Settings { sigfig: 3, exact_limit: 100, lg_k: 12 };
+
+    #[test]
+    fn distinct_is_exact_below_the_limit_and_order_free_above() {
+        let hashes: Vec<u64> = (0..5000u64).map(|i| crate::hash::hash_u64(i % 3000, 7)).collect();
+        let whole = Distinct::from_hashes(hashes.clone(), &S);
+        let mut parts = hashes.chunks(37).map(|c| Distinct::from_hashes(c.to_vec(), &S));
+        let mut merged = parts.next().unwrap();
+        for p in parts {
+            merged.merge(p, &S);
+        }
+        assert_eq!(whole.count(), merged.count());
+        assert!((whole.count() as f64 - 3000.0).abs() < 3000.0 * 0.05, "{}", whole.count());
+        let small = Distinct::from_hashes(vec![3, 1, 3, 2], &S);
+        assert_eq!(small.count(), 3);
+    }
+
+    #[test]
+    fn latency_is_order_free() {
+        let values: Vec<u64> = (0..2000u64).map(|i| (i * 7919) % 100_000).collect();
+        let whole = Latency::from_raw(values.clone(), &S).histogram(&S).unwrap();
+        let mut merged = Latency::default();
+        for c in values.chunks(100) {
+            merged.merge(Latency::from_raw(c.to_vec(), &S), &S);
+        }
+        let h = merged.histogram(&S).unwrap();
+        for q in [0.5, 0.9, 0.99, 0.999] {
+            assert_eq!(whole.value_at_quantile(q), h.value_at_quantile(q));
+        }
+        assert_eq!(merged.max(), values.iter().copied().max());
+        assert!(Latency::default().histogram(&S).is_none());
+    }
+}
