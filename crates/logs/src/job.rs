@@ -512,8 +512,7 @@ impl Job for LogJob {
     fn merge(&self, left: LogPartial, right: LogPartial) -> LogPartial {
         let settings = &self.settings;
         let groups = merge_sorted(left.groups, right.groups, |a, b| a.merge(b, settings));
-        let tops =
-            left.tops.into_iter().zip(right.tops).map(|(a, b)| merge_sorted(a, b, |x, y| *x += y)).collect();
+        let tops = left.tops.into_iter().zip(right.tops).map(|(a, b)| merge_sorted(a, b, |x, y| *x += y)).collect();
         let totals = Totals {
             lines: left.totals.lines + right.totals.lines,
             parsed: left.totals.parsed + right.totals.parsed,

@@ -110,17 +110,45 @@ impl Default for JsonFields {
         use JsonTarget::*;
         use TimeUnit::*;
         let defaults: &[(JsonTarget, &[&str], TimeUnit)] = &[
-            (Ip, &["remote_addr", "client_ip", "remote_ip", "ClientHost", "ip", "request.client_ip", "request.remote_ip"], Seconds),
-            (Time, &["time_iso8601", "time_local", "timestamp", "time", "@timestamp", "ts", "StartUTC", "msec"], Seconds),
+            (
+                Ip,
+                &[
+                    "remote_addr",
+                    "client_ip",
+                    "remote_ip",
+                    "ClientHost",
+                    "ip",
+                    "request.client_ip",
+                    "request.remote_ip",
+                ],
+                Seconds,
+            ),
+            (
+                Time,
+                &["time_iso8601", "time_local", "timestamp", "time", "@timestamp", "ts", "StartUTC", "msec"],
+                Seconds,
+            ),
             (Request, &["request"], Seconds),
             (Method, &["request_method", "method", "request.method", "RequestMethod"], Seconds),
             (Uri, &["request_uri", "uri", "request.uri", "RequestPath", "url"], Seconds),
             (Path, &["path"], Seconds),
             (Protocol, &["server_protocol", "protocol", "proto", "request.proto", "RequestProtocol"], Seconds),
             (Status, &["status", "status_code", "response_status", "DownstreamStatus"], Seconds),
-            (Bytes, &["body_bytes_sent", "bytes_sent", "size", "DownstreamContentSize", "bytes", "response_size"], Seconds),
-            (Referrer, &["http_referer", "http_referrer", "referer", "referrer", "request.headers.Referer", "request_Referer"], Seconds),
-            (UserAgent, &["http_user_agent", "user_agent", "request.headers.User-Agent", "request_User-Agent"], Seconds),
+            (
+                Bytes,
+                &["body_bytes_sent", "bytes_sent", "size", "DownstreamContentSize", "bytes", "response_size"],
+                Seconds,
+            ),
+            (
+                Referrer,
+                &["http_referer", "http_referrer", "referer", "referrer", "request.headers.Referer", "request_Referer"],
+                Seconds,
+            ),
+            (
+                UserAgent,
+                &["http_user_agent", "user_agent", "request.headers.User-Agent", "request_User-Agent"],
+                Seconds,
+            ),
             (Host, &["host", "http_host", "server_name", "request.host", "RequestHost"], Seconds),
             (Latency, &["request_time", "duration"], Seconds),
         ];
@@ -196,7 +224,8 @@ impl JsonFields {
         if s.p == line.len() {
             return Err(LineError::Empty);
         }
-        let mut found = Found { values: [None; TARGETS], ranks: [u8::MAX; TARGETS], units: [TimeUnit::Seconds; TARGETS] };
+        let mut found =
+            Found { values: [None; TARGETS], ranks: [u8::MAX; TARGETS], units: [TimeUnit::Seconds; TARGETS] };
         let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         s.object(self, &mut path, 0, &mut found)?;
         s.ws();
@@ -242,7 +271,13 @@ impl<'a> Found<'a> {
 
     fn record(&self) -> Result<LogRecord<'a>, LineError> {
         use JsonTarget::*;
-        let mut rec = LogRecord { ip: self.text(Ip), referrer: self.text(Referrer), user_agent: self.text(UserAgent), host: self.text(Host), ..LogRecord::default() };
+        let mut rec = LogRecord {
+            ip: self.text(Ip),
+            referrer: self.text(Referrer),
+            user_agent: self.text(UserAgent),
+            host: self.text(Host),
+            ..LogRecord::default()
+        };
         if let Some(r) = self.text(Request) {
             let (m, u, p) = split_request(r);
             (rec.method, rec.uri, rec.protocol) = (m, u, p);
@@ -253,11 +288,13 @@ impl<'a> Found<'a> {
         rec.protocol = self.text(Protocol).or(rec.protocol);
         finish_paths(&mut rec);
         if let Some(v) = self.get(Time) {
-            rec.time = Some(match v {
-                Value::Str(b) => time::parse_any(b),
-                Value::Bare(b) => time::parse_epoch(b),
-            }
-            .ok_or(LineError::BadTime)?);
+            rec.time = Some(
+                match v {
+                    Value::Str(b) => time::parse_any(b),
+                    Value::Bare(b) => time::parse_epoch(b),
+                }
+                .ok_or(LineError::BadTime)?,
+            );
         }
         if let Some(v) = self.get(Status) {
             rec.status = Some(parse_status(v.bytes())?);

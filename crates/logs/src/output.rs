@@ -120,7 +120,8 @@ fn metric_type(metric: Metric) -> DataType {
 /// fields), metric columns (named as the metrics), then one `top_<field>`
 /// column per top request.
 pub fn schema_of(job: &LogJob) -> SchemaRef {
-    let mut fields: Vec<Field> = job.group_fields().iter().map(|&f| Field::new(f.name(), group_type(f), true)).collect();
+    let mut fields: Vec<Field> =
+        job.group_fields().iter().map(|&f| Field::new(f.name(), group_type(f), true)).collect();
     for &m in job.metric_list() {
         let nullable = !matches!(m, Metric::Requests | Metric::Bytes | Metric::DistinctIps);
         fields.push(Field::new(m.name(), metric_type(m), nullable));
@@ -186,9 +187,9 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
                     histograms.iter().map(|h| h.as_ref().map(|h| h.value_at_quantile(q) as f64 / 1e6)),
                 ))
             }
-            Metric::LatencyMax => Arc::new(Float64Array::from_iter(
-                groups.iter().map(|(_, g)| g.latency.max().map(|v| v as f64 / 1e6)),
-            )),
+            Metric::LatencyMax => {
+                Arc::new(Float64Array::from_iter(groups.iter().map(|(_, g)| g.latency.max().map(|v| v as f64 / 1e6))))
+            }
             Metric::DistinctIps => {
                 Arc::new(UInt64Array::from_iter_values(groups.iter().map(|(_, g)| g.distinct.count())))
             }

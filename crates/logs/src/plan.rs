@@ -400,8 +400,8 @@ mod tests {
 
     #[test]
     fn nginx_variables_compile() {
-        let p = Plan::compile("$remote_addr - ${remote_user} [$time_local] \"$request\" $status", Syntax::Nginx)
-            .unwrap();
+        let p =
+            Plan::compile("$remote_addr - ${remote_user} [$time_local] \"$request\" $status", Syntax::Nginx).unwrap();
         assert_eq!(p.steps.len(), 5);
         assert!(Plan::compile("$ x", Syntax::Nginx).is_err());
         assert!(Plan::compile("${x", Syntax::Nginx).is_err());

@@ -319,7 +319,9 @@ impl FromStr for Filter {
         let (at, op) = s
             .char_indices()
             .find_map(|(i, _)| OPS.iter().find(|op| s[i..].starts_with(*op)).map(|op| (i, *op)))
-            .ok_or_else(|| Error::option("filter", s, "expected FIELD=VALUE, FIELD!=VALUE, FIELD^=PREFIX or FIELD~REGEX"))?;
+            .ok_or_else(|| {
+                Error::option("filter", s, "expected FIELD=VALUE, FIELD!=VALUE, FIELD^=PREFIX or FIELD~REGEX")
+            })?;
         let field: GroupField = s[..at].parse()?;
         let value = &s[at + op.len()..];
         if field == GroupField::Time {
@@ -352,9 +354,7 @@ impl Filter {
     #[inline]
     pub(crate) fn accepts(&self, r: &LogRecord<'_>) -> bool {
         let hit = match &self.test {
-            Test::StatusIn(ranges) => {
-                r.status.is_some_and(|s| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s)))
-            }
+            Test::StatusIn(ranges) => r.status.is_some_and(|s| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s))),
             Test::TextIn(values) => self.field.text(r).is_some_and(|t| values.iter().any(|v| **v == *t)),
             Test::Prefix(p) => self.field.text(r).is_some_and(|t| t.starts_with(p)),
             Test::Regex(re) => self.field.text(r).is_some_and(|t| re.is_match(t)),

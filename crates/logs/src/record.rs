@@ -173,15 +173,20 @@ pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, Li
     Ok(Some(u64::try_from(nanos / 1000).unwrap_or(u64::MAX)))
 }
 
+/// Method, target and protocol of a request line.
+pub(crate) type RequestParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// Split an HTTP request line `METHOD TARGET [PROTOCOL]` into its parts.
 /// Anything else (`-`, an empty line, scanner junk) gives `None` for all
 /// three: the record still counts, it just has no method or path.
 #[inline]
-pub(crate) fn split_request(r: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, Option<&[u8]>) {
+pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
     let none = (None, None, None);
     let Some(sp) = memchr::memchr(b' ', r) else { return none };
     let method = &r[..sp];
-    if method.is_empty() || method.len() > 24 || !method.iter().all(|c| c.is_ascii_uppercase() || *c == b'-' || *c == b'_')
+    if method.is_empty()
+        || method.len() > 24
+        || !method.iter().all(|c| c.is_ascii_uppercase() || *c == b'-' || *c == b'_')
     {
         return none;
     }
