@@ -133,14 +133,14 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             (b'q', _) => Field::Query,
             (b'H', _) => Field::Protocol,
             (b's', _) => Field::Status,
-            (b'b' | b'B', _) => Field::Bytes,
+            (b'b' | b'B' | b'O', _) => Field::Bytes,
             (b'i', Some(h)) => apache_header(h),
             (b'v' | b'V', _) => Field::Host,
             (b'D', _) => Field::Latency(TimeUnit::Micros),
             (b'T', None | Some("s")) => Field::Latency(TimeUnit::Seconds),
             (b'T', Some("ms")) => Field::Latency(TimeUnit::Millis),
             (b'T', Some("us")) => Field::Latency(TimeUnit::Micros),
-            (b'l' | b'u' | b'p' | b'P' | b'O' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => {
+            (b'l' | b'u' | b'p' | b'P' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => {
                 Field::Skip
             }
             (b'i' | b'o' | b'n' | b'C' | b'^', _) => Field::Skip,
@@ -315,7 +315,10 @@ impl Plan {
                 Field::Path => rec.path = dash_none(v),
                 Field::Protocol => rec.protocol = dash_none(v),
                 Field::Status => rec.status = Some(parse_status(v)?),
-                Field::Bytes => rec.bytes = Some(parse_bytes(v)?),
+                Field::Bytes => {
+                    let n = parse_bytes(v)?;
+                    rec.bytes = rec.bytes.or(Some(n));
+                }
                 Field::Referrer => rec.referrer = dash_none(v),
                 Field::UserAgent => rec.user_agent = dash_none(v),
                 Field::Host => rec.host = rec.host.or(dash_none(v)),
@@ -344,8 +347,10 @@ pub(crate) fn finish_paths(rec: &mut LogRecord<'_>) {
 
 /// The end of a quoted field starting at `from`: the first unescaped `"`
 /// where the line continues with `after`. When `after` is the bare closing
-/// quote, the quote must also end the line or be followed by a space, which
-/// skips stray unescaped quotes inside user agents.
+/// quote, the quote must also end the line or be followed by a space. So a
+/// stray unescaped quote inside a field is skipped unless a space follows
+/// it; servers escape quotes (`\"` or `\x22`), so this only matters for
+/// hand-made lines.
 #[inline]
 fn closing_quote(line: &[u8], from: usize, after: &[u8]) -> Result<usize, LineError> {
     let mut at = from;

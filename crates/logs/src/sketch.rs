@@ -45,7 +45,7 @@ impl Latency {
         }
         if let Some(h) = &mut self.hist {
             for &v in &self.raw {
-                h.saturating_record(v);
+                record(h, v);
             }
             self.raw = Vec::new();
         }
@@ -70,13 +70,22 @@ impl Latency {
             None => *Latency::new_hist(settings),
         };
         for &v in &self.raw {
-            h.saturating_record(v);
+            record(&mut h, v);
         }
         Some(h)
     }
 
     pub(crate) fn max(&self) -> Option<u64> {
         self.max
+    }
+}
+
+/// Record `v`, growing the histogram's range as needed (`saturating_record`
+/// would clamp to the current range instead of growing it). Only values
+/// beyond what a histogram can ever track (about 2^62 µs) are clamped.
+fn record(h: &mut Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
     }
 }
 
