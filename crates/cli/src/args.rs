@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pagemill_arrow::{IpcCompression, OutputFormat};
 use pagemill_mmap::MmapChoice;
 use pagemill_split::AnyFormat;
 
@@ -13,6 +14,7 @@ Examples:
   pagemill count --records csv data.csv  records of a CSV file (quoted newlines understood)
   cat big.log | pagemill count           count stdin
   pagemill count --threads 1 --mmap never -o counts.csv data.txt
+  pagemill count -o out.parquet a.log    results as Parquet (or .arrow, .csv, .ndjson, ...)
   pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt";
 
 /// Memory-mapped, parallel map-reduce analytics over large files.
@@ -110,22 +112,14 @@ pub struct OutputArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format (default: from the extension of -o, else table).
-    #[arg(long, value_name = "FORMAT")]
+    /// Output format: table, csv, tsv, ndjson, arrow, arrow-stream or parquet
+    /// (default: from the extension of -o; `-o -` writes arrow-stream; else table).
+    #[arg(long, value_name = "FORMAT", value_parser = parse_output_format)]
     pub output_format: Option<OutputFormat>,
-}
 
-/// Result formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Aligned text columns.
-    Table,
-    /// Comma-separated values with a header.
-    Csv,
-    /// Tab-separated values with a header.
-    Tsv,
-    /// One JSON object per line.
-    Ndjson,
+    /// Compress Arrow IPC output: none (the default, memory-mappable by readers), lz4 or zstd.
+    #[arg(long, value_name = "CODEC", default_value = "none", value_parser = parse_ipc_compression)]
+    pub ipc_compression: IpcCompression,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +152,14 @@ pub struct DemoArgs {
 }
 
 fn parse_mmap(s: &str) -> Result<MmapChoice, String> {
+    s.parse()
+}
+
+fn parse_output_format(s: &str) -> Result<OutputFormat, pagemill_arrow::Error> {
+    s.parse()
+}
+
+fn parse_ipc_compression(s: &str) -> Result<IpcCompression, pagemill_arrow::Error> {
     s.parse()
 }
 
@@ -208,5 +210,17 @@ mod tests {
         let b = Cli::try_parse_from(["pagemill", "count", "x", "--threads", "3"]).unwrap();
         assert_eq!(a.global.threads, 3);
         assert_eq!(b.global.threads, 3);
+    }
+
+    #[test]
+    fn output_formats_parse_through_pagemill_arrow() {
+        let cli =
+            Cli::try_parse_from(["pagemill", "count", "x", "--output-format", "jsonl", "--ipc-compression", "zstd"])
+                .unwrap();
+        let Command::Count(args) = cli.command else { panic!("count expected") };
+        assert_eq!(args.output.output_format, Some(OutputFormat::Ndjson));
+        assert_eq!(args.output.ipc_compression, IpcCompression::zstd());
+        let err = Cli::try_parse_from(["pagemill", "count", "--output-format", "xlsx"]).unwrap_err();
+        assert!(err.to_string().contains("unknown output format 'xlsx'"), "{err}");
     }
 }

@@ -2,9 +2,13 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use arrow_array::{RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use pagemill_arrow::{WriteOptions, choose_format, write_batches_with};
 use pagemill_datasets::{Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_mmap::{OpenOptions, Source};
@@ -12,7 +16,6 @@ use pagemill_split::{AnyFormat, Lines};
 
 use crate::args::{CountArgs, DemoArgs, GenCommand, Global, OutputArgs};
 use crate::progress;
-use crate::table::{Cell, Table, choose_format};
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
 /// mapping policy.
@@ -45,21 +48,14 @@ fn report_malformed(malformed: &Malformed) {
     }
 }
 
-/// Write `table` to `-o FILE` (atomically) or stdout.
-fn write_results(output: &OutputArgs, table: &Table, inputs: &[Source]) -> Result<()> {
-    let format = choose_format(output.output_format, output.output.as_deref());
-    match output.output.as_deref() {
-        Some(path) if path != Path::new("-") => {
-            let mut file = AtomicFile::create(path, inputs)?;
-            table.write(format, &mut file).with_context(|| format!("cannot write output {}", path.display()))?;
-            file.commit()?;
-        }
-        _ => {
-            let mut out = BufWriter::new(std::io::stdout().lock());
-            table.write(format, &mut out)?;
-            out.flush()?;
-        }
-    }
+/// Write result batches to `-o FILE` (atomically) or stdout, in the format
+/// the flags and the file's extension choose.
+fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch], inputs: &[Source]) -> Result<()> {
+    let path = output.output.as_deref();
+    let format = choose_format(output.output_format, path);
+    let mut options = WriteOptions::new();
+    options.ipc_compression(output.ipc_compression);
+    write_batches_with(schema, batches, format, path, inputs, &options)?;
     Ok(())
 }
 
@@ -78,15 +74,14 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     }
     let outcome = outcome?;
     report_malformed(&outcome.malformed);
-    let table = Table {
-        columns: vec!["file", "records"],
-        rows: inputs
-            .iter()
-            .zip(&outcome.output)
-            .map(|(s, &n)| vec![Cell::Text(s.name().to_string()), Cell::Int(n)])
-            .collect(),
-    };
-    write_results(&args.output, &table, &inputs)
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("records", DataType::UInt64, false),
+    ]));
+    let files = StringArray::from_iter_values(inputs.iter().map(Source::name));
+    let records = UInt64Array::from(outcome.output);
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(files), Arc::new(records)])?;
+    write_results(&args.output, &schema, &[batch], &inputs)
 }
 
 fn pool(global: &Global) -> Result<rayon::ThreadPool> {

@@ -7,7 +7,6 @@ mod args;
 mod commands;
 mod logger;
 mod progress;
-mod table;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,0 +1,298 @@
+//! Writing result batches in every [`OutputFormat`], to stdout or atomically
+//! to a file.
+
+use std::fmt;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+use arrow_array::RecordBatch;
+use arrow_ipc::CompressionType;
+use arrow_ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
+use arrow_select::concat::concat_batches;
+use pagemill_engine::AtomicFile;
+use pagemill_mmap::Source;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::Error;
+use crate::format::OutputFormat;
+use crate::table::write_table;
+
+/// Compression of the record batches in an Arrow IPC file or stream.
+///
+/// [`none`](IpcCompression::none) (the default) keeps the file
+/// memory-mappable: readers use its column buffers in place. `lz4` and `zstd`
+/// make smaller files that every reader must decompress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpcCompression(Codec);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Codec {
+    #[default]
+    None,
+    Lz4,
+    Zstd,
+}
+
+impl IpcCompression {
+    /// No compression: buffers can be memory-mapped by readers.
+    pub fn none() -> IpcCompression {
+        IpcCompression(Codec::None)
+    }
+
+    /// LZ4 frame compression: fast, moderate ratio.
+    pub fn lz4() -> IpcCompression {
+        IpcCompression(Codec::Lz4)
+    }
+
+    /// Zstandard compression: a better ratio, slower.
+    pub fn zstd() -> IpcCompression {
+        IpcCompression(Codec::Zstd)
+    }
+
+    fn codec(self) -> Option<CompressionType> {
+        match self.0 {
+            Codec::None => None,
+            Codec::Lz4 => Some(CompressionType::LZ4_FRAME),
+            Codec::Zstd => Some(CompressionType::ZSTD),
+        }
+    }
+}
+
+impl fmt::Display for IpcCompression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self.0 {
+            Codec::None => "none",
+            Codec::Lz4 => "lz4",
+            Codec::Zstd => "zstd",
+        })
+    }
+}
+
+impl FromStr for IpcCompression {
+    type Err = Error;
+
+    /// `none`, `lz4` or `zstd`, in any case.
+    fn from_str(s: &str) -> Result<IpcCompression, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "uncompressed" => Ok(IpcCompression::none()),
+            "lz4" => Ok(IpcCompression::lz4()),
+            "zstd" => Ok(IpcCompression::zstd()),
+            _ => Err(Error::UnknownCompression { name: s.to_string() }),
+        }
+    }
+}
+
+/// How results are written, beyond the format: a builder whose setters take
+/// `&mut self`, like [`pagemill_mmap::OpenOptions`].
+///
+/// ```
+/// use pagemill_arrow::{IpcCompression, WriteOptions};
+///
+/// let mut options = WriteOptions::new();
+/// options.ipc_compression(IpcCompression::zstd()).parquet_zstd_level(9);
+/// ```
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    ipc_compression: IpcCompression,
+    parquet_zstd_level: i32,
+    binary_to_terminal: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> WriteOptions {
+        WriteOptions { ipc_compression: IpcCompression::none(), parquet_zstd_level: 3, binary_to_terminal: false }
+    }
+}
+
+impl WriteOptions {
+    /// The defaults: uncompressed IPC, Parquet with zstd level 3, binary
+    /// formats refused on a terminal.
+    pub fn new() -> WriteOptions {
+        WriteOptions::default()
+    }
+
+    /// Compress Arrow IPC files and streams (default: none).
+    pub fn ipc_compression(&mut self, compression: IpcCompression) -> &mut WriteOptions {
+        self.ipc_compression = compression;
+        self
+    }
+
+    /// The zstd level of Parquet column chunks, 1 to 22 (default: 3). Levels
+    /// out of range are clamped.
+    pub fn parquet_zstd_level(&mut self, level: i32) -> &mut WriteOptions {
+        self.parquet_zstd_level = level.clamp(1, 22);
+        self
+    }
+
+    /// Write binary formats (IPC, Parquet) to stdout even when it is a
+    /// terminal (default: refused with [`Error::BinaryToTerminal`]).
+    pub fn binary_to_terminal(&mut self, yes: bool) -> &mut WriteOptions {
+        self.binary_to_terminal = yes;
+        self
+    }
+}
+
+/// Write `batches` (all of `schema`) in `format` to `path`, or to stdout when
+/// `path` is `None` or `-`, with the default [`WriteOptions`].
+///
+/// A file is written atomically through [`AtomicFile`]: to a temporary file
+/// in the target's folder, synced, then renamed over the target. On any error
+/// the temporary file is removed and an existing target is left as it was.
+/// A target that is one of `inputs` is refused before anything is written.
+///
+/// Batches whose columns match the schema's fields but whose own schema lacks
+/// its metadata are written under `schema` (metadata included).
+pub fn write_batches(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    path: Option<&Path>,
+    inputs: &[Source],
+) -> Result<(), Error> {
+    write_batches_with(schema, batches, format, path, inputs, &WriteOptions::default())
+}
+
+/// [`write_batches`] with explicit [`WriteOptions`].
+pub fn write_batches_with(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    path: Option<&Path>,
+    inputs: &[Source],
+    options: &WriteOptions,
+) -> Result<(), Error> {
+    let batches = conform(schema, batches)?;
+    match path {
+        Some(path) if path.as_os_str() != "-" => {
+            let mut file = AtomicFile::create(path, inputs)?;
+            let target = path.display().to_string();
+            encode(&mut file, schema, &batches, format, options, &target)?;
+            file.commit()?;
+        }
+        _ => {
+            let stdout = io::stdout();
+            if format.is_binary() && !options.binary_to_terminal && stdout.is_terminal() {
+                return Err(Error::BinaryToTerminal { format });
+            }
+            let target = "<stdout>";
+            let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
+            encode(&mut out, schema, &batches, format, options, target)?;
+            out.flush().map_err(|source| Error::Io { target: target.to_string(), source })?;
+        }
+    }
+    Ok(())
+}
+
+/// Encode `batches` (all of `schema`) in `format` into any writer, such as a
+/// `Vec<u8>` or a socket. Nothing is flushed or synced beyond what the format
+/// itself requires; [`write_batches`] adds atomic files and stdout.
+pub fn write_to<W: Write + Send>(
+    out: &mut W,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    options: &WriteOptions,
+) -> Result<(), Error> {
+    let batches = conform(schema, batches)?;
+    encode(out, schema, &batches, format, options, "<writer>")
+}
+
+/// Re-home every batch under `schema`, checking that its columns fit.
+fn conform(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, Error> {
+    batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+                .map_err(|source| Error::Schema { batch: i, source })
+        })
+        .collect()
+}
+
+fn encode<W: Write + Send>(
+    out: &mut W,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    options: &WriteOptions,
+    target: &str,
+) -> Result<(), Error> {
+    let arrow_err = |source: ArrowError| Error::Arrow { target: target.to_string(), source };
+    let parquet_err = |source: ParquetError| Error::Parquet { target: target.to_string(), source };
+    let io_err = |source: io::Error| Error::Io { target: target.to_string(), source };
+    match format {
+        OutputFormat::Table => write_table(out, schema, batches).map_err(io_err),
+        OutputFormat::Csv | OutputFormat::Tsv => {
+            let delimiter = if format == OutputFormat::Tsv { b'\t' } else { b',' };
+            let mut writer = arrow_csv::WriterBuilder::new().with_header(true).with_delimiter(delimiter).build(out);
+            if batches.is_empty() {
+                // The header alone, so that an empty result still names its
+                // columns.
+                writer.write(&RecordBatch::new_empty(schema.clone())).map_err(arrow_err)?;
+            }
+            batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)
+        }
+        OutputFormat::Ndjson => {
+            let mut writer = arrow_json::LineDelimitedWriter::new(out);
+            batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)?;
+            writer.finish().map_err(arrow_err)
+        }
+        OutputFormat::Ipc => {
+            let ipc = ipc_options(options).map_err(arrow_err)?;
+            // An IPC file holds one dictionary per field for all its batches;
+            // batches built separately (per chunk, per input) have their own.
+            // Concatenating merges them into one.
+            let merged;
+            let batches = if batches.len() > 1 && schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
+                merged = [concat_batches(schema, batches).map_err(arrow_err)?];
+                &merged[..]
+            } else {
+                batches
+            };
+            let mut writer = FileWriter::try_new_with_options(out, schema, ipc).map_err(arrow_err)?;
+            batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)?;
+            writer.finish().map_err(arrow_err)
+        }
+        OutputFormat::IpcStream => {
+            let ipc = ipc_options(options).map_err(arrow_err)?;
+            let mut writer = StreamWriter::try_new_with_options(out, schema, ipc).map_err(arrow_err)?;
+            batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)?;
+            writer.finish().map_err(arrow_err)
+        }
+        OutputFormat::Parquet => {
+            let level = ZstdLevel::try_new(options.parquet_zstd_level).map_err(parquet_err)?;
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(level))
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_created_by(format!("pagemill version {}", env!("CARGO_PKG_VERSION")))
+                .build();
+            let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(parquet_err)?;
+            batches.iter().try_for_each(|b| writer.write(b)).map_err(parquet_err)?;
+            writer.close().map(drop).map_err(parquet_err)
+        }
+    }
+}
+
+/// Whether a column of this type holds a dictionary anywhere inside.
+fn has_dictionary(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(..) => true,
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) => {
+            has_dictionary(f.data_type())
+        }
+        DataType::LargeListView(f) | DataType::Map(f, _) => has_dictionary(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
+        DataType::RunEndEncoded(_, values) => has_dictionary(values.data_type()),
+        _ => false,
+    }
+}
+
+fn ipc_options(options: &WriteOptions) -> Result<IpcWriteOptions, ArrowError> {
+    IpcWriteOptions::default().try_with_compression(options.ipc_compression.codec())
+}
