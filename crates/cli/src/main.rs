@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     logger::init(cli.global.verbose);
     let result = match &cli.command {
         Command::Count(args) => commands::count(&cli.global, args),
+        Command::Logs(args) => commands::logs(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

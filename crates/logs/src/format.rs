@@ -125,6 +125,27 @@ impl LogFormat {
         }
     }
 
+    /// Parse `spec` as [`FromStr`] does, except that `auto` detects the
+    /// format from `sample` (the start of the first input) with
+    /// [`LogFormat::detect`].
+    pub fn resolve(spec: &str, sample: &[u8]) -> Result<LogFormat, Error> {
+        if spec == "auto" { LogFormat::detect(sample) } else { spec.parse() }
+    }
+
+    /// Read JSON lines with `fields` instead of the defaults. Fails for a
+    /// text format, where field names mean nothing.
+    pub fn set_json_fields(&mut self, fields: JsonFields) -> Result<&mut LogFormat, Error> {
+        match &mut self.kind {
+            Kind::Json(f) => {
+                *f = fields;
+                Ok(self)
+            }
+            Kind::Text(_) => {
+                Err(Error::option("json field", &self.name, "JSON field names only apply to the json format"))
+            }
+        }
+    }
+
     /// The preset name or the format string.
     pub fn name(&self) -> &str {
         &self.name
