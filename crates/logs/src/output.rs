@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::job::{Key, LogJob, LogPartial, OwnedPart, Reject, Totals};
 use crate::query::{GroupField, Metric};
 use crate::record::{Escapes, decode};
-use crate::sketch::GroupAcc;
+use crate::sketch::{GroupAcc, Latency};
 use crate::time::format_rfc3339;
 
 /// The result of a [`LogJob`](crate::LogJob) run.
@@ -162,11 +162,22 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
         };
         columns.push(col);
     }
-    let histograms: Vec<_> = if job.metric_list().iter().any(|m| m.quantile().is_some()) {
-        groups.iter().map(|(_, g)| g.latency.histogram(&settings)).collect()
-    } else {
+    let qs: Vec<f64> = job.metric_list().iter().filter_map(|m| m.quantile()).collect();
+    let quantiles: Vec<Option<Vec<u64>>> = if qs.is_empty() {
         Vec::new()
+    } else {
+        let mut sorted = qs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let probe = Latency::probe(&settings);
+        groups
+            .iter_mut()
+            .map(|(_, g)| {
+                let values = g.latency.quantiles(&sorted, &probe)?;
+                Some(qs.iter().map(|q| values[sorted.iter().position(|s| s == q).expect("listed")]).collect())
+            })
+            .collect()
     };
+    let mut next_quantile = 0;
     let seen = |t: i64| (t != i64::MAX && t != i64::MIN).then_some(t);
     for &m in job.metric_list() {
         let col: ArrayRef = match m {
@@ -182,10 +193,9 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
                 Arc::new(Float64Array::from_iter(groups.iter().map(|(_, g)| share(g.err5, g.requests))))
             }
             Metric::LatencyP50 | Metric::LatencyP90 | Metric::LatencyP99 | Metric::LatencyP999 => {
-                let q = m.quantile().expect("a percentile metric");
-                Arc::new(Float64Array::from_iter(
-                    histograms.iter().map(|h| h.as_ref().map(|h| h.value_at_quantile(q) as f64 / 1e6)),
-                ))
+                let k = next_quantile;
+                next_quantile += 1;
+                Arc::new(Float64Array::from_iter(quantiles.iter().map(|v| v.as_ref().map(|v| v[k] as f64 / 1e6))))
             }
             Metric::LatencyMax => {
                 Arc::new(Float64Array::from_iter(groups.iter().map(|(_, g)| g.latency.max().map(|v| v as f64 / 1e6))))

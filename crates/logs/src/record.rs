@@ -182,7 +182,8 @@ pub(crate) type RequestParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&
 #[inline]
 pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
     let none = (None, None, None);
-    let Some(sp) = memchr::memchr(b' ', r) else { return none };
+    // Request lines are short: byte loops beat memchr calls here.
+    let Some(sp) = r.iter().position(|&b| b == b' ') else { return none };
     let method = &r[..sp];
     if method.is_empty()
         || method.len() > 24
@@ -191,7 +192,7 @@ pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
         return none;
     }
     let rest = &r[sp + 1..];
-    let (uri, protocol) = match memchr::memrchr(b' ', rest) {
+    let (uri, protocol) = match rest.iter().rposition(|&b| b == b' ') {
         Some(i) if rest[i + 1..].starts_with(b"HTTP/") => (&rest[..i], Some(&rest[i + 1..])),
         Some(_) => return none,
         None => (rest, None),

@@ -62,17 +62,33 @@ impl Latency {
         self.settle(settings);
     }
 
-    /// The histogram of all values (None without values).
-    pub(crate) fn histogram(&self, settings: &Settings) -> Option<Histogram<u64>> {
+    /// The values at quantiles `qs` (ascending), exactly as an HdrHistogram
+    /// of all values would report them; None without values. A group of at
+    /// most a few hundred values never builds a histogram (one costs tens of
+    /// KiB): HdrHistogram's answer is the highest value equivalent to the
+    /// value at rank ⌈q·n⌉ (at least 1), which `probe`, any histogram of the
+    /// same precision, computes from the sorted values.
+    pub(crate) fn quantiles(&mut self, qs: &[f64], probe: &Histogram<u64>) -> Option<Vec<u64>> {
         self.max?;
-        let mut h = match &self.hist {
-            Some(h) => (**h).clone(),
-            None => *Latency::new_hist(settings),
-        };
-        for &v in &self.raw {
-            record(&mut h, v);
+        if let Some(h) = &self.hist {
+            debug_assert!(self.raw.is_empty(), "settle() empties raw values into the histogram");
+            return Some(qs.iter().map(|&q| h.value_at_quantile(q)).collect());
         }
-        Some(h)
+        self.raw.sort_unstable();
+        let n = self.raw.len();
+        Some(
+            qs.iter()
+                .map(|&q| {
+                    let rank = ((q.min(1.0) * n as f64).ceil() as usize).clamp(1, n);
+                    probe.highest_equivalent(self.raw[rank - 1])
+                })
+                .collect(),
+        )
+    }
+
+    /// An empty histogram of the run's precision, for [`Latency::quantiles`].
+    pub(crate) fn probe(settings: &Settings) -> Histogram<u64> {
+        *Latency::new_hist(settings)
     }
 
     pub(crate) fn max(&self) -> Option<u64> {
@@ -255,17 +271,24 @@ mod tests {
 
     #[test]
     fn latency_is_order_free() {
-        let values: Vec<u64> = (0..2000u64).map(|i| (i * 7919) % 100_000).collect();
-        let whole = Latency::from_raw(values.clone(), &S).histogram(&S).unwrap();
-        let mut merged = Latency::default();
-        for c in values.chunks(100) {
-            merged.merge(Latency::from_raw(c.to_vec(), &S), &S);
+        let qs = [0.5, 0.9, 0.99, 0.999, 1.0];
+        let probe = Latency::probe(&S);
+        for n in [1u64, 2, 7, 256, 257, 2000] {
+            let values: Vec<u64> = (0..n).map(|i| (i * 7919) % 100_000 + i % 3).collect();
+            let mut reference = Histogram::<u64>::new(S.sigfig).unwrap();
+            for &v in &values {
+                reference.record(v).unwrap();
+            }
+            let want: Vec<u64> = qs.iter().map(|&q| reference.value_at_quantile(q)).collect();
+            let mut whole = Latency::from_raw(values.clone(), &S);
+            assert_eq!(whole.quantiles(&qs, &probe).unwrap(), want, "{n} values at once");
+            let mut merged = Latency::default();
+            for c in values.chunks(100) {
+                merged.merge(Latency::from_raw(c.to_vec(), &S), &S);
+            }
+            assert_eq!(merged.quantiles(&qs, &probe).unwrap(), want, "{n} values in pieces");
+            assert_eq!(merged.max(), values.iter().copied().max());
         }
-        let h = merged.histogram(&S).unwrap();
-        for q in [0.5, 0.9, 0.99, 0.999] {
-            assert_eq!(whole.value_at_quantile(q), h.value_at_quantile(q));
-        }
-        assert_eq!(merged.max(), values.iter().copied().max());
-        assert!(Latency::default().histogram(&S).is_none());
+        assert!(Latency::default().quantiles(&qs, &probe).is_none());
     }
 }
