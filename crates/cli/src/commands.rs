@@ -8,13 +8,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use pagemill_arrow::{WriteOptions, choose_format, write_batches_with};
-use pagemill_datasets::{AccessLog, Measurements, Stations};
+use pagemill_arrow::{OutputFormat, WriteOptions, choose_format, write_batches, write_batches_with};
+use pagemill_datasets::{AccessLog, AccessLogFormat, Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_mmap::{OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
-use pagemill_logs::{JsonFields, LogFormat, LogJob};
+use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
 
 use crate::args::{CountArgs, DemoArgs, GenCommand, Global, LogsArgs, OutputArgs};
 use crate::progress;
@@ -243,6 +243,43 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
         if inputs[0].is_mapped() { "memory-mapped" } else { "read into memory" },
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
+    );
+
+    let rows = (args.rows / 4).max(1);
+    let log = dir.0.join("access.log");
+    let generator = AccessLog::new(rows, AccessLogFormat::Timed, 42);
+    let mut file = AtomicFile::create(&log, &[])?;
+    pool(global)?.install(|| generator.write_to(&mut file))?;
+    file.commit()?;
+    println!();
+    println!(
+        "generated {rows} access-log lines (timed: combined + $request_time): {}",
+        human_bytes(std::fs::metadata(&log)?.len())
+    );
+    println!(
+        "$ pagemill logs --group-by status_class --metrics requests,bytes_mean,latency_p50,latency_p99,distinct_ips {}",
+        log.display()
+    );
+    let inputs = vec![opts.open(&log)?];
+    let mut job = LogJob::new(LogFormat::detect(inputs[0].bytes())?);
+    job.group_by(&[GroupField::StatusClass])?.metrics(&[
+        Metric::Requests,
+        Metric::BytesMean,
+        Metric::LatencyP50,
+        Metric::LatencyP99,
+        Metric::DistinctIps,
+    ]);
+    let started = Instant::now();
+    let outcome = runner.run(&job, &inputs)?;
+    let elapsed = started.elapsed();
+    report_malformed(&outcome.malformed);
+    let report = outcome.output;
+    write_batches(&report.schema(), std::slice::from_ref(&report.batch), OutputFormat::Table, None, &inputs)?;
+    println!(
+        "({} lines in {:.2?}, {}/s)",
+        report.totals.lines,
+        elapsed,
+        human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
     );
     Ok(())
 }

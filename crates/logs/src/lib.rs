@@ -40,7 +40,9 @@
 //! same for any thread count, chunk size and input path (mapped, read,
 //! stdin). `requests` and `bytes` are exact. Percentiles come from an
 //! HdrHistogram over all of a group's request times, within its stated
-//! precision (3 significant digits by default: 0.1%); `latency_max` is exact.
+//! precision (3 significant digits by default: 0.1%), reported as
+//! HdrHistogram does: the highest value equivalent to the exact one, so a
+//! logged `0.040` may read `0.040031`; `latency_max` is exact.
 //! `distinct_ips` is exact up to [`LogJob::distinct_exact_limit`] clients
 //! per group (2048 by default; clients are compared by a 64-bit hash of
 //! their address) and above it a HyperLogLog estimate (Apache DataSketches,

@@ -96,17 +96,6 @@ pub enum TimeUnit {
     Nanos,
 }
 
-impl TimeUnit {
-    fn nanos(self) -> u128 {
-        match self {
-            TimeUnit::Seconds => 1_000_000_000,
-            TimeUnit::Millis => 1_000_000,
-            TimeUnit::Micros => 1_000,
-            TimeUnit::Nanos => 1,
-        }
-    }
-}
-
 /// A non-negative decimal integer of at most 19 digits.
 #[inline]
 pub(crate) fn parse_u64(b: &[u8]) -> Option<u64> {
@@ -145,13 +134,17 @@ pub(crate) fn parse_bytes(b: &[u8]) -> Result<u64, LineError> {
 }
 
 /// A non-negative decimal duration in `unit` (`0.123`, `42`), in
-/// microseconds (truncated); `-` is no value.
+/// microseconds (truncated; saturating at `u64::MAX`); `-` is no value.
+/// Fraction digits past the ninth are ignored. All arithmetic is 64-bit:
+/// 128-bit divisions are library calls and cost more than the rest of a
+/// line's parse.
 #[inline]
 pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, LineError> {
+    const POW10: [u64; 10] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
     if b == b"-" {
         return Ok(None);
     }
-    let (int, frac) = match memchr::memchr(b'.', b) {
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
         Some(i) => (&b[..i], &b[i + 1..]),
         None => (b, &b""[..]),
     };
@@ -159,18 +152,24 @@ pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, Li
         return Err(LineError::BadLatency);
     }
     let int = if int.is_empty() { 0 } else { parse_u64(int).ok_or(LineError::BadLatency)? };
-    let mut frac_nanos = 0u128;
-    let mut scale = 100_000_000u128;
-    for &c in frac {
+    // The fraction in units of 10^-9 of `unit`.
+    let mut frac_nanos = 0u64;
+    for (i, &c) in frac.iter().enumerate() {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return Err(LineError::BadLatency);
         }
-        frac_nanos += u128::from(d) * scale;
-        scale /= 10;
+        if i < 9 {
+            frac_nanos += u64::from(d) * POW10[8 - i];
+        }
     }
-    let nanos = u128::from(int) * unit.nanos() + frac_nanos * unit.nanos() / 1_000_000_000;
-    Ok(Some(u64::try_from(nanos / 1000).unwrap_or(u64::MAX)))
+    let micros = match unit {
+        TimeUnit::Seconds => int.saturating_mul(1_000_000).saturating_add(frac_nanos / 1000),
+        TimeUnit::Millis => int.saturating_mul(1000).saturating_add(frac_nanos / 1_000_000),
+        TimeUnit::Micros => int.saturating_add(frac_nanos / 1_000_000_000),
+        TimeUnit::Nanos => int / 1000,
+    };
+    Ok(Some(micros))
 }
 
 /// Method, target and protocol of a request line.
@@ -328,6 +327,8 @@ mod tests {
         assert_eq!(parse_duration(b"1.2.3", TimeUnit::Seconds), Err(LineError::BadLatency));
         assert_eq!(parse_duration(b"", TimeUnit::Seconds), Err(LineError::BadLatency));
         assert_eq!(parse_duration(b".", TimeUnit::Seconds), Err(LineError::BadLatency));
+        assert_eq!(parse_duration(b"0.1234567891234", TimeUnit::Seconds), Ok(Some(123_456)));
+        assert_eq!(parse_duration(b"99999999999999999", TimeUnit::Seconds), Ok(Some(u64::MAX)));
     }
 
     #[test]
