@@ -128,7 +128,6 @@ impl<'a, S: Default> ChunkTable<'a, S> {
 }
 
 /// A group's state during one chunk.
-#[derive(Default)]
 struct ChunkAcc {
     requests: u64,
     bytes: u64,
@@ -138,6 +137,21 @@ struct ChunkAcc {
     last: i64,
     latencies: Vec<u64>,
     ip_hashes: Vec<u64>,
+}
+
+impl Default for ChunkAcc {
+    fn default() -> ChunkAcc {
+        ChunkAcc {
+            requests: 0,
+            bytes: 0,
+            err4: 0,
+            err5: 0,
+            first: i64::MAX,
+            last: i64::MIN,
+            latencies: Vec::new(),
+            ip_hashes: Vec::new(),
+        }
+    }
 }
 
 /// A rejected line: where it is, for [`write_rejects`](crate::write_rejects).
@@ -467,10 +481,6 @@ impl Job for LogJob {
                 hash = key[i].hash(hash);
             }
             let acc = table.entry(hash, &key[..arity]);
-            if acc.requests == 0 {
-                acc.first = i64::MAX;
-                acc.last = i64::MIN;
-            }
             acc.requests += 1;
             acc.bytes += r.bytes.unwrap_or(0);
             match r.status {

@@ -92,7 +92,14 @@ struct Candidate {
 #[derive(Clone, PartialEq, Eq)]
 pub struct JsonFields {
     candidates: Vec<Candidate>,
+    /// Candidate indices by the length of their last key (keys of
+    /// [`LONG_KEY`] bytes or more share the last slot), so a key is only
+    /// compared with candidates it can equal.
+    by_len: Vec<Vec<u32>>,
 }
+
+/// Keys at least this long share one [`JsonFields::by_len`] slot.
+const LONG_KEY: usize = 32;
 
 impl fmt::Debug for JsonFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -152,7 +159,7 @@ impl Default for JsonFields {
             (Host, &["host", "http_host", "server_name", "request.host", "RequestHost"], Seconds),
             (Latency, &["request_time", "duration"], Seconds),
         ];
-        let mut fields = JsonFields { candidates: Vec::new() };
+        let mut fields = JsonFields::empty();
         for &(target, paths, unit) in defaults {
             for path in paths {
                 fields.push(target, path, unit);
@@ -166,19 +173,29 @@ impl Default for JsonFields {
 impl JsonFields {
     /// No fields at all; add them with [`set`](JsonFields::set).
     pub fn empty() -> JsonFields {
-        JsonFields { candidates: Vec::new() }
+        JsonFields { candidates: Vec::new(), by_len: vec![Vec::new(); LONG_KEY + 1] }
     }
 
     fn push(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
         let rank = self.candidates.iter().filter(|c| c.target == target).count().min(255) as u8;
         let segments = path.split('.').map(|s| s.as_bytes().into()).collect();
         self.candidates.push(Candidate { target, rank, segments, unit });
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.by_len = vec![Vec::new(); LONG_KEY + 1];
+        for (i, c) in self.candidates.iter().enumerate() {
+            let last = c.segments.last().map_or(0, |s| s.len()).min(LONG_KEY);
+            self.by_len[last].push(i as u32);
+        }
     }
 
     /// Read `target` from `paths` only (the first present wins), replacing
     /// its defaults. `unit` is the unit of a latency field.
     pub fn set(&mut self, target: JsonTarget, paths: &[&str], unit: TimeUnit) -> &mut JsonFields {
         self.candidates.retain(|c| c.target != target);
+        self.reindex();
         for path in paths {
             self.push(target, path, unit);
         }
@@ -509,7 +526,8 @@ impl<'a> Scanner<'a> {
 #[inline]
 fn offer<'a>(fields: &JsonFields, path: &[&[u8]], value: Value<'a>, found: &mut Found<'a>) {
     let Some(last) = path.last() else { return };
-    for c in &fields.candidates {
+    for &i in &fields.by_len[last.len().min(LONG_KEY)] {
+        let c = &fields.candidates[i as usize];
         if c.segments.len() == path.len()
             && *c.segments[path.len() - 1] == **last
             && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
