@@ -5,8 +5,11 @@
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use hdrhistogram::Histogram;
 
-/// Raw latencies a group keeps before it switches to a histogram.
-const RAW_LATENCIES: usize = 256;
+/// Raw latencies a group keeps before it switches to a histogram: 16 KiB,
+/// less than one HdrHistogram of 3 significant digits over a few seconds
+/// (creating, growing and adding those for every busy group of every chunk
+/// was the costliest part of a per-path summary).
+const RAW_LATENCIES: usize = 2048;
 
 /// Settings shared by every accumulator of a run.
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +67,7 @@ impl Latency {
 
     /// The values at quantiles `qs` (ascending), exactly as an HdrHistogram
     /// of all values would report them; None without values. A group of at
-    /// most a few hundred values never builds a histogram (one costs tens of
+    /// most [`RAW_LATENCIES`] values never builds a histogram (one costs tens of
     /// KiB): HdrHistogram's answer is the highest value equivalent to the
     /// value at rank ⌈q·n⌉ (at least 1), which `probe`, any histogram of the
     /// same precision, computes from the sorted values.
@@ -273,7 +276,8 @@ mod tests {
     fn latency_is_order_free() {
         let qs = [0.5, 0.9, 0.99, 0.999, 1.0];
         let probe = Latency::probe(&S);
-        for n in [1u64, 2, 7, 256, 257, 2000] {
+        let raw = RAW_LATENCIES as u64;
+        for n in [1u64, 2, 7, raw, raw + 1, 3 * raw] {
             let values: Vec<u64> = (0..n).map(|i| (i * 7919) % 100_000 + i % 3).collect();
             let mut reference = Histogram::<u64>::new(S.sigfig).unwrap();
             for &v in &values {
@@ -283,7 +287,7 @@ mod tests {
             let mut whole = Latency::from_raw(values.clone(), &S);
             assert_eq!(whole.quantiles(&qs, &probe).unwrap(), want, "{n} values at once");
             let mut merged = Latency::default();
-            for c in values.chunks(100) {
+            for c in values.chunks(700) {
                 merged.merge(Latency::from_raw(c.to_vec(), &S), &S);
             }
             assert_eq!(merged.quantiles(&qs, &probe).unwrap(), want, "{n} values in pieces");
