@@ -8,6 +8,12 @@
 //! * [`Measurements`]: 1BRC input lines `name;temperature`, one decimal, each
 //!   row drawing a uniformly chosen station and a temperature from
 //!   N(station mean, 10) rounded to 0.1 and clamped to ±99.9.
+//! * [`AccessLog`]: web-server access logs ([`AccessLogFormat`]: `combined`,
+//!   `timed` with `$request_time`, nginx-style JSON lines): Zipf-distributed
+//!   paths (5,000, a quarter with query strings) and clients (50,000, about
+//!   one in seven IPv6), a realistic method and status mix, `-` for empty
+//!   bodies, user agents with escaped quotes, log-normal body sizes and
+//!   request times (around 40 ms, slower for 5xx).
 //!
 //! Output depends only on the parameters and the seed, never on the thread
 //! count: rows are generated in fixed blocks, each from its own seeded
@@ -28,9 +34,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod access_log;
 mod measurements;
 mod rng;
 
+pub use crate::access_log::{AccessLog, AccessLogFormat};
 pub use crate::measurements::{Measurements, Stations};
 pub use crate::rng::Rng;
 

@@ -148,7 +148,7 @@ fn write_tenths(out: &mut Vec<u8>, t: i32) {
 /// CDF at the midpoints of 65,536 equal-probability bins. Sampling an index
 /// uniformly gives N(0, 10) rounded to 0.1, with tails cut at about ±4.3
 /// standard deviations.
-fn normal_table() -> Vec<i16> {
+pub(crate) fn normal_table() -> Vec<i16> {
     (0..1u32 << 16).map(|i| (inverse_normal((f64::from(i) + 0.5) / 65536.0) * 100.0).round() as i16).collect()
 }
 

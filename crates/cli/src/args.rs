@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pagemill_arrow::{IpcCompression, OutputFormat};
+use pagemill_datasets::AccessLogFormat;
+use pagemill_logs::{Bucket, Filter, GroupField, Metric, Top};
 use pagemill_mmap::MmapChoice;
 use pagemill_split::AnyFormat;
 
@@ -16,7 +18,38 @@ Examples:
   pagemill count --threads 1 --mmap never -o counts.csv data.txt
   pagemill count -o out.parquet a.log    results as Parquet (or .arrow, .csv, .ndjson, ...)
   pagemill show out.parquet              print an Arrow or Parquet result as a table
-  pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt";
+  pagemill logs --group-by path access.log   per-path requests, bytes, latency percentiles, distinct clients
+  pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt
+  pagemill gen access-log --rows 1000000 --log-format timed -o access.log";
+
+const LOGS_HELP: &str = "\
+Formats (--log-format):
+  auto      detect from the first lines (the default)
+  common    %h %l %u %t \"%r\" %>s %b
+  combined  common + \"%{Referer}i\" \"%{User-Agent}i\"  (Apache and nginx default)
+  timed     combined + nginx $request_time (seconds)
+  json      JSON lines; keys per --json-field, defaults read nginx, Caddy and Traefik logs
+  or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
+  ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').
+
+Columns: the --group-by fields (status, status_class, method, path, uri, ip, referrer,
+user_agent, host, time), then the metrics (requests, bytes, bytes_mean, error_4xx_share,
+error_5xx_share, latency_p50, latency_p90, latency_p99, latency_p999, latency_max [seconds],
+distinct_ips, first_seen, last_seen), then top_<field> for each --top, as a JSON array of
+[value, count]. Rows are sorted by the group columns. Percentiles come from an HdrHistogram
+(3 significant digits); distinct_ips is exact up to --distinct-exact-limit clients per
+group, a HyperLogLog estimate (about 1.6% error) above.
+
+Malformed lines are counted by kind with samples on stderr (--strict: first one is an
+error); --rejects FILE writes them out.
+
+Examples:
+  pagemill logs access.log
+  pagemill logs --group-by path --metrics requests,bytes,distinct_ips,latency_p99 access.log*
+  pagemill logs --group-by time,status_class --bucket 5m -o summary.parquet access.log
+  pagemill logs --group-by path --where status>=500 --where path^=/api/ --top 3:ip access.log
+  pagemill logs --log-format json --json-field latency=elapsed_ms:ms --group-by host app.jsonl
+  pagemill logs --since 2024-05-01T10:00:00Z --until 2024-05-01T11:00:00Z --rejects bad.txt access.log";
 
 /// Memory-mapped, parallel map-reduce analytics over large files.
 #[derive(Debug, Parser)]
@@ -90,6 +123,9 @@ pub enum Command {
         after_help = "The file type is recognised by its first bytes: Arrow IPC file (.arrow, .feather), Arrow IPC stream (.arrows) or Parquet.\n\nExamples:\n  pagemill show counts.parquet\n  pagemill show --limit 20 big.arrow\n  pagemill show --schema counts.arrow\n  pagemill show counts.arrow -o counts.csv"
     )]
     Show(ShowArgs),
+    /// Aggregate web-server access logs: group by any fields, with latency percentiles and distinct clients.
+    #[command(after_help = LOGS_HELP)]
+    Logs(LogsArgs),
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -161,6 +197,63 @@ pub struct ShowArgs {
     pub output: OutputArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Log format: auto, common, combined, timed, json, or a custom Apache or nginx format string.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub log_format: String,
+
+    /// Group by these fields (comma-separated or repeated): status, status_class, method, path,
+    /// uri, ip, referrer, user_agent, host, time. None: one row of totals.
+    #[arg(long, short = 'g', value_name = "FIELDS", value_delimiter = ',', value_parser = parse_group_field)]
+    pub group_by: Vec<GroupField>,
+
+    /// Width of `time` groups: 1m, 5m, 1h, 1d, or N with unit s, m, h, d.
+    #[arg(long, default_value = "1h", value_name = "WIDTH", value_parser = parse_bucket)]
+    pub bucket: Bucket,
+
+    /// Metrics to compute (comma-separated; default: all). Fewer is faster.
+    #[arg(long, short = 'm', value_name = "METRICS", value_delimiter = ',', value_parser = parse_metric)]
+    pub metrics: Vec<Metric>,
+
+    /// Add a top_FIELD column: the K most frequent values of FIELD per group, e.g. 5:path (repeatable).
+    #[arg(long, value_name = "K:FIELD", value_parser = parse_top)]
+    pub top: Vec<Top>,
+
+    /// Keep records matching a condition (repeatable; all must hold): status=404,500, status=5xx,
+    /// status>=400, method!=GET, path^=/api/, uri~REGEX, host=example.com, ...
+    #[arg(long = "where", short = 'w', value_name = "COND", value_parser = parse_filter)]
+    pub filters: Vec<Filter>,
+
+    /// Keep records at or after this time (ISO 8601, a date, or epoch seconds; UTC unless an offset is given).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<i64>,
+
+    /// Keep records before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<i64>,
+
+    /// JSON lines: read a field from other keys, TARGET=PATH[,PATH...][:UNIT], e.g.
+    /// ip=client.address, latency=elapsed_ms:ms (units s, ms, us, ns). Repeatable.
+    #[arg(long, value_name = "TARGET=PATH")]
+    pub json_field: Vec<String>,
+
+    /// Write rejected (malformed) lines to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+
+    /// Count distinct clients exactly up to N per group; estimate with HyperLogLog above.
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub distinct_exact_limit: usize,
+
+    /// Input files; `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 /// Where and how results are written.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
@@ -182,6 +275,24 @@ pub struct OutputArgs {
 pub enum GenCommand {
     /// 1BRC lines `station;temperature`.
     Measurements(GenMeasurements),
+    /// Web-server access logs: Zipf paths and clients (IPv4 and IPv6), realistic statuses, log-normal latencies.
+    AccessLog(GenAccessLog),
+}
+
+#[derive(Debug, Args)]
+pub struct GenAccessLog {
+    /// Number of lines.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Line format: combined, timed (combined + $request_time) or json (nginx-style JSON lines).
+    #[arg(long, default_value = "combined", value_name = "FORMAT", value_parser = parse_access_log_format)]
+    pub log_format: AccessLogFormat,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (default: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +319,34 @@ pub struct DemoArgs {
 }
 
 fn parse_mmap(s: &str) -> Result<MmapChoice, String> {
+    s.parse()
+}
+
+fn parse_group_field(s: &str) -> Result<GroupField, pagemill_logs::Error> {
+    s.parse()
+}
+
+fn parse_metric(s: &str) -> Result<Metric, pagemill_logs::Error> {
+    s.parse()
+}
+
+fn parse_bucket(s: &str) -> Result<Bucket, pagemill_logs::Error> {
+    s.parse()
+}
+
+fn parse_top(s: &str) -> Result<Top, pagemill_logs::Error> {
+    s.parse()
+}
+
+fn parse_filter(s: &str) -> Result<Filter, pagemill_logs::Error> {
+    s.parse()
+}
+
+fn parse_time(s: &str) -> Result<i64, pagemill_logs::Error> {
+    pagemill_logs::parse_time_bound(s)
+}
+
+fn parse_access_log_format(s: &str) -> Result<AccessLogFormat, String> {
     s.parse()
 }
 
@@ -266,6 +405,38 @@ mod tests {
         let b = Cli::try_parse_from(["pagemill", "count", "x", "--threads", "3"]).unwrap();
         assert_eq!(a.global.threads, 3);
         assert_eq!(b.global.threads, 3);
+    }
+
+    #[test]
+    fn logs_flags() {
+        let cli = Cli::try_parse_from([
+            "pagemill",
+            "logs",
+            "-g",
+            "path,status",
+            "--group-by",
+            "time",
+            "--metrics",
+            "requests,latency_p99",
+            "--top",
+            "3:ip",
+            "--where",
+            "status>=500",
+            "--since",
+            "2024-05-01",
+            "a.log",
+        ])
+        .unwrap();
+        let Command::Logs(args) = cli.command else { panic!("logs expected") };
+        assert_eq!(args.group_by, [GroupField::Path, GroupField::Status, GroupField::Time]);
+        assert_eq!(args.metrics, [Metric::Requests, Metric::LatencyP99]);
+        assert_eq!(args.top, ["3:ip".parse::<Top>().unwrap()]);
+        assert_eq!(args.filters.len(), 1);
+        assert_eq!(args.since, Some(1_714_521_600_000_000));
+        for bad in [["--group-by", "nope"], ["--metrics", "p42"], ["--where", "status^=5"], ["--bucket", "5w"]] {
+            let err = Cli::try_parse_from(["pagemill", "logs", bad[0], bad[1]]).unwrap_err();
+            assert!(err.to_string().contains(bad[1]), "{err}");
+        }
     }
 
     #[test]

@@ -9,15 +9,17 @@ use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_arrow::{
-    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches_with,
+    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches,
+    write_batches_with,
 };
-use pagemill_datasets::{Measurements, Stations};
+use pagemill_datasets::{AccessLog, AccessLogFormat, Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_features::Brc;
+use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 use pagemill_split::{AnyFormat, Lines};
 
-use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, OutputArgs, Preset, ShowArgs};
+use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, OutputArgs, Preset, ShowArgs};
 use crate::progress;
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
@@ -157,29 +159,109 @@ fn pool(global: &Global) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new().num_threads(global.threads).build().context("cannot start worker threads")
 }
 
+/// Write generated data to `output` (atomically) or stdout, generating on a
+/// pool of the global thread count.
+fn write_generated(
+    global: &Global,
+    output: Option<&Path>,
+    generate: impl Fn(&mut dyn Write) -> std::io::Result<()> + Send + Sync,
+) -> Result<()> {
+    let pool = pool(global)?;
+    match output {
+        Some(path) if path != Path::new("-") => {
+            let mut file = AtomicFile::create(path, &[])?;
+            pool.install(|| generate(&mut file)).with_context(|| format!("cannot write output {}", path.display()))?;
+            file.commit()?;
+        }
+        _ => {
+            let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+            pool.install(|| generate(&mut out))?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
     match command {
         GenCommand::Measurements(args) => {
             let stations =
                 if args.stations == "10k" { Stations::synthetic(10_000, args.seed) } else { Stations::official() };
             let generator = Measurements::new(stations, args.rows, args.seed);
-            let pool = pool(global)?;
-            match &args.output {
-                Some(path) if path != Path::new("-") => {
-                    let mut file = AtomicFile::create(path, &[])?;
-                    pool.install(|| generator.write_to(&mut file))
-                        .with_context(|| format!("cannot write output {}", path.display()))?;
-                    file.commit()?;
-                }
-                _ => {
-                    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
-                    pool.install(|| generator.write_to(&mut out))?;
-                    out.flush()?;
-                }
-            }
-            Ok(())
+            write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
+        }
+        GenCommand::AccessLog(args) => {
+            let generator = AccessLog::new(args.rows, args.log_format, args.seed);
+            write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }
     }
+}
+
+/// How many bytes of the first input `--log-format auto` looks at.
+const DETECT_BYTES: usize = 64 << 10;
+
+/// Build the logs job from the flags: the format (detected from the first
+/// input for `auto`), JSON field names, grouping, metrics, filters.
+fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
+    let sample = inputs.first().map_or(&[][..], |s| &s.bytes()[..s.len().min(DETECT_BYTES)]);
+    let mut format = LogFormat::resolve(&args.log_format, sample)?;
+    if !args.json_field.is_empty() {
+        let mut fields = JsonFields::default();
+        for setting in &args.json_field {
+            fields.apply(setting)?;
+        }
+        format.set_json_fields(fields)?;
+    }
+    log::debug!("log format: {format}");
+    let mut job = LogJob::new(format);
+    job.group_by(&args.group_by)?.bucket(args.bucket).distinct_exact_limit(args.distinct_exact_limit);
+    if !args.metrics.is_empty() {
+        job.metrics(&args.metrics);
+    }
+    for top in &args.top {
+        job.top(*top);
+    }
+    for filter in &args.filters {
+        job.filter(filter.clone());
+    }
+    if let Some(t) = args.since {
+        job.since(t);
+    }
+    if let Some(t) = args.until {
+        job.until(t);
+    }
+    job.collect_rejects(args.rejects.is_some());
+    Ok(job)
+}
+
+pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
+    let inputs = open_inputs(global, &args.files)?;
+    let job = logs_job(args, &inputs)?;
+    let mut runner = runner(global);
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let outcome = runner.run(&job, &inputs);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    let report = &outcome.output;
+    let t = report.totals;
+    if t.lines > 0 && t.matched == 0 {
+        eprintln!(
+            "pagemill: logs: no record kept of {} lines ({} parsed as {}, {} filtered out)",
+            t.lines,
+            t.parsed,
+            job.log_format(),
+            t.parsed - t.matched
+        );
+    }
+    if let Some(path) = &args.rejects {
+        let n = pagemill_logs::write_rejects(report, &inputs, path)?;
+        eprintln!("pagemill: logs: wrote {n} rejected lines to {}", path.display());
+    }
+    write_results(&args.output, &report.schema(), std::slice::from_ref(&report.batch), &inputs)
 }
 
 /// A folder removed when dropped.
@@ -252,6 +334,43 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
         outcome.output.stations.len(),
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
+    );
+
+    let rows = (args.rows / 4).max(1);
+    let log = dir.0.join("access.log");
+    let generator = AccessLog::new(rows, AccessLogFormat::Timed, 42);
+    let mut file = AtomicFile::create(&log, &[])?;
+    pool(global)?.install(|| generator.write_to(&mut file))?;
+    file.commit()?;
+    println!();
+    println!(
+        "generated {rows} access-log lines (timed: combined + $request_time): {}",
+        human_bytes(std::fs::metadata(&log)?.len())
+    );
+    println!(
+        "$ pagemill logs --group-by status_class --metrics requests,bytes_mean,latency_p50,latency_p99,distinct_ips {}",
+        log.display()
+    );
+    let inputs = vec![opts.open(&log)?];
+    let mut job = LogJob::new(LogFormat::detect(inputs[0].bytes())?);
+    job.group_by(&[GroupField::StatusClass])?.metrics(&[
+        Metric::Requests,
+        Metric::BytesMean,
+        Metric::LatencyP50,
+        Metric::LatencyP99,
+        Metric::DistinctIps,
+    ]);
+    let started = Instant::now();
+    let outcome = runner.run(&job, &inputs)?;
+    let elapsed = started.elapsed();
+    report_malformed(&outcome.malformed);
+    let report = outcome.output;
+    write_batches(&report.schema(), std::slice::from_ref(&report.batch), OutputFormat::Table, None, &inputs)?;
+    println!(
+        "({} lines in {:.2?}, {}/s)",
+        report.totals.lines,
+        elapsed,
+        human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
     );
     Ok(())
 }

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Count(args) => commands::count(&cli.global, args),
         Command::Show(args) => commands::show(&cli.global, args),
         Command::Features(args) => commands::features(&cli.global, args),
+        Command::Logs(args) => commands::logs(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

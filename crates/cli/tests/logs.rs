@@ -1,0 +1,97 @@
+//! `pagemill logs` end to end: the same report from a mapped file, a read
+//! file and stdin, on any thread count and chunk size; rejects and errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn pagemill() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pagemill"))
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pagemill-cli-logs-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn generate(dir: &Path) -> PathBuf {
+    let log = dir.join("access.log");
+    ok(pagemill()
+        .args(["gen", "access-log", "--rows", "30000", "--log-format", "timed", "--seed", "4", "-o"])
+        .arg(&log)
+        .output()
+        .unwrap());
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"\x16\x03\x01 not a log line\n");
+    std::fs::write(&log, bytes).unwrap();
+    log
+}
+
+const QUERY: [&str; 10] = [
+    "logs",
+    "-g",
+    "status_class,time",
+    "--bucket",
+    "1m",
+    "--top",
+    "2:path",
+    "--output-format",
+    "csv",
+    "--progress=never",
+];
+
+#[test]
+fn same_report_for_mapped_read_and_stdin_inputs() {
+    let dir = temp_dir("paths");
+    let log = generate(&dir);
+    let mapped = ok(pagemill().args(QUERY).args(["--mmap", "always"]).arg(&log).output().unwrap());
+    let text = String::from_utf8(mapped.stdout.clone()).unwrap();
+    assert!(text.starts_with("status_class,time,requests,bytes,"), "{text}");
+    assert!(text.lines().count() > 4);
+    let stderr = String::from_utf8_lossy(&mapped.stderr);
+    assert!(stderr.contains("format-mismatch: 1") && stderr.contains(":30001:"), "{stderr}");
+    for extra in
+        [&["--mmap", "never", "--threads", "1"][..], &["--threads", "2", "--chunk-size", "1"], &["--chunk-size", "4K"]]
+    {
+        let out = ok(pagemill().args(QUERY).args(extra).arg(&log).output().unwrap());
+        assert_eq!(out.stdout, mapped.stdout, "{extra:?}");
+    }
+    let stdin = ok(pagemill().args(QUERY).stdin(Stdio::from(std::fs::File::open(&log).unwrap())).output().unwrap());
+    assert_eq!(stdin.stdout, mapped.stdout, "stdin");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rejects_parquet_and_errors() {
+    let dir = temp_dir("rejects");
+    let log = generate(&dir);
+    let rejects = dir.join("rejects.txt");
+    let parquet = dir.join("summary.parquet");
+    ok(pagemill()
+        .args(["logs", "-g", "path", "--rejects"])
+        .arg(&rejects)
+        .arg("-o")
+        .arg(&parquet)
+        .arg(&log)
+        .output()
+        .unwrap());
+    assert_eq!(std::fs::read(&rejects).unwrap(), b"\x16\x03\x01 not a log line\n");
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+
+    let strict = pagemill().args(["logs", "--strict"]).arg(&log).output().unwrap();
+    assert!(!strict.status.success());
+    for bad in [&["--log-format", "%h %Z"][..], &["--where", "status=abc"], &["--json-field", "ip=x"]] {
+        let out = pagemill().arg("logs").args(bad).arg(&log).output().unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.lines().count() <= 4 && !stderr.contains("panicked"), "{stderr}");
+    }
+    let missing = pagemill().args(["logs", "/nonexistent/access.log"]).output().unwrap();
+    assert!(!missing.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

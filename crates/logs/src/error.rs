@@ -1,0 +1,70 @@
+use std::fmt;
+
+/// Why a log format, a query or an option is not usable.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A custom format string does not compile.
+    Format {
+        /// The format string.
+        format: String,
+        /// Byte offset of the problem in the string.
+        at: usize,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// `auto` could not recognise the format from the first lines.
+    Detect {
+        /// How many non-empty lines were looked at.
+        lines: usize,
+    },
+    /// An option value does not parse (a `--where` filter, a bucket, a field name).
+    Option {
+        /// Which option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A `--where` regular expression does not compile.
+    Regex(Box<regex::Error>),
+    /// Writing rejected lines failed.
+    Rejects(pagemill_engine::Error),
+}
+
+impl Error {
+    pub(crate) fn format(format: &str, at: usize, why: &'static str) -> Error {
+        Error::Format { format: format.to_string(), at, why }
+    }
+
+    pub(crate) fn option(option: &'static str, value: &str, why: impl Into<String>) -> Error {
+        Error::Option { option, value: value.to_string(), why: why.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Format { format, at, why } => write!(f, "log format {format:?}, at byte {at}: {why}"),
+            Error::Detect { lines } => write!(
+                f,
+                "cannot detect the log format from the first {lines} lines (none of json, timed, combined, common \
+                 parses them); give --log-format or a custom format string"
+            ),
+            Error::Option { option, value, why } => write!(f, "invalid {option} {value:?}: {why}"),
+            Error::Regex(e) => write!(f, "invalid regular expression in a filter: {e}"),
+            Error::Rejects(e) => write!(f, "cannot write rejected lines: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Regex(e) => Some(e),
+            Error::Rejects(e) => Some(e),
+            Error::Format { .. } | Error::Detect { .. } | Error::Option { .. } => None,
+        }
+    }
+}

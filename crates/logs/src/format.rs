@@ -1,0 +1,206 @@
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+use crate::json::JsonFields;
+use crate::plan::{Plan, Syntax};
+use crate::record::{Escapes, LineError, LogRecord};
+
+/// The Apache `LogFormat` of the `common` preset.
+pub const COMMON: &str = r#"%h %l %u %t "%r" %>s %b"#;
+/// The Apache `LogFormat` of the `combined` preset (also nginx's default).
+pub const COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
+/// The nginx `log_format` of the `timed` preset: `combined` plus
+/// `$request_time` in seconds.
+pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
+
+/// How log lines are read: a preset, a custom format string, or JSON lines.
+///
+/// | name | lines |
+/// |---|---|
+/// | `common` | `%h %l %u %t "%r" %>s %b` (Common Log Format) |
+/// | `combined` | `common` plus `"%{Referer}i" "%{User-Agent}i"` (Apache and nginx default) |
+/// | `timed` | `combined` plus nginx `$request_time` (seconds) |
+/// | `json` | one JSON object per line, fields per [`JsonFields`] |
+///
+/// Custom formats: a string with `%` directives is an Apache `LogFormat`
+/// (`%h %a %l %u %t %{...}t %r %m %U %q %H %>s %s %b %B %D %T %{ms}T %v
+/// %{Referer}i %{User-Agent}i %{Host}i`; other directives are skipped); a
+/// string with `$variables` is an nginx `log_format` (`$remote_addr
+/// $time_local $time_iso8601 $msec $request $request_method $request_uri $uri
+/// $args $server_protocol $status $body_bytes_sent $bytes_sent $http_referer
+/// $http_user_agent $host $http_host $server_name $request_time`; other
+/// variables are skipped). Text after the last field of a line is ignored,
+/// so `combined` also reads `timed` lines.
+#[derive(Clone, Debug)]
+pub struct LogFormat {
+    name: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Text(Plan),
+    Json(JsonFields),
+}
+
+impl LogFormat {
+    /// The Common Log Format.
+    pub fn common() -> LogFormat {
+        LogFormat::preset("common", COMMON, Syntax::Apache)
+    }
+
+    /// The combined format (Apache and nginx default).
+    pub fn combined() -> LogFormat {
+        LogFormat::preset("combined", COMBINED, Syntax::Apache)
+    }
+
+    /// Combined plus a trailing request time in seconds.
+    pub fn timed() -> LogFormat {
+        LogFormat::preset("timed", TIMED, Syntax::Nginx)
+    }
+
+    /// JSON lines with the default field names ([`JsonFields::default`]).
+    pub fn json() -> LogFormat {
+        LogFormat::json_with(JsonFields::default())
+    }
+
+    /// JSON lines with the given field names.
+    pub fn json_with(fields: JsonFields) -> LogFormat {
+        LogFormat { name: "json".to_string(), kind: Kind::Json(fields) }
+    }
+
+    fn preset(name: &str, fmt: &str, syntax: Syntax) -> LogFormat {
+        let plan = Plan::compile(fmt, syntax).expect("preset formats compile");
+        LogFormat { name: name.to_string(), kind: Kind::Text(plan) }
+    }
+
+    /// Compile an Apache `LogFormat` string.
+    pub fn apache(format: &str) -> Result<LogFormat, Error> {
+        Ok(LogFormat { name: format.to_string(), kind: Kind::Text(Plan::compile(format, Syntax::Apache)?) })
+    }
+
+    /// Compile an nginx `log_format` string.
+    pub fn nginx(format: &str) -> Result<LogFormat, Error> {
+        Ok(LogFormat { name: format.to_string(), kind: Kind::Text(Plan::compile(format, Syntax::Nginx)?) })
+    }
+
+    /// Detect the format from the first lines of `sample` (up to 32 non-empty
+    /// lines): JSON if they start with `{`, else the most specific of
+    /// `timed`, `combined` and `common` that parses most of them (more than
+    /// half, so a few junk lines do not defeat detection).
+    pub fn detect(sample: &[u8]) -> Result<LogFormat, Error> {
+        let lines: Vec<&[u8]> = sample
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .take(32)
+            .collect();
+        if lines.is_empty() {
+            // Nothing to look at (an empty input): any format gives no records.
+            return Ok(LogFormat::combined());
+        }
+        let starts_json = lines.iter().filter(|l| l.trim_ascii_start().starts_with(b"{")).count();
+        let mut candidates = vec![LogFormat::timed(), LogFormat::combined(), LogFormat::common()];
+        if starts_json * 2 > lines.len() {
+            candidates.insert(0, LogFormat::json());
+        }
+        for format in candidates {
+            let ok = lines.iter().filter(|l| format.parse(l).is_ok_and(|r| format.strict_match(r))).count();
+            if ok * 2 > lines.len() {
+                return Ok(format);
+            }
+        }
+        Err(Error::Detect { lines: lines.len() })
+    }
+
+    /// Whether a parsed record uses what makes this format more specific than
+    /// the next one tried by [`detect`](LogFormat::detect): a request time
+    /// for `timed`.
+    fn strict_match(&self, rec: LogRecord<'_>) -> bool {
+        match self.name.as_str() {
+            "timed" => rec.latency_us.is_some(),
+            "json" => rec.status.is_some() || rec.uri.is_some(),
+            _ => true,
+        }
+    }
+
+    /// Parse `spec` as [`FromStr`] does, except that `auto` detects the
+    /// format from `sample` (the start of the first input) with
+    /// [`LogFormat::detect`].
+    pub fn resolve(spec: &str, sample: &[u8]) -> Result<LogFormat, Error> {
+        if spec == "auto" { LogFormat::detect(sample) } else { spec.parse() }
+    }
+
+    /// Read JSON lines with `fields` instead of the defaults. Fails for a
+    /// text format, where field names mean nothing.
+    pub fn set_json_fields(&mut self, fields: JsonFields) -> Result<&mut LogFormat, Error> {
+        match &mut self.kind {
+            Kind::Json(f) => {
+                *f = fields;
+                Ok(self)
+            }
+            Kind::Text(_) => {
+                Err(Error::option("json field", &self.name, "JSON field names only apply to the json format"))
+            }
+        }
+    }
+
+    /// The preset name or the format string.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether lines of this format carry a request time.
+    pub fn has_latency(&self) -> bool {
+        match &self.kind {
+            Kind::Text(p) => p.has_latency(),
+            Kind::Json(f) => f.has_latency(),
+        }
+    }
+
+    /// Parse one line (without its newline).
+    #[inline]
+    pub fn parse<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+        match &self.kind {
+            Kind::Text(p) => p.parse(line),
+            Kind::Json(f) => f.parse(line),
+        }
+    }
+
+    pub(crate) fn escapes(&self) -> Escapes {
+        match self.kind {
+            Kind::Text(_) => Escapes::Log,
+            Kind::Json(_) => Escapes::Json,
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = Error;
+
+    /// `common`, `combined`, `timed`, `json`, or a custom format string (with
+    /// `%` directives: Apache; with `$` variables: nginx). `auto` needs the
+    /// input: use [`LogFormat::detect`].
+    fn from_str(s: &str) -> Result<LogFormat, Error> {
+        match s {
+            "common" => Ok(LogFormat::common()),
+            "combined" => Ok(LogFormat::combined()),
+            "timed" => Ok(LogFormat::timed()),
+            "json" => Ok(LogFormat::json()),
+            _ if s.contains('%') => LogFormat::apache(s),
+            _ if s.contains('$') => LogFormat::nginx(s),
+            _ => Err(Error::option(
+                "log format",
+                s,
+                "expected common, combined, timed, json, auto, or a custom Apache (%h ...) or nginx ($remote_addr ...) format",
+            )),
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! The aggregation job: parse each line of a chunk, filter it, find its group
+//! in a per-chunk hash table keyed by slices of the input, and accumulate.
+//! At the end of a chunk the table becomes an owned, key-sorted partial;
+//! partials merge by a sorted merge, which is exact and order-free.
+
+use std::cmp::Ordering;
+
+use pagemill_engine::{Chunk, Job, Malformed};
+use pagemill_mmap::Source;
+use pagemill_split::{Lines, RecordFormat};
+
+use crate::error::Error;
+use crate::format::LogFormat;
+use crate::hash::{hash_bytes, hash_u64};
+use crate::output::{self, LogReport};
+use crate::query::{Bucket, Filter, GroupField, Metric};
+use crate::record::LogRecord;
+use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
+
+/// At most this many `group_by` fields.
+pub const MAX_GROUP_FIELDS: usize = 8;
+
+/// One part of a group key during a chunk: borrowed from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Part<'a> {
+    Null,
+    Bytes(&'a [u8]),
+    Int(i64),
+}
+
+/// One part of an owned group key. The derived order (null first, then by
+/// value) is the output order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum OwnedPart {
+    Null,
+    Bytes(Box<[u8]>),
+    Int(i64),
+}
+
+pub(crate) type Key = Box<[OwnedPart]>;
+
+impl Part<'_> {
+    #[inline]
+    fn hash(self, seed: u64) -> u64 {
+        match self {
+            Part::Null => hash_u64(0x6e75_6c6c, seed ^ 1),
+            Part::Bytes(b) => hash_bytes(b, seed),
+            Part::Int(v) => hash_u64(v as u64, seed ^ 2),
+        }
+    }
+
+    fn owned(self) -> OwnedPart {
+        match self {
+            Part::Null => OwnedPart::Null,
+            Part::Bytes(b) => OwnedPart::Bytes(b.into()),
+            Part::Int(v) => OwnedPart::Int(v),
+        }
+    }
+}
+
+/// An open-addressing table from borrowed keys to states, for one chunk.
+struct ChunkTable<'a, S> {
+    arity: usize,
+    /// Slot -> group index + 1 (0: empty).
+    slots: Vec<u32>,
+    hashes: Vec<u64>,
+    parts: Vec<Part<'a>>,
+    states: Vec<S>,
+}
+
+impl<'a, S: Default> ChunkTable<'a, S> {
+    fn new(arity: usize) -> Self {
+        ChunkTable { arity, slots: vec![0; 64], hashes: Vec::new(), parts: Vec::new(), states: Vec::new() }
+    }
+
+    /// The state of `key` (whose hash is `hash`), inserted if new.
+    #[inline]
+    fn entry(&mut self, hash: u64, key: &[Part<'a>]) -> &mut S {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                break;
+            }
+            let g = s as usize - 1;
+            if self.hashes[g] == hash && self.parts[g * self.arity..(g + 1) * self.arity] == *key {
+                return &mut self.states[g];
+            }
+            i = (i + 1) & mask;
+        }
+        let g = self.states.len();
+        self.slots[i] = g as u32 + 1;
+        self.hashes.push(hash);
+        self.parts.extend_from_slice(key);
+        self.states.push(S::default());
+        if self.states.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        &mut self.states[g]
+    }
+
+    fn grow(&mut self) {
+        let mut slots = vec![0u32; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for (g, &h) in self.hashes.iter().enumerate() {
+            let mut i = h as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = g as u32 + 1;
+        }
+        self.slots = slots;
+    }
+
+    /// Owned keys with their states, sorted by key.
+    fn into_sorted<T>(self, mut f: impl FnMut(S) -> T) -> Vec<(Key, T)> {
+        let arity = self.arity;
+        let mut out: Vec<(Key, T)> = self
+            .states
+            .into_iter()
+            .enumerate()
+            .map(|(g, s)| (self.parts[g * arity..(g + 1) * arity].iter().map(|p| p.owned()).collect(), f(s)))
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// A group's state during one chunk.
+struct ChunkAcc {
+    requests: u64,
+    bytes: u64,
+    err4: u64,
+    err5: u64,
+    first: i64,
+    last: i64,
+    latencies: Vec<u64>,
+    ip_hashes: Vec<u64>,
+}
+
+impl Default for ChunkAcc {
+    fn default() -> ChunkAcc {
+        ChunkAcc {
+            requests: 0,
+            bytes: 0,
+            err4: 0,
+            err5: 0,
+            first: i64::MAX,
+            last: i64::MIN,
+            latencies: Vec::new(),
+            ip_hashes: Vec::new(),
+        }
+    }
+}
+
+/// A rejected line: where it is, for [`write_rejects`](crate::write_rejects).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// Index of the input.
+    pub input: usize,
+    /// Byte offset of the line in its input.
+    pub offset: u64,
+    /// Length of the line in bytes (without its newline).
+    pub len: usize,
+}
+
+/// Lines seen, parsed and kept by a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that parsed (the rest are malformed).
+    pub parsed: u64,
+    /// Parsed lines that passed the filters and `since`/`until`.
+    pub matched: u64,
+}
+
+/// The merged state of some chunks: groups and top-value counts, sorted by
+/// key.
+#[derive(Debug, Default)]
+pub struct LogPartial {
+    pub(crate) groups: Vec<(Key, GroupAcc)>,
+    pub(crate) tops: Vec<Vec<(Key, u64)>>,
+    pub(crate) totals: Totals,
+    pub(crate) rejects: Vec<Reject>,
+}
+
+/// A `--top K:FIELD` request: the K most frequent values of FIELD per group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Top {
+    /// How many values.
+    pub k: usize,
+    /// Of which field.
+    pub field: GroupField,
+}
+
+impl std::str::FromStr for Top {
+    type Err = Error;
+
+    /// `K:FIELD`, e.g. `5:path`.
+    fn from_str(s: &str) -> Result<Top, Error> {
+        let (k, field) = s.split_once(':').ok_or_else(|| Error::option("top", s, "expected K:FIELD, e.g. 5:path"))?;
+        let k: usize = k.trim().parse().map_err(|_| Error::option("top", s, "K must be a positive number"))?;
+        if k == 0 {
+            return Err(Error::option("top", s, "K must be at least 1"));
+        }
+        Ok(Top { k, field: field.parse()? })
+    }
+}
+
+/// The access-log aggregation job. See the [crate documentation](crate).
+///
+/// Build with [`LogJob::new`] and the `&mut self` setters, then run it with
+/// a [`pagemill_engine::Runner`]; the output is a [`LogReport`].
+#[derive(Clone, Debug)]
+pub struct LogJob {
+    format: LogFormat,
+    group_by: Vec<GroupField>,
+    bucket: Bucket,
+    metrics: Vec<Metric>,
+    tops: Vec<Top>,
+    filters: Vec<Filter>,
+    since: Option<i64>,
+    until: Option<i64>,
+    settings: Settings,
+    collect_rejects: bool,
+}
+
+impl LogJob {
+    /// Every metric, no grouping (one row of totals), no filters.
+    pub fn new(format: LogFormat) -> LogJob {
+        LogJob {
+            format,
+            group_by: Vec::new(),
+            bucket: Bucket::default(),
+            metrics: Metric::ALL.to_vec(),
+            tops: Vec::new(),
+            filters: Vec::new(),
+            since: None,
+            until: None,
+            settings: Settings { sigfig: 3, exact_limit: 2048, lg_k: 12 },
+            collect_rejects: false,
+        }
+    }
+
+    /// Group by these fields, in this order (at most [`MAX_GROUP_FIELDS`];
+    /// a field named twice counts once).
+    pub fn group_by(&mut self, fields: &[GroupField]) -> Result<&mut LogJob, Error> {
+        let mut v: Vec<GroupField> = Vec::new();
+        for f in fields {
+            if !v.contains(f) {
+                v.push(*f);
+            }
+        }
+        if v.len() > MAX_GROUP_FIELDS {
+            return Err(Error::option("group-by", &format!("{v:?}"), format!("at most {MAX_GROUP_FIELDS} fields")));
+        }
+        self.group_by = v;
+        Ok(self)
+    }
+
+    /// The width of `time` groups (default 1 hour).
+    pub fn bucket(&mut self, bucket: Bucket) -> &mut LogJob {
+        self.bucket = bucket;
+        self
+    }
+
+    /// Compute only these metrics, in this order (default: all of
+    /// [`Metric::ALL`]). Fewer metrics run faster: latency and distinct
+    /// clients cost the most.
+    pub fn metrics(&mut self, metrics: &[Metric]) -> &mut LogJob {
+        let mut v: Vec<Metric> = Vec::new();
+        for m in metrics {
+            if !v.contains(m) {
+                v.push(*m);
+            }
+        }
+        self.metrics = v;
+        self
+    }
+
+    /// Add a `top_<field>` column with the `k` most frequent values of
+    /// `field` in each group. Counting is exact, so memory grows with the
+    /// number of distinct (group, value) pairs.
+    pub fn top(&mut self, top: Top) -> &mut LogJob {
+        self.tops.retain(|t| t.field != top.field);
+        self.tops.push(top);
+        self
+    }
+
+    /// Keep only records passing `filter` (all filters must hold).
+    pub fn filter(&mut self, filter: Filter) -> &mut LogJob {
+        self.filters.push(filter);
+        self
+    }
+
+    /// Keep only records at or after `micros` (µs since the epoch, UTC).
+    /// Records without a time are dropped by a time bound (and counted as
+    /// filtered, not as malformed).
+    pub fn since(&mut self, micros: i64) -> &mut LogJob {
+        self.since = Some(micros);
+        self
+    }
+
+    /// Keep only records before `micros` (exclusive).
+    pub fn until(&mut self, micros: i64) -> &mut LogJob {
+        self.until = Some(micros);
+        self
+    }
+
+    /// Count distinct clients exactly up to `n` per group (default 2048),
+    /// with a HyperLogLog sketch above.
+    pub fn distinct_exact_limit(&mut self, n: usize) -> &mut LogJob {
+        self.settings.exact_limit = n;
+        self
+    }
+
+    /// HyperLogLog size: 2^`lg_k` one-byte registers, relative standard
+    /// error about 1.04/√(2^lg_k) (default 12: 4 KiB, 1.6%). 4 to 21.
+    pub fn hll_lg_k(&mut self, lg_k: u8) -> Result<&mut LogJob, Error> {
+        if !(4..=21).contains(&lg_k) {
+            return Err(Error::option("HyperLogLog lg_k", &lg_k.to_string(), "expected 4 to 21"));
+        }
+        self.settings.lg_k = lg_k;
+        Ok(self)
+    }
+
+    /// HdrHistogram precision in significant decimal digits (default 3:
+    /// percentiles within 0.1% of the exact value). 1 to 5.
+    pub fn significant_figures(&mut self, sigfig: u8) -> Result<&mut LogJob, Error> {
+        if !(1..=5).contains(&sigfig) {
+            return Err(Error::option("significant figures", &sigfig.to_string(), "expected 1 to 5"));
+        }
+        self.settings.sigfig = sigfig;
+        Ok(self)
+    }
+
+    /// Keep the position of every malformed line in the report, for
+    /// [`write_rejects`](crate::write_rejects).
+    pub fn collect_rejects(&mut self, yes: bool) -> &mut LogJob {
+        self.collect_rejects = yes;
+        self
+    }
+
+    /// The log format.
+    pub fn log_format(&self) -> &LogFormat {
+        &self.format
+    }
+
+    pub(crate) fn group_fields(&self) -> &[GroupField] {
+        &self.group_by
+    }
+
+    pub(crate) fn metric_list(&self) -> &[Metric] {
+        &self.metrics
+    }
+
+    pub(crate) fn top_list(&self) -> &[Top] {
+        &self.tops
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn needs(&self, f: impl Fn(Metric) -> bool) -> bool {
+        self.metrics.iter().any(|&m| f(m))
+    }
+
+    #[inline]
+    fn accepts(&self, r: &LogRecord<'_>) -> bool {
+        if self.since.is_some() || self.until.is_some() {
+            let Some(t) = r.time else { return false };
+            if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
+                return false;
+            }
+        }
+        self.filters.iter().all(|f| f.accepts(r))
+    }
+
+    #[inline]
+    fn part<'a>(&self, field: GroupField, r: &LogRecord<'a>) -> Part<'a> {
+        let int = |v: Option<i64>| v.map_or(Part::Null, Part::Int);
+        match field {
+            GroupField::Status => int(r.status.map(i64::from)),
+            GroupField::StatusClass => int(r.status.map(|s| i64::from(s / 100))),
+            GroupField::Time => int(r.time.map(|t| self.bucket.start(t))),
+            text => field_text(text, r),
+        }
+    }
+}
+
+#[inline]
+fn field_text<'a>(field: GroupField, r: &LogRecord<'a>) -> Part<'a> {
+    field.text(r).map_or(Part::Null, Part::Bytes)
+}
+
+/// Merge two key-sorted lists, combining equal keys with `combine`.
+pub(crate) fn merge_sorted<T>(
+    left: Vec<(Key, T)>,
+    right: Vec<(Key, T)>,
+    mut combine: impl FnMut(&mut T, T),
+) -> Vec<(Key, T)> {
+    if left.is_empty() {
+        return right;
+    }
+    if right.is_empty() {
+        return left;
+    }
+    let mut out = Vec::with_capacity(left.len().max(right.len()));
+    let mut a = left.into_iter().peekable();
+    let mut b = right.into_iter().peekable();
+    loop {
+        let ord = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        match ord {
+            Ordering::Less => out.push(a.next().expect("peeked")),
+            Ordering::Greater => out.push(b.next().expect("peeked")),
+            Ordering::Equal => {
+                let (k, mut x) = a.next().expect("peeked");
+                let (_, y) = b.next().expect("peeked");
+                combine(&mut x, y);
+                out.push((k, x));
+            }
+        }
+    }
+    out
+}
+
+impl Job for LogJob {
+    type Format = Lines;
+    type Partial = LogPartial;
+    type Output = LogReport;
+
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+
+    fn empty(&self) -> LogPartial {
+        LogPartial { tops: vec![Vec::new(); self.tops.len()], ..LogPartial::default() }
+    }
+
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> LogPartial {
+        let arity = self.group_by.len();
+        let need_latency = self.needs(|m| m.quantile().is_some() || m == Metric::LatencyMax);
+        let need_ips = self.needs(|m| m == Metric::DistinctIps);
+        let mut table: ChunkTable<'_, ChunkAcc> = ChunkTable::new(arity);
+        let mut tops: Vec<ChunkTable<'_, u64>> = self.tops.iter().map(|_| ChunkTable::new(arity + 1)).collect();
+        let mut key = [Part::Null; MAX_GROUP_FIELDS + 1];
+        let mut totals = Totals::default();
+        let mut rejects = Vec::new();
+        for line in Lines.records(chunk.bytes) {
+            totals.lines += 1;
+            let r = match self.format.parse(line.bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    malformed.report(e.kind(), line.offset, line.bytes);
+                    if self.collect_rejects {
+                        rejects.push(Reject {
+                            input: chunk.input,
+                            offset: (chunk.offset + line.offset) as u64,
+                            len: line.bytes.len(),
+                        });
+                    }
+                    continue;
+                }
+            };
+            totals.parsed += 1;
+            if !self.accepts(&r) {
+                continue;
+            }
+            totals.matched += 1;
+            let mut hash = 0u64;
+            for (i, &f) in self.group_by.iter().enumerate() {
+                key[i] = self.part(f, &r);
+                hash = key[i].hash(hash);
+            }
+            let acc = table.entry(hash, &key[..arity]);
+            acc.requests += 1;
+            acc.bytes += r.bytes.unwrap_or(0);
+            match r.status {
+                Some(400..=499) => acc.err4 += 1,
+                Some(500..=599) => acc.err5 += 1,
+                _ => {}
+            }
+            if let Some(t) = r.time {
+                acc.first = acc.first.min(t);
+                acc.last = acc.last.max(t);
+            }
+            if need_latency && let Some(l) = r.latency_us {
+                acc.latencies.push(l);
+            }
+            if need_ips && let Some(ip) = r.ip {
+                acc.ip_hashes.push(hash_bytes(ip, 0x1b));
+            }
+            for (t, top) in self.tops.iter().zip(&mut tops) {
+                let p = self.part(t.field, &r);
+                key[arity] = p;
+                *top.entry(p.hash(hash), &key[..=arity]) += 1;
+            }
+        }
+        let settings = &self.settings;
+        let groups = table.into_sorted(|a| GroupAcc {
+            requests: a.requests,
+            bytes: a.bytes,
+            err4: a.err4,
+            err5: a.err5,
+            first: a.first,
+            last: a.last,
+            latency: Latency::from_raw(a.latencies, settings),
+            distinct: Distinct::from_hashes(a.ip_hashes, settings),
+        });
+        let tops = tops.into_iter().map(|t| t.into_sorted(|n| n)).collect();
+        LogPartial { groups, tops, totals, rejects }
+    }
+
+    fn merge(&self, left: LogPartial, right: LogPartial) -> LogPartial {
+        let settings = &self.settings;
+        let groups = merge_sorted(left.groups, right.groups, |a, b| a.merge(b, settings));
+        let tops = left.tops.into_iter().zip(right.tops).map(|(a, b)| merge_sorted(a, b, |x, y| *x += y)).collect();
+        let totals = Totals {
+            lines: left.totals.lines + right.totals.lines,
+            parsed: left.totals.parsed + right.totals.parsed,
+            matched: left.totals.matched + right.totals.matched,
+        };
+        let mut rejects = left.rejects;
+        rejects.extend(right.rejects);
+        LogPartial { groups, tops, totals, rejects }
+    }
+
+    fn finish(&self, partial: LogPartial, _inputs: &[Source]) -> LogReport {
+        output::finish(self, partial)
+    }
+}

@@ -1,0 +1,585 @@
+//! JSON-lines logs: a small hand-written scanner that walks one object and
+//! picks the configured fields by dotted path, without building a document
+//! or allocating.
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::plan::finish_paths;
+use crate::record::{
+    LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, split_request,
+};
+use crate::time;
+
+/// What a JSON field means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum JsonTarget {
+    /// Client address.
+    Ip,
+    /// Timestamp: ISO 8601 or CLF string, or a numeric epoch.
+    Time,
+    /// A whole request line, `GET /a HTTP/1.1`.
+    Request,
+    /// Method.
+    Method,
+    /// Request target with query.
+    Uri,
+    /// Request path without query.
+    Path,
+    /// Protocol.
+    Protocol,
+    /// Status code (number or string).
+    Status,
+    /// Response body bytes.
+    Bytes,
+    /// Referer header.
+    Referrer,
+    /// User-Agent header.
+    UserAgent,
+    /// Host.
+    Host,
+    /// Request time, in the unit given with the field.
+    Latency,
+}
+
+const TARGETS: usize = 13;
+
+impl JsonTarget {
+    /// Parse a target name: `ip`, `time`, `request`, `method`, `uri`, `path`,
+    /// `protocol`, `status`, `bytes`, `referrer`, `user_agent`, `host`,
+    /// `latency`.
+    pub fn from_name(name: &str) -> Option<JsonTarget> {
+        Some(match name {
+            "ip" => JsonTarget::Ip,
+            "time" => JsonTarget::Time,
+            "request" => JsonTarget::Request,
+            "method" => JsonTarget::Method,
+            "uri" => JsonTarget::Uri,
+            "path" => JsonTarget::Path,
+            "protocol" => JsonTarget::Protocol,
+            "status" => JsonTarget::Status,
+            "bytes" => JsonTarget::Bytes,
+            "referrer" | "referer" => JsonTarget::Referrer,
+            "user_agent" => JsonTarget::UserAgent,
+            "host" => JsonTarget::Host,
+            "latency" => JsonTarget::Latency,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Candidate {
+    target: JsonTarget,
+    /// Rank among the target's candidates: the lowest present wins.
+    rank: u8,
+    segments: Box<[Box<[u8]>]>,
+    unit: TimeUnit,
+}
+
+/// Which JSON keys feed which field: for each [`JsonTarget`], a list of dotted
+/// key paths (`request.headers.User-Agent`), the first one present in a line
+/// winning.
+///
+/// The default reads nginx JSON `log_format`s (`remote_addr`, `time_iso8601`
+/// or `time_local`, `request`, `status`, `body_bytes_sent`, `request_time`,
+/// `http_referer`, `http_user_agent`, ...), Caddy's access log (`ts`,
+/// `request.remote_ip`, `request.method`, `request.uri`, `request.host`,
+/// `request.headers.User-Agent`, `status`, `size`, `duration` in seconds) and
+/// Traefik's (`ClientHost`, `StartUTC`, `RequestMethod`, `RequestPath`,
+/// `DownstreamStatus`, `DownstreamContentSize`, `Duration` in nanoseconds).
+#[derive(Clone, PartialEq, Eq)]
+pub struct JsonFields {
+    candidates: Vec<Candidate>,
+    /// Candidate indices by the length of their last key (keys of
+    /// [`LONG_KEY`] bytes or more share the last slot), so a key is only
+    /// compared with candidates it can equal.
+    by_len: Vec<Vec<u32>>,
+}
+
+/// Keys at least this long share one [`JsonFields::by_len`] slot.
+const LONG_KEY: usize = 32;
+
+impl fmt::Debug for JsonFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for c in &self.candidates {
+            let path: Vec<String> = c.segments.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+            m.entry(&c.target, &path.join("."));
+        }
+        m.finish()
+    }
+}
+
+impl Default for JsonFields {
+    fn default() -> JsonFields {
+        use JsonTarget::*;
+        use TimeUnit::*;
+        let defaults: &[(JsonTarget, &[&str], TimeUnit)] = &[
+            (
+                Ip,
+                &[
+                    "remote_addr",
+                    "client_ip",
+                    "remote_ip",
+                    "ClientHost",
+                    "ip",
+                    "request.client_ip",
+                    "request.remote_ip",
+                ],
+                Seconds,
+            ),
+            (
+                Time,
+                &["time_iso8601", "time_local", "timestamp", "time", "@timestamp", "ts", "StartUTC", "msec"],
+                Seconds,
+            ),
+            (Request, &["request"], Seconds),
+            (Method, &["request_method", "method", "request.method", "RequestMethod"], Seconds),
+            (Uri, &["request_uri", "uri", "request.uri", "RequestPath", "url"], Seconds),
+            (Path, &["path"], Seconds),
+            (Protocol, &["server_protocol", "protocol", "proto", "request.proto", "RequestProtocol"], Seconds),
+            (Status, &["status", "status_code", "response_status", "DownstreamStatus"], Seconds),
+            (
+                Bytes,
+                &["body_bytes_sent", "bytes_sent", "size", "DownstreamContentSize", "bytes", "response_size"],
+                Seconds,
+            ),
+            (
+                Referrer,
+                &["http_referer", "http_referrer", "referer", "referrer", "request.headers.Referer", "request_Referer"],
+                Seconds,
+            ),
+            (
+                UserAgent,
+                &["http_user_agent", "user_agent", "request.headers.User-Agent", "request_User-Agent"],
+                Seconds,
+            ),
+            (Host, &["host", "http_host", "server_name", "request.host", "RequestHost"], Seconds),
+            (Latency, &["request_time", "duration"], Seconds),
+        ];
+        let mut fields = JsonFields::empty();
+        for &(target, paths, unit) in defaults {
+            for path in paths {
+                fields.push(target, path, unit);
+            }
+        }
+        fields.push(Latency, "Duration", Nanos);
+        fields
+    }
+}
+
+impl JsonFields {
+    /// No fields at all; add them with [`set`](JsonFields::set).
+    pub fn empty() -> JsonFields {
+        JsonFields { candidates: Vec::new(), by_len: vec![Vec::new(); LONG_KEY + 1] }
+    }
+
+    fn push(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
+        let rank = self.candidates.iter().filter(|c| c.target == target).count().min(255) as u8;
+        let segments = path.split('.').map(|s| s.as_bytes().into()).collect();
+        self.candidates.push(Candidate { target, rank, segments, unit });
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.by_len = vec![Vec::new(); LONG_KEY + 1];
+        for (i, c) in self.candidates.iter().enumerate() {
+            let last = c.segments.last().map_or(0, |s| s.len()).min(LONG_KEY);
+            self.by_len[last].push(i as u32);
+        }
+    }
+
+    /// Read `target` from `paths` only (the first present wins), replacing
+    /// its defaults. `unit` is the unit of a latency field.
+    pub fn set(&mut self, target: JsonTarget, paths: &[&str], unit: TimeUnit) -> &mut JsonFields {
+        self.candidates.retain(|c| c.target != target);
+        self.reindex();
+        for path in paths {
+            self.push(target, path, unit);
+        }
+        self
+    }
+
+    /// Apply a `TARGET=PATH[,PATH...][:UNIT]` setting, as given to
+    /// `--json-field` (`latency=elapsed_ms:ms`, `ip=client.address`). Units:
+    /// `s`, `ms`, `us`, `ns`.
+    pub fn apply(&mut self, setting: &str) -> Result<&mut JsonFields, Error> {
+        let bad = |why: &str| Error::Option { option: "json field", value: setting.to_string(), why: why.to_string() };
+        let (name, rest) = setting.split_once('=').ok_or_else(|| bad("expected TARGET=PATH"))?;
+        let target = JsonTarget::from_name(name.trim()).ok_or_else(|| bad("unknown target"))?;
+        let (paths, unit) = match rest.rsplit_once(':') {
+            Some((p, u)) => (
+                p,
+                match u {
+                    "s" => TimeUnit::Seconds,
+                    "ms" => TimeUnit::Millis,
+                    "us" => TimeUnit::Micros,
+                    "ns" => TimeUnit::Nanos,
+                    _ => return Err(bad("unknown unit (use s, ms, us or ns)")),
+                },
+            ),
+            None => (rest, TimeUnit::Seconds),
+        };
+        let paths: Vec<&str> = paths.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+        if paths.is_empty() {
+            return Err(bad("no key path"));
+        }
+        Ok(self.set(target, &paths, unit))
+    }
+
+    /// Whether a latency field is configured.
+    pub(crate) fn has_latency(&self) -> bool {
+        self.candidates.iter().any(|c| c.target == JsonTarget::Latency)
+    }
+
+    /// Parse one JSON line.
+    pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+        let mut s = Scanner { b: line, p: 0 };
+        s.ws();
+        if s.p == line.len() {
+            return Err(LineError::Empty);
+        }
+        let mut found =
+            Found { values: [None; TARGETS], ranks: [u8::MAX; TARGETS], units: [TimeUnit::Seconds; TARGETS] };
+        let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
+        s.object(self, &mut path, 0, &mut found)?;
+        s.ws();
+        if s.p != line.len() {
+            return Err(LineError::BadJson);
+        }
+        found.record()
+    }
+}
+
+const MAX_DEPTH: usize = 8;
+
+struct Found<'a> {
+    values: [Option<Value<'a>>; TARGETS],
+    ranks: [u8; TARGETS],
+    units: [TimeUnit; TARGETS],
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Value<'a> {
+    /// String contents, still escaped.
+    Str(&'a [u8]),
+    /// A number, `true` or `false`.
+    Bare(&'a [u8]),
+}
+
+impl<'a> Value<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Value::Str(b) | Value::Bare(b) => b,
+        }
+    }
+}
+
+impl<'a> Found<'a> {
+    fn get(&self, t: JsonTarget) -> Option<Value<'a>> {
+        self.values[t as usize]
+    }
+
+    fn text(&self, t: JsonTarget) -> Option<&'a [u8]> {
+        self.get(t).and_then(|v| dash_none(v.bytes()))
+    }
+
+    fn record(&self) -> Result<LogRecord<'a>, LineError> {
+        use JsonTarget::*;
+        let mut rec = LogRecord {
+            ip: self.text(Ip),
+            referrer: self.text(Referrer),
+            user_agent: self.text(UserAgent),
+            host: self.text(Host),
+            ..LogRecord::default()
+        };
+        if let Some(r) = self.text(Request) {
+            let (m, u, p) = split_request(r);
+            (rec.method, rec.uri, rec.protocol) = (m, u, p);
+        }
+        rec.method = self.text(Method).or(rec.method);
+        rec.uri = self.text(Uri).or(rec.uri);
+        rec.path = self.text(Path);
+        rec.protocol = self.text(Protocol).or(rec.protocol);
+        finish_paths(&mut rec);
+        if let Some(v) = self.get(Time) {
+            rec.time = Some(
+                match v {
+                    Value::Str(b) => time::parse_any(b),
+                    Value::Bare(b) => time::parse_epoch(b),
+                }
+                .ok_or(LineError::BadTime)?,
+            );
+        }
+        if let Some(v) = self.get(Status) {
+            rec.status = Some(parse_status(v.bytes())?);
+        }
+        if let Some(v) = self.get(Bytes) {
+            rec.bytes = Some(parse_bytes(v.bytes())?);
+        }
+        if let Some(v) = self.get(Latency) {
+            rec.latency_us = parse_duration(v.bytes(), self.units[Latency as usize])?;
+        }
+        Ok(rec)
+    }
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn ws(&mut self) {
+        while self.p < self.b.len() && matches!(self.b[self.p], b' ' | b'\t' | b'\r' | b'\n') {
+            self.p += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Result<(), LineError> {
+        self.ws();
+        if self.b.get(self.p) == Some(&c) {
+            self.p += 1;
+            Ok(())
+        } else {
+            Err(LineError::BadJson)
+        }
+    }
+
+    /// A string starting at the opening quote; returns its escaped contents.
+    #[inline]
+    fn string(&mut self) -> Result<&'a [u8], LineError> {
+        self.eat(b'"')?;
+        let start = self.p;
+        loop {
+            let i = memchr::memchr2(b'"', b'\\', &self.b[self.p..]).ok_or(LineError::BadJson)?;
+            self.p += i;
+            if self.b[self.p] == b'"' {
+                let s = &self.b[start..self.p];
+                self.p += 1;
+                return Ok(s);
+            }
+            self.p += 2;
+            if self.p > self.b.len() {
+                return Err(LineError::BadJson);
+            }
+        }
+    }
+
+    /// A number or literal.
+    fn bare(&mut self) -> Result<Option<&'a [u8]>, LineError> {
+        let start = self.p;
+        while self.p < self.b.len() && !matches!(self.b[self.p], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+            self.p += 1;
+        }
+        let v = &self.b[start..self.p];
+        match v {
+            b"null" => Ok(None),
+            b"true" | b"false" => Ok(Some(v)),
+            [b'-' | b'0'..=b'9', rest @ ..]
+                if rest.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) =>
+            {
+                Ok(Some(v))
+            }
+            _ => Err(LineError::BadJson),
+        }
+    }
+
+    fn object(
+        &mut self,
+        fields: &JsonFields,
+        path: &mut [&'a [u8]; MAX_DEPTH],
+        depth: usize,
+        found: &mut Found<'a>,
+    ) -> Result<(), LineError> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.b.get(self.p) == Some(&b'}') {
+            self.p += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.eat(b':')?;
+            if depth < MAX_DEPTH {
+                path[depth] = key;
+                self.value(fields, path, depth + 1, found)?;
+            } else {
+                self.skip_value(depth + 1)?;
+            }
+            self.ws();
+            match self.b.get(self.p) {
+                Some(b',') => self.p += 1,
+                Some(b'}') => {
+                    self.p += 1;
+                    return Ok(());
+                }
+                _ => return Err(LineError::BadJson),
+            }
+        }
+    }
+
+    /// A value at `path[..depth]`.
+    fn value(
+        &mut self,
+        fields: &JsonFields,
+        path: &mut [&'a [u8]; MAX_DEPTH],
+        depth: usize,
+        found: &mut Found<'a>,
+    ) -> Result<(), LineError> {
+        self.ws();
+        match self.b.get(self.p) {
+            Some(b'{') => self.object(fields, path, depth, found),
+            Some(b'[') => {
+                // Header arrays (`"User-Agent": ["curl/8"]`): the first element.
+                self.p += 1;
+                self.ws();
+                if self.b.get(self.p) == Some(&b']') {
+                    self.p += 1;
+                    return Ok(());
+                }
+                let mut first = true;
+                loop {
+                    if first && matches!(self.b.get(self.p), Some(b'"')) {
+                        let v = self.string()?;
+                        offer(fields, &path[..depth], Value::Str(v), found);
+                    } else {
+                        self.skip_value(depth)?;
+                    }
+                    first = false;
+                    self.ws();
+                    match self.b.get(self.p) {
+                        Some(b',') => {
+                            self.p += 1;
+                            self.ws();
+                        }
+                        Some(b']') => {
+                            self.p += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(LineError::BadJson),
+                    }
+                }
+            }
+            Some(b'"') => {
+                let v = self.string()?;
+                offer(fields, &path[..depth], Value::Str(v), found);
+                Ok(())
+            }
+            Some(_) => {
+                if let Some(v) = self.bare()? {
+                    offer(fields, &path[..depth], Value::Bare(v), found);
+                }
+                Ok(())
+            }
+            None => Err(LineError::BadJson),
+        }
+    }
+
+    /// Skip any value, checking its syntax loosely; nesting is bounded.
+    fn skip_value(&mut self, depth: usize) -> Result<(), LineError> {
+        if depth > 64 {
+            return Err(LineError::BadJson);
+        }
+        self.ws();
+        match self.b.get(self.p) {
+            Some(b'"') => self.string().map(drop),
+            Some(&open @ (b'{' | b'[')) => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.p += 1;
+                self.ws();
+                if self.b.get(self.p) == Some(&close) {
+                    self.p += 1;
+                    return Ok(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.ws();
+                        self.string()?;
+                        self.eat(b':')?;
+                    }
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.b.get(self.p) {
+                        Some(b',') => self.p += 1,
+                        Some(&c) if c == close => {
+                            self.p += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(LineError::BadJson),
+                    }
+                }
+            }
+            Some(_) => self.bare().map(drop),
+            None => Err(LineError::BadJson),
+        }
+    }
+}
+
+/// Record `value` for every target whose candidate path is `path`, if it
+/// ranks before what the line already gave that target.
+#[inline]
+fn offer<'a>(fields: &JsonFields, path: &[&[u8]], value: Value<'a>, found: &mut Found<'a>) {
+    let Some(last) = path.last() else { return };
+    for &i in &fields.by_len[last.len().min(LONG_KEY)] {
+        let c = &fields.candidates[i as usize];
+        if c.segments.len() == path.len()
+            && *c.segments[path.len() - 1] == **last
+            && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
+        {
+            let t = c.target as usize;
+            if c.rank < found.ranks[t] {
+                found.ranks[t] = c.rank;
+                found.values[t] = Some(value);
+                found.units[t] = c.unit;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caddy_line() {
+        let line = br#"{"level":"info","ts":1646861401.5241024,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"41342","proto":"HTTP/1.1","method":"GET","host":"localhost","uri":"/a?b=1","headers":{"User-Agent":["curl/7.82.0"],"Accept":["*/*"]}},"bytes_read":0,"user_id":"","duration":0.000929675,"size":10900,"status":200,"resp_headers":{"Server":["Caddy"]}}"#;
+        let r = JsonFields::default().parse(line).unwrap();
+        assert_eq!(r.ip, Some(&b"127.0.0.1"[..]));
+        assert_eq!(r.method, Some(&b"GET"[..]));
+        assert_eq!(r.path, Some(&b"/a"[..]));
+        assert_eq!(r.host, Some(&b"localhost"[..]));
+        assert_eq!(r.user_agent, Some(&b"curl/7.82.0"[..]));
+        assert_eq!(r.status, Some(200));
+        assert_eq!(r.bytes, Some(10900));
+        assert_eq!(r.latency_us, Some(929));
+        assert_eq!(r.time, Some(1_646_861_401_524_102));
+    }
+
+    #[test]
+    fn bad_json() {
+        let f = JsonFields::default();
+        for line in [&b"{"[..], b"{\"a\":}", b"{\"a\":1} x", b"[1]", b"{\"a\":\"x}", b"{\"a\" 1}", b"{\"a\":nul}"] {
+            assert_eq!(f.parse(line), Err(LineError::BadJson), "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(f.parse(b"  "), Err(LineError::Empty));
+        assert_eq!(f.parse(b"{\"status\":\"abc\"}"), Err(LineError::BadStatus));
+    }
+
+    #[test]
+    fn settings() {
+        let mut f = JsonFields::empty();
+        f.apply("latency=t.ms:ms").unwrap().apply("path=p").unwrap();
+        let r = f.parse(br#"{"t":{"ms":2.5},"p":"/x"}"#).unwrap();
+        assert_eq!(r.latency_us, Some(2500));
+        assert_eq!(r.uri, Some(&b"/x"[..]));
+        assert!(f.apply("nope=x").is_err());
+        assert!(f.apply("ip").is_err());
+        assert!(f.apply("latency=x:h").is_err());
+    }
+}

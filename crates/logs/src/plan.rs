@@ -1,0 +1,435 @@
+//! Text log formats (Apache `LogFormat`, nginx `log_format`) compiled into a
+//! field plan: literals and fields, each field ended by the first byte of the
+//! literal after it (found with memchr) or by its closing quote.
+
+use crate::error::Error;
+use crate::record::{
+    LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_of, split_request,
+};
+use crate::time;
+
+/// What a field of a text format means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Ip,
+    /// Present in the line but not used (ident, user, ports, other headers).
+    Skip,
+    TimeClf,
+    TimeIso,
+    TimeEpoch,
+    Request,
+    Method,
+    Uri,
+    Path,
+    Query,
+    Protocol,
+    Status,
+    Bytes,
+    Referrer,
+    UserAgent,
+    Host,
+    Latency(TimeUnit),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Item {
+    Lit(Vec<u8>),
+    Field(Field),
+}
+
+/// One field and the literal that follows it.
+#[derive(Clone, Debug)]
+struct Step {
+    field: Field,
+    /// The field is between double quotes: it ends at the first unescaped
+    /// quote that the literal after it matches.
+    quoted: bool,
+    after: Box<[u8]>,
+}
+
+/// A compiled text log format.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    leading: Box<[u8]>,
+    steps: Box<[Step]>,
+}
+
+/// Which syntax a format string is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    Apache,
+    Nginx,
+}
+
+fn push_lit(items: &mut Vec<Item>, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    if let Some(Item::Lit(l)) = items.last_mut() {
+        l.extend_from_slice(bytes);
+    } else {
+        items.push(Item::Lit(bytes.to_vec()));
+    }
+}
+
+fn apache_header(name: &str) -> Field {
+    match name.to_ascii_lowercase().as_str() {
+        "referer" | "referrer" => Field::Referrer,
+        "user-agent" => Field::UserAgent,
+        "host" => Field::Host,
+        _ => Field::Skip,
+    }
+}
+
+/// Compile an Apache `LogFormat` string.
+fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
+    let b = fmt.as_bytes();
+    let mut items = Vec::new();
+    let mut i = 0;
+    let mut lit_start = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        push_lit(&mut items, &b[lit_start..i]);
+        let start = i;
+        i += 1;
+        // Modifiers: `<`, `>`, and status conditions such as `!200,304`.
+        while i < b.len() && matches!(b[i], b'<' | b'>' | b'!' | b',' | b'0'..=b'9') {
+            i += 1;
+        }
+        let mut arg = None;
+        if i < b.len() && b[i] == b'{' {
+            let close = memchr::memchr(b'}', &b[i..])
+                .ok_or_else(|| Error::format(fmt, start, "unclosed '{' in a %{...} directive"))?;
+            arg = Some(&fmt[i + 1..i + close]);
+            i += close + 1;
+        }
+        let Some(&d) = b.get(i) else {
+            return Err(Error::format(fmt, start, "'%' at the end of the format"));
+        };
+        i += 1;
+        lit_start = i;
+        let field = match (d, arg) {
+            (b'%', _) => {
+                push_lit(&mut items, b"%");
+                continue;
+            }
+            (b'h' | b'a', _) => Field::Ip,
+            (b't', None) => {
+                // `%t` writes the brackets itself.
+                push_lit(&mut items, b"[");
+                items.push(Item::Field(Field::TimeClf));
+                push_lit(&mut items, b"]");
+                continue;
+            }
+            (b't', Some(f)) if f.starts_with("sec") => Field::TimeEpoch,
+            (b't', Some(f)) if f.starts_with("msec") || f.starts_with("usec") => Field::TimeEpoch,
+            (b't', Some(_)) => Field::TimeIso,
+            (b'r', _) => Field::Request,
+            (b'm', _) => Field::Method,
+            (b'U', _) => Field::Path,
+            (b'q', _) => Field::Query,
+            (b'H', _) => Field::Protocol,
+            (b's', _) => Field::Status,
+            (b'b' | b'B' | b'O', _) => Field::Bytes,
+            (b'i', Some(h)) => apache_header(h),
+            (b'v' | b'V', _) => Field::Host,
+            (b'D', _) => Field::Latency(TimeUnit::Micros),
+            (b'T', None | Some("s")) => Field::Latency(TimeUnit::Seconds),
+            (b'T', Some("ms")) => Field::Latency(TimeUnit::Millis),
+            (b'T', Some("us")) => Field::Latency(TimeUnit::Micros),
+            (b'l' | b'u' | b'p' | b'P' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => {
+                Field::Skip
+            }
+            (b'i' | b'o' | b'n' | b'C' | b'^', _) => Field::Skip,
+            _ => return Err(Error::format(fmt, start, "unknown Apache directive")),
+        };
+        items.push(Item::Field(field));
+    }
+    push_lit(&mut items, &b[lit_start..]);
+    Ok(items)
+}
+
+fn nginx_variable(name: &str) -> Field {
+    match name {
+        "remote_addr" | "realip_remote_addr" => Field::Ip,
+        "time_local" => Field::TimeClf,
+        "time_iso8601" => Field::TimeIso,
+        "msec" => Field::TimeEpoch,
+        "request" => Field::Request,
+        "request_method" => Field::Method,
+        "request_uri" => Field::Uri,
+        "uri" | "document_uri" => Field::Path,
+        "args" | "query_string" => Field::Query,
+        "server_protocol" => Field::Protocol,
+        "status" => Field::Status,
+        "body_bytes_sent" | "bytes_sent" => Field::Bytes,
+        "http_referer" => Field::Referrer,
+        "http_user_agent" => Field::UserAgent,
+        "host" | "http_host" | "server_name" => Field::Host,
+        "request_time" => Field::Latency(TimeUnit::Seconds),
+        _ => Field::Skip,
+    }
+}
+
+/// Compile an nginx `log_format` string (`$name` and `${name}` variables).
+fn compile_nginx(fmt: &str) -> Result<Vec<Item>, Error> {
+    let b = fmt.as_bytes();
+    let mut items = Vec::new();
+    let mut i = 0;
+    let mut lit_start = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        push_lit(&mut items, &b[lit_start..i]);
+        let start = i;
+        i += 1;
+        let name = if b.get(i) == Some(&b'{') {
+            let close = memchr::memchr(b'}', &b[i..])
+                .ok_or_else(|| Error::format(fmt, start, "unclosed '${' in a variable"))?;
+            let name = &fmt[i + 1..i + close];
+            i += close + 1;
+            name
+        } else {
+            let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+            let name = &fmt[i..i + n];
+            i += n;
+            name
+        };
+        if name.is_empty() {
+            return Err(Error::format(fmt, start, "'$' without a variable name"));
+        }
+        lit_start = i;
+        items.push(Item::Field(nginx_variable(name)));
+    }
+    push_lit(&mut items, &b[lit_start..]);
+    Ok(items)
+}
+
+impl Plan {
+    /// Compile a format string of either syntax.
+    pub(crate) fn compile(fmt: &str, syntax: Syntax) -> Result<Plan, Error> {
+        let mut items = match syntax {
+            Syntax::Apache => compile_apache(fmt)?,
+            Syntax::Nginx => compile_nginx(fmt)?,
+        };
+        // `%U%q` and `$uri?$args` style pairs: the request target, whole.
+        let mut merged = Vec::with_capacity(items.len());
+        let mut i = 0;
+        while i < items.len() {
+            match (&items[i], items.get(i + 1), items.get(i + 2)) {
+                (Item::Field(Field::Path), Some(Item::Field(Field::Query)), _) => {
+                    merged.push(Item::Field(Field::Uri));
+                    i += 2;
+                }
+                (Item::Field(Field::Path), Some(Item::Lit(l)), Some(Item::Field(Field::Query))) if l == b"?" => {
+                    merged.push(Item::Field(Field::Uri));
+                    i += 3;
+                }
+                _ => {
+                    merged.push(items[i].clone());
+                    i += 1;
+                }
+            }
+        }
+        items = merged;
+        if !items.iter().any(|i| matches!(i, Item::Field(f) if *f != Field::Skip)) {
+            return Err(Error::format(fmt, 0, "the format has no field pagemill understands"));
+        }
+        let mut leading = Vec::new();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut prev_lit: &[u8] = b"";
+        for (k, item) in items.iter().enumerate() {
+            match item {
+                Item::Lit(l) if k == 0 => {
+                    leading = l.clone();
+                    prev_lit = l;
+                }
+                Item::Lit(_) => {}
+                Item::Field(field) => {
+                    let after: &[u8] = match items.get(k + 1) {
+                        Some(Item::Lit(l)) => l,
+                        Some(Item::Field(_)) => {
+                            return Err(Error::format(
+                                fmt,
+                                0,
+                                "two fields follow each other without a separator; pagemill cannot tell where one ends",
+                            ));
+                        }
+                        None => b"",
+                    };
+                    let quoted = prev_lit.ends_with(b"\"") && after.starts_with(b"\"");
+                    steps.push(Step { field: *field, quoted, after: after.into() });
+                    prev_lit = after;
+                }
+            }
+        }
+        Ok(Plan { leading: leading.into(), steps: steps.into() })
+    }
+
+    /// Parse one line.
+    pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Err(LineError::Empty);
+        }
+        if !line.starts_with(&self.leading) {
+            return Err(LineError::Mismatch);
+        }
+        let mut rec = LogRecord::default();
+        let mut p = self.leading.len();
+        for step in self.steps.iter() {
+            let end = if step.quoted {
+                closing_quote(line, p, &step.after)?
+            } else if let Some(&t) = step.after.first() {
+                // Unquoted fields are short (addresses, numbers): a plain loop
+                // beats a memchr call. A CLF time holds a space before its
+                // zone: look past it.
+                let from = if step.field == Field::TimeClf { (p + 20).min(line.len()) } else { p };
+                let i = line[from..].iter().position(|&b| b == t).ok_or(LineError::Mismatch)?;
+                if !lit_at(line, from + i + 1, &step.after[1..]) {
+                    return Err(LineError::Mismatch);
+                }
+                from + i
+            } else {
+                // The last field: up to the next space, so extra trailing
+                // fields (a server that appends more) do not spoil it.
+                line[p..].iter().position(|&b| b == b' ').map_or(line.len(), |i| p + i)
+            };
+            let v = &line[p..end];
+            p = end + step.after.len();
+            match step.field {
+                Field::Skip | Field::Query => {}
+                Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
+                Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
+                Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
+                Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
+                Field::Request => {
+                    let (m, u, pr) = split_request(v);
+                    rec.method = rec.method.or(m);
+                    rec.uri = rec.uri.or(u);
+                    rec.protocol = rec.protocol.or(pr);
+                }
+                Field::Method => rec.method = dash_none(v),
+                Field::Uri => rec.uri = dash_none(v),
+                Field::Path => rec.path = dash_none(v),
+                Field::Protocol => rec.protocol = dash_none(v),
+                Field::Status => rec.status = Some(parse_status(v)?),
+                Field::Bytes => {
+                    let n = parse_bytes(v)?;
+                    rec.bytes = rec.bytes.or(Some(n));
+                }
+                Field::Referrer => rec.referrer = dash_none(v),
+                Field::UserAgent => rec.user_agent = dash_none(v),
+                Field::Host => rec.host = rec.host.or(dash_none(v)),
+                Field::Latency(unit) => rec.latency_us = parse_duration(v, unit)?,
+            }
+        }
+        finish_paths(&mut rec);
+        Ok(rec)
+    }
+
+    /// Whether the format has a request-time field.
+    pub(crate) fn has_latency(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s.field, Field::Latency(_)))
+    }
+}
+
+/// Whether `line` holds `lit` at `at`. Literals are a few bytes: a byte
+/// loop is cheaper than a call to `memcmp`.
+#[inline]
+fn lit_at(line: &[u8], at: usize, lit: &[u8]) -> bool {
+    match line.get(at..at + lit.len()) {
+        Some(got) => got.iter().zip(lit).all(|(a, b)| a == b),
+        None => false,
+    }
+}
+
+/// Fill `path` from `uri` (or the reverse) so both group-by fields work.
+#[inline]
+pub(crate) fn finish_paths(rec: &mut LogRecord<'_>) {
+    match (rec.uri, rec.path) {
+        (Some(u), None) => rec.path = Some(path_of(u)),
+        (None, Some(p)) => rec.uri = Some(p),
+        _ => {}
+    }
+}
+
+/// The end of a quoted field starting at `from`: the first unescaped `"`
+/// where the line continues with `after`. When `after` is the bare closing
+/// quote, the quote must also end the line or be followed by a space. So a
+/// stray unescaped quote inside a field is skipped unless a space follows
+/// it; servers escape quotes (`\"` or `\x22`), so this only matters for
+/// hand-made lines.
+#[inline]
+fn closing_quote(line: &[u8], from: usize, after: &[u8]) -> Result<usize, LineError> {
+    let mut at = from;
+    while let Some(i) = memchr::memchr(b'"', &line[at..]) {
+        let q = at + i;
+        at = q + 1;
+        let backslashes = line[from..q].iter().rev().take_while(|&&c| c == b'\\').count();
+        if backslashes % 2 == 1 {
+            continue;
+        }
+        if !lit_at(line, q + 1, &after[1..]) {
+            continue;
+        }
+        if after.len() == 1 && !matches!(line.get(q + 1), None | Some(b' ' | b'\t')) {
+            continue;
+        }
+        return Ok(q);
+    }
+    Err(LineError::Mismatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apache_directives_compile() {
+        let p = Plan::compile(r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i" %D"#, Syntax::Apache).unwrap();
+        let fields: Vec<Field> = p.steps.iter().map(|s| s.field).collect();
+        assert_eq!(
+            fields,
+            [
+                Field::Ip,
+                Field::Skip,
+                Field::Skip,
+                Field::TimeClf,
+                Field::Request,
+                Field::Status,
+                Field::Bytes,
+                Field::Referrer,
+                Field::UserAgent,
+                Field::Latency(TimeUnit::Micros)
+            ]
+        );
+        assert!(p.steps[4].quoted && !p.steps[5].quoted);
+        assert!(Plan::compile("%h %Z", Syntax::Apache).is_err());
+        assert!(Plan::compile("%h %{Referer", Syntax::Apache).is_err());
+        assert!(Plan::compile("%h%s", Syntax::Apache).is_err());
+        assert!(Plan::compile("%l %u", Syntax::Apache).is_err());
+    }
+
+    #[test]
+    fn nginx_variables_compile() {
+        let p =
+            Plan::compile("$remote_addr - ${remote_user} [$time_local] \"$request\" $status", Syntax::Nginx).unwrap();
+        assert_eq!(p.steps.len(), 5);
+        assert!(Plan::compile("$ x", Syntax::Nginx).is_err());
+        assert!(Plan::compile("${x", Syntax::Nginx).is_err());
+    }
+
+    #[test]
+    fn path_and_query_make_a_uri() {
+        let p = Plan::compile("%h \"%m %U%q %H\" %>s", Syntax::Apache).unwrap();
+        let r = p.parse(b"::1 \"GET /a?b=1 HTTP/1.1\" 200").unwrap();
+        assert_eq!(r.uri, Some(&b"/a?b=1"[..]));
+        assert_eq!(r.path, Some(&b"/a"[..]));
+        assert_eq!(r.method, Some(&b"GET"[..]));
+    }
+}

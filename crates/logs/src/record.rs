@@ -1,0 +1,356 @@
+//! One parsed log line, and the small field parsers shared by every format.
+
+use std::fmt;
+
+/// One parsed log line: slices into the line, nothing owned.
+///
+/// Text fields are **raw**: exactly the bytes in the log, still escaped the
+/// way the server wrote them (`\"` in Apache and nginx lines, JSON escapes in
+/// JSON lines). Results decode them once per group, not once per line. A
+/// field the format lacks, or that the server logged as `-`, is `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogRecord<'a> {
+    /// Client address (`%h`, `$remote_addr`), IPv4 or IPv6 as written.
+    pub ip: Option<&'a [u8]>,
+    /// Request time, microseconds since the Unix epoch, UTC.
+    pub time: Option<i64>,
+    /// Request method (`GET`); `None` for a request line that is not HTTP.
+    pub method: Option<&'a [u8]>,
+    /// Request target with its query string (`/a?b=1`).
+    pub uri: Option<&'a [u8]>,
+    /// Request target without its query string (`/a`).
+    pub path: Option<&'a [u8]>,
+    /// Protocol (`HTTP/1.1`).
+    pub protocol: Option<&'a [u8]>,
+    /// Final response status.
+    pub status: Option<u16>,
+    /// Response body bytes (`-` is 0, as in the Common Log Format).
+    pub bytes: Option<u64>,
+    /// `Referer` header.
+    pub referrer: Option<&'a [u8]>,
+    /// `User-Agent` header.
+    pub user_agent: Option<&'a [u8]>,
+    /// Virtual host or `Host` header.
+    pub host: Option<&'a [u8]>,
+    /// Time taken to serve the request, in microseconds.
+    pub latency_us: Option<u64>,
+}
+
+/// Why a line does not parse: the kind is what the malformed-record summary
+/// counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The line is empty (or only whitespace).
+    Empty,
+    /// The line does not follow the format: a literal or a closing quote is
+    /// missing.
+    Mismatch,
+    /// The timestamp does not parse.
+    BadTime,
+    /// The status is not a three-digit number.
+    BadStatus,
+    /// The byte count is neither a number nor `-`.
+    BadBytes,
+    /// The request time is neither a non-negative decimal nor `-`.
+    BadLatency,
+    /// A JSON line is not a well-formed JSON object.
+    BadJson,
+}
+
+impl LineError {
+    /// The stable kind name used in malformed-record summaries.
+    pub fn kind(self) -> &'static str {
+        match self {
+            LineError::Empty => "empty-line",
+            LineError::Mismatch => "format-mismatch",
+            LineError::BadTime => "bad-time",
+            LineError::BadStatus => "bad-status",
+            LineError::BadBytes => "bad-bytes",
+            LineError::BadLatency => "bad-latency",
+            LineError::BadJson => "bad-json",
+        }
+    }
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// The unit of a request-time field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeUnit {
+    /// Seconds (nginx `$request_time`, Apache `%T`, Caddy `duration`).
+    Seconds,
+    /// Milliseconds (Apache `%{ms}T`).
+    Millis,
+    /// Microseconds (Apache `%D`).
+    Micros,
+    /// Nanoseconds (Traefik `Duration`).
+    Nanos,
+}
+
+/// A non-negative decimal integer of at most 19 digits.
+#[inline]
+pub(crate) fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Some(v)
+}
+
+/// A three-digit status code.
+#[inline]
+pub(crate) fn parse_status(b: &[u8]) -> Result<u16, LineError> {
+    match b {
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            Ok(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => Err(LineError::BadStatus),
+    }
+}
+
+/// A byte count: digits, or `-` for none (counted as 0).
+#[inline]
+pub(crate) fn parse_bytes(b: &[u8]) -> Result<u64, LineError> {
+    if b == b"-" {
+        return Ok(0);
+    }
+    parse_u64(b).ok_or(LineError::BadBytes)
+}
+
+/// A non-negative decimal duration in `unit` (`0.123`, `42`), in
+/// microseconds (truncated; saturating at `u64::MAX`); `-` is no value.
+/// Fraction digits past the ninth are ignored. All arithmetic is 64-bit:
+/// 128-bit divisions are library calls and cost more than the rest of a
+/// line's parse.
+#[inline]
+pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, LineError> {
+    const POW10: [u64; 10] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+    if b == b"-" {
+        return Ok(None);
+    }
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b""[..]),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return Err(LineError::BadLatency);
+    }
+    let int = if int.is_empty() { 0 } else { parse_u64(int).ok_or(LineError::BadLatency)? };
+    // The fraction in units of 10^-9 of `unit`.
+    let mut frac_nanos = 0u64;
+    for (i, &c) in frac.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(LineError::BadLatency);
+        }
+        if i < 9 {
+            frac_nanos += u64::from(d) * POW10[8 - i];
+        }
+    }
+    let micros = match unit {
+        TimeUnit::Seconds => int.saturating_mul(1_000_000).saturating_add(frac_nanos / 1000),
+        TimeUnit::Millis => int.saturating_mul(1000).saturating_add(frac_nanos / 1_000_000),
+        TimeUnit::Micros => int.saturating_add(frac_nanos / 1_000_000_000),
+        TimeUnit::Nanos => int / 1000,
+    };
+    Ok(Some(micros))
+}
+
+/// Method, target and protocol of a request line.
+pub(crate) type RequestParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Split an HTTP request line `METHOD TARGET [PROTOCOL]` into its parts.
+/// Anything else (`-`, an empty line, scanner junk) gives `None` for all
+/// three: the record still counts, it just has no method or path.
+#[inline]
+pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
+    let none = (None, None, None);
+    // Request lines are short: byte loops beat memchr calls here.
+    let Some(sp) = r.iter().position(|&b| b == b' ') else { return none };
+    let method = &r[..sp];
+    if method.is_empty()
+        || method.len() > 24
+        || !method.iter().all(|c| c.is_ascii_uppercase() || *c == b'-' || *c == b'_')
+    {
+        return none;
+    }
+    let rest = &r[sp + 1..];
+    let (uri, protocol) = match rest.iter().rposition(|&b| b == b' ') {
+        Some(i) if rest[i + 1..].starts_with(b"HTTP/") => (&rest[..i], Some(&rest[i + 1..])),
+        Some(_) => return none,
+        None => (rest, None),
+    };
+    if uri.is_empty() {
+        return none;
+    }
+    (Some(method), Some(uri), protocol)
+}
+
+/// The path of a request target: everything before `?`.
+#[inline]
+pub(crate) fn path_of(uri: &[u8]) -> &[u8] {
+    match memchr::memchr(b'?', uri) {
+        Some(i) => &uri[..i],
+        None => uri,
+    }
+}
+
+/// `-` (the Common Log Format's "no value") as `None`.
+#[inline]
+pub(crate) fn dash_none(b: &[u8]) -> Option<&[u8]> {
+    if b == b"-" || b.is_empty() { None } else { Some(b) }
+}
+
+/// How a raw text field is escaped, so results can decode it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Escapes {
+    /// Apache / nginx: `\"`, `\\`, `\xHH`, `\n`, `\t`, `\r`.
+    Log,
+    /// JSON string escapes, `\uXXXX` with surrogate pairs.
+    Json,
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decode a raw field into text. Unknown escapes are kept as written;
+/// invalid UTF-8 is replaced (U+FFFD).
+pub(crate) fn decode(raw: &[u8], escapes: Escapes) -> String {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if c != b'\\' || i + 1 >= raw.len() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let e = raw[i + 1];
+        let simple = match e {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'n' => Some(b'\n'),
+            b't' => Some(b'\t'),
+            b'r' => Some(b'\r'),
+            b'/' if escapes == Escapes::Json => Some(b'/'),
+            b'b' if escapes == Escapes::Json => Some(8),
+            b'f' if escapes == Escapes::Json => Some(12),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            i += 2;
+            continue;
+        }
+        match (escapes, e) {
+            (Escapes::Log, b'x') if raw.len() >= i + 4 => {
+                if let (Some(h), Some(l)) = (hex(raw[i + 2]), hex(raw[i + 3])) {
+                    out.push(h << 4 | l);
+                    i += 4;
+                    continue;
+                }
+            }
+            (Escapes::Json, b'u') => {
+                if let Some((ch, used)) = json_unicode(&raw[i..]) {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                    i += used;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decode `\uXXXX` (and a following low surrogate) at the start of `b`.
+fn json_unicode(b: &[u8]) -> Option<(char, usize)> {
+    let unit = |b: &[u8]| -> Option<u32> {
+        if b.len() < 6 || b[0] != b'\\' || b[1] != b'u' {
+            return None;
+        }
+        b[2..6].iter().try_fold(0u32, |acc, &c| Some(acc << 4 | u32::from(hex(c)?)))
+    };
+    let hi = unit(b)?;
+    if (0xD800..0xDC00).contains(&hi) {
+        let lo = unit(&b[6..]).filter(|lo| (0xDC00..0xE000).contains(lo));
+        return match lo {
+            Some(lo) => char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).map(|c| (c, 12)),
+            None => Some(('\u{FFFD}', 6)),
+        };
+    }
+    Some((char::from_u32(hi).unwrap_or('\u{FFFD}'), 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration(b"0.123", TimeUnit::Seconds), Ok(Some(123_000)));
+        assert_eq!(parse_duration(b"12", TimeUnit::Seconds), Ok(Some(12_000_000)));
+        assert_eq!(parse_duration(b"1500", TimeUnit::Micros), Ok(Some(1500)));
+        assert_eq!(parse_duration(b"2.5", TimeUnit::Millis), Ok(Some(2500)));
+        assert_eq!(parse_duration(b"929675", TimeUnit::Nanos), Ok(Some(929)));
+        assert_eq!(parse_duration(b".5", TimeUnit::Seconds), Ok(Some(500_000)));
+        assert_eq!(parse_duration(b"-", TimeUnit::Seconds), Ok(None));
+        assert_eq!(parse_duration(b"-1", TimeUnit::Seconds), Err(LineError::BadLatency));
+        assert_eq!(parse_duration(b"1.2.3", TimeUnit::Seconds), Err(LineError::BadLatency));
+        assert_eq!(parse_duration(b"", TimeUnit::Seconds), Err(LineError::BadLatency));
+        assert_eq!(parse_duration(b".", TimeUnit::Seconds), Err(LineError::BadLatency));
+        assert_eq!(parse_duration(b"0.1234567891234", TimeUnit::Seconds), Ok(Some(123_456)));
+        assert_eq!(parse_duration(b"99999999999999999", TimeUnit::Seconds), Ok(Some(u64::MAX)));
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(
+            split_request(b"GET /a?b HTTP/1.1"),
+            (Some(&b"GET"[..]), Some(&b"/a?b"[..]), Some(&b"HTTP/1.1"[..]))
+        );
+        assert_eq!(split_request(b"GET /"), (Some(&b"GET"[..]), Some(&b"/"[..]), None));
+        assert_eq!(split_request(b"-"), (None, None, None));
+        assert_eq!(split_request(b"\\x16\\x03\\x01\\x00\\xA5"), (None, None, None));
+        assert_eq!(split_request(b"get / HTTP/1.1"), (None, None, None));
+        assert_eq!(split_request(b"GET /a b c"), (None, None, None));
+        assert_eq!(path_of(b"/a/b?x=1?y"), b"/a/b");
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode(br#"Mozilla \"x\" \\ \x41"#, Escapes::Log), r#"Mozilla "x" \ A"#);
+        assert_eq!(decode(br#"\/a\u00e9\ud83d\ude00\q"#, Escapes::Json), "/a\u{e9}\u{1F600}\\q");
+        assert_eq!(decode(b"trailing\\", Escapes::Log), "trailing\\");
+        assert_eq!(decode(b"\\x4", Escapes::Log), "\\x4");
+        assert_eq!(decode(b"\xff", Escapes::Log), "\u{FFFD}");
+    }
+}

@@ -1,0 +1,521 @@
+//! Integration tests for pagemill-logs: real-looking lines for every format,
+//! a differential test against a sequential reference, determinism across
+//! threads, chunk sizes and input paths, and property tests.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array};
+use pagemill_datasets::{AccessLog, AccessLogFormat};
+use pagemill_engine::{Outcome, Runner};
+use pagemill_logs::{GroupField, LogFormat, LogJob, LogRecord, LogReport, Metric};
+use pagemill_mmap::{MmapChoice, OpenOptions, Source};
+
+fn generated(rows: u64, format: AccessLogFormat, seed: u64) -> Vec<u8> {
+    let mut v = Vec::new();
+    AccessLog::new(rows, format, seed).write_to(&mut v).unwrap();
+    v
+}
+
+fn run(job: &LogJob, bytes: &[u8], threads: usize, chunk: Option<usize>) -> Outcome<LogReport> {
+    let mut runner = Runner::new();
+    runner.threads(threads);
+    if let Some(c) = chunk {
+        runner.chunk_size(c);
+    }
+    runner.run(job, &[Source::from_bytes("test.log", bytes.to_vec())]).unwrap()
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let a = batch.column_by_name(name).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()
+}
+
+fn u64s(batch: &RecordBatch, name: &str) -> Vec<u64> {
+    let a = batch.column_by_name(name).unwrap().as_any().downcast_ref::<UInt64Array>().unwrap();
+    a.values().to_vec()
+}
+
+fn f64s(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    let a = batch.column_by_name(name).unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pagemill-logs-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+mod formats {
+    use super::*;
+
+    fn parse<'a>(format: &LogFormat, line: &'a str) -> LogRecord<'a> {
+        format.parse(line.as_bytes()).unwrap_or_else(|e| panic!("{format}: {e}: {line}"))
+    }
+
+    fn s(b: Option<&[u8]>) -> Option<&str> {
+        b.map(|b| std::str::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn common_apache_documentation_example() {
+        let f = LogFormat::common();
+        let r = parse(&f, r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#);
+        assert_eq!(s(r.ip), Some("127.0.0.1"));
+        assert_eq!(r.time, Some(971_211_336_000_000));
+        assert_eq!((s(r.method), s(r.path), s(r.protocol)), (Some("GET"), Some("/apache_pb.gif"), Some("HTTP/1.0")));
+        assert_eq!((r.status, r.bytes, r.latency_us), (Some(200), Some(2326), None));
+    }
+
+    #[test]
+    fn combined_apache_and_nginx_lines() {
+        let f = LogFormat::combined();
+        let r = parse(
+            &f,
+            r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#,
+        );
+        assert_eq!(s(r.referrer), Some("http://www.example.com/start.html"));
+        assert_eq!(s(r.user_agent), Some("Mozilla/4.08 [en] (Win98; I ;Nav)"));
+        let r = parse(
+            &f,
+            r#"93.180.71.3 - - [17/May/2015:08:05:32 +0000] "GET /downloads/product_1 HTTP/1.1" 304 0 "-" "Debian APT-HTTP/1.3 (0.8.16~exp12ubuntu10.21)""#,
+        );
+        assert_eq!((r.status, r.bytes, r.referrer), (Some(304), Some(0), None));
+        // IPv6 client, query string, escaped quotes in the agent.
+        let r = parse(
+            &f,
+            r#"2001:db8:85a3::8a2e:370:7334 - - [28/Nov/2026:06:00:00 +0100] "GET /search?q=%22x%22 HTTP/2.0" 200 612 "-" "Mozilla/5.0 (compatible; \"Evil\" bot) \\ x""#,
+        );
+        assert_eq!(s(r.ip), Some("2001:db8:85a3::8a2e:370:7334"));
+        assert_eq!((s(r.uri), s(r.path)), (Some("/search?q=%22x%22"), Some("/search")));
+        assert_eq!(s(r.user_agent), Some(r#"Mozilla/5.0 (compatible; \"Evil\" bot) \\ x"#));
+        // `"-"` request line (a 408 from a client that sent nothing) and
+        // nginx-escaped binary from a TLS scanner: counted, without a method.
+        for line in [
+            r#"192.0.2.1 - - [28/Nov/2026:06:00:00 +0000] "-" 408 - "-" "-""#,
+            r#"45.148.10.1 - - [28/Nov/2026:06:00:01 +0000] "\x16\x03\x01\x00\xCA\x01\x00\x00\xC6\x03\x03" 400 157 "-" "-""#,
+            r#"45.148.10.1 - - [28/Nov/2026:06:00:01 +0000] "GET /a b c" 400 157 "-" "-""#,
+        ] {
+            let r = parse(&f, line);
+            assert_eq!((r.method, r.uri, r.path), (None, None, None), "{line}");
+            assert!(r.status.is_some() && r.bytes.is_some());
+        }
+        // A stray unescaped quote inside the agent, and extra quoted fields
+        // after the format's last one (nginx `"$http_x_forwarded_for"`).
+        let r = parse(&f, r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "a "quoted agent""#);
+        assert_eq!(s(r.user_agent), Some(r#"a "quoted agent"#));
+        let r = parse(
+            &f,
+            r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8" "198.51.100.1, 10.0.0.2" rt=0.1"#,
+        );
+        assert_eq!(s(r.user_agent), Some("curl/8"));
+    }
+
+    #[test]
+    fn timed_and_combined_read_each_others_lines() {
+        let line = r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8" 0.125"#;
+        assert_eq!(parse(&LogFormat::timed(), line).latency_us, Some(125_000));
+        assert_eq!(parse(&LogFormat::combined(), line).latency_us, None);
+        let no_time = r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8" -"#;
+        assert_eq!(parse(&LogFormat::timed(), no_time).latency_us, None);
+    }
+
+    #[test]
+    fn malformed_kinds() {
+        let f = LogFormat::timed();
+        let cases: [(&[u8], &str); 8] = [
+            (b"", "empty-line"),
+            (b"\x00\xff\xfe binary junk", "format-mismatch"),
+            (
+                br#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "unterminated"#,
+                "format-mismatch",
+            ),
+            (br#"10.0.0.1 - - [28/Nov/2026:25:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "a" 0.1"#, "bad-time"),
+            (br#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 2000 1 "-" "a" 0.1"#, "bad-status"),
+            (br#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1k "-" "a" 0.1"#, "bad-bytes"),
+            (br#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "a" fast"#, "bad-latency"),
+            (b"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000]", "format-mismatch"),
+        ];
+        for (line, kind) in cases {
+            assert_eq!(f.parse(line).map(drop).unwrap_err().kind(), kind, "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(LogFormat::json().parse(b"{\"status\":200").unwrap_err().kind(), "bad-json");
+    }
+
+    #[test]
+    fn json_nginx_caddy_traefik() {
+        let f = LogFormat::json();
+        let r = parse(
+            &f,
+            r#"{"time_local":"28/Nov/2026:06:00:00 +0000","remote_addr":"2001:db8::7","request":"GET /a?b=1 HTTP/1.1","status": "404","body_bytes_sent":"153","request_time":"0.002","http_referer":"","http_user_agent":"Mozilla/5.0 \"x\""}"#,
+        );
+        assert_eq!((s(r.ip), s(r.method), s(r.path)), (Some("2001:db8::7"), Some("GET"), Some("/a")));
+        assert_eq!((r.status, r.bytes, r.latency_us, r.referrer), (Some(404), Some(153), Some(2000), None));
+        assert_eq!(r.time, Some(1_795_845_600_000_000));
+        assert_eq!(s(r.user_agent), Some(r#"Mozilla/5.0 \"x\""#));
+        let r = parse(
+            &f,
+            r#"{"ClientAddr":"192.0.2.9:51234","ClientHost":"192.0.2.9","DownstreamContentSize":42,"DownstreamStatus":502,"Duration":1500000000,"RequestHost":"example.com","RequestMethod":"POST","RequestPath":"/api/x?y=2","RequestProtocol":"HTTP/2.0","StartUTC":"2026-11-28T06:00:00.123456789Z","level":"info","msg":"","time":"2026-11-28T06:00:01Z"}"#,
+        );
+        assert_eq!(
+            (s(r.ip), s(r.host), s(r.method), s(r.path)),
+            (Some("192.0.2.9"), Some("example.com"), Some("POST"), Some("/api/x"))
+        );
+        assert_eq!((r.status, r.bytes, r.latency_us), (Some(502), Some(42), Some(1_500_000)));
+        // `time` ranks before `StartUTC` in the defaults.
+        assert_eq!(r.time, Some(1_795_845_601_000_000));
+        let r = parse(
+            &f,
+            r#"{"level":"info","ts":1764309600.5,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"::1","proto":"HTTP/2.0","method":"GET","host":"localhost","uri":"/","headers":{"User-Agent":["curl/8.5.0"]}},"duration":0.25,"size":0,"status":304}"#,
+        );
+        assert_eq!(
+            (s(r.ip), s(r.user_agent), r.latency_us, r.time),
+            (Some("::1"), Some("curl/8.5.0"), Some(250_000), Some(1_764_309_600_500_000))
+        );
+    }
+
+    #[test]
+    fn custom_apache_and_nginx_formats() {
+        let f: LogFormat = r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i" %D"#.parse().unwrap();
+        let r = parse(
+            &f,
+            r#"www.example.com:443 203.0.113.5 - - [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.1" 200 5120 "-" "curl/8" 1532"#,
+        );
+        assert_eq!(
+            (s(r.host), s(r.ip), r.bytes, r.latency_us),
+            (Some("www.example.com"), Some("203.0.113.5"), Some(5120), Some(1532))
+        );
+        let f: LogFormat = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" rt=$request_time uct="$upstream_connect_time""#
+            .parse()
+            .unwrap();
+        let r = parse(
+            &f,
+            r#"10.1.2.3 - alice [28/Nov/2026:06:00:00 +0000] "PUT /v1/item/7 HTTP/1.1" 201 0 "-" "okhttp/4.12" "198.51.100.1, 10.0.0.2" rt=0.031 uct="0.001""#,
+        );
+        assert_eq!((s(r.method), r.status, r.latency_us), (Some("PUT"), Some(201), Some(31_000)));
+        let f: LogFormat = "$time_iso8601 $host $status $request_time $request_uri".parse().unwrap();
+        let r = parse(&f, "2026-11-28T07:00:00+01:00 api.example.com 200 0.5 /v2/q?x=1");
+        assert_eq!(
+            (r.time, s(r.host), s(r.path)),
+            (Some(1_795_845_600_000_000), Some("api.example.com"), Some("/v2/q"))
+        );
+        assert!("%h %{Foo".parse::<LogFormat>().is_err());
+        assert!("no fields here".parse::<LogFormat>().is_err());
+    }
+
+    #[test]
+    fn detection() {
+        let timed = generated(50, AccessLogFormat::Timed, 1);
+        assert_eq!(LogFormat::detect(&timed).unwrap().name(), "timed");
+        let combined = generated(50, AccessLogFormat::Combined, 1);
+        assert_eq!(LogFormat::detect(&combined).unwrap().name(), "combined");
+        let json = generated(50, AccessLogFormat::Json, 1);
+        assert_eq!(LogFormat::detect(&json).unwrap().name(), "json");
+        let common = b"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /apache_pb.gif HTTP/1.0\" 200 2326\n";
+        assert_eq!(LogFormat::detect(common).unwrap().name(), "common");
+        assert!(LogFormat::detect(b"hello\nworld\n").is_err());
+    }
+}
+
+mod aggregation {
+    use super::*;
+
+    /// An exact, sequential reference for generated `timed` lines, written
+    /// independently of the crate's parser (a regular expression).
+    #[derive(Default, Debug)]
+    struct Expected {
+        requests: u64,
+        bytes: u64,
+        ips: HashSet<String>,
+        latencies: Vec<u64>,
+        err5: u64,
+    }
+
+    fn reference(log: &[u8]) -> BTreeMap<String, Expected> {
+        let re = regex::Regex::new(
+            r#"^(\S+) \S+ \S+ \[[^\]]+\] "(\S+) ([^?" ]+)(\?[^" ]*)? HTTP/1\.1" (\d{3}) (\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" (\d+)\.(\d{3})$"#,
+        )
+        .unwrap();
+        let mut out: BTreeMap<String, Expected> = BTreeMap::new();
+        for line in std::str::from_utf8(log).unwrap().lines() {
+            let c = re.captures(line).unwrap_or_else(|| panic!("reference cannot read {line}"));
+            let e = out.entry(c[3].to_string()).or_default();
+            e.requests += 1;
+            e.bytes += c[6].parse::<u64>().unwrap_or(0);
+            e.ips.insert(c[1].to_string());
+            e.latencies.push(c[7].parse::<u64>().unwrap() * 1_000_000 + c[8].parse::<u64>().unwrap() * 1000);
+            e.err5 += u64::from(c[5].starts_with('5'));
+        }
+        out
+    }
+
+    fn within_hdr_precision(got_s: f64, sorted: &[u64], q: f64) -> bool {
+        let got = (got_s * 1e6).round() as u64;
+        let n = sorted.len();
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        let lo = sorted[rank.saturating_sub(2)] as f64 * (1.0 - 2e-3) - 1.0;
+        let hi = sorted[rank.min(n - 1)] as f64 * (1.0 + 2e-3) + 1.0;
+        (lo..=hi).contains(&(got as f64))
+    }
+
+    #[test]
+    fn per_path_summary_matches_an_exact_reference() {
+        let log = generated(40_000, AccessLogFormat::Timed, 11);
+        let expected = reference(&log);
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Path]).unwrap().distinct_exact_limit(64);
+        let out = run(&job, &log, 2, Some(64 << 10));
+        assert!(out.malformed.is_empty(), "{}", out.malformed);
+        let b = &out.output.batch;
+        let paths: Vec<String> = strings(b, "path").into_iter().map(Option::unwrap).collect();
+        assert_eq!(paths, expected.keys().cloned().collect::<Vec<_>>(), "groups, in sorted order");
+        let (requests, bytes, distinct) = (u64s(b, "requests"), u64s(b, "bytes"), u64s(b, "distinct_ips"));
+        let p = ["latency_p50", "latency_p90", "latency_p99", "latency_p999"].map(|c| f64s(b, c));
+        let (max, share5) = (f64s(b, "latency_max"), f64s(b, "error_5xx_share"));
+        let mut estimated = 0;
+        for (i, (path, e)) in expected.iter().enumerate() {
+            assert_eq!(requests[i], e.requests, "{path}");
+            assert_eq!(bytes[i], e.bytes, "{path}");
+            let exact = e.ips.len() as u64;
+            if exact <= 64 {
+                assert_eq!(distinct[i], exact, "{path}");
+            } else {
+                estimated += 1;
+                // 2^12 registers: 1.6% standard error; 5 sigma.
+                let err = (distinct[i] as f64 - exact as f64).abs() / exact as f64;
+                assert!(err < 0.08, "{path}: {} vs {exact}", distinct[i]);
+            }
+            let mut sorted = e.latencies.clone();
+            sorted.sort_unstable();
+            for (k, q) in [0.5, 0.9, 0.99, 0.999].into_iter().enumerate() {
+                let got = p[k][i].unwrap();
+                assert!(within_hdr_precision(got, &sorted, q), "{path} p{q}: {got} from {} values", sorted.len());
+            }
+            assert_eq!(max[i], Some(*sorted.last().unwrap() as f64 / 1e6));
+            assert_eq!(share5[i], Some(e.err5 as f64 / e.requests as f64));
+        }
+        assert!(estimated > 0, "the HyperLogLog path was exercised");
+    }
+
+    fn all_fields_job() -> Vec<LogJob> {
+        let mut by_path = LogJob::new(LogFormat::timed());
+        by_path.group_by(&[GroupField::Path]).unwrap().distinct_exact_limit(8);
+        let mut by_many = LogJob::new(LogFormat::timed());
+        by_many
+            .group_by(&[GroupField::StatusClass, GroupField::Method, GroupField::Time])
+            .unwrap()
+            .bucket("5m".parse().unwrap())
+            .top("3:path".parse().unwrap())
+            .top("2:ip".parse().unwrap());
+        let mut filtered = LogJob::new(LogFormat::timed());
+        filtered
+            .group_by(&[GroupField::Status, GroupField::UserAgent])
+            .unwrap()
+            .filter("status>=400".parse().unwrap())
+            .filter("path^=/api".parse().unwrap());
+        vec![by_path, by_many, filtered, LogJob::new(LogFormat::timed())]
+    }
+
+    #[test]
+    fn identical_across_threads_and_chunk_sizes() {
+        let mut log = generated(3000, AccessLogFormat::Timed, 5);
+        log.extend_from_slice(b"junk line\n\n\xff\xfe\n");
+        log.extend_from_slice(&generated(500, AccessLogFormat::Timed, 6));
+        for job in all_fields_job() {
+            let base = run(&job, &log, 1, None);
+            assert_eq!(base.malformed.total(), 3);
+            for threads in [1, 2, 4] {
+                for chunk in [Some(1), Some(7), Some(64), Some(4096), None] {
+                    let other = run(&job, &log, threads, chunk);
+                    assert_eq!(other.output.batch, base.output.batch, "threads {threads}, chunk {chunk:?}");
+                    assert_eq!(other.output.totals, base.output.totals);
+                    assert_eq!(other.malformed.samples(), base.malformed.samples());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identical_for_mapped_and_read_inputs() {
+        let dir = temp_dir("paths");
+        let path = dir.join("access.log");
+        std::fs::write(&path, generated(20_000, AccessLogFormat::Json, 8)).unwrap();
+        let mapped = OpenOptions::new().mmap(MmapChoice::always()).open(&path).unwrap();
+        let read = OpenOptions::new().mmap(MmapChoice::never()).open(&path).unwrap();
+        assert!(mapped.is_mapped() && !read.is_mapped());
+        let mut job = LogJob::new(LogFormat::json());
+        job.group_by(&[GroupField::Method, GroupField::Path]).unwrap().top("3:user_agent".parse().unwrap());
+        let a = Runner::new().threads(2).chunk_size(10_000).run(&job, &[mapped]).unwrap();
+        let b = Runner::new().threads(1).run(&job, &[read]).unwrap();
+        assert_eq!(a.output.batch, b.output.batch);
+        assert!(a.output.batch.num_rows() > 100);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn several_inputs_share_one_result() {
+        let a = generated(1000, AccessLogFormat::Combined, 1);
+        let b = generated(1000, AccessLogFormat::Combined, 2);
+        let mut job = LogJob::new(LogFormat::combined());
+        job.group_by(&[GroupField::Status]).unwrap();
+        let both =
+            Runner::new().run(&job, &[Source::from_bytes("a", a.clone()), Source::from_bytes("b", b.clone())]).unwrap();
+        let mut joined = a;
+        joined.extend_from_slice(&b);
+        assert_eq!(both.output.batch, run(&job, &joined, 2, None).output.batch);
+        assert_eq!(both.output.totals.lines, 2000);
+    }
+
+    const LINES: &str = r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET /a?x=1 HTTP/1.1" 200 100 "-" "curl/8" 0.010
+10.0.0.2 - - [28/Nov/2026:06:01:00 +0000] "GET /a HTTP/1.1" 404 20 "-" "curl/8" 0.020
+10.0.0.1 - - [28/Nov/2026:06:07:00 +0000] "POST /b HTTP/1.1" 503 - "-" "Mozilla \"x\"" 1.000
+2001:db8::1 - - [28/Nov/2026:07:00:00 +0000] "-" 408 - "-" "-" -
+garbage
+"#;
+
+    #[test]
+    fn metrics_filters_buckets_and_top() {
+        let bytes = LINES.as_bytes();
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Path]).unwrap().top("2:status".parse().unwrap());
+        let out = run(&job, bytes, 2, Some(1));
+        let b = &out.output.batch;
+        assert_eq!(strings(b, "path"), [None, Some("/a".into()), Some("/b".into())], "null first");
+        assert_eq!(u64s(b, "requests"), [1, 2, 1]);
+        assert_eq!(u64s(b, "bytes"), [0, 120, 0]);
+        assert_eq!(f64s(b, "bytes_mean"), [Some(0.0), Some(60.0), Some(0.0)]);
+        assert_eq!(f64s(b, "error_4xx_share"), [Some(1.0), Some(0.5), Some(0.0)]);
+        assert_eq!(f64s(b, "error_5xx_share"), [Some(0.0), Some(0.0), Some(1.0)]);
+        assert_eq!(f64s(b, "latency_max"), [None, Some(0.02), Some(1.0)]);
+        // Within HdrHistogram's 3 significant digits of the exact 10 ms.
+        let p50 = f64s(b, "latency_p50")[1].unwrap();
+        assert!((p50 - 0.01).abs() <= 0.01 * 1e-3, "{p50}");
+        assert_eq!(u64s(b, "distinct_ips"), [1, 2, 1]);
+        assert_eq!(strings(b, "top_status")[1].as_deref(), Some("[[\"200\",1],[\"404\",1]]"));
+        let first =
+            b.column_by_name("first_seen").unwrap().as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        assert_eq!(first.value(1), 1_795_845_600_000_000);
+        assert_eq!(out.output.totals, pagemill_logs::Totals { lines: 5, parsed: 4, matched: 4 });
+        assert_eq!(out.malformed.count("format-mismatch"), 1);
+
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Time, GroupField::UserAgent])
+            .unwrap()
+            .bucket("5m".parse().unwrap())
+            .metrics(&[Metric::Requests])
+            .since(pagemill_logs::parse_time_bound("2026-11-28T06:00:30Z").unwrap())
+            .until(pagemill_logs::parse_time_bound("2026-11-28T07:00:00Z").unwrap());
+        let b = run(&job, bytes, 1, None).output.batch;
+        assert_eq!(b.num_columns(), 3);
+        assert_eq!(strings(&b, "user_agent"), [Some("curl/8".into()), Some("Mozilla \"x\"".into())], "unescaped");
+        let t = b.column_by_name("time").unwrap().as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        assert_eq!((t.value(0), t.value(1)), (1_795_845_600_000_000, 1_795_845_900_000_000));
+
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Status, GroupField::Method])
+            .unwrap()
+            .metrics(&[Metric::Requests])
+            .filter("status!=200".parse().unwrap())
+            .filter("ip~^10\\.".parse().unwrap());
+        let out = run(&job, bytes, 1, None);
+        let s = out.output.batch.column_by_name("status").unwrap().as_any().downcast_ref::<UInt16Array>().unwrap();
+        assert_eq!(s.values().to_vec(), [404, 503]);
+        assert_eq!(out.output.totals.matched, 2);
+    }
+
+    #[test]
+    fn no_group_by_gives_one_row_even_without_records() {
+        let job = LogJob::new(LogFormat::combined());
+        let out = run(&job, b"", 1, None);
+        assert_eq!(out.output.batch.num_rows(), 1);
+        assert_eq!(u64s(&out.output.batch, "requests"), [0]);
+        assert_eq!(f64s(&out.output.batch, "latency_p99"), [None]);
+        let out = run(&job, b"junk\n", 1, None);
+        assert_eq!(out.malformed.total(), 1);
+    }
+
+    #[test]
+    fn rejects_are_written_atomically_in_input_order() {
+        let dir = temp_dir("rejects");
+        let mut log = generated(200, AccessLogFormat::Combined, 3);
+        log.extend_from_slice(b"bad one\n");
+        log.extend_from_slice(&generated(200, AccessLogFormat::Combined, 4));
+        log.extend_from_slice(b"\x00\x01 bad two\r\n");
+        let inputs = vec![Source::from_bytes("x.log", log)];
+        let mut job = LogJob::new(LogFormat::combined());
+        job.collect_rejects(true);
+        let out = Runner::new().threads(2).chunk_size(100).run(&job, &inputs).unwrap();
+        let path = dir.join("rejects.txt");
+        assert_eq!(pagemill_logs::write_rejects(&out.output, &inputs, &path).unwrap(), 2);
+        assert_eq!(std::fs::read(&path).unwrap(), b"bad one\n\x00\x01 bad two\n");
+        let err = pagemill_logs::write_rejects(&out.output, &inputs, &dir.join("missing/x.txt"));
+        assert!(err.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn formats() -> Vec<LogFormat> {
+        vec![
+            LogFormat::common(),
+            LogFormat::combined(),
+            LogFormat::timed(),
+            LogFormat::json(),
+            r#"%v %h %t "%r" %>s %b %D "%{User-Agent}i""#.parse().unwrap(),
+            "$time_iso8601 $remote_addr \"$request\" $status $request_time".parse().unwrap(),
+        ]
+    }
+
+    fn line_like() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::sample::select(vec![
+            &b" "[..],
+            b"\"",
+            b"\\",
+            b"\\\"",
+            b"[",
+            b"]",
+            b"-",
+            b"{",
+            b"}",
+            b":",
+            b",",
+            b"200",
+            b"0.5",
+            b"GET / HTTP/1.1",
+            b"10/Oct/2000:13:55:36 -0700",
+            b"2000-10-10T20:55:36Z",
+            b"\"status\"",
+            b"\xff",
+        ]);
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(line in line_like()) {
+            for f in formats() {
+                let _ = f.parse(&line);
+            }
+            let _ = LogFormat::detect(&line);
+            let _ = pagemill_logs::time::parse_any(&line);
+        }
+
+        #[test]
+        fn jobs_never_panic_and_count_every_line(log in prop::collection::vec(line_like(), 0..20)) {
+            let bytes = log.join(&b'\n');
+            let mut job = LogJob::new(LogFormat::combined());
+            job.group_by(&[GroupField::Path, GroupField::Ip]).unwrap();
+            let out = run(&job, &bytes, 2, Some(16));
+            let lines = bytes.split(|&b| b == b'\n').count() as u64 - u64::from(bytes.last().is_none_or(|&b| b == b'\n'));
+            prop_assert_eq!(out.output.totals.lines, lines);
+            prop_assert_eq!(out.output.totals.lines - out.output.totals.parsed, out.malformed.total());
+        }
+    }
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of the logs job against its peers, in one run.
+#
+# Generates a `timed` access log with `pagemill gen access-log` (about 1 GB by
+# default), then times, interleaved round by round, the per-path summary
+# (requests, bytes, distinct client IPs, p99 latency) in:
+#   pagemill logs        the summary, all cores
+#   polars               str.extract_groups + group_by (streaming engine), if importable
+#   DuckDB               regexp_extract + GROUP BY, if importable from Python
+#   mawk                 count and bytes per path only (one thread), if installed
+#   wc -l                the scan floor
+# and prints the median wall time of each, with throughput and the ratio to
+# pagemill. Peers that are not installed are skipped, never installed here
+# (see shared PEERS.md for how to install them).
+#
+# Usage: scripts/bench-logs.sh [ROWS] [RUNS]
+#   ROWS  lines to generate (default 5000000, about 1 GB)
+#   RUNS  rounds (default 3)
+# Environment: BENCH_DIR (default /tmp/pagemill-bench), PAGEMILL (a built
+# binary; default: build target/release/pagemill).
+set -euo pipefail
+
+rows=${1:-5000000}
+runs=${2:-3}
+dir=${BENCH_DIR:-/tmp/pagemill-bench}
+top=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$dir"
+
+if [ -z "${PAGEMILL:-}" ]; then
+    (cd "$top" && cargo build --release -p pagemill-cli >&2)
+    PAGEMILL=$top/target/release/pagemill
+fi
+
+log=$dir/access-timed-$rows.log
+if [ ! -s "$log" ]; then
+    echo "generating $rows timed lines into $log" >&2
+    "$PAGEMILL" gen access-log --rows "$rows" --log-format timed --seed 1 -o "$log"
+fi
+bytes=$(stat -c %s "$log")
+cat "$log" > /dev/null # page cache
+
+# The request-line regex every text-based peer uses.
+re='^(\S+) \S+ \S+ \[[^\]]+\] "\S+ ([^ ?"]*)[^"]*" (\d{3}) (\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" ([0-9.]+)$'
+
+declare -A cmd
+order=()
+add() { order+=("$1"); cmd[$1]=$2; }
+
+add pagemill "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$log\" > /dev/null"
+export BENCH_RE=$re
+if python3 -c 'import polars' 2>/dev/null; then
+    cat > "$dir/polars_summary.py" <<'EOF'
+import os, sys, polars as pl
+q = (pl.scan_csv(sys.argv[1], has_header=False, separator="\x01", quote_char=None, new_columns=["line"],
+                 schema_overrides={"line": pl.Utf8})
+     .select(pl.col("line").str.extract_groups(os.environ["BENCH_RE"]).alias("m"))
+     .unnest("m")
+     .rename({"1": "ip", "2": "path", "3": "status", "4": "bytes", "5": "latency"})
+     .with_columns(pl.col("bytes").replace("-", "0").cast(pl.UInt64), pl.col("latency").cast(pl.Float64))
+     .group_by("path")
+     .agg(pl.len().alias("requests"), pl.col("bytes").sum(), pl.col("ip").n_unique().alias("distinct_ips"),
+          pl.col("latency").quantile(0.99).alias("latency_p99")))
+q.collect(engine="streaming").write_csv(sys.stdout)
+EOF
+    add polars "python3 \"$dir/polars_summary.py\" \"$log\" > /dev/null"
+fi
+if python3 -c 'import duckdb' 2>/dev/null; then
+    cat > "$dir/duckdb_summary.py" <<'EOF'
+import os, sys, duckdb
+quote = lambda s: "'" + s.replace("'", "''") + "'"
+con = duckdb.connect()
+con.execute(f"""
+  CREATE TEMP VIEW m AS
+  SELECT regexp_extract(line, {quote(os.environ["BENCH_RE"])}, ['ip', 'path', 'status', 'bytes', 'latency']) AS r
+  FROM read_csv({quote(sys.argv[1])}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '', header = false)
+""")
+con.sql("""
+  SELECT r.path, count(*) AS requests,
+         sum(CASE WHEN r.bytes = '-' THEN 0 ELSE CAST(r.bytes AS UBIGINT) END) AS bytes,
+         count(DISTINCT r.ip) AS distinct_ips, quantile_cont(CAST(r.latency AS DOUBLE), 0.99) AS latency_p99
+  FROM m GROUP BY r.path
+""").write_csv("/dev/null")
+EOF
+    add duckdb "python3 \"$dir/duckdb_summary.py\" \"$log\""
+fi
+if command -v mawk > /dev/null; then
+    add mawk "mawk '{ split(\$7, a, \"?\"); c[a[1]]++; b[a[1]] += \$10 } END { for (p in c) print p, c[p], b[p] }' \"$log\" > /dev/null"
+fi
+add "wc -l" "wc -l \"$log\" > /dev/null"
+
+declare -A times
+for ((r = 1; r <= runs; r++)); do
+    for name in "${order[@]}"; do
+        start=$(date +%s%N)
+        bash -c "${cmd[$name]}"
+        end=$(date +%s%N)
+        t=$(( (end - start) / 1000000 ))
+        times[$name]="${times[$name]:-} $t"
+        echo "round $r: $name ${t} ms" >&2
+    done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+base=$(echo "${times[pagemill]}" | median)
+echo
+echo "per-path summary of $log ($((bytes / 1000000)) MB, $rows lines), $(nproc) cores, median of $runs, $(date -u +%Y-%m-%dT%H:%MZ)"
+printf '%-10s %10s %12s %14s\n' program "wall ms" "MB/s" "x pagemill"
+for name in "${order[@]}"; do
+    m=$(echo "${times[$name]}" | median)
+    printf '%-10s %10d %12.0f %14.2f\n' "$name" "$m" "$(echo "$bytes / 1000 / $m" | bc -l)" "$(echo "$m / $base" | bc -l)"
+done
