@@ -8,6 +8,8 @@
 //! * [`Measurements`]: 1BRC input lines `name;temperature`, one decimal, each
 //!   row drawing a uniformly chosen station and a temperature from
 //!   N(station mean, 10) rounded to 0.1 and clamped to ±99.9.
+//! * [`Flights`]: a flights-like CSV with repeated airport keys, delays with
+//!   missing values, and quoted notes holding commas, for the features job.
 //!
 //! Output depends only on the parameters and the seed, never on the thread
 //! count: rows are generated in fixed blocks, each from its own seeded
@@ -28,9 +30,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod flights;
 mod measurements;
 mod rng;
 
+pub use crate::flights::Flights;
 pub use crate::measurements::{Measurements, Stations};
 pub use crate::rng::Rng;
 

@@ -17,7 +17,8 @@ Examples:
   pagemill count --threads 1 --mmap never -o counts.csv data.txt
   pagemill count -o out.parquet a.log    results as Parquet (or .arrow, .csv, .ndjson, ...)
   pagemill features data.csv --key dest --value arr_delay --distinct carrier -o out.parquet
-  pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt";
+  pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt
+  pagemill gen csv --rows 1000000 --seed 1 -o flights.csv";
 
 const FEATURES_HELP: &str = "\
 Reads stdin when FILE is `-` or absent. Output columns: the keys, `rows`, then
@@ -251,6 +252,22 @@ pub struct OutputArgs {
 pub enum GenCommand {
     /// 1BRC lines `station;temperature`.
     Measurements(GenMeasurements),
+    /// A flights-like CSV (date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note)
+    /// with repeated keys, missing delays and quoted notes, for `pagemill features`.
+    Csv(GenCsv),
+}
+
+#[derive(Debug, Args)]
+pub struct GenCsv {
+    /// Number of rows (after the header).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (default: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_arrow::{OutputFormat, WriteOptions, choose_format, write_batches_with};
-use pagemill_datasets::{Measurements, Stations};
+use pagemill_datasets::{Flights, Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
 use pagemill_features::{Brc, Dialect, FeatureSpec, Layout};
 use pagemill_mmap::{OpenOptions, Source};
@@ -186,23 +186,35 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
             let stations =
                 if args.stations == "10k" { Stations::synthetic(10_000, args.seed) } else { Stations::official() };
             let generator = Measurements::new(stations, args.rows, args.seed);
-            let pool = pool(global)?;
-            match &args.output {
-                Some(path) if path != Path::new("-") => {
-                    let mut file = AtomicFile::create(path, &[])?;
-                    pool.install(|| generator.write_to(&mut file))
-                        .with_context(|| format!("cannot write output {}", path.display()))?;
-                    file.commit()?;
-                }
-                _ => {
-                    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
-                    pool.install(|| generator.write_to(&mut out))?;
-                    out.flush()?;
-                }
-            }
-            Ok(())
+            write_generated(global, args.output.as_deref(), |mut out| generator.write_to(&mut out))
+        }
+        GenCommand::Csv(args) => {
+            let generator = Flights::new(args.rows, args.seed);
+            write_generated(global, args.output.as_deref(), |mut out| generator.write_to(&mut out))
         }
     }
+}
+
+/// Run a generator on the worker pool into `-o FILE` (atomically) or stdout.
+fn write_generated(
+    global: &Global,
+    path: Option<&Path>,
+    generate: impl Fn(&mut dyn Write) -> std::io::Result<()> + Send + Sync,
+) -> Result<()> {
+    let pool = pool(global)?;
+    match path {
+        Some(path) if path != Path::new("-") => {
+            let mut file = AtomicFile::create(path, &[])?;
+            pool.install(|| generate(&mut file)).with_context(|| format!("cannot write output {}", path.display()))?;
+            file.commit()?;
+        }
+        _ => {
+            let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+            pool.install(|| generate(&mut out))?;
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// A folder removed when dropped.
