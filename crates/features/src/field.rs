@@ -83,58 +83,84 @@ pub fn split_fields<'a>(
 ) -> Result<(), FieldError> {
     out.clear();
     let len = record.len();
-    let mut pos = 0;
+    let delimiters = ONES * u64::from(delimiter);
+    // Without quoting, look for the delimiter twice instead.
+    let quotes = ONES * u64::from(quote.unwrap_or(delimiter));
+    let mut start = 0;
     loop {
-        match quote {
-            Some(q) if pos < len && record[pos] == q => {
-                let start = pos + 1;
-                let mut i = start;
-                let mut escaped = false;
-                let close = loop {
-                    match memchr::memchr(q, &record[i..]) {
-                        None => return Err(FieldError::UnclosedQuote),
-                        Some(j) => {
-                            let at = i + j;
-                            if record.get(at + 1) == Some(&q) {
-                                escaped = true;
-                                i = at + 2;
-                            } else {
-                                break at;
-                            }
-                        }
-                    }
-                };
-                out.push(RawField { bytes: &record[start..close], escaped });
-                let after = close + 1;
-                if after == len {
-                    return Ok(());
-                }
-                if record[after] != delimiter {
-                    return Err(FieldError::BadQuote);
-                }
-                pos = after + 1;
+        if let Some(q) = quote
+            && record.get(start) == Some(&q)
+        {
+            let (close, escaped) = closing_quote(record, start + 1, q)?;
+            out.push(RawField { bytes: &record[start + 1..close], escaped });
+            let after = close + 1;
+            if after == len {
+                return Ok(());
             }
-            Some(q) => match memchr::memchr2(delimiter, q, &record[pos..]) {
-                Some(j) if record[pos + j] == delimiter => {
-                    out.push(RawField { bytes: &record[pos..pos + j], escaped: false });
-                    pos += j + 1;
+            if record[after] != delimiter {
+                return Err(FieldError::BadQuote);
+            }
+            start = after + 1;
+            continue;
+        }
+        match next_special(record, start, delimiters, quotes) {
+            None => {
+                out.push(RawField { bytes: &record[start..], escaped: false });
+                return Ok(());
+            }
+            Some(j) if record[j] == delimiter => {
+                out.push(RawField { bytes: &record[start..j], escaped: false });
+                start = j + 1;
+            }
+            Some(_) => return Err(FieldError::BadQuote),
+        }
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// High bit set in each byte of `x` that is zero (exact: no borrow effects).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// The first index `>= from` holding a delimiter or a quote byte, eight
+/// bytes at a time: fields are short, and a search call per field would
+/// cost more than the field.
+#[inline(always)]
+fn next_special(record: &[u8], mut from: usize, delimiters: u64, quotes: u64) -> Option<usize> {
+    while let Some(word) = record.get(from..from + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let hits = zero_bytes(w ^ delimiters) | zero_bytes(w ^ quotes);
+        if hits != 0 {
+            return Some(from + (hits.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    let d = delimiters as u8;
+    let q = quotes as u8;
+    record[from..].iter().position(|&b| b == d || b == q).map(|i| from + i)
+}
+
+/// The index of the quote that closes a quoted field whose content starts at
+/// `from` (doubled quotes are content), and whether doubled quotes occur.
+#[inline]
+fn closing_quote(record: &[u8], mut from: usize, q: u8) -> Result<(usize, bool), FieldError> {
+    let mut escaped = false;
+    loop {
+        match memchr::memchr(q, &record[from..]) {
+            None => return Err(FieldError::UnclosedQuote),
+            Some(j) => {
+                let at = from + j;
+                if record.get(at + 1) == Some(&q) {
+                    escaped = true;
+                    from = at + 2;
+                } else {
+                    return Ok((at, escaped));
                 }
-                Some(_) => return Err(FieldError::BadQuote),
-                None => {
-                    out.push(RawField { bytes: &record[pos..], escaped: false });
-                    return Ok(());
-                }
-            },
-            None => match memchr::memchr(delimiter, &record[pos..]) {
-                Some(j) => {
-                    out.push(RawField { bytes: &record[pos..pos + j], escaped: false });
-                    pos += j + 1;
-                }
-                None => {
-                    out.push(RawField { bytes: &record[pos..], escaped: false });
-                    return Ok(());
-                }
-            },
+            }
         }
     }
 }

@@ -29,9 +29,9 @@ impl Default for QuantileConfig {
 const MAX_SCALED: u64 = 1 << 62;
 
 impl QuantileConfig {
-    /// 3 significant digits, scale 100 (two decimals), 256 raw values.
+    /// 3 significant digits, scale 100 (two decimals), 1024 raw values.
     pub fn new() -> QuantileConfig {
-        QuantileConfig { sigfig: 3, scale: 100, scale_digits: Some(2), raw_limit: 256 }
+        QuantileConfig { sigfig: 3, scale: 100, scale_digits: Some(2), raw_limit: 1024 }
     }
 
     /// Significant decimal digits of the histogram, 1 to 5. Each extra digit
@@ -188,10 +188,21 @@ impl Quantiles {
         h.record(scaled.unsigned_abs()).expect("auto-resizing histograms record any value below 2^62");
     }
 
-    /// Move the raw values into histograms.
+    /// Move the raw values into histograms, each created with the range of
+    /// the values at hand, so that it does not grow bucket array by bucket
+    /// array while they are recorded (it still grows for later values).
     fn spill(&mut self) {
+        let sized = |high: u64| {
+            let mut h = Histogram::new_with_bounds(1, high.max(2), self.config.sigfig)
+                .expect("bounds are 1 < high < 2^62 and sigfig is 1..=5");
+            h.auto(true);
+            Box::new(h)
+        };
         if self.pos.is_none() {
-            self.pos = Some(self.new_histogram());
+            self.pos = Some(sized(self.max.max(0).unsigned_abs()));
+        }
+        if self.neg.is_none() && self.min < 0 {
+            self.neg = Some(sized(self.min.unsigned_abs()));
         }
         for v in std::mem::take(&mut self.raw) {
             self.put(v);
