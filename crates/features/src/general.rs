@@ -74,6 +74,11 @@ pub struct Features {
     /// Quantiles as fractions, in the order of `aggs`.
     qs: Vec<f64>,
     nulls: Vec<Vec<u8>>,
+    /// Bit `b` set when a null marker starts with byte `b`: most fields are
+    /// told apart from every marker by their first byte.
+    null_first: [u64; 4],
+    /// The empty field is a null marker.
+    null_empty: bool,
     quantile_config: QuantileConfig,
     distinct_config: DistinctConfig,
     key_hint: AtomicUsize,
@@ -247,6 +252,11 @@ impl FeatureSpec {
             distinct_names,
             aggs,
             qs,
+            null_first: self.nulls.iter().filter_map(|n| n.first()).fold([0u64; 4], |mut bits, &b| {
+                bits[usize::from(b >> 6)] |= 1 << (b & 63);
+                bits
+            }),
+            null_empty: self.nulls.iter().any(Vec::is_empty),
             nulls: self.nulls.clone(),
             quantile_config: self.quantile_config,
             distinct_config: self.distinct_config,
@@ -312,7 +322,11 @@ impl Features {
 
     #[inline]
     fn is_null(&self, field: &[u8]) -> bool {
-        self.nulls.iter().any(|n| n.as_slice() == field)
+        match field.first() {
+            None => self.null_empty,
+            Some(&b) if self.null_first[usize::from(b >> 6)] & (1 << (b & 63)) == 0 => false,
+            Some(_) => self.nulls.iter().any(|n| n.as_slice() == field),
+        }
     }
 
     /// Check a parsed value; `Err(kind)` makes the record malformed.
