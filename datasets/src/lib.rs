@@ -14,6 +14,8 @@
 //!   one in seven IPv6), a realistic method and status mix, `-` for empty
 //!   bodies, user agents with escaped quotes, log-normal body sizes and
 //!   request times (around 40 ms, slower for 5xx).
+//! * [`Flights`]: a flights-like CSV with repeated airport keys, delays with
+//!   missing values, and quoted notes holding commas, for the features job.
 //!
 //! Output depends only on the parameters and the seed, never on the thread
 //! count: rows are generated in fixed blocks, each from its own seeded
@@ -35,10 +37,12 @@
 #![forbid(unsafe_code)]
 
 mod access_log;
+mod flights;
 mod measurements;
 mod rng;
 
 pub use crate::access_log::{AccessLog, AccessLogFormat};
+pub use crate::flights::Flights;
 pub use crate::measurements::{Measurements, Stations};
 pub use crate::rng::Rng;
 

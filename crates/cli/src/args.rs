@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pagemill_arrow::{IpcCompression, OutputFormat};
 use pagemill_datasets::AccessLogFormat;
+use pagemill_features::{Agg, BinaryField};
 use pagemill_logs::{Bucket, Filter, GroupField, Metric, Top};
 use pagemill_mmap::MmapChoice;
 use pagemill_split::AnyFormat;
@@ -20,7 +21,25 @@ Examples:
   pagemill show out.parquet              print an Arrow or Parquet result as a table
   pagemill logs --group-by path access.log   per-path requests, bytes, latency percentiles, distinct clients
   pagemill gen measurements --rows 1000000 --seed 1 -o measurements.txt
-  pagemill gen access-log --rows 1000000 --log-format timed -o access.log";
+  pagemill features data.csv --key dest --value arr_delay --distinct carrier -o out.parquet
+  pagemill gen access-log --rows 1000000 --log-format timed -o access.log
+  pagemill gen csv --rows 1000000 --seed 1 -o flights.csv";
+
+const FEATURES_HELP: &str = "\
+Reads stdin when FILE is `-` or absent. Output columns: the keys, `rows`, then
+`<value>_<feature>` per value column (count, missing, sum, min, max, mean, var,
+std, first, last, pNN.N), then `<col>_distinct`; one row per key, sorted by key.
+Malformed records (ragged-row, blank-line, bad-number, unclosed-quote, bad-quote,
+invalid-utf8, short-record, out-of-range) are counted and sampled on stderr and
+left out of the features; --strict makes the first one an error.
+
+Examples:
+  pagemill features data.csv --key dest --value arr_delay --quantiles p50,p99 --distinct carrier -o out.parquet
+  pagemill features data.tsv --delimiter tab --key 0 --key 2 --value 5 --no-header
+  pagemill features data.csv -k dest --value arr_delay --value dep_delay --agg count,mean,std,p99 -o stats.csv
+  pagemill features events.bin --record-size 16 --field key:u32@0 --field value:f64@8 -k key --value value
+  pagemill features --preset 1brc measurements.txt
+  pagemill gen measurements --rows 1000000 | pagemill features --preset 1brc";
 
 const LOGS_HELP: &str = "\
 Formats (--log-format):
@@ -113,10 +132,8 @@ pub enum Command {
         after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill count access.log\n  pagemill count --records fixed:16 events.bin\n  pagemill count -o counts.ndjson a.csv b.csv"
     )]
     Count(CountArgs),
-    /// Per-key feature tables; today the One Billion Row Challenge preset.
-    #[command(
-        after_help = "Reads stdin when FILE is `-` or absent.\n\nExamples:\n  pagemill features --preset 1brc measurements.txt\n  pagemill gen measurements --rows 1000000 | pagemill features --preset 1brc"
-    )]
+    /// Per-key feature tables from CSV/TSV or fixed-width binary records, and the 1BRC preset.
+    #[command(after_help = FEATURES_HELP)]
     Features(FeaturesArgs),
     /// Print an Arrow IPC or Parquet result file as a table (or convert it with -o).
     #[command(
@@ -156,20 +173,97 @@ pub struct CountArgs {
 pub struct FeaturesArgs {
     /// Preset: `1brc` reads `station;temperature` lines and prints the official
     /// `{station=min/mean/max, ...}` line, sorted by name, means rounded half up.
-    #[arg(long, value_enum)]
-    pub preset: Preset,
+    /// Without a preset, the general path runs (--key is then required).
+    #[arg(long, value_enum, conflicts_with_all = ["key", "value", "distinct", "record_size"])]
+    pub preset: Option<Preset>,
 
     /// Input files; `-` or none reads stdin.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// The official one-line text goes to stdout or to `-o FILE`; an
-    /// `--output-format`, `-o` with a data extension (.csv, .parquet, .arrow,
-    /// ...), or `-o -` (an Arrow stream on stdout) writes the table of stations
-    /// instead.
+    /// Group by this column: a header name, or a 0-based index (repeat for a composite key).
+    #[arg(short, long, value_name = "COL", required_unless_present = "preset")]
+    pub key: Vec<String>,
+
+    /// Compute features of this numeric column (repeatable).
+    #[arg(long, value_name = "COL")]
+    pub value: Vec<String>,
+
+    /// Count the distinct values of this column, as `<COL>_distinct` (repeatable).
+    #[arg(short, long, value_name = "COL")]
+    pub distinct: Vec<String>,
+
+    /// Only these features per value column, comma-separated: count, missing, sum, min,
+    /// max, mean, var, std, first, last, quantiles (the --quantiles list) or pNN.N
+    /// (default: all of them).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_agg)]
+    pub agg: Vec<AggName>,
+
+    /// Quantiles to compute, comma-separated pNN.N (default: p50,p90,p99).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_quantile)]
+    pub quantiles: Vec<f64>,
+
+    /// Field delimiter of delimited text: one byte, or `tab` / `\t`.
+    #[arg(long, default_value = ",", value_name = "CHAR", value_parser = parse_byte)]
+    pub delimiter: u8,
+
+    /// Quote character of delimited text.
+    #[arg(long, default_value = "\"", value_name = "CHAR", value_parser = parse_byte)]
+    pub quote: u8,
+
+    /// Treat quotes as ordinary bytes: records are plain lines.
+    #[arg(long)]
+    pub no_quote: bool,
+
+    /// The first record of each input is a header (the default); every input's must match.
+    #[arg(long, overrides_with = "no_header")]
+    pub header: bool,
+
+    /// No header: columns are 0-based indices, named `column_<i>` in the output.
+    #[arg(long, overrides_with = "header")]
+    pub no_header: bool,
+
+    /// A field reading exactly this is missing (repeatable; replaces the default
+    /// markers: the empty field, NA, NULL, null).
+    #[arg(long, value_name = "TEXT")]
+    pub null: Vec<String>,
+
+    /// Read fixed-width binary records of N bytes (declare their fields with --field).
+    #[arg(long, value_name = "N", requires = "field")]
+    pub record_size: Option<usize>,
+
+    /// A binary field `name:type@offset`; types i8..i64, u8..u64, f32, f64 (little-endian)
+    /// and bytesN (N-byte strings, e.g. `code:bytes8@16`).
+    #[arg(long, value_name = "SPEC", requires = "record_size")]
+    pub field: Vec<BinaryField>,
+
+    /// Significant digits of the quantile histograms (1 to 5).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub sigfig: u8,
+
+    /// Quantile resolution: values are recorded as round(value * SCALE).
+    #[arg(long, default_value_t = 100, value_name = "SCALE")]
+    pub quantile_scale: u64,
+
+    /// HyperLogLog size of distinct counts past the exact limit: 2^N registers,
+    /// relative standard error about 1.04/sqrt(2^N) (12: 1.6 %).
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    pub distinct_lg_k: u8,
+
+    /// Count distinct values exactly up to this many per key (at least 2^lg_k / 4).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub distinct_exact: usize,
+
+    /// The preset's official one-line text goes to stdout or to `-o FILE`; an
+    /// `--output-format`, or `-o` with a data extension (.csv, .parquet, .arrow,
+    /// ...), writes the table of stations instead. The general path writes its
+    /// table in any format.
     #[command(flatten)]
     pub output: OutputArgs,
 }
+
+/// One `--agg` entry: a feature, or `quantiles` (None).
+pub type AggName = Option<Agg>;
 
 /// Feature presets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -277,6 +371,22 @@ pub enum GenCommand {
     Measurements(GenMeasurements),
     /// Web-server access logs: Zipf paths and clients (IPv4 and IPv6), realistic statuses, log-normal latencies.
     AccessLog(GenAccessLog),
+    /// A flights-like CSV (date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note)
+    /// with repeated keys, missing delays and quoted notes, for `pagemill features`.
+    Csv(GenCsv),
+}
+
+#[derive(Debug, Args)]
+pub struct GenCsv {
+    /// Number of rows (after the header).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (default: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +426,26 @@ pub struct DemoArgs {
     /// Rows of demo data.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
+}
+
+fn parse_agg(s: &str) -> Result<AggName, pagemill_features::Error> {
+    if s.trim() == "quantiles" { Ok(None) } else { s.trim().parse().map(Some) }
+}
+
+fn parse_quantile(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<Agg>() {
+        Ok(Agg::Quantile(p)) => Ok(p),
+        _ => Err(format!("invalid quantile '{s}' (expected pNN.N with NN.N from 0 to 100, e.g. p99.9)")),
+    }
+}
+
+/// One byte: a character such as `,` or `|`, or `tab` / `\t`.
+fn parse_byte(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 => Ok(s.as_bytes()[0]),
+        _ => Err(format!("'{s}' is not a single-byte character")),
+    }
 }
 
 fn parse_mmap(s: &str) -> Result<MmapChoice, String> {

@@ -12,11 +12,12 @@ use pagemill_arrow::{
     OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches,
     write_batches_with,
 };
-use pagemill_datasets::{AccessLog, AccessLogFormat, Measurements, Stations};
+use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
-use pagemill_features::Brc;
+use pagemill_features::{Brc, Dialect, FeatureSpec, Layout};
 use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
+use pagemill_sketch::{DistinctConfig, QuantileConfig};
 use pagemill_split::{AnyFormat, Lines};
 
 use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, OutputArgs, Preset, ShowArgs};
@@ -90,13 +91,76 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
 }
 
 pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
+    match args.preset {
+        Some(Preset::Brc) => features_brc(global, args),
+        None => features_general(global, args),
+    }
+}
+
+/// The feature spec the flags describe.
+fn feature_spec(args: &FeaturesArgs) -> Result<FeatureSpec> {
+    let mut spec = match args.record_size {
+        Some(size) => FeatureSpec::binary(Layout::new(size, args.field.clone())?),
+        None => {
+            let quote = if args.no_quote { None } else { Some(args.quote) };
+            FeatureSpec::delimited(Dialect::csv().delimiter(args.delimiter).quote(quote).header(!args.no_header))
+        }
+    };
+    for k in &args.key {
+        spec.key(k);
+    }
+    for v in &args.value {
+        spec.value(v);
+    }
+    for d in &args.distinct {
+        spec.distinct(d);
+    }
+    if !args.agg.is_empty() {
+        spec.aggs(args.agg.iter().copied());
+    }
+    if !args.quantiles.is_empty() {
+        spec.quantiles(args.quantiles.iter().copied());
+    }
+    if !args.null.is_empty() {
+        spec.nulls(args.null.iter().map(|n| n.as_bytes().to_vec()));
+    }
+    spec.quantile_config(QuantileConfig::new().sigfig(args.sigfig)?.scale(args.quantile_scale)?);
+    spec.distinct_config(DistinctConfig::new().lg_k(args.distinct_lg_k)?.exact_limit(args.distinct_exact)?);
+    Ok(spec)
+}
+
+fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
+    let spec = feature_spec(args)?;
+    let inputs = open_inputs(global, &args.files)?;
+    let job = spec.build(&inputs)?;
+    let mut runner = runner(global);
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let outcome = runner.run(&job, &inputs);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    let batch = outcome.output;
+    let options = format!(
+        "key={} value={} distinct={} quantiles={:?} agg={:?}",
+        args.key.join(","),
+        args.value.join(","),
+        args.distinct.join(","),
+        args.quantiles,
+        args.agg
+    );
+    let schema = attach_metadata(batch.schema().as_ref().clone(), "features", &options, &inputs, &outcome.malformed);
+    write_results(&args.output, &Arc::new(schema), &[batch], &inputs)
+}
+
+fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let inputs = open_inputs(global, &args.files)?;
     let mut runner = runner(global);
     let total = inputs.iter().map(|s| s.len() as u64).sum();
     let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = match args.preset {
-        Preset::Brc => runner.run(&Brc::new(), &inputs),
-    };
+    let outcome = runner.run(&Brc::new(), &inputs);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -109,10 +173,8 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
         || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some();
     if as_table {
         let batch = outcome.output.to_record_batch();
-        let preset = match args.preset {
-            Preset::Brc => "preset=1brc",
-        };
-        let schema = attach_metadata(batch.schema().as_ref().clone(), "features", preset, &inputs, &outcome.malformed);
+        let schema =
+            attach_metadata(batch.schema().as_ref().clone(), "features", "preset=1brc", &inputs, &outcome.malformed);
         return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
     }
     let text = outcome.output.to_official();
@@ -192,6 +254,10 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
         }
         GenCommand::AccessLog(args) => {
             let generator = AccessLog::new(args.rows, args.log_format, args.seed);
+            write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
+        }
+        GenCommand::Csv(args) => {
+            let generator = Flights::new(args.rows, args.seed);
             write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }
     }

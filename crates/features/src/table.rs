@@ -143,6 +143,15 @@ impl<V: Default + Clone> KeyTable<V> {
             .map(|s| (&self.arena[s.off as usize..(s.off + s.len) as usize], &s.value))
     }
 
+    /// Every (key, prefix, hash, value), in no particular order: what
+    /// [`entry`](KeyTable::entry) needs to look a key up in another table.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], Prefix, u64, &V)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.len != 0)
+            .map(|s| (&self.arena[s.off as usize..(s.off + s.len) as usize], s.prefix, s.hash, &s.value))
+    }
+
     /// Fold `other` into `self`, combining values of equal keys with `merge`.
     pub(crate) fn merge_from(&mut self, other: &KeyTable<V>, mut merge: impl FnMut(&mut V, &V)) {
         for slot in other.slots.iter().filter(|s| s.len != 0) {

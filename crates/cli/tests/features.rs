@@ -1,0 +1,183 @@
+//! End-to-end tests of `pagemill features` without a preset: CSV and binary
+//! input, every input path, output formats, and clear errors. The 1BRC
+//! preset keeps its own output.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn pagemill(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagemill"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env("RUST_BACKTRACE", "0");
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    child.wait_with_output().unwrap()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("pagemill-cli-features-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.0.join(name), bytes).unwrap();
+        self.path(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const FLIGHTS: &str =
+    "dest,carrier,arr_delay\nSFO,UA,12\nJFK,\"B6, Inc\",-3.5\nSFO,AA,NA\nSFO,UA,30\nJFK,DL,oops\n\"L\nAX\",UA,7\n";
+
+const WANT: &str = "dest,rows,arr_delay_count,arr_delay_missing,arr_delay_mean,arr_delay_std,arr_delay_p50,carrier_distinct\n\
+JFK,1,1,0,-3.5,,-3.5,1\n\
+\"L\nAX\",1,1,0,7.0,,7.0,1\n\
+SFO,3,2,1,21.0,12.727922061357855,12.0,2\n";
+
+fn args<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["features", file, "--key", "dest", "--value", "arr_delay", "--distinct", "carrier"];
+    a.extend_from_slice(&["--agg", "count,missing,mean,std", "--quantiles", "p50", "--output-format", "csv"]);
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn csv_features_through_every_input_path() {
+    let dir = Dir::new("paths");
+    let file = dir.file("flights.csv", FLIGHTS.as_bytes());
+    for extra in [&[][..], &["--mmap", "never"], &["--threads", "1", "--chunk-size", "1"], &["--mmap", "always"]] {
+        let out = pagemill(&args(&file, extra), None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), WANT, "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("malformed records: 1 (bad-number: 1)") && err.contains(":6: bad-number"), "{err}");
+    }
+    let out = pagemill(&args("-", &[]), Some(FLIGHTS.as_bytes()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), WANT, "stdin");
+    let out = pagemill(&args(&file, &["--strict"]), None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("malformed record (strict mode)"));
+}
+
+#[test]
+fn files_are_written_whole_in_the_chosen_format() {
+    let dir = Dir::new("out");
+    let file = dir.file("flights.csv", FLIGHTS.as_bytes());
+    let parquet = dir.path("out.parquet");
+    let out = pagemill(&["features", &file, "-k", "dest", "--value", "arr_delay", "-o", &parquet], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    let csv = dir.path("out.csv");
+    let out = pagemill(&["features", &file, "-k", "dest", "--value", "arr_delay", "-o", &csv], None);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header,
+        "dest,rows,arr_delay_count,arr_delay_missing,arr_delay_sum,arr_delay_min,arr_delay_max,arr_delay_mean,\
+arr_delay_var,arr_delay_std,arr_delay_first,arr_delay_last,arr_delay_p50,arr_delay_p90,arr_delay_p99"
+    );
+}
+
+#[test]
+fn tsv_without_header_and_binary_records() {
+    let dir = Dir::new("formats");
+    let tsv = dir.file("t.tsv", b"a\t1\nb\t2\na\t3\n");
+    let out = pagemill(
+        &[
+            "features",
+            &tsv,
+            "--no-header",
+            "--delimiter",
+            "tab",
+            "-k",
+            "0",
+            "--value",
+            "1",
+            "--agg",
+            "sum",
+            "--output-format",
+            "csv",
+        ],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "column_0,rows,column_1_sum\na,2,4.0\nb,1,2.0\n");
+    let mut bin = Vec::new();
+    for (k, v) in [(7u32, 1.5f64), (3, 2.0), (7, 0.5)] {
+        bin.extend_from_slice(&k.to_le_bytes());
+        bin.extend_from_slice(&[0; 4]);
+        bin.extend_from_slice(&v.to_le_bytes());
+    }
+    let bin = dir.file("r.bin", &bin);
+    let out = pagemill(
+        &[
+            "features",
+            &bin,
+            "--record-size",
+            "16",
+            "--field",
+            "key:u32@0",
+            "--field",
+            "value:f64@8",
+            "-k",
+            "key",
+            "--value",
+            "value",
+            "--agg",
+            "count,sum",
+            "--output-format",
+            "csv",
+        ],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "key,rows,value_count,value_sum\n3,1,1,2.0\n7,2,2,2.0\n");
+}
+
+#[test]
+fn clear_errors() {
+    let dir = Dir::new("errors");
+    let a = dir.file("a.csv", b"x,y\n1,2\n");
+    let b = dir.file("b.csv", b"x,z\n1,2\n");
+    let out = pagemill(&["features", &a, &b, "-k", "x"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("b.csv: header differs from the first input's: expected [x, y], found [x, z]"), "{err}");
+    let out = pagemill(&["features", &a, "-k", "nope"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown column 'nope' (columns: x, y)"));
+    let out = pagemill(&["features", &a], None);
+    assert!(!out.status.success(), "a key is required without a preset");
+    let out = pagemill(&["features", &a, "-k", "x", "--quantiles", "p101"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid quantile 'p101'"));
+    let out = pagemill(&["features", &a, "--record-size", "8", "--field", "k:u64@4", "-k", "k"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not fit a 8-byte record"));
+    let help = pagemill(&["features", "--help"], None);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--record-size 16 --field key:u32@0") && help.contains("--preset 1brc"));
+}
+
+#[test]
+fn the_1brc_preset_is_unchanged() {
+    let out = pagemill(&["features", "--preset", "1brc"], Some(b"b;1.0\na;-0.5\na;0.4\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{a=-0.5/0.0/0.4, b=1.0/1.0/1.0}\n");
+}

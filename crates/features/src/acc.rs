@@ -1,0 +1,299 @@
+//! Per-(key, value column) accumulators: counts, exact decimal sums where
+//! possible, float moments otherwise, min/max, first/last.
+
+use crate::number::Num;
+
+/// An exact sum of decimals: `sum` counts units of `10^-scale`, `sumsq`
+/// units of `10^-2 scale`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Exact {
+    n: u64,
+    scale: u8,
+    sum: i128,
+    sumsq: i128,
+}
+
+fn pow10(n: u8) -> i128 {
+    10i128.pow(u32::from(n))
+}
+
+impl Exact {
+    /// The same values at a finer scale, or `None` on overflow.
+    fn rescaled(&self, to: u8) -> Option<Exact> {
+        if to == self.scale || self.n == 0 {
+            return Some(Exact { scale: to, ..*self });
+        }
+        let up = pow10(to - self.scale);
+        Some(Exact {
+            n: self.n,
+            scale: to,
+            sum: self.sum.checked_mul(up)?,
+            sumsq: self.sumsq.checked_mul(up.checked_mul(up)?)?,
+        })
+    }
+
+    /// Add `m * 10^-frac`; false (and unchanged) on overflow.
+    #[inline]
+    fn add(&mut self, m: i64, frac: u8) -> bool {
+        if frac > self.scale {
+            match self.rescaled(frac) {
+                Some(e) => *self = e,
+                None => return false,
+            }
+        }
+        let v = if frac == self.scale { i128::from(m) } else { i128::from(m) * pow10(self.scale - frac) };
+        match (self.sum.checked_add(v), v.checked_mul(v).and_then(|sq| self.sumsq.checked_add(sq))) {
+            (Some(sum), Some(sumsq)) => {
+                self.sum = sum;
+                self.sumsq = sumsq;
+                self.n += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Both parts at one scale, or `None` on overflow.
+    fn combined(&self, other: &Exact) -> Option<Exact> {
+        let to = self.scale.max(other.scale);
+        let (a, b) = (self.rescaled(to)?, other.rescaled(to)?);
+        Some(Exact { n: a.n + b.n, scale: to, sum: a.sum.checked_add(b.sum)?, sumsq: a.sumsq.checked_add(b.sumsq)? })
+    }
+
+    fn total(&self) -> f64 {
+        self.sum as f64 / pow10(self.scale) as f64
+    }
+
+    /// (n, mean, M2), each computed from the exact integers and rounded at
+    /// the end: `M2 = sumsq - sum^2/n` is evaluated as
+    /// `sumsq - q^2 n - 2 q r - r^2/n` with `sum = q n + r`, so no
+    /// cancellation happens in floating point.
+    fn moments(&self) -> (u64, f64, f64) {
+        if self.n == 0 {
+            return (0, 0.0, 0.0);
+        }
+        let n = i128::from(self.n);
+        let (q, r) = (self.sum.div_euclid(n), self.sum.rem_euclid(n));
+        let unit = pow10(self.scale) as f64;
+        let mean = (q as f64 + r as f64 / n as f64) / unit;
+        let m2 = q
+            .checked_mul(q)
+            .and_then(|qq| qq.checked_mul(n))
+            .and_then(|qqn| self.sumsq.checked_sub(qqn))
+            .and_then(|x| x.checked_sub(2 * q * r))
+            .map(|int| (int as f64 - (r * r) as f64 / n as f64) / (unit * unit))
+            .unwrap_or_else(|| {
+                let (s, ss) = (self.sum as f64 / unit, self.sumsq as f64 / (unit * unit));
+                ss - s * s / self.n as f64
+            });
+        (self.n, mean, m2.max(0.0))
+    }
+}
+
+/// Welford moments of floats, merged with Chan's formula.
+#[derive(Clone, Copy, Debug, Default)]
+struct Moments {
+    n: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    #[inline]
+    fn add(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    fn merge(&mut self, (n, mean, m2): (u64, f64, f64)) {
+        if n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = Moments { n, mean, m2 };
+            return;
+        }
+        let total = self.n + n;
+        let d = mean - self.mean;
+        self.mean += d * n as f64 / total as f64;
+        self.m2 += m2 + d * d * self.n as f64 * n as f64 / total as f64;
+        self.n = total;
+    }
+}
+
+/// The statistics of one value column within one key.
+///
+/// Decimals of up to 18 digits are summed exactly ([`Exact`], rescaled upward
+/// when a value with more decimals arrives), so sum, mean and variance do not
+/// depend on how the input was cut. Other floats, and exact sums that would
+/// overflow 128 bits, go to Welford moments merged with Chan's formula.
+#[derive(Clone, Debug)]
+pub(crate) struct ValueAcc {
+    pub(crate) count: u64,
+    pub(crate) missing: u64,
+    exact: Exact,
+    float: Moments,
+    min: f64,
+    max: f64,
+    first: f64,
+    last: f64,
+}
+
+impl Default for ValueAcc {
+    fn default() -> ValueAcc {
+        ValueAcc {
+            count: 0,
+            missing: 0,
+            exact: Exact::default(),
+            float: Moments::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            first: f64::NAN,
+            last: f64::NAN,
+        }
+    }
+}
+
+/// The finished statistics of a value column (`None` without values; the
+/// variance also without two values).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Stats {
+    pub(crate) sum: Option<f64>,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
+    pub(crate) mean: Option<f64>,
+    pub(crate) var: Option<f64>,
+    pub(crate) first: Option<f64>,
+    pub(crate) last: Option<f64>,
+}
+
+impl ValueAcc {
+    /// Add a non-missing value: `num` as parsed, `value` its float.
+    #[inline]
+    pub(crate) fn add(&mut self, num: Num, value: f64) {
+        if self.count == 0 {
+            self.first = value;
+        }
+        self.last = value;
+        self.count += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        match num {
+            Num::Dec(m, frac) => {
+                if !self.exact.add(m, frac) {
+                    // Overflow: the exact part so far becomes float moments.
+                    self.float.merge(self.exact.moments());
+                    self.exact = Exact { scale: frac, ..Exact::default() };
+                    let fresh = self.exact.add(m, frac);
+                    debug_assert!(fresh, "one 18-digit decimal always fits");
+                }
+            }
+            _ => self.float.add(value),
+        }
+    }
+
+    /// Merge the accumulator of later records.
+    pub(crate) fn merge(&mut self, later: &ValueAcc) {
+        if later.count > 0 {
+            if self.count == 0 {
+                self.first = later.first;
+            }
+            self.last = later.last;
+        }
+        self.count += later.count;
+        self.missing += later.missing;
+        self.min = self.min.min(later.min);
+        self.max = self.max.max(later.max);
+        self.float.merge((later.float.n, later.float.mean, later.float.m2));
+        match self.exact.combined(&later.exact) {
+            Some(e) => self.exact = e,
+            None => {
+                self.float.merge(self.exact.moments());
+                self.float.merge(later.exact.moments());
+                self.exact = Exact::default();
+            }
+        }
+    }
+
+    pub(crate) fn finish(&self) -> Stats {
+        if self.count == 0 {
+            return Stats::default();
+        }
+        let (mean, m2, n) = if self.float.n == 0 {
+            let (n, mean, m2) = self.exact.moments();
+            (mean, m2, n)
+        } else {
+            let mut all = self.float;
+            all.merge(self.exact.moments());
+            (all.mean, all.m2, all.n)
+        };
+        Stats {
+            sum: Some(self.exact.total() + self.float.mean * self.float.n as f64),
+            min: Some(self.min),
+            max: Some(self.max),
+            mean: Some(mean),
+            var: (n > 1).then(|| m2 / (n - 1) as f64),
+            first: Some(self.first),
+            last: Some(self.last),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::number::parse_number;
+
+    fn acc(values: &[&str]) -> ValueAcc {
+        let mut a = ValueAcc::default();
+        for v in values {
+            let n = parse_number(v.as_bytes());
+            a.add(n, n.to_f64());
+        }
+        a
+    }
+
+    #[test]
+    fn exact_sums_do_not_depend_on_the_split() {
+        let values: Vec<String> =
+            (0..2000i64).map(|i| format!("{}.{:0w$}", i % 97 - 40, i % 13, w = 1 + (i % 3) as usize)).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let whole = acc(&refs).finish();
+        for size in [1, 7, 500] {
+            let mut merged = ValueAcc::default();
+            for part in refs.chunks(size) {
+                merged.merge(&acc(part));
+            }
+            assert_eq!(merged.finish(), whole, "parts of {size}");
+        }
+        let floats: Vec<f64> = refs.iter().map(|v| v.parse().unwrap()).collect();
+        let n = floats.len() as f64;
+        let mean = floats.iter().sum::<f64>() / n;
+        let var = floats.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        assert!((whole.mean.unwrap() - mean).abs() < 1e-9);
+        assert!((whole.var.unwrap() - var).abs() < 1e-9 * var);
+        assert_eq!(whole.first, Some(-40.0));
+    }
+
+    #[test]
+    fn floats_overflow_and_mixed_inputs_still_add_up() {
+        let a = acc(&["1e2", "0.5", "-3", "123456789012345678", "999999999999999999", "2.5e-1"]);
+        let s = a.finish();
+        let xs = [100.0, 0.5, -3.0, 123456789012345678.0, 999999999999999999.0, 0.25];
+        let sum: f64 = xs.iter().sum();
+        assert!((s.sum.unwrap() - sum).abs() <= sum.abs() * 1e-12);
+        let mean = sum / 6.0;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 5.0;
+        assert!((s.var.unwrap() - var).abs() <= var * 1e-9, "{:?} vs {var}", s.var);
+        assert_eq!((s.min, s.max, s.last), (Some(-3.0), Some(999999999999999999.0), Some(0.25)));
+        // Many 18-digit values overflow the exact squares and spill to floats.
+        let big: Vec<&str> = vec!["-999999999999999.999"; 500];
+        let b = acc(&big).finish();
+        assert!((b.mean.unwrap() + 999999999999999.999).abs() < 1.0);
+        assert!(b.var.unwrap().abs() < 1e3, "{:?}", b.var);
+        assert_eq!(ValueAcc::default().finish(), Stats::default());
+        assert_eq!(acc(&["4"]).finish().var, None);
+    }
+}

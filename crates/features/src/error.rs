@@ -1,0 +1,111 @@
+use std::fmt;
+
+use crate::field::FieldError;
+
+/// Why a features job could not be set up.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A column name that is not in the header (or the binary layout).
+    UnknownColumn {
+        /// The name asked for.
+        column: String,
+        /// The columns there are.
+        available: Vec<String>,
+    },
+    /// A 0-based column index past the last column.
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The number of columns.
+        width: usize,
+    },
+    /// An input's header differs from the first input's.
+    HeaderMismatch {
+        /// The input whose header differs.
+        input: String,
+        /// The first input's header.
+        expected: Vec<String>,
+        /// This input's header.
+        found: Vec<String>,
+    },
+    /// An input's header (or first record) cannot be split into fields.
+    BadHeader {
+        /// The input.
+        input: String,
+        /// What is wrong with it.
+        reason: FieldError,
+    },
+    /// Names are used but no input has a header to look them up in.
+    NoHeader,
+    /// No `key` column was given.
+    NoKey,
+    /// A binary field declaration that does not parse or does not fit.
+    BadField {
+        /// The declaration.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An aggregate name that is not known.
+    BadAgg(String),
+    /// A byte-string field used as a numeric value.
+    NotNumeric(String),
+    /// Two output columns would have the same name.
+    DuplicateColumn(String),
+    /// Invalid sketch settings.
+    Sketch(pagemill_sketch::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownColumn { column, available } => {
+                write!(f, "unknown column '{column}' (columns: {})", available.join(", "))
+            }
+            Error::IndexOutOfRange { index, width } => {
+                write!(
+                    f,
+                    "column index {index} is out of range: records have {width} columns (0 to {})",
+                    width.saturating_sub(1)
+                )
+            }
+            Error::HeaderMismatch { input, expected, found } => write!(
+                f,
+                "{input}: header differs from the first input's: expected [{}], found [{}]",
+                expected.join(", "),
+                found.join(", ")
+            ),
+            Error::BadHeader { input, reason } => write!(f, "{input}: cannot read the header: {reason}"),
+            Error::NoHeader => {
+                f.write_str("columns are named but no input has a header (use 0-based indices with --no-header)")
+            }
+            Error::NoKey => f.write_str("at least one key column is needed"),
+            Error::BadField { spec, reason } => write!(f, "bad field '{spec}': {reason}"),
+            Error::BadAgg(name) => write!(
+                f,
+                "unknown aggregate '{name}' (expected count, missing, sum, min, max, mean, var, std, first, last, quantiles or pNN.N)"
+            ),
+            Error::NotNumeric(name) => write!(f, "field '{name}' is a byte string and cannot be a numeric value"),
+            Error::DuplicateColumn(name) => write!(f, "two output columns would be named '{name}'"),
+            Error::Sketch(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::BadHeader { reason, .. } => Some(reason),
+            // Transparent: `Display` is the sketch error's own.
+            Error::Sketch(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<pagemill_sketch::Error> for Error {
+    fn from(e: pagemill_sketch::Error) -> Error {
+        Error::Sketch(e)
+    }
+}

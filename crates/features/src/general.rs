@@ -1,0 +1,711 @@
+//! The general features job: per-key statistics over delimited or binary
+//! records.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use pagemill_engine::{Chunk, Job, Malformed};
+use pagemill_mmap::Source;
+use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
+use pagemill_split::{AnyFormat, Csv, Fixed, Lines, Record, RecordFormat};
+
+use crate::acc::ValueAcc;
+use crate::error::Error;
+use crate::field::{RawField, split_fields};
+use crate::number::{Num, parse_number};
+use crate::spec::{Agg, Dialect, FeatureSpec, FieldType, InputKind, Layout};
+use crate::table::{KeyTable, Prefix, tail_word};
+
+/// Scaled magnitudes at or above this are refused before they reach a
+/// histogram (which takes up to 2^62), with room for rounding.
+const QUANTILE_LIMIT: f64 = (1u64 << 61) as f64;
+
+/// How records are read, resolved against the inputs.
+#[derive(Clone, Debug)]
+enum Reader {
+    Delimited { dialect: Dialect, width: usize },
+    Binary(Layout),
+}
+
+/// The general features job: built by [`FeatureSpec::build`], run by a
+/// [`Runner`](pagemill_engine::Runner), finished into one Arrow
+/// [`RecordBatch`].
+///
+/// Output columns: the keys (Utf8; Int64/UInt64 for integer fields of binary
+/// records), `rows` (UInt64), then per value column `<col>_<feature>` in the
+/// order of the features (counts UInt64, statistics Float64, null where
+/// there is no value, and the variance and standard deviation also with one
+/// value), then `<col>_distinct` (UInt64) per distinct column. Rows are
+/// sorted by key: byte order for text, numeric order for integers, nulls
+/// first.
+///
+/// Malformed records are counted and sampled, never aggregated:
+/// `ragged-row` (a field count other than the header's, or than the first
+/// record's without a header), `blank-line`, `unclosed-quote`, `bad-quote`,
+/// `bad-number` (a value that is neither a number nor a null marker, or is
+/// infinite), `out-of-range` (too large for the quantile histogram),
+/// `invalid-utf8` (a text key that is not UTF-8) and `short-record` (a
+/// trailing partial binary record).
+///
+/// # Determinism
+///
+/// Counts, min, max, first, last, quantiles and distinct counts are exact
+/// functions of the input, identical for any thread count, chunk size and
+/// input path. Sum, mean, variance and standard deviation are computed from
+/// exact 128-bit integer sums while every value is a decimal of at most 18
+/// digits (and the sums fit), so they too are identical everywhere. Values
+/// in exponent notation, with more digits, or binary floats use Welford/Chan
+/// moments: identical across thread counts at a fixed chunk size, and
+/// across chunk sizes equal up to floating-point rounding.
+#[derive(Debug)]
+pub struct Features {
+    format: AnyFormat,
+    reader: Reader,
+    keys: Vec<usize>,
+    values: Vec<usize>,
+    distinct: Vec<usize>,
+    key_names: Vec<String>,
+    value_names: Vec<String>,
+    distinct_names: Vec<String>,
+    aggs: Vec<Agg>,
+    /// Quantiles as fractions, in the order of `aggs`.
+    qs: Vec<f64>,
+    nulls: Vec<Vec<u8>>,
+    /// Bit `b` set when a null marker starts with byte `b`: most fields are
+    /// told apart from every marker by their first byte.
+    null_first: [u64; 4],
+    /// The empty field is a null marker.
+    null_empty: bool,
+    quantile_config: QuantileConfig,
+    distinct_config: DistinctConfig,
+    key_hint: AtomicUsize,
+}
+
+/// The state of a range of chunks: a table of keys to row numbers and the
+/// accumulators of each row.
+#[derive(Debug)]
+pub struct FeaturesPartial {
+    table: KeyTable<u32>,
+    rows: Vec<u64>,
+    invalid: Vec<bool>,
+    values: Vec<ValueAcc>,
+    quantiles: Vec<Quantiles>,
+    distinct: Vec<Distinct>,
+}
+
+/// Append one key part: 0 for null, else a length byte (`len + 1`, or 255
+/// and four bytes of length) and the bytes. Never empty.
+#[inline]
+fn push_key_part(buf: &mut Vec<u8>, part: Option<&[u8]>) {
+    match part {
+        None => buf.push(0),
+        Some(b) if b.len() < 254 => {
+            buf.push(b.len() as u8 + 1);
+            buf.extend_from_slice(b);
+        }
+        Some(b) => {
+            buf.push(255);
+            buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// The parts of an encoded key.
+fn key_parts(mut buf: &[u8]) -> Vec<Option<&[u8]>> {
+    let mut parts = Vec::new();
+    while let Some((&tag, rest)) = buf.split_first() {
+        let (len, rest) = match tag {
+            0 => {
+                parts.push(None);
+                buf = rest;
+                continue;
+            }
+            255 => (u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize, &rest[4..]),
+            n => (usize::from(n) - 1, rest),
+        };
+        parts.push(Some(&rest[..len]));
+        buf = &rest[len..];
+    }
+    parts
+}
+
+fn column_name(header: Option<&[String]>, i: usize) -> String {
+    header.map_or_else(|| format!("column_{i}"), |h| h[i].clone())
+}
+
+/// Resolve a column by name, else (if all digits) by 0-based index.
+fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> {
+    if named && let Some(i) = names.iter().position(|n| n == column) {
+        return Ok(i);
+    }
+    if !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit()) {
+        let index: usize =
+            column.parse().map_err(|_| Error::IndexOutOfRange { index: usize::MAX, width: names.len() })?;
+        if index >= names.len() {
+            return Err(Error::IndexOutOfRange { index, width: names.len() });
+        }
+        return Ok(index);
+    }
+    if !named {
+        return Err(Error::NoHeader);
+    }
+    Err(Error::UnknownColumn { column: column.to_string(), available: names.to_vec() })
+}
+
+/// The fields of an input's first record, as strings.
+fn first_record(format: &AnyFormat, dialect: &Dialect, source: &Source) -> Result<Option<Vec<String>>, Error> {
+    let Some(record) = format.records(source.bytes()).next() else { return Ok(None) };
+    let mut bytes = record.bytes;
+    if dialect.header {
+        bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    }
+    let mut fields = Vec::new();
+    split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields)
+        .map_err(|reason| Error::BadHeader { input: source.name().to_string(), reason })?;
+    let mut scratch = Vec::new();
+    Ok(Some(
+        fields
+            .iter()
+            .map(|f| String::from_utf8_lossy(f.value(dialect.quote.unwrap_or(b'"'), &mut scratch)).into_owned())
+            .collect(),
+    ))
+}
+
+impl FeatureSpec {
+    /// Resolve the spec against `inputs` (the header of each, which must
+    /// all match) into a job.
+    pub fn build(&self, inputs: &[Source]) -> Result<Features, Error> {
+        if self.keys.is_empty() {
+            return Err(Error::NoKey);
+        }
+        let aggs = self.resolved_aggs();
+        let qs: Vec<f64> =
+            aggs.iter().filter_map(|a| if let Agg::Quantile(p) = a { Some(p / 100.0) } else { None }).collect();
+        let (format, reader, names, named, numeric_ok): (AnyFormat, Reader, Vec<String>, bool, Vec<bool>) = match &self
+            .input
+        {
+            InputKind::Delimited(dialect) => {
+                let format = match dialect.quote {
+                    Some(q) => AnyFormat::Csv(Csv::new().with_quote(q)),
+                    None => AnyFormat::Lines(Lines),
+                };
+                let mut first: Option<(String, Vec<String>)> = None;
+                for source in inputs {
+                    let Some(fields) = first_record(&format, dialect, source)? else { continue };
+                    match &first {
+                        None => first = Some((source.name().to_string(), fields)),
+                        Some((_, expected)) if dialect.header && *expected != fields => {
+                            return Err(Error::HeaderMismatch {
+                                input: source.name().to_string(),
+                                expected: expected.clone(),
+                                found: fields,
+                            });
+                        }
+                        Some(_) => {}
+                    }
+                }
+                let fields = first.map(|(_, f)| f).unwrap_or_default();
+                let width = fields.len();
+                let names: Vec<String> =
+                    if dialect.header { fields } else { (0..width).map(|i| column_name(None, i)).collect() };
+                let numeric = vec![true; width];
+                (format, Reader::Delimited { dialect: *dialect, width }, names, dialect.header, numeric)
+            }
+            InputKind::Binary(layout) => {
+                let names = layout.fields.iter().map(|f| f.name.clone()).collect();
+                let numeric = layout.fields.iter().map(|f| !matches!(f.ty, FieldType::Bytes(_))).collect();
+                (AnyFormat::Fixed(Fixed::new(layout.record_size)), Reader::Binary(layout.clone()), names, true, numeric)
+            }
+        };
+        let resolve_all = |cols: &[String]| -> Result<Vec<usize>, Error> {
+            let mut out: Vec<usize> = Vec::new();
+            for c in cols {
+                let i = resolve(c, &names, named)?;
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+            Ok(out)
+        };
+        let keys = resolve_all(&self.keys)?;
+        let values = resolve_all(&self.values)?;
+        let distinct = resolve_all(&self.distinct)?;
+        if let Some(&i) = values.iter().find(|&&i| !numeric_ok[i]) {
+            return Err(Error::NotNumeric(names[i].clone()));
+        }
+        let header = Some(names.as_slice());
+        let key_names: Vec<String> = keys.iter().map(|&i| column_name(header, i)).collect();
+        let value_names: Vec<String> = values.iter().map(|&i| column_name(header, i)).collect();
+        let distinct_names: Vec<String> = distinct.iter().map(|&i| column_name(header, i)).collect();
+        let job = Features {
+            format,
+            reader,
+            keys,
+            values,
+            distinct,
+            key_names,
+            value_names,
+            distinct_names,
+            aggs,
+            qs,
+            null_first: self.nulls.iter().filter_map(|n| n.first()).fold([0u64; 4], |mut bits, &b| {
+                bits[usize::from(b >> 6)] |= 1 << (b & 63);
+                bits
+            }),
+            null_empty: self.nulls.iter().any(Vec::is_empty),
+            nulls: self.nulls.clone(),
+            quantile_config: self.quantile_config,
+            distinct_config: self.distinct_config,
+            key_hint: AtomicUsize::new(0),
+        };
+        let names = job.output_names();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(Error::DuplicateColumn(n.clone()));
+            }
+        }
+        Ok(job)
+    }
+}
+
+/// Per-chunk scratch space, reused across records.
+struct Scratch<'a> {
+    fields: Vec<RawField<'a>>,
+    key: Vec<u8>,
+    unescaped: Vec<u8>,
+    nums: Vec<Option<(Num, f64)>>,
+}
+
+impl FeaturesPartial {
+    /// The row of `key`, creating it (with its UTF-8 verdict) if new.
+    #[inline]
+    fn row(&mut self, job: &Features, key: &[u8], text_key: bool) -> usize {
+        let prefix = Prefix::of(key);
+        let hash = prefix.hash(key.len(), tail_word(key));
+        let next = self.rows.len() as u32;
+        let (slot, inserted) = self.table.entry(key, prefix, hash);
+        if !inserted {
+            return *slot as usize;
+        }
+        *slot = next;
+        let invalid = text_key && key_parts(key).iter().flatten().any(|p| std::str::from_utf8(p).is_err());
+        self.push_row(job, invalid);
+        next as usize
+    }
+
+    fn push_row(&mut self, job: &Features, invalid: bool) {
+        self.rows.push(0);
+        self.invalid.push(invalid);
+        self.values.extend((0..job.values.len()).map(|_| ValueAcc::default()));
+        if !job.qs.is_empty() {
+            self.quantiles.extend((0..job.values.len()).map(|_| Quantiles::new(job.quantile_config)));
+        }
+        self.distinct.extend((0..job.distinct.len()).map(|_| Distinct::new(job.distinct_config)));
+    }
+}
+
+impl Features {
+    /// The output column names, in order.
+    pub fn output_names(&self) -> Vec<String> {
+        let mut names = self.key_names.clone();
+        names.push("rows".to_string());
+        for v in &self.value_names {
+            names.extend(self.aggs.iter().map(|a| format!("{v}_{a}")));
+        }
+        names.extend(self.distinct_names.iter().map(|d| format!("{d}_distinct")));
+        names
+    }
+
+    #[inline]
+    fn is_null(&self, field: &[u8]) -> bool {
+        match field.first() {
+            None => self.null_empty,
+            Some(&b) if self.null_first[usize::from(b >> 6)] & (1 << (b & 63)) == 0 => false,
+            Some(_) => self.nulls.iter().any(|n| n.as_slice() == field),
+        }
+    }
+
+    /// Check a parsed value; `Err(kind)` makes the record malformed.
+    #[inline]
+    fn check(&self, num: Num) -> Result<Option<(Num, f64)>, &'static str> {
+        match num {
+            Num::Bad => Err("bad-number"),
+            Num::Nan => Ok(None),
+            n => {
+                let x = n.to_f64();
+                if !self.qs.is_empty() && x.abs() * self.quantile_config.get_scale() as f64 >= QUANTILE_LIMIT {
+                    return Err("out-of-range");
+                }
+                Ok(Some((n, x)))
+            }
+        }
+    }
+
+    /// Fold one record's parsed values and distinct fields into `row`.
+    #[inline]
+    fn add_values(&self, p: &mut FeaturesPartial, row: usize, nums: &[Option<(Num, f64)>]) {
+        p.rows[row] += 1;
+        let nv = self.values.len();
+        for (j, num) in nums.iter().enumerate() {
+            let acc = &mut p.values[row * nv + j];
+            match *num {
+                None => acc.missing += 1,
+                Some((n, x)) => {
+                    acc.add(n, x);
+                    if !self.qs.is_empty() {
+                        let q = &mut p.quantiles[row * nv + j];
+                        let recorded = match n {
+                            Num::Dec(m, f) => q.record_decimal(m, f),
+                            _ => q.record(x),
+                        };
+                        debug_assert!(recorded.is_ok(), "checked against QUANTILE_LIMIT");
+                    }
+                }
+            }
+        }
+    }
+
+    fn map_delimited<'a>(
+        &self,
+        dialect: &Dialect,
+        width: usize,
+        records: impl Iterator<Item = Record<'a>>,
+        p: &mut FeaturesPartial,
+        malformed: &mut Malformed,
+    ) {
+        let quote = dialect.quote.unwrap_or(b'"');
+        let mut s = Scratch {
+            fields: Vec::with_capacity(width),
+            key: Vec::with_capacity(64),
+            unescaped: Vec::new(),
+            nums: vec![None; self.values.len()],
+        };
+        'records: for rec in records {
+            if let Err(e) = split_fields(rec.bytes, dialect.delimiter, dialect.quote, &mut s.fields) {
+                malformed.report(e.kind(), rec.offset, rec.bytes);
+                continue;
+            }
+            if s.fields.len() != width {
+                let kind = if rec.bytes.is_empty() { "blank-line" } else { "ragged-row" };
+                malformed.report(kind, rec.offset, rec.bytes);
+                continue;
+            }
+            for (j, &c) in self.values.iter().enumerate() {
+                let v = s.fields[c].value(quote, &mut s.unescaped);
+                s.nums[j] = if self.is_null(v) {
+                    None
+                } else {
+                    match self.check(parse_number(v)) {
+                        Ok(n) => n,
+                        Err(kind) => {
+                            malformed.report(kind, rec.offset, rec.bytes);
+                            continue 'records;
+                        }
+                    }
+                };
+            }
+            s.key.clear();
+            for &c in &self.keys {
+                let v = s.fields[c].value(quote, &mut s.unescaped);
+                let part = if self.is_null(v) { None } else { Some(v) };
+                push_key_part(&mut s.key, part);
+            }
+            let row = p.row(self, &s.key, true);
+            if p.invalid[row] {
+                malformed.report("invalid-utf8", rec.offset, rec.bytes);
+                continue;
+            }
+            self.add_values(p, row, &s.nums);
+            let nd = self.distinct.len();
+            for (j, &c) in self.distinct.iter().enumerate() {
+                let v = s.fields[c].value(quote, &mut s.unescaped);
+                if !self.is_null(v) {
+                    p.distinct[row * nd + j].insert(v);
+                }
+            }
+        }
+    }
+
+    fn map_binary(&self, layout: &Layout, bytes: &[u8], p: &mut FeaturesPartial, malformed: &mut Malformed) {
+        let mut key = Vec::with_capacity(64);
+        let mut nums: Vec<Option<(Num, f64)>> = vec![None; self.values.len()];
+        let text_key = self.keys.iter().any(|&k| matches!(layout.fields[k].ty, FieldType::Bytes(_)));
+        'records: for rec in Fixed::new(layout.record_size).records(bytes) {
+            if rec.bytes.len() < layout.record_size {
+                malformed.report("short-record", rec.offset, rec.bytes);
+                continue;
+            }
+            for (j, &c) in self.values.iter().enumerate() {
+                nums[j] = match self.check(decode_number(&layout.fields[c].ty, field_bytes(layout, c, rec.bytes))) {
+                    Ok(n) => n,
+                    Err(kind) => {
+                        malformed.report(kind, rec.offset, rec.bytes);
+                        continue 'records;
+                    }
+                };
+            }
+            key.clear();
+            for &c in &self.keys {
+                push_key_part(&mut key, Some(field_value(layout, c, rec.bytes)));
+            }
+            let row = p.row(self, &key, text_key);
+            if p.invalid[row] {
+                malformed.report("invalid-utf8", rec.offset, rec.bytes);
+                continue;
+            }
+            self.add_values(p, row, &nums);
+            let nd = self.distinct.len();
+            for (j, &c) in self.distinct.iter().enumerate() {
+                p.distinct[row * nd + j].insert(field_value(layout, c, rec.bytes));
+            }
+        }
+    }
+
+    fn key_type(&self, i: usize) -> Option<FieldType> {
+        match &self.reader {
+            Reader::Binary(layout) => Some(layout.fields[self.keys[i]].ty),
+            Reader::Delimited { .. } => None,
+        }
+    }
+}
+
+/// The bytes of field `c` of a whole record.
+#[inline]
+fn field_bytes<'a>(layout: &Layout, c: usize, record: &'a [u8]) -> &'a [u8] {
+    let f = &layout.fields[c];
+    &record[f.offset..f.offset + f.ty.width()]
+}
+
+/// A field's value bytes: byte strings lose their NUL padding.
+#[inline]
+fn field_value<'a>(layout: &Layout, c: usize, record: &'a [u8]) -> &'a [u8] {
+    let b = field_bytes(layout, c, record);
+    match layout.fields[c].ty {
+        FieldType::Bytes(_) => {
+            let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+            &b[..end]
+        }
+        _ => b,
+    }
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(buf)
+}
+
+fn le_i64(b: &[u8]) -> i64 {
+    let shift = 64 - 8 * b.len() as u32;
+    ((le_u64(b) << shift) as i64) >> shift
+}
+
+#[inline]
+fn decode_number(ty: &FieldType, b: &[u8]) -> Num {
+    match ty {
+        FieldType::F32 => float_num(f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+        FieldType::F64 => float_num(f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        t if t.is_signed() => Num::Dec(le_i64(b), 0),
+        _ => match i64::try_from(le_u64(b)) {
+            Ok(v) => Num::Dec(v, 0),
+            Err(_) => Num::Float(le_u64(b) as f64),
+        },
+    }
+}
+
+fn float_num(x: f64) -> Num {
+    if x.is_nan() {
+        Num::Nan
+    } else if x.is_finite() {
+        Num::Float(x)
+    } else {
+        Num::Bad
+    }
+}
+
+/// A decoded key part, ordered as the output is sorted.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum KeyValue<'a> {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Text(&'a [u8]),
+}
+
+fn key_value<'a>(ty: Option<FieldType>, part: Option<&'a [u8]>) -> KeyValue<'a> {
+    match (ty, part) {
+        (_, None) => KeyValue::Null,
+        (Some(t), Some(b)) if t.is_signed() => KeyValue::Int(le_i64(b)),
+        (Some(t), Some(b)) if t.is_unsigned() => KeyValue::UInt(le_u64(b)),
+        (_, Some(b)) => KeyValue::Text(b),
+    }
+}
+
+impl Job for Features {
+    type Format = AnyFormat;
+    type Partial = FeaturesPartial;
+    type Output = RecordBatch;
+
+    fn format(&self) -> &AnyFormat {
+        &self.format
+    }
+
+    fn empty(&self) -> FeaturesPartial {
+        FeaturesPartial {
+            table: KeyTable::with_capacity(8),
+            rows: Vec::new(),
+            invalid: Vec::new(),
+            values: Vec::new(),
+            quantiles: Vec::new(),
+            distinct: Vec::new(),
+        }
+    }
+
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> FeaturesPartial {
+        let mut p = self.empty();
+        p.table = KeyTable::with_capacity(self.key_hint.load(Ordering::Relaxed));
+        match (&self.reader, &self.format) {
+            (Reader::Delimited { dialect, width }, format) => {
+                let skip = usize::from(dialect.header && chunk.offset == 0);
+                match format {
+                    AnyFormat::Csv(csv) => {
+                        self.map_delimited(dialect, *width, csv.records(chunk.bytes).skip(skip), &mut p, malformed)
+                    }
+                    _ => self.map_delimited(dialect, *width, Lines.records(chunk.bytes).skip(skip), &mut p, malformed),
+                }
+            }
+            (Reader::Binary(layout), _) => self.map_binary(layout, chunk.bytes, &mut p, malformed),
+        }
+        self.key_hint.fetch_max(p.table.len(), Ordering::Relaxed);
+        p
+    }
+
+    fn merge(&self, mut left: FeaturesPartial, right: FeaturesPartial) -> FeaturesPartial {
+        if left.rows.is_empty() {
+            return right;
+        }
+        let nv = self.values.len();
+        let nq = if self.qs.is_empty() { 0 } else { nv };
+        let nd = self.distinct.len();
+        let FeaturesPartial { table, rows, invalid, values, quantiles, mut distinct } = right;
+        for (key, prefix, hash, &r) in table.entries() {
+            let next = left.rows.len() as u32;
+            let (slot, inserted) = left.table.entry(key, prefix, hash);
+            let l = if inserted {
+                *slot = next;
+                left.push_row(self, invalid[r as usize]);
+                next as usize
+            } else {
+                *slot as usize
+            };
+            let r = r as usize;
+            left.rows[l] += rows[r];
+            for j in 0..nv {
+                left.values[l * nv + j].merge(&values[r * nv + j]);
+            }
+            for j in 0..nq {
+                left.quantiles[l * nq + j].merge(&quantiles[r * nq + j]).expect("one config per job");
+            }
+            for j in 0..nd {
+                let d = std::mem::replace(&mut distinct[r * nd + j], Distinct::new(self.distinct_config));
+                left.distinct[l * nd + j].merge(d).expect("one config per job");
+            }
+        }
+        left
+    }
+
+    fn finish(&self, p: FeaturesPartial, _inputs: &[Source]) -> RecordBatch {
+        let nk = self.keys.len();
+        let types: Vec<Option<FieldType>> = (0..nk).map(|i| self.key_type(i)).collect();
+        let mut order: Vec<(Vec<Option<&[u8]>>, usize)> = p
+            .table
+            .iter()
+            .filter(|&(_, &r)| !p.invalid[r as usize])
+            .map(|(key, &r)| (key_parts(key), r as usize))
+            .collect();
+        order.sort_by(|(a, _), (b, _)| {
+            a.iter()
+                .zip(b)
+                .zip(&types)
+                .map(|((x, y), t)| key_value(*t, *x).cmp(&key_value(*t, *y)))
+                .find(|o| *o != CmpOrdering::Equal)
+                .unwrap_or(CmpOrdering::Equal)
+        });
+
+        let mut fields: Vec<Field> = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (i, name) in self.key_names.iter().enumerate() {
+            let parts = order.iter().map(|(k, _)| k[i]);
+            let (dt, array): (DataType, ArrayRef) = match types[i] {
+                Some(t) if t.is_signed() => {
+                    (DataType::Int64, Arc::new(Int64Array::from_iter(parts.map(|b| b.map(le_i64)))))
+                }
+                Some(t) if t.is_unsigned() => {
+                    (DataType::UInt64, Arc::new(UInt64Array::from_iter(parts.map(|b| b.map(le_u64)))))
+                }
+                _ => (
+                    DataType::Utf8,
+                    Arc::new(StringArray::from_iter(parts.map(|b| b.map(|b| String::from_utf8_lossy(b))))),
+                ),
+            };
+            fields.push(Field::new(name, dt, true));
+            columns.push(array);
+        }
+        fields.push(Field::new("rows", DataType::UInt64, false));
+        columns.push(Arc::new(UInt64Array::from_iter_values(order.iter().map(|&(_, r)| p.rows[r]))));
+
+        let nv = self.values.len();
+        for (j, name) in self.value_names.iter().enumerate() {
+            let accs: Vec<&ValueAcc> = order.iter().map(|&(_, r)| &p.values[r * nv + j]).collect();
+            let stats: Vec<_> = accs.iter().map(|a| a.finish()).collect();
+            let quantiles: Vec<Vec<Option<f64>>> = if self.qs.is_empty() {
+                Vec::new()
+            } else {
+                order.iter().map(|&(_, r)| p.quantiles[r * nv + j].quantiles(&self.qs)).collect()
+            };
+            let mut qi = 0;
+            for agg in &self.aggs {
+                let col = format!("{name}_{agg}");
+                let floats = |f: &dyn Fn(usize) -> Option<f64>| -> ArrayRef {
+                    Arc::new(Float64Array::from_iter((0..order.len()).map(f)))
+                };
+                let (dt, array): (DataType, ArrayRef) = match agg {
+                    Agg::Count => {
+                        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.count))))
+                    }
+                    Agg::Missing => {
+                        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.missing))))
+                    }
+                    Agg::Sum => (DataType::Float64, floats(&|i| stats[i].sum)),
+                    Agg::Min => (DataType::Float64, floats(&|i| stats[i].min)),
+                    Agg::Max => (DataType::Float64, floats(&|i| stats[i].max)),
+                    Agg::Mean => (DataType::Float64, floats(&|i| stats[i].mean)),
+                    Agg::Var => (DataType::Float64, floats(&|i| stats[i].var)),
+                    Agg::Std => (DataType::Float64, floats(&|i| stats[i].var.map(f64::sqrt))),
+                    Agg::First => (DataType::Float64, floats(&|i| stats[i].first)),
+                    Agg::Last => (DataType::Float64, floats(&|i| stats[i].last)),
+                    Agg::Quantile(_) => {
+                        let k = qi;
+                        qi += 1;
+                        (DataType::Float64, floats(&|i| quantiles[i][k]))
+                    }
+                };
+                let nullable = dt == DataType::Float64;
+                fields.push(Field::new(col, dt, nullable));
+                columns.push(array);
+            }
+        }
+        let nd = self.distinct.len();
+        for (j, name) in self.distinct_names.iter().enumerate() {
+            fields.push(Field::new(format!("{name}_distinct"), DataType::UInt64, false));
+            columns.push(Arc::new(UInt64Array::from_iter_values(
+                order.iter().map(|&(_, r)| p.distinct[r * nd + j].estimate()),
+            )));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
+    }
+}

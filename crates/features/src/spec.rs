@@ -1,0 +1,427 @@
+//! What a features job reads and computes: dialects, binary layouts,
+//! aggregates and the spec that ties them together.
+
+use std::fmt;
+use std::str::FromStr;
+
+use pagemill_sketch::{DistinctConfig, QuantileConfig};
+
+use crate::error::Error;
+
+/// How delimited text is written: delimiter, quoting, header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dialect {
+    pub(crate) delimiter: u8,
+    pub(crate) quote: Option<u8>,
+    pub(crate) header: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Dialect {
+        Dialect::csv()
+    }
+}
+
+impl Dialect {
+    /// Comma-separated, `"`-quoted (RFC 4180), with a header.
+    pub fn csv() -> Dialect {
+        Dialect { delimiter: b',', quote: Some(b'"'), header: true }
+    }
+
+    /// Tab-separated, `"`-quoted, with a header.
+    pub fn tsv() -> Dialect {
+        Dialect { delimiter: b'\t', ..Dialect::csv() }
+    }
+
+    /// Use `delimiter` between fields.
+    pub fn delimiter(mut self, delimiter: u8) -> Dialect {
+        self.delimiter = delimiter;
+        self
+    }
+
+    /// Quote fields with `quote`, or not at all (`None`: records are plain
+    /// lines and quotes are ordinary bytes).
+    pub fn quote(mut self, quote: Option<u8>) -> Dialect {
+        self.quote = quote;
+        self
+    }
+
+    /// Whether the first record of each input is a header.
+    pub fn header(mut self, header: bool) -> Dialect {
+        self.header = header;
+        self
+    }
+}
+
+/// The type of a field of a fixed-width binary record (little-endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldType {
+    /// `i8`.
+    I8,
+    /// `i16`.
+    I16,
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+    /// `u8`.
+    U8,
+    /// `u16`.
+    U16,
+    /// `u32`.
+    U32,
+    /// `u64`.
+    U64,
+    /// `f32`.
+    F32,
+    /// `f64`.
+    F64,
+    /// A byte string of this many bytes (trailing NUL bytes are padding).
+    Bytes(usize),
+}
+
+impl FieldType {
+    /// The field's width in bytes.
+    pub fn width(&self) -> usize {
+        match self {
+            FieldType::I8 | FieldType::U8 => 1,
+            FieldType::I16 | FieldType::U16 => 2,
+            FieldType::I32 | FieldType::U32 | FieldType::F32 => 4,
+            FieldType::I64 | FieldType::U64 | FieldType::F64 => 8,
+            FieldType::Bytes(n) => *n,
+        }
+    }
+
+    pub(crate) fn is_signed(&self) -> bool {
+        matches!(self, FieldType::I8 | FieldType::I16 | FieldType::I32 | FieldType::I64)
+    }
+
+    pub(crate) fn is_unsigned(&self) -> bool {
+        matches!(self, FieldType::U8 | FieldType::U16 | FieldType::U32 | FieldType::U64)
+    }
+}
+
+/// One field of a binary record: `name:type@offset`, e.g. `key:u32@0`,
+/// `value:f64@8`, `code:bytes8@16`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinaryField {
+    /// The field's name (used by keys, values and distinct columns).
+    pub name: String,
+    /// Its type.
+    pub ty: FieldType,
+    /// Its byte offset in the record.
+    pub offset: usize,
+}
+
+impl FromStr for BinaryField {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<BinaryField, Error> {
+        let bad = |reason: &str| Error::BadField { spec: s.to_string(), reason: reason.to_string() };
+        let (name, rest) = s.split_once(':').ok_or_else(|| bad("expected name:type@offset"))?;
+        let (ty, offset) = rest.split_once('@').ok_or_else(|| bad("expected name:type@offset"))?;
+        if name.is_empty() {
+            return Err(bad("the name is empty"));
+        }
+        let offset = offset.parse().map_err(|_| bad("the offset is not a number"))?;
+        let ty = match ty {
+            "i8" => FieldType::I8,
+            "i16" => FieldType::I16,
+            "i32" => FieldType::I32,
+            "i64" => FieldType::I64,
+            "u8" => FieldType::U8,
+            "u16" => FieldType::U16,
+            "u32" => FieldType::U32,
+            "u64" => FieldType::U64,
+            "f32" => FieldType::F32,
+            "f64" => FieldType::F64,
+            _ => match ty.strip_prefix("bytes").map(str::parse::<usize>) {
+                Some(Ok(n)) if n >= 1 => FieldType::Bytes(n),
+                _ => return Err(bad("unknown type (i8..i64, u8..u64, f32, f64, bytesN)")),
+            },
+        };
+        Ok(BinaryField { name: name.to_string(), ty, offset })
+    }
+}
+
+/// The layout of fixed-width binary records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub(crate) record_size: usize,
+    pub(crate) fields: Vec<BinaryField>,
+}
+
+impl Layout {
+    /// Records of `record_size` bytes holding `fields`, each of which must
+    /// fit inside the record; names must be unique.
+    pub fn new(record_size: usize, fields: Vec<BinaryField>) -> Result<Layout, Error> {
+        if record_size == 0 {
+            return Err(Error::BadField { spec: "record size".into(), reason: "must be at least 1".into() });
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if f.offset.checked_add(f.ty.width()).is_none_or(|end| end > record_size) {
+                return Err(Error::BadField {
+                    spec: f.name.clone(),
+                    reason: format!(
+                        "{} bytes at offset {} do not fit a {record_size}-byte record",
+                        f.ty.width(),
+                        f.offset
+                    ),
+                });
+            }
+            if fields[..i].iter().any(|g| g.name == f.name) {
+                return Err(Error::BadField { spec: f.name.clone(), reason: "declared twice".into() });
+            }
+        }
+        Ok(Layout { record_size, fields })
+    }
+
+    /// The record size.
+    pub fn record_size(&self) -> usize {
+        self.record_size
+    }
+
+    /// The fields.
+    pub fn fields(&self) -> &[BinaryField] {
+        &self.fields
+    }
+}
+
+/// One feature computed per value column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Agg {
+    /// Non-missing values (`<col>_count`).
+    Count,
+    /// Missing values: null markers and NaN (`<col>_missing`).
+    Missing,
+    /// Sum.
+    Sum,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Arithmetic mean.
+    Mean,
+    /// Sample variance (n - 1).
+    Var,
+    /// Sample standard deviation (n - 1).
+    Std,
+    /// The first non-missing value in file order.
+    First,
+    /// The last non-missing value in file order.
+    Last,
+    /// The quantile at this percentage (`p99.9` is 99.9), from the
+    /// HdrHistogram (see [`QuantileConfig`]).
+    Quantile(f64),
+}
+
+impl Agg {
+    /// Every basic feature, in output order (quantiles not included).
+    pub const BASIC: [Agg; 10] =
+        [Agg::Count, Agg::Missing, Agg::Sum, Agg::Min, Agg::Max, Agg::Mean, Agg::Var, Agg::Std, Agg::First, Agg::Last];
+
+    /// Parse a comma-separated list (`mean,std,p99`); `quantiles` stands for
+    /// the spec's quantile list and is returned as `None`.
+    pub fn parse_list(s: &str) -> Result<Vec<Option<Agg>>, Error> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| if t == "quantiles" { Ok(None) } else { t.parse().map(Some) })
+            .collect()
+    }
+}
+
+impl fmt::Display for Agg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Agg::Count => f.write_str("count"),
+            Agg::Missing => f.write_str("missing"),
+            Agg::Sum => f.write_str("sum"),
+            Agg::Min => f.write_str("min"),
+            Agg::Max => f.write_str("max"),
+            Agg::Mean => f.write_str("mean"),
+            Agg::Var => f.write_str("var"),
+            Agg::Std => f.write_str("std"),
+            Agg::First => f.write_str("first"),
+            Agg::Last => f.write_str("last"),
+            Agg::Quantile(p) => write!(f, "p{p}"),
+        }
+    }
+}
+
+impl FromStr for Agg {
+    type Err = Error;
+
+    /// `count`, `missing`, `sum`, `min`, `max`, `mean`, `var`, `std`,
+    /// `first`, `last`, or `pNN.N` (a percentage from 0 to 100).
+    fn from_str(s: &str) -> Result<Agg, Error> {
+        Ok(match s {
+            "count" => Agg::Count,
+            "missing" => Agg::Missing,
+            "sum" => Agg::Sum,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "mean" => Agg::Mean,
+            "var" => Agg::Var,
+            "std" => Agg::Std,
+            "first" => Agg::First,
+            "last" => Agg::Last,
+            _ => match s.strip_prefix('p').map(str::parse::<f64>) {
+                Some(Ok(p)) if (0.0..=100.0).contains(&p) && !s.contains(['e', 'E', '+', '-']) => Agg::Quantile(p),
+                _ => return Err(Error::BadAgg(s.to_string())),
+            },
+        })
+    }
+}
+
+/// Where the records come from.
+#[derive(Clone, Debug)]
+pub(crate) enum InputKind {
+    Delimited(Dialect),
+    Binary(Layout),
+}
+
+/// Everything a features job needs to know, before it sees the inputs.
+///
+/// Columns (keys, values, distinct) are named by header name (or binary
+/// field name); with delimited input an all-digit name that is not a header
+/// name is a 0-based column index. [`build`](FeatureSpec::build) resolves
+/// them against the inputs.
+#[derive(Clone, Debug)]
+pub struct FeatureSpec {
+    pub(crate) input: InputKind,
+    pub(crate) keys: Vec<String>,
+    pub(crate) values: Vec<String>,
+    pub(crate) distinct: Vec<String>,
+    pub(crate) aggs: Option<Vec<Option<Agg>>>,
+    pub(crate) quantiles: Option<Vec<f64>>,
+    pub(crate) nulls: Vec<Vec<u8>>,
+    pub(crate) quantile_config: QuantileConfig,
+    pub(crate) distinct_config: DistinctConfig,
+}
+
+/// The null markers used unless [`FeatureSpec::nulls`] says otherwise.
+pub const DEFAULT_NULLS: [&str; 4] = ["", "NA", "NULL", "null"];
+
+/// The quantiles computed when none are named: p50, p90, p99.
+pub const DEFAULT_QUANTILES: [f64; 3] = [50.0, 90.0, 99.0];
+
+impl FeatureSpec {
+    fn new(input: InputKind) -> FeatureSpec {
+        FeatureSpec {
+            input,
+            keys: Vec::new(),
+            values: Vec::new(),
+            distinct: Vec::new(),
+            aggs: None,
+            quantiles: None,
+            nulls: DEFAULT_NULLS.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            quantile_config: QuantileConfig::new(),
+            distinct_config: DistinctConfig::new(),
+        }
+    }
+
+    /// Delimited text in `dialect`.
+    pub fn delimited(dialect: Dialect) -> FeatureSpec {
+        FeatureSpec::new(InputKind::Delimited(dialect))
+    }
+
+    /// Fixed-width binary records.
+    pub fn binary(layout: Layout) -> FeatureSpec {
+        FeatureSpec::new(InputKind::Binary(layout))
+    }
+
+    /// Add a key column (repeat for a composite key).
+    pub fn key(&mut self, column: impl Into<String>) -> &mut FeatureSpec {
+        self.keys.push(column.into());
+        self
+    }
+
+    /// Add a numeric value column.
+    pub fn value(&mut self, column: impl Into<String>) -> &mut FeatureSpec {
+        self.values.push(column.into());
+        self
+    }
+
+    /// Add a column whose distinct values are counted (`<col>_distinct`).
+    pub fn distinct(&mut self, column: impl Into<String>) -> &mut FeatureSpec {
+        self.distinct.push(column.into());
+        self
+    }
+
+    /// Compute only these features per value column (`None` stands for the
+    /// quantile list). By default: every [`Agg::BASIC`] feature, then the
+    /// quantiles.
+    pub fn aggs(&mut self, aggs: impl IntoIterator<Item = Option<Agg>>) -> &mut FeatureSpec {
+        self.aggs.get_or_insert_with(Vec::new).extend(aggs);
+        self
+    }
+
+    /// The quantiles to compute, as percentages (99.9 for p99.9). Default:
+    /// [`DEFAULT_QUANTILES`] when no [`aggs`](FeatureSpec::aggs) are named.
+    pub fn quantiles(&mut self, percents: impl IntoIterator<Item = f64>) -> &mut FeatureSpec {
+        self.quantiles.get_or_insert_with(Vec::new).extend(percents);
+        self
+    }
+
+    /// Replace the null markers: fields whose (unquoted) text equals one of
+    /// these are missing. Default: [`DEFAULT_NULLS`].
+    pub fn nulls<I, B>(&mut self, markers: I) -> &mut FeatureSpec
+    where
+        I: IntoIterator<Item = B>,
+        B: Into<Vec<u8>>,
+    {
+        self.nulls = markers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// HdrHistogram settings of the quantiles.
+    pub fn quantile_config(&mut self, config: QuantileConfig) -> &mut FeatureSpec {
+        self.quantile_config = config;
+        self
+    }
+
+    /// Settings of the distinct counts.
+    pub fn distinct_config(&mut self, config: DistinctConfig) -> &mut FeatureSpec {
+        self.distinct_config = config;
+        self
+    }
+
+    /// The features per value column, in output order, without duplicates.
+    pub(crate) fn resolved_aggs(&self) -> Vec<Agg> {
+        let quantiles: Vec<Agg> = match &self.quantiles {
+            Some(q) => q.iter().map(|&p| Agg::Quantile(p)).collect(),
+            None if self.aggs.is_none() => DEFAULT_QUANTILES.iter().map(|&p| Agg::Quantile(p)).collect(),
+            None => Vec::new(),
+        };
+        let mut out: Vec<Agg> = Vec::new();
+        let mut push = |a: Agg| {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        };
+        match &self.aggs {
+            None => Agg::BASIC.into_iter().chain(quantiles).for_each(&mut push),
+            Some(list) => {
+                let mut named_quantiles = false;
+                for a in list {
+                    match a {
+                        Some(a) => push(*a),
+                        None => {
+                            named_quantiles = true;
+                            quantiles.iter().copied().for_each(&mut push);
+                        }
+                    }
+                }
+                // Quantiles named explicitly are wanted even if `quantiles`
+                // is not in the list.
+                if !named_quantiles && self.quantiles.is_some() {
+                    quantiles.into_iter().for_each(&mut push);
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,378 @@
+use hdrhistogram::Histogram;
+
+use crate::error::Error;
+
+/// Settings of a [`Quantiles`] sketch: precision, value scale, and how many
+/// values are kept raw before histograms are built.
+///
+/// Precision: a reported quantile is within `|v| * 10^-sigfig` of the exact
+/// nearest-rank value `v` of the scaled, rounded values, plus the rounding to
+/// the scale (at most `0.5 / scale`). Values whose scaled magnitude is below
+/// `2 * 10^sigfig` are reported exactly (at the scale's resolution).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantileConfig {
+    sigfig: u8,
+    scale: u64,
+    /// `log10(scale)` when the scale is a power of ten (for exact decimals).
+    scale_digits: Option<u8>,
+    raw_limit: u32,
+}
+
+impl Default for QuantileConfig {
+    fn default() -> QuantileConfig {
+        QuantileConfig::new()
+    }
+}
+
+/// Scaled magnitudes above this are out of range (HdrHistogram tracks up to
+/// about 2^63; staying well below keeps every bucket computation exact).
+const MAX_SCALED: u64 = 1 << 62;
+
+impl QuantileConfig {
+    /// 3 significant digits, scale 100 (two decimals), 1024 raw values.
+    pub fn new() -> QuantileConfig {
+        QuantileConfig { sigfig: 3, scale: 100, scale_digits: Some(2), raw_limit: 1024 }
+    }
+
+    /// Significant decimal digits of the histogram, 1 to 5. Each extra digit
+    /// costs about ten times the memory per histogram.
+    pub fn sigfig(mut self, digits: u8) -> Result<QuantileConfig, Error> {
+        if !(1..=5).contains(&digits) {
+            return Err(Error::Sigfig(digits));
+        }
+        self.sigfig = digits;
+        Ok(self)
+    }
+
+    /// Record `value * scale`, rounded to an integer: the absolute resolution
+    /// is `1 / scale`. At least 1.
+    pub fn scale(mut self, scale: u64) -> Result<QuantileConfig, Error> {
+        if scale == 0 {
+            return Err(Error::Scale);
+        }
+        self.scale = scale;
+        self.scale_digits = (0..20u8).find(|&d| 10u64.checked_pow(u32::from(d)) == Some(scale));
+        Ok(self)
+    }
+
+    /// Keep up to `n` values raw (8 bytes each) before building histograms,
+    /// so the many small groups of a high-cardinality key stay small. Does
+    /// not change any answer.
+    pub fn raw_limit(mut self, n: u32) -> QuantileConfig {
+        self.raw_limit = n;
+        self
+    }
+
+    /// The significant digits.
+    pub fn get_sigfig(&self) -> u8 {
+        self.sigfig
+    }
+
+    /// The value scale.
+    pub fn get_scale(&self) -> u64 {
+        self.scale
+    }
+}
+
+/// A mergeable distribution of values with HdrHistogram precision.
+///
+/// Values are recorded as integers `round(value * scale)`. Non-negative ones
+/// go into one histogram, the magnitudes of negative ones into a second, so
+/// the sketch needs no offset and keeps the same relative precision on both
+/// sides of zero. Quantiles use the nearest-rank definition (the value at
+/// rank `ceil(q * n)` of the sorted values), reported as the midpoint of the
+/// histogram bucket that holds it, clamped to the exact minimum and maximum.
+///
+/// The first values are kept raw (see [`QuantileConfig::raw_limit`]); every
+/// answer is computed from a histogram of all values, so where values sat and
+/// how sketches were split and merged never shows in a result.
+#[derive(Clone, Debug)]
+pub struct Quantiles {
+    config: QuantileConfig,
+    raw: Vec<i64>,
+    pos: Option<Box<Histogram<u64>>>,
+    neg: Option<Box<Histogram<u64>>>,
+    count: u64,
+    min: i64,
+    max: i64,
+}
+
+impl Quantiles {
+    /// An empty sketch.
+    pub fn new(config: QuantileConfig) -> Quantiles {
+        Quantiles { config, raw: Vec::new(), pos: None, neg: None, count: 0, min: i64::MAX, max: i64::MIN }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &QuantileConfig {
+        &self.config
+    }
+
+    /// The number of values recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no value was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Record a value. NaN, infinities and values too large for the scale
+    /// are refused.
+    pub fn record(&mut self, value: f64) -> Result<(), Error> {
+        if !value.is_finite() {
+            return Err(Error::NotFinite);
+        }
+        let scaled = (value * self.config.scale as f64).round();
+        if scaled.abs() >= MAX_SCALED as f64 {
+            return Err(Error::OutOfRange(value));
+        }
+        self.record_scaled(scaled as i64)
+    }
+
+    /// Record the decimal `mantissa * 10^-frac_digits` exactly: with a
+    /// power-of-ten scale, no binary floating point is involved (digits below
+    /// the scale's resolution are rounded half away from zero). With another
+    /// scale it is recorded like [`record`](Quantiles::record).
+    pub fn record_decimal(&mut self, mantissa: i64, frac_digits: u8) -> Result<(), Error> {
+        let Some(d) = self.config.scale_digits else {
+            return self.record(mantissa as f64 / 10f64.powi(i32::from(frac_digits)));
+        };
+        let scaled = if frac_digits <= d {
+            let factor = 10i128.pow(u32::from(d - frac_digits));
+            i128::from(mantissa) * factor
+        } else {
+            let div = 10i128.checked_pow(u32::from(frac_digits - d)).unwrap_or(i128::MAX);
+            let m = i128::from(mantissa);
+            let q = m / div;
+            let r = (m % div).abs();
+            if 2 * r >= div { q + m.signum() } else { q }
+        };
+        if scaled.unsigned_abs() >= u128::from(MAX_SCALED) {
+            return Err(Error::OutOfRange(mantissa as f64 / 10f64.powi(i32::from(frac_digits))));
+        }
+        self.record_scaled(scaled as i64)
+    }
+
+    /// Record an already scaled integer value (`value * scale`).
+    pub fn record_scaled(&mut self, scaled: i64) -> Result<(), Error> {
+        if scaled.unsigned_abs() >= MAX_SCALED {
+            return Err(Error::OutOfRange(scaled as f64 / self.config.scale as f64));
+        }
+        self.count += 1;
+        self.min = self.min.min(scaled);
+        self.max = self.max.max(scaled);
+        if self.pos.is_some() {
+            self.put(scaled);
+        } else {
+            self.raw.push(scaled);
+            if self.raw.len() > self.config.raw_limit as usize {
+                self.spill();
+            }
+        }
+        Ok(())
+    }
+
+    fn new_histogram(&self) -> Box<Histogram<u64>> {
+        Box::new(Histogram::new(self.config.sigfig).expect("sigfig is validated to be 1..=5"))
+    }
+
+    /// Record into the histograms (they exist).
+    fn put(&mut self, scaled: i64) {
+        let side = if scaled < 0 { &mut self.neg } else { &mut self.pos };
+        let h = match side {
+            Some(h) => h,
+            None => side.insert(Box::new(Histogram::new(self.config.sigfig).expect("sigfig is validated to be 1..=5"))),
+        };
+        h.record(scaled.unsigned_abs()).expect("auto-resizing histograms record any value below 2^62");
+    }
+
+    /// Move the raw values into histograms, each created with the range of
+    /// the values at hand, so that it does not grow bucket array by bucket
+    /// array while they are recorded (it still grows for later values).
+    fn spill(&mut self) {
+        let sized = |high: u64| {
+            let mut h = Histogram::new_with_bounds(1, high.max(2), self.config.sigfig)
+                .expect("bounds are 1 < high < 2^62 and sigfig is 1..=5");
+            h.auto(true);
+            Box::new(h)
+        };
+        if self.pos.is_none() {
+            self.pos = Some(sized(self.max.max(0).unsigned_abs()));
+        }
+        if self.neg.is_none() && self.min < 0 {
+            self.neg = Some(sized(self.min.unsigned_abs()));
+        }
+        for v in std::mem::take(&mut self.raw) {
+            self.put(v);
+        }
+    }
+
+    /// Add every value of `other` (same settings) to this sketch.
+    pub fn merge(&mut self, other: &Quantiles) -> Result<(), Error> {
+        if self.config != other.config {
+            return Err(Error::ConfigMismatch);
+        }
+        if other.count == 0 {
+            return Ok(());
+        }
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        for (mine, theirs) in [(&mut self.pos, &other.pos), (&mut self.neg, &other.neg)] {
+            match (mine.as_mut(), theirs) {
+                (Some(h), Some(o)) => h.add(&**o).expect("auto-resizing histograms always add"),
+                (None, Some(o)) => *mine = Some(o.clone()),
+                _ => {}
+            }
+        }
+        if self.pos.is_some() {
+            for &v in &other.raw {
+                self.put(v);
+            }
+            let raw = std::mem::take(&mut self.raw);
+            for v in raw {
+                self.put(v);
+            }
+        } else {
+            self.raw.extend_from_slice(&other.raw);
+            if self.raw.len() > self.config.raw_limit as usize {
+                self.spill();
+            }
+        }
+        Ok(())
+    }
+
+    /// The smallest value recorded (exact at the scale's resolution).
+    pub fn min(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.min as f64 / self.config.scale as f64)
+    }
+
+    /// The largest value recorded (exact at the scale's resolution).
+    pub fn max(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.max as f64 / self.config.scale as f64)
+    }
+
+    /// The `q`-quantile (`q` in 0..=1, clamped), or `None` without values.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        self.quantiles(&[q]).pop().flatten()
+    }
+
+    /// Several quantiles at once (the histograms are combined once).
+    pub fn quantiles(&self, qs: &[f64]) -> Vec<Option<f64>> {
+        if self.count == 0 {
+            return vec![None; qs.len()];
+        }
+        let mut pos = self.pos.as_deref().cloned().unwrap_or_else(|| *self.new_histogram());
+        let mut neg = self.neg.as_deref().cloned().unwrap_or_else(|| *self.new_histogram());
+        for &v in &self.raw {
+            let h = if v < 0 { &mut neg } else { &mut pos };
+            h.record(v.unsigned_abs()).expect("auto-resizing histograms record any value below 2^62");
+        }
+        let negatives = neg.len();
+        let n = self.count;
+        let scale = self.config.scale as f64;
+        qs.iter()
+            .map(|&q| {
+                let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+                // Nearest rank, 0-based.
+                let rank = ((q * n as f64).ceil() as u64).clamp(1, n) - 1;
+                let scaled = if rank < negatives {
+                    -(value_at_rank(&neg, negatives - 1 - rank) as i64)
+                } else {
+                    value_at_rank(&pos, rank - negatives) as i64
+                };
+                Some(scaled.clamp(self.min, self.max) as f64 / scale)
+            })
+            .collect()
+    }
+}
+
+/// The midpoint of the bucket holding the value of 0-based rank `rank`.
+fn value_at_rank(h: &Histogram<u64>, rank: u64) -> u64 {
+    let mut seen = 0u64;
+    for v in h.iter_recorded() {
+        seen += v.count_at_value();
+        if seen > rank {
+            return h.median_equivalent(v.value_iterated_to());
+        }
+    }
+    h.median_equivalent(h.max())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(values: &mut [i64], q: f64) -> i64 {
+        values.sort_unstable();
+        let n = values.len() as u64;
+        values[(((q * n as f64).ceil() as u64).clamp(1, n) - 1) as usize]
+    }
+
+    #[test]
+    fn quantiles_are_within_the_stated_precision() {
+        let config = QuantileConfig::new().scale(1).unwrap().raw_limit(10);
+        let mut s = Quantiles::new(config);
+        let mut values: Vec<i64> = (0..20_000i64).map(|i| (i * 7919 % 200_003) - 50_000).collect();
+        for &v in &values {
+            s.record_scaled(v).unwrap();
+        }
+        for q in [0.0, 0.01, 0.1, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            let want = exact(&mut values, q) as f64;
+            let got = s.quantile(q).unwrap();
+            assert!((got - want).abs() <= want.abs() * 1e-3 + 0.5, "q {q}: {got} vs {want}");
+        }
+        assert_eq!(s.quantile(0.0), s.min());
+        assert_eq!(s.quantile(1.0), s.max());
+    }
+
+    #[test]
+    fn small_values_are_exact_and_split_merges_do_not_show() {
+        let config = QuantileConfig::new().raw_limit(5);
+        let values: Vec<f64> = (0..1000).map(|i| f64::from((i * 37) % 401 - 200) / 100.0).collect();
+        let mut whole = Quantiles::new(config);
+        for &v in &values {
+            whole.record(v).unwrap();
+        }
+        let qs = [0.0, 0.05, 0.5, 0.77, 0.9, 0.99, 1.0];
+        for size in [1, 3, 6, 100, 999] {
+            let mut merged = Quantiles::new(config);
+            for part in values.chunks(size) {
+                let mut s = Quantiles::new(config);
+                for &v in part {
+                    s.record(v).unwrap();
+                }
+                merged.merge(&s).unwrap();
+            }
+            assert_eq!(merged.quantiles(&qs), whole.quantiles(&qs), "parts of {size}");
+            assert_eq!(merged.count(), 1000);
+        }
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for q in qs {
+            let want = sorted[((q * 1000.0f64).ceil() as usize).clamp(1, 1000) - 1];
+            assert_eq!(whole.quantile(q), Some(want), "q {q}");
+        }
+    }
+
+    #[test]
+    fn decimals_record_exactly_and_bad_values_are_refused() {
+        let config = QuantileConfig::new().scale(1000).unwrap();
+        let mut s = Quantiles::new(config);
+        s.record_decimal(-12345, 4).unwrap(); // -1.2345 -> -1235 (half away from zero)
+        s.record_decimal(7, 0).unwrap();
+        assert_eq!(s.min(), Some(-1.235));
+        assert_eq!(s.max(), Some(7.0));
+        assert_eq!(s.record(f64::NAN), Err(Error::NotFinite));
+        assert!(matches!(s.record(1e300), Err(Error::OutOfRange(_))));
+        assert!(matches!(s.record_decimal(i64::MAX, 0), Err(Error::OutOfRange(_))));
+        assert_eq!(s.count(), 2);
+        let other = Quantiles::new(QuantileConfig::new());
+        assert_eq!(s.merge(&other), Err(Error::ConfigMismatch));
+        assert_eq!(Quantiles::new(config).quantile(0.5), None);
+        assert!(QuantileConfig::new().sigfig(0).is_err());
+        assert!(QuantileConfig::new().scale(0).is_err());
+    }
+}

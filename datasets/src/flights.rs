@@ -1,0 +1,154 @@
+use std::io::{self, Write};
+
+use rayon::prelude::*;
+
+use crate::rng::Rng;
+
+/// Rows generated per block; each block has its own seeded generator.
+const BLOCK_ROWS: u64 = 65_536;
+
+const CARRIERS: [&str; 14] = ["AA", "AS", "B6", "DL", "F9", "G4", "HA", "MQ", "NK", "OO", "UA", "WN", "YX", "9E"];
+
+const NOTES: [&str; 6] = ["", "", "", "\"Delayed, weather\"", "\"Crew \"\"swap\"\", late\"", "diverted"];
+
+/// A flights-like CSV: `date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note`.
+///
+/// 300 airports (three-letter codes) with skewed popularity, 14 carriers,
+/// delays in minutes with one decimal in a fifth of the rows and about 3 %
+/// missing (empty or `NA`), and a note column that is often empty and
+/// sometimes a quoted string with commas and doubled quotes. Deterministic
+/// for a seed, whatever the thread count.
+#[derive(Clone, Debug)]
+pub struct Flights {
+    rows: u64,
+    seed: u64,
+    airports: Vec<[u8; 3]>,
+}
+
+impl Flights {
+    /// `rows` rows from `seed`.
+    pub fn new(rows: u64, seed: u64) -> Flights {
+        let mut rng = Rng::new(seed, 0xA1B);
+        let mut airports: Vec<[u8; 3]> = Vec::with_capacity(300);
+        while airports.len() < 300 {
+            let code = [b'A' + rng.below(26) as u8, b'A' + rng.below(26) as u8, b'A' + rng.below(26) as u8];
+            if !airports.contains(&code) {
+                airports.push(code);
+            }
+        }
+        Flights { rows, seed, airports }
+    }
+
+    /// The header line.
+    pub const HEADER: &'static str = "date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note\n";
+
+    /// An airport drawn with a skew: low indices are much more likely.
+    fn airport(&self, rng: &mut Rng) -> &[u8; 3] {
+        let u = rng.unit();
+        &self.airports[((u * u * u) * self.airports.len() as f64) as usize]
+    }
+
+    fn block(&self, index: u64) -> Vec<u8> {
+        let mut rng = Rng::new(self.seed, index + 1);
+        let first = index * BLOCK_ROWS;
+        let rows = BLOCK_ROWS.min(self.rows - first);
+        let mut out = Vec::with_capacity(rows as usize * 56);
+        for _ in 0..rows {
+            let day = rng.below(365);
+            let (month, dom) = (1 + day / 31 % 12, 1 + day % 28);
+            let _ = write!(out, "2024-{month:02}-{dom:02},");
+            out.extend_from_slice(CARRIERS[rng.below(CARRIERS.len() as u64) as usize].as_bytes());
+            let _ = write!(out, ",{},", 1 + rng.below(6000));
+            out.extend_from_slice(self.airport(&mut rng));
+            out.push(b',');
+            out.extend_from_slice(self.airport(&mut rng));
+            out.push(b',');
+            let dep = delay(&mut rng);
+            write_delay(&mut out, &mut rng, dep);
+            out.push(b',');
+            let arr = dep.map(|d| d + rng.below(41) as i64 - 20);
+            write_delay(&mut out, &mut rng, arr);
+            let _ = write!(out, ",{},", 80 + rng.below(2700));
+            out.extend_from_slice(NOTES[rng.below(NOTES.len() as u64) as usize].as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// Write the header and every row to `out`, generating blocks in parallel.
+    pub fn write_to<W: Write>(&self, out: &mut W) -> io::Result<()> {
+        out.write_all(Flights::HEADER.as_bytes())?;
+        let blocks = self.rows.div_ceil(BLOCK_ROWS);
+        let batch = (rayon::current_num_threads() as u64 * 4).max(1);
+        let mut start = 0;
+        while start < blocks {
+            let end = (start + batch).min(blocks);
+            let parts: Vec<Vec<u8>> = (start..end).into_par_iter().map(|i| self.block(i)).collect();
+            for part in parts {
+                out.write_all(&part)?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+/// A delay in tenths of a minute: mostly small, a long right tail; `None`
+/// for about 3 % missing.
+fn delay(rng: &mut Rng) -> Option<i64> {
+    if rng.below(33) == 0 {
+        return None;
+    }
+    let u = rng.unit();
+    let minutes = if u < 0.6 { -15.0 + 25.0 * u } else { -ln1p_neg(u) * 40.0 };
+    Some((minutes * 10.0).round() as i64)
+}
+
+/// `ln(1 - u)` (negative): its negation is an exponential draw.
+fn ln1p_neg(u: f64) -> f64 {
+    (1.0 - u).max(1e-12).ln()
+}
+
+fn write_delay(out: &mut Vec<u8>, rng: &mut Rng, tenths: Option<i64>) {
+    match tenths {
+        None if rng.below(2) == 0 => out.extend_from_slice(b"NA"),
+        None => {}
+        // A fifth of the values keep their decimal.
+        Some(t) if rng.below(5) == 0 => {
+            let sign = if t < 0 { "-" } else { "" };
+            let _ = write!(out, "{sign}{}.{}", t.abs() / 10, t.abs() % 10);
+        }
+        Some(t) => {
+            let _ = write!(out, "{}", t / 10);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_well_formed() {
+        let g = Flights::new(100_000, 3);
+        let mut a = Vec::new();
+        g.write_to(&mut a).unwrap();
+        let mut b = Vec::new();
+        rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| g.write_to(&mut b)).unwrap();
+        assert_eq!(a, b);
+        let text = String::from_utf8(a).unwrap();
+        assert_eq!(text.lines().count(), 100_001);
+        assert!(text.contains("\"Delayed, weather\"") && text.contains(",NA,"));
+        // Every line has 8 commas outside quotes.
+        for line in text.lines().take(1000) {
+            let mut quoted = false;
+            let commas = line.bytes().filter(|&c| {
+                if c == b'"' {
+                    quoted = !quoted;
+                }
+                c == b',' && !quoted
+            });
+            assert_eq!(commas.count(), 8, "{line}");
+        }
+    }
+}
