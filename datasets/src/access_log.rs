@@ -1,7 +1,5 @@
 use std::io::{self, Write};
 
-use rayon::prelude::*;
-
 use crate::measurements::normal_table;
 use crate::rng::Rng;
 
@@ -247,18 +245,7 @@ impl AccessLog {
     /// Write all lines to `out`, generating blocks in parallel on the current
     /// rayon pool and writing them in order, a bounded batch at a time.
     pub fn write_to<W: Write>(&self, out: &mut W) -> io::Result<()> {
-        let blocks = self.rows.div_ceil(BLOCK_ROWS);
-        let batch = (rayon::current_num_threads() as u64 * 2).max(1);
-        let mut start = 0;
-        while start < blocks {
-            let end = (start + batch).min(blocks);
-            let parts: Vec<Vec<u8>> = (start..end).into_par_iter().map(|i| self.block(i)).collect();
-            for part in parts {
-                out.write_all(&part)?;
-            }
-            start = end;
-        }
-        Ok(())
+        crate::write_blocks(self.rows.div_ceil(BLOCK_ROWS), out, |i| self.block(i))
     }
 }
 

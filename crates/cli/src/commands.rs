@@ -305,6 +305,10 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     let job = logs_job(args, &inputs)?;
     let mut runner = runner(global);
     let total = inputs.iter().map(|s| s.len() as u64).sum();
+    if global.chunk_size.is_none() {
+        let default = runner.effective_chunk_size(total);
+        runner.chunk_size(pagemill_logs::suggested_chunk_size(total, runner.effective_threads(), default));
+    }
     let bar = progress::attach(&mut runner, global.progress, total);
     let outcome = runner.run(&job, &inputs);
     if let Some(bar) = bar {

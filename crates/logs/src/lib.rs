@@ -100,7 +100,7 @@ pub mod time;
 
 pub use crate::error::Error;
 pub use crate::format::{COMBINED, COMMON, LogFormat, TIMED};
-pub use crate::job::{LogJob, LogPartial, MAX_GROUP_FIELDS, Reject, Top, Totals};
+pub use crate::job::{LogJob, LogPartial, MAX_GROUP_FIELDS, Reject, Top, Totals, suggested_chunk_size};
 pub use crate::json::{JsonFields, JsonTarget};
 pub use crate::output::{LogReport, schema_of, write_rejects};
 pub use crate::query::{Bucket, Filter, GroupField, Metric, parse_time_bound};

@@ -286,9 +286,8 @@ impl Plan {
                 closing_quote(line, p, &step.after)?
             } else if let Some(&t) = step.after.first() {
                 // Unquoted fields are short (addresses, numbers): a plain loop
-                // beats a memchr call. A CLF time holds a space before its
-                // zone: look past it.
-                let from = if step.field == Field::TimeClf { (p + 20).min(line.len()) } else { p };
+                // beats a memchr call.
+                let from = search_from(step.field, line, p);
                 let i = line[from..].iter().position(|&b| b == t).ok_or(LineError::Mismatch)?;
                 if !lit_at(line, from + i + 1, &step.after[1..]) {
                     return Err(LineError::Mismatch);
@@ -297,7 +296,8 @@ impl Plan {
             } else {
                 // The last field: up to the next space, so extra trailing
                 // fields (a server that appends more) do not spoil it.
-                line[p..].iter().position(|&b| b == b' ').map_or(line.len(), |i| p + i)
+                let from = search_from(step.field, line, p);
+                line[from..].iter().position(|&b| b == b' ').map_or(line.len(), |i| from + i)
             };
             let v = &line[p..end];
             p = end + step.after.len();
@@ -335,6 +335,23 @@ impl Plan {
     /// Whether the format has a request-time field.
     pub(crate) fn has_latency(&self) -> bool {
         self.steps.iter().any(|s| matches!(s.field, Field::Latency(_)))
+    }
+}
+
+/// Where to look for the end of an unquoted field starting at `p`: past the
+/// space inside a timestamp (before the zone of `10/Oct/2000:13:55:36
+/// -0700`; between date and time of `2000-10-10 13:55:36`), at `p`
+/// otherwise.
+#[inline]
+fn search_from(field: Field, line: &[u8], p: usize) -> usize {
+    let len = line.len();
+    match field {
+        Field::TimeClf => {
+            let after_seconds = (p + 20).min(len);
+            line[after_seconds..].iter().position(|&b| b == b' ').map_or(after_seconds, |i| after_seconds + i + 1)
+        }
+        Field::TimeIso if line.get(p + 10) == Some(&b' ') => (p + 11).min(len),
+        _ => p,
     }
 }
 
@@ -422,6 +439,16 @@ mod tests {
         assert_eq!(p.steps.len(), 5);
         assert!(Plan::compile("$ x", Syntax::Nginx).is_err());
         assert!(Plan::compile("${x", Syntax::Nginx).is_err());
+    }
+
+    #[test]
+    fn timestamps_with_spaces_at_the_end_or_before_a_space() {
+        let p = Plan::compile("$status $time_local", Syntax::Nginx).unwrap();
+        assert_eq!(p.parse(b"200 10/Oct/2000:13:55:36 -0700").unwrap().time, Some(971_211_336_000_000));
+        assert_eq!(p.parse(b"200 10/Oct/2000:13:55:36.500 -0700").unwrap().time, Some(971_211_336_500_000));
+        let p = Plan::compile("$time_iso8601 $status", Syntax::Nginx).unwrap();
+        assert_eq!(p.parse(b"2000-10-10 20:55:36 200").unwrap().time, Some(971_211_336_000_000));
+        assert_eq!(p.parse(b"2000-10-10T20:55:36Z 200").unwrap().status, Some(200));
     }
 
     #[test]

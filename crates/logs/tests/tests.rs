@@ -425,6 +425,15 @@ garbage
     }
 
     #[test]
+    fn suggested_chunk_sizes() {
+        use pagemill_logs::suggested_chunk_size;
+        assert_eq!(suggested_chunk_size(1 << 30, 2, 4 << 20), 16 << 20, "large input: 16 MiB");
+        assert_eq!(suggested_chunk_size(64 << 20, 2, 64 << 10), 4 << 20, "8 chunks per thread");
+        assert_eq!(suggested_chunk_size(1 << 20, 4, 64 << 10), 64 << 10, "never below the engine's default");
+        assert_eq!(suggested_chunk_size(0, 0, 1), 1);
+    }
+
+    #[test]
     fn no_group_by_gives_one_row_even_without_records() {
         let job = LogJob::new(LogFormat::combined());
         let out = run(&job, b"", 1, None);
