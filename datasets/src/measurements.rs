@@ -114,19 +114,28 @@ impl Measurements {
     /// Write all lines to `out`, generating blocks in parallel on the current
     /// rayon pool and writing them in order, a bounded batch at a time.
     pub fn write_to<W: Write>(&self, out: &mut W) -> io::Result<()> {
-        let blocks = self.rows.div_ceil(BLOCK_ROWS);
-        let batch = (rayon::current_num_threads() as u64 * 4).max(1);
-        let mut start = 0;
-        while start < blocks {
-            let end = (start + batch).min(blocks);
-            let parts: Vec<Vec<u8>> = (start..end).into_par_iter().map(|i| self.block(i)).collect();
-            for part in parts {
-                out.write_all(&part)?;
-            }
-            start = end;
-        }
-        Ok(())
+        write_blocks(self.rows.div_ceil(BLOCK_ROWS), out, |i| self.block(i))
     }
+}
+
+/// Generate blocks `0..blocks` in parallel on the current rayon pool and
+/// write them to `out` in order, a bounded batch at a time.
+pub(crate) fn write_blocks<W: Write>(
+    blocks: u64,
+    out: &mut W,
+    block: impl Fn(u64) -> Vec<u8> + Sync,
+) -> io::Result<()> {
+    let batch = (rayon::current_num_threads() as u64 * 4).max(1);
+    let mut start = 0;
+    while start < blocks {
+        let end = (start + batch).min(blocks);
+        let parts: Vec<Vec<u8>> = (start..end).into_par_iter().map(&block).collect();
+        for part in parts {
+            out.write_all(&part)?;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 /// Write `t` tenths as a decimal with one digit after the point.
