@@ -10,7 +10,7 @@ use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_arrow::{OutputFormat, WriteOptions, choose_format, write_batches_with};
 use pagemill_datasets::{Flights, Measurements, Stations};
-use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
+use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Runner};
 use pagemill_features::{Brc, Dialect, FeatureSpec, Layout};
 use pagemill_mmap::{OpenOptions, Source};
 use pagemill_sketch::{DistinctConfig, QuantileConfig};
@@ -50,6 +50,21 @@ fn report_malformed(malformed: &Malformed) {
     }
 }
 
+/// Run `job` over `inputs` with the global runner settings and progress bar,
+/// and report its malformed records on stderr.
+fn run_job<J: Job>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+    let mut runner = runner(global);
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let outcome = runner.run(job, inputs);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    Ok(outcome)
+}
+
 /// Write result batches to `-o FILE` (atomically) or stdout, in the format
 /// the flags and the file's extension choose.
 fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch], inputs: &[Source]) -> Result<()> {
@@ -63,19 +78,11 @@ fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch
 
 pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     let inputs = open_inputs(global, &args.files)?;
-    let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
     let mut job = CountRecords::new(args.records);
     if let AnyFormat::Fixed(f) = args.records {
         job = job.expect_record_size(f.size());
     }
-    let outcome = runner.run(&job, &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
+    let outcome = run_job(global, &job, &inputs)?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("file", DataType::Utf8, false),
         Field::new("records", DataType::UInt64, false),
@@ -129,30 +136,13 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let spec = feature_spec(args)?;
     let inputs = open_inputs(global, &args.files)?;
     let job = spec.build(&inputs)?;
-    let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = runner.run(&job, &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
-    let batch = outcome.output;
+    let batch = run_job(global, &job, &inputs)?.output;
     write_results(&args.output, &batch.schema(), &[batch], &inputs)
 }
 
 fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let inputs = open_inputs(global, &args.files)?;
-    let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = runner.run(&Brc::new(), &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
+    let outcome = run_job(global, &Brc::new(), &inputs)?;
     let path = args.output.output.as_deref();
     let as_table = args.output.output_format.is_some()
         || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some();
