@@ -1,7 +1,5 @@
 use std::io::{self, Write};
 
-use rayon::prelude::*;
-
 use crate::rng::Rng;
 
 /// Rows generated per block; each block has its own seeded generator.
@@ -78,18 +76,7 @@ impl Flights {
     /// Write the header and every row to `out`, generating blocks in parallel.
     pub fn write_to<W: Write>(&self, out: &mut W) -> io::Result<()> {
         out.write_all(Flights::HEADER.as_bytes())?;
-        let blocks = self.rows.div_ceil(BLOCK_ROWS);
-        let batch = (rayon::current_num_threads() as u64 * 4).max(1);
-        let mut start = 0;
-        while start < blocks {
-            let end = (start + batch).min(blocks);
-            let parts: Vec<Vec<u8>> = (start..end).into_par_iter().map(|i| self.block(i)).collect();
-            for part in parts {
-                out.write_all(&part)?;
-            }
-            start = end;
-        }
-        Ok(())
+        crate::write_blocks(self.rows.div_ceil(BLOCK_ROWS), out, |i| self.block(i))
     }
 }
 

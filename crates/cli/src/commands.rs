@@ -13,7 +13,7 @@ use pagemill_arrow::{
     write_batches_with,
 };
 use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Stations};
-use pagemill_engine::{AtomicFile, CountRecords, Malformed, Runner};
+use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Runner};
 use pagemill_features::{Brc, Dialect, FeatureSpec, Layout};
 use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
@@ -54,6 +54,25 @@ fn report_malformed(malformed: &Malformed) {
     }
 }
 
+/// Run `job` over `inputs` with the global runner settings and progress bar,
+/// and report its malformed records on stderr.
+fn run_job<J: Job>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+    run_job_with(global, runner(global), job, inputs)
+}
+
+/// [`run_job`] with a runner the caller configured further.
+fn run_job_with<J: Job>(global: &Global, mut runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
+    let outcome = runner.run(job, inputs);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    report_malformed(&outcome.malformed);
+    Ok(outcome)
+}
+
 /// Write result batches to `-o FILE` (atomically) or stdout, in the format
 /// the flags and the file's extension choose.
 fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch], inputs: &[Source]) -> Result<()> {
@@ -67,19 +86,11 @@ fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch
 
 pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     let inputs = open_inputs(global, &args.files)?;
-    let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
     let mut job = CountRecords::new(args.records);
     if let AnyFormat::Fixed(f) = args.records {
         job = job.expect_record_size(f.size());
     }
-    let outcome = runner.run(&job, &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
+    let outcome = run_job(global, &job, &inputs)?;
     let schema =
         Schema::new(vec![Field::new("file", DataType::Utf8, false), Field::new("records", DataType::UInt64, false)]);
     let options = format!("records={}", args.records);
@@ -133,15 +144,7 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let spec = feature_spec(args)?;
     let inputs = open_inputs(global, &args.files)?;
     let job = spec.build(&inputs)?;
-    let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = runner.run(&job, &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
+    let outcome = run_job(global, &job, &inputs)?;
     let batch = outcome.output;
     let options = format!(
         "key={} value={} distinct={} quantiles={:?} agg={:?}",
@@ -157,15 +160,7 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
 
 fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let inputs = open_inputs(global, &args.files)?;
-    let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = runner.run(&Brc::new(), &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
+    let outcome = run_job(global, &Brc::new(), &inputs)?;
     let path = args.output.output.as_deref();
     // `-o -` asks for Arrow on stdout, as for every job (see choose_format).
     let as_table = args.output.output_format.is_some()
@@ -304,18 +299,12 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     let inputs = open_inputs(global, &args.files)?;
     let job = logs_job(args, &inputs)?;
     let mut runner = runner(global);
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
     if global.chunk_size.is_none() {
+        let total = inputs.iter().map(|s| s.len() as u64).sum();
         let default = runner.effective_chunk_size(total);
         runner.chunk_size(pagemill_logs::suggested_chunk_size(total, runner.effective_threads(), default));
     }
-    let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = runner.run(&job, &inputs);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let outcome = outcome?;
-    report_malformed(&outcome.malformed);
+    let outcome = run_job_with(global, runner, &job, &inputs)?;
     let report = &outcome.output;
     let t = report.totals;
     if t.lines > 0 && t.matched == 0 {
@@ -331,7 +320,18 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         let n = pagemill_logs::write_rejects(report, &inputs, path)?;
         eprintln!("pagemill: logs: wrote {n} rejected lines to {}", path.display());
     }
-    write_results(&args.output, &report.schema(), std::slice::from_ref(&report.batch), &inputs)
+    let options = format!(
+        "log-format={} group-by={:?} metrics={:?} top={:?} where={:?} since={:?} until={:?}",
+        job.log_format(),
+        args.group_by,
+        args.metrics,
+        args.top,
+        args.filters,
+        args.since,
+        args.until
+    );
+    let schema = attach_metadata(report.schema().as_ref().clone(), "logs", &options, &inputs, &outcome.malformed);
+    write_results(&args.output, &Arc::new(schema), std::slice::from_ref(&report.batch), &inputs)
 }
 
 /// A folder removed when dropped.

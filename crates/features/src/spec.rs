@@ -221,16 +221,6 @@ impl Agg {
     /// Every basic feature, in output order (quantiles not included).
     pub const BASIC: [Agg; 10] =
         [Agg::Count, Agg::Missing, Agg::Sum, Agg::Min, Agg::Max, Agg::Mean, Agg::Var, Agg::Std, Agg::First, Agg::Last];
-
-    /// Parse a comma-separated list (`mean,std,p99`); `quantiles` stands for
-    /// the spec's quantile list and is returned as `None`.
-    pub fn parse_list(s: &str) -> Result<Vec<Option<Agg>>, Error> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| if t == "quantiles" { Ok(None) } else { t.parse().map(Some) })
-            .collect()
-    }
 }
 
 impl fmt::Display for Agg {
