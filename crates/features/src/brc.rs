@@ -9,7 +9,7 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array}
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
-use pagemill_split::{Lines, RecordFormat};
+use pagemill_split::Lines;
 
 use crate::table::{KeyTable, Prefix};
 
@@ -250,42 +250,6 @@ fn parse_value_slow(s: &[u8]) -> Option<i32> {
     Some(if negative { -v } else { v })
 }
 
-/// Where a line's malformed-record reports go: straight into the chunk's
-/// account, or held back so that reports from a later part of the chunk,
-/// scanned at the same time, can be replayed in input order.
-trait Sink {
-    fn report(&mut self, kind: &'static str, offset: usize, text: &[u8]);
-}
-
-impl Sink for Malformed {
-    #[inline]
-    fn report(&mut self, kind: &'static str, offset: usize, text: &[u8]) {
-        Malformed::report(self, kind, offset, text);
-    }
-}
-
-/// Reports held back: (kind, offset in the chunk, text length).
-#[derive(Default)]
-struct Deferred(Vec<(&'static str, usize, usize)>);
-
-impl Sink for Deferred {
-    #[inline]
-    fn report(&mut self, kind: &'static str, offset: usize, text: &[u8]) {
-        self.0.push((kind, offset, text.len()));
-    }
-}
-
-impl Deferred {
-    fn replay(self, chunk: &[u8], malformed: &mut Malformed) {
-        for (kind, offset, len) in self.0 {
-            malformed.report(kind, offset, &chunk[offset..offset + len]);
-        }
-    }
-}
-
-/// Chunks at least this long are scanned by three cursors at once.
-const MULTI_MIN: usize = 64 << 10;
-
 impl Brc {
     /// A new job.
     pub fn new() -> Brc {
@@ -303,7 +267,7 @@ impl Brc {
         tenths: i32,
         line: &[u8],
         offset: usize,
-        malformed: &mut impl Sink,
+        malformed: &mut Malformed,
     ) {
         let (stats, inserted) = table.entry(name, prefix, hash);
         if inserted {
@@ -327,7 +291,7 @@ impl Brc {
         end: usize,
         base: usize,
         table: &mut KeyTable<BrcStats>,
-        malformed: &mut impl Sink,
+        malformed: &mut Malformed,
     ) -> usize {
         let w0 = load(b, p);
         let semi = find_byte(w0, b';');
@@ -389,7 +353,7 @@ impl Brc {
         end: usize,
         base: usize,
         table: &mut KeyTable<BrcStats>,
-        malformed: &mut impl Sink,
+        malformed: &mut Malformed,
     ) -> usize {
         let (line_end, next) = match memchr::memchr(b'\n', &b[p..end]) {
             Some(i) => (p + i, p + i + 1),
@@ -437,36 +401,8 @@ impl Job for Brc {
         if b.len() >= MARGIN {
             // The fast path may start a line at any p <= stop.
             let stop = b.len() - MARGIN;
-            let c1 = Lines.next_boundary(b, b.len() / 3);
-            let c2 = Lines.next_boundary(b, 2 * b.len() / 3);
-            if b.len() >= MULTI_MIN && 0 < c1 && c1 < c2 && c2 <= stop {
-                // Three independent cursors over thirds of the chunk, one line
-                // each per round: their hash-table lookups and parses overlap
-                // in the CPU instead of waiting on each other. Reports of the
-                // later thirds are replayed afterwards, in input order.
-                let (mut x, mut y, mut z) = (0, c1, c2);
-                let (mut later1, mut later2) = (Deferred::default(), Deferred::default());
-                while x < c1 && y < c2 && z <= stop {
-                    x = Self::line(b, x, b.len(), 0, &mut table, malformed);
-                    y = Self::line(b, y, b.len(), 0, &mut table, &mut later1);
-                    z = Self::line(b, z, b.len(), 0, &mut table, &mut later2);
-                }
-                while x < c1 {
-                    x = Self::line(b, x, b.len(), 0, &mut table, malformed);
-                }
-                while y < c2 {
-                    y = Self::line(b, y, b.len(), 0, &mut table, &mut later1);
-                }
-                later1.replay(b, malformed);
-                while z <= stop {
-                    z = Self::line(b, z, b.len(), 0, &mut table, &mut later2);
-                }
-                later2.replay(b, malformed);
-                p = z;
-            } else {
-                while p <= stop {
-                    p = Self::line(b, p, b.len(), 0, &mut table, malformed);
-                }
+            while p <= stop {
+                p = Self::line(b, p, b.len(), 0, &mut table, malformed);
             }
         }
         if p < b.len() {
