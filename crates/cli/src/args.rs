@@ -97,7 +97,7 @@ pub struct Global {
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
     pub mmap: MmapChoice,
 
-    /// Target chunk size, e.g. 4M, 512K (default: about 1/32 of the input per thread, 64K to 4M).
+    /// Target chunk size, e.g. 4M, 512K (default: about 1/32 of the input per thread, 64K to 32M).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<usize>,
 

@@ -107,7 +107,7 @@ impl Runner {
     }
 
     /// Target chunk size in bytes (at least 1). By default about 1/32 of the
-    /// input per thread, between 64 KiB and 4 MiB: many more chunks than
+    /// input per thread, between 64 KiB and 32 MiB: many more chunks than
     /// threads, so work stealing evens out the load.
     pub fn chunk_size(&mut self, bytes: usize) -> &mut Runner {
         self.chunk_size = Some(bytes.max(1));
@@ -148,7 +148,7 @@ impl Runner {
     pub fn effective_chunk_size(&self, total: u64) -> usize {
         self.chunk_size.unwrap_or_else(|| {
             let per = total / (self.effective_threads() as u64 * 32);
-            per.clamp(64 << 10, 4 << 20) as usize
+            per.clamp(64 << 10, 32 << 20) as usize
         })
     }
 
