@@ -14,7 +14,7 @@ use pagemill_arrow::{
 };
 use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Runner};
-use pagemill_features::{Brc, Dialect, FeatureSpec, Layout};
+use pagemill_features::{Agg, Brc, Dialect, FeatureSpec, Layout};
 use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 use pagemill_sketch::{DistinctConfig, QuantileConfig};
@@ -439,6 +439,36 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
     println!(
         "({} lines in {:.2?}, {}/s)",
         report.totals.lines,
+        elapsed,
+        human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
+    );
+
+    let csv = dir.0.join("flights.csv");
+    let generator = Flights::new(rows, 42);
+    let mut file = AtomicFile::create(&csv, &[])?;
+    pool(global)?.install(|| generator.write_to(&mut file))?;
+    file.commit()?;
+    println!();
+    println!("generated {rows} flights-like CSV rows: {}", human_bytes(std::fs::metadata(&csv)?.len()));
+    println!(
+        "$ pagemill features --key carrier --value arr_delay --agg count,missing,mean,std,p99 --distinct dest {}",
+        csv.display()
+    );
+    let inputs = vec![opts.open(&csv)?];
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    spec.key("carrier").value("arr_delay").distinct("dest").aggs(
+        ["count", "missing", "mean", "std", "p99"].iter().map(|a| Some(a.parse::<Agg>().expect("known feature"))),
+    );
+    let job = spec.build(&inputs)?;
+    let started = Instant::now();
+    let outcome = runner.run(&job, &inputs)?;
+    let elapsed = started.elapsed();
+    report_malformed(&outcome.malformed);
+    let batch = outcome.output;
+    write_batches(&batch.schema(), std::slice::from_ref(&batch), OutputFormat::Table, None, &inputs)?;
+    println!(
+        "({} keys in {:.2?}, {}/s)",
+        batch.num_rows(),
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
     );

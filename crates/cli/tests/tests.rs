@@ -218,6 +218,9 @@ fn help_completions_and_demo() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("records: 20000"), "{text}");
+    assert!(text.contains("413 stations"), "the 1BRC preset ran: {text}");
+    assert!(text.contains("2xx") && text.contains("latency_p99"), "the logs job ran: {text}");
+    assert!(text.contains("arr_delay_p99") && text.contains("dest_distinct"), "the features job ran: {text}");
 }
 
 #[test]
