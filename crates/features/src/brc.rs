@@ -187,6 +187,29 @@ fn low_bytes(w: u64, len: usize) -> u64 {
     w & ((1u64 << (8 * len)) - 1)
 }
 
+/// Where a name ends within one 8-byte word of it.
+enum NameEnd {
+    /// At this byte of the word (the `;`).
+    At(usize),
+    /// A newline comes first: the line has no separator here.
+    Newline,
+    /// Neither byte is in this word.
+    Beyond,
+}
+
+#[inline(always)]
+fn name_end(w: u64) -> NameEnd {
+    let semi = find_byte(w, b';');
+    let nl = find_byte(w, b'\n');
+    if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
+        NameEnd::At((semi.trailing_zeros() / 8) as usize)
+    } else if nl != 0 {
+        NameEnd::Newline
+    } else {
+        NameEnd::Beyond
+    }
+}
+
 /// Parse a value `-?d?d.d\n` from the 8 bytes `w` that follow the `;`.
 /// Returns the value in tenths and the bytes it took including the `\n`, or
 /// `None` if the bytes are anything else (the slow path then decides).
@@ -293,43 +316,32 @@ impl Brc {
         table: &mut KeyTable<BrcStats>,
         malformed: &mut Malformed,
     ) -> usize {
+        // The name ends at the first ';' of the line; a '\n' first means the
+        // line has no separator (slow path decides).
         let w0 = load(b, p);
-        let semi = find_byte(w0, b';');
-        let nl = find_byte(w0, b'\n');
-        let (len, prefix, tail) = if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
-            let len = (semi.trailing_zeros() / 8) as usize;
-            if len == 0 {
-                return Self::slow_line(b, p, end, base, table, malformed);
-            }
-            (len, Prefix { w0: low_bytes(w0, len), w1: 0 }, 0)
-        } else if nl != 0 {
-            return Self::slow_line(b, p, end, base, table, malformed);
-        } else {
-            let w1 = load(b, p + 8);
-            let semi = find_byte(w1, b';');
-            let nl = find_byte(w1, b'\n');
-            if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
-                let len = 8 + (semi.trailing_zeros() / 8) as usize;
-                (len, Prefix { w0, w1: low_bytes(w1, len - 8) }, 0)
-            } else if nl != 0 {
-                return Self::slow_line(b, p, end, base, table, malformed);
-            } else {
-                let mut k = 2;
-                let len = loop {
-                    if k == NAME_WORDS {
-                        return Self::slow_line(b, p, end, base, table, malformed);
+        let (len, prefix, tail) = match name_end(w0) {
+            NameEnd::At(0) | NameEnd::Newline => return Self::slow_line(b, p, end, base, table, malformed),
+            NameEnd::At(len) => (len, Prefix { w0: low_bytes(w0, len), w1: 0 }, 0),
+            NameEnd::Beyond => {
+                let w1 = load(b, p + 8);
+                match name_end(w1) {
+                    NameEnd::Newline => return Self::slow_line(b, p, end, base, table, malformed),
+                    NameEnd::At(i) => (8 + i, Prefix { w0, w1: low_bytes(w1, i) }, 0),
+                    NameEnd::Beyond => {
+                        let mut k = 2;
+                        let len = loop {
+                            if k == NAME_WORDS {
+                                return Self::slow_line(b, p, end, base, table, malformed);
+                            }
+                            match name_end(load(b, p + 8 * k)) {
+                                NameEnd::At(i) => break 8 * k + i,
+                                NameEnd::Newline => return Self::slow_line(b, p, end, base, table, malformed),
+                                NameEnd::Beyond => k += 1,
+                            }
+                        };
+                        (len, Prefix { w0, w1 }, load(b, p + len - 8))
                     }
-                    let w = load(b, p + 8 * k);
-                    let semi = find_byte(w, b';');
-                    let nl = find_byte(w, b'\n');
-                    if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
-                        break 8 * k + (semi.trailing_zeros() / 8) as usize;
-                    } else if nl != 0 {
-                        return Self::slow_line(b, p, end, base, table, malformed);
-                    }
-                    k += 1;
-                };
-                (len, Prefix { w0, w1 }, load(b, p + len - 8))
+                }
             }
         };
         let s = p + len;
