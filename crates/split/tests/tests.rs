@@ -7,32 +7,15 @@ use std::ops::Range;
 use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat, plan};
 use proptest::prelude::*;
 
-/// (absolute offset, bytes) of each record, by the obvious sequential loop.
-fn reference_lines(input: &[u8]) -> Vec<(usize, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, &b) in input.iter().enumerate() {
-        if b == b'\n' {
-            let mut rec = &input[start..i];
-            if rec.last() == Some(&b'\r') {
-                rec = &rec[..rec.len() - 1];
-            }
-            out.push((start, rec.to_vec()));
-            start = i + 1;
-        }
-    }
-    if start < input.len() {
-        out.push((start, input[start..].to_vec()));
-    }
-    out
-}
-
-fn reference_csv(input: &[u8], quote: u8) -> Vec<(usize, Vec<u8>)> {
+/// (absolute offset, bytes) of each record, by the obvious sequential loop:
+/// a newline ends a record unless an odd number of `quote` bytes precede it
+/// in the record (`None`: no quoting, plain lines); a CR before it is dropped.
+fn reference_split(input: &[u8], quote: Option<u8>) -> Vec<(usize, Vec<u8>)> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut quoted = false;
     for (i, &b) in input.iter().enumerate() {
-        if b == quote {
+        if Some(b) == quote {
             quoted = !quoted;
         } else if b == b'\n' && !quoted {
             let mut rec = &input[start..i];
@@ -47,6 +30,14 @@ fn reference_csv(input: &[u8], quote: u8) -> Vec<(usize, Vec<u8>)> {
         out.push((start, input[start..].to_vec()));
     }
     out
+}
+
+fn reference_lines(input: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    reference_split(input, None)
+}
+
+fn reference_csv(input: &[u8], quote: u8) -> Vec<(usize, Vec<u8>)> {
+    reference_split(input, Some(quote))
 }
 
 fn reference_fixed(input: &[u8], size: usize) -> Vec<(usize, Vec<u8>)> {
