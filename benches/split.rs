@@ -6,7 +6,7 @@
 //! of repeated runs).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use pagemill_split::{Csv, Fixed, Lines, RecordFormat, plan};
@@ -71,82 +71,52 @@ fn benches(c: &mut Criterion, size: usize) {
     g.finish();
 }
 
-fn median(mut f: impl FnMut(), runs: usize) -> Duration {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
+/// A workload: runs over a buffer, returns something to keep it alive.
+type Workload<'a> = Box<dyn Fn(&[u8]) -> usize + Sync + 'a>;
+
+/// One row of the ratio table: a workload over one buffer, and that buffer's
+/// memchr floor.
+struct Row<'a> {
+    name: &'static str,
+    buf: &'a [u8],
+    run: Workload<'a>,
 }
 
-/// Median-of-runs ratios against the memchr floor, printed as a table.
+/// Median-of-runs ratios against the memchr floor, printed as a table. Floor
+/// and workload runs alternate, so drift hits both alike.
 fn ratios(size: usize, runs: usize) {
     let lines = pagemill_benches::measurements(size as u64 / 14);
+    let logs = pagemill_benches::access_log(size as u64);
     let csv = csv_input(size);
-    let floor_lines = median(
-        || {
-            black_box(memchr_count(&lines));
-        },
-        runs,
-    );
-    let floor_csv = median(
-        || {
-            black_box(memchr_count(&csv));
-        },
-        runs,
-    );
-    println!("\npartitioner overhead vs a memchr newline count of the same buffer (one thread, median of {runs}):");
-    let rows: [(&str, Duration, Duration); 4] = [
-        (
-            "lines plan+iterate",
-            median(
-                || {
-                    black_box(one_thread(|| plan_and_iterate(&Lines, &lines)));
-                },
-                runs,
-            ),
-            floor_lines,
-        ),
-        (
-            "lines plan+count",
-            median(
-                || {
-                    black_box(one_thread(|| plan_and_count(&Lines, &lines)));
-                },
-                runs,
-            ),
-            floor_lines,
-        ),
-        (
-            "fixed:16 plan+iterate",
-            median(
-                || {
-                    black_box(one_thread(|| plan_and_iterate(&Fixed::new(16), &lines)));
-                },
-                runs,
-            ),
-            floor_lines,
-        ),
-        (
-            "csv plan+iterate",
-            median(
-                || {
-                    black_box(one_thread(|| plan_and_iterate(&Csv::new(), &csv)));
-                },
-                runs,
-            ),
-            floor_csv,
-        ),
+    let rows = [
+        Row { name: "1brc lines plan+iterate", buf: &lines, run: Box::new(|b| plan_and_iterate(&Lines, b)) },
+        Row { name: "1brc lines plan+count", buf: &lines, run: Box::new(|b| plan_and_count(&Lines, b) as usize) },
+        Row { name: "fixed:16 plan+iterate", buf: &lines, run: Box::new(|b| plan_and_iterate(&Fixed::new(16), b)) },
+        Row { name: "log lines plan+iterate", buf: &logs, run: Box::new(|b| plan_and_iterate(&Lines, b)) },
+        Row { name: "csv plan+iterate", buf: &csv, run: Box::new(|b| plan_and_iterate(&Csv::new(), b)) },
     ];
-    for (name, t, floor) in rows {
-        let gbps = size as f64 / t.as_secs_f64() / 1e9;
+    println!("\npartitioner overhead vs a memchr newline count of the same buffer (one thread, median of {runs}):");
+    for row in rows {
+        let mut floor = Vec::with_capacity(runs);
+        let mut work = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            black_box(memchr_count(black_box(row.buf)));
+            floor.push(t.elapsed());
+            let t = Instant::now();
+            black_box(one_thread(|| (row.run)(black_box(row.buf))));
+            work.push(t.elapsed());
+        }
+        floor.sort();
+        work.sort();
+        let (floor, t) = (floor[runs / 2], work[runs / 2]);
+        let records = memchr_count(row.buf).max(1);
         println!(
-            "  {name:<24} {:>8.2?}  {gbps:5.2} GB/s  {:.2}x memchr ({floor:.2?})",
+            "  {:<24} {:>9.2?}  {:5.2} GB/s  {:5.2} ns/record  {:.2}x memchr ({floor:.2?})",
+            row.name,
             t,
+            row.buf.len() as f64 / t.as_secs_f64() / 1e9,
+            (t.as_secs_f64() - floor.as_secs_f64()) * 1e9 / records as f64,
             t.as_secs_f64() / floor.as_secs_f64()
         );
     }
@@ -154,9 +124,11 @@ fn ratios(size: usize, runs: usize) {
 
 fn main() {
     // `cargo test --all-targets` runs benches once as a smoke test: keep that
-    // quick with a small buffer.
+    // quick with a small buffer. `PAGEMILL_BENCH_MIB` sets the buffer size of
+    // a real run (default 64 MiB; 1024 for the 1 GB measurement).
     let bench_mode = std::env::args().any(|a| a == "--bench");
-    let size = if bench_mode { 64 << 20 } else { 1 << 20 };
+    let mib: usize = std::env::var("PAGEMILL_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let size = if bench_mode { mib << 20 } else { 1 << 20 };
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c, size);
     c.final_summary();

@@ -55,6 +55,9 @@ pub enum Error {
     DuplicateColumn(String),
     /// Invalid sketch settings.
     Sketch(pagemill_sketch::Error),
+    /// A delimiter or quote byte that cannot work: a line end, or the same
+    /// byte as the other.
+    BadDialect(String),
 }
 
 impl fmt::Display for Error {
@@ -77,6 +80,7 @@ impl fmt::Display for Error {
                 found.join(", ")
             ),
             Error::BadHeader { input, reason } => write!(f, "{input}: cannot read the header: {reason}"),
+            Error::BadDialect(why) => write!(f, "invalid delimited-text dialect: {why}"),
             Error::NoHeader => {
                 f.write_str("columns are named but no input has a header (use 0-based indices with --no-header)")
             }

@@ -189,6 +189,7 @@ impl FeatureSpec {
             .input
         {
             InputKind::Delimited(dialect) => {
+                dialect.check()?;
                 let format = match dialect.quote {
                     Some(q) => AnyFormat::Csv(Csv::new().with_quote(q)),
                     None => AnyFormat::Lines(Lines),

@@ -51,6 +51,24 @@ impl Dialect {
         self.header = header;
         self
     }
+
+    /// Refuses a delimiter or quote that is a line end, and a quote equal to
+    /// the delimiter: records could not be told apart.
+    pub(crate) fn check(&self) -> Result<(), crate::Error> {
+        let name = |b: u8| format!("{:?}", char::from(b));
+        for (what, byte) in [("delimiter", Some(self.delimiter)), ("quote", self.quote)] {
+            if let Some(b @ (b'\n' | b'\r')) = byte {
+                return Err(crate::Error::BadDialect(format!("the {what} cannot be a line end ({})", name(b))));
+            }
+        }
+        if self.quote == Some(self.delimiter) {
+            return Err(crate::Error::BadDialect(format!(
+                "the quote and the delimiter are both {}",
+                name(self.delimiter)
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The type of a field of a fixed-width binary record (little-endian).
@@ -413,5 +431,25 @@ impl FeatureSpec {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_that_cannot_cut_records_are_refused() {
+        assert!(Dialect::csv().check().is_ok());
+        assert!(Dialect::tsv().quote(None).check().is_ok());
+        for bad in [
+            Dialect::csv().delimiter(b'\n'),
+            Dialect::csv().quote(Some(b'\r')),
+            Dialect::csv().delimiter(b'"'),
+            Dialect::csv().delimiter(b'|').quote(Some(b'|')),
+        ] {
+            let err = bad.check().expect_err("refused").to_string();
+            assert!(err.starts_with("invalid delimited-text dialect: the "), "{err}");
+        }
     }
 }

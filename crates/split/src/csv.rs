@@ -2,8 +2,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::block::{BLOCK, block_at, eq_mask, last_record, line_record, prefix_xor};
 use crate::plan::ranges;
-use crate::swar::{bytes_equal, last_record, line_record, word_at};
 use crate::{Record, RecordFormat};
 
 /// RFC 4180 CSV records: a newline ends a record unless it is inside a quoted
@@ -51,7 +51,9 @@ impl Csv {
         Csv { quote: b'"', scan_block: 1 << 20 }
     }
 
-    /// Use `quote` as the quote byte.
+    /// Use `quote` as the quote byte. It must not be `\n`: a newline that is
+    /// also a quote has no consistent meaning, and the records cut are then
+    /// unspecified (though never out of bounds).
     pub fn with_quote(mut self, quote: u8) -> Csv {
         self.quote = quote;
         self
@@ -174,7 +176,7 @@ impl RecordFormat for Csv {
     }
 
     fn records<'a>(&'a self, chunk: &'a [u8]) -> CsvRecords<'a> {
-        let mut it = CsvRecords { chunk, start: 0, word: 0, newlines: 0, quotes: 0, quote: self.quote, quoted: false };
+        let mut it = CsvRecords { chunk, start: 0, block: 0, ends: 0, quoted: false, quote: self.quote };
         it.load(0);
         it
     }
@@ -182,28 +184,36 @@ impl RecordFormat for Csv {
 
 /// Iterator over the records of a chunk of [`Csv`].
 ///
-/// Like the lines iterator it scans eight bytes at a time, with one mask for
-/// newlines and one for quotes; a word without quotes outside a quoted field
-/// costs the same as for plain lines.
+/// Like the lines iterator it scans 64 bytes at a time, with one mask for
+/// newlines and one for quotes. The running parity of the quote mask (a
+/// prefix XOR, carried from block to block) marks the bytes inside quoted
+/// fields; the newlines outside them end records. A block costs the same
+/// whether or not it holds quotes.
 #[derive(Debug)]
 pub struct CsvRecords<'a> {
     chunk: &'a [u8],
     start: usize,
-    word: usize,
-    newlines: u64,
-    quotes: u64,
-    quote: u8,
+    /// Offset of the block `ends` describes.
+    block: usize,
+    /// Record-ending newlines of the current block not yet yielded.
+    ends: u64,
+    /// Whether the byte after the current block starts inside quotes.
     quoted: bool,
+    quote: u8,
 }
 
 impl CsvRecords<'_> {
+    /// Loads the block at `at`: its record-ending newlines, and the quote state
+    /// carried past it.
     #[inline(always)]
     fn load(&mut self, at: usize) {
-        // Pad with a byte that is neither a newline nor the quote.
-        let pad = if self.quote == 0 { 1 } else { 0 };
-        let w = word_at(self.chunk, at, pad);
-        self.newlines = bytes_equal(w, b'\n');
-        self.quotes = bytes_equal(w, self.quote);
+        let (block, valid) = block_at(self.chunk, at);
+        let quotes = eq_mask(&block, self.quote) & valid;
+        let newlines = eq_mask(&block, b'\n') & valid;
+        let carry = if self.quoted { u64::MAX } else { 0 };
+        let inside = prefix_xor(quotes) ^ carry;
+        self.quoted ^= quotes.count_ones() % 2 == 1;
+        self.ends = newlines & !inside;
     }
 }
 
@@ -213,31 +223,66 @@ impl<'a> Iterator for CsvRecords<'a> {
     #[inline]
     fn next(&mut self) -> Option<Record<'a>> {
         loop {
-            let events = self.newlines | self.quotes;
-            if events != 0 {
-                let bit = events & events.wrapping_neg();
-                let is_quote = self.quotes & bit != 0;
-                self.newlines &= !bit;
-                self.quotes &= !bit;
-                if is_quote {
-                    self.quoted = !self.quoted;
-                    continue;
-                }
-                if self.quoted {
-                    continue;
-                }
-                let at = self.word + (bit.trailing_zeros() / 8) as usize;
-                let record = line_record(self.chunk, self.start, at);
-                self.start = at + 1;
+            if self.ends != 0 {
+                let nl = self.block + self.ends.trailing_zeros() as usize;
+                self.ends &= self.ends - 1;
+                let record = line_record(self.chunk, self.start, nl);
+                self.start = nl + 1;
                 return Some(record);
             }
-            self.word += 8;
-            if self.word >= self.chunk.len() {
+            self.block += BLOCK;
+            if self.block >= self.chunk.len() {
                 let record = last_record(self.chunk, self.start);
                 self.start = self.chunk.len();
                 return record;
             }
-            self.load(self.word);
+            self.load(self.block);
         }
+    }
+
+    /// Internal iteration: the same walk as `next`, with the state in locals
+    /// and whole blocks borrowed straight from the chunk.
+    #[inline]
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Record<'a>) -> B,
+    {
+        let chunk = self.chunk;
+        let quote = self.quote;
+        let mut acc = init;
+        let mut start = self.start;
+        let mut ends = self.ends;
+        let mut block = self.block;
+        let mut quoted = self.quoted;
+        macro_rules! emit {
+            () => {
+                while ends != 0 {
+                    let nl = block + ends.trailing_zeros() as usize;
+                    ends &= ends - 1;
+                    acc = f(acc, line_record(chunk, start, nl));
+                    start = nl + 1;
+                }
+            };
+        }
+        loop {
+            emit!();
+            block += BLOCK;
+            let Some(bytes) = chunk.get(block..block + BLOCK) else { break };
+            let bytes: &[u8; BLOCK] = bytes.try_into().expect("64 bytes");
+            let quotes = eq_mask(bytes, quote);
+            let inside = prefix_xor(quotes) ^ if quoted { u64::MAX } else { 0 };
+            quoted ^= quotes.count_ones() % 2 == 1;
+            ends = eq_mask(bytes, b'\n') & !inside;
+        }
+        if block < chunk.len() {
+            self.quoted = quoted;
+            self.load(block);
+            ends = self.ends;
+            emit!();
+        }
+        if let Some(record) = last_record(chunk, start) {
+            acc = f(acc, record);
+        }
+        acc
     }
 }

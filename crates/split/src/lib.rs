@@ -42,11 +42,11 @@
 #![forbid(unsafe_code)]
 
 mod any;
+mod block;
 mod csv;
 mod fixed;
 mod lines;
 mod plan;
-mod swar;
 
 pub use crate::any::{AnyFormat, AnyRecords, ParseFormatError};
 pub use crate::csv::{Csv, CsvRecords};

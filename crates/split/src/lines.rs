@@ -1,4 +1,4 @@
-use crate::swar::{bytes_equal, last_record, line_record, word_at};
+use crate::block::{BLOCK, block_at, eq_mask, last_record, line_record};
 use crate::{Record, RecordFormat};
 
 /// Newline-terminated lines. See the [crate documentation](crate) for the
@@ -24,8 +24,8 @@ impl RecordFormat for Lines {
     }
 
     fn records<'a>(&'a self, chunk: &'a [u8]) -> LinesRecords<'a> {
-        let mut it = LinesRecords { chunk, start: 0, word: 0, mask: 0 };
-        it.mask = it.newlines_in_word(0);
+        let mut it = LinesRecords { chunk, start: 0, block: 0, mask: 0 };
+        it.mask = it.newlines_in_block(0);
         it
     }
 
@@ -37,26 +37,27 @@ impl RecordFormat for Lines {
 
 /// Iterator over the records of a chunk of [`Lines`].
 ///
-/// Finds newlines eight bytes at a time (SWAR): for each 8-byte word a mask
-/// with one bit per newline byte, whose set bits are then walked. Short lines
-/// cost a few instructions each, without a search call per line.
+/// Finds newlines 64 bytes at a time: for each block a mask with one bit per
+/// newline byte (SIMD compares, see the crate's `block` module), whose set
+/// bits are then walked. Short lines cost a few instructions each, without a
+/// search call per line.
 #[derive(Debug)]
 pub struct LinesRecords<'a> {
     chunk: &'a [u8],
     /// Start of the next record.
     start: usize,
-    /// Offset of the word `mask` describes.
-    word: usize,
-    /// High bit set in each byte of the current word that is a newline and has
-    /// not been yielded yet.
+    /// Offset of the block `mask` describes.
+    block: usize,
+    /// One bit per newline byte of the current block not yet yielded.
     mask: u64,
 }
 
 impl LinesRecords<'_> {
-    /// The newline mask of the word at `at` (zero-padded past the end).
+    /// The newline mask of the block at `at` (no bits past the chunk's end).
     #[inline(always)]
-    fn newlines_in_word(&self, at: usize) -> u64 {
-        bytes_equal(word_at(self.chunk, at, 0), b'\n')
+    fn newlines_in_block(&self, at: usize) -> u64 {
+        let (block, valid) = block_at(self.chunk, at);
+        eq_mask(&block, b'\n') & valid
     }
 }
 
@@ -67,26 +68,27 @@ impl<'a> Iterator for LinesRecords<'a> {
     fn next(&mut self) -> Option<Record<'a>> {
         loop {
             if self.mask != 0 {
-                let nl = self.word + (self.mask.trailing_zeros() / 8) as usize;
+                let nl = self.block + self.mask.trailing_zeros() as usize;
                 self.mask &= self.mask - 1;
                 let record = line_record(self.chunk, self.start, nl);
                 self.start = nl + 1;
                 return Some(record);
             }
-            self.word += 8;
-            if self.word >= self.chunk.len() {
+            self.block += BLOCK;
+            if self.block >= self.chunk.len() {
                 let record = last_record(self.chunk, self.start);
                 self.start = self.chunk.len();
                 return record;
             }
-            self.mask = self.newlines_in_word(self.word);
+            self.mask = self.newlines_in_block(self.block);
         }
     }
 
     /// Internal iteration (`for_each`, `count`, `sum`, ...): one tight loop
-    /// per 8-byte word, without re-entering `next` for every record.
+    /// over whole blocks borrowed straight from the chunk, then the partial
+    /// last block, without re-entering `next` for every record.
     #[inline]
-    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    fn fold<B, F>(self, init: B, mut f: F) -> B
     where
         F: FnMut(B, Record<'a>) -> B,
     {
@@ -94,24 +96,32 @@ impl<'a> Iterator for LinesRecords<'a> {
         let mut acc = init;
         let mut start = self.start;
         let mut mask = self.mask;
-        let mut word = self.word;
+        let mut block = self.block;
+        macro_rules! emit {
+            () => {
+                while mask != 0 {
+                    let nl = block + mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    acc = f(acc, line_record(chunk, start, nl));
+                    start = nl + 1;
+                }
+            };
+        }
         loop {
-            while mask != 0 {
-                let nl = word + (mask.trailing_zeros() / 8) as usize;
-                mask &= mask - 1;
-                acc = f(acc, line_record(chunk, start, nl));
-                start = nl + 1;
+            emit!();
+            block += BLOCK;
+            match chunk.get(block..block + BLOCK) {
+                Some(bytes) => mask = eq_mask(bytes.try_into().expect("64 bytes"), b'\n'),
+                None => break,
             }
-            word += 8;
-            if word >= chunk.len() {
-                break;
-            }
-            mask = self.newlines_in_word(word);
+        }
+        if block < chunk.len() {
+            mask = self.newlines_in_block(block);
+            emit!();
         }
         if let Some(record) = last_record(chunk, start) {
             acc = f(acc, record);
         }
-        self.start = chunk.len();
         acc
     }
 }

@@ -78,8 +78,23 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// Longer inputs, so records, quoted fields and chunks span the iterators'
+/// 64-byte blocks.
+fn long_input() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop::sample::select(vec![b'a', b'a', b'a', b'a', b'a', b',', b'"', b'\n', b'\r', 0u8, 0xff]),
+        0..3000,
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn long_inputs_partition(input in long_input(), target in 1usize..5000) {
+        prop_assert_eq!(split_all(&Lines, &input, target), reference_lines(&input));
+        prop_assert_eq!(split_all(&Csv::new().with_scan_block(300), &input, target), reference_csv(&input, b'"'));
+    }
 
     #[test]
     fn lines_partition(input in input(), target in 1usize..64) {
