@@ -63,9 +63,13 @@ pub(crate) struct KeyTable<V> {
 }
 
 impl<V: Default + Clone> KeyTable<V> {
-    /// A table that holds `keys` keys before it grows.
+    /// A table that holds `keys` keys before it grows. Small tables get
+    /// eight slots per key (up to 4096 slots): at that load nearly every
+    /// lookup hits its home slot, which saves a mispredicted probe branch on
+    /// about a quarter of all lookups at load 1/2.
     pub(crate) fn with_capacity(keys: usize) -> KeyTable<V> {
-        let slots = (keys.max(8) * 2).next_power_of_two();
+        let keys = keys.max(8);
+        let slots = (keys * 2).max((keys * 8).min(4096)).next_power_of_two();
         KeyTable {
             slots: vec![Slot { hash: 0, prefix: Prefix { w0: 0, w1: 0 }, len: 0, off: 0, value: V::default() }; slots],
             mask: slots - 1,
