@@ -97,6 +97,15 @@ pub struct Global {
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
     pub mmap: MmapChoice,
 
+    /// Read gzip and zstd inputs as they are, compressed bytes and all.
+    ///
+    /// By default an input that starts with a gzip or zstd magic number (whatever
+    /// its name) is decompressed once into an unlinked temporary file in $TMPDIR,
+    /// which is then mapped; byte offsets and line numbers in reports refer to
+    /// the decompressed data. Plain and compressed inputs mix freely in one run.
+    #[arg(long, global = true)]
+    pub no_decompress: bool,
+
     /// Target chunk size, e.g. 4M, 512K (default: about 1/32 of the input per thread, 64K to 32M).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<usize>,

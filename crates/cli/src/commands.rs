@@ -24,10 +24,10 @@ use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArg
 use crate::progress;
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
-/// mapping policy.
+/// mapping policy, decompressing gzip and zstd inputs unless told not to.
 fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
     let mut opts = OpenOptions::new();
-    opts.mmap(global.mmap);
+    opts.mmap(global.mmap).decompress(!global.no_decompress);
     if files.is_empty() {
         return Ok(vec![opts.stdin()?]);
     }

@@ -46,6 +46,51 @@ const QUERY: [&str; 10] = [
 ];
 
 #[test]
+fn gzip_and_zstd_logs_give_the_plain_report_alone_mixed_and_from_stdin() {
+    use std::io::Write;
+    let dir = temp_dir("compressed");
+    let log = generate(&dir);
+    let plain = std::fs::read(&log).unwrap();
+    let gz = dir.join("access.log.1.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&plain).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let zst = dir.join("access.log.2.zst");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).unwrap()).unwrap();
+
+    let want = ok(pagemill().args(QUERY).arg(&log).output().unwrap());
+    for input in [&gz, &zst] {
+        let got = ok(pagemill().args(QUERY).arg(input).output().unwrap());
+        assert_eq!(got.stdout, want.stdout, "{input:?}");
+        // The malformed line keeps its line number in the decompressed data.
+        let stderr = String::from_utf8_lossy(&got.stderr);
+        assert!(stderr.contains(&format!("{}:30001:", input.display())), "{stderr}");
+    }
+    let stdin =
+        ok(pagemill().args(QUERY).arg("-").stdin(Stdio::from(std::fs::File::open(&gz).unwrap())).output().unwrap());
+    assert_eq!(stdin.stdout, want.stdout);
+    // Plain and compressed inputs mix in one run, like two plain copies.
+    let twice = ok(pagemill().args(QUERY).arg(&log).arg(&log).output().unwrap());
+    let mixed = ok(pagemill().args(QUERY).arg(&log).arg(&gz).output().unwrap());
+    assert_eq!(mixed.stdout, twice.stdout);
+    // --no-decompress reads the compressed bytes as they are: no log format
+    // matches them.
+    let raw = pagemill().args(QUERY).arg("--no-decompress").arg(&gz).output().unwrap();
+    assert!(!raw.status.success());
+    assert!(String::from_utf8_lossy(&raw.stderr).contains("cannot detect the log format"));
+    // A damaged archive is one clear error line.
+    let bad = dir.join("bad.gz");
+    let bytes = std::fs::read(&gz).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    let out = pagemill().args(QUERY).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("pagemill: error: cannot decompress {} (gzip): ", bad.display())), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn same_report_for_mapped_read_and_stdin_inputs() {
     let dir = temp_dir("paths");
     let log = generate(&dir);

@@ -53,6 +53,15 @@ pub enum Error {
         /// The operating system's reason.
         source: io::Error,
     },
+    /// A gzip or zstd input could not be decompressed (corrupt or truncated).
+    Decompress {
+        /// The input's display name.
+        name: String,
+        /// `gzip` or `zstd`.
+        format: &'static str,
+        /// The decoder's reason.
+        source: io::Error,
+    },
     /// The input changed (size or modification time) while it was in use, so
     /// results computed from it cannot be trusted.
     Changed {
@@ -72,6 +81,7 @@ impl fmt::Display for Error {
             Error::Map { name, .. } => write!(f, "cannot memory-map {name}"),
             Error::Unsupported { name, what } => write!(f, "{name}: {what} is not supported"),
             Error::Flush { name, .. } => write!(f, "cannot flush {name}"),
+            Error::Decompress { name, format, .. } => write!(f, "cannot decompress {name} ({format})"),
             Error::Changed { name, detail } => {
                 write!(f, "{name}: input changed while it was being read ({detail}); results discarded")
             }
@@ -85,7 +95,8 @@ impl std::error::Error for Error {
             Error::Open { source, .. }
             | Error::Read { source, .. }
             | Error::Map { source, .. }
-            | Error::Flush { source, .. } => Some(source),
+            | Error::Flush { source, .. }
+            | Error::Decompress { source, .. } => Some(source),
             Error::IsDirectory { .. } | Error::Unsupported { .. } | Error::Changed { .. } => None,
         }
     }

@@ -14,6 +14,12 @@
 //!   [`Source::flush_async`]) or copy-on-write (changes stay private to this
 //!   process and never reach the disk).
 //!
+//! Inputs that start with a gzip or zstd magic number are decompressed on open
+//! (read-only access only; [`OpenOptions::decompress`] turns it off): the
+//! stream is inflated once into an unlinked temporary file, which is then
+//! mapped, so memory stays bounded however large the decompressed data is
+//! ([`Source::compression`] tells which format it was).
+//!
 //! A mapped source can be advised ([`Source::advise_sequential`],
 //! [`Source::will_need`]) and can give back ranges it has finished with
 //! ([`Source::release`]) so that resident memory stays bounded on inputs larger
@@ -55,10 +61,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod decompress;
 mod error;
 mod options;
 mod source;
 
+pub use crate::decompress::Compression;
 pub use crate::error::Error;
 pub use crate::options::{Access, MmapChoice, OpenOptions};
 pub use crate::source::{FileId, Source};

@@ -97,6 +97,7 @@ pub struct OpenOptions {
     pub(crate) access: Access,
     pub(crate) min_map_len: u64,
     pub(crate) sequential: bool,
+    pub(crate) decompress: bool,
 }
 
 /// Inputs below this size are read rather than mapped under
@@ -111,13 +112,15 @@ impl Default for OpenOptions {
 }
 
 impl OpenOptions {
-    /// Read-only, `auto` mapping, sequential advice on.
+    /// Read-only, `auto` mapping, sequential advice on, gzip and zstd inputs
+    /// decompressed.
     pub fn new() -> OpenOptions {
         OpenOptions {
             mmap: MmapChoice::auto(),
             access: Access::ReadOnly,
             min_map_len: DEFAULT_MIN_MAP_LEN,
             sequential: true,
+            decompress: true,
         }
     }
 
@@ -144,6 +147,15 @@ impl OpenOptions {
     /// (more read-ahead). Default: on.
     pub fn sequential(&mut self, yes: bool) -> &mut OpenOptions {
         self.sequential = yes;
+        self
+    }
+
+    /// Whether read-only inputs that start with a gzip or zstd magic number
+    /// are decompressed (into an unlinked temporary file that is then mapped;
+    /// see [`Compression`](crate::Compression)). Default: on. Read-write and
+    /// copy-on-write opens never decompress.
+    pub fn decompress(&mut self, yes: bool) -> &mut OpenOptions {
+        self.decompress = yes;
         self
     }
 

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use memmap2::{Advice, Mmap, MmapMut, MmapOptions, UncheckedAdvice};
 
+use crate::decompress::{Compression, Inflated, inflate, peek};
 use crate::error::Error;
 use crate::options::{Access, OpenOptions, Policy};
 
@@ -26,6 +27,8 @@ pub struct Source {
     /// The open file, kept to re-check its metadata (`fstat`) and identity.
     file: Option<File>,
     stamp: Option<Stamp>,
+    /// The input was compressed and `data` holds it decompressed.
+    compression: Option<Compression>,
 }
 
 #[derive(Debug)]
@@ -92,6 +95,7 @@ impl Source {
             access: Access::CopyOnWrite,
             file: None,
             stamp: None,
+            compression: None,
         }
     }
 
@@ -137,7 +141,8 @@ impl Source {
         }
         let mut bytes = Vec::new();
         io::stdin().lock().read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
-        Ok(Source { name, path: None, data: Data::Owned(bytes), access: opts.access, file: None, stamp: None })
+        let (data, compression) = inflate_owned(opts, &name, bytes)?;
+        Ok(Source { name, path: None, data, access: opts.access, file: None, stamp: None, compression })
     }
 
     /// Map or read an open regular (or special) file from byte `start` on.
@@ -151,8 +156,33 @@ impl Source {
     ) -> Result<Source, Error> {
         let stamp = Stamp::of(meta);
         let len = meta.len().saturating_sub(start);
-        // Regular files that report a size of zero may still have contents
-        // (`/proc`, `/sys`); they and all non-regular files are read.
+        if opts.decompress
+            && opts.access == Access::ReadOnly
+            && meta.is_file()
+            && len >= 4
+            && let Some(kind) = peek(&file, start).and_then(|head| Compression::detect(&head))
+        {
+            file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
+            let data = inflate(kind, &file).map_err(|source| Error::Decompress {
+                name: name.clone(),
+                format: kind.name(),
+                source,
+            })?;
+            log::debug!("{name}: {} input, {} bytes decompressed", kind.name(), data.as_ref().len());
+            let source = Source {
+                name,
+                path,
+                data: Data::from(data),
+                access: opts.access,
+                file: Some(file),
+                stamp: Some(stamp),
+                compression: Some(kind),
+            };
+            if opts.sequential {
+                source.advise_sequential();
+            }
+            return Ok(source);
+        }
         let mappable = meta.is_file() && len > 0;
         let want_map = match opts.mmap.policy() {
             Policy::Never => false,
@@ -167,7 +197,15 @@ impl Source {
         if want_map {
             match map(&file, opts.access, start, len) {
                 Ok(data) => {
-                    let source = Source { name, path, data, access: opts.access, file: Some(file), stamp: Some(stamp) };
+                    let source = Source {
+                        name,
+                        path,
+                        data,
+                        access: opts.access,
+                        file: Some(file),
+                        stamp: Some(stamp),
+                        compression: None,
+                    };
                     if opts.sequential {
                         source.advise_sequential();
                     }
@@ -185,6 +223,7 @@ impl Source {
                 access: opts.access,
                 file: Some(file),
                 stamp: Some(stamp),
+                compression: None,
             });
         } else {
             log::debug!("{name}: reading into memory ({len} bytes, policy {})", opts.mmap);
@@ -196,15 +235,23 @@ impl Source {
         }
         file.read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
         let is_file = meta.is_file();
+        let (data, compression) = inflate_owned(opts, &name, bytes)?;
         Ok(Source {
             name,
             path,
-            data: Data::Owned(bytes),
+            data,
+            compression,
             access: opts.access,
             // Only regular files have a size and mtime worth re-checking.
             stamp: if is_file && meta.len() > 0 { Some(stamp) } else { None },
             file: Some(file),
         })
+    }
+
+    /// The compression the input was read through, if it was compressed
+    /// ([`bytes`](Source::bytes) are then the decompressed data).
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
     }
 
     /// The input's name for messages: its path, or `<stdin>`.
@@ -410,4 +457,29 @@ fn clamp(range: Range<usize>, len: usize) -> Option<(usize, usize)> {
     let start = range.start.min(len);
     let end = range.end.min(len);
     (end > start).then_some((start, end - start))
+}
+
+impl From<Inflated> for Data {
+    fn from(data: Inflated) -> Data {
+        match data {
+            Inflated::Mapped(map) => Data::Mapped(map),
+            Inflated::Owned(bytes) => Data::Owned(bytes),
+        }
+    }
+}
+
+/// Bytes read from a pipe, stdin or a small file: decompressed if they are
+/// compressed and the options ask for it.
+fn inflate_owned(opts: &OpenOptions, name: &str, bytes: Vec<u8>) -> Result<(Data, Option<Compression>), Error> {
+    match Compression::detect(&bytes) {
+        Some(kind) if opts.decompress && opts.access == Access::ReadOnly => {
+            let data = inflate(kind, &bytes[..]).map_err(|source| Error::Decompress {
+                name: name.to_string(),
+                format: kind.name(),
+                source,
+            })?;
+            Ok((Data::from(data), Some(kind)))
+        }
+        _ => Ok((Data::Owned(bytes), None)),
+    }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use pagemill_mmap::{Access, Error, MmapChoice, OpenOptions, Source};
+use pagemill_mmap::{Access, Compression, Error, MmapChoice, OpenOptions, Source};
 
 struct Dir(PathBuf);
 
@@ -232,4 +232,60 @@ fn release_gives_back_resident_pages() {
     s.release(0..s.len());
     let after = rss_file_kib();
     assert!(after + 48 * 1024 <= resident, "release left {after} KiB of {resident} KiB resident");
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn lines(n: usize) -> Vec<u8> {
+    (0..n).flat_map(|i| format!("line {i};{}\n", i % 97).into_bytes()).collect()
+}
+
+#[test]
+fn gzip_and_zstd_inputs_are_decompressed_whatever_their_name() {
+    let dir = Dir::new("inflate");
+    let plain = lines(50_000);
+    let gz = dir.file("a.log.gz", &gzip(&plain));
+    let zst = dir.file("b.log", &zstd::encode_all(&plain[..], 3).unwrap());
+    // Two gzip members back to back (`cat a.gz b.gz`) are one stream.
+    let mut two = gzip(&plain[..1000]);
+    two.extend_from_slice(&gzip(&plain[1000..]));
+    let multi = dir.file("c.gz", &two);
+    for (path, kind) in [(&gz, Compression::Gzip), (&zst, Compression::Zstd), (&multi, Compression::Gzip)] {
+        for choice in [MmapChoice::auto(), MmapChoice::never()] {
+            let s = open(path, choice, Access::ReadOnly).unwrap();
+            assert_eq!(s.compression(), Some(kind), "{path:?}");
+            assert!(s.bytes() == &plain[..], "{path:?} {choice:?}");
+            s.check_unchanged().unwrap();
+        }
+    }
+    // Asked not to, or opened for writing, the raw bytes are kept.
+    let raw = OpenOptions::new().decompress(false).open(&gz).unwrap();
+    assert_eq!(raw.compression(), None);
+    assert_eq!(raw.bytes(), &std::fs::read(&gz).unwrap()[..]);
+    let cow = open(&gz, MmapChoice::auto(), Access::CopyOnWrite).unwrap();
+    assert_eq!(cow.compression(), None);
+    // An empty stream decompresses to an empty input.
+    let empty = dir.file("empty.gz", &gzip(b""));
+    assert!(open(&empty, MmapChoice::auto(), Access::ReadOnly).unwrap().bytes().is_empty());
+}
+
+#[test]
+fn corrupt_or_truncated_compressed_input_is_a_clear_error() {
+    let dir = Dir::new("inflate-bad");
+    let good = gzip(&lines(10_000));
+    let truncated = dir.file("t.gz", &good[..good.len() / 2]);
+    let mut flipped = good.clone();
+    flipped[40] ^= 0xFF;
+    let corrupt = dir.file("c.gz", &flipped);
+    let zst = zstd::encode_all(&lines(10_000)[..], 3).unwrap();
+    let bad_zst = dir.file("t.zst", &zst[..zst.len() - 10]);
+    for (path, format) in [(&truncated, "gzip"), (&corrupt, "gzip"), (&bad_zst, "zstd")] {
+        let err = open(path, MmapChoice::auto(), Access::ReadOnly).expect_err("must fail");
+        assert!(matches!(err, Error::Decompress { .. }), "{err:?}");
+        assert_eq!(err.to_string(), format!("cannot decompress {} ({format})", path.display()));
+    }
 }
