@@ -89,11 +89,12 @@ pub struct Global {
 
     /// Memory-map inputs: auto (regular files of 64 KiB or more), always, or never (read into memory).
     ///
-    /// A mapped file that another process truncates while pagemill runs makes the
-    /// process die of SIGBUS when it touches a vanished page; one that is rewritten
-    /// in place may yield wrong results. pagemill checks each input's size and
-    /// modification time after a run and reports a change as an error, but only
-    /// `--mmap never`, which reads inputs into memory, is immune to both.
+    /// A mapped file that another process truncates while pagemill runs raises
+    /// SIGBUS when a vanished page is touched: pagemill then stops with one error
+    /// line naming the file (exit status 1, no output). One rewritten in place may
+    /// yield wrong results; pagemill checks each input's size and modification
+    /// time after a run and reports a change as an error. Only `--mmap never`,
+    /// which reads inputs into memory, is immune to both.
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
     pub mmap: MmapChoice,
 

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
     if let Err(e) = handler {
         log::debug!("cannot install the signal handler: {e}");
     }
+    // A mapped input truncated by another process: one clear error line and
+    // exit status 1, instead of death by SIGBUS.
+    pagemill_mmap::sigbus::install();
     let result = match &cli.command {
         Command::Count(args) => commands::count(&cli.global, args),
         Command::Show(args) => commands::show(&cli.global, args),

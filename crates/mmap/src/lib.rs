@@ -36,7 +36,8 @@
 //! is **truncated** while mapped, touching a page past the new end raises
 //! `SIGBUS` and the process dies. pagemill cannot prevent either; it detects
 //! size and modification-time changes after a run ([`Source::check_unchanged`])
-//! and reports them as errors instead of results. Users who cannot rule out
+//! and reports them as errors instead of results, and [`sigbus::install`] turns
+//! the fault into one error line naming the file and an exit status of 1. Users who cannot rule out
 //! concurrent writers should open with [`MmapChoice::never`], which reads the
 //! file into memory and is immune to both.
 //!
@@ -64,6 +65,7 @@
 mod decompress;
 mod error;
 mod options;
+pub mod sigbus;
 mod source;
 
 pub use crate::decompress::Compression;

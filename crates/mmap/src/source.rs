@@ -9,6 +9,7 @@ use memmap2::{Advice, Mmap, MmapMut, MmapOptions, UncheckedAdvice};
 use crate::decompress::{Compression, Inflated, inflate, peek};
 use crate::error::Error;
 use crate::options::{Access, OpenOptions, Policy};
+use crate::sigbus::{Registration, register};
 
 /// The bytes of one input: a file or standard input, mapped or read.
 ///
@@ -29,6 +30,8 @@ pub struct Source {
     stamp: Option<Stamp>,
     /// The input was compressed and `data` holds it decompressed.
     compression: Option<Compression>,
+    /// This map's entry in the SIGBUS handler's registry.
+    registration: Option<Registration>,
 }
 
 #[derive(Debug)]
@@ -96,6 +99,7 @@ impl Source {
             file: None,
             stamp: None,
             compression: None,
+            registration: None,
         }
     }
 
@@ -142,7 +146,16 @@ impl Source {
         let mut bytes = Vec::new();
         io::stdin().lock().read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
         let (data, compression) = inflate_owned(opts, &name, bytes)?;
-        Ok(Source { name, path: None, data, access: opts.access, file: None, stamp: None, compression })
+        Ok(Source {
+            name,
+            path: None,
+            data,
+            access: opts.access,
+            file: None,
+            stamp: None,
+            compression,
+            registration: None,
+        })
     }
 
     /// Map or read an open regular (or special) file from byte `start` on.
@@ -177,6 +190,7 @@ impl Source {
                 file: Some(file),
                 stamp: Some(stamp),
                 compression: Some(kind),
+                registration: None,
             };
             if opts.sequential {
                 source.advise_sequential();
@@ -197,7 +211,7 @@ impl Source {
         if want_map {
             match map(&file, opts.access, start, len) {
                 Ok(data) => {
-                    let source = Source {
+                    let mut source = Source {
                         name,
                         path,
                         data,
@@ -205,7 +219,9 @@ impl Source {
                         file: Some(file),
                         stamp: Some(stamp),
                         compression: None,
+                        registration: None,
                     };
+                    source.registration = Some(register(&source.name, source.bytes(), start));
                     if opts.sequential {
                         source.advise_sequential();
                     }
@@ -224,6 +240,7 @@ impl Source {
                 file: Some(file),
                 stamp: Some(stamp),
                 compression: None,
+                registration: None,
             });
         } else {
             log::debug!("{name}: reading into memory ({len} bytes, policy {})", opts.mmap);
@@ -241,6 +258,7 @@ impl Source {
             path,
             data,
             compression,
+            registration: None,
             access: opts.access,
             // Only regular files have a size and mtime worth re-checking.
             stamp: if is_file && meta.len() > 0 { Some(stamp) } else { None },

@@ -289,3 +289,36 @@ fn corrupt_or_truncated_compressed_input_is_a_clear_error() {
         assert_eq!(err.to_string(), format!("cannot decompress {} ({format})", path.display()));
     }
 }
+
+/// Run in a child process by the test below: map a file, truncate it, touch
+/// a vanished page.
+#[test]
+fn sigbus_child() {
+    let Some(path) = std::env::var_os("PAGEMILL_SIGBUS_CHILD") else { return };
+    pagemill_mmap::sigbus::install();
+    let source = open(Path::new(&path), MmapChoice::always(), Access::ReadOnly).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
+    let sum: u64 = source.bytes().iter().step_by(4096).map(|&b| u64::from(b)).sum();
+    // Not reached: the read above faults past the new end.
+    println!("read {sum} without a fault");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_truncated_while_mapped_is_one_clear_error_not_a_crash() {
+    let dir = Dir::new("sigbus");
+    let path = dir.file("big.log", &vec![b'x'; 1 << 20]);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
+        .env("PAGEMILL_SIGBUS_CHILD", &path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Exit status 1, not death by signal.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let want = format!(
+        "pagemill: error: {}: the file shrank while it was memory-mapped (SIGBUS at byte 4096); no results were produced",
+        path.display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}

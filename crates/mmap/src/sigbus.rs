@@ -1,0 +1,203 @@
+//! Turning `SIGBUS` on a shrunken mapped file into a clear error.
+//!
+//! When a mapped file is truncated by another process, touching a page past
+//! its new end raises `SIGBUS`, and by default the process dies with a core
+//! dump and no word about which file was at fault. [`install`] sets a handler
+//! that looks the faulting address up among the live maps of every
+//! [`Source`](crate::Source), prints one line naming the input and the byte
+//! offset on stderr, and exits with status 1, so that a batch job sees the
+//! same kind of failure as for any other bad input, never a crash and never a
+//! result.
+//!
+//! The registry the handler reads is a fixed table of atomics, written when a
+//! `Source` maps a file and cleared when it is dropped: the handler neither
+//! allocates nor takes locks (it only calls `write` and `_exit`, both
+//! async-signal-safe).
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+const SLOTS: usize = 64;
+const NAME: usize = 192;
+
+const FREE: u8 = 0;
+const BUSY: u8 = 1;
+const LIVE: u8 = 2;
+
+struct Slot {
+    state: AtomicU8,
+    start: AtomicUsize,
+    len: AtomicUsize,
+    /// Offset in the file of the map's first byte.
+    base: AtomicU64,
+    name_len: AtomicUsize,
+    name: [AtomicU8; NAME],
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            state: AtomicU8::new(FREE),
+            start: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            base: AtomicU64::new(0),
+            name_len: AtomicUsize::new(0),
+            name: [const { AtomicU8::new(0) }; NAME],
+        }
+    }
+}
+
+static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+
+/// A live map in the registry; dropping it removes the entry.
+#[derive(Debug)]
+pub(crate) struct Registration(Option<usize>);
+
+/// Record that `bytes` (file offset `base` on) belong to the input `name`.
+pub(crate) fn register(name: &str, bytes: &[u8], base: u64) -> Registration {
+    for (i, slot) in TABLE.iter().enumerate() {
+        if slot.state.compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            slot.start.store(bytes.as_ptr() as usize, Ordering::Relaxed);
+            slot.len.store(bytes.len(), Ordering::Relaxed);
+            slot.base.store(base, Ordering::Relaxed);
+            let name = name.as_bytes();
+            let n = name.len().min(NAME);
+            for (dst, &b) in slot.name.iter().zip(&name[..n]) {
+                dst.store(b, Ordering::Relaxed);
+            }
+            slot.name_len.store(n, Ordering::Relaxed);
+            slot.state.store(LIVE, Ordering::Release);
+            return Registration(Some(i));
+        }
+    }
+    // A full table only costs the file name in the message.
+    Registration(None)
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            TABLE[i].state.store(FREE, Ordering::Release);
+        }
+    }
+}
+
+/// Install the `SIGBUS` handler (once per process; later calls do nothing).
+///
+/// Meant for programs, such as the `pagemill` binary, that own their signal
+/// handling; a library embedding pagemill may prefer its own. Only Unix has
+/// `SIGBUS`; elsewhere this does nothing.
+pub fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        #[cfg(unix)]
+        // SAFETY: `sigaction` is given a zero-initialised struct (a valid
+        // `sigaction` value) whose handler is an `extern "C"` function of the
+        // three-argument form that `SA_SIGINFO` promises the kernel will call.
+        // The handler only reads atomics and calls async-signal-safe functions.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) != 0 {
+                log::debug!("cannot install the SIGBUS handler: {}", std::io::Error::last_os_error());
+            }
+        }
+    });
+}
+
+/// A fixed buffer for the message: no allocation in the handler.
+struct Line {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Line {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn number(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+}
+
+/// The message for a fault at `addr`.
+fn message(addr: usize) -> Line {
+    let mut line = Line { buf: [0; 512], len: 0 };
+    line.push(b"pagemill: error: ");
+    let hit = TABLE.iter().find(|slot| {
+        slot.state.load(Ordering::Acquire) == LIVE && {
+            let start = slot.start.load(Ordering::Relaxed);
+            addr >= start && addr - start < slot.len.load(Ordering::Relaxed)
+        }
+    });
+    match hit {
+        Some(slot) => {
+            let n = slot.name_len.load(Ordering::Relaxed);
+            for b in &slot.name[..n] {
+                line.push(&[b.load(Ordering::Relaxed)]);
+            }
+            line.push(b": the file shrank while it was memory-mapped (SIGBUS at byte ");
+            let offset = slot.base.load(Ordering::Relaxed) + (addr - slot.start.load(Ordering::Relaxed)) as u64;
+            line.number(offset);
+            line.push(b")");
+        }
+        None => line.push(b"a memory-mapped input shrank while it was read (SIGBUS)"),
+    }
+    line.push(b"; no results were produced (--mmap never reads inputs into memory instead)\n");
+    line
+}
+
+#[cfg(unix)]
+extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO`
+    // handler; for SIGBUS `si_addr` is the faulting address.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let line = message(addr);
+    // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a live
+    // local of the stated length.
+    unsafe {
+        libc::write(2, line.buf.as_ptr().cast(), line.len);
+        libc::_exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_names_the_input_and_the_file_offset() {
+        let bytes = vec![0u8; 4096];
+        let reg = register("logs/access.log", &bytes, 100);
+        let line = message(bytes.as_ptr() as usize + 10);
+        let text = String::from_utf8_lossy(&line.buf[..line.len]).into_owned();
+        assert!(
+            text.starts_with(
+                "pagemill: error: logs/access.log: the file shrank while it was memory-mapped (SIGBUS at byte 110)"
+            ),
+            "{text}"
+        );
+        drop(reg);
+        let line = message(bytes.as_ptr() as usize + 10);
+        let text = String::from_utf8_lossy(&line.buf[..line.len]).into_owned();
+        assert!(text.contains("a memory-mapped input shrank"), "{text}");
+    }
+}
