@@ -68,7 +68,8 @@ if python3 -c 'import duckdb' 2>/dev/null; then
     cat > "$dir/duckdb_summary.py" <<'EOF'
 import os, sys, duckdb
 quote = lambda s: "'" + s.replace("'", "''") + "'"
-con = duckdb.connect(config={"enable_progress_bar": False})
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute(f"""
   CREATE TEMP VIEW m AS
   SELECT regexp_extract(line, {quote(os.environ["BENCH_RE"])}, ['ip', 'path', 'status', 'bytes', 'latency']) AS r

