@@ -461,6 +461,12 @@ impl Job for LogJob {
         let arity = self.group_by.len();
         let need_latency = self.needs(|m| m.quantile().is_some() || m == Metric::LatencyMax);
         let need_ips = self.needs(|m| m == Metric::DistinctIps);
+        // Timestamps are parsed only for queries that use them.
+        let need_time = self.since.is_some()
+            || self.until.is_some()
+            || self.group_by.contains(&GroupField::Time)
+            || self.tops.iter().any(|t| t.field == GroupField::Time)
+            || self.needs(|m| matches!(m, Metric::FirstSeen | Metric::LastSeen));
         let mut table: ChunkTable<'_, ChunkAcc> = ChunkTable::new(arity);
         let mut tops: Vec<ChunkTable<'_, u64>> = self.tops.iter().map(|_| ChunkTable::new(arity + 1)).collect();
         let mut key = [Part::Null; MAX_GROUP_FIELDS + 1];
@@ -468,7 +474,7 @@ impl Job for LogJob {
         let mut rejects = Vec::new();
         for line in Lines.records(chunk.bytes) {
             totals.lines += 1;
-            let r = match self.format.parse(line.bytes) {
+            let r = match self.format.parse_with(line.bytes, need_time) {
                 Ok(r) => r,
                 Err(e) => {
                     malformed.report(e.kind(), line.offset, line.bytes);

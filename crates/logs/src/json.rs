@@ -235,7 +235,7 @@ impl JsonFields {
     }
 
     /// Parse one JSON line.
-    pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+    pub(crate) fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
         let mut s = Scanner { b: line, p: 0 };
         s.ws();
         if s.p == line.len() {
@@ -249,7 +249,7 @@ impl JsonFields {
         if s.p != line.len() {
             return Err(LineError::BadJson);
         }
-        found.record()
+        found.record(want_time)
     }
 }
 
@@ -286,7 +286,7 @@ impl<'a> Found<'a> {
         self.get(t).and_then(|v| dash_none(v.bytes()))
     }
 
-    fn record(&self) -> Result<LogRecord<'a>, LineError> {
+    fn record(&self, want_time: bool) -> Result<LogRecord<'a>, LineError> {
         use JsonTarget::*;
         let mut rec = LogRecord {
             ip: self.text(Ip),
@@ -304,7 +304,7 @@ impl<'a> Found<'a> {
         rec.path = self.text(Path);
         rec.protocol = self.text(Protocol).or(rec.protocol);
         finish_paths(&mut rec);
-        if let Some(v) = self.get(Time) {
+        if want_time && let Some(v) = self.get(Time) {
             rec.time = Some(
                 match v {
                     Value::Str(b) => time::parse_any(b),
@@ -549,7 +549,7 @@ mod tests {
     #[test]
     fn caddy_line() {
         let line = br#"{"level":"info","ts":1646861401.5241024,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"41342","proto":"HTTP/1.1","method":"GET","host":"localhost","uri":"/a?b=1","headers":{"User-Agent":["curl/7.82.0"],"Accept":["*/*"]}},"bytes_read":0,"user_id":"","duration":0.000929675,"size":10900,"status":200,"resp_headers":{"Server":["Caddy"]}}"#;
-        let r = JsonFields::default().parse(line).unwrap();
+        let r = JsonFields::default().parse(line, true).unwrap();
         assert_eq!(r.ip, Some(&b"127.0.0.1"[..]));
         assert_eq!(r.method, Some(&b"GET"[..]));
         assert_eq!(r.path, Some(&b"/a"[..]));
@@ -565,17 +565,17 @@ mod tests {
     fn bad_json() {
         let f = JsonFields::default();
         for line in [&b"{"[..], b"{\"a\":}", b"{\"a\":1} x", b"[1]", b"{\"a\":\"x}", b"{\"a\" 1}", b"{\"a\":nul}"] {
-            assert_eq!(f.parse(line), Err(LineError::BadJson), "{}", String::from_utf8_lossy(line));
+            assert_eq!(f.parse(line, true), Err(LineError::BadJson), "{}", String::from_utf8_lossy(line));
         }
-        assert_eq!(f.parse(b"  "), Err(LineError::Empty));
-        assert_eq!(f.parse(b"{\"status\":\"abc\"}"), Err(LineError::BadStatus));
+        assert_eq!(f.parse(b"  ", true), Err(LineError::Empty));
+        assert_eq!(f.parse(b"{\"status\":\"abc\"}", true), Err(LineError::BadStatus));
     }
 
     #[test]
     fn settings() {
         let mut f = JsonFields::empty();
         f.apply("latency=t.ms:ms").unwrap().apply("path=p").unwrap();
-        let r = f.parse(br#"{"t":{"ms":2.5},"p":"/x"}"#).unwrap();
+        let r = f.parse(br#"{"t":{"ms":2.5},"p":"/x"}"#, true).unwrap();
         assert_eq!(r.latency_us, Some(2500));
         assert_eq!(r.uri, Some(&b"/x"[..]));
         assert!(f.apply("nope=x").is_err());

@@ -272,7 +272,7 @@ impl Plan {
     }
 
     /// Parse one line.
-    pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+    pub(crate) fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(LineError::Empty);
         }
@@ -304,6 +304,7 @@ impl Plan {
             match step.field {
                 Field::Skip | Field::Query => {}
                 Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
+                Field::TimeClf | Field::TimeIso | Field::TimeEpoch if !want_time => {}
                 Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
                 Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
                 Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
@@ -444,17 +445,17 @@ mod tests {
     #[test]
     fn timestamps_with_spaces_at_the_end_or_before_a_space() {
         let p = Plan::compile("$status $time_local", Syntax::Nginx).unwrap();
-        assert_eq!(p.parse(b"200 10/Oct/2000:13:55:36 -0700").unwrap().time, Some(971_211_336_000_000));
-        assert_eq!(p.parse(b"200 10/Oct/2000:13:55:36.500 -0700").unwrap().time, Some(971_211_336_500_000));
+        assert_eq!(p.parse(b"200 10/Oct/2000:13:55:36 -0700", true).unwrap().time, Some(971_211_336_000_000));
+        assert_eq!(p.parse(b"200 10/Oct/2000:13:55:36.500 -0700", true).unwrap().time, Some(971_211_336_500_000));
         let p = Plan::compile("$time_iso8601 $status", Syntax::Nginx).unwrap();
-        assert_eq!(p.parse(b"2000-10-10 20:55:36 200").unwrap().time, Some(971_211_336_000_000));
-        assert_eq!(p.parse(b"2000-10-10T20:55:36Z 200").unwrap().status, Some(200));
+        assert_eq!(p.parse(b"2000-10-10 20:55:36 200", true).unwrap().time, Some(971_211_336_000_000));
+        assert_eq!(p.parse(b"2000-10-10T20:55:36Z 200", true).unwrap().status, Some(200));
     }
 
     #[test]
     fn path_and_query_make_a_uri() {
         let p = Plan::compile("%h \"%m %U%q %H\" %>s", Syntax::Apache).unwrap();
-        let r = p.parse(b"::1 \"GET /a?b=1 HTTP/1.1\" 200").unwrap();
+        let r = p.parse(b"::1 \"GET /a?b=1 HTTP/1.1\" 200", true).unwrap();
         assert_eq!(r.uri, Some(&b"/a?b=1"[..]));
         assert_eq!(r.path, Some(&b"/a"[..]));
         assert_eq!(r.method, Some(&b"GET"[..]));

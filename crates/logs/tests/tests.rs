@@ -221,6 +221,30 @@ mod formats {
 mod aggregation {
     use super::*;
 
+    #[test]
+    fn timestamps_are_checked_only_by_queries_that_use_time() {
+        let log = concat!(
+            r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET /a HTTP/1.1" 200 10 "-" "x" 0.1"#,
+            "\n",
+            r#"10.0.0.2 - - [28/Nov/2026:25:00:00 +0000] "GET /a HTTP/1.1" 200 20 "-" "x" 0.1"#,
+            "\n",
+        );
+        let mut per_path = LogJob::new(LogFormat::timed());
+        per_path.group_by(&[GroupField::Path]).unwrap().metrics(&[Metric::Requests, Metric::Bytes]);
+        let out = run(&per_path, log.as_bytes(), 1, None);
+        assert_eq!(out.malformed.total(), 0, "no time used: the timestamp is not parsed");
+        assert_eq!(out.output.totals.matched, 2);
+        for uses_time in [
+            LogJob::new(LogFormat::timed()).group_by(&[GroupField::Time]).unwrap().clone(),
+            LogJob::new(LogFormat::timed()).metrics(&[Metric::Requests, Metric::FirstSeen]).clone(),
+            LogJob::new(LogFormat::timed()).since(0).clone(),
+        ] {
+            let out = run(&uses_time, log.as_bytes(), 1, None);
+            assert_eq!(out.malformed.count("bad-time"), 1);
+            assert_eq!(out.output.totals.matched, 1);
+        }
+    }
+
     /// An exact, sequential reference for generated `timed` lines, written
     /// independently of the crate's parser (a regular expression).
     #[derive(Default, Debug)]
