@@ -98,6 +98,11 @@ pub struct Global {
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
     pub mmap: MmapChoice,
 
+    /// Stop with an error when a job holds more than N groups (keys), before its
+    /// per-key state exhausts memory; 0: no limit.
+    #[arg(long, global = true, default_value_t = pagemill_engine::DEFAULT_MAX_GROUPS, value_name = "N")]
+    pub max_groups: usize,
+
     /// Read gzip and zstd inputs as they are, compressed bytes and all.
     ///
     /// By default an input that starts with a gzip or zstd magic number (whatever

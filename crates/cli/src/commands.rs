@@ -40,7 +40,10 @@ fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
 
 fn runner(global: &Global) -> Runner {
     let mut runner = Runner::new();
-    runner.threads(global.threads).strict(global.strict);
+    runner
+        .threads(global.threads)
+        .strict(global.strict)
+        .max_groups((global.max_groups > 0).then_some(global.max_groups));
     if let Some(size) = global.chunk_size {
         runner.chunk_size(size);
     }

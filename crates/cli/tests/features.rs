@@ -181,3 +181,32 @@ fn the_1brc_preset_is_unchanged() {
     let out = pagemill(&["features", "--preset", "1brc"], Some(b"b;1.0\na;-0.5\na;0.4\n"));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "{a=-0.5/0.0/0.4, b=1.0/1.0/1.0}\n");
 }
+
+#[test]
+fn more_keys_than_max_groups_is_one_clear_error_and_no_output() {
+    let dir = Dir::new("max-groups");
+    let mut csv = b"key,v\n".to_vec();
+    for i in 0..5000 {
+        csv.extend_from_slice(format!("k{},{}\n", i % 100, i).as_bytes());
+    }
+    let data = dir.file("data.csv", &csv);
+    let brc: Vec<u8> = (0..5000).flat_map(|i| format!("s{};{}.5\n", i % 100, i % 50).into_bytes()).collect();
+    let brc = dir.file("m.txt", &brc);
+    let out = dir.path("out.csv");
+    let general = ["features", &data, "--key", "key", "--value", "v", "--progress", "never"];
+    let preset = ["features", "--preset", "1brc", &brc, "--progress", "never"];
+    for args in [&general[..], &preset[..]] {
+        let ok = pagemill(&[args, &["--max-groups", "100"]].concat(), None);
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+        for extra in [&["--max-groups", "99"][..], &["--max-groups", "99", "--threads", "1", "--chunk-size", "1K"]] {
+            let bad = pagemill(&[args, extra, &["-o", &out]].concat(), None);
+            assert!(!bad.status.success());
+            let stderr = String::from_utf8_lossy(&bad.stderr);
+            assert!(stderr.starts_with("pagemill: error: more than 99 groups (at least "), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(!std::path::Path::new(&out).exists(), "no output on error");
+        }
+        let unlimited = pagemill(&[args, &["--max-groups", "0"]].concat(), None);
+        assert_eq!(unlimited.stdout, ok.stdout);
+    }
+}

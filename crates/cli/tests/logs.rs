@@ -140,3 +140,22 @@ fn rejects_parquet_and_errors() {
     assert!(!missing.status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn max_groups_bounds_groups_and_top_values() {
+    let dir = temp_dir("max-groups");
+    let log = generate(&dir);
+    let by_ip = ["logs", "--log-format", "timed", "-g", "ip", "--output-format", "csv", "--progress=never"];
+    let ok_run = ok(pagemill().args(by_ip).arg(&log).output().unwrap());
+    let ips = String::from_utf8_lossy(&ok_run.stdout).lines().count() - 1;
+    assert!(ips > 100, "{ips} distinct IPs");
+    let limited = pagemill().args(by_ip).args(["--max-groups", "100"]).arg(&log).output().unwrap();
+    assert!(!limited.status.success());
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert!(stderr.starts_with("pagemill: error: more than 100 groups"), "{stderr}");
+    // Few groups but many (group, value) pairs of a --top field count too.
+    let top = ["logs", "--log-format", "timed", "-g", "status_class", "--top", "3:ip", "--progress=never"];
+    let limited = pagemill().args(top).args(["--max-groups", "100"]).arg(&log).output().unwrap();
+    assert!(!limited.status.success(), "{}", String::from_utf8_lossy(&limited.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -26,6 +26,14 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The job's state outgrew [`Runner::max_groups`](crate::Runner::max_groups):
+    /// stopped before the memory ran out.
+    TooManyGroups {
+        /// The limit.
+        limit: usize,
+        /// Groups held when the run stopped (a lower bound of the total).
+        seen: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -38,6 +46,11 @@ impl fmt::Display for Error {
             Error::OutputIsInput { path } => {
                 write!(f, "{}: refusing to write output onto an input file", path.display())
             }
+            Error::TooManyGroups { limit, seen } => write!(
+                f,
+                "more than {limit} groups (at least {seen} seen); stopped before memory ran out: \
+                 raise --max-groups (0: no limit) or group by fewer or coarser fields"
+            ),
         }
     }
 }
@@ -48,7 +61,7 @@ impl std::error::Error for Error {
             // Transparent: `Display` is the input error's own.
             Error::Input(e) => e.source(),
             Error::Output { source, .. } => Some(source),
-            Error::Strict(_) | Error::ThreadPool(_) | Error::OutputIsInput { .. } => None,
+            Error::Strict(_) | Error::ThreadPool(_) | Error::OutputIsInput { .. } | Error::TooManyGroups { .. } => None,
         }
     }
 }

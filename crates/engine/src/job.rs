@@ -47,4 +47,13 @@ pub trait Job: Sync {
     /// Finish the partial of all chunks into the result. `inputs` are the
     /// sources the run read, in order (for per-input results and metadata).
     fn finish(&self, partial: Self::Partial, inputs: &[Source]) -> Self::Output;
+
+    /// The number of groups (keys) `partial` holds, for jobs whose state
+    /// grows with the number of distinct keys: the runner checks it against
+    /// [`Runner::max_groups`](crate::Runner::max_groups) after every map and
+    /// merge. The default, `None`, opts out.
+    fn groups(&self, partial: &Self::Partial) -> Option<usize> {
+        let _ = partial;
+        None
+    }
 }

@@ -51,4 +51,4 @@ pub use crate::error::Error;
 pub use crate::job::{Chunk, Job};
 pub use crate::malformed::{Malformed, Sample};
 pub use crate::output::{AtomicFile, Temporaries};
-pub use crate::runner::{Outcome, Progress, Release, Runner};
+pub use crate::runner::{DEFAULT_MAX_GROUPS, Outcome, Progress, Release, Runner};

@@ -66,7 +66,12 @@ pub struct Runner {
     max_samples: usize,
     release: Release,
     progress: Option<ProgressFn>,
+    max_groups: Option<usize>,
 }
+
+/// The default [`Runner::max_groups`]: 20 million keys, a few GiB of per-key
+/// state for the jobs that ship.
+pub const DEFAULT_MAX_GROUPS: usize = 20_000_000;
 
 impl fmt::Debug for Runner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +82,7 @@ impl fmt::Debug for Runner {
             .field("max_samples", &self.max_samples)
             .field("release", &self.release)
             .field("progress", &self.progress.is_some())
+            .field("max_groups", &self.max_groups)
             .finish()
     }
 }
@@ -97,7 +103,19 @@ impl Runner {
             max_samples: DEFAULT_SAMPLES,
             release: Release::Auto,
             progress: None,
+            max_groups: Some(DEFAULT_MAX_GROUPS),
         }
+    }
+
+    /// Stop with [`Error::TooManyGroups`] as soon as a partial (one chunk's,
+    /// or a merge of several) holds more than `limit` groups, as reported by
+    /// [`Job::groups`]; `None` means no limit. Default:
+    /// [`DEFAULT_MAX_GROUPS`]. A bound on per-key memory that ends in a clear
+    /// error instead of the out-of-memory killer. One chunk can still build
+    /// up to a chunk's worth of groups before it is checked.
+    pub fn max_groups(&mut self, limit: Option<usize>) -> &mut Runner {
+        self.max_groups = limit;
+        self
     }
 
     /// Number of worker threads; 0 (the default) means one per core.
@@ -166,7 +184,7 @@ impl Runner {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
         let chunk_size = self.effective_chunk_size(total);
 
-        let (partial, mut malformed, chunks) = pool.install(|| {
+        let (partial, mut malformed, chunks, too_many) = pool.install(|| {
             let chunks: Vec<(usize, Range<usize>)> = inputs
                 .iter()
                 .enumerate()
@@ -179,6 +197,7 @@ impl Runner {
                 done: AtomicU64::new(0),
                 total,
                 first_bad: AtomicUsize::new(usize::MAX),
+                too_many: AtomicUsize::new(0),
                 release: inputs
                     .iter()
                     .map(|s| match self.release {
@@ -193,8 +212,13 @@ impl Runner {
             } else {
                 self.reduce(&ctx, 0, chunks.len())
             };
-            (partial, malformed, chunks.len())
+            (partial, malformed, chunks.len(), ctx.too_many.load(Ordering::Relaxed))
         });
+        if let Some(limit) = self.max_groups
+            && too_many > 0
+        {
+            return Err(Error::TooManyGroups { limit, seen: too_many });
+        }
 
         for input in inputs {
             input.check_unchanged()?;
@@ -225,13 +249,29 @@ impl Runner {
         let ((left, mut bad), (right, later_bad)) =
             rayon::join(|| self.reduce(ctx, lo, mid), || self.reduce(ctx, mid, hi));
         bad.merge(later_bad);
-        (ctx.job.merge(left, right), bad)
+        if ctx.too_many.load(Ordering::Relaxed) > 0 {
+            // Over the limit somewhere: drop the state instead of growing it.
+            return (ctx.job.empty(), bad);
+        }
+        let merged = ctx.job.merge(left, right);
+        self.check_groups(ctx, &merged);
+        (merged, bad)
+    }
+
+    /// Record (and so stop the run) when `partial` holds too many groups.
+    fn check_groups<J: Job>(&self, ctx: &Ctx<'_, J>, partial: &J::Partial) {
+        if let Some(limit) = self.max_groups
+            && let Some(n) = ctx.job.groups(partial)
+            && n > limit
+        {
+            ctx.too_many.fetch_max(n, Ordering::Relaxed);
+        }
     }
 
     fn map_one<J: Job>(&self, ctx: &Ctx<'_, J>, index: usize) -> (J::Partial, Malformed) {
         let (input, range) = &ctx.chunks[index];
         let source = &ctx.inputs[*input];
-        if self.strict && ctx.first_bad.load(Ordering::Relaxed) < index {
+        if (self.strict && ctx.first_bad.load(Ordering::Relaxed) < index) || ctx.too_many.load(Ordering::Relaxed) > 0 {
             // An earlier chunk already failed; this one cannot change the error.
             return (ctx.job.empty(), Malformed::new(self.max_samples));
         }
@@ -239,6 +279,7 @@ impl Runner {
         let chunk = Chunk { input: *input, index, offset: range.start, bytes: &source.bytes()[range.clone()] };
         let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
         let partial = ctx.job.map(chunk, &mut bad);
+        self.check_groups(ctx, &partial);
         if self.strict && !bad.is_empty() {
             ctx.first_bad.fetch_min(index, Ordering::Relaxed);
         }
@@ -260,6 +301,8 @@ struct Ctx<'a, J> {
     done: AtomicU64,
     total: u64,
     first_bad: AtomicUsize,
+    /// The largest group count seen over the limit (0: none so far).
+    too_many: AtomicUsize,
     release: Vec<bool>,
 }
 

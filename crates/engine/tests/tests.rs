@@ -239,3 +239,51 @@ fn an_input_truncated_during_the_run_is_an_error_not_a_result() {
     assert!(text.contains("input.txt") && text.contains("changed"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The distinct lines of the input, as a sorted set: state that grows with
+/// the number of keys.
+struct DistinctLines;
+
+impl Job for DistinctLines {
+    type Format = Lines;
+    type Partial = std::collections::BTreeSet<Vec<u8>>;
+    type Output = usize;
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+    fn empty(&self) -> Self::Partial {
+        Default::default()
+    }
+    fn map(&self, chunk: Chunk<'_>, _: &mut Malformed) -> Self::Partial {
+        Lines.records(chunk.bytes).map(|r| r.bytes.to_vec()).collect()
+    }
+    fn merge(&self, mut a: Self::Partial, mut b: Self::Partial) -> Self::Partial {
+        a.append(&mut b);
+        a
+    }
+    fn finish(&self, p: Self::Partial, _: &[Source]) -> usize {
+        p.len()
+    }
+    fn groups(&self, p: &Self::Partial) -> Option<usize> {
+        Some(p.len())
+    }
+}
+
+#[test]
+fn more_groups_than_the_limit_is_a_clear_error_not_a_result() {
+    let input: Vec<u8> = (0..10_000).flat_map(|i| format!("key-{}\n", i % 1000).into_bytes()).collect();
+    let source = || vec![Source::from_bytes("keys.txt", input.clone())];
+    for (threads, chunk) in [(1, 1 << 20), (2, 4096), (2, 7)] {
+        let mut runner = Runner::new();
+        runner.threads(threads).chunk_size(chunk);
+        assert_eq!(runner.run(&DistinctLines, &source()).unwrap().output, 1000);
+        runner.max_groups(Some(1000));
+        assert_eq!(runner.run(&DistinctLines, &source()).unwrap().output, 1000, "the limit itself is allowed");
+        runner.max_groups(Some(999));
+        let err = runner.run(&DistinctLines, &source()).unwrap_err();
+        assert!(matches!(err, Error::TooManyGroups { limit: 999, seen } if seen > 999), "{err:?}");
+        assert!(err.to_string().starts_with("more than 999 groups (at least "), "{err}");
+        runner.max_groups(None);
+        assert_eq!(runner.run(&DistinctLines, &source()).unwrap().output, 1000);
+    }
+}

@@ -460,6 +460,10 @@ impl Job for Brc {
         stations.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         BrcResult { stations }
     }
+
+    fn groups(&self, partial: &BrcPartial) -> Option<usize> {
+        Some(partial.0.len())
+    }
 }
 
 #[cfg(test)]

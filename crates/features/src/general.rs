@@ -709,4 +709,8 @@ impl Job for Features {
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
     }
+
+    fn groups(&self, p: &FeaturesPartial) -> Option<usize> {
+        Some(p.rows.len())
+    }
 }

@@ -554,4 +554,10 @@ impl Job for LogJob {
     fn finish(&self, partial: LogPartial, _inputs: &[Source]) -> LogReport {
         output::finish(self, partial)
     }
+
+    /// Groups plus the (group, value) pairs of `--top` fields: both grow
+    /// with the keys of the input.
+    fn groups(&self, partial: &LogPartial) -> Option<usize> {
+        Some(partial.groups.len() + partial.tops.iter().map(Vec::len).sum::<usize>())
+    }
 }
