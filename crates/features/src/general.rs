@@ -156,16 +156,26 @@ fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> 
     Err(Error::UnknownColumn { column: column.to_string(), available: names.to_vec() })
 }
 
-/// The fields of an input's first record, as strings.
+/// Records looked at, without a header, for one that splits into fields.
+const WIDTH_PROBE: usize = 1000;
+
+/// The fields of an input's header, as strings; without a header, of its
+/// first record that splits cleanly (malformed leading records are the job's
+/// to report, not a reason to refuse the input).
 fn first_record(format: &AnyFormat, dialect: &Dialect, source: &Source) -> Result<Option<Vec<String>>, Error> {
-    let Some(record) = format.records(source.bytes()).next() else { return Ok(None) };
-    let mut bytes = record.bytes;
-    if dialect.header {
-        bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    }
     let mut fields = Vec::new();
-    split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields)
-        .map_err(|reason| Error::BadHeader { input: source.name().to_string(), reason })?;
+    let mut records = format.records(source.bytes());
+    if dialect.header {
+        let Some(record) = records.next() else { return Ok(None) };
+        let bytes = record.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record.bytes);
+        split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields)
+            .map_err(|reason| Error::BadHeader { input: source.name().to_string(), reason })?;
+    } else if !records
+        .take(WIDTH_PROBE)
+        .any(|r| split_fields(r.bytes, dialect.delimiter, dialect.quote, &mut fields).is_ok())
+    {
+        return Ok(None);
+    }
     let mut scratch = Vec::new();
     Ok(Some(
         fields
@@ -209,7 +219,14 @@ impl FeatureSpec {
                         Some(_) => {}
                     }
                 }
-                let fields = first.map(|(_, f)| f).unwrap_or_default();
+                let fields = first.map(|(_, f)| f).unwrap_or_else(|| {
+                    // No record to learn the width from (empty inputs, or
+                    // nothing but malformed records): columns given by index
+                    // still define it, and every record is then checked.
+                    let indices = self.keys.iter().chain(&self.values).chain(&self.distinct);
+                    let width = indices.filter_map(|c| c.parse::<usize>().ok()).max().map_or(0, |i| i + 1);
+                    if dialect.header { Vec::new() } else { vec![String::new(); width] }
+                });
                 let width = fields.len();
                 let names: Vec<String> =
                     if dialect.header { fields } else { (0..width).map(|i| column_name(None, i)).collect() };

@@ -1,0 +1,193 @@
+//! The edge-case corpus of issue 7 through both features paths: for each
+//! hostile input, the exact number of good rows and of malformed records by
+//! kind, and no panic. Every input runs on 1 and 2 threads with tiny and
+//! default chunks, mapped from a file and read from memory.
+
+use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
+use pagemill_engine::{Malformed, Runner};
+use pagemill_features::{Brc, Dialect, FeatureSpec};
+use pagemill_mmap::{MmapChoice, OpenOptions, Source};
+
+/// Every way of reading `bytes` the tests compare: in memory and mapped from
+/// a file, on 1 and 2 threads, whole and in 7-byte chunks.
+fn sources(bytes: &[u8], tag: &str) -> Vec<Source> {
+    let path = std::env::temp_dir().join(format!("pagemill-features-edge-{tag}-{}", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let mapped = OpenOptions::new().mmap(MmapChoice::always()).open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    vec![Source::from_bytes(tag, bytes.to_vec()), mapped]
+}
+
+fn runners() -> Vec<Runner> {
+    let mut out = Vec::new();
+    for (threads, chunk) in [(1, None), (2, Some(7)), (2, None)] {
+        let mut r = Runner::new();
+        r.threads(threads);
+        if let Some(c) = chunk {
+            r.chunk_size(c);
+        }
+        out.push(r);
+    }
+    out
+}
+
+fn kinds(m: &Malformed) -> Vec<(&'static str, u64)> {
+    let mut v: Vec<_> = m.counts().collect();
+    v.sort();
+    v
+}
+
+/// Runs the general path (`k` key, `v` value, no header, columns by index)
+/// every way and checks that all agree; returns the batch and the malformed
+/// kinds.
+fn general(bytes: &[u8], tag: &str) -> (RecordBatch, Vec<(&'static str, u64)>) {
+    let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+    spec.key("0").value("1");
+    let mut first: Option<(RecordBatch, Vec<(&'static str, u64)>)> = None;
+    for source in sources(bytes, tag) {
+        let inputs = [source];
+        let job = spec.build(&inputs).unwrap();
+        for runner in runners() {
+            let out = runner.run(&job, &inputs).unwrap();
+            let got = (out.output, kinds(&out.malformed));
+            match &first {
+                None => first = Some(got),
+                Some(want) => assert_eq!(&got, want, "{tag}: differs with {runner:?}"),
+            }
+        }
+    }
+    first.unwrap()
+}
+
+fn rows(batch: &RecordBatch) -> Vec<(Option<String>, u64)> {
+    let keys = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    let rows = batch.column_by_name("rows").unwrap().as_any().downcast_ref::<UInt64Array>().unwrap();
+    (0..batch.num_rows()).map(|i| (keys.is_valid(i).then(|| keys.value(i).to_string()), rows.value(i))).collect()
+}
+
+fn f64s(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    let a = batch.column_by_name(name).unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+}
+
+fn key(s: &str, n: u64) -> (Option<String>, u64) {
+    (Some(s.to_string()), n)
+}
+
+#[test]
+fn empty_one_byte_and_no_trailing_newline() {
+    let (b, k) = general(b"", "empty");
+    assert_eq!((b.num_rows(), k), (0, vec![]));
+    // One byte: records of one field cannot have a column 1: a setup error.
+    let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+    spec.key("0").value("1");
+    let err = spec.build(&[Source::from_bytes("one", b"x".to_vec())]).unwrap_err();
+    assert_eq!(err.to_string(), "column index 1 is out of range: records have 1 columns (0 to 0)");
+    let (b, k) = general(b"a,1\nb,2", "no-newline");
+    assert_eq!((rows(&b), k), (vec![key("a", 1), key("b", 1)], vec![]));
+}
+
+#[test]
+fn crlf_and_cr_only_line_ends() {
+    let (b, k) = general(b"a,1\r\nb,2\r\na,3\r\n", "crlf");
+    assert_eq!((rows(&b), k), (vec![key("a", 2), key("b", 1)], vec![]));
+    assert_eq!(f64s(&b, "column_1_sum"), [Some(4.0), Some(2.0)]);
+    // CR alone does not end a record: one record of three fields, whose
+    // value "1\rb" is not a number.
+    let (b, k) = general(b"a,1\rb,2\r", "cr-only");
+    assert_eq!((b.num_rows(), k), (0, vec![("bad-number", 1)]));
+}
+
+#[test]
+fn nul_bytes_invalid_utf8_and_random_binary() {
+    let (b, k) = general(b"a\0b,1\na\0b,2\n", "nul");
+    assert_eq!((rows(&b), k), (vec![key("a\0b", 2)], vec![]));
+    let (b, k) = general(b"\xff\xfe,1\nok,2\n\xff\xfe,3\n", "utf8");
+    assert_eq!((rows(&b), k), (vec![key("ok", 1)], vec![("invalid-utf8", 2)]));
+    // Random bytes: whatever is not a two-column record with a number is
+    // malformed; nothing panics, and every record is accounted for.
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    // A clean first record sets the width (two columns); then junk.
+    let junk: Vec<u8> = b"k,1\n"
+        .iter()
+        .copied()
+        .chain((0..200_000).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        }))
+        .collect();
+    let records = pagemill_split::Csv::new();
+    let total = pagemill_split::RecordFormat::count_records(&records, &junk);
+    let (b, k) = general(&junk, "binary");
+    let good: u64 = rows(&b).iter().map(|r| r.1).sum();
+    let bad: u64 = k.iter().map(|x| x.1).sum();
+    assert_eq!(good + bad, total, "{k:?}");
+}
+
+#[test]
+fn unclosed_quotes_and_wide_rows() {
+    // The quote never closes: the rest of the input is one record.
+    let (b, k) = general(b"a,1\n\"b,2\nc,3\nd,4\n", "unclosed");
+    assert_eq!((rows(&b), k), (vec![key("a", 1)], vec![("unclosed-quote", 1)]));
+    // 10,000 columns: the first two are used, the width is checked.
+    let mut wide = Vec::new();
+    for r in 0..50 {
+        wide.extend_from_slice(format!("k{},{r}", r % 3).as_bytes());
+        for c in 2..10_000 {
+            wide.extend_from_slice(format!(",{c}").as_bytes());
+        }
+        wide.push(b'\n');
+    }
+    wide.extend_from_slice(b"k0,1,2\n");
+    let (b, k) = general(&wide, "wide");
+    assert_eq!((rows(&b), k), (vec![key("k0", 17), key("k1", 17), key("k2", 16)], vec![("ragged-row", 1)]));
+}
+
+#[test]
+fn overflowing_numbers_nan_and_infinities() {
+    let input = b"a,99999999999999999999999\na,1e400\na,-1e400\na,NaN\na,inf\na,1e308\na,-0.5\n";
+    let (b, k) = general(input, "numbers");
+    // 1e400, -1e400 and inf overflow a double: bad-number. 23 digits and
+    // 1e308 are doubles, but beyond what the quantile histograms (on by
+    // default) can hold: out-of-range. NaN is missing.
+    assert_eq!(k, vec![("bad-number", 3), ("out-of-range", 2)]);
+    assert_eq!(rows(&b), vec![key("a", 2)]);
+    assert_eq!((f64s(&b, "column_1_min"), f64s(&b, "column_1_max")), (vec![Some(-0.5)], vec![Some(-0.5)]));
+    let missing = b.column_by_name("column_1_missing").unwrap().as_any().downcast_ref::<UInt64Array>().unwrap();
+    assert_eq!(missing.value(0), 1);
+}
+
+#[test]
+fn one_key_repeated_a_million_times_sums_exactly() {
+    let input = "k,0.1\n".repeat(1_000_000);
+    let (b, k) = general(input.as_bytes(), "repeated");
+    assert_eq!((rows(&b), k), (vec![key("k", 1_000_000)], vec![]));
+    // Decimals are summed exactly: 100000, not 100000.00000133288.
+    assert_eq!(f64s(&b, "column_1_sum"), [Some(100_000.0)]);
+    assert_eq!(f64s(&b, "column_1_mean"), [Some(0.1)]);
+}
+
+#[test]
+fn brc_preset_on_hostile_lines() {
+    let input: &[u8] = b"a;1.0\r\nb;-99.9\n;5.0\nno separator\nc;1.23\nd;100.0\n\xff;1.0\ne;\x00\0\n\na;2.0";
+    let mut first = None;
+    for source in sources(input, "brc") {
+        for runner in runners() {
+            let out = runner.run(&Brc::new(), std::slice::from_ref(&source)).unwrap();
+            let got = (out.output.to_official(), kinds(&out.malformed));
+            match &first {
+                None => first = Some(got),
+                Some(want) => assert_eq!(&got, want),
+            }
+        }
+    }
+    let (official, k) = first.unwrap();
+    assert_eq!(official, "{a=1.0/1.5/2.0, b=-99.9/-99.9/-99.9}\n");
+    assert_eq!(
+        k,
+        vec![("bad-number", 3), ("empty-name", 1), ("invalid-utf8", 1), ("missing-separator", 2)],
+        "lines: ';5.0' empty name; 'no separator' and the empty line; '1.23', '100.0', NULs bad numbers"
+    );
+}
