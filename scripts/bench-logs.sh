@@ -8,6 +8,8 @@
 #   polars               str.extract_groups + group_by (streaming engine), if importable
 #   DuckDB               regexp_extract + GROUP BY, if importable from Python
 #   mawk                 count and bytes per path only (one thread), if installed
+#   GoAccess             its full report (JSON) of a ~100 MB slice of the log,
+#                        next to pagemill on the same slice, if installed
 #   wc -l                the scan floor
 # and prints the median wall time of each, with throughput and the ratio to
 # pagemill. Peers that are not installed are skipped, never installed here
@@ -87,6 +89,16 @@ fi
 if command -v mawk > /dev/null; then
     add mawk "mawk '{ split(\$7, a, \"?\"); c[a[1]]++; b[a[1]] += \$10 } END { for (p in c) print p, c[p], b[p] }' \"$log\" > /dev/null"
 fi
+if command -v goaccess > /dev/null; then
+    # GoAccess builds every panel of its report and is far slower: compare it
+    # on a ~100 MB slice (whole lines), with pagemill on the same slice.
+    slice=$dir/access-timed-$rows-slice100MB.log
+    if [ ! -s "$slice" ]; then
+        head -c 100000000 "$log" | head -n -1 > "$slice"
+    fi
+    add "pagemill@100MB" "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$slice\" > /dev/null"
+    add "goaccess@100MB" "goaccess \"$slice\" --no-global-config --no-progress --log-format='%h %^[%d:%t %^] \"%r\" %s %b \"%R\" \"%u\" %T' --date-format=%d/%b/%Y --time-format=%T -o \"$dir/goaccess.json\" > /dev/null 2>&1"
+fi
 add "wc -l" "wc -l \"$log\" > /dev/null"
 
 declare -A times
@@ -106,8 +118,15 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { prin
 base=$(echo "${times[pagemill]}" | median)
 echo
 echo "per-path summary of $log ($((bytes / 1000000)) MB, $rows lines), $(nproc) cores, median of $runs, $(date -u +%Y-%m-%dT%H:%MZ)"
-printf '%-10s %10s %12s %14s\n' program "wall ms" "MB/s" "x pagemill"
+printf '%-15s %10s %12s %14s\n' program "wall ms" "MB/s" "x pagemill"
 for name in "${order[@]}"; do
     m=$(echo "${times[$name]}" | median)
-    printf '%-10s %10d %12.0f %14.2f\n' "$name" "$m" "$(echo "$bytes / 1000 / $m" | bc -l)" "$(echo "$m / $base" | bc -l)"
+    size=$bytes
+    ref=$base
+    if [[ $name == *@100MB ]]; then
+        # Slice rows compare with pagemill on the same slice.
+        size=$(stat -c %s "$slice")
+        ref=$(echo "${times[pagemill@100MB]}" | median)
+    fi
+    printf '%-15s %10d %12.0f %14.2f\n' "$name" "$m" "$(echo "$size / 1000 / $m" | bc -l)" "$(echo "$m / $ref" | bc -l)"
 done
