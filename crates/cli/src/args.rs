@@ -389,6 +389,22 @@ pub enum GenCommand {
     /// A flights-like CSV (date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note)
     /// with repeated keys, missing delays and quoted notes, for `pagemill features`.
     Csv(GenCsv),
+    /// Fixed-width binary records, 16 bytes: sensor u32 @0, status u16 @4, value f64 @8
+    /// (read with --record-size 16 --field sensor:u32@0 --field status:u16@4 --field value:f64@8).
+    Records(GenRecords),
+}
+
+#[derive(Debug, Args)]
+pub struct GenRecords {
+    /// Number of records.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (default: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use pagemill_arrow::{
     OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches,
     write_batches_with,
 };
-use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Stations};
+use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Records, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Runner};
 use pagemill_features::{Agg, Brc, Dialect, FeatureSpec, Layout};
 use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
@@ -256,6 +256,10 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
         }
         GenCommand::Csv(args) => {
             let generator = Flights::new(args.rows, args.seed);
+            write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
+        }
+        GenCommand::Records(args) => {
+            let generator = Records::new(args.rows, args.seed);
             write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }
     }
