@@ -2,6 +2,7 @@ use std::io::{self, Write};
 
 use crate::measurements::normal_table;
 use crate::rng::Rng;
+use crate::{push_2, push_u64};
 
 /// The line format of generated access logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,25 +261,6 @@ fn request(out: &mut Vec<u8>, method: &str, path: &str, query: Option<u64>) {
         push_u64(out, q % 7 + 1);
     }
     out.extend_from_slice(b" HTTP/1.1");
-}
-
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-fn push_2(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
 }
 
 /// `ms` as seconds with three decimals.

@@ -1,6 +1,7 @@
 use std::io::{self, Write};
 
 use crate::rng::Rng;
+use crate::{push_2, push_u64};
 
 /// Rows generated per block; each block has its own seeded generator.
 const BLOCK_ROWS: u64 = 65_536;
@@ -54,9 +55,15 @@ impl Flights {
         for _ in 0..rows {
             let day = rng.below(365);
             let (month, dom) = (1 + day / 31 % 12, 1 + day % 28);
-            let _ = write!(out, "2024-{month:02}-{dom:02},");
+            out.extend_from_slice(b"2024-");
+            push_2(&mut out, month as u32);
+            out.push(b'-');
+            push_2(&mut out, dom as u32);
+            out.push(b',');
             out.extend_from_slice(CARRIERS[rng.below(CARRIERS.len() as u64) as usize].as_bytes());
-            let _ = write!(out, ",{},", 1 + rng.below(6000));
+            out.push(b',');
+            push_u64(&mut out, 1 + rng.below(6000));
+            out.push(b',');
             out.extend_from_slice(self.airport(&mut rng));
             out.push(b',');
             out.extend_from_slice(self.airport(&mut rng));
@@ -66,7 +73,9 @@ impl Flights {
             out.push(b',');
             let arr = dep.map(|d| d + rng.below(41) as i64 - 20);
             write_delay(&mut out, &mut rng, arr);
-            let _ = write!(out, ",{},", 80 + rng.below(2700));
+            out.push(b',');
+            push_u64(&mut out, 80 + rng.below(2700));
+            out.push(b',');
             out.extend_from_slice(NOTES[rng.below(NOTES.len() as u64) as usize].as_bytes());
             out.push(b'\n');
         }
@@ -102,11 +111,20 @@ fn write_delay(out: &mut Vec<u8>, rng: &mut Rng, tenths: Option<i64>) {
         None => {}
         // A fifth of the values keep their decimal.
         Some(t) if rng.below(5) == 0 => {
-            let sign = if t < 0 { "-" } else { "" };
-            let _ = write!(out, "{sign}{}.{}", t.abs() / 10, t.abs() % 10);
+            if t < 0 {
+                out.push(b'-');
+            }
+            push_u64(out, t.unsigned_abs() / 10);
+            out.push(b'.');
+            out.push(b'0' + (t.unsigned_abs() % 10) as u8);
         }
         Some(t) => {
-            let _ = write!(out, "{}", t / 10);
+            // Whole minutes, truncated toward zero ("-0" stays "0").
+            let m = t / 10;
+            if m < 0 {
+                out.push(b'-');
+            }
+            push_u64(out, m.unsigned_abs());
         }
     }
 }
