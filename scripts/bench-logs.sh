@@ -19,7 +19,8 @@
 #   ROWS  lines to generate (default 5000000, about 1 GB)
 #   RUNS  rounds (default 3)
 # Environment: BENCH_DIR (default /tmp/pagemill-bench), PAGEMILL (a built
-# binary; default: build target/release/pagemill).
+# binary; default: build target/release/pagemill), BENCH_NO_PEERS (set: time
+# only pagemill and wc -l).
 set -euo pipefail
 
 rows=${1:-5000000}
@@ -50,7 +51,9 @@ add() { order+=("$1"); cmd[$1]=$2; }
 
 add pagemill "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$log\" > /dev/null"
 export BENCH_RE=$re
-if python3 -c 'import polars' 2>/dev/null; then
+peers=1
+[ -n "${BENCH_NO_PEERS:-}" ] && peers=
+if [ -n "$peers" ] && python3 -c 'import polars' 2>/dev/null; then
     cat > "$dir/polars_summary.py" <<'EOF'
 import os, sys, polars as pl
 q = (pl.scan_csv(sys.argv[1], has_header=False, separator="\x01", quote_char=None, new_columns=["line"],
@@ -66,7 +69,7 @@ q.collect(engine="streaming").write_csv(sys.stdout)
 EOF
     add polars "python3 \"$dir/polars_summary.py\" \"$log\" > /dev/null"
 fi
-if python3 -c 'import duckdb' 2>/dev/null; then
+if [ -n "$peers" ] && python3 -c 'import duckdb' 2>/dev/null; then
     cat > "$dir/duckdb_summary.py" <<'EOF'
 import os, sys, duckdb
 quote = lambda s: "'" + s.replace("'", "''") + "'"
@@ -86,10 +89,10 @@ con.sql("""
 EOF
     add duckdb "python3 \"$dir/duckdb_summary.py\" \"$log\""
 fi
-if command -v mawk > /dev/null; then
+if [ -n "$peers" ] && command -v mawk > /dev/null; then
     add mawk "mawk '{ split(\$7, a, \"?\"); c[a[1]]++; b[a[1]] += \$10 } END { for (p in c) print p, c[p], b[p] }' \"$log\" > /dev/null"
 fi
-if command -v goaccess > /dev/null; then
+if [ -n "$peers" ] && command -v goaccess > /dev/null; then
     # GoAccess builds every panel of its report and is far slower: compare it
     # on a ~100 MB slice (whole lines), with pagemill on the same slice.
     slice=$dir/access-timed-$rows-slice100MB.log
