@@ -29,7 +29,7 @@ pub fn eq_mask(block: &[u8; BLOCK], byte: u8) -> u64 {
 /// The 64 bytes of `chunk` at `at` (zero past its end) and the mask of the
 /// bits that lie inside `chunk`.
 #[inline(always)]
-pub(crate) fn block_at(chunk: &[u8], at: usize) -> ([u8; BLOCK], u64) {
+fn block_at(chunk: &[u8], at: usize) -> ([u8; BLOCK], u64) {
     match chunk.get(at..at + BLOCK) {
         Some(bytes) => (bytes.try_into().expect("64 bytes"), u64::MAX),
         None => {
@@ -54,9 +54,104 @@ pub(crate) fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
+/// How a record format marks the newlines that end records in a block.
+pub(crate) trait RecordEnds {
+    /// One bit per byte of `block` that ends a record, among the bits set in
+    /// `valid` (the bytes inside the chunk). Called once per block, in order,
+    /// so formats may carry state from block to block.
+    fn ends(&mut self, block: &[u8; BLOCK], valid: u64) -> u64;
+}
+
+/// The walk over record ends that the line and CSV iterators share: a mask
+/// per 64-byte block whose set bits are walked with `trailing_zeros`.
+#[derive(Debug)]
+pub(crate) struct Walk<'a, E> {
+    chunk: &'a [u8],
+    /// Start of the next record.
+    start: usize,
+    /// Offset of the block `ends` describes.
+    block: usize,
+    /// Record ends of the current block not yet yielded.
+    ends: u64,
+    finder: E,
+}
+
+impl<'a, E: RecordEnds> Walk<'a, E> {
+    pub(crate) fn new(chunk: &'a [u8], finder: E) -> Walk<'a, E> {
+        let mut walk = Walk { chunk, start: 0, block: 0, ends: 0, finder };
+        walk.ends = walk.ends_at(0);
+        walk
+    }
+
+    /// The record ends of the block at `at` (none past the chunk's end).
+    #[inline(always)]
+    fn ends_at(&mut self, at: usize) -> u64 {
+        let (block, valid) = block_at(self.chunk, at);
+        self.finder.ends(&block, valid)
+    }
+
+    #[inline]
+    pub(crate) fn next(&mut self) -> Option<Record<'a>> {
+        loop {
+            if self.ends != 0 {
+                let nl = self.block + self.ends.trailing_zeros() as usize;
+                self.ends &= self.ends - 1;
+                let record = line_record(self.chunk, self.start, nl);
+                self.start = nl + 1;
+                return Some(record);
+            }
+            self.block += BLOCK;
+            if self.block >= self.chunk.len() {
+                let record = last_record(self.chunk, self.start);
+                self.start = self.chunk.len();
+                return record;
+            }
+            self.ends = self.ends_at(self.block);
+        }
+    }
+
+    /// Internal iteration: one tight loop over whole blocks borrowed straight
+    /// from the chunk, then the partial last block, without re-entering
+    /// `next` for every record.
+    #[inline]
+    pub(crate) fn fold<B>(mut self, init: B, mut f: impl FnMut(B, Record<'a>) -> B) -> B {
+        let chunk = self.chunk;
+        let mut acc = init;
+        let mut start = self.start;
+        let mut ends = self.ends;
+        let mut block = self.block;
+        macro_rules! emit {
+            () => {
+                while ends != 0 {
+                    let nl = block + ends.trailing_zeros() as usize;
+                    ends &= ends - 1;
+                    acc = f(acc, line_record(chunk, start, nl));
+                    start = nl + 1;
+                }
+            };
+        }
+        loop {
+            emit!();
+            block += BLOCK;
+            match chunk.get(block..block + BLOCK) {
+                Some(bytes) => ends = self.finder.ends(bytes.try_into().expect("64 bytes"), u64::MAX),
+                None => break,
+            }
+        }
+        if block < chunk.len() {
+            ends = self.ends_at(block);
+            emit!();
+        }
+        if let Some(record) = last_record(chunk, start) {
+            acc = f(acc, record);
+        }
+        acc
+    }
+}
+
 /// The record from `start` to the newline at `nl`, without a CR before it.
 #[inline(always)]
-pub(crate) fn line_record(chunk: &[u8], start: usize, nl: usize) -> Record<'_> {
+fn line_record(chunk: &[u8], start: usize, nl: usize) -> Record<'_> {
     let end = if nl > start && chunk[nl - 1] == b'\r' { nl - 1 } else { nl };
     Record { offset: start, bytes: &chunk[start..end] }
 }
@@ -64,7 +159,7 @@ pub(crate) fn line_record(chunk: &[u8], start: usize, nl: usize) -> Record<'_> {
 /// The record from `start` to the end of a chunk that has no newline left:
 /// a last line without one, or nothing.
 #[inline]
-pub(crate) fn last_record(chunk: &[u8], start: usize) -> Option<Record<'_>> {
+fn last_record(chunk: &[u8], start: usize) -> Option<Record<'_>> {
     (start < chunk.len()).then(|| Record { offset: start, bytes: &chunk[start..] })
 }
 

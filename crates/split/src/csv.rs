@@ -2,7 +2,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::block::{BLOCK, block_at, eq_mask, last_record, line_record, prefix_xor};
+use crate::block::{BLOCK, RecordEnds, Walk, eq_mask, prefix_xor};
 use crate::plan::ranges;
 use crate::{Record, RecordFormat};
 
@@ -176,9 +176,7 @@ impl RecordFormat for Csv {
     }
 
     fn records<'a>(&'a self, chunk: &'a [u8]) -> CsvRecords<'a> {
-        let mut it = CsvRecords { chunk, start: 0, block: 0, ends: 0, quoted: false, quote: self.quote };
-        it.load(0);
-        it
+        CsvRecords(Walk::new(chunk, QuotedNewlines { quote: self.quote, quoted: false }))
     }
 }
 
@@ -190,30 +188,23 @@ impl RecordFormat for Csv {
 /// fields; the newlines outside them end records. A block costs the same
 /// whether or not it holds quotes.
 #[derive(Debug)]
-pub struct CsvRecords<'a> {
-    chunk: &'a [u8],
-    start: usize,
-    /// Offset of the block `ends` describes.
-    block: usize,
-    /// Record-ending newlines of the current block not yet yielded.
-    ends: u64,
-    /// Whether the byte after the current block starts inside quotes.
-    quoted: bool,
+pub struct CsvRecords<'a>(Walk<'a, QuotedNewlines>);
+
+/// Newlines outside quoted fields end records.
+#[derive(Debug)]
+struct QuotedNewlines {
     quote: u8,
+    /// Whether the byte after the last block seen starts inside quotes.
+    quoted: bool,
 }
 
-impl CsvRecords<'_> {
-    /// Loads the block at `at`: its record-ending newlines, and the quote state
-    /// carried past it.
+impl RecordEnds for QuotedNewlines {
     #[inline(always)]
-    fn load(&mut self, at: usize) {
-        let (block, valid) = block_at(self.chunk, at);
-        let quotes = eq_mask(&block, self.quote) & valid;
-        let newlines = eq_mask(&block, b'\n') & valid;
-        let carry = if self.quoted { u64::MAX } else { 0 };
-        let inside = prefix_xor(quotes) ^ carry;
+    fn ends(&mut self, block: &[u8; BLOCK], valid: u64) -> u64 {
+        let quotes = eq_mask(block, self.quote) & valid;
+        let inside = prefix_xor(quotes) ^ if self.quoted { u64::MAX } else { 0 };
         self.quoted ^= quotes.count_ones() % 2 == 1;
-        self.ends = newlines & !inside;
+        eq_mask(block, b'\n') & valid & !inside
     }
 }
 
@@ -222,67 +213,14 @@ impl<'a> Iterator for CsvRecords<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Record<'a>> {
-        loop {
-            if self.ends != 0 {
-                let nl = self.block + self.ends.trailing_zeros() as usize;
-                self.ends &= self.ends - 1;
-                let record = line_record(self.chunk, self.start, nl);
-                self.start = nl + 1;
-                return Some(record);
-            }
-            self.block += BLOCK;
-            if self.block >= self.chunk.len() {
-                let record = last_record(self.chunk, self.start);
-                self.start = self.chunk.len();
-                return record;
-            }
-            self.load(self.block);
-        }
+        self.0.next()
     }
 
-    /// Internal iteration: the same walk as `next`, with the state in locals
-    /// and whole blocks borrowed straight from the chunk.
     #[inline]
-    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    fn fold<B, F>(self, init: B, f: F) -> B
     where
         F: FnMut(B, Record<'a>) -> B,
     {
-        let chunk = self.chunk;
-        let quote = self.quote;
-        let mut acc = init;
-        let mut start = self.start;
-        let mut ends = self.ends;
-        let mut block = self.block;
-        let mut quoted = self.quoted;
-        macro_rules! emit {
-            () => {
-                while ends != 0 {
-                    let nl = block + ends.trailing_zeros() as usize;
-                    ends &= ends - 1;
-                    acc = f(acc, line_record(chunk, start, nl));
-                    start = nl + 1;
-                }
-            };
-        }
-        loop {
-            emit!();
-            block += BLOCK;
-            let Some(bytes) = chunk.get(block..block + BLOCK) else { break };
-            let bytes: &[u8; BLOCK] = bytes.try_into().expect("64 bytes");
-            let quotes = eq_mask(bytes, quote);
-            let inside = prefix_xor(quotes) ^ if quoted { u64::MAX } else { 0 };
-            quoted ^= quotes.count_ones() % 2 == 1;
-            ends = eq_mask(bytes, b'\n') & !inside;
-        }
-        if block < chunk.len() {
-            self.quoted = quoted;
-            self.load(block);
-            ends = self.ends;
-            emit!();
-        }
-        if let Some(record) = last_record(chunk, start) {
-            acc = f(acc, record);
-        }
-        acc
+        self.0.fold(init, f)
     }
 }
