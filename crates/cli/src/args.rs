@@ -388,28 +388,16 @@ pub enum GenCommand {
     AccessLog(GenAccessLog),
     /// A flights-like CSV (date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note)
     /// with repeated keys, missing delays and quoted notes, for `pagemill features`.
-    Csv(GenCsv),
+    Csv(GenRows),
     /// Fixed-width binary records, 16 bytes: sensor u32 @0, status u16 @4, value f64 @8
     /// (read with --record-size 16 --field sensor:u32@0 --field status:u16@4 --field value:f64@8).
-    Records(GenRecords),
+    Records(GenRows),
 }
 
+/// The flags of generators that take only a size, a seed and an output.
 #[derive(Debug, Args)]
-pub struct GenRecords {
-    /// Number of records.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub rows: u64,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output file (default: stdout).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct GenCsv {
-    /// Number of rows (after the header).
+pub struct GenRows {
+    /// Number of rows or records (a CSV's header line comes on top).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     /// Random seed.
