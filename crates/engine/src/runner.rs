@@ -175,6 +175,15 @@ impl Runner {
     /// Fails if an input changed (size or modification time) during the run,
     /// or, in strict mode, if a record is malformed.
     pub fn run<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>, Error> {
+        let Outcome { output, malformed, bytes, chunks, threads } = self.run_partial(job, inputs)?;
+        Ok(Outcome { output: job.finish(output, inputs), malformed, bytes, chunks, threads })
+    }
+
+    /// Run `job` over `inputs` like [`run`](Runner::run), but stop before
+    /// [`Job::finish`]: the output is the merged partial of every chunk, for
+    /// jobs whose partials can be saved and merged with those of other runs
+    /// later (`pagemill ... --partial`, then `pagemill merge`).
+    pub fn run_partial<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Partial>, Error> {
         let threads = self.effective_threads();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -235,8 +244,7 @@ impl Runner {
                 return Err(Error::Strict(Box::new(first)));
             }
         }
-        let output = job.finish(partial, inputs);
-        Ok(Outcome { output, malformed, bytes: total, chunks, threads })
+        Ok(Outcome { output: partial, malformed, bytes: total, chunks, threads })
     }
 
     /// Map and merge chunks `lo..hi` along a binary tree fixed by the indices,

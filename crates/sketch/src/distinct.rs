@@ -1,5 +1,6 @@
 use datasketches::hll::{Coupon, HllSketch, HllType, HllUnion};
 
+use crate::bytes::{Reader, VERSION, put_u32, put_u64};
 use crate::error::Error;
 use crate::hash::hash_bytes;
 
@@ -211,6 +212,67 @@ impl Distinct {
     }
 }
 
+impl Distinct {
+    /// The count as bytes, for saving partial results: a version byte, then
+    /// tag 0 and the sorted distinct hashes (`u32` length, `u64` each,
+    /// little-endian) while exact, or tag 1 and the HyperLogLog in Apache
+    /// DataSketches' portable format (readable by the Java, C++ and Python
+    /// DataSketches libraries). The settings are not included:
+    /// [`from_bytes`](Distinct::from_bytes) takes them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        match &self.sketch {
+            Some(s) => {
+                out.push(1);
+                out.extend_from_slice(&s.serialize());
+            }
+            None => {
+                // Pending hashes are sorted in without a hand-over to the
+                // HyperLogLog, so the restored count estimates exactly what
+                // this one does (the hand-over happens at the next merge,
+                // as it would have here).
+                let mut pending = self.pending.clone();
+                pending.sort_unstable();
+                pending.dedup();
+                let set = Distinct { exact: merge_sorted(self.exact.clone(), pending), ..Distinct::new(self.config) };
+                out.push(0);
+                put_u32(&mut out, set.exact.len() as u32);
+                for &h in &set.exact {
+                    put_u64(&mut out, h);
+                }
+            }
+        }
+        out
+    }
+
+    /// A count with `config` from the bytes of [`to_bytes`](Distinct::to_bytes).
+    /// Bytes that do not hold a count with these settings (a HyperLogLog of
+    /// another `lg_k`, unsorted hashes, ...) are an [`Error::Corrupt`].
+    pub fn from_bytes(config: DistinctConfig, bytes: &[u8]) -> Result<Distinct, Error> {
+        let mut r = Reader::new(bytes)?;
+        let mut d = Distinct::new(config);
+        match r.u8()? {
+            0 => {
+                let n = r.len(8)?;
+                d.exact = (0..n).map(|_| r.u64()).collect::<Result<_, _>>()?;
+                r.finish()?;
+                if d.exact.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(Error::Corrupt("exact hashes unsorted or repeated"));
+                }
+            }
+            1 => {
+                let sketch = HllSketch::deserialize(r.rest()).map_err(|_| Error::Corrupt("bad HyperLogLog"))?;
+                if sketch.lg_config_k() != config.lg_k {
+                    return Err(Error::Corrupt("HyperLogLog of another lg_k"));
+                }
+                d.sketch = Some(Box::new(sketch));
+            }
+            _ => return Err(Error::Corrupt("bad tag")),
+        }
+        Ok(d)
+    }
+}
+
 fn merge_sorted(a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     if a.is_empty() {
         return b;
@@ -245,6 +307,46 @@ mod tests {
             d.insert_hash(h);
         }
         d
+    }
+
+    #[test]
+    fn bytes_round_trip_exact_and_sketch() {
+        let config = DistinctConfig::new().lg_k(10).unwrap().exact_limit(300).unwrap();
+        let small = build(config, &hashes(1000, 250));
+        let big = build(config, &hashes(20_000, 5000));
+        assert!(small.is_exact() && !big.is_exact());
+        for d in [&small, &big, &Distinct::new(config)] {
+            let bytes = d.to_bytes();
+            let back = Distinct::from_bytes(config, &bytes).unwrap();
+            assert_eq!((back.estimate(), back.is_exact()), (d.estimate(), d.is_exact()));
+            // Restored counts merge as the originals do.
+            let mut a = back;
+            a.merge(Distinct::from_bytes(config, &small.to_bytes()).unwrap()).unwrap();
+            let mut b = d.clone();
+            b.merge(small.clone()).unwrap();
+            assert_eq!(a.estimate(), b.estimate());
+            for cut in 0..bytes.len().min(64) {
+                assert!(Distinct::from_bytes(config, &bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        // 150 hashes: 128 sorted and 22 pending, which hand over to the
+        // HyperLogLog only when sorted in.
+        let small_limit = DistinctConfig::new().lg_k(8).unwrap().exact_limit(128).unwrap();
+        let pending = build(small_limit, &hashes(150, 150));
+        assert!(pending.is_exact());
+        let mut back = Distinct::from_bytes(small_limit, &pending.to_bytes()).unwrap();
+        assert_eq!(back.estimate(), 150);
+        let mut orig = pending.clone();
+        back.merge(build(small_limit, &hashes(10, 10))).unwrap();
+        orig.merge(build(small_limit, &hashes(10, 10))).unwrap();
+        assert!(!back.is_exact());
+        assert_eq!(back.estimate(), orig.estimate());
+        let other = DistinctConfig::new().lg_k(11).unwrap().exact_limit(600).unwrap();
+        assert!(matches!(Distinct::from_bytes(other, &big.to_bytes()), Err(Error::Corrupt(_))));
+        let mut unsorted = small.to_bytes();
+        unsorted[6..14].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Distinct::from_bytes(config, &unsorted).is_err());
+        assert!(Distinct::from_bytes(config, &[1, 7]).is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum Error {
     OutOfRange(f64),
     /// Two sketches with different settings cannot merge.
     ConfigMismatch,
+    /// Bytes that are not a sketch serialized by this version (what is wrong).
+    Corrupt(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +39,7 @@ impl fmt::Display for Error {
             Error::NotFinite => f.write_str("value is NaN or infinite"),
             Error::OutOfRange(v) => write!(f, "value {v} is out of the histogram's range at this scale"),
             Error::ConfigMismatch => f.write_str("cannot merge sketches with different settings"),
+            Error::Corrupt(what) => write!(f, "not a serialized sketch: {what}"),
         }
     }
 }

@@ -1,5 +1,6 @@
 use hdrhistogram::Histogram;
 
+use crate::bytes::{Reader, VERSION, put_u32, put_u64};
 use crate::error::Error;
 
 /// Settings of a [`Quantiles`] sketch: precision, value scale, and how many
@@ -71,6 +72,11 @@ impl QuantileConfig {
     /// The value scale.
     pub fn get_scale(&self) -> u64 {
         self.scale
+    }
+
+    /// The number of values kept raw before histograms are built.
+    pub fn get_raw_limit(&self) -> u32 {
+        self.raw_limit
     }
 }
 
@@ -289,6 +295,91 @@ impl Quantiles {
     }
 }
 
+impl Quantiles {
+    /// The sketch as bytes, for saving partial results: a version byte, the
+    /// count, minimum and maximum (scaled, `i64`), the raw values (`u32`
+    /// length, then `i64` each), then for the non-negative and the negative
+    /// histogram a presence byte and the recorded buckets (`u32` length,
+    /// then `u64` value and `u64` count each: HdrHistogram's highest
+    /// equivalent value of each non-empty bucket). All little-endian. The
+    /// settings are not included: [`from_bytes`](Quantiles::from_bytes)
+    /// takes them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(29 + 8 * self.raw.len());
+        out.push(VERSION);
+        put_u64(&mut out, self.count);
+        put_u64(&mut out, self.min as u64);
+        put_u64(&mut out, self.max as u64);
+        put_u32(&mut out, self.raw.len() as u32);
+        for &v in &self.raw {
+            put_u64(&mut out, v as u64);
+        }
+        for h in [&self.pos, &self.neg] {
+            match h {
+                None => out.push(0),
+                Some(h) => {
+                    out.push(1);
+                    let at = out.len();
+                    put_u32(&mut out, 0);
+                    let mut n = 0u32;
+                    for v in h.iter_recorded() {
+                        put_u64(&mut out, v.value_iterated_to());
+                        put_u64(&mut out, v.count_at_value());
+                        n += 1;
+                    }
+                    out[at..at + 4].copy_from_slice(&n.to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// A sketch with `config` from the bytes of [`to_bytes`](Quantiles::to_bytes).
+    /// It answers exactly as the sketch that was saved. Bytes that do not
+    /// hold a consistent sketch are an [`Error::Corrupt`].
+    pub fn from_bytes(config: QuantileConfig, bytes: &[u8]) -> Result<Quantiles, Error> {
+        let mut r = Reader::new(bytes)?;
+        let mut q = Quantiles::new(config);
+        q.count = r.u64()?;
+        q.min = r.u64()? as i64;
+        q.max = r.u64()? as i64;
+        let n = r.len(8)?;
+        q.raw = (0..n).map(|_| r.u64().map(|v| v as i64)).collect::<Result<_, _>>()?;
+        let mut seen = q.raw.len() as u64;
+        for side in [&mut q.pos, &mut q.neg] {
+            match r.u8()? {
+                0 => {}
+                1 => {
+                    let mut h = Histogram::new(config.sigfig).expect("sigfig is validated to be 1..=5");
+                    for _ in 0..r.len(16)? {
+                        let (value, count) = (r.u64()?, r.u64()?);
+                        if value >= MAX_SCALED || count == 0 {
+                            return Err(Error::Corrupt("histogram bucket out of range"));
+                        }
+                        h.record_n(value, count).map_err(|_| Error::Corrupt("histogram bucket out of range"))?;
+                        seen = seen.checked_add(count).ok_or(Error::Corrupt("count overflow"))?;
+                    }
+                    *side = Some(Box::new(h));
+                }
+                _ => return Err(Error::Corrupt("bad histogram tag")),
+            }
+        }
+        r.finish()?;
+        let in_range = |v: i64| v.unsigned_abs() < MAX_SCALED;
+        if seen != q.count
+            || (q.count > 0 && (q.min > q.max || !in_range(q.min) || !in_range(q.max)))
+            || q.raw.iter().any(|&v| v < q.min || v > q.max)
+            || (q.raw.len() > config.raw_limit as usize && q.pos.is_none())
+        {
+            return Err(Error::Corrupt("inconsistent counts or bounds"));
+        }
+        if q.count == 0 {
+            (q.min, q.max) = (i64::MAX, i64::MIN);
+        }
+        Ok(q)
+    }
+}
+
 /// The midpoint of the bucket holding the value of 0-based rank `rank`.
 fn value_at_rank(h: &Histogram<u64>, rank: u64) -> u64 {
     let mut seen = 0u64;
@@ -355,6 +446,42 @@ mod tests {
             let want = sorted[((q * 1000.0f64).ceil() as usize).clamp(1, 1000) - 1];
             assert_eq!(whole.quantile(q), Some(want), "q {q}");
         }
+    }
+
+    #[test]
+    fn bytes_round_trip_and_corruption_is_an_error() {
+        let config = QuantileConfig::new().scale(10).unwrap().raw_limit(8);
+        let mut small = Quantiles::new(config);
+        let mut big = Quantiles::new(config);
+        for i in 0..5000i64 {
+            if i < 5 {
+                small.record_scaled(i * 3 - 7).unwrap();
+            }
+            big.record_scaled((i * 7919 % 100_003) - 30_000).unwrap();
+        }
+        let qs = [0.0, 0.01, 0.5, 0.9, 0.999, 1.0];
+        for s in [&small, &big, &Quantiles::new(config)] {
+            let bytes = s.to_bytes();
+            let back = Quantiles::from_bytes(config, &bytes).unwrap();
+            assert_eq!(back.quantiles(&qs), s.quantiles(&qs));
+            assert_eq!((back.count(), back.min(), back.max()), (s.count(), s.min(), s.max()));
+            // Merging restored sketches answers as merging the originals.
+            let mut a = back.clone();
+            a.merge(&Quantiles::from_bytes(config, &small.to_bytes()).unwrap()).unwrap();
+            let mut b = s.clone();
+            b.merge(&small).unwrap();
+            assert_eq!(a.quantiles(&qs), b.quantiles(&qs));
+            for cut in 0..bytes.len() {
+                assert!(Quantiles::from_bytes(config, &bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Quantiles::from_bytes(config, &longer).is_err());
+        }
+        let mut bad = small.to_bytes();
+        bad[1] ^= 1; // the count no longer matches the values
+        assert!(matches!(Quantiles::from_bytes(config, &bad), Err(Error::Corrupt(_))));
+        assert!(Quantiles::from_bytes(config, &[9]).is_err());
     }
 
     #[test]
