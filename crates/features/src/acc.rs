@@ -241,6 +241,55 @@ impl ValueAcc {
     }
 }
 
+/// Bytes in [`ValueAcc::to_bytes`].
+pub(crate) const ACC_BYTES: usize = 114;
+
+impl ValueAcc {
+    /// The accumulator as bytes, for partial results: a version byte (1),
+    /// then little-endian `count`, `missing` (u64), the exact decimal part
+    /// (`n` u64, `scale` u8, `sum` and `sumsq` i128, in units of
+    /// `10^-scale` and `10^-2 scale`), the float moments (`n` u64, `mean`
+    /// and `M2` f64), and `min`, `max`, `first`, `last` (f64).
+    pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
+        out.push(1);
+        for v in [self.count, self.missing, self.exact.n] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(self.exact.scale);
+        out.extend_from_slice(&self.exact.sum.to_le_bytes());
+        out.extend_from_slice(&self.exact.sumsq.to_le_bytes());
+        out.extend_from_slice(&self.float.n.to_le_bytes());
+        for v in [self.float.mean, self.float.m2, self.min, self.max, self.first, self.last] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// The accumulator saved by [`to_bytes`](ValueAcc::to_bytes), or what
+    /// is wrong with the bytes.
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<ValueAcc, &'static str> {
+        if b.len() != ACC_BYTES || b[0] != 1 {
+            return Err("value state of the wrong size or version");
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let i128_at = |i: usize| i128::from_le_bytes(b[i..i + 16].try_into().expect("16 bytes"));
+        let f64_at = |i: usize| f64::from_bits(u64_at(i));
+        let acc = ValueAcc {
+            count: u64_at(1),
+            missing: u64_at(9),
+            exact: Exact { n: u64_at(17), scale: b[25], sum: i128_at(26), sumsq: i128_at(42) },
+            float: Moments { n: u64_at(58), mean: f64_at(66), m2: f64_at(74) },
+            min: f64_at(82),
+            max: f64_at(90),
+            first: f64_at(98),
+            last: f64_at(106),
+        };
+        if acc.exact.n.checked_add(acc.float.n) != Some(acc.count) || acc.exact.scale > 38 {
+            return Err("value state with inconsistent counts");
+        }
+        Ok(acc)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +302,25 @@ mod tests {
             a.add(n, n.to_f64());
         }
         a
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        for a in [acc(&["1.5", "-2.25", "1e3", "7"]), acc(&[]), acc(&["999999999999999999"; 300])] {
+            let mut bytes = Vec::new();
+            a.to_bytes(&mut bytes);
+            assert_eq!(bytes.len(), ACC_BYTES);
+            let back = ValueAcc::from_bytes(&bytes).unwrap();
+            assert_eq!(back.finish(), a.finish());
+            let mut merged = back.clone();
+            merged.merge(&acc(&["3.125"]));
+            let mut want = a.clone();
+            want.merge(&acc(&["3.125"]));
+            assert_eq!(merged.finish(), want.finish());
+            assert!(ValueAcc::from_bytes(&bytes[1..]).is_err());
+            bytes[1] ^= 1;
+            assert!(ValueAcc::from_bytes(&bytes).is_err());
+        }
     }
 
     #[test]

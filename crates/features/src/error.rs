@@ -58,6 +58,12 @@ pub enum Error {
     /// A delimiter or quote byte that cannot work: a line end, or the same
     /// byte as the other.
     BadDialect(String),
+    /// A batch that is not a features partial result (why).
+    NotAPartial(String),
+    /// Partial results computed with different specs (the first difference).
+    PartialMismatch(String),
+    /// A features partial result whose columns or state bytes are damaged.
+    BadPartial(String),
 }
 
 impl fmt::Display for Error {
@@ -81,6 +87,9 @@ impl fmt::Display for Error {
             ),
             Error::BadHeader { input, reason } => write!(f, "{input}: cannot read the header: {reason}"),
             Error::BadDialect(why) => write!(f, "invalid delimited-text dialect: {why}"),
+            Error::NotAPartial(why) => write!(f, "not a features partial result: {why}"),
+            Error::PartialMismatch(diff) => write!(f, "partial results of different jobs cannot merge: {diff}"),
+            Error::BadPartial(why) => write!(f, "damaged features partial result: {why}"),
             Error::NoHeader => {
                 f.write_str("columns are named but no input has a header (use 0-based indices with --no-header)")
             }

@@ -25,7 +25,7 @@ const QUANTILE_LIMIT: f64 = (1u64 << 61) as f64;
 
 /// How records are read, resolved against the inputs.
 #[derive(Clone, Debug)]
-enum Reader {
+pub(crate) enum Reader {
     Delimited { dialect: Dialect, width: usize },
     Binary(Layout),
 }
@@ -62,44 +62,46 @@ enum Reader {
 /// across chunk sizes equal up to floating-point rounding.
 #[derive(Debug)]
 pub struct Features {
-    format: AnyFormat,
-    reader: Reader,
-    keys: Vec<usize>,
-    values: Vec<usize>,
-    distinct: Vec<usize>,
-    key_names: Vec<String>,
-    value_names: Vec<String>,
-    distinct_names: Vec<String>,
-    aggs: Vec<Agg>,
+    pub(crate) format: AnyFormat,
+    pub(crate) reader: Reader,
+    pub(crate) keys: Vec<usize>,
+    pub(crate) values: Vec<usize>,
+    pub(crate) distinct: Vec<usize>,
+    pub(crate) key_names: Vec<String>,
+    pub(crate) value_names: Vec<String>,
+    pub(crate) distinct_names: Vec<String>,
+    pub(crate) aggs: Vec<Agg>,
     /// Quantiles as fractions, in the order of `aggs`.
-    qs: Vec<f64>,
-    nulls: Vec<Vec<u8>>,
+    pub(crate) qs: Vec<f64>,
+    pub(crate) nulls: Vec<Vec<u8>>,
     /// Bit `b` set when a null marker starts with byte `b`: most fields are
     /// told apart from every marker by their first byte.
-    null_first: [u64; 4],
+    pub(crate) null_first: [u64; 4],
     /// The empty field is a null marker.
-    null_empty: bool,
-    quantile_config: QuantileConfig,
-    distinct_config: DistinctConfig,
-    key_hint: AtomicUsize,
+    pub(crate) null_empty: bool,
+    pub(crate) quantile_config: QuantileConfig,
+    pub(crate) distinct_config: DistinctConfig,
+    /// The type of each key column (binary integer fields), `None` for text.
+    pub(crate) key_types: Vec<Option<FieldType>>,
+    pub(crate) key_hint: AtomicUsize,
 }
 
 /// The state of a range of chunks: a table of keys to row numbers and the
 /// accumulators of each row.
 #[derive(Debug)]
 pub struct FeaturesPartial {
-    table: KeyTable<u32>,
-    rows: Vec<u64>,
-    invalid: Vec<bool>,
-    values: Vec<ValueAcc>,
-    quantiles: Vec<Quantiles>,
-    distinct: Vec<Distinct>,
+    pub(crate) table: KeyTable<u32>,
+    pub(crate) rows: Vec<u64>,
+    pub(crate) invalid: Vec<bool>,
+    pub(crate) values: Vec<ValueAcc>,
+    pub(crate) quantiles: Vec<Quantiles>,
+    pub(crate) distinct: Vec<Distinct>,
 }
 
 /// Append one key part: 0 for null, else a length byte (`len + 1`, or 255
 /// and four bytes of length) and the bytes. Never empty.
 #[inline]
-fn push_key_part(buf: &mut Vec<u8>, part: Option<&[u8]>) {
+pub(crate) fn push_key_part(buf: &mut Vec<u8>, part: Option<&[u8]>) {
     match part {
         None => buf.push(0),
         Some(b) if b.len() < 254 => {
@@ -115,7 +117,7 @@ fn push_key_part(buf: &mut Vec<u8>, part: Option<&[u8]>) {
 }
 
 /// The parts of an encoded key.
-fn key_parts(mut buf: &[u8]) -> Vec<Option<&[u8]>> {
+pub(crate) fn key_parts(mut buf: &[u8]) -> Vec<Option<&[u8]>> {
     let mut parts = Vec::new();
     while let Some((&tag, rest)) = buf.split_first() {
         let (len, rest) = match tag {
@@ -259,7 +261,12 @@ impl FeatureSpec {
         let key_names: Vec<String> = keys.iter().map(|&i| column_name(header, i)).collect();
         let value_names: Vec<String> = values.iter().map(|&i| column_name(header, i)).collect();
         let distinct_names: Vec<String> = distinct.iter().map(|&i| column_name(header, i)).collect();
+        let key_types = match &reader {
+            Reader::Binary(layout) => keys.iter().map(|&i| Some(layout.fields[i].ty)).collect(),
+            Reader::Delimited { .. } => vec![None; keys.len()],
+        };
         let job = Features {
+            key_types,
             format,
             reader,
             keys,
@@ -483,11 +490,8 @@ impl Features {
         }
     }
 
-    fn key_type(&self, i: usize) -> Option<FieldType> {
-        match &self.reader {
-            Reader::Binary(layout) => Some(layout.fields[self.keys[i]].ty),
-            Reader::Delimited { .. } => None,
-        }
+    pub(crate) fn key_type(&self, i: usize) -> Option<FieldType> {
+        self.key_types[i]
     }
 }
 
@@ -560,6 +564,53 @@ fn key_value<'a>(ty: Option<FieldType>, part: Option<&'a [u8]>) -> KeyValue<'a> 
         (Some(t), Some(b)) if t.is_signed() => KeyValue::Int(le_i64(b)),
         (Some(t), Some(b)) if t.is_unsigned() => KeyValue::UInt(le_u64(b)),
         (_, Some(b)) => KeyValue::Text(b),
+    }
+}
+
+impl Features {
+    /// The rows of `p` with valid keys, sorted by key: the decoded key parts
+    /// and the row index.
+    pub(crate) fn sorted_rows<'p>(&self, p: &'p FeaturesPartial) -> Vec<(Vec<Option<&'p [u8]>>, usize)> {
+        let types: Vec<Option<FieldType>> = (0..self.keys.len()).map(|i| self.key_type(i)).collect();
+        let mut order: Vec<(Vec<Option<&[u8]>>, usize)> = p
+            .table
+            .iter()
+            .filter(|&(_, &r)| !p.invalid[r as usize])
+            .map(|(key, &r)| (key_parts(key), r as usize))
+            .collect();
+        order.sort_by(|(a, _), (b, _)| {
+            a.iter()
+                .zip(b)
+                .zip(&types)
+                .map(|((x, y), t)| key_value(*t, *x).cmp(&key_value(*t, *y)))
+                .find(|o| *o != CmpOrdering::Equal)
+                .unwrap_or(CmpOrdering::Equal)
+        });
+        order
+    }
+
+    /// The key columns of the result for rows in `order`.
+    pub(crate) fn key_columns(&self, order: &[(Vec<Option<&[u8]>>, usize)]) -> (Vec<Field>, Vec<ArrayRef>) {
+        let mut fields: Vec<Field> = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (i, name) in self.key_names.iter().enumerate() {
+            let parts = order.iter().map(|(k, _)| k[i]);
+            let (dt, array): (DataType, ArrayRef) = match self.key_type(i) {
+                Some(t) if t.is_signed() => {
+                    (DataType::Int64, Arc::new(Int64Array::from_iter(parts.map(|b| b.map(le_i64)))))
+                }
+                Some(t) if t.is_unsigned() => {
+                    (DataType::UInt64, Arc::new(UInt64Array::from_iter(parts.map(|b| b.map(le_u64)))))
+                }
+                _ => (
+                    DataType::Utf8,
+                    Arc::new(StringArray::from_iter(parts.map(|b| b.map(|b| String::from_utf8_lossy(b))))),
+                ),
+            };
+            fields.push(Field::new(name, dt, true));
+            columns.push(array);
+        }
+        (fields, columns)
     }
 }
 
@@ -637,42 +688,8 @@ impl Job for Features {
     }
 
     fn finish(&self, p: FeaturesPartial, _inputs: &[Source]) -> RecordBatch {
-        let nk = self.keys.len();
-        let types: Vec<Option<FieldType>> = (0..nk).map(|i| self.key_type(i)).collect();
-        let mut order: Vec<(Vec<Option<&[u8]>>, usize)> = p
-            .table
-            .iter()
-            .filter(|&(_, &r)| !p.invalid[r as usize])
-            .map(|(key, &r)| (key_parts(key), r as usize))
-            .collect();
-        order.sort_by(|(a, _), (b, _)| {
-            a.iter()
-                .zip(b)
-                .zip(&types)
-                .map(|((x, y), t)| key_value(*t, *x).cmp(&key_value(*t, *y)))
-                .find(|o| *o != CmpOrdering::Equal)
-                .unwrap_or(CmpOrdering::Equal)
-        });
-
-        let mut fields: Vec<Field> = Vec::new();
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        for (i, name) in self.key_names.iter().enumerate() {
-            let parts = order.iter().map(|(k, _)| k[i]);
-            let (dt, array): (DataType, ArrayRef) = match types[i] {
-                Some(t) if t.is_signed() => {
-                    (DataType::Int64, Arc::new(Int64Array::from_iter(parts.map(|b| b.map(le_i64)))))
-                }
-                Some(t) if t.is_unsigned() => {
-                    (DataType::UInt64, Arc::new(UInt64Array::from_iter(parts.map(|b| b.map(le_u64)))))
-                }
-                _ => (
-                    DataType::Utf8,
-                    Arc::new(StringArray::from_iter(parts.map(|b| b.map(|b| String::from_utf8_lossy(b))))),
-                ),
-            };
-            fields.push(Field::new(name, dt, true));
-            columns.push(array);
-        }
+        let order = self.sorted_rows(&p);
+        let (mut fields, mut columns) = self.key_columns(&order);
         fields.push(Field::new("rows", DataType::UInt64, false));
         columns.push(Arc::new(UInt64Array::from_iter_values(order.iter().map(|&(_, r)| p.rows[r]))));
 

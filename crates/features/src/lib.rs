@@ -75,6 +75,7 @@ mod error;
 mod field;
 mod general;
 mod number;
+pub mod partial;
 mod spec;
 mod table;
 
@@ -82,4 +83,5 @@ pub use crate::brc::{Brc, BrcPartial, BrcResult, BrcStats, StationStats};
 pub use crate::error::Error;
 pub use crate::field::{FieldError, RawField, split_fields};
 pub use crate::general::{Features, FeaturesPartial};
+pub use crate::partial::{FEATURES_PARTIAL, PARTIAL_KEY, PARTIAL_SPEC_KEY, merge_partial_batches, merge_partials};
 pub use crate::spec::{Agg, BinaryField, DEFAULT_NULLS, DEFAULT_QUANTILES, Dialect, FeatureSpec, FieldType, Layout};

@@ -1,0 +1,426 @@
+//! Partial results of the general features job: the mergeable state of every
+//! key as an Arrow batch, so that runs over different inputs (days, shards,
+//! machines) can be saved and merged later into the result one run over all
+//! of them would give.
+//!
+//! # The partial schema
+//!
+//! One row per key, sorted like the result. Columns, in this order:
+//!
+//! * the key columns, named and typed as in the result (readable; not used
+//!   to merge);
+//! * `_key` (Binary): the key as the job stores it, each part a tag byte
+//!   (0: null; `n + 1`: `n` bytes follow, for `n` < 254; 255: a `u32`
+//!   little-endian length and the bytes). Binary integer keys keep their
+//!   field's little-endian bytes;
+//! * `rows` (UInt64): the records of the key;
+//! * per value column `<col>`: `<col>_state` (Binary, 114 bytes: a version
+//!   byte, then little-endian `count` and `missing` (u64), the exact decimal
+//!   sums (`n` u64, `scale` u8, `sum` and `sum of squares` i128 in units of
+//!   `10^-scale` and `10^-2 scale`), the float moments (`n` u64, `mean` and
+//!   `M2` f64, Welford/Chan), then `min`, `max`, `first`, `last` (f64)), and
+//!   when quantiles are asked for `<col>_quantiles` (Binary: the
+//!   [`Quantiles`] sketch, see [`Quantiles::to_bytes`]);
+//! * per distinct column `<col>`: `<col>_distinct_state` (Binary: the
+//!   [`Distinct`] count, see [`Distinct::to_bytes`]; exact hashes or an
+//!   Apache DataSketches HyperLogLog).
+//!
+//! The schema metadata holds [`PARTIAL_KEY`] = `features/1` and under
+//! [`PARTIAL_SPEC_KEY`] the job's resolved spec (key, value and distinct
+//! names, key types, aggregates, sketch settings) as `name=value` lines.
+//! Partials merge only with partials of the same spec.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use pagemill_engine::Job;
+use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
+use pagemill_split::{AnyFormat, Lines};
+
+use crate::acc::ValueAcc;
+use crate::error::Error;
+use crate::general::{Features, FeaturesPartial, Reader};
+use crate::spec::{Agg, Dialect, FieldType};
+use crate::table::{KeyTable, Prefix, tail_word};
+
+/// Schema metadata key that marks a partial result: `<job>/<layout version>`.
+pub const PARTIAL_KEY: &str = "pagemill.partial";
+/// Schema metadata key of the job spec a partial was computed with.
+pub const PARTIAL_SPEC_KEY: &str = "pagemill.partial.spec";
+/// The value of [`PARTIAL_KEY`] for this layout.
+pub const FEATURES_PARTIAL: &str = "features/1";
+
+/// Percent-escape the bytes that separate list items and lines.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            ',' => out.push_str("%2C"),
+            '\n' => out.push_str("%0A"),
+            '\r' => out.push_str("%0D"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unesc(s: &str) -> Result<String, Error> {
+    let bad = || Error::BadPartial(format!("bad escape in spec item '{s}'"));
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).ok_or_else(bad)?;
+        out.push(match code {
+            "25" => '%',
+            "2C" => ',',
+            "0A" => '\n',
+            "0D" => '\r',
+            _ => return Err(bad()),
+        });
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A list as `count,item,item...`, items escaped (so that an empty name
+/// and an empty list differ).
+fn list<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let mut out = items.len().to_string();
+    for item in items {
+        out.push(',');
+        out.push_str(&esc(item));
+    }
+    out
+}
+
+fn parse_list(s: &str) -> Result<Vec<String>, Error> {
+    let mut parts = s.split(',');
+    let n: usize = parts
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::BadPartial(format!("bad list '{s}' in spec")))?;
+    let items = parts.map(unesc).collect::<Result<Vec<_>, _>>()?;
+    if items.len() != n {
+        return Err(Error::BadPartial(format!("list '{s}' in spec does not hold {n} items")));
+    }
+    Ok(items)
+}
+
+fn type_name(t: Option<FieldType>) -> &'static str {
+    match t {
+        Some(t) if t.is_signed() => "int",
+        Some(t) if t.is_unsigned() => "uint",
+        _ => "text",
+    }
+}
+
+impl Features {
+    /// The spec text stored with partials (see the [module docs](self)).
+    fn partial_spec(&self) -> String {
+        let q = &self.quantile_config;
+        let d = &self.distinct_config;
+        let aggs: Vec<String> = self.aggs.iter().map(Agg::to_string).collect();
+        let types: Vec<&str> = self.key_types.iter().map(|&t| type_name(t)).collect();
+        format!(
+            "keys={}\nkey-types={}\nvalues={}\ndistinct={}\naggs={}\nquantiles=sigfig:{},scale:{},raw:{}\ndistinct-sketch=lg_k:{},exact:{}\n",
+            list(self.key_names.iter().map(String::as_str)),
+            list(types.into_iter()),
+            list(self.value_names.iter().map(String::as_str)),
+            list(self.distinct_names.iter().map(String::as_str)),
+            list(aggs.iter().map(String::as_str)),
+            q.get_sigfig(),
+            q.get_scale(),
+            q.get_raw_limit(),
+            d.get_lg_k(),
+            d.get_exact_limit(),
+        )
+    }
+
+    /// A job rebuilt from a partial's spec: it merges and finishes partials
+    /// exactly as the job that wrote them, but has no input to map.
+    fn from_partial_spec(spec: &str) -> Result<Features, Error> {
+        let mut fields: HashMap<&str, &str> = HashMap::new();
+        for line in spec.lines() {
+            let (name, value) =
+                line.split_once('=').ok_or_else(|| Error::BadPartial(format!("bad spec line '{line}'")))?;
+            fields.insert(name, value);
+        }
+        let get =
+            |name: &str| fields.get(name).copied().ok_or_else(|| Error::BadPartial(format!("no '{name}' in spec")));
+        let settings = |name: &str| -> Result<HashMap<String, u64>, Error> {
+            get(name)?
+                .split(',')
+                .map(|kv| {
+                    let (k, v) =
+                        kv.split_once(':').ok_or_else(|| Error::BadPartial(format!("bad '{name}' in spec")))?;
+                    let v = v.parse().map_err(|_| Error::BadPartial(format!("bad '{name}' in spec")))?;
+                    Ok((k.to_string(), v))
+                })
+                .collect()
+        };
+        let setting = |map: &HashMap<String, u64>, k: &str| {
+            map.get(k).copied().ok_or_else(|| Error::BadPartial(format!("no '{k}' setting in spec")))
+        };
+        let key_names = parse_list(get("keys")?)?;
+        let key_types = parse_list(get("key-types")?)?
+            .iter()
+            .map(|t| match t.as_str() {
+                "int" => Ok(Some(FieldType::I64)),
+                "uint" => Ok(Some(FieldType::U64)),
+                "text" => Ok(None),
+                _ => Err(Error::BadPartial(format!("unknown key type '{t}' in spec"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if key_types.len() != key_names.len() || key_names.is_empty() {
+            return Err(Error::BadPartial("key names and types do not match in spec".to_string()));
+        }
+        let value_names = parse_list(get("values")?)?;
+        let distinct_names = parse_list(get("distinct")?)?;
+        let aggs = parse_list(get("aggs")?)?.iter().map(|a| a.parse()).collect::<Result<Vec<Agg>, _>>()?;
+        let q = settings("quantiles")?;
+        let byte = |v: u64| u8::try_from(v).map_err(|_| Error::BadPartial("setting out of range in spec".to_string()));
+        let quantile_config = QuantileConfig::new()
+            .sigfig(byte(setting(&q, "sigfig")?)?)?
+            .scale(setting(&q, "scale")?)?
+            .raw_limit(u32::try_from(setting(&q, "raw")?).map_err(|_| Error::BadPartial("bad raw limit".into()))?);
+        let d = settings("distinct-sketch")?;
+        let distinct_config =
+            DistinctConfig::new().lg_k(byte(setting(&d, "lg_k")?)?)?.exact_limit(setting(&d, "exact")? as usize)?;
+        let qs = aggs.iter().filter_map(|a| if let Agg::Quantile(p) = a { Some(p / 100.0) } else { None }).collect();
+        Ok(Features {
+            format: AnyFormat::Lines(Lines),
+            reader: Reader::Delimited { dialect: Dialect::csv(), width: 0 },
+            keys: (0..key_names.len()).collect(),
+            values: (0..value_names.len()).collect(),
+            distinct: (0..distinct_names.len()).collect(),
+            key_names,
+            value_names,
+            distinct_names,
+            aggs,
+            qs,
+            nulls: Vec::new(),
+            null_first: [0; 4],
+            null_empty: false,
+            quantile_config,
+            distinct_config,
+            key_types,
+            key_hint: AtomicUsize::new(0),
+        })
+    }
+
+    /// The partial state `partial` (from
+    /// [`Runner::run_partial`](pagemill_engine::Runner::run_partial)) as an
+    /// Arrow batch in the partial schema of the [module docs](self): one row
+    /// per key, with the spec in the schema metadata. Merge such batches
+    /// with [`merge_partials`].
+    pub fn partial_batch(&self, partial: FeaturesPartial) -> RecordBatch {
+        let order = self.sorted_rows(&partial);
+        let (mut fields, mut columns) = self.key_columns(&order);
+        let rows: Vec<usize> = order.iter().map(|&(_, r)| r).collect();
+        let mut keys: Vec<&[u8]> = vec![&[]; partial.rows.len()];
+        for (key, &r) in partial.table.iter() {
+            keys[r as usize] = key;
+        }
+        let binary = |f: &mut dyn FnMut(usize, &mut Vec<u8>)| -> ArrayRef {
+            let mut buf = Vec::new();
+            let cells: Vec<Vec<u8>> = rows
+                .iter()
+                .map(|&r| {
+                    buf.clear();
+                    f(r, &mut buf);
+                    buf.clone()
+                })
+                .collect();
+            Arc::new(BinaryArray::from_iter_values(cells))
+        };
+        fields.push(Field::new("_key", DataType::Binary, false));
+        columns.push(binary(&mut |r, out| out.extend_from_slice(keys[r])));
+        fields.push(Field::new("rows", DataType::UInt64, false));
+        columns.push(Arc::new(UInt64Array::from_iter_values(rows.iter().map(|&r| partial.rows[r]))));
+        let nv = self.values.len();
+        let nd = self.distinct.len();
+        for (j, name) in self.value_names.iter().enumerate() {
+            fields.push(Field::new(format!("{name}_state"), DataType::Binary, false));
+            columns.push(binary(&mut |r, out| partial.values[r * nv + j].to_bytes(out)));
+            if !self.qs.is_empty() {
+                fields.push(Field::new(format!("{name}_quantiles"), DataType::Binary, false));
+                columns.push(binary(&mut |r, out| out.extend_from_slice(&partial.quantiles[r * nv + j].to_bytes())));
+            }
+        }
+        for (j, name) in self.distinct_names.iter().enumerate() {
+            fields.push(Field::new(format!("{name}_distinct_state"), DataType::Binary, false));
+            columns.push(binary(&mut |r, out| out.extend_from_slice(&partial.distinct[r * nd + j].to_bytes())));
+        }
+        let metadata = HashMap::from([
+            (PARTIAL_KEY.to_string(), FEATURES_PARTIAL.to_string()),
+            (PARTIAL_SPEC_KEY.to_string(), self.partial_spec()),
+        ]);
+        let schema = Schema::new(fields).with_metadata(metadata);
+        RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the schema by construction")
+    }
+
+    /// The state held by one partial batch of this job's spec.
+    fn partial_from_batch(&self, batch: &RecordBatch) -> Result<FeaturesPartial, Error> {
+        let nk = self.keys.len();
+        let nv = self.values.len();
+        let nq = if self.qs.is_empty() { 0 } else { nv };
+        let nd = self.distinct.len();
+        let want = nk + 2 + nv + nq + nd;
+        if batch.num_columns() != want {
+            return Err(Error::BadPartial(format!("{} columns, expected {want}", batch.num_columns())));
+        }
+        let bad = |what: String| Error::BadPartial(what);
+        let binary = |i: usize| -> Result<&BinaryArray, Error> {
+            let col = batch.column(i).as_any().downcast_ref::<BinaryArray>();
+            match col {
+                Some(c) if c.null_count() == 0 => Ok(c),
+                _ => Err(bad(format!(
+                    "column '{}' is not a binary column without nulls",
+                    batch.schema().field(i).name()
+                ))),
+            }
+        };
+        let keys = binary(nk)?;
+        let rows = batch
+            .column(nk + 1)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .filter(|c| c.null_count() == 0)
+            .ok_or_else(|| bad("column 'rows' is not UInt64 without nulls".to_string()))?;
+        let mut p = self.empty();
+        let n = batch.num_rows();
+        p.table = KeyTable::with_capacity(n);
+        for i in 0..n {
+            let key = keys.value(i);
+            let parts = key_parts_checked(key).ok_or_else(|| bad(format!("row {i}: malformed key")))?;
+            if parts != nk {
+                return Err(bad(format!("row {i}: key of {parts} parts, expected {nk}")));
+            }
+            let prefix = Prefix::of(key);
+            let (slot, inserted) = p.table.entry(key, prefix, prefix.hash(key.len(), tail_word(key)));
+            if !inserted {
+                return Err(bad(format!("row {i}: key repeated")));
+            }
+            *slot = i as u32;
+            p.rows.push(rows.value(i));
+            p.invalid.push(false);
+        }
+        let mut col = nk + 2;
+        let mut value_states = Vec::with_capacity(nv);
+        let mut quantile_states = Vec::with_capacity(nq);
+        for _ in 0..nv {
+            value_states.push(binary(col)?);
+            col += 1;
+            if nq > 0 {
+                quantile_states.push(binary(col)?);
+                col += 1;
+            }
+        }
+        let distinct_states: Vec<&BinaryArray> = (0..nd).map(|j| binary(col + j)).collect::<Result<_, _>>()?;
+        for i in 0..n {
+            for (j, states) in value_states.iter().enumerate() {
+                let acc = ValueAcc::from_bytes(states.value(i))
+                    .map_err(|e| bad(format!("row {i}, value '{}': {e}", self.value_names[j])))?;
+                p.values.push(acc);
+            }
+            for (j, states) in quantile_states.iter().enumerate() {
+                let q = Quantiles::from_bytes(self.quantile_config, states.value(i))
+                    .map_err(|e| bad(format!("row {i}, quantiles of '{}': {e}", self.value_names[j])))?;
+                p.quantiles.push(q);
+            }
+            for (j, states) in distinct_states.iter().enumerate() {
+                let d = Distinct::from_bytes(self.distinct_config, states.value(i))
+                    .map_err(|e| bad(format!("row {i}, distinct '{}': {e}", self.distinct_names[j])))?;
+                p.distinct.push(d);
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// The number of parts of an encoded key, or `None` if it is malformed.
+fn key_parts_checked(mut buf: &[u8]) -> Option<usize> {
+    if buf.is_empty() {
+        return None;
+    }
+    let mut n = 0;
+    while let Some((&tag, rest)) = buf.split_first() {
+        let (len, rest) = match tag {
+            0 => (0, rest),
+            255 => (u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize, &rest[4..]),
+            n => (usize::from(n) - 1, rest),
+        };
+        buf = rest.get(len..)?;
+        n += 1;
+    }
+    Some(n)
+}
+
+/// The spec of a partial batch, from its schema metadata.
+fn spec_of(batch: &RecordBatch) -> Result<String, Error> {
+    let schema = batch.schema();
+    let metadata = schema.metadata();
+    match metadata.get(PARTIAL_KEY).map(String::as_str) {
+        Some(FEATURES_PARTIAL) => {}
+        Some(other) => return Err(Error::NotAPartial(format!("a '{other}' partial, not a features one"))),
+        None => return Err(Error::NotAPartial("no pagemill.partial entry in its schema metadata".to_string())),
+    }
+    metadata.get(PARTIAL_SPEC_KEY).cloned().ok_or_else(|| Error::BadPartial("no job spec in its metadata".to_string()))
+}
+
+/// Merge partial batches (from [`Features::partial_batch`], possibly read
+/// back from files) in the given order, as if their inputs had been read
+/// in one run in that order: the job they were computed with and the merged
+/// state. [`Job::finish`] turns them into the result, or
+/// [`Features::partial_batch`] into a partial again. Every batch must carry
+/// the same spec; there must be at least one.
+pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(Features, FeaturesPartial), Error> {
+    let first = batches.first().ok_or_else(|| Error::NotAPartial("no partial to merge".to_string()))?;
+    let spec = spec_of(first)?;
+    let job = Features::from_partial_spec(&spec)?;
+    let mut merged = job.empty();
+    for batch in batches {
+        let other = spec_of(batch)?;
+        if other != spec {
+            let (a, b) =
+                spec.lines().zip(other.lines()).find(|(a, b)| a != b).unwrap_or((spec.as_str(), other.as_str()));
+            return Err(Error::PartialMismatch(format!("{a} vs {b}")));
+        }
+        let partial = job.partial_from_batch(batch)?;
+        merged = job.merge(merged, partial);
+    }
+    Ok((job, merged))
+}
+
+/// Merge partial batches into the finished result: the table one run over
+/// all their inputs (in this order) would give. See
+/// [`merge_partial_batches`].
+pub fn merge_partials(batches: &[RecordBatch]) -> Result<RecordBatch, Error> {
+    let (job, merged) = merge_partial_batches(batches)?;
+    Ok(job.finish(merged, &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_lists_round_trip() {
+        for items in [vec![], vec![""], vec!["a,b", "x%2C", "line\nbreak", "=", "é"]] {
+            assert_eq!(parse_list(&list(items.iter().copied())).unwrap(), items);
+        }
+        assert!(parse_list("2,a").is_err());
+        assert!(parse_list("x").is_err());
+        assert!(unesc("%zz").is_err());
+        assert_eq!(key_parts_checked(&[0, 2, b'a', 1]), Some(3));
+        assert_eq!(key_parts_checked(&[3, b'a']), None);
+        assert_eq!(key_parts_checked(&[255, 1, 0]), None);
+        assert_eq!(key_parts_checked(&[]), None);
+    }
+}
