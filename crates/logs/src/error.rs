@@ -31,6 +31,14 @@ pub enum Error {
     Regex(Box<regex::Error>),
     /// Writing rejected lines failed.
     Rejects(pagemill_engine::Error),
+    /// An Arrow schema or batch is not a logs partial: the `pagemill.partial`
+    /// metadata is missing or names another kind (says which).
+    NotAPartial(String),
+    /// Partials to merge were made by different queries (says what differs).
+    PartialMismatch(String),
+    /// A logs partial is damaged: bad metadata, a missing or mistyped
+    /// column, an undecodable cell (says where).
+    BadPartial(String),
 }
 
 impl Error {
@@ -55,6 +63,9 @@ impl fmt::Display for Error {
             Error::Option { option, value, why } => write!(f, "invalid {option} {value:?}: {why}"),
             Error::Regex(e) => write!(f, "invalid regular expression in a filter: {e}"),
             Error::Rejects(e) => write!(f, "cannot write rejected lines: {e}"),
+            Error::NotAPartial(why) => write!(f, "not a pagemill logs partial: {why}"),
+            Error::PartialMismatch(what) => write!(f, "partials differ: {what}"),
+            Error::BadPartial(why) => write!(f, "damaged logs partial: {why}"),
         }
     }
 }
@@ -64,7 +75,12 @@ impl std::error::Error for Error {
         match self {
             Error::Regex(e) => Some(e),
             Error::Rejects(e) => Some(e),
-            Error::Format { .. } | Error::Detect { .. } | Error::Option { .. } => None,
+            Error::Format { .. }
+            | Error::Detect { .. }
+            | Error::Option { .. }
+            | Error::NotAPartial(_)
+            | Error::PartialMismatch(_)
+            | Error::BadPartial(_) => None,
         }
     }
 }

@@ -40,7 +40,7 @@ pub struct LogFormat {
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Text(Plan),
+    Text(Plan, Syntax),
     Json(JsonFields),
 }
 
@@ -72,17 +72,23 @@ impl LogFormat {
 
     fn preset(name: &str, fmt: &str, syntax: Syntax) -> LogFormat {
         let plan = Plan::compile(fmt, syntax).expect("preset formats compile");
-        LogFormat { name: name.to_string(), kind: Kind::Text(plan) }
+        LogFormat { name: name.to_string(), kind: Kind::Text(plan, syntax) }
     }
 
     /// Compile an Apache `LogFormat` string.
     pub fn apache(format: &str) -> Result<LogFormat, Error> {
-        Ok(LogFormat { name: format.to_string(), kind: Kind::Text(Plan::compile(format, Syntax::Apache)?) })
+        Ok(LogFormat {
+            name: format.to_string(),
+            kind: Kind::Text(Plan::compile(format, Syntax::Apache)?, Syntax::Apache),
+        })
     }
 
     /// Compile an nginx `log_format` string.
     pub fn nginx(format: &str) -> Result<LogFormat, Error> {
-        Ok(LogFormat { name: format.to_string(), kind: Kind::Text(Plan::compile(format, Syntax::Nginx)?) })
+        Ok(LogFormat {
+            name: format.to_string(),
+            kind: Kind::Text(Plan::compile(format, Syntax::Nginx)?, Syntax::Nginx),
+        })
     }
 
     /// Detect the format from the first lines of `sample` (up to 32 non-empty
@@ -140,7 +146,7 @@ impl LogFormat {
                 *f = fields;
                 Ok(self)
             }
-            Kind::Text(_) => {
+            Kind::Text(..) => {
                 Err(Error::option("json field", &self.name, "JSON field names only apply to the json format"))
             }
         }
@@ -154,7 +160,7 @@ impl LogFormat {
     /// Whether lines of this format carry a request time.
     pub fn has_latency(&self) -> bool {
         match &self.kind {
-            Kind::Text(p) => p.has_latency(),
+            Kind::Text(p, _) => p.has_latency(),
             Kind::Json(f) => f.has_latency(),
         }
     }
@@ -171,15 +177,31 @@ impl LogFormat {
     #[inline]
     pub fn parse_with<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
         match &self.kind {
-            Kind::Text(p) => p.parse(line, want_time),
+            Kind::Text(p, _) => p.parse(line, want_time),
             Kind::Json(f) => f.parse(line, want_time),
         }
     }
 
     pub(crate) fn escapes(&self) -> Escapes {
         match self.kind {
-            Kind::Text(_) => Escapes::Log,
+            Kind::Text(..) => Escapes::Log,
             Kind::Json(_) => Escapes::Json,
+        }
+    }
+
+    /// The syntax of a text format (None for JSON), for persisted partials.
+    pub(crate) fn syntax(&self) -> Option<Syntax> {
+        match self.kind {
+            Kind::Text(_, syntax) => Some(syntax),
+            Kind::Json(_) => None,
+        }
+    }
+
+    /// The JSON field names of a JSON format.
+    pub(crate) fn json_fields(&self) -> Option<&JsonFields> {
+        match &self.kind {
+            Kind::Text(..) => None,
+            Kind::Json(fields) => Some(fields),
         }
     }
 }

@@ -376,6 +376,24 @@ impl LogJob {
         &self.settings
     }
 
+    pub(crate) fn bucket_width(&self) -> Bucket {
+        self.bucket
+    }
+
+    pub(crate) fn filter_list(&self) -> &[Filter] {
+        &self.filters
+    }
+
+    /// `since` and `until`.
+    pub(crate) fn time_bounds(&self) -> (Option<i64>, Option<i64>) {
+        (self.since, self.until)
+    }
+
+    pub(crate) fn set_time_bounds(&mut self, since: Option<i64>, until: Option<i64>) {
+        self.since = since;
+        self.until = until;
+    }
+
     fn needs(&self, f: impl Fn(Metric) -> bool) -> bool {
         self.metrics.iter().any(|&m| f(m))
     }

@@ -46,6 +46,25 @@ pub enum JsonTarget {
 const TARGETS: usize = 13;
 
 impl JsonTarget {
+    /// The name [`JsonTarget::from_name`] reads.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            JsonTarget::Ip => "ip",
+            JsonTarget::Time => "time",
+            JsonTarget::Request => "request",
+            JsonTarget::Method => "method",
+            JsonTarget::Uri => "uri",
+            JsonTarget::Path => "path",
+            JsonTarget::Protocol => "protocol",
+            JsonTarget::Status => "status",
+            JsonTarget::Bytes => "bytes",
+            JsonTarget::Referrer => "referrer",
+            JsonTarget::UserAgent => "user_agent",
+            JsonTarget::Host => "host",
+            JsonTarget::Latency => "latency",
+        }
+    }
+
     /// Parse a target name: `ip`, `time`, `request`, `method`, `uri`, `path`,
     /// `protocol`, `status`, `bytes`, `referrer`, `user_agent`, `host`,
     /// `latency`.
@@ -227,6 +246,21 @@ impl JsonFields {
             return Err(bad("no key path"));
         }
         Ok(self.set(target, &paths, unit))
+    }
+
+    /// Every configured (target, dotted key path, unit), in the order they
+    /// were added: pushing them in this order onto [`JsonFields::empty`]
+    /// rebuilds these fields (persisted partials).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (JsonTarget, String, TimeUnit)> + '_ {
+        self.candidates.iter().map(|c| {
+            let path: Vec<String> = c.segments.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+            (c.target, path.join("."), c.unit)
+        })
+    }
+
+    /// Add one candidate after the existing ones (see [`JsonFields::entries`]).
+    pub(crate) fn push_entry(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
+        self.push(target, path, unit);
     }
 
     /// Whether a latency field is configured.

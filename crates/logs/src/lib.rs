@@ -52,6 +52,47 @@
 //! 2^12 registers: about 1.6% relative standard error), computed with the
 //! order-independent composite estimator.
 //!
+//! # Partial results
+//!
+//! [`LogJob::partial_batch`] saves a run's merged state (from
+//! [`Runner::run_partial`](pagemill_engine::Runner::run_partial)) as an
+//! Arrow batch instead of finishing it: one row per group with the raw key,
+//! the counts and the sketches in binary columns, and the query in the
+//! schema metadata (`pagemill.partial` = `logs/1`; the layout is documented
+//! on [`LogJob::partial_batch`]). [`merge_partials`] merges such batches
+//! from different inputs or runs and finishes them into the report one run
+//! over all the inputs gives, in any order: exactly for counts, sums,
+//! shares, times and percentiles; HyperLogLog distinct counts are unions
+//! of the same sketches, as order-free as within one run (within the
+//! sketch's error in any case).
+//! [`merge_partial_batches`] returns the merged state to save again, and
+//! [`LogJob::from_partial_schema`] rebuilds the query. Partials of
+//! different queries are refused ([`Error::PartialMismatch`]), damaged ones
+//! are an [`Error::BadPartial`]; only `since`/`until` may differ.
+//!
+//! ```
+//! use pagemill_engine::Runner;
+//! use pagemill_logs::{GroupField, LogFormat, LogJob, merge_partials};
+//! use pagemill_mmap::Source;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let monday = Source::from_bytes("mon.log", br#"203.0.113.7 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 10 "-" "curl" 0.004
+//! "#.to_vec());
+//! let tuesday = Source::from_bytes("tue.log", br#"203.0.113.8 - - [11/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 500 20 "-" "curl" 0.120
+//! "#.to_vec());
+//! let mut job = LogJob::new(LogFormat::timed());
+//! job.group_by(&[GroupField::Path])?;
+//! let runner = Runner::new();
+//! let saved = [&monday, &tuesday]
+//!     .map(|day| runner.run_partial(&job, std::slice::from_ref(day)).map(|o| job.partial_batch(o.output)));
+//! let [mon, tue] = saved;
+//! let merged = merge_partials(&[mon?, tue?])?;
+//! let whole = runner.run(&job, &[monday, tuesday])?.output;
+//! assert_eq!(merged.batch, whole.batch);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Example
 //!
 //! ```
@@ -95,6 +136,7 @@ mod hash;
 mod job;
 mod json;
 mod output;
+mod partial;
 mod plan;
 mod query;
 mod record;
@@ -106,5 +148,8 @@ pub use crate::format::{COMBINED, COMMON, LogFormat, TIMED};
 pub use crate::job::{LogJob, LogPartial, MAX_GROUP_FIELDS, Reject, Top, Totals, suggested_chunk_size};
 pub use crate::json::{JsonFields, JsonTarget};
 pub use crate::output::{LogReport, schema_of, write_rejects};
+pub use crate::partial::{
+    PARTIAL_KEY, PARTIAL_KIND, PARTIAL_SPEC_KEY, PARTIAL_TOTALS_KEY, merge_partial_batches, merge_partials,
+};
 pub use crate::query::{Bucket, Filter, GroupField, Metric, parse_time_bound};
 pub use crate::record::{LineError, LogRecord, TimeUnit};

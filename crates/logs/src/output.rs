@@ -73,6 +73,37 @@ fn decode_all<T>(items: Vec<(Key, T)>, escapes: Escapes, mut combine: impl FnMut
     out
 }
 
+/// The group columns of the report for decoded keys, one row per key.
+fn build_group_columns(fields: &[GroupField], keys: &[&[Out]]) -> Vec<ArrayRef> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+    for (i, &field) in fields.iter().enumerate() {
+        let col: ArrayRef = match field {
+            GroupField::Status => Arc::new(UInt16Array::from_iter(keys.iter().map(|k| match k[i] {
+                Out::Int(v) => u16::try_from(v).ok(),
+                _ => None,
+            }))),
+            GroupField::Time => Arc::new(
+                TimestampMicrosecondArray::from_iter(keys.iter().map(|k| match k[i] {
+                    Out::Int(v) => Some(v),
+                    _ => None,
+                }))
+                .with_timezone("UTC"),
+            ),
+            _ => Arc::new(StringArray::from_iter(keys.iter().map(|k| text_of(&k[i], field)))),
+        };
+        columns.push(col);
+    }
+    columns
+}
+
+/// The group columns of a report (as [`schema_of`] types them) for raw,
+/// undecoded keys, one row per key, in the given order.
+pub(crate) fn group_columns<'k>(job: &LogJob, keys: impl Iterator<Item = &'k Key>) -> Vec<ArrayRef> {
+    let escapes = job.log_format().escapes();
+    let decoded: Vec<Vec<Out>> = keys.map(|k| decode_key(k, escapes)).collect();
+    build_group_columns(job.group_fields(), &decoded.iter().map(|k| &k[..]).collect::<Vec<_>>())
+}
+
 fn text_of(part: &Out, field: GroupField) -> Option<String> {
     match (part, field) {
         (Out::Null, _) => None,
@@ -144,24 +175,7 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
         groups.push((Vec::new(), GroupAcc::default()));
     }
     let arity = job.group_fields().len();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (i, &field) in job.group_fields().iter().enumerate() {
-        let col: ArrayRef = match field {
-            GroupField::Status => Arc::new(UInt16Array::from_iter(groups.iter().map(|(k, _)| match k[i] {
-                Out::Int(v) => u16::try_from(v).ok(),
-                _ => None,
-            }))),
-            GroupField::Time => Arc::new(
-                TimestampMicrosecondArray::from_iter(groups.iter().map(|(k, _)| match k[i] {
-                    Out::Int(v) => Some(v),
-                    _ => None,
-                }))
-                .with_timezone("UTC"),
-            ),
-            _ => Arc::new(StringArray::from_iter(groups.iter().map(|(k, _)| text_of(&k[i], field)))),
-        };
-        columns.push(col);
-    }
+    let mut columns = build_group_columns(job.group_fields(), &groups.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>());
     let qs: Vec<f64> = job.metric_list().iter().filter_map(|m| m.quantile()).collect();
     let quantiles: Vec<Option<Vec<u64>>> = if qs.is_empty() {
         Vec::new()

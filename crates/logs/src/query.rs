@@ -289,6 +289,8 @@ enum Test {
 /// field never matches `=`, `^=` or `~`, and always matches `!=`.
 #[derive(Clone, Debug)]
 pub struct Filter {
+    /// The filter as written, for persisted partials.
+    text: Box<str>,
     field: GroupField,
     negate: bool,
     test: Test,
@@ -345,11 +347,16 @@ impl FromStr for Filter {
             ("~", false) => Test::Regex(regex::bytes::Regex::new(value).map_err(|e| Error::Regex(Box::new(e)))?),
             _ => return Err(Error::option("filter", s, "text fields take =, !=, ^= or ~")),
         };
-        Ok(Filter { field, negate: op == "!=", test })
+        Ok(Filter { text: s.into(), field, negate: op == "!=", test })
     }
 }
 
 impl Filter {
+    /// The filter as written: parsing it again gives the same filter.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Whether `r` passes.
     #[inline]
     pub(crate) fn accepts(&self, r: &LogRecord<'_>) -> bool {

@@ -97,6 +97,30 @@ impl Latency {
     pub(crate) fn max(&self) -> Option<u64> {
         self.max
     }
+
+    /// Values not yet recorded in the histogram (all values while there is
+    /// no histogram).
+    pub(crate) fn raw(&self) -> &[u64] {
+        &self.raw
+    }
+
+    /// The histogram, once the group has had more than [`RAW_LATENCIES`]
+    /// values.
+    pub(crate) fn histogram(&self) -> Option<&Histogram<u64>> {
+        self.hist.as_deref()
+    }
+
+    /// A histogram state from `(value, count)` pairs (each value recorded
+    /// `count` times) and the exact maximum.
+    pub(crate) fn from_histogram(pairs: &[(u64, u64)], max: Option<u64>, settings: &Settings) -> Latency {
+        let mut h = Latency::new_hist(settings);
+        for &(v, n) in pairs {
+            if h.record_n(v, n).is_err() {
+                h.saturating_record_n(v, n);
+            }
+        }
+        Latency { raw: Vec::new(), hist: Some(h), max }
+    }
 }
 
 /// Record `v`, growing the histogram's range as needed (`saturating_record`
