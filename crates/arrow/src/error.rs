@@ -74,6 +74,13 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// [`to_polars`](crate::to_polars) was given no batches, and so no
+    /// schema (feature `polars`).
+    #[cfg(feature = "polars")]
+    NoBatches,
+    /// polars could not read the batches (feature `polars`).
+    #[cfg(feature = "polars")]
+    Polars(polars::prelude::PolarsError),
 }
 
 /// The decoder's reason for rejecting a result file.
@@ -133,6 +140,10 @@ impl fmt::Display for Error {
             Error::UnknownFileType { path } => {
                 write!(f, "{}: not an Arrow IPC file or a Parquet file", path.display())
             }
+            #[cfg(feature = "polars")]
+            Error::NoBatches => write!(f, "no record batches to convert to a polars DataFrame (no schema)"),
+            #[cfg(feature = "polars")]
+            Error::Polars(_) => write!(f, "cannot convert results to a polars DataFrame"),
         }
     }
 }
@@ -149,6 +160,10 @@ impl std::error::Error for Error {
             Error::Open(e) => e.source(),
             Error::UnknownFormat { .. } | Error::UnknownCompression { .. } | Error::BinaryToTerminal { .. } => None,
             Error::UnknownFileType { .. } => None,
+            #[cfg(feature = "polars")]
+            Error::NoBatches => None,
+            #[cfg(feature = "polars")]
+            Error::Polars(e) => Some(e),
         }
     }
 }

@@ -19,6 +19,9 @@
 //! IPC files are read zero-copy by [`MappedIpcFile`], whose column buffers
 //! point into a memory map of the file.
 //!
+//! With the `polars` cargo feature, `to_polars` turns result batches into a
+//! polars `DataFrame` (and `pagemill_arrow::polars` is the matching polars).
+//!
 //! # Arrow output
 //!
 //! | format | name | extensions | notes |
@@ -76,6 +79,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "polars")]
+mod dataframe;
 mod error;
 mod format;
 mod metadata;
@@ -84,6 +89,8 @@ mod schema_check;
 mod table;
 mod write;
 
+#[cfg(feature = "polars")]
+pub use crate::dataframe::to_polars;
 pub use crate::error::{Error, ReadError};
 pub use crate::format::{OutputFormat, choose_format};
 pub use crate::metadata::{
@@ -97,3 +104,6 @@ pub use crate::write::{IpcCompression, WriteOptions, write_batches, write_batche
 // match their versions by hand.
 pub use arrow_array;
 pub use arrow_schema;
+/// The polars [`to_polars`] builds DataFrames of (feature `polars`).
+#[cfg(feature = "polars")]
+pub use polars;

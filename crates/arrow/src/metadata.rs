@@ -149,6 +149,27 @@ impl RunMetadata {
     }
 }
 
+impl RunMetadata {
+    /// The metadata of a result merged from results with these metadata
+    /// (`pagemill merge`): the first one's job and options, every input in
+    /// order, malformed counts added up per kind, this pagemill's version.
+    /// `None` without any.
+    pub fn merged(parts: &[RunMetadata]) -> Option<RunMetadata> {
+        let first = parts.first()?;
+        let mut malformed: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for (kind, n) in parts.iter().flat_map(|p| &p.malformed) {
+            *malformed.entry(kind.clone()).or_default() += n;
+        }
+        Some(RunMetadata {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            job: first.job.clone(),
+            options: first.options.clone(),
+            inputs: parts.iter().flat_map(|p| p.inputs.iter().cloned()).collect(),
+            malformed: malformed.into_iter().collect(),
+        })
+    }
+}
+
 impl InputMetadata {
     fn of(source: &Source) -> InputMetadata {
         let path = source.path().map_or_else(|| source.name().to_string(), |p| p.display().to_string());
@@ -208,6 +229,28 @@ mod tests {
         assert!(modified.ends_with('Z') && modified.len() > 20, "{modified}");
         assert_eq!(back.inputs[1], InputMetadata { path: "<stdin>".into(), size: 9, modified: None });
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merged_metadata_lists_every_input_and_adds_malformed_counts() {
+        let input = |path: &str, size| InputMetadata { path: path.into(), size, modified: None };
+        let a = RunMetadata {
+            version: "0.0.1".into(),
+            job: "logs".into(),
+            options: "group-by=[Path]".into(),
+            inputs: vec![input("mon.log", 10)],
+            malformed: vec![("bad-status".into(), 2), ("truncated".into(), 1)],
+        };
+        let b = RunMetadata {
+            inputs: vec![input("tue.log", 20), input("wed.log", 5)],
+            malformed: vec![("bad-status".into(), 3)],
+            ..a.clone()
+        };
+        let m = RunMetadata::merged(&[a, b]).unwrap();
+        assert_eq!(m.inputs.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["mon.log", "tue.log", "wed.log"]);
+        assert_eq!(m.malformed, [("bad-status".to_string(), 5), ("truncated".to_string(), 1)]);
+        assert_eq!((m.job.as_str(), m.version.as_str()), ("logs", env!("CARGO_PKG_VERSION")));
+        assert_eq!(RunMetadata::merged(&[]), None);
     }
 
     #[test]

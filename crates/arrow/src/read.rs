@@ -370,6 +370,19 @@ pub struct Results {
     pub total_rows: u64,
 }
 
+impl Results {
+    /// Every batch read as one batch with the file's schema (and its
+    /// metadata), for readers that want one table: a copy when there are
+    /// several batches; an empty batch when there are none.
+    pub fn concat(&self) -> Result<RecordBatch, ArrowError> {
+        match self.batches.as_slice() {
+            [] => Ok(RecordBatch::new_empty(self.schema.clone())),
+            [one] => RecordBatch::try_new(self.schema.clone(), one.columns().to_vec()),
+            many => arrow_select::concat::concat_batches(&self.schema, many),
+        }
+    }
+}
+
 /// Read the Arrow IPC file, Arrow IPC stream or Parquet file at `path`
 /// (recognised by its first bytes, whatever its extension), keeping at most
 /// `limit` rows. IPC files are read zero-copy through [`MappedIpcFile`];
