@@ -173,6 +173,68 @@ def check_features(pagemill, folder):
     )
 
 
+BRC_PARTIAL_COLUMNS = ["station", "rows", "min_tenths", "max_tenths", "sum_tenths"]
+
+
+def check_partials(pagemill, folder):
+    """Partial results (`--partial`) are ordinary Arrow IPC and Parquet files:
+    each tool reads their state columns (the 1BRC partial's integer tenths, the
+    general path's binary sketches) and the pagemill.partial metadata, and
+    `pagemill merge` of two partials equals one run over both inputs."""
+    halves = []
+    for seed in (3, 4):
+        path = os.path.join(folder, f"m{seed}.txt")
+        subprocess.run([pagemill, "gen", "measurements", "--rows", "8000", "--seed", str(seed), "-o", path], check=True)
+        halves.append(path)
+    expected = []
+    for path in halves:
+        for name, n, lo, _mean, hi in brc_expected(path):
+            expected.append((name, n, round(lo * 10), round(hi * 10)))
+    partials = []
+    for i, path in enumerate(halves):
+        out = os.path.join(folder, f"p{i}.{'arrow' if i == 0 else 'parquet'}")
+        subprocess.run([pagemill, "features", "--preset", "1brc", "--partial", "-o", out, path], check=True)
+        partials.append(out)
+
+    def tenths(rows):
+        return sorted((r[0], r[1], r[2], r[3]) for r in rows)
+
+    arrow, parquet = partials
+    cols = BRC_PARTIAL_COLUMNS
+    want_first = tenths(r for r in expected[: len(brc_expected(halves[0]))])
+    check("partial arrow: pyarrow.memory_map", lambda: expect_equal(
+        tenths(rows_pyarrow(pa_ipc.open_file(pa.memory_map(arrow)).read_all(), cols)), want_first, "rows"))
+    check("partial arrow: metadata in pyarrow", lambda: expect_equal(
+        pa_ipc.open_file(pa.memory_map(arrow)).schema.metadata[b"pagemill.partial"], b"features-1brc/1", "kind"))
+    check("partial arrow: polars.scan_ipc", lambda: expect_equal(
+        tenths(rows_polars(pl.scan_ipc(arrow).collect(), cols)), want_first, "rows"))
+    want_second = tenths(expected[len(brc_expected(halves[0])):])
+    check("partial parquet: duckdb read_parquet", lambda: expect_equal(
+        tenths(rows_duckdb(f"read_parquet({sql_str(parquet)})", cols)), want_second, "rows"))
+
+    merged = os.path.join(folder, "merged.arrow")
+    whole = os.path.join(folder, "whole.arrow")
+    subprocess.run([pagemill, "merge", "-o", merged, *partials], check=True)
+    subprocess.run([pagemill, "features", "--preset", "1brc", "-o", whole, *halves], check=True)
+    check("merge of partials equals one run (pyarrow)", lambda: expect_equal(
+        pa_ipc.open_file(merged).read_all().to_pylist(), pa_ipc.open_file(whole).read_all().to_pylist(), "rows"))
+
+    csv = os.path.join(folder, "flights.csv")
+    subprocess.run([pagemill, "gen", "csv", "--rows", "5000", "--seed", "5", "-o", csv], check=True)
+    general = os.path.join(folder, "general.arrow")
+    subprocess.run([pagemill, "features", "--key", "carrier", "--value", "dep_delay", "--distinct", "dest",
+                    "--partial", "-o", general, csv], check=True)
+
+    def binary_state():
+        table = pa_ipc.open_file(pa.memory_map(general)).read_all()
+        expect_equal(table.schema.field("dep_delay_state").type, pa.binary(), "state type")
+        expect_equal(sum(table.column("rows").to_pylist()), 5000, "rows")
+        expect_equal({len(v) for v in table.column("dep_delay_state").to_pylist()}, {114}, "state bytes")
+    check("general partial: binary state columns in pyarrow", binary_state)
+    check("general partial: polars reads one binary key per row", lambda: expect_equal(
+        pl.read_ipc(general).select(pl.col("_key").n_unique()).item(), len(pl.read_ipc(general)), "keys"))
+
+
 def check_job(pagemill, folder, job_args, paths, columns, expected, job, options):
     """Run `pagemill JOB_ARGS... PATHS` writing every format, and check that
     each reader finds `expected` (rows of `columns`) and the run metadata."""
@@ -435,7 +497,7 @@ def main():
     args = parser.parse_args()
     print(f"pyarrow {pa.__version__}, polars {pl.__version__}, duckdb {duckdb.__version__}", flush=True)
     with tempfile.TemporaryDirectory(prefix="pagemill-interop-") as folder:
-        for name, job in [("count", check_count), ("features", check_features)]:
+        for name, job in [("count", check_count), ("features", check_features), ("partials", check_partials)]:
             job_dir = os.path.join(folder, name)
             os.makedirs(job_dir)
             job(args.pagemill, job_dir)

@@ -158,6 +158,9 @@ pub enum Command {
     /// Aggregate web-server access logs: group by any fields, with latency percentiles and distinct clients.
     #[command(after_help = LOGS_HELP)]
     Logs(LogsArgs),
+    /// Merge partial results (`--partial` outputs of count, features and logs) into one result.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -179,6 +182,11 @@ pub struct CountArgs {
     /// Input files; `-` or none reads stdin.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// Write the job's mergeable partial state (Arrow IPC or Parquet) instead
+    /// of its results; `pagemill merge` combines partials of several runs.
+    #[arg(long)]
+    pub partial: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -269,6 +277,11 @@ pub struct FeaturesArgs {
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub distinct_exact: usize,
 
+    /// Write the job's mergeable partial state (Arrow IPC or Parquet) instead
+    /// of its results; `pagemill merge` combines partials of several runs.
+    #[arg(long)]
+    pub partial: bool,
+
     /// The preset's official one-line text goes to stdout or to `-o FILE`; an
     /// `--output-format`, or `-o` with a data extension (.csv, .parquet, .arrow,
     /// ...), writes the table of stations instead. The general path writes its
@@ -301,6 +314,35 @@ pub struct ShowArgs {
     /// Print the schema and its metadata (pagemill version, job, inputs) instead of rows.
     #[arg(long)]
     pub schema: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+const MERGE_HELP: &str = "\
+Each run with --partial writes its state per group (counts, exact decimal sums,
+HdrHistogram and HyperLogLog sketches) instead of finished results. Merging the
+partials of runs over different inputs gives what one run over all the inputs,
+in the order the partials are named, would give: exactly for counts, sums, min,
+max, mean, variance, first/last and quantiles; within the HyperLogLog's error for
+distinct counts above the exact limit. Partials must come from the same job with
+the same options.
+
+Examples:
+  pagemill logs --group-by path --partial -o mon.arrow access-mon.log
+  pagemill logs --group-by path --partial -o tue.arrow access-tue.log
+  pagemill merge mon.arrow tue.arrow -o week.parquet
+  pagemill merge --partial mon.arrow tue.arrow -o mon-tue.arrow";
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Partial result files (Arrow IPC or Parquet), in input order.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Write the merged partial state instead of finished results, to merge again later.
+    #[arg(long)]
+    pub partial: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -358,6 +400,11 @@ pub struct LogsArgs {
     /// Input files; `-` or none reads stdin.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// Write the job's mergeable partial state (Arrow IPC or Parquet) instead
+    /// of its results; `pagemill merge` combines partials of several runs.
+    #[arg(long)]
+    pub partial: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,

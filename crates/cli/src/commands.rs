@@ -5,22 +5,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use arrow_array::{RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_arrow::{
-    OutputFormat, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from, write_batches,
-    write_batches_with,
+    OutputFormat, RunMetadata, WriteOptions, attach_metadata, choose_format, describe_schema, read_results_from,
+    write_batches, write_batches_with,
 };
 use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Records, Stations};
 use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Runner};
-use pagemill_features::{Agg, Brc, Dialect, FeatureSpec, Layout};
+use pagemill_features::{
+    Agg, BRC_PARTIAL, Brc, BrcResult, Dialect, FEATURES_PARTIAL, FeatureSpec, Layout, PARTIAL_KEY,
+};
 use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 use pagemill_sketch::{DistinctConfig, QuantileConfig};
 use pagemill_split::{AnyFormat, Lines};
 
-use crate::args::{CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, OutputArgs, Preset, ShowArgs};
+use crate::args::{
+    CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, MergeArgs, OutputArgs, Preset, ShowArgs,
+};
 use crate::progress;
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
@@ -64,10 +68,24 @@ fn run_job<J: Job>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outcom
 }
 
 /// [`run_job`] with a runner the caller configured further.
-fn run_job_with<J: Job>(global: &Global, mut runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+fn run_job_with<J: Job>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+    run_with(global, runner, inputs, |r| r.run(job, inputs))
+}
+
+/// [`run_job`], stopping before the job finishes: its merged partial state.
+fn run_job_partial<J: Job>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Partial>> {
+    run_with(global, runner, inputs, |r| r.run_partial(job, inputs))
+}
+
+fn run_with<T>(
+    global: &Global,
+    mut runner: Runner,
+    inputs: &[Source],
+    run: impl FnOnce(&Runner) -> Result<Outcome<T>, pagemill_engine::Error>,
+) -> Result<Outcome<T>> {
     let total = inputs.iter().map(|s| s.len() as u64).sum();
     let bar = progress::attach(&mut runner, global.progress, total);
-    let outcome = runner.run(job, inputs);
+    let outcome = run(&runner);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -87,7 +105,25 @@ fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch
     Ok(())
 }
 
+/// Partial results keep sketches in binary columns: only Arrow IPC and
+/// Parquet hold them. Checked before a run, so a long run does not end in
+/// this error.
+fn check_partial_output(output: &OutputArgs) -> Result<()> {
+    match choose_format(output.output_format, output.output.as_deref()) {
+        OutputFormat::Ipc | OutputFormat::IpcStream | OutputFormat::Parquet => Ok(()),
+        other => bail!(
+            "partial results are written as Arrow IPC or Parquet, not {other}: use -o FILE.arrow, -o FILE.parquet or -o - (an Arrow stream)"
+        ),
+    }
+}
+
+/// Schema metadata value of count partials (the count table itself).
+const COUNT_PARTIAL: &str = "count/1";
+
 pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
+    if args.partial {
+        check_partial_output(&args.output)?;
+    }
     let inputs = open_inputs(global, &args.files)?;
     let mut job = CountRecords::new(args.records);
     if let AnyFormat::Fixed(f) = args.records {
@@ -97,7 +133,13 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     let schema =
         Schema::new(vec![Field::new("file", DataType::Utf8, false), Field::new("records", DataType::UInt64, false)]);
     let options = format!("records={}", args.records);
-    let schema = Arc::new(attach_metadata(schema, "count", &options, &inputs, &outcome.malformed));
+    let mut schema = attach_metadata(schema, "count", &options, &inputs, &outcome.malformed);
+    if args.partial {
+        let mut metadata = schema.metadata().clone();
+        metadata.insert(PARTIAL_KEY.to_string(), COUNT_PARTIAL.to_string());
+        schema = schema.with_metadata(metadata);
+    }
+    let schema = Arc::new(schema);
     let files = StringArray::from_iter_values(inputs.iter().map(Source::name));
     let records = UInt64Array::from(outcome.output);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(files), Arc::new(records)])?;
@@ -145,10 +187,18 @@ fn feature_spec(args: &FeaturesArgs) -> Result<FeatureSpec> {
 
 fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     let spec = feature_spec(args)?;
+    if args.partial {
+        check_partial_output(&args.output)?;
+    }
     let inputs = open_inputs(global, &args.files)?;
     let job = spec.build(&inputs)?;
-    let outcome = run_job(global, &job, &inputs)?;
-    let batch = outcome.output;
+    let (batch, malformed) = if args.partial {
+        let outcome = run_job_partial(global, runner(global), &job, &inputs)?;
+        (job.partial_batch(outcome.output), outcome.malformed)
+    } else {
+        let outcome = run_job(global, &job, &inputs)?;
+        (outcome.output, outcome.malformed)
+    };
     let options = format!(
         "key={} value={} distinct={} quantiles={:?} agg={:?}",
         args.key.join(","),
@@ -157,13 +207,22 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
         args.quantiles,
         args.agg
     );
-    let schema = attach_metadata(batch.schema().as_ref().clone(), "features", &options, &inputs, &outcome.malformed);
+    let schema = attach_metadata(batch.schema().as_ref().clone(), "features", &options, &inputs, &malformed);
     write_results(&args.output, &Arc::new(schema), &[batch], &inputs)
 }
 
 fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
+    if args.partial {
+        check_partial_output(&args.output)?;
+    }
     let inputs = open_inputs(global, &args.files)?;
     let outcome = run_job(global, &Brc::new(), &inputs)?;
+    if args.partial {
+        let batch = outcome.output.to_partial_batch();
+        let schema =
+            attach_metadata(batch.schema().as_ref().clone(), "features", "preset=1brc", &inputs, &outcome.malformed);
+        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
+    }
     let path = args.output.output.as_deref();
     // `-o -` asks for Arrow on stdout, as for every job (see choose_format).
     let as_table = args.output.output_format.is_some()
@@ -213,6 +272,81 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
         eprintln!("pagemill: showing {shown} of {} rows", results.total_rows);
     }
     Ok(())
+}
+
+pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
+    if args.partial {
+        check_partial_output(&args.output)?;
+    }
+    let mut opts = OpenOptions::new();
+    opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
+    let mut kind: Option<String> = None;
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut metadata: Vec<RunMetadata> = Vec::new();
+    for file in &args.files {
+        let results = read_results_from(opts.open(file)?, None)?;
+        let name = file.display();
+        let Some(this) = results.schema.metadata().get(PARTIAL_KEY) else {
+            bail!("{name}: not a partial result (write one with the job's --partial flag)");
+        };
+        match &kind {
+            None => kind = Some(this.clone()),
+            Some(k) if k != this => bail!("{name}: a {this} partial cannot merge with the {k} partials before it"),
+            Some(_) => {}
+        }
+        metadata.extend(RunMetadata::from_schema(&results.schema));
+        // One batch per partial, with the schema metadata that holds its spec
+        // (an empty partial still carries it).
+        batches.push(results.concat().with_context(|| format!("{name}: cannot read"))?);
+    }
+    let kind = kind.expect("clap requires at least one file");
+    let context = || format!("cannot merge {kind} partials");
+    let batch = match kind.as_str() {
+        FEATURES_PARTIAL => {
+            let (job, merged) = pagemill_features::merge_partial_batches(&batches).with_context(context)?;
+            if args.partial { job.partial_batch(merged) } else { job.finish(merged, &[]) }
+        }
+        BRC_PARTIAL => {
+            let result = BrcResult::merge_partials(&batches).with_context(context)?;
+            if args.partial { result.to_partial_batch() } else { result.to_record_batch() }
+        }
+        pagemill_logs::PARTIAL_KIND => {
+            let (job, merged) = pagemill_logs::merge_partial_batches(&batches).with_context(context)?;
+            if args.partial { job.partial_batch(merged) } else { job.finish(merged, &[]).batch }
+        }
+        COUNT_PARTIAL => {
+            // Counts are per input: the merged table lists every input.
+            let (mut files, mut records) = (Vec::new(), Vec::new());
+            for b in &batches {
+                let (Some(f), Some(r)) = (
+                    b.column_by_name("file").and_then(|c| c.as_any().downcast_ref::<StringArray>()),
+                    b.column_by_name("records").and_then(|c| c.as_any().downcast_ref::<UInt64Array>()),
+                ) else {
+                    bail!("{}: count partials need a Utf8 'file' and a UInt64 'records' column", context());
+                };
+                files.extend(f.iter().map(|v| v.unwrap_or_default().to_string()));
+                records.extend(r.iter().map(Option::unwrap_or_default));
+            }
+            let schema = batches[0].schema();
+            let schema = if args.partial { schema } else { Arc::new(Schema::new(schema.fields().clone())) };
+            RecordBatch::try_new(
+                schema,
+                vec![Arc::new(StringArray::from(files)), Arc::new(UInt64Array::from(records))],
+            )?
+        }
+        other => {
+            bail!("cannot merge {other} partials: this pagemill ({}) does not know them", env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let schema = match RunMetadata::merged(&metadata) {
+        Some(m) => m.apply(batch.schema().as_ref().clone()),
+        None => batch.schema().as_ref().clone(),
+    };
+    // The partials are this command's inputs: never write onto one.
+    let mut opts = OpenOptions::new();
+    opts.mmap(global.mmap);
+    let inputs = args.files.iter().map(|f| opts.open(f)).collect::<Result<Vec<_>, _>>()?;
+    write_results(&args.output, &Arc::new(schema), &[batch], &inputs)
 }
 
 fn pool(global: &Global) -> Result<rayon::ThreadPool> {
@@ -303,6 +437,12 @@ fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
 }
 
 pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
+    if args.partial {
+        check_partial_output(&args.output)?;
+        if args.rejects.is_some() {
+            bail!("--rejects cannot be combined with --partial: write rejected lines in a run without --partial");
+        }
+    }
     let inputs = open_inputs(global, &args.files)?;
     let job = logs_job(args, &inputs)?;
     let mut runner = runner(global);
@@ -310,6 +450,22 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         let total = inputs.iter().map(|s| s.len() as u64).sum();
         let default = runner.effective_chunk_size(total);
         runner.chunk_size(pagemill_logs::suggested_chunk_size(total, runner.effective_threads(), default));
+    }
+    let options = format!(
+        "log-format={} group-by={:?} metrics={:?} top={:?} where={:?} since={:?} until={:?}",
+        job.log_format(),
+        args.group_by,
+        args.metrics,
+        args.top,
+        args.filters,
+        args.since,
+        args.until
+    );
+    if args.partial {
+        let outcome = run_job_partial(global, runner, &job, &inputs)?;
+        let batch = job.partial_batch(outcome.output);
+        let schema = attach_metadata(batch.schema().as_ref().clone(), "logs", &options, &inputs, &outcome.malformed);
+        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
     }
     let outcome = run_job_with(global, runner, &job, &inputs)?;
     let report = &outcome.output;
@@ -327,16 +483,6 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         let n = pagemill_logs::write_rejects(report, &inputs, path)?;
         eprintln!("pagemill: logs: wrote {n} rejected lines to {}", path.display());
     }
-    let options = format!(
-        "log-format={} group-by={:?} metrics={:?} top={:?} where={:?} since={:?} until={:?}",
-        job.log_format(),
-        args.group_by,
-        args.metrics,
-        args.top,
-        args.filters,
-        args.since,
-        args.until
-    );
     let schema = attach_metadata(report.schema().as_ref().clone(), "logs", &options, &inputs, &outcome.malformed);
     write_results(&args.output, &Arc::new(schema), std::slice::from_ref(&report.batch), &inputs)
 }

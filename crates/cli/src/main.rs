@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Show(args) => commands::show(&cli.global, args),
         Command::Features(args) => commands::features(&cli.global, args),
         Command::Logs(args) => commands::logs(&cli.global, args),
+        Command::Merge(args) => commands::merge(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

@@ -5,12 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
 use pagemill_split::Lines;
 
+use crate::error::Error;
 use crate::table::{KeyTable, Prefix};
 
 /// Per-station accumulator, in tenths of a degree.
@@ -148,6 +149,97 @@ impl BrcResult {
             Arc::new(Float64Array::from_iter_values(self.stations.iter().map(|s| tenths(i64::from(s.max))))),
         ];
         RecordBatch::try_new(schema, columns).expect("columns match the schema")
+    }
+}
+
+/// The value of [`PARTIAL_KEY`](crate::PARTIAL_KEY) for 1BRC partials.
+pub const BRC_PARTIAL: &str = "features-1brc/1";
+
+impl BrcResult {
+    /// The result as a partial batch that [`BrcResult::merge_partials`]
+    /// merges with those of other runs: `station` (Utf8), `rows` (UInt64),
+    /// `min_tenths`, `max_tenths` (Int32) and `sum_tenths` (Int64), exact
+    /// integer tenths of a degree, with [`PARTIAL_KEY`](crate::PARTIAL_KEY)
+    /// = `features-1brc/1` in the schema metadata.
+    pub fn to_partial_batch(&self) -> RecordBatch {
+        let metadata = std::collections::HashMap::from([(crate::PARTIAL_KEY.to_string(), BRC_PARTIAL.to_string())]);
+        let schema = Schema::new(vec![
+            Field::new("station", DataType::Utf8, false),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("min_tenths", DataType::Int32, false),
+            Field::new("max_tenths", DataType::Int32, false),
+            Field::new("sum_tenths", DataType::Int64, false),
+        ])
+        .with_metadata(metadata);
+        let s = &self.stations;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(s.iter().map(|s| s.name.as_str()))),
+            Arc::new(UInt64Array::from_iter_values(s.iter().map(|s| s.count))),
+            Arc::new(Int32Array::from_iter_values(s.iter().map(|s| s.min))),
+            Arc::new(Int32Array::from_iter_values(s.iter().map(|s| s.max))),
+            Arc::new(Int64Array::from_iter_values(s.iter().map(|s| s.sum))),
+        ];
+        RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the schema")
+    }
+
+    /// Merge 1BRC partial batches (from [`to_partial_batch`](BrcResult::to_partial_batch))
+    /// into the result of one run over all their inputs. Exact: every
+    /// number is an integer of tenths.
+    pub fn merge_partials(batches: &[RecordBatch]) -> Result<BrcResult, Error> {
+        let mut merged: std::collections::BTreeMap<Vec<u8>, StationStats> = std::collections::BTreeMap::new();
+        for batch in batches {
+            match batch.schema().metadata().get(crate::PARTIAL_KEY).map(String::as_str) {
+                Some(BRC_PARTIAL) => {}
+                other => {
+                    return Err(Error::NotAPartial(format!(
+                        "expected a 1BRC partial, found {}",
+                        other.unwrap_or("none")
+                    )));
+                }
+            }
+            let bad = || Error::BadPartial("1BRC partial columns are not station, rows, min, max, sum".to_string());
+            if batch.num_columns() != 5 {
+                return Err(bad());
+            }
+            let col = |i: usize| batch.column(i).as_any();
+            let (Some(names), Some(rows), Some(min), Some(max), Some(sum)) = (
+                col(0).downcast_ref::<StringArray>(),
+                col(1).downcast_ref::<UInt64Array>(),
+                col(2).downcast_ref::<Int32Array>(),
+                col(3).downcast_ref::<Int32Array>(),
+                col(4).downcast_ref::<Int64Array>(),
+            ) else {
+                return Err(bad());
+            };
+            if batch.columns().iter().any(|c| c.null_count() > 0) {
+                return Err(Error::BadPartial("nulls in a 1BRC partial".to_string()));
+            }
+            for i in 0..batch.num_rows() {
+                let stats = StationStats {
+                    name: names.value(i).to_string(),
+                    min: min.value(i),
+                    max: max.value(i),
+                    sum: sum.value(i),
+                    count: rows.value(i),
+                };
+                if stats.count == 0 || stats.min > stats.max || stats.name.is_empty() {
+                    return Err(Error::BadPartial(format!("row {i}: impossible station statistics")));
+                }
+                match merged.entry(stats.name.as_bytes().to_vec()) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(stats);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        let m = e.get_mut();
+                        m.min = m.min.min(stats.min);
+                        m.max = m.max.max(stats.max);
+                        m.sum = m.sum.checked_add(stats.sum).ok_or_else(|| Error::BadPartial("sum overflow".into()))?;
+                        m.count += stats.count;
+                    }
+                }
+            }
+        }
+        Ok(BrcResult { stations: merged.into_values().collect() })
     }
 }
 
