@@ -62,6 +62,15 @@ pub enum Error {
         /// The decoder's reason.
         source: io::Error,
     },
+    /// A shared-memory region could not be created, sized or duplicated.
+    Shared {
+        /// The region's name.
+        name: String,
+        /// What was being done: `create`, `size`, `resize`, ...
+        what: &'static str,
+        /// The operating system's reason.
+        source: io::Error,
+    },
     /// The input changed (size or modification time) while it was in use, so
     /// results computed from it cannot be trusted.
     Changed {
@@ -82,6 +91,7 @@ impl fmt::Display for Error {
             Error::Unsupported { name, what } => write!(f, "{name}: {what} is not supported"),
             Error::Flush { name, .. } => write!(f, "cannot flush {name}"),
             Error::Decompress { name, format, .. } => write!(f, "cannot decompress {name} ({format})"),
+            Error::Shared { name, what, .. } => write!(f, "cannot {what} {name}"),
             Error::Changed { name, detail } => {
                 write!(f, "{name}: input changed while it was being read ({detail}); results discarded")
             }
@@ -96,7 +106,8 @@ impl std::error::Error for Error {
             | Error::Read { source, .. }
             | Error::Map { source, .. }
             | Error::Flush { source, .. }
-            | Error::Decompress { source, .. } => Some(source),
+            | Error::Decompress { source, .. }
+            | Error::Shared { source, .. } => Some(source),
             Error::IsDirectory { .. } | Error::Unsupported { .. } | Error::Changed { .. } => None,
         }
     }

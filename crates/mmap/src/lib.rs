@@ -26,6 +26,10 @@
 //! than RAM. [`Source::check_unchanged`] tells whether the file's size or
 //! modification time moved since it was opened.
 //!
+//! [`SharedRegion`] (module [`shared`]) is memory several processes map at
+//! once (`memfd`, `MAP_SHARED`): pagemill's process workers hand their
+//! partial results back through it.
+//!
 //! This is the only pagemill crate that contains `unsafe` code.
 //!
 //! # Safety contract of a mapping
@@ -65,10 +69,14 @@
 mod decompress;
 mod error;
 mod options;
+#[cfg(unix)]
+pub mod shared;
 pub mod sigbus;
 mod source;
 
 pub use crate::decompress::Compression;
 pub use crate::error::Error;
 pub use crate::options::{Access, MmapChoice, OpenOptions};
+#[cfg(unix)]
+pub use crate::shared::SharedRegion;
 pub use crate::source::{FileId, Source};

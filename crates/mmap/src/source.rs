@@ -103,6 +103,32 @@ impl Source {
         }
     }
 
+    /// A read-only source over a [`SharedRegion`](crate::SharedRegion),
+    /// which it owns from now on: its bytes are the region's pages, not a
+    /// copy (for example to decode an Arrow IPC file another process wrote
+    /// there in place). The region's contract holds for as long as the
+    /// source lives: no process writes to or shrinks the region.
+    #[cfg(unix)]
+    pub fn from_shared(name: impl Into<String>, region: crate::SharedRegion) -> Source {
+        use crate::shared::RegionMap;
+        let (_, map) = region.into_parts();
+        let data = match map {
+            RegionMap::Empty { .. } => Data::Owned(Vec::new()),
+            RegionMap::ReadOnly(m) => Data::Mapped(m),
+            RegionMap::ReadWrite(m) => Data::MappedMut(m),
+        };
+        Source {
+            name: name.into(),
+            path: None,
+            data,
+            access: Access::ReadOnly,
+            file: None,
+            stamp: None,
+            compression: None,
+            registration: None,
+        }
+    }
+
     pub(crate) fn open(opts: &OpenOptions, path: &Path) -> Result<Source, Error> {
         let name = path.display().to_string();
         let open_err = |source| Error::Open { path: path.to_path_buf(), source };
