@@ -26,6 +26,15 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// [`Runner::run_partial_chunks`](crate::Runner::run_partial_chunks)
+    /// was asked for chunks that are not in the plan (the inputs changed
+    /// since the plan was shared, or the chunk size differs).
+    ChunkRange {
+        /// The chunks asked for.
+        range: std::ops::Range<usize>,
+        /// The number of chunks in the plan.
+        chunks: usize,
+    },
     /// The job's state outgrew [`Runner::max_groups`](crate::Runner::max_groups):
     /// stopped before the memory ran out.
     TooManyGroups {
@@ -46,6 +55,11 @@ impl fmt::Display for Error {
             Error::OutputIsInput { path } => {
                 write!(f, "{}: refusing to write output onto an input file", path.display())
             }
+            Error::ChunkRange { range, chunks } => write!(
+                f,
+                "chunks {}..{} asked for, but the inputs cut into {chunks} chunks (did they change?)",
+                range.start, range.end
+            ),
             Error::TooManyGroups { limit, seen } => write!(
                 f,
                 "more than {limit} groups (at least {seen} seen); stopped before memory ran out: \
@@ -61,7 +75,11 @@ impl std::error::Error for Error {
             // Transparent: `Display` is the input error's own.
             Error::Input(e) => e.source(),
             Error::Output { source, .. } => Some(source),
-            Error::Strict(_) | Error::ThreadPool(_) | Error::OutputIsInput { .. } | Error::TooManyGroups { .. } => None,
+            Error::Strict(_)
+            | Error::ThreadPool(_)
+            | Error::OutputIsInput { .. }
+            | Error::TooManyGroups { .. }
+            | Error::ChunkRange { .. } => None,
         }
     }
 }

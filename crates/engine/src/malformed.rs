@@ -65,6 +65,38 @@ impl Malformed {
         Malformed { counts: Vec::new(), samples: Vec::new(), max_samples, input: 0, base: 0 }
     }
 
+    /// An account rebuilt from its parts, for example those another process
+    /// sent ([`counts`](Malformed::counts) and [`samples`](Malformed::samples),
+    /// in input order): kinds with a zero count are dropped, and at most
+    /// `max_samples` samples of each kind are kept.
+    pub fn from_parts(
+        max_samples: usize,
+        counts: impl IntoIterator<Item = (&'static str, u64)>,
+        samples: impl IntoIterator<Item = Sample>,
+    ) -> Malformed {
+        // Samples first: `merge` keeps the first few of each kind.
+        let mut malformed = Malformed::new(max_samples);
+        let mut later = Malformed::new(max_samples);
+        later.samples = samples.into_iter().collect();
+        malformed.merge(later);
+        for (kind, n) in counts {
+            if n > 0 {
+                let count = malformed.count_mut(kind);
+                *count = count.saturating_add(n);
+            }
+        }
+        // A sample of a kind without a count would make the summary lie.
+        let counts = std::mem::take(&mut malformed.counts);
+        malformed.samples.retain(|s| counts.iter().any(|(k, _)| *k == s.kind));
+        malformed.counts = counts;
+        malformed
+    }
+
+    /// How many samples of each kind this account keeps.
+    pub fn max_samples(&self) -> usize {
+        self.max_samples
+    }
+
     /// An empty account for records of `chunk`.
     pub(crate) fn for_chunk(chunk: &Chunk<'_>, max_samples: usize) -> Malformed {
         Malformed { input: chunk.input, base: chunk.offset as u64, ..Malformed::new(max_samples) }
@@ -199,6 +231,26 @@ mod tests {
         assert_eq!(a.total(), 5);
         let texts: Vec<_> = a.samples().iter().map(|s| (s.text.as_str(), s.offset)).collect();
         assert_eq!(texts, [("a1", 1), ("a2", 2), ("b2", 102)]);
+    }
+
+    #[test]
+    fn from_parts_rebuilds_an_account() {
+        let mut a = Malformed::for_chunk(&chunk(1, 10), 2);
+        a.report("x", 1, b"a1");
+        a.report("y", 2, b"a2");
+        a.report("x", 3, b"a3");
+        a.report("x", 4, b"a4");
+        let counts: Vec<_> = a.counts().collect();
+        let mut samples = a.samples().to_vec();
+        let back = Malformed::from_parts(2, counts.clone(), samples.clone());
+        assert_eq!(back.counts().collect::<Vec<_>>(), counts);
+        assert_eq!(back.samples(), a.samples());
+        // Too many samples of a kind, and samples of a kind never counted,
+        // are dropped.
+        samples.push(Sample { kind: "z", ..samples[0].clone() });
+        let back = Malformed::from_parts(1, counts, samples);
+        let kinds: Vec<_> = back.samples().iter().map(|s| (s.kind, s.offset)).collect();
+        assert_eq!(kinds, [("x", 11), ("y", 12)]);
     }
 
     #[test]

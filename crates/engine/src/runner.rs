@@ -184,6 +184,109 @@ impl Runner {
     /// jobs whose partials can be saved and merged with those of other runs
     /// later (`pagemill ... --partial`, then `pagemill merge`).
     pub fn run_partial<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Partial>, Error> {
+        let (pool, mut outcome) = self.map_reduce(job, inputs, None)?;
+        if !outcome.malformed.is_empty() {
+            pool.install(|| self.settle_malformed(&mut outcome.malformed, inputs))?;
+        }
+        Ok(outcome)
+    }
+
+    /// The chunks a run of `job` over `inputs` maps, in order: each an input
+    /// index and a byte range of that input, cut on record boundaries. Chunk
+    /// `i` of this plan is the chunk [`Chunk::index`] `i` of a run.
+    pub fn plan<J: Job>(&self, job: &J, inputs: &[Source]) -> Vec<(usize, Range<usize>)> {
+        let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
+        let chunk_size = self.effective_chunk_size(total);
+        inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| job.format().plan(s.bytes(), chunk_size).into_iter().map(move |r| (i, r)))
+            .collect()
+    }
+
+    /// Run `job` over the chunks `chunks` (indices into [`plan`](Runner::plan))
+    /// only, merged along the same tree as in a whole run: the work of one
+    /// worker process. Only these chunks' pages are touched (plus a few
+    /// bytes around each chunk boundary to plan). Malformed samples keep
+    /// their input index and byte offset but not their input name and line
+    /// number ([`settle_malformed`](Runner::settle_malformed) fills them in
+    /// once every part is merged), and strict mode is left to that step
+    /// too. [`Outcome::bytes`] counts the bytes of these chunks only.
+    ///
+    /// For partials merged along [`Runner::merge_tree`] to equal those of
+    /// [`run_partial`](Runner::run_partial), `chunks` must be one of the
+    /// [`Runner::tree_ranges`] of the plan, and the chunk size the same as
+    /// in the run it stands for (set it with [`chunk_size`](Runner::chunk_size)).
+    pub fn run_partial_chunks<J: Job>(
+        &self,
+        job: &J,
+        inputs: &[Source],
+        chunks: Range<usize>,
+    ) -> Result<Outcome<J::Partial>, Error> {
+        self.map_reduce(job, inputs, Some(chunks)).map(|(_, outcome)| outcome)
+    }
+
+    /// Fill in the input names and line numbers of `malformed`'s samples
+    /// (counting lines in `inputs`), and in strict mode turn the first
+    /// malformed record into [`Error::Strict`]. [`run_partial`](Runner::run_partial)
+    /// does this itself; callers of [`run_partial_chunks`](Runner::run_partial_chunks)
+    /// do it on the merged account.
+    pub fn settle_malformed(&self, malformed: &mut Malformed, inputs: &[Source]) -> Result<(), Error> {
+        if malformed.is_empty() {
+            return Ok(());
+        }
+        resolve_samples(malformed, inputs);
+        if self.strict
+            && let Some(first) = malformed.samples().iter().min_by_key(|s| (s.input, s.offset))
+        {
+            return Err(Error::Strict(Box::new(first.clone())));
+        }
+        Ok(())
+    }
+
+    /// Cut the chunk indices `0..chunks` into at least `parts` (as far as
+    /// there are chunks) contiguous ranges that are nodes of the runner's
+    /// merge tree, in order: the largest node is split at its middle until
+    /// there are enough. Partials of these ranges merged with
+    /// [`Runner::merge_tree`] are merged exactly as in one run.
+    pub fn tree_ranges(chunks: usize, parts: usize) -> Vec<Range<usize>> {
+        if chunks == 0 {
+            return Vec::new();
+        }
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(parts.min(chunks));
+        ranges.push(0..chunks);
+        while ranges.len() < parts.min(chunks) {
+            let (i, _) = ranges
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, r)| (r.len(), std::cmp::Reverse(*i)))
+                .expect("at least one range");
+            let r = ranges[i].clone();
+            let mid = r.start + r.len() / 2;
+            ranges.splice(i..=i, [r.start..mid, mid..r.end]);
+        }
+        ranges
+    }
+
+    /// Merge the partials of [`Runner::tree_ranges`] (given in order, with
+    /// their ranges) along the runner's merge tree, `merge(left, right)` as
+    /// [`Job::merge`] is called in a run. `None` when `parts` is empty or
+    /// its ranges do not tile a merge tree from 0.
+    pub fn merge_tree<P>(parts: Vec<(Range<usize>, P)>, mut merge: impl FnMut(P, P) -> P) -> Option<P> {
+        let end = parts.last()?.0.end;
+        let mut parts = parts.into_iter().peekable();
+        let merged = merge_node(&mut parts, 0, end, &mut merge)?;
+        parts.next().is_none().then_some(merged)
+    }
+
+    /// Plan, map and merge, on a pool of its own: every chunk, or only those
+    /// of `select`. Samples are not resolved yet.
+    fn map_reduce<J: Job>(
+        &self,
+        job: &J,
+        inputs: &[Source],
+        select: Option<Range<usize>>,
+    ) -> Result<(rayon::ThreadPool, Outcome<J::Partial>), Error> {
         let threads = self.effective_threads();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -191,20 +294,21 @@ impl Runner {
             .build()
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
-        let chunk_size = self.effective_chunk_size(total);
 
-        let (partial, mut malformed, chunks, too_many) = pool.install(|| {
-            let chunks: Vec<(usize, Range<usize>)> = inputs
-                .iter()
-                .enumerate()
-                .flat_map(|(i, s)| job.format().plan(s.bytes(), chunk_size).into_iter().map(move |r| (i, r)))
-                .collect();
+        let chunks: Vec<(usize, Range<usize>)> = pool.install(|| self.plan(job, inputs));
+        let (lo, hi) = match &select {
+            None => (0, chunks.len()),
+            Some(r) if r.start < r.end && r.end <= chunks.len() => (r.start, r.end),
+            Some(r) => return Err(Error::ChunkRange { range: r.clone(), chunks: chunks.len() }),
+        };
+        let bytes: u64 = chunks[lo..hi].iter().map(|(_, r)| r.len() as u64).sum();
+        let (partial, malformed, too_many) = pool.install(|| {
             let ctx = Ctx {
                 job,
                 inputs,
                 chunks: &chunks,
                 done: AtomicU64::new(0),
-                total,
+                total: bytes,
                 first_bad: AtomicUsize::new(usize::MAX),
                 too_many: AtomicUsize::new(0),
                 release: inputs
@@ -216,12 +320,9 @@ impl Runner {
                     })
                     .collect(),
             };
-            let (partial, malformed) = if chunks.is_empty() {
-                (job.empty(), Malformed::new(self.max_samples))
-            } else {
-                self.reduce(&ctx, 0, chunks.len())
-            };
-            (partial, malformed, chunks.len(), ctx.too_many.load(Ordering::Relaxed))
+            let (partial, malformed) =
+                if lo == hi { (job.empty(), Malformed::new(self.max_samples)) } else { self.reduce(&ctx, lo, hi) };
+            (partial, malformed, ctx.too_many.load(Ordering::Relaxed))
         });
         if let Some(limit) = self.max_groups
             && too_many > 0
@@ -232,19 +333,14 @@ impl Runner {
         for input in inputs {
             input.check_unchanged()?;
         }
-        if !malformed.is_empty() {
-            pool.install(|| resolve_samples(&mut malformed, inputs));
-            if self.strict {
-                let first = malformed
-                    .samples()
-                    .iter()
-                    .min_by_key(|s| (s.input, s.offset))
-                    .cloned()
-                    .expect("a malformed record keeps a sample");
-                return Err(Error::Strict(Box::new(first)));
-            }
-        }
-        Ok(Outcome { output: partial, malformed, bytes: total, chunks, threads })
+        let outcome = Outcome {
+            output: partial,
+            malformed,
+            bytes: if select.is_some() { bytes } else { total },
+            chunks: hi - lo,
+            threads,
+        };
+        Ok((pool, outcome))
     }
 
     /// Map and merge chunks `lo..hi` along a binary tree fixed by the indices,
@@ -300,6 +396,26 @@ impl Runner {
         }
         (partial, bad)
     }
+}
+
+/// Merge the parts that tile the tree node `lo..hi`, in order.
+fn merge_node<P>(
+    parts: &mut std::iter::Peekable<impl Iterator<Item = (Range<usize>, P)>>,
+    lo: usize,
+    hi: usize,
+    merge: &mut impl FnMut(P, P) -> P,
+) -> Option<P> {
+    let next = parts.peek()?.0.clone();
+    if next == (lo..hi) {
+        return parts.next().map(|(_, p)| p);
+    }
+    if next.start != lo || next.end > hi || hi - lo < 2 {
+        return None;
+    }
+    let mid = lo + (hi - lo) / 2;
+    let left = merge_node(parts, lo, mid, merge)?;
+    let right = merge_node(parts, mid, hi, merge)?;
+    Some(merge(left, right))
 }
 
 struct Ctx<'a, J> {

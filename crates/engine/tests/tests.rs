@@ -287,3 +287,95 @@ fn more_groups_than_the_limit_is_a_clear_error_not_a_result() {
         assert_eq!(runner.run(&DistinctLines, &source()).unwrap().output, 1000);
     }
 }
+
+/// A job whose partial spells out the merge tree, `(left right)` over
+/// `c<chunk index>` leaves, and that reports every line starting with `!`.
+struct Shape;
+
+impl Job for Shape {
+    type Format = Lines;
+    type Partial = String;
+    type Output = String;
+
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+
+    fn empty(&self) -> String {
+        String::new()
+    }
+
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> String {
+        let mut at = 0;
+        for line in chunk.bytes.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b"!") {
+                malformed.report("bang", at, line);
+            }
+            at += line.len();
+        }
+        format!("c{}", chunk.index)
+    }
+
+    fn merge(&self, left: String, right: String) -> String {
+        format!("({left} {right})")
+    }
+
+    fn finish(&self, partial: String, _inputs: &[Source]) -> String {
+        partial
+    }
+}
+
+#[test]
+fn chunk_ranges_merged_along_the_tree_equal_one_run() {
+    let mut text = Vec::new();
+    for i in 0..300 {
+        text.extend_from_slice(if i % 7 == 3 { b"!bad line\n" } else { b"a good line\n" });
+    }
+    let inputs = vec![Source::from_bytes("a", text.clone()), Source::from_bytes("b", text[..500].to_vec())];
+    for chunk_size in [40, 64, 333, 10_000] {
+        let mut runner = Runner::new();
+        runner.threads(2).chunk_size(chunk_size);
+        let whole = runner.run_partial(&Shape, &inputs).unwrap();
+        let plan = runner.plan(&Shape, &inputs);
+        assert_eq!(plan.len(), whole.chunks);
+        for parts in [1, 2, 3, 5, 8, 1000] {
+            let ranges = Runner::tree_ranges(plan.len(), parts);
+            assert_eq!(ranges.len(), parts.min(plan.len()));
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+            let mut malformed = Malformed::new(5);
+            let mut done = Vec::new();
+            for r in &ranges {
+                let part = runner.run_partial_chunks(&Shape, &inputs, r.clone()).unwrap();
+                assert!(part.malformed.samples().iter().all(|s| s.line == 0));
+                malformed.merge(part.malformed);
+                done.push((r.clone(), part.output));
+            }
+            let merged = Runner::merge_tree(done, |l, r| Shape.merge(l, r)).unwrap();
+            assert_eq!(merged, whole.output, "chunk size {chunk_size}, {parts} parts");
+            runner.settle_malformed(&mut malformed, &inputs).unwrap();
+            assert_eq!(malformed.to_string(), whole.malformed.to_string());
+        }
+    }
+}
+
+#[test]
+fn merge_tree_refuses_ranges_that_are_not_tree_nodes() {
+    // 0..3 splits at 1: 0..2 is no node of its tree, 0..1 and 1..3 are.
+    assert_eq!(Runner::merge_tree(vec![(0..2, 1), (2..3, 2)], |a, b| a + b), None);
+    assert_eq!(Runner::merge_tree(vec![(0..1, 1), (1..3, 2)], |a, b| a + b), Some(3));
+    assert_eq!(Runner::merge_tree(vec![(0..2, 1)], |a: i32, b| a + b), Some(1));
+    assert_eq!(Runner::merge_tree(Vec::<(std::ops::Range<usize>, i32)>::new(), |a, b| a + b), None);
+    let inputs = vec![Source::from_bytes("a", b"x\ny\n".to_vec())];
+    let err = Runner::new().run_partial_chunks(&Shape, &inputs, 0..5).unwrap_err();
+    assert!(err.to_string().contains("cut into 1 chunks"), "{err}");
+}
+
+#[test]
+fn strict_mode_is_applied_when_settling() {
+    let inputs = vec![Source::from_bytes("a", b"ok\n!no\n".to_vec())];
+    let mut runner = Runner::new();
+    runner.strict(true);
+    let mut part = runner.run_partial_chunks(&Shape, &inputs, 0..1).unwrap();
+    let err = runner.settle_malformed(&mut part.malformed, &inputs).unwrap_err();
+    assert_eq!(err.to_string(), "malformed record (strict mode): a:2: bang at byte 3: !no\\n");
+}

@@ -265,8 +265,11 @@ impl Features {
         RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the schema by construction")
     }
 
-    /// The state held by one partial batch of this job's spec.
-    fn partial_from_batch(&self, batch: &RecordBatch) -> Result<FeaturesPartial, Error> {
+    /// The state held by one partial batch of this job's spec (from
+    /// [`partial_batch`](Features::partial_batch) of a job built from the
+    /// same spec): what [`merge_partial_batches`] merges, for callers that
+    /// merge partials themselves, in their own order.
+    pub fn partial_from_batch(&self, batch: &RecordBatch) -> Result<FeaturesPartial, Error> {
         let nk = self.keys.len();
         let nv = self.values.len();
         let nq = if self.qs.is_empty() { 0 } else { nv };
