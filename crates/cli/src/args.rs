@@ -127,6 +127,33 @@ pub struct Global {
     /// Log debug messages (mapping decisions, fallbacks) to stderr.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Run the map phase on threads (the default) or in worker processes
+    /// (count, features, logs).
+    ///
+    /// With `processes`, --threads N is the number of worker processes, each
+    /// started from this binary with the same arguments. They map the inputs
+    /// read-only (the page cache is shared, nothing is copied) and hand their
+    /// partial results back as Arrow IPC in shared memory. A worker that dies
+    /// (SIGBUS from a truncated input, out of memory, a crash) has its chunks
+    /// retried once in a new worker that reads instead of mapping; if that
+    /// fails too the run fails, naming the worker and its byte ranges. Results
+    /// are identical to those of threads. Inputs must be files (not stdin).
+    #[arg(long, global = true, default_value = "threads", value_name = "KIND")]
+    pub workers: Workers,
+
+    /// Set in a worker process (from its environment): its share of the run.
+    #[arg(skip)]
+    pub worker: Option<crate::workers::WorkerSpec>,
+}
+
+/// Where the map phase runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workers {
+    /// Threads of this process.
+    Threads,
+    /// Worker processes.
+    Processes,
 }
 
 /// auto / always / never.

@@ -23,9 +23,10 @@ use pagemill_sketch::{DistinctConfig, QuantileConfig};
 use pagemill_split::{AnyFormat, Lines};
 
 use crate::args::{
-    CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, MergeArgs, OutputArgs, Preset, ShowArgs,
+    CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, MergeArgs, OutputArgs, Preset, ShowArgs, Workers,
 };
 use crate::progress;
+use crate::workers::{self, BrcShip, Ship};
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
 /// mapping policy, decompressing gzip and zstd inputs unless told not to.
@@ -63,18 +64,37 @@ fn report_malformed(malformed: &Malformed) {
 
 /// Run `job` over `inputs` with the global runner settings and progress bar,
 /// and report its malformed records on stderr.
-fn run_job<J: Job>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+fn run_job<J: Ship>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
     run_job_with(global, runner(global), job, inputs)
 }
 
 /// [`run_job`] with a runner the caller configured further.
-fn run_job_with<J: Job>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
-    run_with(global, runner, inputs, |r| r.run(job, inputs))
+fn run_job_with<J: Ship>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+    let Outcome { output, malformed, bytes, chunks, threads } = run_job_partial(global, runner, job, inputs)?;
+    Ok(Outcome { output: job.finish(output, inputs), malformed, bytes, chunks, threads })
 }
 
 /// [`run_job`], stopping before the job finishes: its merged partial state.
-fn run_job_partial<J: Job>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Partial>> {
-    run_with(global, runner, inputs, |r| r.run_partial(job, inputs))
+/// On threads or in worker processes (`--workers`); in a worker process, its
+/// share of the chunks, handed back to the coordinator (and the process ends).
+fn run_job_partial<J: Ship>(
+    global: &Global,
+    runner: Runner,
+    job: &J,
+    inputs: &[Source],
+) -> Result<Outcome<J::Partial>> {
+    if let Some(spec) = &global.worker {
+        workers::serve(spec, &runner, job, inputs)?;
+        bail!("worker {}: ended without handing its partial back", spec.index);
+    }
+    match global.workers {
+        Workers::Threads => run_with(global, runner, inputs, |r| r.run_partial(job, inputs)),
+        Workers::Processes => {
+            let outcome = workers::coordinate(global, runner, job, inputs)?;
+            report_malformed(&outcome.malformed);
+            Ok(outcome)
+        }
+    }
 }
 
 fn run_with<T>(
@@ -216,7 +236,7 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
         check_partial_output(&args.output)?;
     }
     let inputs = open_inputs(global, &args.files)?;
-    let outcome = run_job(global, &Brc::new(), &inputs)?;
+    let outcome = run_job(global, &BrcShip(Brc::new()), &inputs)?;
     if args.partial {
         let batch = outcome.output.to_partial_batch();
         let schema =
@@ -442,6 +462,9 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         if args.rejects.is_some() {
             bail!("--rejects cannot be combined with --partial: write rejected lines in a run without --partial");
         }
+    }
+    if args.rejects.is_some() && global.workers == Workers::Processes {
+        bail!("--rejects needs --workers threads: worker processes hand back aggregates, not rejected lines");
     }
     let inputs = open_inputs(global, &args.files)?;
     let job = logs_job(args, &inputs)?;

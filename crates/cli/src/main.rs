@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod logger;
 mod progress;
+mod workers;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,8 +17,18 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     logger::init(cli.global.verbose);
+    // A worker process of `--workers processes`: the same command, on its
+    // share of the chunks.
+    match workers::WorkerSpec::from_env() {
+        Ok(Some(spec)) => spec.apply(&mut cli.global),
+        Ok(None) => {}
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "pagemill: error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    }
     // An interrupted run leaves no partial output: remove the temporary files
     // of outputs in flight and exit while holding off any commit.
     let handler = ctrlc::set_handler(|| {
