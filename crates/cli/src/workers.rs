@@ -94,14 +94,18 @@ impl WorkerSpec {
     /// The share named by [`WORKER_ENV`], if this process is a worker.
     pub fn from_env() -> Result<Option<WorkerSpec>> {
         let Some(value) = std::env::var_os(WORKER_ENV) else { return Ok(None) };
-        let value = value.to_string_lossy();
+        WorkerSpec::parse(&value.to_string_lossy()).map(Some)
+    }
+
+    /// A share from its text (its `Display`).
+    fn parse(value: &str) -> Result<WorkerSpec> {
         let bad = || anyhow!("{WORKER_ENV}={value:?}: not a worker share from this pagemill version");
         let n: Vec<usize> = value.split(' ').map(str::parse).collect::<Result<_, _>>().map_err(|_| bad())?;
         let [1, index, attempt, lo, hi, planned, chunk_size, i0, b0, i1, b1, read] = n[..] else { return Err(bad()) };
         if lo >= hi || hi > planned || chunk_size == 0 || read > 1 || attempt > 1 {
             return Err(bad());
         }
-        Ok(Some(WorkerSpec {
+        Ok(WorkerSpec {
             index,
             attempt: attempt as u32,
             chunks: lo..hi,
@@ -109,7 +113,7 @@ impl WorkerSpec {
             chunk_size,
             bounds: ((i0, b0), (i1, b1)),
             read: read == 1,
-        }))
+        })
     }
 
     /// Settings a worker overrides: one thread, the plan's chunk size, the
@@ -567,9 +571,17 @@ mod tests {
             read: true,
         };
         let text = spec.to_string();
-        let fields: Vec<&str> = text.split(' ').collect();
-        assert_eq!(fields.len(), 12);
         assert_eq!(text, "1 2 1 4 9 12 65536 0 100 1 2000 1");
+        assert_eq!(WorkerSpec::parse(&text).unwrap(), spec);
+        for bad in [
+            "",
+            "2 2 1 4 9 12 65536 0 100 1 2000 1",
+            "1 2 1 9 4 12 65536 0 100 1 2000 1",
+            "1 2 1 4 9 12 0 0 100 1 2000 1",
+            "1 x",
+        ] {
+            assert!(WorkerSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
