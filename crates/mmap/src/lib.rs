@@ -12,7 +12,9 @@
 //! * **how to map** ([`Access`]): read-only (the analytics default), read-write
 //!   (changes reach the file; [`Source::flush`], [`Source::flush_range`],
 //!   [`Source::flush_async`]) or copy-on-write (changes stay private to this
-//!   process and never reach the disk).
+//!   process and never reach the disk). [`Source::split_mut`] cuts a writable
+//!   source into disjoint [`ChunkMut`] pieces that threads edit at once, each
+//!   written back on its own ([`ChunkMut::flush`]) as soon as it is done.
 //!
 //! Inputs that start with a gzip or zstd magic number are decompressed on open
 //! (read-only access only; [`OpenOptions::decompress`] turns it off): the
@@ -79,4 +81,4 @@ pub use crate::error::Error;
 pub use crate::options::{Access, MmapChoice, OpenOptions};
 #[cfg(unix)]
 pub use crate::shared::SharedRegion;
-pub use crate::source::{FileId, Source};
+pub use crate::source::{ChunkMut, FileId, Source};

@@ -432,6 +432,47 @@ impl Source {
         self.writable_map()?.flush_async().map_err(|source| Error::Flush { name: self.name.clone(), source })
     }
 
+    /// Split the writable bytes into disjoint pieces, one per range, that can
+    /// be edited on different threads at once and each written back to the
+    /// file on its own ([`ChunkMut::flush`]) as soon as it is done, while the
+    /// other pieces are still being edited.
+    ///
+    /// `ranges` must be in ascending order, must not overlap and must lie
+    /// within the source (gaps are allowed); anything else is an
+    /// [`Error::Unsupported`]. Needs a writable source, as
+    /// [`bytes_mut`](Source::bytes_mut) does. Every piece borrows the source
+    /// mutably, so it cannot be dropped, flushed as a whole or read through
+    /// [`bytes`](Source::bytes) until the pieces are gone; call
+    /// [`flush`](Source::flush) after them to be sure everything reached the
+    /// file.
+    pub fn split_mut(&mut self, ranges: &[Range<usize>]) -> Result<Vec<ChunkMut<'_>>, Error> {
+        let shared = self.access == Access::ReadWrite && matches!(self.data, Data::MappedMut(_));
+        let name = self.name.as_str();
+        let mut rest: &mut [u8] = match (&mut self.data, self.access) {
+            (_, Access::ReadOnly) | (Data::Mapped(_), _) => {
+                return Err(Error::Unsupported { name: name.to_string(), what: "writing a read-only source" });
+            }
+            (Data::MappedMut(m), _) => m,
+            (Data::Owned(v), _) => v,
+        };
+        let mut chunks = Vec::with_capacity(ranges.len());
+        let mut at = 0usize;
+        for range in ranges {
+            if range.start < at || range.end < range.start || range.end - at > rest.len() {
+                return Err(Error::Unsupported {
+                    name: name.to_string(),
+                    what: "splitting into ranges that overlap, are out of order or run past the end",
+                });
+            }
+            let (_gap, tail) = std::mem::take(&mut rest).split_at_mut(range.start - at);
+            let (bytes, tail) = tail.split_at_mut(range.end - range.start);
+            rest = tail;
+            at = range.end;
+            chunks.push(ChunkMut { name, offset: range.start, bytes, shared });
+        }
+        Ok(chunks)
+    }
+
     fn writable_map(&self) -> Result<&MmapMut, Error> {
         match (&self.data, self.access) {
             (Data::MappedMut(m), Access::ReadWrite) => Ok(m),
@@ -468,6 +509,85 @@ impl Source {
             Ok(())
         }
     }
+}
+
+/// One writable piece of a [`Source`], from [`Source::split_mut`]: a disjoint
+/// `&mut [u8]` that knows where it lies in the source and can write its own
+/// pages back to the file.
+#[derive(Debug)]
+pub struct ChunkMut<'a> {
+    name: &'a str,
+    offset: usize,
+    bytes: &'a mut [u8],
+    /// The bytes are a shared read-write map of a file: writes reach it.
+    shared: bool,
+}
+
+impl ChunkMut<'_> {
+    /// Where the piece starts in the source.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The piece's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
+    /// The piece's bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+
+    /// Write the changes in this piece to the file and wait for them
+    /// (`msync(MS_SYNC)` over the pages the piece touches; pages shared with
+    /// a neighbouring piece are written too, which is harmless: a later write
+    /// to them just dirties them again). An error for pieces of a source that
+    /// is not a read-write map, which have nothing to write back, and on
+    /// platforms other than Unix.
+    pub fn flush(&self) -> Result<(), Error> {
+        if !self.shared {
+            return Err(Error::Unsupported {
+                name: self.name.to_string(),
+                what: "flushing a source that is not a read-write map",
+            });
+        }
+        msync(self.bytes).map_err(|source| Error::Flush { name: self.name.to_string(), source })
+    }
+}
+
+/// `msync(MS_SYNC)` over the pages that hold `bytes`, which lie in a shared
+/// writable map.
+#[cfg(unix)]
+fn msync(bytes: &[u8]) -> io::Result<()> {
+    use std::sync::OnceLock;
+    static PAGE_SIZE: OnceLock<usize> = OnceLock::new();
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let page = *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf only reads a system constant; it has no
+        // preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(PAGE)
+    });
+    let addr = bytes.as_ptr() as usize;
+    let start = addr - addr % page;
+    let len = bytes.len() + (addr - start);
+    // SAFETY: msync reads and writes no memory of this process; it asks the
+    // kernel to write back pages of a mapping. Its promise to us is only that
+    // the range lies inside a mapping: `bytes` lies in a live shared map (the
+    // `ChunkMut` borrows the `Source` that owns it, checked by `shared`), and
+    // the map starts on a page boundary (mmap places maps on page boundaries,
+    // and read-write maps always start at file offset 0), so rounding the
+    // start down to a page stays inside it.
+    let rc = unsafe { libc::msync(start as *mut libc::c_void, len, libc::MS_SYNC) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+#[cfg(not(unix))]
+fn msync(_bytes: &[u8]) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "flushing part of a map is only implemented on Unix"))
 }
 
 /// The input's bytes, as [`Source::bytes`]: lets a `Source` own a zero-copy

@@ -322,3 +322,58 @@ fn a_file_truncated_while_mapped_is_one_clear_error_not_a_crash() {
     );
     assert!(stderr.contains(&want), "{stderr}");
 }
+
+#[test]
+fn split_mut_pieces_are_edited_on_threads_and_flushed_one_by_one() {
+    let dir = Dir::new("split");
+    let len = 3 * 4096 + 123;
+    let path = dir.file("f", &vec![b'.'; len]);
+    let mut s = open(&path, MmapChoice::auto(), Access::ReadWrite).unwrap();
+    // Pieces that share pages, and a gap left untouched.
+    let ranges = [0..5000, 5000..9000, 10_000..len];
+    let pieces = s.split_mut(&ranges).unwrap();
+    assert_eq!(
+        pieces.iter().map(|p| (p.offset(), p.bytes().len())).collect::<Vec<_>>(),
+        [(0, 5000), (5000, 4000), (10_000, len - 10_000)]
+    );
+    std::thread::scope(|scope| {
+        for (i, mut piece) in pieces.into_iter().enumerate() {
+            scope.spawn(move || {
+                piece.bytes_mut().fill(b'0' + i as u8);
+                piece.flush().unwrap();
+            });
+        }
+    });
+    s.flush().unwrap();
+    drop(s);
+    let fresh = std::fs::read(&path).unwrap();
+    assert_eq!(fresh.len(), len);
+    assert!(fresh[..5000].iter().all(|&b| b == b'0'));
+    assert!(fresh[5000..9000].iter().all(|&b| b == b'1'));
+    assert!(fresh[9000..10_000].iter().all(|&b| b == b'.'), "the gap is untouched");
+    assert!(fresh[10_000..].iter().all(|&b| b == b'2'));
+}
+
+#[test]
+#[allow(clippy::single_range_in_vec_init)] // one range is what these cases need
+fn split_mut_refuses_bad_ranges_and_read_only_sources() {
+    let dir = Dir::new("split-bad");
+    let path = dir.file("f", &vec![b'a'; 100_000]);
+    let mut s = open(&path, MmapChoice::always(), Access::ReadWrite).unwrap();
+    for bad in [vec![0..10, 5..20], vec![10..20, 0..5], vec![0..100_001], vec![std::ops::Range { start: 20, end: 10 }]]
+    {
+        assert!(matches!(s.split_mut(&bad), Err(Error::Unsupported { .. })), "{bad:?}");
+    }
+    assert_eq!(s.split_mut(&[]).unwrap().len(), 0);
+    let mut ro = open(&path, MmapChoice::always(), Access::ReadOnly).unwrap();
+    assert!(ro.split_mut(&[0..10]).is_err());
+    // A private map's pieces are writable but have nothing to flush.
+    let mut cow = open(&path, MmapChoice::always(), Access::CopyOnWrite).unwrap();
+    let mut pieces = cow.split_mut(&[0..10]).unwrap();
+    pieces[0].bytes_mut().fill(b'z');
+    assert!(pieces[0].flush().is_err());
+    drop(pieces);
+    assert_eq!(&cow.bytes()[..10], b"zzzzzzzzzz");
+    drop(cow);
+    assert_eq!(std::fs::read(&path).unwrap(), vec![b'a'; 100_000]);
+}
