@@ -17,6 +17,8 @@ use crate::time;
 pub enum JsonTarget {
     /// Client address.
     Ip,
+    /// Authenticated user.
+    User,
     /// Timestamp: ISO 8601 or CLF string, or a numeric epoch.
     Time,
     /// A whole request line, `GET /a HTTP/1.1`.
@@ -43,13 +45,14 @@ pub enum JsonTarget {
     Latency,
 }
 
-const TARGETS: usize = 13;
+const TARGETS: usize = 14;
 
 impl JsonTarget {
     /// The name [`JsonTarget::from_name`] reads.
     pub(crate) fn name(self) -> &'static str {
         match self {
             JsonTarget::Ip => "ip",
+            JsonTarget::User => "user",
             JsonTarget::Time => "time",
             JsonTarget::Request => "request",
             JsonTarget::Method => "method",
@@ -65,12 +68,13 @@ impl JsonTarget {
         }
     }
 
-    /// Parse a target name: `ip`, `time`, `request`, `method`, `uri`, `path`,
+    /// Parse a target name: `ip`, `user`, `time`, `request`, `method`, `uri`, `path`,
     /// `protocol`, `status`, `bytes`, `referrer`, `user_agent`, `host`,
     /// `latency`.
     pub fn from_name(name: &str) -> Option<JsonTarget> {
         Some(match name {
             "ip" => JsonTarget::Ip,
+            "user" => JsonTarget::User,
             "time" => JsonTarget::Time,
             "request" => JsonTarget::Request,
             "method" => JsonTarget::Method,
@@ -101,7 +105,7 @@ struct Candidate {
 /// key paths (`request.headers.User-Agent`), the first one present in a line
 /// winning.
 ///
-/// The default reads nginx JSON `log_format`s (`remote_addr`, `time_iso8601`
+/// The default reads nginx JSON `log_format`s (`remote_addr`, `remote_user`, `time_iso8601`
 /// or `time_local`, `request`, `status`, `body_bytes_sent`, `request_time`,
 /// `http_referer`, `http_user_agent`, ...), Caddy's access log (`ts`,
 /// `request.remote_ip`, `request.method`, `request.uri`, `request.host`,
@@ -149,6 +153,7 @@ impl Default for JsonFields {
                 ],
                 Seconds,
             ),
+            (User, &["remote_user", "user", "user_id", "request.user_id", "ClientUsername"], Seconds),
             (
                 Time,
                 &["time_iso8601", "time_local", "timestamp", "time", "@timestamp", "ts", "StartUTC", "msec"],
@@ -324,6 +329,7 @@ impl<'a> Found<'a> {
         use JsonTarget::*;
         let mut rec = LogRecord {
             ip: self.text(Ip),
+            user: self.text(User),
             referrer: self.text(Referrer),
             user_agent: self.text(UserAgent),
             host: self.text(Host),

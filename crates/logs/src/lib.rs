@@ -15,6 +15,9 @@
 //! * [`LogJob`]: a [`pagemill_engine::Job`] with `group_by` ([`GroupField`],
 //!   time buckets via [`Bucket`]), [`Metric`]s, [`Top`] values per group,
 //!   [`Filter`]s and `since`/`until` bounds. Its output is a [`LogReport`].
+//! * [`Redactor`] ([`redact`] module): anonymise client addresses, query
+//!   strings and user fields in place, byte for byte and idempotently
+//!   ([`Mask`]: `ip`, `ip-hash` with a [`RedactKey`], `query`, `user`).
 //! * Malformed lines are reported to the engine's malformed-record account by
 //!   kind ([`LineError::kind`]: `empty-line`, `format-mismatch`, `bad-time`,
 //!   `bad-status`, `bad-bytes`, `bad-latency`, `bad-json`), never dropped;
@@ -140,6 +143,7 @@ mod partial;
 mod plan;
 mod query;
 mod record;
+pub mod redact;
 mod sketch;
 pub mod time;
 
@@ -153,3 +157,4 @@ pub use crate::partial::{
 };
 pub use crate::query::{Bucket, Filter, GroupField, Metric, parse_time_bound};
 pub use crate::record::{LineError, LogRecord, TimeUnit};
+pub use crate::redact::{Changes, Mask, RedactKey, Redactor};

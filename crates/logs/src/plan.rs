@@ -12,7 +12,9 @@ use crate::time;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
     Ip,
-    /// Present in the line but not used (ident, user, ports, other headers).
+    /// Authenticated user.
+    User,
+    /// Present in the line but not used (ident, ports, other headers).
     Skip,
     TimeClf,
     TimeIso,
@@ -140,9 +142,8 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             (b'T', None | Some("s")) => Field::Latency(TimeUnit::Seconds),
             (b'T', Some("ms")) => Field::Latency(TimeUnit::Millis),
             (b'T', Some("us")) => Field::Latency(TimeUnit::Micros),
-            (b'l' | b'u' | b'p' | b'P' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => {
-                Field::Skip
-            }
+            (b'u', _) => Field::User,
+            (b'l' | b'p' | b'P' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => Field::Skip,
             (b'i' | b'o' | b'n' | b'C' | b'^', _) => Field::Skip,
             _ => return Err(Error::format(fmt, start, "unknown Apache directive")),
         };
@@ -155,6 +156,7 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
 fn nginx_variable(name: &str) -> Field {
     match name {
         "remote_addr" | "realip_remote_addr" => Field::Ip,
+        "remote_user" => Field::User,
         "time_local" => Field::TimeClf,
         "time_iso8601" => Field::TimeIso,
         "msec" => Field::TimeEpoch,
@@ -302,8 +304,10 @@ impl Plan {
             let v = &line[p..end];
             p = end + step.after.len();
             match step.field {
-                Field::Skip | Field::Query => {}
+                Field::Skip => {}
+                Field::Query => rec.query = rec.query.or(dash_none(v)),
                 Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
+                Field::User => rec.user = rec.user.or(dash_none(v)),
                 Field::TimeClf | Field::TimeIso | Field::TimeEpoch if !want_time => {}
                 Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
                 Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
@@ -416,7 +420,7 @@ mod tests {
             [
                 Field::Ip,
                 Field::Skip,
-                Field::Skip,
+                Field::User,
                 Field::TimeClf,
                 Field::Request,
                 Field::Status,
@@ -430,7 +434,7 @@ mod tests {
         assert!(Plan::compile("%h %Z", Syntax::Apache).is_err());
         assert!(Plan::compile("%h %{Referer", Syntax::Apache).is_err());
         assert!(Plan::compile("%h%s", Syntax::Apache).is_err());
-        assert!(Plan::compile("%l %u", Syntax::Apache).is_err());
+        assert!(Plan::compile("%l %p", Syntax::Apache).is_err());
     }
 
     #[test]

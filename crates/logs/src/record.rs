@@ -13,6 +13,8 @@ use std::fmt;
 pub struct LogRecord<'a> {
     /// Client address (`%h`, `$remote_addr`), IPv4 or IPv6 as written.
     pub ip: Option<&'a [u8]>,
+    /// Authenticated user (`%u`, `$remote_user`).
+    pub user: Option<&'a [u8]>,
     /// Request time, microseconds since the Unix epoch, UTC.
     pub time: Option<i64>,
     /// Request method (`GET`); `None` for a request line that is not HTTP.
@@ -21,6 +23,10 @@ pub struct LogRecord<'a> {
     pub uri: Option<&'a [u8]>,
     /// Request target without its query string (`/a`).
     pub path: Option<&'a [u8]>,
+    /// A query string logged as a field of its own (Apache `%q`, with its
+    /// `?`; nginx `$args`, without), when the format does not join it to
+    /// the path. The query of a request target is part of `uri` instead.
+    pub query: Option<&'a [u8]>,
     /// Protocol (`HTTP/1.1`).
     pub protocol: Option<&'a [u8]>,
     /// Final response status.

@@ -1,0 +1,710 @@
+//! Anonymising log lines in place: client addresses, query strings and user
+//! names are overwritten byte for byte, so a line (and the file it lies in)
+//! keeps its length and every byte outside the masked fields.
+//!
+//! The rules, per [`Mask`]:
+//!
+//! * [`Mask::Ip`]: an IPv4 address keeps its first three octets (the /24)
+//!   and the digits of the last become `x` (`203.0.113.45` → `203.0.113.xx`).
+//!   An IPv6 address keeps its first three groups (the /48) and every hex
+//!   digit of groups 4 to 8 becomes `x`; colons and the `::` are kept. The
+//!   groups are counted as the address means them, with `::` standing for
+//!   its zero groups, so `2001:db8::1` becomes `2001:db8::x` and
+//!   `1::3:4:5:6:7:8` keeps `1::3` (group 2 is the `::`, group 3 is `3`). The
+//!   digits of an embedded IPv4 tail (`::ffff:192.0.2.1`, groups 7 and 8)
+//!   are masked too. A field that is not an address (a host name, a bracketed
+//!   or zoned address) is left as it is and counted in [`Changes::not_ip`].
+//! * [`Mask::IpHash`]: the same positions get letters `g` to `v` taken from a
+//!   keyed 128-bit SipHash-2-4 of the address (its 4 or 16 bytes), so one
+//!   address gives the same text wherever it occurs, in any file redacted
+//!   with the same key, and nobody without the key can tell which address it
+//!   was by hashing candidates. The hashed part is short (one to three
+//!   letters for IPv4), so different addresses of one /24 may collide: it is
+//!   a pseudonym for joins and counts, not a unique identifier.
+//! * [`Mask::Query`]: every byte of the query string of the request target
+//!   (after its first `?`), and of a query logged on its own (`%q`,
+//!   `$args`), becomes `x`, except `&` and `=`, so the parameter structure
+//!   stays visible. Escapes (`\"`, `\x22`, JSON `\u0026`) are masked whole,
+//!   so the line stays well-formed.
+//! * [`Mask::User`]: every byte of the user field (`%u`, `$remote_user`, a
+//!   JSON `remote_user`/`user`/`user_id`) becomes `x`, unless it is `-` or
+//!   empty.
+//!
+//! Every rule is idempotent: masked text (`x`, or the hash letters, which no
+//! address contains) is recognised and left alone, and masking never changes
+//! how a line parses, so redacting a redacted line changes nothing. That is
+//! what makes an interrupted in-place run safe to run again. A line that does
+//! not parse is not touched; it is reported as malformed. For JSON lines,
+//! the field that [`LogFormat::parse`] reads for each target is masked (the
+//! first key of [`JsonFields`](crate::JsonFields) present in the line); other
+//! keys holding the same kind of data are not.
+
+use std::fmt;
+use std::hash::Hasher;
+use std::ops::Range;
+use std::str::FromStr;
+
+use pagemill_engine::Malformed;
+use siphasher::sip128::{Hasher128, SipHasher24};
+
+use crate::error::Error;
+use crate::format::LogFormat;
+use crate::record::LineError;
+
+/// One kind of field to anonymise. See the [module documentation](self) for
+/// the exact rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Mask {
+    /// Client address: keep the /24 (IPv4) or /48 (IPv6), `x` the rest.
+    Ip,
+    /// Client address: keep the /24 or /48, a keyed hash for the rest.
+    IpHash,
+    /// Query string: `x` except `&` and `=`.
+    Query,
+    /// User field: all `x`.
+    User,
+}
+
+const MASKS: [Mask; 4] = [Mask::Ip, Mask::IpHash, Mask::Query, Mask::User];
+
+impl Mask {
+    /// Every mask, in a fixed order.
+    pub fn all() -> [Mask; 4] {
+        MASKS
+    }
+
+    /// The name [`FromStr`] reads: `ip`, `ip-hash`, `query`, `user`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mask::Ip => "ip",
+            Mask::IpHash => "ip-hash",
+            Mask::Query => "query",
+            Mask::User => "user",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Mask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mask {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Mask, Error> {
+        MASKS
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| Error::option("mask", s, "expected ip, ip-hash, query or user"))
+    }
+}
+
+/// The secret of [`Mask::IpHash`]: at least [`RedactKey::MIN_LEN`] bytes of
+/// anything, turned into a 128-bit SipHash key.
+///
+/// There is deliberately no default key: with a known key, anyone could hash
+/// every address of a /24 (256 candidates) and read the pseudonyms back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl fmt::Debug for RedactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RedactKey(..)")
+    }
+}
+
+impl RedactKey {
+    /// The shortest secret accepted, in bytes.
+    pub const MIN_LEN: usize = 16;
+
+    /// Derive a key from `secret` (used exactly as given: strip a trailing
+    /// newline first if it is not part of the secret). Refuses secrets
+    /// shorter than [`RedactKey::MIN_LEN`] bytes.
+    pub fn new(secret: &[u8]) -> Result<RedactKey, Error> {
+        if secret.len() < RedactKey::MIN_LEN {
+            return Err(Error::option(
+                "redaction key",
+                &format!("{} bytes", secret.len()),
+                format!("too short: use at least {} bytes of random text", RedactKey::MIN_LEN),
+            ));
+        }
+        let mut h = SipHasher24::new_with_keys(0x7061_6765_6d69_6c6c, 0x7265_6461_6374_2d31);
+        h.write(b"pagemill-redact-key-v1\0");
+        h.write(secret);
+        let k = h.finish128();
+        Ok(RedactKey { k0: k.h1, k1: k.h2 })
+    }
+}
+
+/// What redaction changed (or, for [`Redactor::survey_chunk`], would change)
+/// in a line or a run of lines. Counts add up with [`Changes::merge`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Changes {
+    /// Lines seen, malformed ones included.
+    pub lines: u64,
+    /// Lines in which at least one byte changed.
+    pub lines_changed: u64,
+    /// Lines that do not parse, left as they are.
+    pub malformed: u64,
+    /// Client-address fields that are not an IP address (host names,
+    /// bracketed or zoned addresses), left as they are.
+    pub not_ip: u64,
+    fields: [u64; 4],
+    lines_with: [u64; 4],
+}
+
+impl Changes {
+    /// Fields changed by `mask`.
+    pub fn fields(&self, mask: Mask) -> u64 {
+        self.fields[mask.index()]
+    }
+
+    /// Lines in which `mask` changed a field.
+    pub fn lines_with(&self, mask: Mask) -> u64 {
+        self.lines_with[mask.index()]
+    }
+
+    /// All fields changed, whatever the mask.
+    pub fn fields_total(&self) -> u64 {
+        self.fields.iter().sum()
+    }
+
+    /// Add the counts of `other`.
+    pub fn merge(&mut self, other: Changes) {
+        self.lines += other.lines;
+        self.lines_changed += other.lines_changed;
+        self.malformed += other.malformed;
+        self.not_ip += other.not_ip;
+        for i in 0..MASKS.len() {
+            self.fields[i] += other.fields[i];
+            self.lines_with[i] += other.lines_with[i];
+        }
+    }
+
+    fn changed(&mut self, mask: Mask) {
+        self.fields[mask.index()] += 1;
+        self.lines_with[mask.index()] = 1;
+    }
+}
+
+/// Masks fields of log lines in place, keeping their length. Built from a
+/// [`LogFormat`], the [`Mask`]s to apply and, for [`Mask::IpHash`], a
+/// [`RedactKey`]. `Sync`: one redactor serves every thread.
+#[derive(Clone, Debug)]
+pub struct Redactor {
+    format: LogFormat,
+    masks: Vec<Mask>,
+    key: Option<RedactKey>,
+}
+
+impl Redactor {
+    /// A redactor applying `masks` to lines of `format`. Refuses an empty
+    /// mask list, [`Mask::Ip`] together with [`Mask::IpHash`] (one address,
+    /// one rule), and [`Mask::IpHash`] without a key.
+    pub fn new(format: LogFormat, masks: &[Mask], key: Option<RedactKey>) -> Result<Redactor, Error> {
+        let mut masks = masks.to_vec();
+        masks.sort();
+        masks.dedup();
+        if masks.is_empty() {
+            return Err(Error::option("mask", "", "name at least one of ip, ip-hash, query, user"));
+        }
+        if masks.contains(&Mask::Ip) && masks.contains(&Mask::IpHash) {
+            return Err(Error::option("mask", "ip,ip-hash", "choose one of ip and ip-hash"));
+        }
+        if masks.contains(&Mask::IpHash) && key.is_none() {
+            return Err(Error::option(
+                "mask",
+                "ip-hash",
+                "needs a secret key (a key file or the PAGEMILL_REDACT_KEY environment variable); \
+                 a built-in key would let anyone reverse the hashes",
+            ));
+        }
+        Ok(Redactor { format, masks, key })
+    }
+
+    /// The format lines are read with.
+    pub fn format(&self) -> &LogFormat {
+        &self.format
+    }
+
+    /// The masks applied, sorted.
+    pub fn masks(&self) -> &[Mask] {
+        &self.masks
+    }
+
+    /// Redact one line (without its newline) in place. Only bytes inside the
+    /// masked fields change; the length never does. A line that does not
+    /// parse is left untouched and its error returned.
+    pub fn redact_line(&self, line: &mut [u8]) -> Result<Changes, LineError> {
+        let spans = self.spans(line)?;
+        let mut changes = Changes { lines: 1, ..Changes::default() };
+        let mut any = false;
+        for &mask in &self.masks {
+            let before = changes.fields(mask);
+            match mask {
+                Mask::Ip | Mask::IpHash => {
+                    if let Some(span) = spans.ip.clone() {
+                        match mask_ip(&mut line[span], mask, self.key.as_ref()) {
+                            IpOutcome::Changed => changes.changed(mask),
+                            IpOutcome::Unchanged => {}
+                            IpOutcome::NotIp => changes.not_ip += 1,
+                        }
+                    }
+                }
+                Mask::Query => {
+                    for span in [spans.query.clone(), spans.query_field.clone()].into_iter().flatten() {
+                        if mask_except(&mut line[span], b"&=") {
+                            changes.changed(mask);
+                        }
+                    }
+                }
+                Mask::User => {
+                    if let Some(span) = spans.user.clone()
+                        && mask_except(&mut line[span], b"")
+                    {
+                        changes.changed(mask);
+                    }
+                }
+            }
+            any |= changes.fields(mask) > before;
+        }
+        changes.lines_changed = u64::from(any);
+        Ok(changes)
+    }
+
+    /// Where the fields to mask lie in `line`.
+    fn spans(&self, line: &[u8]) -> Result<Spans, LineError> {
+        let rec = self.format.parse_with(line, false)?;
+        let query = rec.uri.and_then(|uri| {
+            let uri = span_of(line, uri)?;
+            let q = memchr::memchr(b'?', &line[uri.clone()])?;
+            Some(uri.start + q + 1..uri.end)
+        });
+        let query_field = rec.query.and_then(|q| {
+            let span = span_of(line, q)?;
+            // Apache's `%q` writes the `?` itself: keep it, as in a target.
+            Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
+        });
+        Ok(Spans {
+            ip: rec.ip.and_then(|ip| span_of(line, ip)),
+            user: rec.user.and_then(|u| span_of(line, u)),
+            query,
+            query_field,
+        })
+    }
+
+    /// Redact every line of `chunk` (whole lines, as planned by
+    /// [`pagemill_split::Lines`]) in place. Malformed lines are reported to
+    /// `malformed` at `offset` (where the chunk starts in its input) plus
+    /// their offset in the chunk.
+    pub fn redact_chunk(&self, chunk: &mut [u8], offset: usize, malformed: &mut Malformed) -> Changes {
+        let mut total = Changes::default();
+        let mut at = 0;
+        while let Some((range, next)) = next_line(chunk, at) {
+            at = next;
+            let line = &mut chunk[range.clone()];
+            match self.redact_line(line) {
+                Ok(c) => total.merge(c),
+                Err(e) => {
+                    total.lines += 1;
+                    total.malformed += 1;
+                    malformed.report(e.kind(), offset + range.start, line);
+                }
+            }
+        }
+        total
+    }
+
+    /// What [`redact_chunk`](Redactor::redact_chunk) would change in
+    /// `chunk`, without changing it (each line is redacted in a scratch
+    /// copy).
+    pub fn survey_chunk(&self, chunk: &[u8], offset: usize, malformed: &mut Malformed) -> Changes {
+        let mut total = Changes::default();
+        let mut scratch = Vec::new();
+        let mut at = 0;
+        while let Some((range, next)) = next_line(chunk, at) {
+            at = next;
+            scratch.clear();
+            scratch.extend_from_slice(&chunk[range.clone()]);
+            match self.redact_line(&mut scratch) {
+                Ok(c) => total.merge(c),
+                Err(e) => {
+                    total.lines += 1;
+                    total.malformed += 1;
+                    malformed.report(e.kind(), offset + range.start, &chunk[range]);
+                }
+            }
+        }
+        total
+    }
+}
+
+/// Byte ranges of the fields of one line.
+#[derive(Debug, Default)]
+struct Spans {
+    ip: Option<Range<usize>>,
+    user: Option<Range<usize>>,
+    /// The query of the request target, after its `?`.
+    query: Option<Range<usize>>,
+    /// A query string field of its own.
+    query_field: Option<Range<usize>>,
+}
+
+/// Where `field`, a slice of `line`, lies in it; `None` if it is not inside.
+fn span_of(line: &[u8], field: &[u8]) -> Option<Range<usize>> {
+    let start = (field.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+    let end = start.checked_add(field.len())?;
+    (end <= line.len()).then_some(start..end)
+}
+
+/// The line of `chunk` that starts at `start` (without `\n` or a `\r`
+/// before it), and where the next one starts; `None` at the end.
+fn next_line(chunk: &[u8], start: usize) -> Option<(Range<usize>, usize)> {
+    if start >= chunk.len() {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |i| start + i);
+    let line_end = if end > start && chunk[end - 1] == b'\r' { end - 1 } else { end };
+    Some((start..line_end, end + 1))
+}
+
+/// Turn every byte of `field` but those in `keep` into `x`; whether any
+/// changed. A lone `-` (no value) is kept.
+fn mask_except(field: &mut [u8], keep: &[u8]) -> bool {
+    if field == b"-" {
+        return false;
+    }
+    let mut changed = false;
+    for b in field.iter_mut() {
+        if *b != b'x' && !keep.contains(b) {
+            *b = b'x';
+            changed = true;
+        }
+    }
+    changed
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum IpOutcome {
+    Changed,
+    Unchanged,
+    NotIp,
+}
+
+/// What the maskable part of an address field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IpState {
+    /// Digits: an address as logged.
+    Clear(std::net::IpAddr),
+    /// Only `x`: masked by [`Mask::Ip`].
+    Masked,
+    /// Only letters `g` to `v`: hashed by [`Mask::IpHash`].
+    Hashed,
+}
+
+/// Letters of the hash alphabet: never in an address, never `x`.
+fn is_hash_letter(c: u8) -> bool {
+    (b'g'..=b'v').contains(&c)
+}
+
+/// The maskable positions of an address field (bit i: byte i) and what
+/// they hold; `None` if the field is not an address or is partly masked.
+fn classify_ip(field: &[u8]) -> Option<(u64, IpState)> {
+    if field.is_empty() || field.len() > 45 {
+        return None;
+    }
+    let positions = if field.contains(&b':') { ipv6_positions(field)? } else { ipv4_positions(field)? };
+    let mut class = None;
+    for (i, &c) in field.iter().enumerate() {
+        if positions & (1 << i) == 0 {
+            continue;
+        }
+        let this = if c.is_ascii_hexdigit() {
+            0
+        } else if c == b'x' {
+            1
+        } else if is_hash_letter(c) {
+            2
+        } else {
+            return None;
+        };
+        if *class.get_or_insert(this) != this {
+            return None;
+        }
+    }
+    let state = match class {
+        Some(1) => IpState::Masked,
+        Some(2) => IpState::Hashed,
+        // Digits, or nothing to mask (`2001:db8:1::`): the address must be
+        // one in full.
+        _ => {
+            let text = std::str::from_utf8(field).ok()?;
+            let addr = if field.contains(&b':') {
+                std::net::IpAddr::V6(text.parse().ok()?)
+            } else {
+                let mut octets = [0u8; 4];
+                for (o, part) in octets.iter_mut().zip(text.split('.')) {
+                    *o = part.parse().ok()?;
+                }
+                std::net::IpAddr::V4(octets.into())
+            };
+            IpState::Clear(addr)
+        }
+    };
+    Some((positions, state))
+}
+
+/// IPv4: three octets of 1 to 3 digits, then a last part of 1 to 3 bytes
+/// (digits, `x` or hash letters): the positions of the last part.
+fn ipv4_positions(field: &[u8]) -> Option<u64> {
+    let mut parts = field.split(|&b| b == b'.');
+    let mut at = 0;
+    for _ in 0..3 {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) || crate::record::parse_u64(p)? > 255 {
+            return None;
+        }
+        at += p.len() + 1;
+    }
+    let last = parts.next()?;
+    if parts.next().is_some() || last.is_empty() || last.len() > 3 {
+        return None;
+    }
+    Some(bits(at..at + last.len()))
+}
+
+/// IPv6: groups 4 to 8 (counted with `::` expanded) and an embedded IPv4
+/// tail; the kept groups must be 1 to 4 hex digits.
+fn ipv6_positions(field: &[u8]) -> Option<u64> {
+    // Split around the one `::`, if any.
+    let (head, tail, tail_at) = match find2(field, b"::") {
+        Some(i) => {
+            if find2(&field[i + 2..], b"::").is_some() {
+                return None;
+            }
+            (&field[..i], Some(&field[i + 2..]), i + 2)
+        }
+        None => (field, None, 0),
+    };
+    // Groups as (start, end) byte ranges; the last may be a dotted IPv4.
+    let groups = |part: &[u8], base: usize| -> Option<Vec<Range<usize>>> {
+        if part.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut at = base;
+        for g in part.split(|&b| b == b':') {
+            if g.is_empty() {
+                return None;
+            }
+            out.push(at..at + g.len());
+            at += g.len() + 1;
+        }
+        Some(out)
+    };
+    let head = groups(head, 0)?;
+    let tail = match tail {
+        Some(t) => groups(t, tail_at)?,
+        None => Vec::new(),
+    };
+    let dotted = |r: &Range<usize>| field[r.clone()].contains(&b'.');
+    // Only the very last group may be dotted.
+    let last = tail.last().or(head.last());
+    let all = head.iter().chain(&tail);
+    if all.clone().any(|g| dotted(g) && Some(g) != last) {
+        return None;
+    }
+    let width = |gs: &[Range<usize>]| gs.len() + usize::from(gs.last().is_some_and(dotted));
+    let (hw, tw) = (width(&head), width(&tail));
+    let compressed = find2(field, b"::").is_some();
+    if (compressed && hw + tw > 7) || (!compressed && hw != 8) {
+        return None;
+    }
+    let mut positions = 0u64;
+    let indexed = head.iter().enumerate().chain(tail.iter().enumerate().map(|(i, g)| (8 - tw + i, g)));
+    for (index, g) in indexed {
+        let text = &field[g.clone()];
+        if dotted(g) {
+            // An IPv4 tail: groups 7 and 8, all masked.
+            let parts: Vec<&[u8]> = text.split(|&b| b == b'.').collect();
+            if parts.len() != 4 || parts.iter().any(|p| p.is_empty() || p.len() > 3) {
+                return None;
+            }
+            for (i, &c) in text.iter().enumerate() {
+                if c != b'.' {
+                    positions |= 1 << (g.start + i);
+                }
+            }
+        } else if text.len() > 4 {
+            return None;
+        } else if index < 3 {
+            if !text.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+        } else {
+            positions |= bits(g.clone());
+        }
+    }
+    Some(positions)
+}
+
+fn find2(hay: &[u8], needle: &[u8; 2]) -> Option<usize> {
+    hay.windows(2).position(|w| w == needle)
+}
+
+fn bits(r: Range<usize>) -> u64 {
+    r.fold(0u64, |acc, i| acc | 1 << i)
+}
+
+/// Apply [`Mask::Ip`] or [`Mask::IpHash`] to an address field.
+fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
+    let Some((positions, state)) = classify_ip(field) else { return IpOutcome::NotIp };
+    let IpState::Clear(addr) = state else { return IpOutcome::Unchanged };
+    if positions == 0 {
+        return IpOutcome::Unchanged;
+    }
+    let hash = match (mask, key) {
+        (Mask::IpHash, Some(key)) => {
+            let mut h = SipHasher24::new_with_keys(key.k0, key.k1);
+            match addr {
+                std::net::IpAddr::V4(a) => {
+                    h.write(&[4]);
+                    h.write(&a.octets());
+                }
+                std::net::IpAddr::V6(a) => {
+                    h.write(&[6]);
+                    h.write(&a.octets());
+                }
+            }
+            Some(u128::from(h.finish128()))
+        }
+        _ => None,
+    };
+    let mut n = 0;
+    for (i, b) in field.iter_mut().enumerate() {
+        if positions & (1 << i) == 0 {
+            continue;
+        }
+        *b = match hash {
+            // At most 24 positions (IPv6 groups 4 to 6 and an IPv4 tail);
+            // a 128-bit hash has 32 nibbles.
+            Some(h) => b'g' + ((h >> (4 * (n % 32))) & 0xf) as u8,
+            None => b'x',
+        };
+        n += 1;
+    }
+    IpOutcome::Changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> RedactKey {
+        RedactKey::new(b"0123456789abcdef-test-key").unwrap()
+    }
+
+    fn ip(text: &str, mask: Mask) -> (String, IpOutcome) {
+        let mut b = text.as_bytes().to_vec();
+        let k = key();
+        let out = mask_ip(&mut b, mask, Some(&k));
+        (String::from_utf8(b).unwrap(), out)
+    }
+
+    #[test]
+    fn ipv4_keeps_the_24() {
+        assert_eq!(ip("203.0.113.45", Mask::Ip), ("203.0.113.xx".into(), IpOutcome::Changed));
+        assert_eq!(ip("10.0.0.1", Mask::Ip), ("10.0.0.x".into(), IpOutcome::Changed));
+        assert_eq!(ip("10.0.0.255", Mask::Ip), ("10.0.0.xxx".into(), IpOutcome::Changed));
+        assert_eq!(ip("10.0.0.xxx", Mask::Ip), ("10.0.0.xxx".into(), IpOutcome::Unchanged));
+        for not in [
+            "example.com",
+            "10.0.0",
+            "10.0.0.1.2",
+            "10.0.0.256",
+            "1000.0.0.1",
+            "10.0.0.1x",
+            "-",
+            "10.0.0.",
+            "999.0.0.xx",
+        ] {
+            assert_eq!(ip(not, Mask::Ip), (not.into(), IpOutcome::NotIp), "{not}");
+        }
+    }
+
+    #[test]
+    fn ipv6_keeps_the_48_with_compression_counted() {
+        let cases = [
+            ("2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3:xxx:xxxx:xxxx:xxx:xxxx"),
+            ("2001:db8::1", "2001:db8::x"),
+            ("2001:db8:1::", "2001:db8:1::"),
+            ("::1", "::x"),
+            ("1::3:4:5:6:7:8", "1::3:x:x:x:x:x"),
+            ("2001::5:6:7", "2001::x:x:x"),
+            ("fe80::1:2", "fe80::x:x"),
+            ("::ffff:192.0.2.1", "::xxxx:xxx.x.x.x"),
+            ("2001:DB8:A::BEEF", "2001:DB8:A::xxxx"),
+        ];
+        for (from, to) in cases {
+            let (got, _) = ip(from, Mask::Ip);
+            assert_eq!(got, to, "{from}");
+            assert_eq!(ip(to, Mask::Ip).0, to, "idempotent: {to}");
+        }
+        for not in ["1:2:3", "1:::2", "1::2::3", "[::1]", "fe80::1%eth0", "12345::1", "g::1", "1:2:3:4:5:6:7:8:9"] {
+            assert_eq!(ip(not, Mask::Ip).1, IpOutcome::NotIp, "{not}");
+        }
+    }
+
+    #[test]
+    fn ip_hash_is_keyed_stable_and_idempotent() {
+        let (a, out) = ip("203.0.113.45", Mask::IpHash);
+        assert_eq!(out, IpOutcome::Changed);
+        assert!(a.starts_with("203.0.113.") && a.len() == 12 && a[10..].bytes().all(is_hash_letter), "{a}");
+        assert_eq!(ip("203.0.113.45", Mask::IpHash).0, a, "same address, same text");
+        assert_eq!(ip(&a, Mask::IpHash), (a.clone(), IpOutcome::Unchanged));
+        assert_eq!(ip(&a, Mask::Ip), (a.clone(), IpOutcome::Unchanged), "hashed text counts as masked");
+        let (v6, _) = ip("2001:db8::1", Mask::IpHash);
+        assert!(v6.starts_with("2001:db8::") && is_hash_letter(v6.as_bytes()[10]), "{v6}");
+        // Another key, another pseudonym (for some address of a /24).
+        let other = RedactKey::new(b"another secret key of 16+").unwrap();
+        let differs = (0..=255).any(|o| {
+            let text = format!("198.51.100.{o}");
+            let (mut x, mut y) = (text.clone().into_bytes(), text.into_bytes());
+            mask_ip(&mut x, Mask::IpHash, Some(&key()));
+            mask_ip(&mut y, Mask::IpHash, Some(&other));
+            x != y
+        });
+        assert!(differs);
+        assert!(RedactKey::new(b"short").is_err());
+    }
+
+    #[test]
+    fn masks_parse_and_conflicts_are_refused() {
+        assert_eq!("ip-hash".parse::<Mask>().unwrap(), Mask::IpHash);
+        assert!("ips".parse::<Mask>().is_err());
+        assert!(Redactor::new(LogFormat::timed(), &[], None).is_err());
+        assert!(Redactor::new(LogFormat::timed(), &[Mask::Ip, Mask::IpHash], Some(key())).is_err());
+        assert!(Redactor::new(LogFormat::timed(), &[Mask::IpHash], None).is_err());
+        assert!(Redactor::new(LogFormat::timed(), &[Mask::IpHash], Some(key())).is_ok());
+    }
+
+    #[test]
+    fn span_of_checks_the_slice_lies_in_the_line() {
+        let line = b"abcdef";
+        assert_eq!(span_of(line, &line[2..4]), Some(2..4));
+        let elsewhere = b"zz".to_vec();
+        assert_eq!(span_of(line, &elsewhere), None);
+        assert_eq!(span_of(&line[..3], &line[2..5]), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! Redaction: only masked bytes change, lengths never do, every mask is
+//! idempotent, on generated and hand-written logs of every format.
+
+use pagemill_datasets::{AccessLog, AccessLogFormat};
+use pagemill_engine::Malformed;
+use pagemill_logs::{LogFormat, Mask, RedactKey, Redactor};
+use proptest::prelude::*;
+
+fn key() -> RedactKey {
+    RedactKey::new(b"integration-test-secret-key").unwrap()
+}
+
+fn generated(format: AccessLogFormat, rows: u64) -> Vec<u8> {
+    let mut v = Vec::new();
+    AccessLog::new(rows, format, 7).write_to(&mut v).unwrap();
+    // Give some lines a user: the generator logs none.
+    let text = String::from_utf8(v).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = match (format, i % 3) {
+            (AccessLogFormat::Json, 0) => line.replacen("{", r#"{"remote_user":"b\"ob\u00e9","#, 1),
+            (AccessLogFormat::Json, _) => line.to_string(),
+            (_, 0) => line.replacen(" - - [", " - alice [", 1),
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// Byte ranges of the fields a mask may touch, from the unredacted line.
+fn masked_spans(format: &LogFormat, line: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let rec = format.parse(line).unwrap();
+    let span = |f: &[u8]| {
+        let start = f.as_ptr() as usize - line.as_ptr() as usize;
+        start..start + f.len()
+    };
+    [rec.ip, rec.user, rec.uri, rec.query].into_iter().flatten().map(span).collect()
+}
+
+fn check_only_fields_change(format: LogFormat, original: &[u8], masks: &[Mask]) -> pagemill_logs::Changes {
+    let r = Redactor::new(format.clone(), masks, Some(key())).unwrap();
+    let mut once = original.to_vec();
+    let mut malformed = Malformed::default();
+    let changes = r.redact_chunk(&mut once, 0, &mut malformed);
+    assert_eq!(once.len(), original.len());
+    assert_eq!(malformed.total(), 0, "{malformed}");
+    for (a, b) in original.split(|&c| c == b'\n').zip(once.split(|&c| c == b'\n')) {
+        assert_eq!(a.len(), b.len());
+        if a.is_empty() {
+            continue;
+        }
+        let spans = masked_spans(&format, a);
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            if x != y {
+                assert!(
+                    spans.iter().any(|s| s.contains(&i)),
+                    "byte {i} changed outside masked fields:\n{}\n{}",
+                    String::from_utf8_lossy(a),
+                    String::from_utf8_lossy(b)
+                );
+            }
+        }
+        // The line still parses, to the same unmasked fields.
+        let (ra, rb) = (format.parse(a).unwrap(), format.parse(b).unwrap());
+        assert_eq!(
+            (ra.status, ra.bytes, ra.time, ra.method, ra.path),
+            (rb.status, rb.bytes, rb.time, rb.method, rb.path)
+        );
+        assert_eq!((ra.user_agent, ra.latency_us), (rb.user_agent, rb.latency_us));
+    }
+    let mut twice = once.clone();
+    let again = r.redact_chunk(&mut twice, 0, &mut malformed);
+    assert_eq!(twice, once, "redacting twice changes nothing more");
+    assert_eq!((again.fields_total(), again.lines_changed), (0, 0));
+    changes
+}
+
+#[test]
+fn generated_logs_of_every_format_change_only_masked_fields() {
+    for (kind, format) in [
+        (AccessLogFormat::Timed, LogFormat::timed()),
+        (AccessLogFormat::Combined, LogFormat::combined()),
+        (AccessLogFormat::Json, LogFormat::json()),
+    ] {
+        let log = generated(kind, 3000);
+        for masks in [&[Mask::Ip, Mask::Query, Mask::User][..], &[Mask::IpHash, Mask::Query, Mask::User]] {
+            let c = check_only_fields_change(format.clone(), &log, masks);
+            assert_eq!(c.lines, 3000);
+            assert_eq!(c.fields(masks[0]), 3000, "{format}: every address masked");
+            assert_eq!(c.fields(Mask::User), 1000, "{format}");
+            assert!(c.fields(Mask::Query) > 300, "{format}: {c:?}");
+            assert_eq!(c.not_ip, 0);
+        }
+        // Each mask alone touches only its own field.
+        for mask in Mask::all() {
+            check_only_fields_change(format.clone(), &log, &[mask]);
+        }
+    }
+}
+
+#[test]
+fn hand_written_lines_mask_as_documented() {
+    let format = LogFormat::timed();
+    let r = Redactor::new(format, &[Mask::Ip, Mask::Query, Mask::User], None).unwrap();
+    let mut line = br#"2001:db8::7 - j\"d [10/Oct/2000:13:55:36 -0700] "GET /a/b?id=42&t=\"x y\"&flag HTTP/1.1" 200 5 "-" "curl" 0.1"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"2001:db8::x - xxxx [10/Oct/2000:13:55:36 -0700] "GET /a/b?xx=xx&x=xxxxxxx&xxxx HTTP/1.1" 200 5 "-" "curl" 0.1"#
+    );
+    assert_eq!((c.fields(Mask::Ip), c.fields(Mask::Query), c.fields(Mask::User), c.lines_changed), (1, 1, 1, 1));
+    // A host name, `-` user and no query: nothing changes, the name is counted.
+    let mut line =
+        br#"gw.example.com - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "curl" 0.1"#.to_vec();
+    let before = line.clone();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!((line, c.not_ip, c.lines_changed), (before, 1, 0));
+}
+
+#[test]
+fn custom_nginx_format_with_user_and_args_fields() {
+    let format =
+        LogFormat::nginx(r#"$remote_addr - $remote_user [$time_local] "$request_method $uri $args" $status"#).unwrap();
+    let r = Redactor::new(format.clone(), &[Mask::Ip, Mask::Query, Mask::User], None).unwrap();
+    let log = b"198.51.100.7 - carol [10/Oct/2000:13:55:36 -0700] \"GET /x a=1&b=2\" 200\n\
+                198.51.100.8 - - [10/Oct/2000:13:55:36 -0700] \"GET /x -\" 404\n";
+    let mut redacted = log.to_vec();
+    r.redact_chunk(&mut redacted, 0, &mut Malformed::default());
+    assert_eq!(
+        String::from_utf8(redacted).unwrap(),
+        "198.51.100.x - xxxxx [10/Oct/2000:13:55:36 -0700] \"GET /x x=x&x=x\" 200\n\
+         198.51.100.x - - [10/Oct/2000:13:55:36 -0700] \"GET /x -\" 404\n"
+    );
+    check_only_fields_change(format, log, &[Mask::IpHash, Mask::Query, Mask::User]);
+    // Apache `%q` keeps its `?`.
+    let apache = LogFormat::apache(r#"%h %u "%m %U %q" %>s"#).unwrap();
+    let r = Redactor::new(apache, &[Mask::Query], None).unwrap();
+    let mut line = br#"::1 - "GET /x ?k=v" 200"#.to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(line, br#"::1 - "GET /x ?x=x" 200"#);
+}
+
+#[test]
+fn json_escapes_are_masked_whole_and_lines_stay_valid() {
+    let format = LogFormat::json();
+    let r = Redactor::new(format.clone(), &[Mask::IpHash, Mask::Query, Mask::User], Some(key())).unwrap();
+    let original = br#"{"remote_addr":"2001:db8:1:2::9","remote_user":"\u00e9ve","request":"GET /s?q=\"a\\b\"&x=\u0026 HTTP/1.1","status":200}"#;
+    let mut line = original.to_vec();
+    r.redact_line(&mut line).unwrap();
+    let text = String::from_utf8(line.clone()).unwrap();
+    assert!(text.contains(r#""remote_user":"xxxxxxxx""#), "{text}");
+    assert!(text.contains(r#""request":"GET /s?x=xxxxxxxx&x=xxxxxx HTTP/1.1""#), "{text}");
+    assert!(text.starts_with(r#"{"remote_addr":"2001:db8:1:"#) && !text.contains("::9"), "{text}");
+    let rec = format.parse(&line).expect("still a JSON object");
+    assert_eq!(rec.status, Some(200));
+    check_only_fields_change(format, original, &[Mask::IpHash, Mask::Query, Mask::User]);
+}
+
+#[test]
+fn malformed_lines_are_left_as_they_are_and_reported() {
+    let r = Redactor::new(LogFormat::combined(), &[Mask::Ip], None).unwrap();
+    let mut log = b"10.1.2.3 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1 \"-\" \"a\"\n\
+                    10.1.2.3 garbage\r\n\
+                    10.1.2.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1 \"-\" \"a\""
+        .to_vec();
+    let second_line = log.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut malformed = Malformed::default();
+    let c = r.redact_chunk(&mut log, 1000, &mut malformed);
+    let text = String::from_utf8(log).unwrap();
+    assert!(text.contains("\n10.1.2.3 garbage\r\n"), "{text}");
+    assert!(text.starts_with("10.1.2.x ") && text.contains("\n10.1.2.x - -"), "{text}");
+    assert_eq!((c.lines, c.malformed, c.fields(Mask::Ip)), (3, 1, 2));
+    assert_eq!(malformed.count("format-mismatch"), 1);
+    assert_eq!(malformed.samples()[0].offset, 1000 + second_line as u64);
+}
+
+#[test]
+fn survey_changes_nothing_and_counts_what_redact_changes() {
+    let log = generated(AccessLogFormat::Timed, 500);
+    let r = Redactor::new(LogFormat::timed(), &[Mask::Ip, Mask::Query, Mask::User], None).unwrap();
+    let surveyed = r.survey_chunk(&log, 0, &mut Malformed::default());
+    let mut copy = log.clone();
+    let done = r.redact_chunk(&mut copy, 0, &mut Malformed::default());
+    assert_eq!(surveyed, done);
+    assert!(done.lines_changed > 0);
+}
+
+fn ipv6() -> impl Strategy<Value = String> {
+    (prop::collection::vec(0u16..=0xffff, 8), 0usize..8, 0usize..4).prop_map(|(g, at, len)| {
+        let hex: Vec<String> = g.iter().map(|x| format!("{x:x}")).collect();
+        let end = (at + len).min(8);
+        if len == 0 { hex.join(":") } else { format!("{}::{}", hex[..at].join(":"), hex[end..].join(":")) }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn redacting_is_idempotent_on_random_lines(
+        v4 in any::<[u8; 4]>(),
+        v6 in ipv6(),
+        use_v6 in any::<bool>(),
+        user in "[-a-zA-Z0-9 \"\\\\\\[]{0,6}",
+        query in "[a-z0-9=&?%\" \\\\]{0,12}",
+        junk in any::<bool>(),
+        masks in prop::sample::subsequence(vec![Mask::Ip, Mask::Query, Mask::User], 1..=3),
+        hash in any::<bool>(),
+    ) {
+        let ip = if use_v6 { v6 } else { format!("{}.{}.{}.{}", v4[0], v4[1], v4[2], v4[3]) };
+        let user = if user.is_empty() { "-".to_string() } else { user };
+        let line = format!(r#"{ip} - {user} [10/Oct/2000:13:55:36 -0700] "GET /p?{query} HTTP/1.1" 200 5 "-" "ua" 0.1{}"#, if junk { "\"" } else { "" });
+        let masks: Vec<Mask> = masks.into_iter().map(|m| if hash && m == Mask::Ip { Mask::IpHash } else { m }).collect();
+        let r = Redactor::new(LogFormat::timed(), &masks, Some(key())).unwrap();
+        let mut once = line.clone().into_bytes();
+        let first = r.redact_line(&mut once);
+        if first.is_err() {
+            prop_assert_eq!(&once, line.as_bytes());
+        }
+        prop_assert_eq!(once.len(), line.len());
+        let mut twice = once.clone();
+        let second = r.redact_line(&mut twice);
+        prop_assert_eq!(&twice, &once);
+        prop_assert_eq!(first.is_ok(), second.is_ok());
+        if let Ok(c) = second {
+            prop_assert_eq!(c.fields_total(), 0);
+        }
+    }
+}
