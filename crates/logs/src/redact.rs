@@ -33,7 +33,12 @@
 //! Every rule is idempotent: masked text (`x`, or the hash letters, which no
 //! address contains) is recognised and left alone, and masking never changes
 //! how a line parses, so redacting a redacted line changes nothing. That is
-//! what makes an interrupted in-place run safe to run again. A line that does
+//! what makes an interrupted in-place run safe to run again. A run killed
+//! while writing one field leaves it partly masked; the rerun finishes it
+//! (text fields are written back to front, so a half-masked escape never
+//! turns a quote loose; a half-masked address is completed), identically
+//! except for an `ip-hash` address cut in the middle, which is finished with
+//! `x` because the overwritten digits its hash needs are gone. A line that does
 //! not parse is not touched; it is reported as malformed. For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line); other
@@ -381,12 +386,17 @@ fn next_line(chunk: &[u8], start: usize) -> Option<(Range<usize>, usize)> {
 
 /// Turn every byte of `field` but those in `keep` into `x`; whether any
 /// changed. A lone `-` (no value) is kept.
+///
+/// Written from the last byte to the first: a run killed half-way leaves an
+/// original prefix and a masked suffix, never an escape's backslash masked
+/// without the quote it escaped, so the line parses as before and a rerun
+/// finishes the field.
 fn mask_except(field: &mut [u8], keep: &[u8]) -> bool {
     if field == b"-" {
         return false;
     }
     let mut changed = false;
-    for b in field.iter_mut() {
+    for b in field.iter_mut().rev() {
         if *b != b'x' && !keep.contains(b) {
             *b = b'x';
             changed = true;
@@ -411,6 +421,9 @@ enum IpState {
     Masked,
     /// Only letters `g` to `v`: hashed by [`Mask::IpHash`].
     Hashed,
+    /// Digits mixed with `x` or hash letters: a run killed while it was
+    /// writing this very field.
+    Partial,
 }
 
 /// Letters of the hash alphabet: never in an address, never `x`.
@@ -425,27 +438,29 @@ fn classify_ip(field: &[u8]) -> Option<(u64, IpState)> {
         return None;
     }
     let positions = if field.contains(&b':') { ipv6_positions(field)? } else { ipv4_positions(field)? };
-    let mut class = None;
+    // Which kinds of byte the maskable positions hold: bit 0 hex digits,
+    // bit 1 `x`, bit 2 hash letters.
+    let mut kinds = 0u8;
     for (i, &c) in field.iter().enumerate() {
         if positions & (1 << i) == 0 {
             continue;
         }
-        let this = if c.is_ascii_hexdigit() {
-            0
-        } else if c == b'x' {
+        kinds |= if c.is_ascii_hexdigit() {
             1
-        } else if is_hash_letter(c) {
+        } else if c == b'x' {
             2
+        } else if is_hash_letter(c) {
+            4
         } else {
             return None;
         };
-        if *class.get_or_insert(this) != this {
-            return None;
-        }
     }
-    let state = match class {
-        Some(1) => IpState::Masked,
-        Some(2) => IpState::Hashed,
+    let state = match kinds {
+        2 => IpState::Masked,
+        4 => IpState::Hashed,
+        // Digits and masked bytes: a field whose masking was interrupted.
+        3 | 5 | 7 => IpState::Partial,
+        6 => return None,
         // Digits, or nothing to mask (`2001:db8:1::`): the address must be
         // one in full.
         _ => {
@@ -570,7 +585,22 @@ fn bits(r: Range<usize>) -> u64 {
 /// Apply [`Mask::Ip`] or [`Mask::IpHash`] to an address field.
 fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
     let Some((positions, state)) = classify_ip(field) else { return IpOutcome::NotIp };
-    let IpState::Clear(addr) = state else { return IpOutcome::Unchanged };
+    let addr = match state {
+        IpState::Clear(addr) => addr,
+        IpState::Masked | IpState::Hashed => return IpOutcome::Unchanged,
+        IpState::Partial => {
+            // The digits already overwritten are gone, so the hash cannot be
+            // computed: finish with `x` (what `ip` writes). The address stays
+            // anonymised; only an ip-hash run killed inside this one field
+            // ends differently from an uninterrupted one.
+            for (i, b) in field.iter_mut().enumerate() {
+                if positions & (1 << i) != 0 && b.is_ascii_hexdigit() {
+                    *b = b'x';
+                }
+            }
+            return IpOutcome::Changed;
+        }
+    };
     if positions == 0 {
         return IpOutcome::Unchanged;
     }
@@ -634,7 +664,7 @@ mod tests {
             "10.0.0.1.2",
             "10.0.0.256",
             "1000.0.0.1",
-            "10.0.0.1x",
+            "10.0.0.1y",
             "-",
             "10.0.0.",
             "999.0.0.xx",
@@ -664,6 +694,14 @@ mod tests {
         for not in ["1:2:3", "1:::2", "1::2::3", "[::1]", "fe80::1%eth0", "12345::1", "g::1", "1:2:3:4:5:6:7:8:9"] {
             assert_eq!(ip(not, Mask::Ip).1, IpOutcome::NotIp, "{not}");
         }
+    }
+
+    #[test]
+    fn an_interrupted_field_is_finished() {
+        assert_eq!(ip("203.0.113.x5", Mask::Ip), ("203.0.113.xx".into(), IpOutcome::Changed));
+        assert_eq!(ip("2001:db8:1:x:5::x", Mask::Ip), ("2001:db8:1:x:x::x".into(), IpOutcome::Changed));
+        assert_eq!(ip("203.0.113.k5", Mask::IpHash), ("203.0.113.kx".into(), IpOutcome::Changed));
+        assert_eq!(ip("203.0.113.kx", Mask::IpHash).1, IpOutcome::NotIp, "x with hash letters is no mask's output");
     }
 
     #[test]
