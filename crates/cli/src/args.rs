@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use pagemill_arrow::{IpcCompression, OutputFormat};
 use pagemill_datasets::AccessLogFormat;
 use pagemill_features::{Agg, BinaryField};
-use pagemill_logs::{Bucket, Filter, GroupField, Metric, Top};
+use pagemill_logs::{Bucket, Filter, GroupField, Mask, Metric, Top};
 use pagemill_mmap::MmapChoice;
 use pagemill_split::AnyFormat;
 
@@ -185,6 +185,9 @@ pub enum Command {
     /// Aggregate web-server access logs: group by any fields, with latency percentiles and distinct clients.
     #[command(after_help = LOGS_HELP)]
     Logs(LogsArgs),
+    /// Anonymise access logs: client addresses, query strings, user fields, byte for byte.
+    #[command(after_help = REDACT_HELP)]
+    Redact(RedactArgs),
     /// Merge partial results (`--partial` outputs of count, features and logs) into one result.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
@@ -344,6 +347,71 @@ pub struct ShowArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+const REDACT_HELP: &str = "\
+Masks (--mask, comma-separated):
+  ip       IPv4: keep the /24, the last octet's digits become x (203.0.113.45 -> 203.0.113.xx);
+           IPv6: keep the /48 (the first three groups, `::` counted as the zeros it stands for),
+           every later hex digit becomes x (2001:db8::1 -> 2001:db8::x)
+  ip-hash  the same digits become letters g-v of a keyed hash of the address: one address, one
+           pseudonym in every file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY;
+           at least 16 bytes, a trailing newline of the key file is dropped; no default key)
+  query    the request target's query string: every byte but & and = becomes x
+  user     the user field (%u, $remote_user, JSON remote_user/user/user_id), unless it is -
+
+Guarantees: the file keeps its length and every byte outside the masked fields; lines that
+do not parse are left as they are and reported (kind, byte offset, sample; --strict refuses
+to write anything when there are any). Redaction is idempotent, so an in-place run that is
+killed at any point can simply be run again: the result is the file one uninterrupted run
+gives. In place, the file is locked (flock) for the run, each chunk is written back (msync)
+as soon as it is done, and the file is fsynced at the end. Host names in the address field
+are left alone and counted.
+
+Examples:
+  pagemill redact --in-place --mask ip,query,user access.log
+  PAGEMILL_REDACT_KEY=... pagemill redact --mask ip-hash -o shared.log access.log
+  pagemill redact --dry-run --mask ip,user --log-format json app.jsonl";
+
+/// One `--mask` name.
+fn parse_mask(s: &str) -> Result<Mask, String> {
+    s.parse().map_err(|e: pagemill_logs::Error| e.to_string())
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["in_place", "output", "dry_run"])))]
+pub struct RedactArgs {
+    /// Log files (regular files; not stdin, not compressed).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// What to mask, comma-separated: ip, ip-hash, query, user.
+    #[arg(long, required = true, value_name = "LIST", value_delimiter = ',', value_parser = parse_mask)]
+    pub mask: Vec<Mask>,
+
+    /// Log format: auto (detect), common, combined, timed, json, or a custom Apache or nginx format.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub log_format: String,
+
+    /// JSON field mapping TARGET=PATH[,PATH...] (targets as for `pagemill logs`, plus `user`).
+    #[arg(long, value_name = "TARGET=PATH")]
+    pub json_field: Vec<String>,
+
+    /// Rewrite each FILE in place.
+    #[arg(long)]
+    pub in_place: bool,
+
+    /// Write a redacted copy of the one FILE to OUT (atomically); FILE is not touched.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Change nothing: report what would change.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The secret key of ip-hash (default: the PAGEMILL_REDACT_KEY environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 const MERGE_HELP: &str = "\

@@ -43,7 +43,7 @@ fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
         .map_err(Into::into)
 }
 
-fn runner(global: &Global) -> Runner {
+pub(crate) fn runner(global: &Global) -> Runner {
     let mut runner = Runner::new();
     runner
         .threads(global.threads)
@@ -369,7 +369,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     write_results(&args.output, &Arc::new(schema), &[batch], &inputs)
 }
 
-fn pool(global: &Global) -> Result<rayon::ThreadPool> {
+pub(crate) fn pool(global: &Global) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new().num_threads(global.threads).build().context("cannot start worker threads")
 }
 
@@ -420,7 +420,7 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
 }
 
 /// How many bytes of the first input `--log-format auto` looks at.
-const DETECT_BYTES: usize = 64 << 10;
+pub(crate) const DETECT_BYTES: usize = 64 << 10;
 
 /// Build the logs job from the flags: the format (detected from the first
 /// input for `auto`), JSON field names, grouping, metrics, filters.

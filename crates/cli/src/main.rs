@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod logger;
 mod progress;
+mod redact;
 mod workers;
 
 use std::io::Write;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Features(args) => commands::features(&cli.global, args),
         Command::Logs(args) => commands::logs(&cli.global, args),
         Command::Merge(args) => commands::merge(&cli.global, args),
+        Command::Redact(args) => redact::redact(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

@@ -1,0 +1,260 @@
+//! `pagemill redact`: anonymise access logs in place, into a copy, or only
+//! report what would change.
+
+use std::fs::{File, TryLockError};
+use std::io::Read;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use pagemill_engine::{AtomicFile, Malformed};
+use pagemill_logs::{Changes, JsonFields, LogFormat, Mask, RedactKey, Redactor};
+use pagemill_mmap::{Access, Compression, OpenOptions};
+use pagemill_split::Lines;
+use rayon::prelude::*;
+
+use crate::args::{Global, RedactArgs};
+use crate::commands::{DETECT_BYTES, pool, runner};
+
+/// Test hook: abort the process (as a kill would) once this many chunks of
+/// an in-place run have been redacted and flushed.
+const ABORT_AFTER_ENV: &str = "PAGEMILL_TEST_REDACT_ABORT_AFTER";
+/// The ip-hash secret, when no key file is named.
+const KEY_ENV: &str = "PAGEMILL_REDACT_KEY";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    InPlace,
+    Copy,
+    DryRun,
+}
+
+pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
+    let mode = match (args.in_place, &args.output, args.dry_run) {
+        (true, None, false) => Mode::InPlace,
+        (false, Some(_), false) => Mode::Copy,
+        (false, None, true) => Mode::DryRun,
+        _ => bail!("choose exactly one of --in-place, -o OUT and --dry-run"),
+    };
+    if mode == Mode::Copy && args.files.len() != 1 {
+        bail!("-o writes one redacted copy: name exactly one FILE");
+    }
+    let key = redaction_key(args)?;
+    for file in &args.files {
+        redact_file(global, args, mode, file, key.clone())?;
+    }
+    Ok(())
+}
+
+/// The ip-hash key from `--key-file` or the environment; `None` when no
+/// mask needs one.
+fn redaction_key(args: &RedactArgs) -> Result<Option<RedactKey>> {
+    if !args.mask.contains(&Mask::IpHash) {
+        return Ok(None);
+    }
+    let secret = if let Some(path) = &args.key_file {
+        let mut bytes = std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+        }
+        bytes
+    } else if let Some(value) = std::env::var_os(KEY_ENV) {
+        value.into_encoded_bytes()
+    } else {
+        bail!(
+            "--mask ip-hash needs a secret key: --key-file FILE or the {KEY_ENV} environment variable \
+             (a built-in key would let anyone reverse the hashes)"
+        );
+    };
+    Ok(Some(RedactKey::new(&secret)?))
+}
+
+/// Refuse what cannot be redacted, and take the advisory lock: exclusive
+/// for an in-place run, shared for a copy or a dry run (so that none reads a
+/// file being rewritten). The lock lasts as long as the returned file.
+fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
+    let name = path.display();
+    if path.as_os_str() == "-" {
+        bail!("redact reads regular files, not stdin");
+    }
+    // stat before open: opening a FIFO would block until a writer came.
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {name}"))?;
+    if !meta.is_file() {
+        bail!("{name} is not a regular file (a FIFO, device or directory cannot be redacted)");
+    }
+    let mut file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+    if !file.metadata().with_context(|| format!("cannot open {name}"))?.is_file() {
+        bail!("{name} is not a regular file");
+    }
+    let locked = if mode == Mode::InPlace { file.try_lock() } else { file.try_lock_shared() };
+    match locked {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => bail!("{name} is locked by another process (another pagemill redact?)"),
+        Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {name}")),
+    }
+    let mut head = [0u8; 8];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]).with_context(|| format!("cannot read {name}"))? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if let Some(kind) = Compression::detect(&head[..n]) {
+        bail!(
+            "{name} is {}-compressed: decompress it first (masked compressed bytes would not keep the length)",
+            kind.name()
+        );
+    }
+    Ok(file)
+}
+
+fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Option<RedactKey>) -> Result<()> {
+    let name = path.display().to_string();
+    let lock = check_and_lock(path, mode)?;
+    let mut opts = OpenOptions::new();
+    opts.decompress(false).mmap(global.mmap).access(match mode {
+        Mode::InPlace => Access::ReadWrite,
+        Mode::Copy => Access::CopyOnWrite,
+        Mode::DryRun => Access::ReadOnly,
+    });
+    let mut source = opts.open(path)?;
+    let sample = &source.bytes()[..source.len().min(DETECT_BYTES)];
+    let mut format = LogFormat::resolve(&args.log_format, sample)?;
+    if !args.json_field.is_empty() {
+        let mut fields = JsonFields::default();
+        for setting in &args.json_field {
+            fields.apply(setting)?;
+        }
+        format.set_json_fields(fields)?;
+    }
+    log::debug!("{name}: log format {format}");
+    let redactor = Redactor::new(format, &args.mask, key)?;
+    let chunk_size = runner(global).effective_chunk_size(source.len() as u64);
+    let ranges = pagemill_split::plan(&Lines, source.bytes(), chunk_size);
+    let pool = pool(global)?;
+
+    if global.strict && mode != Mode::DryRun {
+        let (_, malformed) = survey(&pool, &redactor, source.bytes(), &ranges);
+        if !malformed.is_empty() {
+            report_malformed(&name, &malformed);
+            bail!("{name}: malformed lines and --strict: nothing was written");
+        }
+    }
+
+    let (changes, malformed) = match mode {
+        Mode::DryRun => survey(&pool, &redactor, source.bytes(), &ranges),
+        Mode::InPlace => {
+            let abort_after: Option<usize> = std::env::var(ABORT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
+            let done = AtomicUsize::new(0);
+            let pieces = source.split_mut(&ranges)?;
+            let results = pool.install(|| {
+                pieces
+                    .into_par_iter()
+                    .map(|mut piece| {
+                        let mut malformed = Malformed::default();
+                        let offset = piece.offset();
+                        let changes = redactor.redact_chunk(piece.bytes_mut(), offset, &mut malformed);
+                        if changes.lines_changed > 0 {
+                            piece.flush()?;
+                        }
+                        if abort_after.is_some_and(|n| done.fetch_add(1, Ordering::SeqCst) + 1 >= n) {
+                            std::process::abort();
+                        }
+                        Ok((changes, malformed))
+                    })
+                    .collect::<Result<Vec<_>, pagemill_mmap::Error>>()
+            })?;
+            if !source.is_empty() {
+                source.flush()?;
+            }
+            lock.sync_all().with_context(|| format!("cannot sync {name}"))?;
+            source.check_unchanged()?;
+            merge(results)
+        }
+        Mode::Copy => {
+            let out: &PathBuf = args.output.as_ref().expect("copy mode has an output");
+            let pieces = source.split_mut(&ranges)?;
+            let results = pool.install(|| {
+                pieces
+                    .into_par_iter()
+                    .map(|mut piece| {
+                        let mut malformed = Malformed::default();
+                        let offset = piece.offset();
+                        let changes = redactor.redact_chunk(piece.bytes_mut(), offset, &mut malformed);
+                        (changes, malformed)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let mut file = AtomicFile::create(out, std::slice::from_ref(&source))?;
+            std::io::Write::write_all(&mut file, source.bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            source.check_unchanged()?;
+            file.commit()?;
+            merge(results)
+        }
+    };
+    report_malformed(&name, &malformed);
+    eprintln!("pagemill: {}", summary(&name, mode, &changes, redactor.masks()));
+    Ok(())
+}
+
+/// What redacting `ranges` of `bytes` would change, changing nothing.
+fn survey(
+    pool: &rayon::ThreadPool,
+    redactor: &Redactor,
+    bytes: &[u8],
+    ranges: &[Range<usize>],
+) -> (Changes, Malformed) {
+    let results = pool.install(|| {
+        ranges
+            .par_iter()
+            .map(|r| {
+                let mut malformed = Malformed::default();
+                (redactor.survey_chunk(&bytes[r.clone()], r.start, &mut malformed), malformed)
+            })
+            .collect::<Vec<_>>()
+    });
+    merge(results)
+}
+
+/// Chunk results in input order, merged.
+fn merge(results: Vec<(Changes, Malformed)>) -> (Changes, Malformed) {
+    let mut changes = Changes::default();
+    let mut malformed = Malformed::default();
+    for (c, m) in results {
+        changes.merge(c);
+        malformed.merge(m);
+    }
+    (changes, malformed)
+}
+
+fn report_malformed(name: &str, malformed: &Malformed) {
+    if malformed.is_empty() {
+        return;
+    }
+    let kinds: Vec<String> = malformed.counts().map(|(k, n)| format!("{k}: {n}")).collect();
+    eprintln!("pagemill: {name}: {} malformed lines left as they are ({})", malformed.total(), kinds.join(", "));
+    for s in malformed.samples() {
+        eprintln!("  {name}: {} at byte {}: {}", s.kind, s.offset, s.text);
+    }
+}
+
+/// The one-line summary: lines, fields per mask, host names, malformed.
+fn summary(name: &str, mode: Mode, c: &Changes, masks: &[Mask]) -> String {
+    let verb = if mode == Mode::DryRun { "would change" } else { "changed" };
+    let per: Vec<String> =
+        masks.iter().map(|&m| format!("{m} {} fields in {} lines", c.fields(m), c.lines_with(m))).collect();
+    format!(
+        "{name}: {} lines, {verb} {} ({}); {} addresses not IPs left as they are; {} malformed",
+        c.lines,
+        c.lines_changed,
+        per.join(", "),
+        c.not_ip,
+        c.malformed
+    )
+}

@@ -1,0 +1,192 @@
+//! `pagemill redact`: in place, into a copy, dry runs, refusals, and runs
+//! killed part-way and run again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pagemill");
+const KEY: &str = "a test key that is long enough";
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("pagemill-redact-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pagemill(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("PAGEMILL_REDACT_KEY", KEY).env_remove("PAGEMILL_TEST_REDACT_ABORT_AFTER");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    pagemill(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn generate(dir: &Dir, name: &str, rows: u64, format: &str) -> PathBuf {
+    let path = dir.path(name);
+    ok(&["gen", "access-log", "--rows", &rows.to_string(), "--log-format", format, "--seed", "5", "-o", s(&path)]);
+    path
+}
+
+#[test]
+fn in_place_copy_and_dry_run_agree_and_only_in_place_touches_the_input() {
+    let dir = Dir::new("modes");
+    for format in ["timed", "combined", "json"] {
+        let log = generate(&dir, &format!("{format}.log"), 5000, format);
+        let original = std::fs::read(&log).unwrap();
+        let copy = dir.path(&format!("{format}.copy"));
+        let summary = ok(&["redact", "--mask", "ip-hash,query,user", "-o", s(&copy), s(&log)]);
+        assert!(summary.contains("5000 lines, changed 5000"), "{summary}");
+        assert_eq!(std::fs::read(&log).unwrap(), original, "-o leaves the input alone");
+        let redacted = std::fs::read(&copy).unwrap();
+        assert_eq!(redacted.len(), original.len());
+        assert_ne!(redacted, original);
+        let dry = ok(&["redact", "--dry-run", "--mask", "ip-hash,query,user", s(&log)]);
+        assert!(dry.contains("5000 lines, would change 5000"), "{dry}");
+        assert_eq!(std::fs::read(&log).unwrap(), original, "--dry-run changes nothing");
+        ok(&["redact", "--in-place", "--mask", "ip-hash,query,user", "--chunk-size", "16K", s(&log)]);
+        assert_eq!(std::fs::read(&log).unwrap(), redacted, "in place equals the copy");
+        let again = ok(&["redact", "--in-place", "--mask", "ip-hash,query,user", s(&log)]);
+        assert!(again.contains("changed 0 "), "idempotent: {again}");
+        assert_eq!(std::fs::read(&log).unwrap(), redacted);
+    }
+}
+
+#[test]
+fn malformed_lines_are_reported_left_alone_and_refused_with_strict() {
+    let dir = Dir::new("malformed");
+    let log = dir.path("a.log");
+    let text =
+        "10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1 \"-\" \"a\"\nnot a log line 10.0.0.2\n";
+    std::fs::write(&log, text).unwrap();
+    let err = fails(&["redact", "--in-place", "--strict", "--log-format", "combined", "--mask", "ip", s(&log)]);
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), text);
+    let out = ok(&["redact", "--in-place", "--log-format", "combined", "--mask", "ip", s(&log)]);
+    assert!(out.contains("format-mismatch at byte 73"), "{out}");
+    assert!(out.contains("1 malformed"), "{out}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), text.replacen("10.0.0.1 ", "10.0.0.x ", 1));
+}
+
+/// The redacted file one uninterrupted run gives, via -o.
+fn reference(dir: &Dir, log: &Path, masks: &str) -> Vec<u8> {
+    let out = dir.path("reference");
+    ok(&["redact", "--mask", masks, "-o", s(&out), s(log)]);
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn a_run_aborted_part_way_and_run_again_equals_one_run() {
+    let dir = Dir::new("abort");
+    for masks in ["ip,query,user", "ip-hash,query,user", "ip", "ip-hash", "query", "user"] {
+        let log = generate(&dir, "a.log", 4000, "combined");
+        // Users, so that the user mask has something to do.
+        let text = std::fs::read_to_string(&log).unwrap().replace(" - - [", " - someone [");
+        std::fs::write(&log, &text).unwrap();
+        let want = reference(&dir, &log, masks);
+        let out = pagemill(&["redact", "--in-place", "--mask", masks, "--chunk-size", "8K", "--threads", "2", s(&log)])
+            .env("PAGEMILL_TEST_REDACT_ABORT_AFTER", "5")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the hook aborts the run");
+        let partial = std::fs::read(&log).unwrap();
+        assert_ne!(partial, text.as_bytes(), "{masks}: the aborted run wrote something");
+        assert_ne!(partial, want, "{masks}: the aborted run did not finish");
+        ok(&["redact", "--in-place", "--mask", masks, "--chunk-size", "8K", s(&log)]);
+        assert_eq!(std::fs::read(&log).unwrap(), want, "{masks}");
+    }
+}
+
+#[test]
+fn a_run_killed_at_a_random_moment_and_run_again_equals_one_run() {
+    let dir = Dir::new("kill");
+    let log = generate(&dir, "a.log", 100_000, "timed");
+    let original = std::fs::read(&log).unwrap();
+    let want = reference(&dir, &log, "ip-hash,query");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    for round in 0..3u32 {
+        std::fs::write(&log, &original).unwrap();
+        let mut child = pagemill(&["redact", "--in-place", "--mask", "ip-hash,query", "--chunk-size", "64K", s(&log)])
+            .spawn()
+            .unwrap();
+        let delay = u64::from((nanos >> (round * 4)) % 600) + 20;
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill();
+        child.wait().unwrap();
+        ok(&["redact", "--in-place", "--mask", "ip-hash,query", s(&log)]);
+        assert_eq!(std::fs::read(&log).unwrap(), want, "killed after {delay} ms");
+    }
+}
+
+#[test]
+fn refusals() {
+    let dir = Dir::new("refuse");
+    let log = generate(&dir, "a.log", 100, "timed");
+    // A file locked by another process.
+    let holder = std::fs::File::open(&log).unwrap();
+    holder.try_lock().unwrap();
+    let err = fails(&["redact", "--in-place", "--mask", "ip", s(&log)]);
+    assert!(err.contains("is locked by another process (another pagemill redact?)"), "{err}");
+    let err = fails(&["redact", "--dry-run", "--mask", "ip", s(&log)]);
+    assert!(err.contains("locked"), "{err}");
+    drop(holder);
+    // ip-hash without a key, or with a short one.
+    let out = pagemill(&["redact", "--dry-run", "--mask", "ip-hash", s(&log)])
+        .env_remove("PAGEMILL_REDACT_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("needs a secret key"));
+    let key = dir.path("key");
+    std::fs::write(&key, "short\n").unwrap();
+    let err = fails(&["redact", "--dry-run", "--mask", "ip-hash", "--key-file", s(&key), s(&log)]);
+    assert!(err.contains("too short"), "{err}");
+    // No mode, two modes, both ip masks, -o onto the input.
+    assert!(fails(&["redact", "--mask", "ip", s(&log)]).contains("required"));
+    assert!(fails(&["redact", "--mask", "ip", "--in-place", "--dry-run", s(&log)]).contains("cannot be used with"));
+    assert!(fails(&["redact", "--mask", "ip,ip-hash", "--dry-run", s(&log)]).contains("choose one of ip and ip-hash"));
+    assert!(fails(&["redact", "--mask", "ip", "-o", s(&log), s(&log)]).contains("input"));
+    // Not regular files, stdin, compressed input.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path("fifo");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&fifo)]).contains("not a regular file"));
+    }
+    assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&dir.0)]).contains("not a regular file"));
+    assert!(fails(&["redact", "--in-place", "--mask", "ip", "-"]).contains("not stdin"));
+    let gz = dir.path("a.log.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]).unwrap();
+    assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&gz)]).contains("compressed"));
+}
