@@ -14,7 +14,7 @@ use pagemill_mmap::{Access, Compression, OpenOptions};
 use pagemill_split::Lines;
 use rayon::prelude::*;
 
-use crate::args::{Global, RedactArgs};
+use crate::args::{Global, RedactArgs, Workers};
 use crate::commands::{DETECT_BYTES, pool, runner};
 
 /// Test hook: abort the process (as a kill would) once this many chunks of
@@ -37,6 +37,9 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
         (false, None, true) => Mode::DryRun,
         _ => bail!("choose exactly one of --in-place, -o OUT and --dry-run"),
     };
+    if global.workers == Workers::Processes {
+        bail!("redact runs on threads (--workers threads): its pieces are edited in one shared mapping");
+    }
     if mode == Mode::Copy && args.files.len() != 1 {
         bail!("-o writes one redacted copy: name exactly one FILE");
     }

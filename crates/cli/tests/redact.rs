@@ -177,6 +177,7 @@ fn refusals() {
     assert!(fails(&["redact", "--mask", "ip", "--in-place", "--dry-run", s(&log)]).contains("cannot be used with"));
     assert!(fails(&["redact", "--mask", "ip,ip-hash", "--dry-run", s(&log)]).contains("choose one of ip and ip-hash"));
     assert!(fails(&["redact", "--mask", "ip", "-o", s(&log), s(&log)]).contains("input"));
+    assert!(fails(&["redact", "--workers", "processes", "--mask", "ip", "--dry-run", s(&log)]).contains("threads"));
     // Not regular files, stdin, compressed input.
     #[cfg(unix)]
     {
