@@ -14,13 +14,20 @@
 //!   digits of an embedded IPv4 tail (`::ffff:192.0.2.1`, groups 7 and 8)
 //!   are masked too. A field that is not an address (a host name, a bracketed
 //!   or zoned address) is left as it is and counted in [`Changes::not_ip`].
-//! * [`Mask::IpHash`]: the same positions get letters `g` to `v` taken from a
-//!   keyed 128-bit SipHash-2-4 of the address (its 4 or 16 bytes), so one
-//!   address gives the same text wherever it occurs, in any file redacted
-//!   with the same key, and nobody without the key can tell which address it
-//!   was by hashing candidates. The hashed part is short (one to three
-//!   letters for IPv4), so different addresses of one /24 may collide: it is
-//!   a pseudonym for joins and counts, not a unique identifier.
+//! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
+//!   pseudonym of the address: the letter of each masked digit is that
+//!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
+//!   the hash covers the kept part of the field and the digits to the left
+//!   of this one. So one address gives the same text wherever it occurs, in
+//!   any file redacted with the same key; two addresses of one /24 (/48) get
+//!   different texts, sharing letters exactly as far as their digits agree
+//!   from the left (prefix-preserving, in the spirit of Crypto-PAn); and
+//!   without the key nobody can tell which address a text stands for. With
+//!   the key, the mapping can be reversed: keep it as secret as the logs.
+//!   Because each letter needs only the digits to its left, and letters are
+//!   written right to left, a run killed inside an address leaves digits
+//!   followed by letters, which the rerun completes exactly as an
+//!   uninterrupted run would have.
 //! * [`Mask::Query`]: every byte of the query string of the request target
 //!   (after its first `?`), and of a query logged on its own (`%q`,
 //!   `$args`), becomes `x`, except `&` and `=`, so the parameter structure
@@ -36,9 +43,8 @@
 //! what makes an interrupted in-place run safe to run again. A run killed
 //! while writing one field leaves it partly masked; the rerun finishes it
 //! (text fields are written back to front, so a half-masked escape never
-//! turns a quote loose; a half-masked address is completed), identically
-//! except for an `ip-hash` address cut in the middle, which is finished with
-//! `x` because the overwritten digits its hash needs are gone. A line that does
+//! turns a quote loose; a half-masked address is completed), identically to
+//! an uninterrupted run, for every mask. A line that does
 //! not parse is not touched; it is reported as malformed. For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line); other
@@ -585,56 +591,73 @@ fn bits(r: Range<usize>) -> u64 {
 /// Apply [`Mask::Ip`] or [`Mask::IpHash`] to an address field.
 fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
     let Some((positions, state)) = classify_ip(field) else { return IpOutcome::NotIp };
-    let addr = match state {
-        IpState::Clear(addr) => addr,
-        IpState::Masked | IpState::Hashed => return IpOutcome::Unchanged,
-        IpState::Partial => {
-            // The digits already overwritten are gone, so the hash cannot be
-            // computed: finish with `x` (what `ip` writes). The address stays
-            // anonymised; only an ip-hash run killed inside this one field
-            // ends differently from an uninterrupted one.
-            for (i, b) in field.iter_mut().enumerate() {
-                if positions & (1 << i) != 0 && b.is_ascii_hexdigit() {
-                    *b = b'x';
-                }
-            }
-            return IpOutcome::Changed;
-        }
-    };
-    if positions == 0 {
-        return IpOutcome::Unchanged;
+    match (state, mask, key) {
+        (IpState::Masked | IpState::Hashed, _, _) => IpOutcome::Unchanged,
+        (IpState::Clear(_) | IpState::Partial, Mask::IpHash, Some(key)) => match pseudonym(field, positions, key) {
+            Some(true) => IpOutcome::Changed,
+            Some(false) => IpOutcome::Unchanged,
+            // Letters left of digits: no order this rule writes in (a field
+            // half-masked with `x`, or by another tool). Finish it with `x`.
+            None => mask_x(field, positions),
+        },
+        _ => mask_x(field, positions),
     }
-    let hash = match (mask, key) {
-        (Mask::IpHash, Some(key)) => {
-            let mut h = SipHasher24::new_with_keys(key.k0, key.k1);
-            match addr {
-                std::net::IpAddr::V4(a) => {
-                    h.write(&[4]);
-                    h.write(&a.octets());
-                }
-                std::net::IpAddr::V6(a) => {
-                    h.write(&[6]);
-                    h.write(&a.octets());
-                }
-            }
-            Some(u128::from(h.finish128()))
-        }
-        _ => None,
-    };
-    let mut n = 0;
+}
+
+/// Every digit at `positions` becomes `x`.
+fn mask_x(field: &mut [u8], positions: u64) -> IpOutcome {
+    let mut changed = false;
     for (i, b) in field.iter_mut().enumerate() {
-        if positions & (1 << i) == 0 {
-            continue;
+        if positions & (1 << i) != 0 && b.is_ascii_hexdigit() {
+            *b = b'x';
+            changed = true;
         }
-        *b = match hash {
-            // At most 24 positions (IPv6 groups 4 to 6 and an IPv4 tail);
-            // a 128-bit hash has 32 nibbles.
-            Some(h) => b'g' + ((h >> (4 * (n % 32))) & 0xf) as u8,
-            None => b'x',
-        };
-        n += 1;
     }
-    IpOutcome::Changed
+    if changed { IpOutcome::Changed } else { IpOutcome::Unchanged }
+}
+
+/// The value of a hex digit, either case.
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => (c | 0x20) - b'a' + 10,
+    }
+}
+
+/// Write the [`Mask::IpHash`] letters of the digits at `positions`: those
+/// still digits (a leading run; letters after them come from an interrupted
+/// run, see the module docs). Letters are written right to left, each from
+/// the kept text and the digits to its left only. `None` if the field is not
+/// digits followed by letters; else whether anything changed.
+fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> {
+    let masked: Vec<usize> = (0..field.len()).filter(|&i| positions & (1 << i) != 0).collect();
+    let digits = masked.iter().take_while(|&&i| field[i].is_ascii_hexdigit()).count();
+    if !masked[digits..].iter().all(|&i| is_hash_letter(field[i])) {
+        return None;
+    }
+    if digits == 0 {
+        return Some(false);
+    }
+    let mut run = SipHasher24::new_with_keys(key.k0, key.k1);
+    run.write(b"pagemill-ip/1");
+    for (i, &c) in field.iter().enumerate() {
+        if positions & (1 << i) == 0 {
+            run.write_u8(c.to_ascii_lowercase());
+        }
+    }
+    run.write_u8(0xff);
+    let mut letters = [0u8; 64];
+    for (n, &i) in masked[..digits].iter().enumerate() {
+        let mut h = run;
+        h.write_u8(n as u8);
+        let value = nibble(field[i]);
+        letters[n] = b'g' + ((value + (h.finish() & 0xf) as u8) & 0xf);
+        run.write_u8(value);
+    }
+    for (n, &i) in masked[..digits].iter().enumerate().rev() {
+        field[i] = letters[n];
+    }
+    Some(true)
 }
 
 #[cfg(test)]
@@ -700,8 +723,37 @@ mod tests {
     fn an_interrupted_field_is_finished() {
         assert_eq!(ip("203.0.113.x5", Mask::Ip), ("203.0.113.xx".into(), IpOutcome::Changed));
         assert_eq!(ip("2001:db8:1:x:5::x", Mask::Ip), ("2001:db8:1:x:x::x".into(), IpOutcome::Changed));
-        assert_eq!(ip("203.0.113.k5", Mask::IpHash), ("203.0.113.kx".into(), IpOutcome::Changed));
+        assert_eq!(ip("203.0.113.k5", Mask::IpHash), ("203.0.113.kx".into(), IpOutcome::Changed), "not our order");
         assert_eq!(ip("203.0.113.kx", Mask::IpHash).1, IpOutcome::NotIp, "x with hash letters is no mask's output");
+    }
+
+    #[test]
+    fn an_ip_hash_cut_anywhere_is_finished_as_one_run() {
+        for addr in ["203.0.113.45", "10.0.0.7", "2001:db8:1:A:5::ffff:1", "::ffff:192.0.2.133", "2001:db8:1:2:3:4:5:6"]
+        {
+            let (done, _) = ip(addr, Mask::IpHash);
+            let changed: Vec<usize> = (0..addr.len()).filter(|&i| addr.as_bytes()[i] != done.as_bytes()[i]).collect();
+            assert!(!changed.is_empty(), "{addr}");
+            // The letters are written right to left: a kill leaves a prefix
+            // of digits and a suffix of letters.
+            for cut in 0..=changed.len() {
+                let mut state = addr.as_bytes().to_vec();
+                for &i in &changed[cut..] {
+                    state[i] = done.as_bytes()[i];
+                }
+                let text = String::from_utf8(state).unwrap();
+                assert_eq!(ip(&text, Mask::IpHash).0, done, "{addr} cut with {cut} digits left");
+            }
+        }
+        // Prefix-preserving and injective within a /24: 256 addresses, 256 texts.
+        let texts: std::collections::HashSet<String> =
+            (0..=255).map(|o| ip(&format!("198.51.100.{o}"), Mask::IpHash).0).collect();
+        assert_eq!(texts.len(), 256);
+        let (a, b) = (ip("198.51.100.123", Mask::IpHash).0, ip("198.51.100.129", Mask::IpHash).0);
+        assert_eq!(a[..12], b[..12], "same first digit, same first letter");
+        assert_ne!(a, b);
+        // Case does not matter in IPv6 digits.
+        assert_eq!(ip("2001:db8:1:AB::1", Mask::IpHash).0, ip("2001:db8:1:ab::1", Mask::IpHash).0);
     }
 
     #[test]

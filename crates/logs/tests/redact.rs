@@ -189,29 +189,38 @@ fn survey_changes_nothing_and_counts_what_redact_changes() {
 
 #[test]
 fn a_field_cut_half_way_is_finished_by_the_rerun() {
-    let format = LogFormat::timed();
-    let r = Redactor::new(format, &[Mask::Ip, Mask::Query, Mask::User], None).unwrap();
     let original = br#"2001:db8:1:2:3:4:5:6 - a\"b [10/Oct/2000:13:55:36 -0700] "GET /a?q=\" b&c=\\\" HTTP/1.1" 200 5 "-" "ua" 0.1"#;
-    let mut done = original.to_vec();
-    r.redact_line(&mut done).unwrap();
-    // Every state a kill can leave: the fields written in the redactor's
-    // order (ip front to back, then query and user back to front), cut
-    // after any byte.
-    let diffs: Vec<usize> = (0..original.len()).filter(|&i| original[i] != done[i]).collect();
-    let ip_end = original.iter().position(|&b| b == b' ').unwrap();
-    let query_start = original.iter().position(|&b| b == b'?').unwrap();
-    let ip = diffs.iter().copied().filter(|&i| i < ip_end);
-    let query = diffs.iter().copied().filter(|&i| i > query_start).rev();
-    let user = diffs.iter().copied().filter(|&i| i > ip_end && i < query_start).rev();
-    let order: Vec<usize> = ip.chain(query).chain(user).collect();
-    assert_eq!(order.len(), diffs.len());
-    for cut in 0..=order.len() {
-        let mut state = original.to_vec();
-        for &i in &order[..cut] {
-            state[i] = done[i];
+    for (ip_mask, key) in [(Mask::Ip, None), (Mask::IpHash, Some(key()))] {
+        let r = Redactor::new(LogFormat::timed(), &[ip_mask, Mask::Query, Mask::User], key).unwrap();
+        let mut done = original.to_vec();
+        r.redact_line(&mut done).unwrap();
+        // Every state a kill can leave: the fields written in the
+        // redactor's order (the address front to back for `ip`, back to
+        // front for `ip-hash`; then query and user back to front), cut
+        // after any byte.
+        let diffs: Vec<usize> = (0..original.len()).filter(|&i| original[i] != done[i]).collect();
+        let ip_end = original.iter().position(|&b| b == b' ').unwrap();
+        let query_start = original.iter().position(|&b| b == b'?').unwrap();
+        let mut ip: Vec<usize> = diffs.iter().copied().filter(|&i| i < ip_end).collect();
+        if ip_mask == Mask::IpHash {
+            ip.reverse();
         }
-        r.redact_line(&mut state).unwrap();
-        assert_eq!(String::from_utf8_lossy(&state), String::from_utf8_lossy(&done), "cut after {cut} bytes");
+        let query = diffs.iter().copied().filter(|&i| i > query_start).rev();
+        let user = diffs.iter().copied().filter(|&i| i > ip_end && i < query_start).rev();
+        let order: Vec<usize> = ip.into_iter().chain(query).chain(user).collect();
+        assert_eq!(order.len(), diffs.len());
+        for cut in 0..=order.len() {
+            let mut state = original.to_vec();
+            for &i in &order[..cut] {
+                state[i] = done[i];
+            }
+            r.redact_line(&mut state).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&state),
+                String::from_utf8_lossy(&done),
+                "{ip_mask}: cut after {cut} bytes"
+            );
+        }
     }
 }
 
