@@ -1,31 +1,10 @@
 //! The CLI's Arrow output: `count` in every format, `-o -`, and `show`.
 //! (Kept apart from the foundation's tests.rs; fold in as a module at will.)
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("pagemill-cli-arrow-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::{Dir, s};
 
 fn pagemill(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pagemill")).args(args).output().unwrap()
@@ -34,10 +13,6 @@ fn pagemill(args: &[&str]) -> Output {
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

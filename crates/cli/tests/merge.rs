@@ -4,26 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("pagemill-cli-merge-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::{Dir, s};
 
 fn pagemill(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pagemill")).args(args).output().unwrap()
@@ -37,10 +19,6 @@ fn ok(out: Output) -> String {
 fn fails(out: Output) -> String {
     assert!(!out.status.success(), "expected a failure, got {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8(out.stderr).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// `pagemill gen KIND --rows N --seed S -o dir/NAME` (plus `extra` flags).

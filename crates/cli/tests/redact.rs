@@ -4,29 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{Dir, s};
+
 const BIN: &str = env!("CARGO_BIN_EXE_pagemill");
 const KEY: &str = "a test key that is long enough";
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("pagemill-redact-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn pagemill(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
@@ -48,10 +30,6 @@ fn fails(args: &[&str]) -> String {
     let out = run(args);
     assert!(!out.status.success(), "{args:?} should fail");
     String::from_utf8(out.stderr).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn generate(dir: &Dir, name: &str, rows: u64, format: &str) -> PathBuf {
