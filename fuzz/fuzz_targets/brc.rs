@@ -1,0 +1,7 @@
+//! `cargo +nightly fuzz run brc`: see pagemill_fuzz_checks::brc for the
+//! input layout and what is checked.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| pagemill_fuzz_checks::brc(data));
