@@ -5,6 +5,7 @@
 # default), then times, interleaved round by round, the per-path summary
 # (requests, bytes, distinct client IPs, p99 latency) in:
 #   pagemill logs        the summary, all cores
+#   pagemill-t1          the same with --threads 1
 #   polars               str.extract_groups + group_by (streaming engine), if importable
 #   DuckDB               regexp_extract + GROUP BY, if importable from Python
 #   mawk                 count and bytes per path only (one thread), if installed
@@ -50,6 +51,7 @@ order=()
 add() { order+=("$1"); cmd[$1]=$2; }
 
 add pagemill "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$log\" > /dev/null"
+add pagemill-t1 "\"$PAGEMILL\" logs --log-format timed --threads 1 -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$log\" > /dev/null"
 export BENCH_RE=$re
 peers=1
 [ -n "${BENCH_NO_PEERS:-}" ] && peers=
