@@ -7,7 +7,16 @@
 //! * the 1BRC map (line parsing, value parsing and hash-table updates) and
 //!   the general features map (field splitting, number parsing,
 //!   accumulators) over one chunk;
-//! * sketch updates: quantile recording and distinct-value inserts.
+//! * sketch updates: quantile recording and distinct-value inserts;
+//! * number parsing and hash-table updates in isolation. Both live in private
+//!   modules of `pagemill-features` (`number`, `table`), so they are measured
+//!   through the smallest public entry, the features map over one chunk:
+//!   number parsing on a CSV of one constant key and a decimal with only
+//!   `sum` (per line: two fields, one number, one add to the one group;
+//!   splitting the same lines is the non-number part), hash-table updates as the 1BRC map over
+//!   the same number of rows with 8, 413, 10K and 100K synthetic keys (names
+//!   of the same length distribution, so the parsing work is the same and the
+//!   growth with the key count is the table's).
 //!
 //! `cargo bench -p pagemill-benches --bench hot`; `cargo test --all-targets`
 //! runs each once on small inputs as a smoke test.
@@ -15,9 +24,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
-use pagemill_datasets::{AccessLog, AccessLogFormat, Flights};
+use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Stations};
 use pagemill_engine::{Chunk, Job, Malformed};
-use pagemill_features::{Brc, Dialect, FeatureSpec, RawField, split_fields};
+use pagemill_features::{Agg, Brc, Dialect, FeatureSpec, RawField, split_fields};
 use pagemill_logs::LogFormat;
 use pagemill_mmap::Source;
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
@@ -96,6 +105,8 @@ fn benches(c: &mut Criterion, rows: u64) {
     });
     g.finish();
 
+    isolated(c, rows * 4);
+
     let values: Vec<i64> = (0..rows as i64 * 4).map(|i| (i * 7919) % 200_000 - 50_000).collect();
     let keys: Vec<Vec<u8>> =
         (0..rows * 4).map(|i| format!("10.0.{}.{}", i % 251, (i * 31) % 253).into_bytes()).collect();
@@ -119,6 +130,64 @@ fn benches(c: &mut Criterion, rows: u64) {
             d.estimate()
         })
     });
+    g.finish();
+}
+
+/// Number parsing and hash-table updates through the features map (see the
+/// module comment for why not directly).
+fn isolated(c: &mut Criterion, rows: u64) {
+    let mut g = c.benchmark_group("isolated");
+    // Decimals like the data's: signs, 0 to 3 fraction digits, 1 to 6 integer digits.
+    let mut numbers = Vec::new();
+    let mut x: u64 = 1;
+    for i in 0..rows {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let int = (x >> 33) % 10u64.pow(1 + (i % 6) as u32);
+        let sign = if x >> 63 == 1 { "-" } else { "" };
+        let line = match i % 4 {
+            0 => format!("k,{sign}{int}\n"),
+            1 => format!("k,{sign}{int}.{}\n", (x >> 20) % 10),
+            2 => format!("k,{sign}{int}.{:02}\n", (x >> 20) % 100),
+            _ => format!("k,{sign}{int}.{:03}\n", (x >> 20) % 1000),
+        };
+        numbers.extend_from_slice(line.as_bytes());
+    }
+    let lines = lines_of(&numbers);
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("split key,number lines (no numbers)", |b| {
+        let mut fields: Vec<RawField<'_>> = Vec::new();
+        b.iter(|| {
+            let mut n = 0;
+            for l in &lines {
+                if split_fields(black_box(l), b',', Some(b'"'), &mut fields).is_ok() {
+                    n += fields.len();
+                }
+            }
+            n
+        })
+    });
+    let source = Source::from_bytes("numbers.csv", numbers.clone());
+    let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+    spec.key("0").value("1").aggs([Some(Agg::Sum)]);
+    let job = spec.build(std::slice::from_ref(&source)).expect("valid spec");
+    g.bench_function("number parsing (one-key map, sum)", |b| {
+        b.iter(|| job.groups(&job.map(chunk(black_box(&numbers)), &mut Malformed::new(5))))
+    });
+
+    let brc = Brc::new();
+    for (name, stations) in [
+        ("8", Stations::synthetic(8, 1)),
+        ("413", Stations::synthetic(413, 1)),
+        ("10K", Stations::synthetic(10_000, 1)),
+        ("100K", Stations::synthetic(100_000, 1)),
+    ] {
+        let mut data = Vec::new();
+        Measurements::new(stations, rows, 1).write_to(&mut data).expect("in memory");
+        g.throughput(Throughput::Elements(rows));
+        g.bench_function(format!("hash-table updates (1BRC map, {name} keys)"), |b| {
+            b.iter(|| brc.groups(&brc.map(chunk(black_box(&data)), &mut Malformed::new(5))))
+        });
+    }
     g.finish();
 }
 
