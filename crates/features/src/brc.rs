@@ -573,6 +573,21 @@ mod tests {
     }
 
     #[test]
+    fn fast_and_slow_lines_of_one_name_find_one_station() {
+        // CRLF lines take the slow path, the others the fast
+        // one. Both must hash every name length alike (16 bytes was not).
+        for len in [1usize, 7, 8, 15, 16, 17, 23, 24, 40, 99] {
+            let name: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let text = format!("{name};1.0\n{name};2.0\r\n{name};3.0\n{name};-4.5\r\n");
+            let outcome =
+                pagemill_engine::Runner::new().run(&Brc::new(), &[Source::from_bytes("t", text.into_bytes())]).unwrap();
+            let stations = &outcome.output.stations;
+            assert_eq!(stations.len(), 1, "{len}-byte name: {stations:?}");
+            assert_eq!((stations[0].count, stations[0].sum, stations[0].min), (4, 15, -45), "{len}");
+        }
+    }
+
+    #[test]
     fn fast_value_parser_agrees_with_the_slow_one() {
         for v in -999i32..=999 {
             let text = format!("{}{}.{}", if v < 0 { "-" } else { "" }, v.abs() / 10, v.abs() % 10);

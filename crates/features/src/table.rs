@@ -25,7 +25,7 @@ impl Prefix {
     }
 
     /// The hash of a key with this prefix and `len` bytes; `tail` is the
-    /// key's last 8 bytes when it is longer than 16 (else 0).
+    /// key's last 8 bytes when it has 16 or more (else 0).
     #[inline]
     pub(crate) fn hash(self, len: usize, tail: u64) -> u64 {
         let a = (self.w0 ^ (len as u64).rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -35,11 +35,14 @@ impl Prefix {
     }
 }
 
-/// The last 8 bytes of a key longer than 16 bytes (0 otherwise): part of the
-/// hash so that long keys sharing a 16-byte prefix spread out.
+/// The last 8 bytes of a key of 16 bytes or more (0 otherwise): part of the
+/// hash so that long keys sharing a 16-byte prefix spread out. The 1BRC fast
+/// path loads the tail word for every name of 16 bytes or more, so the
+/// threshold here must be the same: a 16-byte name hashed both ways would
+/// otherwise land in two slots.
 #[inline]
 pub(crate) fn tail_word(key: &[u8]) -> u64 {
-    if key.len() > 16 { u64::from_le_bytes(key[key.len() - 8..].try_into().expect("8 bytes")) } else { 0 }
+    if key.len() >= 16 { u64::from_le_bytes(key[key.len() - 8..].try_into().expect("8 bytes")) } else { 0 }
 }
 
 #[derive(Clone, Debug)]
