@@ -26,7 +26,7 @@ use crate::args::{
     CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, MergeArgs, OutputArgs, Preset, ShowArgs, Workers,
 };
 use crate::progress;
-use crate::workers::{self, BrcShip, Ship};
+use crate::workers::{self, Ship};
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
 /// mapping policy, decompressing gzip and zstd inputs unless told not to.
@@ -236,7 +236,7 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
         check_partial_output(&args.output)?;
     }
     let inputs = open_inputs(global, &args.files)?;
-    let outcome = run_job(global, &BrcShip(Brc::new()), &inputs)?;
+    let outcome = run_job(global, &Brc::new(), &inputs)?;
     if args.partial {
         let batch = outcome.output.to_partial_batch();
         let schema =

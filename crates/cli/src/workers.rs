@@ -30,10 +30,10 @@ use arrow_array::{Array, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_arrow::{MappedIpcFile, OutputFormat, WriteOptions, write_to};
 use pagemill_engine::{CountRecords, Job, Malformed, Outcome, Runner, Sample};
-use pagemill_features::{Brc, BrcPartial, BrcResult, Features, StationStats};
+use pagemill_features::{Brc, BrcPartial, BrcResult, Features};
 use pagemill_logs::LogJob;
 use pagemill_mmap::{Access, SharedRegion, Source};
-use pagemill_split::{AnyFormat, Lines};
+use pagemill_split::AnyFormat;
 
 use crate::args::Global;
 
@@ -188,89 +188,15 @@ impl Ship for LogJob {
     }
 }
 
-/// The 1BRC job, whose partial can also be a finished result: workers ship
-/// their finished [`BrcResult`] (exact integer tenths), which the coordinator
-/// merges.
-#[derive(Debug, Default)]
-pub struct BrcShip(pub Brc);
-
-/// A [`BrcShip`] partial.
-pub enum BrcState {
-    /// Chunks mapped in this process.
-    Table(BrcPartial),
-    /// A finished result (of a worker, or of merging one).
-    Done(BrcResult),
-}
-
-impl BrcShip {
-    fn done(&self, state: BrcState) -> BrcResult {
-        match state {
-            BrcState::Table(t) => self.0.finish(t, &[]),
-            BrcState::Done(r) => r,
-        }
-    }
-}
-
-impl Job for BrcShip {
-    type Format = Lines;
-    type Partial = BrcState;
-    type Output = BrcResult;
-
-    fn format(&self) -> &Lines {
-        self.0.format()
+/// 1BRC workers ship their finished [`BrcResult`] (exact integer tenths,
+/// stations sorted), which lands as an ordinary [`Brc`] partial.
+impl Ship for Brc {
+    fn ship(&self, partial: BrcPartial) -> RecordBatch {
+        self.finish(partial, &[]).to_partial_batch()
     }
 
-    fn empty(&self) -> BrcState {
-        BrcState::Table(self.0.empty())
-    }
-
-    fn map(&self, chunk: pagemill_engine::Chunk<'_>, malformed: &mut Malformed) -> BrcState {
-        BrcState::Table(self.0.map(chunk, malformed))
-    }
-
-    fn merge(&self, left: BrcState, right: BrcState) -> BrcState {
-        match (left, right) {
-            (BrcState::Table(l), BrcState::Table(r)) => BrcState::Table(self.0.merge(l, r)),
-            (l, r) => {
-                let mut merged: std::collections::BTreeMap<Vec<u8>, StationStats> = std::collections::BTreeMap::new();
-                for s in self.done(l).stations.into_iter().chain(self.done(r).stations) {
-                    match merged.entry(s.name.as_bytes().to_vec()) {
-                        std::collections::btree_map::Entry::Vacant(e) => {
-                            e.insert(s);
-                        }
-                        std::collections::btree_map::Entry::Occupied(mut e) => {
-                            let m = e.get_mut();
-                            m.min = m.min.min(s.min);
-                            m.max = m.max.max(s.max);
-                            m.sum = m.sum.saturating_add(s.sum);
-                            m.count = m.count.saturating_add(s.count);
-                        }
-                    }
-                }
-                BrcState::Done(BrcResult { stations: merged.into_values().collect() })
-            }
-        }
-    }
-
-    fn finish(&self, partial: BrcState, _inputs: &[Source]) -> BrcResult {
-        self.done(partial)
-    }
-
-    fn groups(&self, partial: &BrcState) -> Option<usize> {
-        match partial {
-            BrcState::Table(t) => self.0.groups(t),
-            BrcState::Done(r) => Some(r.stations.len()),
-        }
-    }
-}
-
-impl Ship for BrcShip {
-    fn ship(&self, partial: BrcState) -> RecordBatch {
-        self.done(partial).to_partial_batch()
-    }
-
-    fn land(&self, batch: &RecordBatch, _inputs: &[Source]) -> Result<BrcState> {
-        Ok(BrcState::Done(BrcResult::merge_partials(std::slice::from_ref(batch))?))
+    fn land(&self, batch: &RecordBatch, _inputs: &[Source]) -> Result<BrcPartial> {
+        Ok(BrcResult::merge_partials(std::slice::from_ref(batch))?.into_partial())
     }
 }
 
@@ -589,7 +515,7 @@ mod tests {
         let inputs = vec![Source::from_bytes("a", b"x\n\ty;\\t\n".to_vec())];
         let mut runner = Runner::new();
         runner.strict(false);
-        let outcome = runner.run_partial_chunks(&BrcShip::default(), &inputs, 0..1).unwrap();
+        let outcome = runner.run_partial_chunks(&Brc::new(), &inputs, 0..1).unwrap();
         assert_eq!(outcome.malformed.total(), 2);
         let text = encode_malformed(&outcome.malformed);
         let back = decode_malformed(&text, 5, 1).unwrap();

@@ -182,6 +182,21 @@ impl BrcResult {
         RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the schema")
     }
 
+    /// The result as a partial of the [`Brc`] job again, so that it merges
+    /// with the partials of other chunks by [`Job::merge`], exactly as if
+    /// its stations had been mapped here (worker processes hand their
+    /// finished results back this way).
+    pub fn into_partial(self) -> BrcPartial {
+        let mut table = KeyTable::with_capacity(self.stations.len());
+        for s in self.stations {
+            let key = s.name.as_bytes();
+            let prefix = Prefix::of(key);
+            let (stats, _) = table.entry(key, prefix, prefix.hash(key.len(), crate::table::tail_word(key)));
+            *stats = BrcStats { min: s.min, max: s.max, sum: s.sum, count: s.count, invalid: false };
+        }
+        BrcPartial(table)
+    }
+
     /// Merge 1BRC partial batches (from [`to_partial_batch`](BrcResult::to_partial_batch))
     /// into the result of one run over all their inputs. Exact: every
     /// number is an integer of tenths.

@@ -217,3 +217,25 @@ fn mismatched_missing_and_damaged_partials_are_errors() {
     let (job, merged) = merge_partial_batches(&[a]).unwrap();
     assert_eq!(job.groups(&merged), Some(job.finish(merged, &[]).num_rows()));
 }
+
+#[test]
+fn a_1brc_result_lands_as_a_partial_that_merges_like_mapped_chunks() {
+    let parts: Vec<Source> = (1..=3u64)
+        .map(|seed| {
+            let mut bytes = Vec::new();
+            pagemill_datasets::Measurements::new(pagemill_datasets::Stations::official(), 4000, seed)
+                .write_to(&mut bytes)
+                .unwrap();
+            Source::from_bytes(format!("m{seed}.txt"), bytes)
+        })
+        .collect();
+    let brc = pagemill_features::Brc::new();
+    let whole = runner(8 << 10).run(&brc, &parts).unwrap().output;
+    // The first two inputs finished and turned back into a partial, then
+    // merged with the third input's mapped partial.
+    let first = runner(4 << 10).run(&brc, &parts[..2]).unwrap().output;
+    let third = runner(4 << 10).run_partial(&brc, &parts[2..]).unwrap().output;
+    let merged = brc.finish(brc.merge(first.into_partial(), third), &[]);
+    assert_eq!(merged, whole);
+    assert_eq!(brc.groups(&whole.clone().into_partial()), Some(whole.stations.len()));
+}
