@@ -420,20 +420,27 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
 }
 
 /// How many bytes of the first input `--log-format auto` looks at.
-pub(crate) const DETECT_BYTES: usize = 64 << 10;
+const DETECT_BYTES: usize = 64 << 10;
 
-/// Build the logs job from the flags: the format (detected from the first
-/// input for `auto`), JSON field names, grouping, metrics, filters.
-fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
-    let sample = inputs.first().map_or(&[][..], |s| &s.bytes()[..s.len().min(DETECT_BYTES)]);
-    let mut format = LogFormat::resolve(&args.log_format, sample)?;
-    if !args.json_field.is_empty() {
+/// The log format `--log-format` names (`auto`: detected from the first
+/// [`DETECT_BYTES`] of `first`), with the `--json-field` settings applied.
+pub(crate) fn log_format(name: &str, json_field: &[String], first: Option<&Source>) -> Result<LogFormat> {
+    let sample = first.map_or(&[][..], |s| &s.bytes()[..s.len().min(DETECT_BYTES)]);
+    let mut format = LogFormat::resolve(name, sample)?;
+    if !json_field.is_empty() {
         let mut fields = JsonFields::default();
-        for setting in &args.json_field {
+        for setting in json_field {
             fields.apply(setting)?;
         }
         format.set_json_fields(fields)?;
     }
+    Ok(format)
+}
+
+/// Build the logs job from the flags: the format (detected from the first
+/// input for `auto`), JSON field names, grouping, metrics, filters.
+fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
+    let format = log_format(&args.log_format, &args.json_field, inputs.first())?;
     log::debug!("log format: {format}");
     let mut job = LogJob::new(format);
     job.group_by(&args.group_by)?.bucket(args.bucket).distinct_exact_limit(args.distinct_exact_limit);

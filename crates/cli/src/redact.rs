@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use pagemill_engine::{AtomicFile, Malformed};
-use pagemill_logs::{Changes, JsonFields, LogFormat, Mask, RedactKey, Redactor};
-use pagemill_mmap::{Access, Compression, OpenOptions};
+use pagemill_logs::{Changes, Mask, RedactKey, Redactor};
+use pagemill_mmap::{Access, ChunkMut, Compression, OpenOptions};
 use pagemill_split::Lines;
 use rayon::prelude::*;
 
 use crate::args::{Global, RedactArgs, Workers};
-use crate::commands::{DETECT_BYTES, pool, runner};
+use crate::commands::{log_format, pool, runner};
 
 /// Test hook: abort the process (as a kill would) once this many chunks of
 /// an in-place run have been redacted and flushed.
@@ -126,15 +126,7 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
         Mode::DryRun => Access::ReadOnly,
     });
     let mut source = opts.open(path)?;
-    let sample = &source.bytes()[..source.len().min(DETECT_BYTES)];
-    let mut format = LogFormat::resolve(&args.log_format, sample)?;
-    if !args.json_field.is_empty() {
-        let mut fields = JsonFields::default();
-        for setting in &args.json_field {
-            fields.apply(setting)?;
-        }
-        format.set_json_fields(fields)?;
-    }
+    let format = log_format(&args.log_format, &args.json_field, Some(&source))?;
     log::debug!("{name}: log format {format}");
     let redactor = Redactor::new(format, &args.mask, key)?;
     let chunk_size = runner(global).effective_chunk_size(source.len() as u64);
@@ -155,55 +147,61 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
             let abort_after: Option<usize> = std::env::var(ABORT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
             let done = AtomicUsize::new(0);
             let pieces = source.split_mut(&ranges)?;
-            let results = pool.install(|| {
-                pieces
-                    .into_par_iter()
-                    .map(|mut piece| {
-                        let mut malformed = Malformed::default();
-                        let offset = piece.offset();
-                        let changes = redactor.redact_chunk(piece.bytes_mut(), offset, &mut malformed);
-                        if changes.lines_changed > 0 {
-                            piece.flush()?;
-                        }
-                        if abort_after.is_some_and(|n| done.fetch_add(1, Ordering::SeqCst) + 1 >= n) {
-                            std::process::abort();
-                        }
-                        Ok((changes, malformed))
-                    })
-                    .collect::<Result<Vec<_>, pagemill_mmap::Error>>()
+            let result = redact_pieces(&pool, &redactor, pieces, |piece, changes| {
+                if changes.lines_changed > 0 {
+                    piece.flush()?;
+                }
+                if abort_after.is_some_and(|n| done.fetch_add(1, Ordering::SeqCst) + 1 >= n) {
+                    std::process::abort();
+                }
+                Ok(())
             })?;
             if !source.is_empty() {
                 source.flush()?;
             }
             lock.sync_all().with_context(|| format!("cannot sync {name}"))?;
             source.check_unchanged()?;
-            merge(results)
+            result
         }
         Mode::Copy => {
             let out: &PathBuf = args.output.as_ref().expect("copy mode has an output");
             let pieces = source.split_mut(&ranges)?;
-            let results = pool.install(|| {
-                pieces
-                    .into_par_iter()
-                    .map(|mut piece| {
-                        let mut malformed = Malformed::default();
-                        let offset = piece.offset();
-                        let changes = redactor.redact_chunk(piece.bytes_mut(), offset, &mut malformed);
-                        (changes, malformed)
-                    })
-                    .collect::<Vec<_>>()
-            });
+            // Copy-on-write pieces: nothing to flush.
+            let result = redact_pieces(&pool, &redactor, pieces, |_, _| Ok(()))?;
             let mut file = AtomicFile::create(out, std::slice::from_ref(&source))?;
             std::io::Write::write_all(&mut file, source.bytes())
                 .with_context(|| format!("cannot write {}", out.display()))?;
             source.check_unchanged()?;
             file.commit()?;
-            merge(results)
+            result
         }
     };
     report_malformed(&name, &malformed);
     eprintln!("pagemill: {}", summary(&name, mode, &changes, redactor.masks()));
     Ok(())
+}
+
+/// Redact `pieces` in parallel; `done` runs on each piece once it is
+/// redacted (to flush it, say).
+fn redact_pieces(
+    pool: &rayon::ThreadPool,
+    redactor: &Redactor,
+    pieces: Vec<ChunkMut<'_>>,
+    done: impl Fn(&mut ChunkMut<'_>, &Changes) -> Result<(), pagemill_mmap::Error> + Sync,
+) -> Result<(Changes, Malformed), pagemill_mmap::Error> {
+    let results = pool.install(|| {
+        pieces
+            .into_par_iter()
+            .map(|mut piece| {
+                let mut malformed = Malformed::default();
+                let offset = piece.offset();
+                let changes = redactor.redact_chunk(piece.bytes_mut(), offset, &mut malformed);
+                done(&mut piece, &changes)?;
+                Ok((changes, malformed))
+            })
+            .collect::<Result<Vec<_>, pagemill_mmap::Error>>()
+    })?;
+    Ok(merge(results))
 }
 
 /// What redacting `ranges` of `bytes` would change, changing nothing.
