@@ -57,3 +57,12 @@ pub trait Job: Sync {
         None
     }
 }
+
+/// Schema metadata key that marks a job's partial result (an Arrow batch of
+/// its state, from [`Runner::run_partial`](crate::Runner::run_partial)):
+/// `<job>/<layout version>`, e.g. `features/1` or `logs/1`. Every job's
+/// partials use this key, so a reader can tell them apart before decoding.
+pub const PARTIAL_KEY: &str = "pagemill.partial";
+/// Schema metadata key of the job spec a partial was computed with; partials
+/// merge only with partials of the same spec.
+pub const PARTIAL_SPEC_KEY: &str = "pagemill.partial.spec";

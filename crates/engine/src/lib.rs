@@ -48,7 +48,7 @@ mod runner;
 
 pub use crate::count::CountRecords;
 pub use crate::error::Error;
-pub use crate::job::{Chunk, Job};
+pub use crate::job::{Chunk, Job, PARTIAL_KEY, PARTIAL_SPEC_KEY};
 pub use crate::malformed::{Malformed, Sample};
 pub use crate::output::{AtomicFile, Temporaries};
 pub use crate::runner::{DEFAULT_MAX_GROUPS, Outcome, Progress, Release, Runner};

@@ -46,10 +46,7 @@ use crate::general::{Features, FeaturesPartial, Reader};
 use crate::spec::{Agg, Dialect, FieldType};
 use crate::table::{KeyTable, Prefix, tail_word};
 
-/// Schema metadata key that marks a partial result: `<job>/<layout version>`.
-pub const PARTIAL_KEY: &str = "pagemill.partial";
-/// Schema metadata key of the job spec a partial was computed with.
-pub const PARTIAL_SPEC_KEY: &str = "pagemill.partial.spec";
+pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for this layout.
 pub const FEATURES_PARTIAL: &str = "features/1";
 

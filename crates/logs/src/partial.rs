@@ -70,12 +70,9 @@ use crate::query::{Bucket, GroupField, Metric};
 use crate::record::{Escapes, TimeUnit};
 use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 
-/// Schema metadata key naming the kind of a partial file.
-pub const PARTIAL_KEY: &str = "pagemill.partial";
+pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for logs partials.
 pub const PARTIAL_KIND: &str = "logs/1";
-/// Schema metadata key of the query that made a logs partial.
-pub const PARTIAL_SPEC_KEY: &str = "pagemill.partial.spec";
 /// Schema metadata key of a logs partial's line counts.
 pub const PARTIAL_TOTALS_KEY: &str = "pagemill.partial.totals";
 
