@@ -116,8 +116,9 @@ pub(crate) fn push_key_part(buf: &mut Vec<u8>, part: Option<&[u8]>) {
     }
 }
 
-/// The parts of an encoded key.
-pub(crate) fn key_parts(mut buf: &[u8]) -> Vec<Option<&[u8]>> {
+/// The parts of an encoded key (see [`push_key_part`]), or `None` if the
+/// bytes are not one (only keys read back from a partial result can fail).
+pub(crate) fn key_parts(mut buf: &[u8]) -> Option<Vec<Option<&[u8]>>> {
     let mut parts = Vec::new();
     while let Some((&tag, rest)) = buf.split_first() {
         let (len, rest) = match tag {
@@ -126,13 +127,13 @@ pub(crate) fn key_parts(mut buf: &[u8]) -> Vec<Option<&[u8]>> {
                 buf = rest;
                 continue;
             }
-            255 => (u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize, &rest[4..]),
+            255 => (u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize, &rest[4..]),
             n => (usize::from(n) - 1, rest),
         };
-        parts.push(Some(&rest[..len]));
+        parts.push(Some(rest.get(..len)?));
         buf = &rest[len..];
     }
-    parts
+    Some(parts)
 }
 
 fn column_name(header: Option<&[String]>, i: usize) -> String {
@@ -317,7 +318,8 @@ impl FeaturesPartial {
             return *slot as usize;
         }
         *slot = next;
-        let invalid = text_key && key_parts(key).iter().flatten().any(|p| std::str::from_utf8(p).is_err());
+        let invalid = text_key
+            && key_parts(key).expect("keys the job encoded").iter().flatten().any(|p| std::str::from_utf8(p).is_err());
         self.push_row(job, invalid);
         next as usize
     }
@@ -576,7 +578,7 @@ impl Features {
             .table
             .iter()
             .filter(|&(_, &r)| !p.invalid[r as usize])
-            .map(|(key, &r)| (key_parts(key), r as usize))
+            .map(|(key, &r)| (key_parts(key).expect("keys the job encoded"), r as usize))
             .collect();
         order.sort_by(|(a, _), (b, _)| {
             a.iter()

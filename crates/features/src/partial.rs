@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
+use arrow_array::builder::BinaryBuilder;
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::Job;
@@ -42,7 +43,7 @@ use pagemill_split::{AnyFormat, Lines};
 
 use crate::acc::ValueAcc;
 use crate::error::Error;
-use crate::general::{Features, FeaturesPartial, Reader};
+use crate::general::{Features, FeaturesPartial, Reader, key_parts};
 use crate::spec::{Agg, Dialect, FieldType};
 use crate::table::{KeyTable, Prefix, tail_word};
 
@@ -225,16 +226,14 @@ impl Features {
             keys[r as usize] = key;
         }
         let binary = |f: &mut dyn FnMut(usize, &mut Vec<u8>)| -> ArrayRef {
+            let mut builder = BinaryBuilder::new();
             let mut buf = Vec::new();
-            let cells: Vec<Vec<u8>> = rows
-                .iter()
-                .map(|&r| {
-                    buf.clear();
-                    f(r, &mut buf);
-                    buf.clone()
-                })
-                .collect();
-            Arc::new(BinaryArray::from_iter_values(cells))
+            for &r in &rows {
+                buf.clear();
+                f(r, &mut buf);
+                builder.append_value(&buf);
+            }
+            Arc::new(builder.finish())
         };
         fields.push(Field::new("_key", DataType::Binary, false));
         columns.push(binary(&mut |r, out| out.extend_from_slice(keys[r])));
@@ -298,7 +297,8 @@ impl Features {
         p.table = KeyTable::with_capacity(n);
         for i in 0..n {
             let key = keys.value(i);
-            let parts = key_parts_checked(key).ok_or_else(|| bad(format!("row {i}: malformed key")))?;
+            let parts =
+                key_parts(key).filter(|p| !p.is_empty()).ok_or_else(|| bad(format!("row {i}: malformed key")))?.len();
             if parts != nk {
                 return Err(bad(format!("row {i}: key of {parts} parts, expected {nk}")));
             }
@@ -342,24 +342,6 @@ impl Features {
         }
         Ok(p)
     }
-}
-
-/// The number of parts of an encoded key, or `None` if it is malformed.
-fn key_parts_checked(mut buf: &[u8]) -> Option<usize> {
-    if buf.is_empty() {
-        return None;
-    }
-    let mut n = 0;
-    while let Some((&tag, rest)) = buf.split_first() {
-        let (len, rest) = match tag {
-            0 => (0, rest),
-            255 => (u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize, &rest[4..]),
-            n => (usize::from(n) - 1, rest),
-        };
-        buf = rest.get(len..)?;
-        n += 1;
-    }
-    Some(n)
 }
 
 /// The spec of a partial batch, from its schema metadata.
@@ -418,9 +400,9 @@ mod tests {
         assert!(parse_list("2,a").is_err());
         assert!(parse_list("x").is_err());
         assert!(unesc("%zz").is_err());
-        assert_eq!(key_parts_checked(&[0, 2, b'a', 1]), Some(3));
-        assert_eq!(key_parts_checked(&[3, b'a']), None);
-        assert_eq!(key_parts_checked(&[255, 1, 0]), None);
-        assert_eq!(key_parts_checked(&[]), None);
+        assert_eq!(key_parts(&[0, 2, b'a', 1]), Some(vec![None, Some(&b"a"[..]), Some(&b""[..])]));
+        assert_eq!(key_parts(&[3, b'a']), None);
+        assert_eq!(key_parts(&[255, 1, 0]), None);
+        assert_eq!(key_parts(&[]), Some(vec![]));
     }
 }
