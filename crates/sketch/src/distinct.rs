@@ -184,24 +184,33 @@ impl Distinct {
         Ok(())
     }
 
-    /// Whether the count is exact (no hand-over to the HyperLogLog yet).
+    /// This count with its pending hashes sorted in (and handed over to the
+    /// HyperLogLog past the limit): the state every answer is read from.
+    /// Pending hashes are only sorted in when enough pile up, so without
+    /// this, whether a count of a little over `exact_limit` values is
+    /// exact would depend on when its values arrived.
+    fn settled(&self) -> std::borrow::Cow<'_, Distinct> {
+        if self.pending.is_empty() {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            let mut d = self.clone();
+            d.compact();
+            std::borrow::Cow::Owned(d)
+        }
+    }
+
+    /// Whether the count is exact: at most `exact_limit` distinct values.
     pub fn is_exact(&self) -> bool {
-        self.sketch.is_none()
+        self.settled().sketch.is_none()
     }
 
     /// The distinct count: exact, or the HyperLogLog's composite estimate
     /// rounded to an integer.
     pub fn estimate(&self) -> u64 {
-        match &self.sketch {
+        let d = self.settled();
+        match &d.sketch {
             Some(s) => s.composite_estimate().round() as u64,
-            None if self.pending.is_empty() => self.exact.len() as u64,
-            None => {
-                let mut pending = self.pending.clone();
-                pending.sort_unstable();
-                pending.dedup();
-                let dup = pending.iter().filter(|h| self.exact.binary_search(h).is_ok()).count();
-                (self.exact.len() + pending.len() - dup) as u64
-            }
+            None => d.exact.len() as u64,
         }
     }
 
@@ -221,23 +230,16 @@ impl Distinct {
     /// [`from_bytes`](Distinct::from_bytes) takes them.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![VERSION];
-        match &self.sketch {
+        let d = self.settled();
+        match &d.sketch {
             Some(s) => {
                 out.push(1);
                 out.extend_from_slice(&s.serialize());
             }
             None => {
-                // Pending hashes are sorted in without a hand-over to the
-                // HyperLogLog, so the restored count estimates exactly what
-                // this one does (the hand-over happens at the next merge,
-                // as it would have here).
-                let mut pending = self.pending.clone();
-                pending.sort_unstable();
-                pending.dedup();
-                let set = Distinct { exact: merge_sorted(self.exact.clone(), pending), ..Distinct::new(self.config) };
                 out.push(0);
-                put_u32(&mut out, set.exact.len() as u32);
-                for &h in &set.exact {
+                put_u32(&mut out, d.exact.len() as u32);
+                for &h in &d.exact {
                     put_u64(&mut out, h);
                 }
             }
@@ -258,6 +260,12 @@ impl Distinct {
                 r.finish()?;
                 if d.exact.windows(2).any(|w| w[0] >= w[1]) {
                     return Err(Error::Corrupt("exact hashes unsorted or repeated"));
+                }
+                if d.exact.len() > config.exact_limit {
+                    // Written before counts were settled on save: hand over
+                    // as this count would have.
+                    d.pending = std::mem::take(&mut d.exact);
+                    d.compact();
                 }
             }
             1 => {
@@ -297,6 +305,34 @@ fn merge_sorted(a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
 mod tests {
     use super::*;
 
+    /// Just past the exact limit, a count used to stay exact or not
+    /// depending on when its pending hashes were sorted in, so one count of
+    /// the values and a merge of counts of their parts disagreed.
+    #[test]
+    fn the_answer_depends_only_on_the_set_just_past_the_limit() {
+        let c = DistinctConfig::new();
+        for n in [1000u64, 1024, 1025, 1100, 1446, 2000, 2047, 2049, 3000] {
+            let mut one = Distinct::new(c);
+            let mut parts: Vec<Distinct> = (0..4).map(|_| Distinct::new(c)).collect();
+            for i in 0..n {
+                one.insert(&i.to_le_bytes());
+                parts[(i % 4) as usize].insert(&i.to_le_bytes());
+            }
+            let mut merged = Distinct::new(c);
+            let mut restored = Distinct::new(c);
+            for p in parts {
+                restored.merge(Distinct::from_bytes(c, &p.to_bytes()).unwrap()).unwrap();
+                merged.merge(p).unwrap();
+            }
+            let saved = Distinct::from_bytes(c, &one.to_bytes()).unwrap();
+            assert_eq!(one.estimate(), merged.estimate(), "{n}");
+            assert_eq!(one.estimate(), restored.estimate(), "{n}");
+            assert_eq!(one.estimate(), saved.estimate(), "{n}");
+            assert_eq!(one.is_exact(), n <= 1024, "{n}");
+            assert_eq!(merged.is_exact(), n <= 1024, "{n}");
+        }
+    }
+
     fn hashes(n: u64, modulo: u64) -> Vec<u64> {
         (0..n).map(|i| hash_bytes(&(i % modulo).to_le_bytes())).collect()
     }
@@ -329,17 +365,17 @@ mod tests {
                 assert!(Distinct::from_bytes(config, &bytes[..cut]).is_err(), "cut at {cut}");
             }
         }
-        // 150 hashes: 128 sorted and 22 pending, which hand over to the
-        // HyperLogLog only when sorted in.
+        // 150 hashes: 128 sorted and 22 pending. Past the limit is past the
+        // limit, however the hashes sit: not exact, saved and restored alike.
         let small_limit = DistinctConfig::new().lg_k(8).unwrap().exact_limit(128).unwrap();
         let pending = build(small_limit, &hashes(150, 150));
-        assert!(pending.is_exact());
+        assert!(!pending.is_exact());
         let mut back = Distinct::from_bytes(small_limit, &pending.to_bytes()).unwrap();
-        assert_eq!(back.estimate(), 150);
+        assert!(!back.is_exact());
+        assert_eq!(back.estimate(), pending.estimate());
         let mut orig = pending.clone();
         back.merge(build(small_limit, &hashes(10, 10))).unwrap();
         orig.merge(build(small_limit, &hashes(10, 10))).unwrap();
-        assert!(!back.is_exact());
         assert_eq!(back.estimate(), orig.estimate());
         let other = DistinctConfig::new().lg_k(11).unwrap().exact_limit(600).unwrap();
         assert!(matches!(Distinct::from_bytes(other, &big.to_bytes()), Err(Error::Corrupt(_))));
