@@ -97,8 +97,11 @@ impl Malformed {
         self.max_samples
     }
 
-    /// An empty account for records of `chunk`.
-    pub(crate) fn for_chunk(chunk: &Chunk<'_>, max_samples: usize) -> Malformed {
+    /// An empty account for records of `chunk`: [`report`](Malformed::report)
+    /// takes offsets relative to the chunk, samples keep the chunk's input
+    /// and absolute byte offset. (The runner makes one for every chunk it
+    /// maps; callers that map chunks themselves, like table scans, use this.)
+    pub fn for_chunk(chunk: &Chunk<'_>, max_samples: usize) -> Malformed {
         Malformed { input: chunk.input, base: chunk.offset as u64, ..Malformed::new(max_samples) }
     }
 

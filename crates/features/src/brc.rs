@@ -347,7 +347,9 @@ fn parse_value(w: u64) -> Option<(i32, usize)> {
 }
 
 /// Parse a value strictly (the slow path): `-?[0-9]{1,2}\.[0-9]`.
-fn parse_value_slow(s: &[u8]) -> Option<i32> {
+/// A 1BRC temperature (`-99.9` to `99.9`, exactly one decimal) in tenths:
+/// `b"-12.3"` is `-123`. None for anything else.
+pub fn parse_tenths(s: &[u8]) -> Option<i32> {
     let (negative, digits) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s),
@@ -495,7 +497,7 @@ impl Brc {
             malformed.report("empty-name", base + p, raw);
             return next;
         }
-        let Some(tenths) = parse_value_slow(&line[semi + 1..]) else {
+        let Some(tenths) = parse_tenths(&line[semi + 1..]) else {
             malformed.report("bad-number", base + p, raw);
             return next;
         };
@@ -609,11 +611,11 @@ mod tests {
             let mut line = text.clone().into_bytes();
             line.extend_from_slice(b"\nXY");
             assert_eq!(parse_value(word(&line[..8.min(line.len())])), Some((v, text.len() + 1)), "{text}");
-            assert_eq!(parse_value_slow(text.as_bytes()), Some(v), "{text}");
+            assert_eq!(parse_tenths(text.as_bytes()), Some(v), "{text}");
         }
         // Two-digit values with a leading zero are accepted by both.
         assert_eq!(parse_value(word(b"-05.5\n")), Some((-55, 6)));
-        assert_eq!(parse_value_slow(b"-05.5"), Some(-55));
+        assert_eq!(parse_tenths(b"-05.5"), Some(-55));
     }
 
     #[test]
@@ -639,7 +641,7 @@ mod tests {
             assert_eq!(parse_value(word(&bad[..bad.len().min(8)])), None, "{:?}", String::from_utf8_lossy(bad));
             let trimmed = bad.strip_suffix(b"\n").unwrap_or(bad);
             if trimmed != b"1.2\r" {
-                assert_eq!(parse_value_slow(trimmed), None, "{:?}", String::from_utf8_lossy(bad));
+                assert_eq!(parse_tenths(trimmed), None, "{:?}", String::from_utf8_lossy(bad));
             }
         }
     }
@@ -655,10 +657,8 @@ mod tests {
                 *b = alphabet[n % 7];
                 n /= 7;
             }
-            let want = bytes
-                .iter()
-                .position(|&b| b == b'\n')
-                .and_then(|nl| parse_value_slow(&bytes[..nl]).map(|v| (v, nl + 1)));
+            let want =
+                bytes.iter().position(|&b| b == b'\n').and_then(|nl| parse_tenths(&bytes[..nl]).map(|v| (v, nl + 1)));
             assert_eq!(parse_value(u64::from_le_bytes(bytes)), want, "{:?}", String::from_utf8_lossy(&bytes));
         }
     }

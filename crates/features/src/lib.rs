@@ -79,7 +79,7 @@ pub mod partial;
 mod spec;
 mod table;
 
-pub use crate::brc::{BRC_PARTIAL, Brc, BrcPartial, BrcResult, BrcStats, StationStats};
+pub use crate::brc::{BRC_PARTIAL, Brc, BrcPartial, BrcResult, BrcStats, StationStats, parse_tenths};
 pub use crate::error::Error;
 pub use crate::field::{FieldError, RawField, split_fields};
 pub use crate::general::{Features, FeaturesPartial};

@@ -52,9 +52,24 @@ impl Dialect {
         self
     }
 
+    /// The delimiter.
+    pub fn get_delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// The quote, if fields may be quoted.
+    pub fn get_quote(&self) -> Option<u8> {
+        self.quote
+    }
+
+    /// Whether the first record of each input is a header.
+    pub fn has_header(&self) -> bool {
+        self.header
+    }
+
     /// Refuses a delimiter or quote that is a line end, and a quote equal to
     /// the delimiter: records could not be told apart.
-    pub(crate) fn check(&self) -> Result<(), crate::Error> {
+    pub fn check(&self) -> Result<(), crate::Error> {
         let name = |b: u8| format!("{:?}", char::from(b));
         for (what, byte) in [("delimiter", Some(self.delimiter)), ("quote", self.quote)] {
             if let Some(b @ (b'\n' | b'\r')) = byte {

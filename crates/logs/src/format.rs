@@ -182,6 +182,14 @@ impl LogFormat {
         }
     }
 
+    /// Decode a raw text field of a [`LogRecord`] of this format into text:
+    /// `\"`, `\\`, `\xHH`, ... in Apache and nginx lines, JSON string
+    /// escapes in JSON lines. Invalid UTF-8 is replaced (U+FFFD). Fields
+    /// without a backslash are their own text (when valid UTF-8).
+    pub fn decode_text(&self, raw: &[u8]) -> String {
+        crate::record::decode(raw, self.escapes())
+    }
+
     pub(crate) fn escapes(&self) -> Escapes {
         match self.kind {
             Kind::Text(..) => Escapes::Log,

@@ -1,0 +1,170 @@
+//! 1BRC lines and fixed-width binary records as tables.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use pagemill_engine::Malformed;
+use pagemill_features::{FieldType, Layout, parse_tenths};
+use pagemill_mmap::Source;
+use pagemill_split::{AnyFormat, Fixed, Lines, Record};
+
+use crate::decode::{Cell, Decoder, Scratch};
+use crate::error::Error;
+use crate::filter::Value;
+use crate::table::PagemillTable;
+
+static BRC_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("station", DataType::Utf8View, false),
+        Field::new("measurement", DataType::Float64, false),
+    ]))
+});
+
+#[derive(Debug)]
+struct BrcDecoder {
+    records: AnyFormat,
+}
+
+impl Decoder for BrcDecoder {
+    fn schema(&self) -> &SchemaRef {
+        &BRC_SCHEMA
+    }
+
+    fn format(&self) -> &AnyFormat {
+        &self.records
+    }
+
+    fn parse<'a>(
+        &self,
+        r: Record<'a>,
+        projection: &[usize],
+        row: &mut Vec<Cell<'a>>,
+        _scratch: &mut Scratch<'a>,
+        malformed: &mut Malformed,
+    ) -> bool {
+        // The same checks, in the same order, as `pagemill features --preset 1brc`.
+        let Some(semi) = memchr::memchr(b';', r.bytes) else {
+            malformed.report("missing-separator", r.offset, r.bytes);
+            return false;
+        };
+        let name = &r.bytes[..semi];
+        if name.is_empty() {
+            malformed.report("empty-name", r.offset, r.bytes);
+            return false;
+        }
+        let Some(tenths) = parse_tenths(&r.bytes[semi + 1..]) else {
+            malformed.report("bad-number", r.offset, r.bytes);
+            return false;
+        };
+        if std::str::from_utf8(name).is_err() {
+            malformed.report("invalid-utf8", r.offset, r.bytes);
+            return false;
+        }
+        for &c in projection {
+            row.push(Cell::Val(if c == 0 { Value::Str(name) } else { Value::Float(f64::from(tenths) / 10.0) }));
+        }
+        true
+    }
+}
+
+#[derive(Debug)]
+struct BinaryDecoder {
+    schema: SchemaRef,
+    records: AnyFormat,
+    layout: Layout,
+}
+
+fn le(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(b)
+}
+
+impl Decoder for BinaryDecoder {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn format(&self) -> &AnyFormat {
+        &self.records
+    }
+
+    fn parse<'a>(
+        &self,
+        r: Record<'a>,
+        projection: &[usize],
+        row: &mut Vec<Cell<'a>>,
+        _scratch: &mut Scratch<'a>,
+        malformed: &mut Malformed,
+    ) -> bool {
+        if r.bytes.len() < self.layout.record_size() {
+            malformed.report("short-record", r.offset, r.bytes);
+            return false;
+        }
+        for &c in projection {
+            let f = &self.layout.fields()[c];
+            let b = &r.bytes[f.offset..f.offset + f.ty.width()];
+            let v = match f.ty {
+                FieldType::F32 => Value::Float(f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+                FieldType::F64 => Value::Float(f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+                FieldType::I8 | FieldType::I16 | FieldType::I32 | FieldType::I64 => {
+                    // Sign-extend from the field's width.
+                    let shift = 64 - 8 * b.len() as u32;
+                    Value::Int(((le(b) << shift) as i64) >> shift)
+                }
+                FieldType::Bytes(_) => {
+                    let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+                    Value::Str(&b[..end])
+                }
+                _ => Value::UInt(le(b)),
+            };
+            row.push(Cell::Val(v));
+        }
+        true
+    }
+}
+
+impl PagemillTable {
+    /// 1BRC lines `station;temperature` as a table of `station` (Utf8View) and
+    /// `measurement` (Float64, one decimal). Lines are checked as
+    /// `pagemill features --preset 1brc` checks them: `missing-separator`,
+    /// `empty-name`, `bad-number` and `invalid-utf8` lines are malformed.
+    pub fn brc(sources: Vec<Source>) -> Result<PagemillTable, Error> {
+        PagemillTable::build("1brc", Arc::new(BrcDecoder { records: AnyFormat::Lines(Lines) }), sources)
+    }
+
+    /// Fixed-width binary records of `layout` as a table: one column per
+    /// field, named after it, decoded little-endian straight from the
+    /// mapping (`i8`..`i64` as Int8..Int64, `u8`..`u64` as UInt8..UInt64,
+    /// `f32`/`f64` as Float32/Float64, `bytesN` as text without its
+    /// trailing NUL padding). A final record shorter than the layout is
+    /// malformed (`short-record`).
+    pub fn binary(sources: Vec<Source>, layout: Layout) -> Result<PagemillTable, Error> {
+        let fields: Vec<Field> = layout
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = match f.ty {
+                    FieldType::I8 => DataType::Int8,
+                    FieldType::I16 => DataType::Int16,
+                    FieldType::I32 => DataType::Int32,
+                    FieldType::I64 => DataType::Int64,
+                    FieldType::U8 => DataType::UInt8,
+                    FieldType::U16 => DataType::UInt16,
+                    FieldType::U32 => DataType::UInt32,
+                    FieldType::U64 => DataType::UInt64,
+                    FieldType::F32 => DataType::Float32,
+                    FieldType::F64 => DataType::Float64,
+                    _ => DataType::Utf8View,
+                };
+                Field::new(&f.name, t, false)
+            })
+            .collect();
+        let decoder = BinaryDecoder {
+            schema: Arc::new(Schema::new(fields)),
+            records: AnyFormat::Fixed(Fixed::new(layout.record_size())),
+            layout,
+        };
+        PagemillTable::build("binary", Arc::new(decoder), sources)
+    }
+}
