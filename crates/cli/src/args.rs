@@ -70,6 +70,30 @@ Examples:
   pagemill logs --log-format json --json-field latency=elapsed_ms:ms --group-by host app.jsonl
   pagemill logs --since 2024-05-01T10:00:00Z --until 2024-05-01T11:00:00Z --rejects bad.txt access.log";
 
+#[cfg(feature = "sql")]
+const SQL_HELP: &str = "\
+Tables (--table NAME=PATH[:KIND], repeat a NAME to read several files as one table):
+  logs                      access logs, format from --log-format (default: detected)
+  common, combined, timed, json   access logs of that format
+  csv, tsv                  delimited text with a header (--no-header, --delimiter)
+  1brc                      `station;temperature` lines
+  binary                    fixed-width records (--record-size, --field)
+Without a KIND, .csv and .tsv files are delimited and other files are logs.
+Logs tables have the columns ip, user, time (UTC), method, uri, path, query, protocol,
+status, bytes, referrer, user_agent, host, latency (seconds); delimited tables their
+header's names (types inferred: BIGINT, DOUBLE or text); 1brc tables station and
+measurement; binary tables one column per --field.
+Aggregate functions besides DataFusion's own: hdr_quantile(value, q [, sigfig [, scale]])
+(HdrHistogram; defaults 3 digits, scale 1000000) and hll_distinct(value) (exact up to 1024
+values, then HyperLogLog, about 1.6% error). Malformed records are counted by kind with
+samples on stderr (--strict: the first one is an error).
+Examples:
+  pagemill sql \"SELECT path, count(*) AS requests, hdr_quantile(latency, 0.99) AS p99
+    FROM logs GROUP BY path ORDER BY requests DESC LIMIT 10\" --table logs=access.log
+  pagemill sql \"SELECT dest, avg(arr_delay) FROM f GROUP BY dest\" -t f=flights.csv -o out.parquet
+  pagemill sql \"SELECT station, min(measurement), max(measurement) FROM m GROUP BY station\"
+    -t m=measurements.txt:1brc";
+
 /// Memory-mapped, parallel map-reduce analytics over large files.
 #[derive(Debug, Parser)]
 #[command(name = "pagemill", version, about, after_help = EXAMPLES, propagate_version = true)]
@@ -191,6 +215,10 @@ pub enum Command {
     /// Merge partial results (`--partial` outputs of count, features and logs) into one result.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
+    /// Run SQL over log, CSV, 1BRC and binary files with DataFusion (built with the `sql` feature).
+    #[cfg(feature = "sql")]
+    #[command(after_help = SQL_HELP)]
+    Sql(SqlArgs),
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -520,6 +548,45 @@ pub struct OutputArgs {
     /// Compress Arrow IPC output: none (the default, memory-mappable by readers), lz4 or zstd.
     #[arg(long, value_name = "CODEC", default_value = "none", value_parser = parse_ipc_compression)]
     pub ipc_compression: IpcCompression,
+}
+
+#[cfg(feature = "sql")]
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query: one DataFusion SQL statement.
+    pub query: String,
+
+    /// A table: NAME=PATH[:KIND] (see below); repeat a NAME for several files.
+    #[arg(short, long, value_name = "NAME=PATH[:KIND]", required = true, value_parser = crate::sql::parse_table)]
+    pub table: Vec<crate::sql::TableSpec>,
+
+    /// Format of `logs` tables: auto (detected), common, combined, timed, json, or a
+    /// custom Apache or nginx format string.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// JSON lines: read a field from other keys, e.g. `latency=elapsed_ms:ms` (repeatable).
+    #[arg(long, value_name = "TARGET=KEY[,KEY...][:UNIT]")]
+    pub json_field: Vec<String>,
+
+    /// Delimiter of csv and tsv tables (one byte; `tab` for a tab).
+    #[arg(long, value_name = "CHAR", value_parser = parse_byte)]
+    pub delimiter: Option<u8>,
+
+    /// Delimited tables have no header: columns are column_0, column_1, ...
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// Record size of binary tables, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub record_size: Option<usize>,
+
+    /// A field of binary tables: name:type@offset (types i8..i64, u8..u64, f32, f64, bytesN).
+    #[arg(long, value_name = "NAME:TYPE@OFFSET")]
+    pub field: Vec<BinaryField>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,7 +30,7 @@ use crate::workers::{self, Ship};
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
 /// mapping policy, decompressing gzip and zstd inputs unless told not to.
-fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
+pub(crate) fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap).decompress(!global.no_decompress);
     if files.is_empty() {
@@ -56,7 +56,7 @@ pub(crate) fn runner(global: &Global) -> Runner {
 }
 
 /// Print the malformed-record summary on stderr, if there is anything to say.
-fn report_malformed(malformed: &Malformed) {
+pub(crate) fn report_malformed(malformed: &Malformed) {
     if !malformed.is_empty() {
         eprintln!("pagemill: {malformed}");
     }
@@ -116,7 +116,12 @@ fn run_with<T>(
 
 /// Write result batches to `-o FILE` (atomically) or stdout, in the format
 /// the flags and the file's extension choose.
-fn write_results(output: &OutputArgs, schema: &SchemaRef, batches: &[RecordBatch], inputs: &[Source]) -> Result<()> {
+pub(crate) fn write_results(
+    output: &OutputArgs,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    inputs: &[Source],
+) -> Result<()> {
     let path = output.output.as_deref();
     let format = choose_format(output.output_format, path);
     let mut options = WriteOptions::new();

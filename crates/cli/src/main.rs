@@ -8,6 +8,8 @@ mod commands;
 mod logger;
 mod progress;
 mod redact;
+#[cfg(feature = "sql")]
+mod sql;
 mod workers;
 
 use std::io::Write;
@@ -50,6 +52,8 @@ fn main() -> ExitCode {
         Command::Logs(args) => commands::logs(&cli.global, args),
         Command::Merge(args) => commands::merge(&cli.global, args),
         Command::Redact(args) => redact::redact(&cli.global, args),
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => sql::sql(&cli.global, args),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

@@ -1,0 +1,151 @@
+//! `pagemill sql`: SQL over files with DataFusion, on pagemill's table
+//! providers (feature `sql`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow_schema::SchemaRef;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pagemill_datafusion::{DelimitedOptions, PagemillTable, register_functions};
+use pagemill_features::{Dialect, Layout};
+use pagemill_mmap::{FileId, Source};
+
+use crate::args::{Global, SqlArgs};
+use crate::commands::{log_format, open_inputs, report_malformed, write_results};
+
+/// The kinds `--table NAME=PATH:KIND` takes.
+const KINDS: [&str; 9] = ["logs", "common", "combined", "timed", "json", "csv", "tsv", "1brc", "binary"];
+
+/// One `--table` flag: a table name, a path, and the kind of its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    pub name: String,
+    pub path: PathBuf,
+    pub kind: String,
+}
+
+/// `NAME=PATH[:KIND]`. Without a kind, `.csv` and `.tsv` files are
+/// delimited and anything else is a log (format detected).
+pub fn parse_table(s: &str) -> Result<TableSpec, String> {
+    let (name, rest) = s.split_once('=').ok_or_else(|| format!("expected NAME=PATH[:KIND], got '{s}'"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("table name '{name}': use letters, digits and _"));
+    }
+    let (path, kind) = match rest.rsplit_once(':') {
+        Some((path, kind)) if KINDS.contains(&kind) => (path, kind.to_string()),
+        _ => {
+            let kind = match rest.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()) {
+                Some(ext) if ext == "csv" => "csv",
+                Some(ext) if ext == "tsv" => "tsv",
+                _ => "logs",
+            };
+            (rest, kind.to_string())
+        }
+    };
+    if path.is_empty() {
+        return Err(format!("table '{name}' has no path"));
+    }
+    Ok(TableSpec { name: name.to_string(), path: PathBuf::from(path), kind })
+}
+
+/// Build the table `specs` (all of one name) describe.
+fn table(global: &Global, args: &SqlArgs, name: &str, specs: &[&TableSpec]) -> Result<PagemillTable> {
+    let kind = specs[0].kind.as_str();
+    if let Some(other) = specs.iter().find(|s| s.kind != kind) {
+        bail!("table {name}: its inputs are of different kinds ({kind} and {})", other.kind);
+    }
+    let paths: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+    let sources: Vec<Source> = open_inputs(global, &paths)?;
+    let table = match kind {
+        "csv" | "tsv" => {
+            let mut dialect = if kind == "tsv" { Dialect::tsv() } else { Dialect::csv() };
+            if let Some(d) = args.delimiter {
+                dialect = dialect.delimiter(d);
+            }
+            dialect = dialect.header(!args.no_header);
+            PagemillTable::delimited(sources, DelimitedOptions::new(dialect))?
+        }
+        "1brc" => PagemillTable::brc(sources)?,
+        "binary" => {
+            let Some(size) = args.record_size else {
+                bail!("table {name}: binary tables need --record-size and --field");
+            };
+            PagemillTable::binary(sources, Layout::new(size, args.field.clone())?)?
+        }
+        _ => {
+            let spec = match (kind, &args.log_format) {
+                ("logs", Some(f)) => f.as_str(),
+                ("logs", None) => "auto",
+                (preset, _) => preset,
+            };
+            let format = log_format(spec, &args.json_field, sources.first())?;
+            log::debug!("table {name}: log format {format}");
+            PagemillTable::logs(sources, format)?
+        }
+    };
+    Ok(match global.chunk_size {
+        Some(size) => table.with_chunk_size(size),
+        None => table,
+    })
+}
+
+pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
+    let threads = match global.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    register_functions(&ctx);
+    let mut names: Vec<&str> = Vec::new();
+    for spec in &args.table {
+        if !names.contains(&spec.name.as_str()) {
+            names.push(&spec.name);
+        }
+    }
+    let mut tables = Vec::new();
+    let mut input_ids = Vec::new();
+    for name in names {
+        let specs: Vec<&TableSpec> = args.table.iter().filter(|s| s.name == name).collect();
+        let table = table(global, args, name, &specs)?;
+        input_ids.extend(table.sources().iter().filter_map(Source::file_id));
+        ctx.register_table(name, Arc::new(table.clone())).with_context(|| format!("table {name}"))?;
+        tables.push(table);
+    }
+    // Nothing writes to an input (the tables hold the inputs, so the
+    // output writer's own check cannot see them).
+    if let Some(path) = &args.output.output
+        && let Some(id) = FileId::of_path(path)
+        && input_ids.contains(&id)
+    {
+        bail!("{}: the output file is one of the inputs", path.display());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .build()
+        .context("cannot start the query runtime")?;
+    let (schema, batches) = runtime
+        .block_on(async {
+            let df = ctx.sql(&args.query).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            Ok::<_, datafusion::error::DataFusionError>((schema, batches))
+        })
+        .map_err(|e| {
+            // One line, once: DataFusion's message already names its causes.
+            let e = e.find_root().strip_backtrace();
+            anyhow::anyhow!("{}", e.split_whitespace().collect::<Vec<_>>().join(" "))
+        })?;
+    let mut malformed = pagemill_engine::Malformed::new(5);
+    for t in &tables {
+        malformed.merge(t.take_malformed());
+    }
+    if global.strict
+        && let Some(first) = malformed.samples().first()
+    {
+        bail!("{}", pagemill_engine::Error::Strict(Box::new(first.clone())));
+    }
+    report_malformed(&malformed);
+    write_results(&args.output, &schema, &batches, &[])
+}

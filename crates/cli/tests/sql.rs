@@ -1,0 +1,188 @@
+//! `pagemill sql` end to end (built with `--features sql`): the same numbers
+//! as the jobs, several files per table, compressed inputs, every table
+//! kind, malformed records and errors.
+#![cfg(feature = "sql")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+
+use common::{Dir, s};
+
+fn pagemill() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pagemill"));
+    c.arg("--progress=never");
+    c
+}
+
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// CSV output rows keyed by their first column.
+fn by_key(csv: &str) -> BTreeMap<String, Vec<String>> {
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<String> = l.split(',').map(str::to_string).collect();
+            (cells[0].clone(), cells[1..].to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn per_path_summary_matches_pagemill_logs() {
+    let dir = Dir::new("sql-logs");
+    let log = dir.path("access.log");
+    ok(pagemill()
+        .args(["gen", "access-log", "--rows", "20000", "--log-format", "timed", "--seed", "3", "-o", s(&log)])
+        .output()
+        .unwrap());
+    let logs = ok(pagemill()
+        .args(["logs", "-g", "path", "-m", "requests,bytes,latency_max", "--output-format", "csv", s(&log)])
+        .output()
+        .unwrap());
+    let sql = ok(pagemill()
+        .args([
+            "sql",
+            "SELECT path, count(*) AS requests, sum(bytes) AS bytes, max(latency) AS latency_max FROM logs GROUP BY path ORDER BY path",
+            "-t",
+            &format!("logs={}", s(&log)),
+            "--chunk-size",
+            "64K",
+            "--output-format",
+            "csv",
+        ])
+        .output()
+        .unwrap());
+    let (want, got) = (by_key(&stdout(&logs)), by_key(&stdout(&sql)));
+    assert!(want.len() > 100);
+    assert_eq!(want.len(), got.len());
+    for (path, w) in &want {
+        let g = &got[path];
+        assert_eq!(w[0], g[0], "requests of {path}");
+        assert_eq!(w[1], g[1], "bytes of {path}");
+        let (a, b): (f64, f64) = (w[2].parse().unwrap(), g[2].parse().unwrap());
+        assert!((a - b).abs() < 1e-9, "latency_max of {path}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn several_files_compressed_ones_included_make_one_table() {
+    let dir = Dir::new("sql-multi");
+    let log = dir.path("a.log");
+    ok(pagemill().args(["gen", "access-log", "--rows", "3000", "--seed", "1", "-o", s(&log)]).output().unwrap());
+    let plain = std::fs::read(&log).unwrap();
+    let zst = dir.file("b.log.zst", &zstd::encode_all(&plain[..], 3).unwrap());
+    let out = ok(pagemill()
+        .args(["sql", "SELECT count(*) AS n, count(DISTINCT ip) AS ips FROM logs"])
+        .args(["-t", &format!("logs={}:combined", s(&log)), "-t", &format!("logs={}:combined", s(&zst))])
+        .args(["--output-format", "csv"])
+        .output()
+        .unwrap());
+    assert!(stdout(&out).starts_with("n,ips\n6000,"), "{}", stdout(&out));
+    // One name, two kinds: refused.
+    let out = pagemill()
+        .args(["sql", "SELECT 1", "-t", &format!("x={}", s(&log)), "-t", &format!("x={}:csv", s(&log))])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different kinds"));
+}
+
+#[test]
+fn csv_1brc_and_binary_tables() {
+    let dir = Dir::new("sql-kinds");
+    let csv = dir.file("t.csv", b"k,v\na,1\nb,2\na,3\n");
+    let m = dir.file("m.txt", b"Oslo;1.5\nOslo;-2.5\nRome;20.0\n");
+    let mut records = Vec::new();
+    for (key, value) in [(7u32, 1.5f64), (7, 2.0), (9, -1.0)] {
+        records.extend_from_slice(&key.to_le_bytes());
+        records.extend_from_slice(&[0; 4]);
+        records.extend_from_slice(&value.to_le_bytes());
+    }
+    let bin = dir.file("r.bin", &records);
+    let parquet = dir.path("out.parquet");
+    ok(pagemill()
+        .args([
+            "sql",
+            "SELECT k, sum(v) AS s FROM t GROUP BY k ORDER BY k",
+            "-t",
+            &format!("t={}", s(&csv)),
+            "-o",
+            s(&parquet),
+        ])
+        .output()
+        .unwrap());
+    let shown = ok(pagemill().args(["show", s(&parquet), "--output-format", "csv"]).output().unwrap());
+    assert_eq!(stdout(&shown), "k,s\na,4\nb,2\n");
+    let out = ok(pagemill()
+        .args([
+            "sql",
+            "SELECT station, min(measurement) AS lo, avg(measurement) AS mean FROM m GROUP BY station ORDER BY station",
+        ])
+        .args(["-t", &format!("m={}:1brc", s(&m)), "--output-format", "csv"])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out), "station,lo,mean\nOslo,-2.5,-0.5\nRome,20.0,20.0\n");
+    let out = ok(pagemill()
+        .args(["sql", "SELECT key, sum(value) AS total FROM r GROUP BY key ORDER BY key"])
+        .args([
+            "-t",
+            &format!("r={}:binary", s(&bin)),
+            "--record-size",
+            "16",
+            "--field",
+            "key:u32@0",
+            "--field",
+            "value:f64@8",
+        ])
+        .args(["--output-format", "csv"])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out), "key,total\n7,3.5\n9,-1.0\n");
+}
+
+#[test]
+fn malformed_records_strict_mode_and_errors() {
+    let dir = Dir::new("sql-errors");
+    let log = dir.file(
+        "access.log",
+        b"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 5 \"-\" \"curl\"\nnot a log line\n",
+    );
+    let table = format!("logs={}:combined", s(&log));
+    let out = ok(pagemill()
+        .args(["sql", "SELECT count(*) AS n FROM logs", "-t", &table, "--output-format", "csv"])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out), "n\n1\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("format-mismatch: 1") && err.contains("access.log:2"), "{err}");
+    // --strict: the first malformed record is an error, and nothing is written.
+    let target = dir.path("out.csv");
+    let out = pagemill()
+        .args(["sql", "SELECT count(*) FROM logs", "-t", &table, "--strict", "-o", s(&target)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!target.exists());
+    // A bad query: one line, non-zero exit.
+    let out = pagemill().args(["sql", "SELECT nope FROM logs", "-t", &table]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nope"), "{err}");
+    // The output never overwrites an input.
+    let out = pagemill().args(["sql", "SELECT 1", "-t", &table, "-o", s(&log)]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(std::fs::read(&log).unwrap().starts_with(b"1.2.3.4"));
+    // Table specs are checked before anything runs.
+    let out = pagemill().args(["sql", "SELECT 1", "-t", "no-equals-sign"]).output().unwrap();
+    assert!(!out.status.success());
+}
