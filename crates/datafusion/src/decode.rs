@@ -45,20 +45,17 @@ pub(crate) struct Scratch<'a> {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// How one kind of input is read: its schema, how records are cut, and how
-/// one record becomes the projected fields of a row.
+/// What a table's records look like: its columns, how records are cut,
+/// and whether each input starts with a header record.
+#[derive(Clone, Debug)]
+pub(crate) struct Shape {
+    pub(crate) schema: SchemaRef,
+    pub(crate) format: AnyFormat,
+    pub(crate) header: bool,
+}
+
+/// How one record of one kind of input becomes the projected fields of a row.
 pub(crate) trait Decoder: fmt::Debug + Send + Sync + 'static {
-    /// Every column the table has.
-    fn schema(&self) -> &SchemaRef;
-
-    /// How records are cut into chunks and iterated.
-    fn format(&self) -> &AnyFormat;
-
-    /// Whether the first record of each input is a header, not data.
-    fn header(&self) -> bool {
-        false
-    }
-
     /// Parse `rec` (offset relative to the chunk) into `row`: one cell per
     /// entry of `projection` (schema column indices), in that order. A
     /// record that cannot make a row is reported to `malformed` and gives
@@ -77,6 +74,8 @@ pub(crate) trait Decoder: fmt::Debug + Send + Sync + 'static {
 /// What one chunk's decoding needs besides the decoder.
 #[derive(Debug)]
 pub(crate) struct ChunkJob<'a> {
+    /// How the chunk's records are cut.
+    pub(crate) format: &'a AnyFormat,
     /// The chunk's bytes (whole records).
     pub(crate) bytes: &'a [u8],
     /// The same bytes as an Arrow buffer, for views.
@@ -211,7 +210,7 @@ pub(crate) fn decode_chunk(
     let filtered = !job.filter.is_empty();
     let mut rows = 0usize;
     let mut in_batch = 0usize;
-    let mut records = decoder.format().records(job.bytes);
+    let mut records = job.format.records(job.bytes);
     if job.skip_first {
         records.next();
     }

@@ -8,7 +8,7 @@ use pagemill_features::{DEFAULT_NULLS, Dialect, split_fields};
 use pagemill_mmap::Source;
 use pagemill_split::{AnyFormat, Csv, Lines, Record, RecordFormat};
 
-use crate::decode::{Cell, Decoder, Scratch};
+use crate::decode::{Cell, Decoder, Scratch, Shape};
 use crate::error::Error;
 use crate::filter::Value;
 use crate::table::PagemillTable;
@@ -56,10 +56,8 @@ impl DelimitedOptions {
 #[derive(Debug)]
 struct DelimitedDecoder {
     schema: SchemaRef,
-    records: AnyFormat,
     delimiter: u8,
     quote: Option<u8>,
-    header: bool,
     nulls: Vec<Vec<u8>>,
 }
 
@@ -86,18 +84,6 @@ fn parse_float(v: &[u8]) -> Option<f64> {
 }
 
 impl Decoder for DelimitedDecoder {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn format(&self) -> &AnyFormat {
-        &self.records
-    }
-
-    fn header(&self) -> bool {
-        self.header
-    }
-
     fn parse<'a>(
         &self,
         r: Record<'a>,
@@ -253,7 +239,8 @@ impl PagemillTable {
                 Arc::new(Schema::new(fields))
             }
         };
-        let decoder = DelimitedDecoder { schema, records, delimiter, quote, header, nulls: options.nulls };
-        PagemillTable::build("delimited", Arc::new(decoder), sources)
+        let shape = Shape { schema: Arc::clone(&schema), format: records, header };
+        let decoder = DelimitedDecoder { schema, delimiter, quote, nulls: options.nulls };
+        PagemillTable::build("delimited", shape, Arc::new(decoder), sources)
     }
 }

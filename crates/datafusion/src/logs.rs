@@ -8,7 +8,7 @@ use pagemill_logs::LogFormat;
 use pagemill_mmap::Source;
 use pagemill_split::{AnyFormat, Lines, Record};
 
-use crate::decode::{Cell, Decoder, Scratch, text};
+use crate::decode::{Cell, Decoder, Scratch, Shape, text};
 use crate::error::Error;
 use crate::filter::Value;
 use crate::table::PagemillTable;
@@ -63,18 +63,9 @@ pub fn logs_schema() -> SchemaRef {
 #[derive(Debug)]
 struct LogDecoder {
     format: LogFormat,
-    records: AnyFormat,
 }
 
 impl Decoder for LogDecoder {
-    fn schema(&self) -> &SchemaRef {
-        &SCHEMA
-    }
-
-    fn format(&self) -> &AnyFormat {
-        &self.records
-    }
-
     fn parse<'a>(
         &self,
         r: Record<'a>,
@@ -135,7 +126,7 @@ impl PagemillTable {
     /// from the data, use [`LogFormat::detect`] on the first input's first
     /// bytes.
     pub fn logs(sources: Vec<Source>, format: LogFormat) -> Result<PagemillTable, Error> {
-        let decoder = LogDecoder { format, records: AnyFormat::Lines(Lines) };
-        PagemillTable::build("logs", Arc::new(decoder), sources)
+        let shape = Shape { schema: logs_schema(), format: AnyFormat::Lines(Lines), header: false };
+        PagemillTable::build("logs", shape, Arc::new(LogDecoder { format }), sources)
     }
 }

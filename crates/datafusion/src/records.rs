@@ -8,7 +8,7 @@ use pagemill_features::{FieldType, Layout, parse_tenths};
 use pagemill_mmap::Source;
 use pagemill_split::{AnyFormat, Fixed, Lines, Record};
 
-use crate::decode::{Cell, Decoder, Scratch};
+use crate::decode::{Cell, Decoder, Scratch, Shape};
 use crate::error::Error;
 use crate::filter::Value;
 use crate::table::PagemillTable;
@@ -21,19 +21,9 @@ static BRC_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 #[derive(Debug)]
-struct BrcDecoder {
-    records: AnyFormat,
-}
+struct BrcDecoder;
 
 impl Decoder for BrcDecoder {
-    fn schema(&self) -> &SchemaRef {
-        &BRC_SCHEMA
-    }
-
-    fn format(&self) -> &AnyFormat {
-        &self.records
-    }
-
     fn parse<'a>(
         &self,
         r: Record<'a>,
@@ -69,8 +59,6 @@ impl Decoder for BrcDecoder {
 
 #[derive(Debug)]
 struct BinaryDecoder {
-    schema: SchemaRef,
-    records: AnyFormat,
     layout: Layout,
 }
 
@@ -81,14 +69,6 @@ fn le(bytes: &[u8]) -> u64 {
 }
 
 impl Decoder for BinaryDecoder {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn format(&self) -> &AnyFormat {
-        &self.records
-    }
-
     fn parse<'a>(
         &self,
         r: Record<'a>,
@@ -130,7 +110,8 @@ impl PagemillTable {
     /// `pagemill features --preset 1brc` checks them: `missing-separator`,
     /// `empty-name`, `bad-number` and `invalid-utf8` lines are malformed.
     pub fn brc(sources: Vec<Source>) -> Result<PagemillTable, Error> {
-        PagemillTable::build("1brc", Arc::new(BrcDecoder { records: AnyFormat::Lines(Lines) }), sources)
+        let shape = Shape { schema: Arc::clone(&BRC_SCHEMA), format: AnyFormat::Lines(Lines), header: false };
+        PagemillTable::build("1brc", shape, Arc::new(BrcDecoder), sources)
     }
 
     /// Fixed-width binary records of `layout` as a table: one column per
@@ -160,11 +141,11 @@ impl PagemillTable {
                 Field::new(&f.name, t, false)
             })
             .collect();
-        let decoder = BinaryDecoder {
+        let shape = Shape {
             schema: Arc::new(Schema::new(fields)),
-            records: AnyFormat::Fixed(Fixed::new(layout.record_size())),
-            layout,
+            format: AnyFormat::Fixed(Fixed::new(layout.record_size())),
+            header: false,
         };
-        PagemillTable::build("binary", Arc::new(decoder), sources)
+        PagemillTable::build("binary", shape, Arc::new(BinaryDecoder { layout }), sources)
     }
 }

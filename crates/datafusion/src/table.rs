@@ -25,7 +25,7 @@ use pagemill_engine::{Chunk, Malformed, Runner};
 use pagemill_mmap::Source;
 use pagemill_split::RecordFormat;
 
-use crate::decode::{ChunkJob, Decoder, decode_chunk};
+use crate::decode::{ChunkJob, Decoder, Shape, decode_chunk};
 use crate::error::Error;
 use crate::filter::{Predicate, Prefilter};
 
@@ -48,6 +48,7 @@ impl AsRef<[u8]> for InputBytes {
 /// What a table and all its scans share.
 pub(crate) struct Core {
     kind: &'static str,
+    shape: Shape,
     decoder: Arc<dyn Decoder>,
     sources: Arc<[Source]>,
     buffers: Vec<Buffer>,
@@ -104,6 +105,7 @@ pub struct PagemillTable {
 impl PagemillTable {
     pub(crate) fn build(
         kind: &'static str,
+        shape: Shape,
         decoder: Arc<dyn Decoder>,
         sources: Vec<Source>,
     ) -> Result<PagemillTable, Error> {
@@ -116,8 +118,8 @@ impl PagemillTable {
             .collect();
         let total: u64 = sources.iter().map(|s| s.len() as u64).sum();
         let chunk_size = Runner::new().effective_chunk_size(total).min(MAX_CHUNK);
-        let chunks = Core::plan(&sources, decoder.format(), chunk_size);
-        let core = Core { kind, decoder, sources, buffers, chunks, malformed: Mutex::new(BTreeMap::new()) };
+        let chunks = Core::plan(&sources, &shape.format, chunk_size);
+        let core = Core { kind, shape, decoder, sources, buffers, chunks, malformed: Mutex::new(BTreeMap::new()) };
         Ok(PagemillTable { core: Arc::new(core) })
     }
 
@@ -126,9 +128,10 @@ impl PagemillTable {
     /// the default follows `pagemill`'s own runner.
     pub fn with_chunk_size(self, bytes: usize) -> PagemillTable {
         let core = &self.core;
-        let chunks = Core::plan(&core.sources, core.decoder.format(), bytes.clamp(64 << 10, MAX_CHUNK));
+        let chunks = Core::plan(&core.sources, &core.shape.format, bytes.clamp(64 << 10, MAX_CHUNK));
         let core = Core {
             kind: core.kind,
+            shape: core.shape.clone(),
             decoder: Arc::clone(&core.decoder),
             sources: Arc::clone(&core.sources),
             buffers: core.buffers.clone(),
@@ -175,7 +178,7 @@ const MAX_CHUNK: usize = 256 << 20;
 #[async_trait]
 impl TableProvider for PagemillTable {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(self.core.decoder.schema())
+        Arc::clone(&self.core.shape.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -189,7 +192,7 @@ impl TableProvider for PagemillTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let full = self.core.decoder.schema();
+        let full = &self.core.shape.schema;
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..full.fields().len()).collect(),
@@ -207,7 +210,7 @@ impl TableProvider for PagemillTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        let schema = self.core.decoder.schema();
+        let schema = &self.core.shape.schema;
         Ok(filters
             .iter()
             .map(|f| match Predicate::from_expr(f, schema) {
@@ -264,7 +267,7 @@ impl ScanExec {
 impl DisplayAs for ScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> =
-            self.projection.iter().map(|&i| self.core.decoder.schema().field(i).name().as_str()).collect();
+            self.projection.iter().map(|&i| self.core.shape.schema.field(i).name().as_str()).collect();
         write!(
             f,
             "PagemillScan: kind={}, inputs={}, chunks={}, partitions={}, projection=[{}]",
@@ -368,9 +371,10 @@ impl ChunkBatches {
         let chunk = Chunk { input, index, offset: range.start, bytes };
         let mut malformed = Malformed::for_chunk(&chunk, MAX_SAMPLES);
         let job = ChunkJob {
+            format: &core.shape.format,
             bytes,
             buffer: &buffer,
-            skip_first: range.start == 0 && core.decoder.header(),
+            skip_first: range.start == 0 && core.shape.header,
             projection: &self.projection,
             schema: &self.schema,
             filter: &self.filter,
