@@ -21,12 +21,14 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, BinaryArray, BooleanArray, Float64Array, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, FieldRef, Schema};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
@@ -103,6 +105,23 @@ impl AggregateUDFImpl for HdrQuantile {
     }
 
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
+        let (q, config) = quantile_args(&args)?;
+        Ok(Box::new(QuantileAcc { q, sketch: Quantiles::new(config) }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs<'_>) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn GroupsAccumulator>> {
+        let (q, config) = quantile_args(&args)?;
+        Ok(Box::new(QuantileGroups { q, config, sketches: Vec::new() }))
+    }
+}
+
+/// The quantile and sketch settings of a `hdr_quantile` call.
+fn quantile_args(args: &AccumulatorArgs<'_>) -> Result<(f64, QuantileConfig)> {
+    {
         let q = literal_f64(&args.exprs[1], "quantile")?;
         if !(0.0..=1.0).contains(&q) {
             return plan_err!("hdr_quantile: the quantile must be between 0 and 1, got {q}");
@@ -119,7 +138,7 @@ impl AggregateUDFImpl for HdrQuantile {
             }
             config = config.scale(scale as u64).map_err(|e| external("hdr_quantile", e))?;
         }
-        Ok(Box::new(QuantileAcc { q, sketch: Quantiles::new(config) }))
+        Ok((q, config))
     }
 }
 
@@ -193,6 +212,14 @@ impl AggregateUDFImpl for HllDistinct {
     fn accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(DistinctAcc { sketch: Distinct::new(DistinctConfig::new()) }))
     }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs<'_>) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(DistinctGroups { config: DistinctConfig::new(), sketches: Vec::new() }))
+    }
 }
 
 #[derive(Debug)]
@@ -200,30 +227,40 @@ struct DistinctAcc {
     sketch: Distinct,
 }
 
-impl DistinctAcc {
-    fn insert_all<'a>(&mut self, values: impl Iterator<Item = Option<&'a [u8]>>) {
-        for v in values.flatten() {
-            self.sketch.insert(v);
+/// Call `f(row, bytes)` for every non-null value of `v`: text and binary as
+/// they are, anything else as its text (`CAST(v AS VARCHAR)`).
+fn for_each_value(v: &ArrayRef, mut f: impl FnMut(usize, &[u8])) -> Result<()> {
+    fn each<'a>(values: impl Iterator<Item = Option<&'a [u8]>>, f: &mut impl FnMut(usize, &[u8])) {
+        for (i, v) in values.enumerate() {
+            if let Some(v) = v {
+                f(i, v);
+            }
         }
     }
+    match v.data_type() {
+        DataType::Utf8View => each(v.as_string_view().iter().map(|s| s.map(str::as_bytes)), &mut f),
+        DataType::Utf8 => each(v.as_string::<i32>().iter().map(|s| s.map(str::as_bytes)), &mut f),
+        DataType::LargeUtf8 => each(v.as_string::<i64>().iter().map(|s| s.map(str::as_bytes)), &mut f),
+        DataType::Binary => each(v.as_binary::<i32>().iter(), &mut f),
+        DataType::BinaryView => each(v.as_binary_view().iter(), &mut f),
+        DataType::Null => {}
+        _ => {
+            let text = arrow_cast::cast(v, &DataType::Utf8)?;
+            each(text.as_string::<i32>().iter().map(|s| s.map(str::as_bytes)), &mut f);
+        }
+    }
+    Ok(())
+}
+
+/// Whether row `i` passes the aggregate's `FILTER (WHERE ...)`.
+#[inline]
+fn passes(filter: Option<&BooleanArray>, i: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(i) && f.value(i))
 }
 
 impl Accumulator for DistinctAcc {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let v = &values[0];
-        match v.data_type() {
-            DataType::Utf8View => self.insert_all(v.as_string_view().iter().map(|s| s.map(str::as_bytes))),
-            DataType::Utf8 => self.insert_all(v.as_string::<i32>().iter().map(|s| s.map(str::as_bytes))),
-            DataType::LargeUtf8 => self.insert_all(v.as_string::<i64>().iter().map(|s| s.map(str::as_bytes))),
-            DataType::Binary => self.insert_all(v.as_binary::<i32>().iter()),
-            DataType::BinaryView => self.insert_all(v.as_binary_view().iter()),
-            DataType::Null => {}
-            _ => {
-                let text = arrow_cast::cast(v, &DataType::Utf8)?;
-                self.insert_all(text.as_string::<i32>().iter().map(|s| s.map(str::as_bytes)));
-            }
-        }
-        Ok(())
+        for_each_value(&values[0], |_, v| self.sketch.insert(v))
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -248,5 +285,154 @@ impl Accumulator for DistinctAcc {
             self.sketch.merge(other).map_err(|e| external("hll_distinct", e))?;
         }
         Ok(())
+    }
+}
+
+/// `hdr_quantile` for many groups at once: one sketch per group index.
+#[derive(Debug)]
+struct QuantileGroups {
+    q: f64,
+    config: QuantileConfig,
+    sketches: Vec<Quantiles>,
+}
+
+impl QuantileGroups {
+    fn grow(&mut self, groups: usize) {
+        if self.sketches.len() < groups {
+            self.sketches.resize_with(groups, || Quantiles::new(self.config));
+        }
+    }
+}
+
+impl GroupsAccumulator for QuantileGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.grow(total_num_groups);
+        let values = arrow_cast::cast(&values[0], &DataType::Float64)?;
+        let values = values.as_primitive::<arrow_array::types::Float64Type>();
+        for (i, &g) in group_indices.iter().enumerate() {
+            if values.is_valid(i) && passes(opt_filter, i) {
+                self.sketches[g].record(values.value(i)).map_err(|e| external("hdr_quantile", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let q = self.q;
+        Ok(Arc::new(emit_to.take_needed(&mut self.sketches).iter().map(|s| s.quantile(q)).collect::<Float64Array>()))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let taken = emit_to.take_needed(&mut self.sketches);
+        Ok(vec![Arc::new(taken.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.grow(total_num_groups);
+        let states = values[0].as_binary::<i32>();
+        for (i, &g) in group_indices.iter().enumerate() {
+            if states.is_valid(i) {
+                let other =
+                    Quantiles::from_bytes(self.config, states.value(i)).map_err(|e| external("hdr_quantile", e))?;
+                self.sketches[g].merge(&other).map_err(|e| external("hdr_quantile", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let values = arrow_cast::cast(&values[0], &DataType::Float64)?;
+        let values = values.as_primitive::<arrow_array::types::Float64Type>();
+        let mut out = Vec::with_capacity(values.len());
+        for i in 0..values.len() {
+            let mut s = Quantiles::new(self.config);
+            if values.is_valid(i) && passes(opt_filter, i) {
+                s.record(values.value(i)).map_err(|e| external("hdr_quantile", e))?;
+            }
+            out.push(Some(s.to_bytes()));
+        }
+        Ok(vec![Arc::new(out.into_iter().collect::<BinaryArray>())])
+    }
+
+    fn size(&self) -> usize {
+        // The histograms' own size is not exposed; count a raw buffer's worth.
+        self.sketches.capacity() * std::mem::size_of::<Quantiles>()
+            + self.sketches.iter().map(|s| 8 * s.count().min(1024) as usize).sum::<usize>()
+    }
+}
+
+/// `hll_distinct` for many groups at once: one count per group index.
+#[derive(Debug)]
+struct DistinctGroups {
+    config: DistinctConfig,
+    sketches: Vec<Distinct>,
+}
+
+impl DistinctGroups {
+    fn grow(&mut self, groups: usize) {
+        if self.sketches.len() < groups {
+            self.sketches.resize_with(groups, || Distinct::new(self.config));
+        }
+    }
+}
+
+impl GroupsAccumulator for DistinctGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.grow(total_num_groups);
+        let sketches = &mut self.sketches;
+        for_each_value(&values[0], |i, v| {
+            if passes(opt_filter, i) {
+                sketches[group_indices[i]].insert(v);
+            }
+        })
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let taken = emit_to.take_needed(&mut self.sketches);
+        Ok(Arc::new(taken.iter().map(|s| s.estimate()).collect::<UInt64Array>()))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let taken = emit_to.take_needed(&mut self.sketches);
+        Ok(vec![Arc::new(taken.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.grow(total_num_groups);
+        let states = values[0].as_binary::<i32>();
+        for (i, &g) in group_indices.iter().enumerate() {
+            if states.is_valid(i) {
+                let other =
+                    Distinct::from_bytes(self.config, states.value(i)).map_err(|e| external("hll_distinct", e))?;
+                self.sketches[g].merge(other).map_err(|e| external("hll_distinct", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let mut counts: Vec<Distinct> = (0..values[0].len()).map(|_| Distinct::new(self.config)).collect();
+        for_each_value(&values[0], |i, v| {
+            if passes(opt_filter, i) {
+                counts[i].insert(v);
+            }
+        })?;
+        Ok(vec![Arc::new(counts.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())])
+    }
+
+    fn size(&self) -> usize {
+        self.sketches.capacity() * std::mem::size_of::<Distinct>() + self.sketches.len() * 64
     }
 }
