@@ -32,6 +32,10 @@ pub struct AtomicFile {
     target: PathBuf,
     temp: PathBuf,
     writer: Option<BufWriter<File>>,
+    /// The SIGBUS handler (`pagemill_mmap::sigbus`) removes the temporary
+    /// file too: a mapped input truncated under a run that is writing its
+    /// output leaves nothing behind either.
+    _sigbus: pagemill_mmap::sigbus::RemoveOnSigbus,
 }
 
 impl AtomicFile {
@@ -56,7 +60,16 @@ impl AtomicFile {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
                     pending().push(temp.clone());
-                    return Ok(AtomicFile { target, temp, writer: Some(BufWriter::with_capacity(1 << 16, file)) });
+                    // Absolute, in case the handler runs after a chdir.
+                    let _sigbus = pagemill_mmap::sigbus::remove_on_sigbus(
+                        &std::env::current_dir().map_or_else(|_| temp.clone(), |cwd| cwd.join(&temp)),
+                    );
+                    return Ok(AtomicFile {
+                        target,
+                        temp,
+                        writer: Some(BufWriter::with_capacity(1 << 16, file)),
+                        _sigbus,
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
                 Err(e) => return Err(io_err(e)),

@@ -9,10 +9,15 @@
 //! same kind of failure as for any other bad input, never a crash and never a
 //! result.
 //!
-//! The registry the handler reads is a fixed table of atomics, written when a
-//! `Source` maps a file and cleared when it is dropped: the handler neither
-//! allocates nor takes locks (it only calls `write` and `_exit`, both
-//! async-signal-safe).
+//! Before it exits, the handler also removes the unfinished output files
+//! registered with [`remove_on_sigbus`] (pagemill-engine's `AtomicFile` registers
+//! its temporary file), so that a run ended by SIGBUS leaves no partial output
+//! behind, as a run ended by SIGINT or an error does.
+//!
+//! The registries the handler reads are fixed tables of atomics, written when
+//! a `Source` maps a file (or an output is started) and cleared when it is
+//! dropped: the handler neither allocates nor takes locks (it only calls
+//! `write`, `unlink` and `_exit`, all async-signal-safe).
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -78,6 +83,85 @@ impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(i) = self.0 {
             TABLE[i].state.store(FREE, Ordering::Release);
+        }
+    }
+}
+
+const OUTPUTS: usize = 16;
+const OUTPUT_PATH: usize = 1024;
+
+struct OutputSlot {
+    state: AtomicU8,
+    len: AtomicUsize,
+    path: [AtomicU8; OUTPUT_PATH],
+}
+
+impl OutputSlot {
+    const fn new() -> OutputSlot {
+        OutputSlot {
+            state: AtomicU8::new(FREE),
+            len: AtomicUsize::new(0),
+            path: [const { AtomicU8::new(0) }; OUTPUT_PATH],
+        }
+    }
+}
+
+static OUTPUT_TABLE: [OutputSlot; OUTPUTS] = [const { OutputSlot::new() }; OUTPUTS];
+
+/// An unfinished output file that the SIGBUS handler removes; dropping this
+/// forgets it (after the file was committed or removed).
+#[derive(Debug)]
+pub struct RemoveOnSigbus(Option<usize>);
+
+/// Have the SIGBUS handler of [`install`] remove `path` (an unfinished
+/// output file; absolute, or relative to a working directory that does not
+/// change) before the process exits, until the returned value is dropped.
+/// A path of 1,024 bytes or more, one with a NUL byte, or a 17th output at
+/// once is not remembered (the file would be left behind, as without this).
+pub fn remove_on_sigbus(path: &std::path::Path) -> RemoveOnSigbus {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if bytes.len() >= OUTPUT_PATH || bytes.contains(&0) {
+        return RemoveOnSigbus(None);
+    }
+    for (i, slot) in OUTPUT_TABLE.iter().enumerate() {
+        if slot.state.compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            for (dst, &b) in slot.path.iter().zip(bytes) {
+                dst.store(b, Ordering::Relaxed);
+            }
+            slot.len.store(bytes.len(), Ordering::Relaxed);
+            slot.state.store(LIVE, Ordering::Release);
+            return RemoveOnSigbus(Some(i));
+        }
+    }
+    RemoveOnSigbus(None)
+}
+
+impl Drop for RemoveOnSigbus {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            OUTPUT_TABLE[i].state.store(FREE, Ordering::Release);
+        }
+    }
+}
+
+/// Remove every registered output file: async-signal-safe (atomics, a stack
+/// buffer and `unlink`).
+#[cfg(unix)]
+fn remove_outputs() {
+    for slot in &OUTPUT_TABLE {
+        if slot.state.load(Ordering::Acquire) != LIVE {
+            continue;
+        }
+        let mut path = [0u8; OUTPUT_PATH + 1];
+        let n = slot.len.load(Ordering::Relaxed).min(OUTPUT_PATH);
+        for (dst, src) in path.iter_mut().zip(&slot.path[..n]) {
+            *dst = src.load(Ordering::Relaxed);
+        }
+        // SAFETY: `path` is a NUL-terminated buffer on this stack frame (at
+        // most OUTPUT_PATH bytes copied into OUTPUT_PATH + 1 zeroed ones);
+        // `unlink` is async-signal-safe and only reads it.
+        unsafe {
+            libc::unlink(path.as_ptr().cast());
         }
     }
 }
@@ -171,6 +255,7 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _conte
     // handler; for SIGBUS `si_addr` is the faulting address.
     let addr = unsafe { (*info).si_addr() } as usize;
     let line = message(addr);
+    remove_outputs();
     // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a live
     // local of the stated length.
     unsafe {

@@ -296,6 +296,11 @@ fn corrupt_or_truncated_compressed_input_is_a_clear_error() {
 fn sigbus_child() {
     let Some(path) = std::env::var_os("PAGEMILL_SIGBUS_CHILD") else { return };
     pagemill_mmap::sigbus::install();
+    // An output being written when the fault hits: the handler removes it.
+    let _output = std::env::var_os("PAGEMILL_SIGBUS_OUTPUT").map(|out| {
+        std::fs::write(&out, b"half an output").unwrap();
+        pagemill_mmap::sigbus::remove_on_sigbus(Path::new(&out))
+    });
     let source = open(Path::new(&path), MmapChoice::always(), Access::ReadOnly).unwrap();
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
     let sum: u64 = source.bytes().iter().step_by(4096).map(|&b| u64::from(b)).sum();
@@ -321,6 +326,26 @@ fn a_file_truncated_while_mapped_is_one_clear_error_not_a_crash() {
         path.display()
     );
     assert!(stderr.contains(&want), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigbus_removes_the_unfinished_outputs() {
+    let dir = Dir::new("sigbus-output");
+    let path = dir.file("big.log", &vec![b'x'; 1 << 20]);
+    let output = dir.0.join(".out.csv.pagemill-1-0.tmp");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
+        .env("PAGEMILL_SIGBUS_CHILD", &path)
+        .env("PAGEMILL_SIGBUS_OUTPUT", &output)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!output.exists(), "the unfinished output survived the SIGBUS");
+    // A file no longer registered is left alone.
+    let kept = dir.file("kept", b"x");
+    drop(pagemill_mmap::sigbus::remove_on_sigbus(&kept));
+    assert!(kept.exists());
 }
 
 #[test]
