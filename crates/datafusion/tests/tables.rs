@@ -390,3 +390,25 @@ fn sketch_functions_agree_grouped_global_and_filtered() {
         assert!(r.is_err(), "{bad}");
     }
 }
+
+#[test]
+fn an_input_changed_under_a_scan_is_an_error_not_a_result() {
+    let dir = std::env::temp_dir().join(format!("pagemill-datafusion-changed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.txt");
+    let data = generate(|out| Measurements::new(Stations::official(), 20_000, 3).write_to(out));
+    std::fs::write(&path, &data).unwrap();
+    let source = pagemill_mmap::OpenOptions::new().mmap(pagemill_mmap::MmapChoice::always()).open(&path).unwrap();
+    let table = PagemillTable::brc(vec![source]).unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_table("m", Arc::new(table)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let run = || runtime.block_on(async { ctx.sql("SELECT count(*) FROM m").await?.collect().await });
+    assert!(run().is_ok());
+    // Rewritten in place (same size, so no page vanishes): a new modification time.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    let err = run().unwrap_err().to_string();
+    assert!(err.contains("m.txt"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
