@@ -91,6 +91,8 @@ Examples:
   pagemill sql \"SELECT path, count(*) AS requests, hdr_quantile(latency, 0.99) AS p99
     FROM logs GROUP BY path ORDER BY requests DESC LIMIT 10\" --table logs=access.log
   pagemill sql \"SELECT dest, avg(arr_delay) FROM f GROUP BY dest\" -t f=flights.csv -o out.parquet
+  pagemill sql \"CREATE VIEW e AS SELECT * FROM logs WHERE status >= 500;
+    SELECT host, count(*) FROM e GROUP BY host\" -t logs=access.log
   pagemill sql \"SELECT station, min(measurement), max(measurement) FROM m GROUP BY station\"
     -t m=measurements.txt:1brc";
 
@@ -553,7 +555,8 @@ pub struct OutputArgs {
 #[cfg(feature = "sql")]
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The query: one DataFusion SQL statement.
+    /// The query: DataFusion SQL; several statements separated by `;` run in order
+    /// and the last one's result is written.
     pub query: String,
 
     /// A table: NAME=PATH[:KIND] (see below); repeat a NAME for several files.

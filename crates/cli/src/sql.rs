@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use arrow_schema::SchemaRef;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
 use pagemill_datafusion::{DelimitedOptions, PagemillTable, register_functions};
 use pagemill_features::{Dialect, Layout};
 use pagemill_mmap::{FileId, Source};
@@ -127,7 +128,18 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
         .context("cannot start the query runtime")?;
     let (schema, batches) = runtime
         .block_on(async {
-            let df = ctx.sql(&args.query).await?;
+            // Statements run in order (`CREATE VIEW v AS ...; SELECT ... FROM v`);
+            // the last one's result is written.
+            let mut statements = DFParser::parse_sql(&args.query)?;
+            let last = statements
+                .pop_back()
+                .ok_or_else(|| datafusion::error::DataFusionError::Plan("no SQL statement given".into()))?;
+            for statement in statements {
+                let plan = ctx.state().statement_to_plan(statement).await?;
+                ctx.execute_logical_plan(plan).await?.collect().await?;
+            }
+            let plan = ctx.state().statement_to_plan(last).await?;
+            let df = ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;
             Ok::<_, datafusion::error::DataFusionError>((schema, batches))

@@ -147,6 +147,13 @@ fn csv_1brc_and_binary_tables() {
         .output()
         .unwrap());
     assert_eq!(stdout(&out), "key,total\n7,3.5\n9,-1.0\n");
+    // Several statements: the last one's result is written.
+    let out = ok(pagemill()
+        .args(["sql", "CREATE VIEW big AS SELECT k, v FROM t WHERE v > 1; SELECT k, count(*) AS n FROM big GROUP BY k ORDER BY k;"])
+        .args(["-t", &format!("t={}", s(&csv)), "--output-format", "csv"])
+        .output()
+        .unwrap());
+    assert_eq!(stdout(&out), "k,n\na,1\nb,1\n");
 }
 
 #[test]
