@@ -105,8 +105,7 @@ impl AggregateUDFImpl for HdrQuantile {
     }
 
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
-        let (q, config) = quantile_args(&args)?;
-        Ok(Box::new(QuantileAcc { q, sketch: Quantiles::new(config) }))
+        Ok(Box::new(One::<Quantiles>::new(quantile_args(&args)?)))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs<'_>) -> bool {
@@ -114,13 +113,12 @@ impl AggregateUDFImpl for HdrQuantile {
     }
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn GroupsAccumulator>> {
-        let (q, config) = quantile_args(&args)?;
-        Ok(Box::new(QuantileGroups { q, config, sketches: Vec::new() }))
+        Ok(Box::new(Groups::<Quantiles>::new(quantile_args(&args)?)))
     }
 }
 
 /// The quantile and sketch settings of a `hdr_quantile` call.
-fn quantile_args(args: &AccumulatorArgs<'_>) -> Result<(f64, QuantileConfig)> {
+fn quantile_args(args: &AccumulatorArgs<'_>) -> Result<(QuantileConfig, f64)> {
     {
         let q = literal_f64(&args.exprs[1], "quantile")?;
         if !(0.0..=1.0).contains(&q) {
@@ -138,44 +136,7 @@ fn quantile_args(args: &AccumulatorArgs<'_>) -> Result<(f64, QuantileConfig)> {
             }
             config = config.scale(scale as u64).map_err(|e| external("hdr_quantile", e))?;
         }
-        Ok((q, config))
-    }
-}
-
-#[derive(Debug)]
-struct QuantileAcc {
-    q: f64,
-    sketch: Quantiles,
-}
-
-impl Accumulator for QuantileAcc {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let values = arrow_cast::cast(&values[0], &DataType::Float64)?;
-        for v in values.as_primitive::<arrow_array::types::Float64Type>().iter().flatten() {
-            self.sketch.record(v).map_err(|e| external("hdr_quantile", e))?;
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(self.sketch.quantile(self.q)))
-    }
-
-    fn size(&self) -> usize {
-        // The histograms' own size is not exposed; their byte form bounds it.
-        std::mem::size_of_val(self) + 8 * self.sketch.count().min(1024) as usize + (16 << 10)
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(self.sketch.to_bytes()))])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        for bytes in states[0].as_binary::<i32>().iter().flatten() {
-            let other = Quantiles::from_bytes(*self.sketch.config(), bytes).map_err(|e| external("hdr_quantile", e))?;
-            self.sketch.merge(&other).map_err(|e| external("hdr_quantile", e))?;
-        }
-        Ok(())
+        Ok((config, q))
     }
 }
 
@@ -210,7 +171,7 @@ impl AggregateUDFImpl for HllDistinct {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(DistinctAcc { sketch: Distinct::new(DistinctConfig::new()) }))
+        Ok(Box::new(One::<Distinct>::new(DistinctConfig::new())))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs<'_>) -> bool {
@@ -218,13 +179,108 @@ impl AggregateUDFImpl for HllDistinct {
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(DistinctGroups { config: DistinctConfig::new(), sketches: Vec::new() }))
+        Ok(Box::new(Groups::<Distinct>::new(DistinctConfig::new())))
     }
 }
 
-#[derive(Debug)]
-struct DistinctAcc {
-    sketch: Distinct,
+/// What the accumulators need of a sketch: both functions share one plain
+/// and one per-group accumulator, generic over this.
+trait Sketch: Sized + Send + Sync + std::fmt::Debug + 'static {
+    /// The sketch settings, and what the answer needs (the quantile).
+    type Config: Copy + Send + Sync + std::fmt::Debug + 'static;
+    /// The SQL function's name, for errors.
+    const FUNCTION: &'static str;
+
+    fn empty(config: Self::Config) -> Self;
+
+    /// Add each non-null value of `values` (row `i`) to `sketches[slot(i)]`,
+    /// skipping rows `slot` maps to `None`.
+    fn add(sketches: &mut [Self], values: &ArrayRef, slot: impl FnMut(usize) -> Option<usize>) -> Result<()>;
+
+    /// Merge the sketch saved as `bytes` into this one.
+    fn merge_bytes(&mut self, config: Self::Config, bytes: &[u8]) -> Result<()>;
+
+    fn to_bytes(&self) -> Vec<u8>;
+
+    /// The answers of `sketches`, one per sketch.
+    fn answers(sketches: &[Self], config: Self::Config) -> ArrayRef;
+
+    /// Roughly the bytes one sketch holds.
+    fn approx_size(&self) -> usize;
+}
+
+impl Sketch for Quantiles {
+    type Config = (QuantileConfig, f64);
+    const FUNCTION: &'static str = "hdr_quantile";
+
+    fn empty((config, _): Self::Config) -> Quantiles {
+        Quantiles::new(config)
+    }
+
+    fn add(sketches: &mut [Quantiles], values: &ArrayRef, mut slot: impl FnMut(usize) -> Option<usize>) -> Result<()> {
+        let values = arrow_cast::cast(values, &DataType::Float64)?;
+        let values = values.as_primitive::<arrow_array::types::Float64Type>();
+        for i in 0..values.len() {
+            if values.is_valid(i)
+                && let Some(g) = slot(i)
+            {
+                sketches[g].record(values.value(i)).map_err(|e| external(Self::FUNCTION, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_bytes(&mut self, (config, _): Self::Config, bytes: &[u8]) -> Result<()> {
+        let other = Quantiles::from_bytes(config, bytes).map_err(|e| external(Self::FUNCTION, e))?;
+        self.merge(&other).map_err(|e| external(Self::FUNCTION, e))
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        Quantiles::to_bytes(self)
+    }
+
+    fn answers(sketches: &[Quantiles], (_, q): Self::Config) -> ArrayRef {
+        Arc::new(sketches.iter().map(|s| s.quantile(q)).collect::<Float64Array>())
+    }
+
+    fn approx_size(&self) -> usize {
+        // The histograms' own size is not exposed: count the raw values.
+        std::mem::size_of::<Quantiles>() + 8 * self.count().min(1024) as usize
+    }
+}
+
+impl Sketch for Distinct {
+    type Config = DistinctConfig;
+    const FUNCTION: &'static str = "hll_distinct";
+
+    fn empty(config: DistinctConfig) -> Distinct {
+        Distinct::new(config)
+    }
+
+    fn add(sketches: &mut [Distinct], values: &ArrayRef, mut slot: impl FnMut(usize) -> Option<usize>) -> Result<()> {
+        for_each_value(values, |i, v| {
+            if let Some(g) = slot(i) {
+                sketches[g].insert(v);
+            }
+        })
+    }
+
+    fn merge_bytes(&mut self, config: DistinctConfig, bytes: &[u8]) -> Result<()> {
+        let other = Distinct::from_bytes(config, bytes).map_err(|e| external(Self::FUNCTION, e))?;
+        self.merge(other).map_err(|e| external(Self::FUNCTION, e))
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        Distinct::to_bytes(self)
+    }
+
+    fn answers(sketches: &[Distinct], _: DistinctConfig) -> ArrayRef {
+        Arc::new(sketches.iter().map(|s| s.estimate()).collect::<UInt64Array>())
+    }
+
+    fn approx_size(&self) -> usize {
+        std::mem::size_of::<Distinct>() + 64
+    }
 }
 
 /// Call `f(row, bytes)` for every non-null value of `v`: text and binary as
@@ -258,53 +314,74 @@ fn passes(filter: Option<&BooleanArray>, i: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(i) && f.value(i))
 }
 
-impl Accumulator for DistinctAcc {
+/// The saved forms of `sketches` as one state column.
+fn saved<S: Sketch>(sketches: &[S]) -> ArrayRef {
+    Arc::new(sketches.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())
+}
+
+/// One sketch: the accumulator of an aggregate without GROUP BY.
+#[derive(Debug)]
+struct One<S: Sketch> {
+    config: S::Config,
+    sketch: [S; 1],
+}
+
+impl<S: Sketch> One<S> {
+    fn new(config: S::Config) -> One<S> {
+        One { config, sketch: [S::empty(config)] }
+    }
+}
+
+impl<S: Sketch> Accumulator for One<S> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        for_each_value(&values[0], |_, v| self.sketch.insert(v))
+        S::add(&mut self.sketch, &values[0], |_| Some(0))
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::UInt64(Some(self.sketch.estimate())))
+        ScalarValue::try_from_array(&S::answers(&self.sketch, self.config), 0)
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + (32 << 10)
+        std::mem::size_of_val(self) + self.sketch[0].approx_size()
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(self.sketch.to_bytes()))])
+        Ok(vec![ScalarValue::Binary(Some(self.sketch[0].to_bytes()))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let states = &states[0];
-        if states.null_count() == states.len() {
+        if states.data_type() == &DataType::Null {
             return Ok(());
         }
         for bytes in states.as_binary::<i32>().iter().flatten() {
-            let other = Distinct::from_bytes(*self.sketch.config(), bytes).map_err(|e| external("hll_distinct", e))?;
-            self.sketch.merge(other).map_err(|e| external("hll_distinct", e))?;
+            self.sketch[0].merge_bytes(self.config, bytes)?;
         }
         Ok(())
     }
 }
 
-/// `hdr_quantile` for many groups at once: one sketch per group index.
+/// One sketch per group index: the accumulator of an aggregate with GROUP BY.
 #[derive(Debug)]
-struct QuantileGroups {
-    q: f64,
-    config: QuantileConfig,
-    sketches: Vec<Quantiles>,
+struct Groups<S: Sketch> {
+    config: S::Config,
+    sketches: Vec<S>,
 }
 
-impl QuantileGroups {
+impl<S: Sketch> Groups<S> {
+    fn new(config: S::Config) -> Groups<S> {
+        Groups { config, sketches: Vec::new() }
+    }
+
     fn grow(&mut self, groups: usize) {
         if self.sketches.len() < groups {
-            self.sketches.resize_with(groups, || Quantiles::new(self.config));
+            let config = self.config;
+            self.sketches.resize_with(groups, || S::empty(config));
         }
     }
 }
 
-impl GroupsAccumulator for QuantileGroups {
+impl<S: Sketch> GroupsAccumulator for Groups<S> {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -313,24 +390,15 @@ impl GroupsAccumulator for QuantileGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.grow(total_num_groups);
-        let values = arrow_cast::cast(&values[0], &DataType::Float64)?;
-        let values = values.as_primitive::<arrow_array::types::Float64Type>();
-        for (i, &g) in group_indices.iter().enumerate() {
-            if values.is_valid(i) && passes(opt_filter, i) {
-                self.sketches[g].record(values.value(i)).map_err(|e| external("hdr_quantile", e))?;
-            }
-        }
-        Ok(())
+        S::add(&mut self.sketches, &values[0], |i| passes(opt_filter, i).then(|| group_indices[i]))
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let q = self.q;
-        Ok(Arc::new(emit_to.take_needed(&mut self.sketches).iter().map(|s| s.quantile(q)).collect::<Float64Array>()))
+        Ok(S::answers(&emit_to.take_needed(&mut self.sketches), self.config))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let taken = emit_to.take_needed(&mut self.sketches);
-        Ok(vec![Arc::new(taken.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())])
+        Ok(vec![saved(&emit_to.take_needed(&mut self.sketches))])
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -338,101 +406,20 @@ impl GroupsAccumulator for QuantileGroups {
         let states = values[0].as_binary::<i32>();
         for (i, &g) in group_indices.iter().enumerate() {
             if states.is_valid(i) {
-                let other =
-                    Quantiles::from_bytes(self.config, states.value(i)).map_err(|e| external("hdr_quantile", e))?;
-                self.sketches[g].merge(&other).map_err(|e| external("hdr_quantile", e))?;
+                self.sketches[g].merge_bytes(self.config, states.value(i))?;
             }
         }
         Ok(())
     }
 
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        let values = arrow_cast::cast(&values[0], &DataType::Float64)?;
-        let values = values.as_primitive::<arrow_array::types::Float64Type>();
-        let mut out = Vec::with_capacity(values.len());
-        for i in 0..values.len() {
-            let mut s = Quantiles::new(self.config);
-            if values.is_valid(i) && passes(opt_filter, i) {
-                s.record(values.value(i)).map_err(|e| external("hdr_quantile", e))?;
-            }
-            out.push(Some(s.to_bytes()));
-        }
-        Ok(vec![Arc::new(out.into_iter().collect::<BinaryArray>())])
+        // One sketch per row: what a partial aggregation that skips grouping hands on.
+        let mut rows: Vec<S> = (0..values[0].len()).map(|_| S::empty(self.config)).collect();
+        S::add(&mut rows, &values[0], |i| passes(opt_filter, i).then_some(i))?;
+        Ok(vec![saved(&rows)])
     }
 
     fn size(&self) -> usize {
-        // The histograms' own size is not exposed; count a raw buffer's worth.
-        self.sketches.capacity() * std::mem::size_of::<Quantiles>()
-            + self.sketches.iter().map(|s| 8 * s.count().min(1024) as usize).sum::<usize>()
-    }
-}
-
-/// `hll_distinct` for many groups at once: one count per group index.
-#[derive(Debug)]
-struct DistinctGroups {
-    config: DistinctConfig,
-    sketches: Vec<Distinct>,
-}
-
-impl DistinctGroups {
-    fn grow(&mut self, groups: usize) {
-        if self.sketches.len() < groups {
-            self.sketches.resize_with(groups, || Distinct::new(self.config));
-        }
-    }
-}
-
-impl GroupsAccumulator for DistinctGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        self.grow(total_num_groups);
-        let sketches = &mut self.sketches;
-        for_each_value(&values[0], |i, v| {
-            if passes(opt_filter, i) {
-                sketches[group_indices[i]].insert(v);
-            }
-        })
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken = emit_to.take_needed(&mut self.sketches);
-        Ok(Arc::new(taken.iter().map(|s| s.estimate()).collect::<UInt64Array>()))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let taken = emit_to.take_needed(&mut self.sketches);
-        Ok(vec![Arc::new(taken.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())])
-    }
-
-    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
-        self.grow(total_num_groups);
-        let states = values[0].as_binary::<i32>();
-        for (i, &g) in group_indices.iter().enumerate() {
-            if states.is_valid(i) {
-                let other =
-                    Distinct::from_bytes(self.config, states.value(i)).map_err(|e| external("hll_distinct", e))?;
-                self.sketches[g].merge(other).map_err(|e| external("hll_distinct", e))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        let mut counts: Vec<Distinct> = (0..values[0].len()).map(|_| Distinct::new(self.config)).collect();
-        for_each_value(&values[0], |i, v| {
-            if passes(opt_filter, i) {
-                counts[i].insert(v);
-            }
-        })?;
-        Ok(vec![Arc::new(counts.iter().map(|s| Some(s.to_bytes())).collect::<BinaryArray>())])
-    }
-
-    fn size(&self) -> usize {
-        self.sketches.capacity() * std::mem::size_of::<Distinct>() + self.sketches.len() * 64
+        self.sketches.capacity() * std::mem::size_of::<S>() + self.sketches.iter().map(S::approx_size).sum::<usize>()
     }
 }
