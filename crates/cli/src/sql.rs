@@ -12,7 +12,7 @@ use pagemill_datafusion::{DelimitedOptions, PagemillTable, register_functions};
 use pagemill_features::{Dialect, Layout};
 use pagemill_mmap::{FileId, Source};
 
-use crate::args::{Global, SqlArgs};
+use crate::args::{Global, SqlArgs, Workers};
 use crate::commands::{log_format, open_inputs, report_malformed, write_results};
 
 /// The kinds `--table NAME=PATH:KIND` takes.
@@ -92,6 +92,9 @@ fn table(global: &Global, args: &SqlArgs, name: &str, specs: &[&TableSpec]) -> R
 }
 
 pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
+    if global.workers == Workers::Processes {
+        bail!("sql runs on threads (--workers threads): DataFusion schedules the scan's partitions itself");
+    }
     let threads = match global.threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,

@@ -189,6 +189,10 @@ fn malformed_records_strict_mode_and_errors() {
     let out = pagemill().args(["sql", "SELECT 1", "-t", &table, "-o", s(&log)]).output().unwrap();
     assert!(!out.status.success());
     assert!(std::fs::read(&log).unwrap().starts_with(b"1.2.3.4"));
+    // Worker processes are for the jobs; SQL says so instead of ignoring it.
+    let out = pagemill().args(["sql", "SELECT 1", "-t", &table, "--workers", "processes"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--workers threads"));
     // Table specs are checked before anything runs.
     let out = pagemill().args(["sql", "SELECT 1", "-t", "no-equals-sign"]).output().unwrap();
     assert!(!out.status.success());
