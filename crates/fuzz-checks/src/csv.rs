@@ -13,7 +13,7 @@ use crate::Data;
 /// the next single quote (doubled quotes are one quote of content) and must
 /// be followed by the delimiter or the end; a quote anywhere else is an
 /// error. Without a quote byte, only delimiters matter.
-fn reference_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result<Vec<Vec<u8>>, FieldError> {
+pub fn reference_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result<Vec<Vec<u8>>, FieldError> {
     let mut fields = Vec::new();
     let mut i = 0;
     loop {
@@ -68,7 +68,9 @@ fn reference_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result<V
     }
 }
 
-fn library_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result<Vec<Vec<u8>>, FieldError> {
+/// The fields `split_fields` finds in `record`, unescaped; panics unless each
+/// is a subslice of the record and nothing is escaped without quoting.
+pub fn library_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result<Vec<Vec<u8>>, FieldError> {
     let mut out = Vec::new();
     split_fields(record, delimiter, quote, &mut out)?;
     let mut scratch = Vec::new();

@@ -26,6 +26,14 @@ mod logs;
 mod partial;
 mod split;
 
+/// The sequential references the checks compare against, for the crates'
+/// own tests to share (`pagemill-split`'s and `pagemill-features`'
+/// integration tests use them too).
+pub mod reference {
+    pub use crate::csv::{library_fields, reference_fields};
+    pub use crate::split::{reference_fixed, reference_split, split_all};
+}
+
 pub use crate::brc::brc;
 pub use crate::csv::csv_fields;
 pub use crate::json::json_fields;

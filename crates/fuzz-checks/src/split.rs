@@ -1,5 +1,5 @@
 //! The partition contract of `pagemill-split` against byte-at-a-time
-//! splitters (the references of `crates/split/tests`).
+//! splitters, which `crates/split/tests` uses too (`crate::reference`).
 
 use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat, plan};
 
@@ -8,7 +8,7 @@ use crate::Data;
 /// (absolute offset, bytes) of each record, by the obvious sequential loop:
 /// a newline ends a record unless an odd number of `quote` bytes precede it
 /// in the record (`None`: no quoting, plain lines); a CR before it is dropped.
-fn reference_split(input: &[u8], quote: Option<u8>) -> Vec<(usize, &[u8])> {
+pub fn reference_split(input: &[u8], quote: Option<u8>) -> Vec<(usize, &[u8])> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut quoted = false;
@@ -27,13 +27,17 @@ fn reference_split(input: &[u8], quote: Option<u8>) -> Vec<(usize, &[u8])> {
     out
 }
 
-fn reference_fixed(input: &[u8], size: usize) -> Vec<(usize, &[u8])> {
+/// (absolute offset, bytes) of each fixed-width record of `size` bytes (the
+/// last one may be short).
+pub fn reference_fixed(input: &[u8], size: usize) -> Vec<(usize, &[u8])> {
     input.chunks(size).enumerate().map(|(i, c)| (i * size, c)).collect()
 }
 
-/// Plan, check the chunks tile the input, iterate every chunk (with `next`
-/// and with internal iteration) and count it.
-fn split_all<'a, F: RecordFormat>(format: &'a F, input: &'a [u8], target: usize) -> Vec<(usize, &'a [u8])> {
+/// (absolute offset, bytes) of each record of `input` as `format` plans it
+/// into chunks of about `target` bytes and iterates them; panics unless the
+/// chunks tile the input (contiguous, never empty) and each chunk's
+/// `count_records` and internal iteration agree with `next`.
+pub fn split_all<'i, F: RecordFormat>(format: &F, input: &'i [u8], target: usize) -> Vec<(usize, &'i [u8])> {
     let chunks = plan(format, input, target);
     let mut expected_start = 0;
     for c in &chunks {
@@ -46,7 +50,14 @@ fn split_all<'a, F: RecordFormat>(format: &'a F, input: &'a [u8], target: usize)
     for c in &chunks {
         let chunk = &input[c.clone()];
         let before = out.len();
-        out.extend(format.records(chunk).map(|r| (c.start + r.offset, r.bytes)));
+        // The records as slices of `input` (so they outlive `format`): each
+        // record's bytes start at its offset.
+        out.extend(format.records(chunk).map(|r| {
+            let start = c.start + r.offset;
+            let bytes = &input[start..start + r.bytes.len()];
+            assert_eq!(bytes, r.bytes, "a record's bytes start at its offset");
+            (start, bytes)
+        }));
         let count = out.len() - before;
         assert_eq!(format.count_records(chunk), count as u64, "count_records agrees with records");
         let mut folded = Vec::new();

@@ -2,75 +2,21 @@
 //! chunk size, the records of all chunks, concatenated, are exactly the records
 //! a simple byte-at-a-time sequential splitter finds.
 
-use std::ops::Range;
-
 use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat, plan};
 use proptest::prelude::*;
 
-/// (absolute offset, bytes) of each record, by the obvious sequential loop:
-/// a newline ends a record unless an odd number of `quote` bytes precede it
-/// in the record (`None`: no quoting, plain lines); a CR before it is dropped.
-fn reference_split(input: &[u8], quote: Option<u8>) -> Vec<(usize, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    for (i, &b) in input.iter().enumerate() {
-        if Some(b) == quote {
-            quoted = !quoted;
-        } else if b == b'\n' && !quoted {
-            let mut rec = &input[start..i];
-            if rec.last() == Some(&b'\r') {
-                rec = &rec[..rec.len() - 1];
-            }
-            out.push((start, rec.to_vec()));
-            start = i + 1;
-        }
-    }
-    if start < input.len() {
-        out.push((start, input[start..].to_vec()));
-    }
-    out
-}
+// The byte-at-a-time references and the chunk-by-chunk walk are shared with
+// the fuzz target's check (pagemill-fuzz-checks).
+use pagemill_fuzz_checks::reference::{reference_fixed, reference_split, split_all};
 
-fn reference_lines(input: &[u8]) -> Vec<(usize, Vec<u8>)> {
+fn reference_lines(input: &[u8]) -> Vec<(usize, &[u8])> {
     reference_split(input, None)
 }
 
-fn reference_csv(input: &[u8], quote: u8) -> Vec<(usize, Vec<u8>)> {
+fn reference_csv(input: &[u8], quote: u8) -> Vec<(usize, &[u8])> {
     reference_split(input, Some(quote))
 }
 
-fn reference_fixed(input: &[u8], size: usize) -> Vec<(usize, Vec<u8>)> {
-    input.chunks(size).enumerate().map(|(i, c)| (i * size, c.to_vec())).collect()
-}
-
-/// Plan, then iterate every chunk; check the chunks tile the input.
-fn split_all<F: RecordFormat>(format: &F, input: &[u8], target: usize) -> Vec<(usize, Vec<u8>)> {
-    let chunks: Vec<Range<usize>> = plan(format, input, target);
-    let mut expected_start = 0;
-    for c in &chunks {
-        assert_eq!(c.start, expected_start, "chunks are contiguous");
-        assert!(c.end > c.start, "chunks are never empty");
-        expected_start = c.end;
-    }
-    assert_eq!(expected_start, input.len(), "chunks cover the input");
-    let mut out = Vec::new();
-    for c in &chunks {
-        let mut count = 0;
-        for r in format.records(&input[c.clone()]) {
-            out.push((c.start + r.offset, r.bytes.to_vec()));
-            count += 1;
-        }
-        assert_eq!(format.count_records(&input[c.clone()]), count, "count_records agrees with records");
-        // Internal iteration (fold) must yield the same records as next().
-        let mut folded = Vec::new();
-        format.records(&input[c.clone()]).for_each(|r| folded.push((c.start + r.offset, r.bytes.to_vec())));
-        assert_eq!(folded, out[out.len() - count as usize..], "fold agrees with next");
-    }
-    out
-}
-
-/// Inputs rich in the bytes that matter: delimiters, quotes, CR, LF.
 fn input() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(
         prop::sample::select(vec![b'a', b'b', b',', b'"', b'\n', b'\n', b'\r', b'\'', 0u8, 0xff]),
@@ -154,15 +100,15 @@ fn a_record_longer_than_the_target_makes_one_long_chunk() {
 fn csv_newlines_inside_quotes_do_not_end_records() {
     let input = b"id,text\n1,\"line one\nline two, still \"\"quoted\"\"\"\n2,plain\r\n3,\"\n\n\"\n";
     for target in 1..input.len() + 2 {
-        let records: Vec<Vec<u8>> =
+        let records: Vec<&[u8]> =
             split_all(&Csv::new().with_scan_block(5), input, target).into_iter().map(|r| r.1).collect();
         assert_eq!(
             records,
             vec![
-                b"id,text".to_vec(),
-                b"1,\"line one\nline two, still \"\"quoted\"\"\"".to_vec(),
-                b"2,plain".to_vec(),
-                b"3,\"\n\n\"".to_vec()
+                &b"id,text"[..],
+                &b"1,\"line one\nline two, still \"\"quoted\"\"\""[..],
+                &b"2,plain"[..],
+                &b"3,\"\n\n\""[..]
             ]
         );
     }
