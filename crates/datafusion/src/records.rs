@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock};
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_engine::Malformed;
-use pagemill_features::{FieldType, Layout, parse_tenths};
+use pagemill_features::{FieldType, FieldValue, Layout, parse_tenths};
 use pagemill_mmap::Source;
 use pagemill_split::{AnyFormat, Fixed, Lines, Record};
 
@@ -62,12 +62,6 @@ struct BinaryDecoder {
     layout: Layout,
 }
 
-fn le(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b[..bytes.len()].copy_from_slice(bytes);
-    u64::from_le_bytes(b)
-}
-
 impl Decoder for BinaryDecoder {
     fn parse<'a>(
         &self,
@@ -82,21 +76,12 @@ impl Decoder for BinaryDecoder {
             return false;
         }
         for &c in projection {
-            let f = &self.layout.fields()[c];
-            let b = &r.bytes[f.offset..f.offset + f.ty.width()];
-            let v = match f.ty {
-                FieldType::F32 => Value::Float(f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
-                FieldType::F64 => Value::Float(f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-                FieldType::I8 | FieldType::I16 | FieldType::I32 | FieldType::I64 => {
-                    // Sign-extend from the field's width.
-                    let shift = 64 - 8 * b.len() as u32;
-                    Value::Int(((le(b) << shift) as i64) >> shift)
-                }
-                FieldType::Bytes(_) => {
-                    let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
-                    Value::Str(&b[..end])
-                }
-                _ => Value::UInt(le(b)),
+            let v = match self.layout.fields()[c].value_in(r.bytes) {
+                FieldValue::Signed(x) => Value::Int(x),
+                FieldValue::Unsigned(x) => Value::UInt(x),
+                FieldValue::Float(x) => Value::Float(x),
+                FieldValue::Bytes(b) => Value::Str(b),
+                _ => Value::Null,
             };
             row.push(Cell::Val(v));
         }

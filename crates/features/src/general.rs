@@ -16,7 +16,7 @@ use crate::acc::ValueAcc;
 use crate::error::Error;
 use crate::field::{RawField, split_fields};
 use crate::number::{Num, parse_number};
-use crate::spec::{Agg, Dialect, FeatureSpec, FieldType, InputKind, Layout};
+use crate::spec::{Agg, BinaryField, Dialect, FeatureSpec, FieldType, FieldValue, InputKind, Layout, le_i64, le_u64};
 use crate::table::{KeyTable, Prefix, tail_word};
 
 /// Scaled magnitudes at or above this are refused before they reach a
@@ -467,7 +467,7 @@ impl Features {
                 continue;
             }
             for (j, &c) in self.values.iter().enumerate() {
-                nums[j] = match self.check(decode_number(&layout.fields[c].ty, field_bytes(layout, c, rec.bytes))) {
+                nums[j] = match self.check(decode_number(&layout.fields[c], rec.bytes)) {
                     Ok(n) => n,
                     Err(kind) => {
                         malformed.report(kind, rec.offset, rec.bytes);
@@ -497,47 +497,23 @@ impl Features {
     }
 }
 
-/// The bytes of field `c` of a whole record.
-#[inline]
-fn field_bytes<'a>(layout: &Layout, c: usize, record: &'a [u8]) -> &'a [u8] {
-    let f = &layout.fields[c];
-    &record[f.offset..f.offset + f.ty.width()]
-}
-
 /// A field's value bytes: byte strings lose their NUL padding.
 #[inline]
 fn field_value<'a>(layout: &Layout, c: usize, record: &'a [u8]) -> &'a [u8] {
-    let b = field_bytes(layout, c, record);
-    match layout.fields[c].ty {
-        FieldType::Bytes(_) => {
-            let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
-            &b[..end]
-        }
-        _ => b,
-    }
-}
-
-fn le_u64(b: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    buf[..b.len()].copy_from_slice(b);
-    u64::from_le_bytes(buf)
-}
-
-fn le_i64(b: &[u8]) -> i64 {
-    let shift = 64 - 8 * b.len() as u32;
-    ((le_u64(b) << shift) as i64) >> shift
+    layout.fields[c].bytes_in(record)
 }
 
 #[inline]
-fn decode_number(ty: &FieldType, b: &[u8]) -> Num {
-    match ty {
-        FieldType::F32 => float_num(f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
-        FieldType::F64 => float_num(f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        t if t.is_signed() => Num::Dec(le_i64(b), 0),
-        _ => match i64::try_from(le_u64(b)) {
+fn decode_number(field: &BinaryField, record: &[u8]) -> Num {
+    match field.value_in(record) {
+        FieldValue::Float(x) => float_num(x),
+        FieldValue::Signed(v) => Num::Dec(v, 0),
+        FieldValue::Unsigned(u) => match i64::try_from(u) {
             Ok(v) => Num::Dec(v, 0),
-            Err(_) => Num::Float(le_u64(b) as f64),
+            Err(_) => Num::Float(u as f64),
         },
+        // Byte strings are not numbers (the spec refuses them as values).
+        FieldValue::Bytes(_) => Num::Bad,
     }
 }
 

@@ -84,4 +84,6 @@ pub use crate::error::Error;
 pub use crate::field::{FieldError, RawField, split_fields};
 pub use crate::general::{Features, FeaturesPartial};
 pub use crate::partial::{FEATURES_PARTIAL, PARTIAL_KEY, PARTIAL_SPEC_KEY, merge_partial_batches, merge_partials};
-pub use crate::spec::{Agg, BinaryField, DEFAULT_NULLS, DEFAULT_QUANTILES, Dialect, FeatureSpec, FieldType, Layout};
+pub use crate::spec::{
+    Agg, BinaryField, DEFAULT_NULLS, DEFAULT_QUANTILES, Dialect, FeatureSpec, FieldType, FieldValue, Layout,
+};

@@ -178,6 +178,60 @@ impl FromStr for BinaryField {
     }
 }
 
+impl BinaryField {
+    /// This field's bytes in `record` (a whole record of its layout); a byte
+    /// string without its trailing NUL padding.
+    #[inline]
+    pub fn bytes_in<'a>(&self, record: &'a [u8]) -> &'a [u8] {
+        let b = &record[self.offset..self.offset + self.ty.width()];
+        match self.ty {
+            FieldType::Bytes(_) => &b[..b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1)],
+            _ => b,
+        }
+    }
+
+    /// This field of `record` (a whole record of its layout), decoded
+    /// little-endian.
+    #[inline]
+    pub fn value_in<'a>(&self, record: &'a [u8]) -> FieldValue<'a> {
+        let b = self.bytes_in(record);
+        match self.ty {
+            FieldType::F32 => FieldValue::Float(f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+            FieldType::F64 => FieldValue::Float(f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+            FieldType::Bytes(_) => FieldValue::Bytes(b),
+            t if t.is_signed() => FieldValue::Signed(le_i64(b)),
+            _ => FieldValue::Unsigned(le_u64(b)),
+        }
+    }
+}
+
+/// A decoded field of a binary record ([`BinaryField::value_in`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FieldValue<'a> {
+    /// An `i8` to `i64`.
+    Signed(i64),
+    /// A `u8` to `u64`.
+    Unsigned(u64),
+    /// An `f32` (widened) or `f64`.
+    Float(f64),
+    /// A byte string, without its trailing NUL padding.
+    Bytes(&'a [u8]),
+}
+
+/// A little-endian unsigned integer of 1 to 8 bytes.
+pub(crate) fn le_u64(b: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(buf)
+}
+
+/// A little-endian signed integer of 1 to 8 bytes, sign-extended.
+pub(crate) fn le_i64(b: &[u8]) -> i64 {
+    let shift = 64 - 8 * b.len() as u32;
+    ((le_u64(b) << shift) as i64) >> shift
+}
+
 /// The layout of fixed-width binary records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
