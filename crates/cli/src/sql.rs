@@ -123,7 +123,7 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
         && let Some(id) = FileId::of_path(path)
         && input_ids.contains(&id)
     {
-        bail!("{}: the output file is one of the inputs", path.display());
+        return Err(pagemill_engine::Error::OutputIsInput { path: path.clone() }.into());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
