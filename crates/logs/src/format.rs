@@ -2,9 +2,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::json::JsonFields;
+use crate::json::{JsonFields, JsonTarget};
 use crate::plan::{Plan, Syntax};
-use crate::record::{Escapes, LineError, LogRecord};
+use crate::record::{Escapes, LineError, LogRecord, TimeUnit};
 
 /// The Apache `LogFormat` of the `common` preset.
 pub const COMMON: &str = r#"%h %l %u %t "%r" %>s %b"#;
@@ -205,6 +205,58 @@ impl LogFormat {
         }
     }
 
+    /// The parts this format is rebuilt from by [`LogFormat::from_parts`]:
+    /// what persisted partials and plans sent to other processes record.
+    pub fn to_parts(&self) -> FormatParts {
+        let syntax = match self.syntax() {
+            Some(Syntax::Apache) => "apache",
+            Some(Syntax::Nginx) => "nginx",
+            None => "json",
+        };
+        FormatParts {
+            name: self.name.clone(),
+            syntax: syntax.to_string(),
+            json_fields: self.json_fields().map(|f| f.entries().collect()).unwrap_or_default(),
+        }
+    }
+
+    /// Rebuild a format from [`to_parts`](LogFormat::to_parts): a preset by
+    /// name, a format string compiled in its syntax, or JSON lines with
+    /// exactly the recorded fields. Parts that do not describe a format
+    /// (an unknown syntax, a preset in the wrong syntax, JSON fields for a
+    /// text format) are an error.
+    pub fn from_parts(parts: &FormatParts) -> Result<LogFormat, Error> {
+        let FormatParts { name, syntax, json_fields } = parts;
+        let bad = |why: String| Error::option("log format", name, why);
+        let format = match syntax.as_str() {
+            "json" => {
+                if name != "json" {
+                    return Err(bad("a JSON format must be named json".to_string()));
+                }
+                let mut fields = JsonFields::empty();
+                for (target, path, unit) in json_fields {
+                    fields.push_entry(*target, path, *unit);
+                }
+                LogFormat::json_with(fields)
+            }
+            "apache" | "nginx" => {
+                if !json_fields.is_empty() {
+                    return Err(bad("JSON fields for a text format".to_string()));
+                }
+                match name.as_str() {
+                    "common" | "combined" | "timed" => name.parse()?,
+                    _ if syntax == "apache" => LogFormat::apache(name)?,
+                    _ => LogFormat::nginx(name)?,
+                }
+            }
+            _ => return Err(bad(format!("unknown syntax {syntax:?} (apache, nginx or json)"))),
+        };
+        if format.to_parts().syntax != *syntax {
+            return Err(bad(format!("not a format in {syntax} syntax")));
+        }
+        Ok(format)
+    }
+
     /// The JSON field names of a JSON format.
     pub(crate) fn json_fields(&self) -> Option<&JsonFields> {
         match &self.kind {
@@ -241,4 +293,18 @@ impl FromStr for LogFormat {
             )),
         }
     }
+}
+
+/// A [`LogFormat`] taken apart ([`LogFormat::to_parts`]), to be rebuilt
+/// elsewhere with [`LogFormat::from_parts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormatParts {
+    /// The preset name (`common`, `combined`, `timed`, `json`) or the
+    /// format string.
+    pub name: String,
+    /// `apache`, `nginx` or `json`.
+    pub syntax: String,
+    /// For JSON lines, every (target, dotted key path, unit) in the order
+    /// they are tried; empty for text formats.
+    pub json_fields: Vec<(JsonTarget, String, TimeUnit)>,
 }

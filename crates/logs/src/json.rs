@@ -49,7 +49,7 @@ const TARGETS: usize = 14;
 
 impl JsonTarget {
     /// The name [`JsonTarget::from_name`] reads.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             JsonTarget::Ip => "ip",
             JsonTarget::User => "user",
@@ -254,17 +254,19 @@ impl JsonFields {
     }
 
     /// Every configured (target, dotted key path, unit), in the order they
-    /// were added: pushing them in this order onto [`JsonFields::empty`]
-    /// rebuilds these fields (persisted partials).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (JsonTarget, String, TimeUnit)> + '_ {
+    /// are tried: pushing them in this order onto [`JsonFields::empty`] with
+    /// [`push_entry`](JsonFields::push_entry) rebuilds these fields.
+    pub fn entries(&self) -> impl Iterator<Item = (JsonTarget, String, TimeUnit)> + '_ {
         self.candidates.iter().map(|c| {
             let path: Vec<String> = c.segments.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect();
             (c.target, path.join("."), c.unit)
         })
     }
 
-    /// Add one candidate after the existing ones (see [`JsonFields::entries`]).
-    pub(crate) fn push_entry(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
+    /// Add one key path for `target` after the existing ones (see
+    /// [`JsonFields::entries`]); unlike [`set`](JsonFields::set), it keeps
+    /// the target's other paths.
+    pub fn push_entry(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
         self.push(target, path, unit);
     }
 

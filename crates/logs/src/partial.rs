@@ -61,11 +61,10 @@ use datasketches::hll::HllSketch;
 use pagemill_engine::Job;
 
 use crate::error::Error;
-use crate::format::LogFormat;
+use crate::format::{FormatParts, LogFormat};
 use crate::job::{Key, LogJob, LogPartial, OwnedPart, Top, Totals};
-use crate::json::{JsonFields, JsonTarget};
+use crate::json::JsonTarget;
 use crate::output::{self, LogReport, schema_of};
-use crate::plan::Syntax;
 use crate::query::{Bucket, GroupField, Metric};
 use crate::record::{Escapes, TimeUnit};
 use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
@@ -136,14 +135,6 @@ fn unit_from(name: &str) -> Option<TimeUnit> {
     })
 }
 
-fn syntax_name(format: &LogFormat) -> &'static str {
-    match format.syntax() {
-        Some(Syntax::Apache) => "apache",
-        Some(Syntax::Nginx) => "nginx",
-        None => "json",
-    }
-}
-
 fn escapes_name(escapes: Escapes) -> &'static str {
     match escapes {
         Escapes::Log => "log",
@@ -161,15 +152,11 @@ fn top_text(t: &Top) -> String {
 
 /// The spec lines describing the log format.
 fn format_lines(format: &LogFormat) -> Vec<(&'static str, String)> {
-    let mut lines = vec![
-        ("format", format.name().to_string()),
-        ("syntax", syntax_name(format).to_string()),
-        ("escapes", escapes_name(format.escapes()).to_string()),
-    ];
-    if let Some(fields) = format.json_fields() {
-        for (target, path, unit) in fields.entries() {
-            lines.push(("json-field", format!("{} {} {path}", target.name(), unit_name(unit))));
-        }
+    let parts = format.to_parts();
+    let mut lines =
+        vec![("format", parts.name), ("syntax", parts.syntax), ("escapes", escapes_name(format.escapes()).to_string())];
+    for (target, path, unit) in parts.json_fields {
+        lines.push(("json-field", format!("{} {} {path}", target.name(), unit_name(unit))));
     }
     lines
 }
@@ -265,42 +252,19 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
     // The log format.
     let (n, name) = get("format")?;
     let (_, syntax) = get("syntax")?;
-    let format = match syntax {
-        "json" => {
-            if name != "json" {
-                return Err(spec_error(n, format!("a JSON format named {name:?}")));
-            }
-            let mut fields = JsonFields::empty();
-            for (n, v) in &json_fields {
-                let mut it = v.splitn(3, ' ');
-                let (Some(target), Some(unit), Some(path)) = (it.next(), it.next(), it.next()) else {
-                    return Err(spec_error(*n, "expected json-field TARGET UNIT PATH"));
-                };
-                let target = JsonTarget::from_name(target)
-                    .filter(|t| t.name() == target)
-                    .ok_or_else(|| spec_error(*n, format!("unknown JSON target {target:?}")))?;
-                let unit = unit_from(unit).ok_or_else(|| spec_error(*n, format!("unknown unit {unit:?}")))?;
-                fields.push_entry(target, path, unit);
-            }
-            LogFormat::json_with(fields)
-        }
-        "apache" | "nginx" => {
-            if let Some((n, _)) = json_fields.first() {
-                return Err(spec_error(*n, "json-field for a text format"));
-            }
-            let format = match name {
-                "common" | "combined" | "timed" => name.parse(),
-                _ if syntax == "apache" => LogFormat::apache(name),
-                _ => LogFormat::nginx(name),
-            }
-            .map_err(|e| spec_error(n, e))?;
-            if syntax_name(&format) != syntax {
-                return Err(spec_error(n, format!("format {name:?} is not in {syntax} syntax")));
-            }
-            format
-        }
-        _ => return Err(spec_error(get("syntax")?.0, format!("unknown syntax {syntax:?}"))),
-    };
+    let mut parts = FormatParts { name: name.to_string(), syntax: syntax.to_string(), json_fields: Vec::new() };
+    for (n, v) in &json_fields {
+        let mut it = v.splitn(3, ' ');
+        let (Some(target), Some(unit), Some(path)) = (it.next(), it.next(), it.next()) else {
+            return Err(spec_error(*n, "expected json-field TARGET UNIT PATH"));
+        };
+        let target = JsonTarget::from_name(target)
+            .filter(|t| t.name() == target)
+            .ok_or_else(|| spec_error(*n, format!("unknown JSON target {target:?}")))?;
+        let unit = unit_from(unit).ok_or_else(|| spec_error(*n, format!("unknown unit {unit:?}")))?;
+        parts.json_fields.push((target, path.to_string(), unit));
+    }
+    let format = LogFormat::from_parts(&parts).map_err(|e| spec_error(n, e))?;
     let (n, escapes) = get("escapes")?;
     if escapes != escapes_name(format.escapes()) {
         return Err(spec_error(n, format!("escapes {escapes:?} do not fit format {name:?}")));
@@ -1011,6 +975,7 @@ pub fn merge_partials(batches: &[RecordBatch]) -> Result<LogReport, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::JsonFields;
     use crate::query::Filter;
 
     fn round_trip(job: &LogJob) {
