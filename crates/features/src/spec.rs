@@ -135,6 +135,27 @@ impl FieldType {
     }
 }
 
+impl fmt::Display for FieldType {
+    /// The name [`BinaryField`]'s text form uses: `i8`..`i64`, `u8`..`u64`,
+    /// `f32`, `f64`, `bytesN`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            FieldType::I8 => "i8",
+            FieldType::I16 => "i16",
+            FieldType::I32 => "i32",
+            FieldType::I64 => "i64",
+            FieldType::U8 => "u8",
+            FieldType::U16 => "u16",
+            FieldType::U32 => "u32",
+            FieldType::U64 => "u64",
+            FieldType::F32 => "f32",
+            FieldType::F64 => "f64",
+            FieldType::Bytes(n) => return write!(f, "bytes{n}"),
+        };
+        f.write_str(name)
+    }
+}
+
 /// One field of a binary record: `name:type@offset`, e.g. `key:u32@0`,
 /// `value:f64@8`, `code:bytes8@16`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,6 +196,13 @@ impl FromStr for BinaryField {
             },
         };
         Ok(BinaryField { name: name.to_string(), ty, offset })
+    }
+}
+
+impl fmt::Display for BinaryField {
+    /// `name:type@offset`, the form [`FromStr`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}@{}", self.name, self.ty, self.offset)
     }
 }
 
@@ -506,6 +534,15 @@ impl FeatureSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_fields_print_as_they_parse() {
+        for text in ["key:u32@0", "v:f64@8", "t:i8@3", "code:bytes12@16", "x:u64@0", "y:f32@4", "z:i64@1"] {
+            let field: BinaryField = text.parse().unwrap();
+            assert_eq!(field.to_string(), text);
+            assert_eq!(field.to_string().parse::<BinaryField>().unwrap(), field);
+        }
+    }
 
     #[test]
     fn dialects_that_cannot_cut_records_are_refused() {
