@@ -11,6 +11,7 @@ use pagemill_split::{AnyFormat, Csv, Lines, Record, RecordFormat};
 use crate::decode::{Cell, Decoder, Scratch, Shape};
 use crate::error::Error;
 use crate::filter::Value;
+use crate::spec::Spec;
 use crate::table::PagemillTable;
 
 /// Records sampled (after the header) to infer column types.
@@ -22,9 +23,9 @@ const SAMPLE_BYTES: usize = 4 << 20;
 /// How a delimited table reads its inputs.
 #[derive(Clone, Debug)]
 pub struct DelimitedOptions {
-    dialect: Dialect,
-    nulls: Vec<Vec<u8>>,
-    schema: Option<SchemaRef>,
+    pub(crate) dialect: Dialect,
+    pub(crate) nulls: Vec<Vec<u8>>,
+    pub(crate) schema: Option<SchemaRef>,
 }
 
 impl DelimitedOptions {
@@ -145,102 +146,111 @@ impl PagemillTable {
     /// does not parse in a numeric column the query reads is null and
     /// counted as `bad-number`.
     pub fn delimited(sources: Vec<Source>, options: DelimitedOptions) -> Result<PagemillTable, Error> {
-        let dialect = options.dialect;
-        dialect.check()?;
-        let (delimiter, quote, header) = (dialect.get_delimiter(), dialect.get_quote(), dialect.has_header());
-        let records = match quote {
-            Some(q) => AnyFormat::Csv(Csv::new().with_quote(q)),
-            None => AnyFormat::Lines(Lines),
-        };
-        let first = sources.first().ok_or(Error::NoInputs)?.bytes();
-        let sample = &first[..first.len().min(SAMPLE_BYTES)];
-        let mut fields = Vec::new();
-        let mut scratch = Vec::new();
-        let mut recs = records.records(sample);
-        // A sample cut mid-record: drop the last, possibly partial, record.
-        let cut = sample.len() < first.len();
-        let names: Option<Vec<String>> = if header {
-            let rec = recs.next().ok_or_else(|| Error::BadHeader("the first input is empty".into()))?;
-            split_fields(rec.bytes, delimiter, quote, &mut fields)
-                .map_err(|e| Error::BadHeader(format!("the header does not split into fields: {e}")))?;
-            Some(
-                fields
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f.value(quote.unwrap_or(b'"'), &mut scratch)).into_owned())
-                    .collect(),
-            )
-        } else {
-            None
-        };
-        let mut seen: Vec<Seen> =
-            names.as_ref().map_or_else(Vec::new, |n| vec![Seen { int: true, float: true, any: false }; n.len()]);
-        let sampled: Vec<Record<'_>> = recs.take(SAMPLE_RECORDS).collect();
-        let usable = if cut && sampled.len() > 1 { sampled.len() - 1 } else { sampled.len() };
-        for rec in &sampled[..usable] {
-            if split_fields(rec.bytes, delimiter, quote, &mut fields).is_err() {
-                continue;
-            }
-            if seen.is_empty() {
-                seen = vec![Seen { int: true, float: true, any: false }; fields.len()];
-            }
-            if fields.len() != seen.len() {
-                continue;
-            }
-            for (s, f) in seen.iter_mut().zip(&fields) {
-                let v = f.value(quote.unwrap_or(b'"'), &mut scratch);
-                if options.nulls.iter().any(|n| n == v) {
-                    continue;
-                }
-                s.any = true;
-                s.int &= parse_int(v).is_some();
-                s.float &= s.int || parse_float(v).is_some();
-            }
-        }
-        let schema = match options.schema {
-            Some(schema) => {
-                if let Some(f) = schema
-                    .fields()
-                    .iter()
-                    .find(|f| !matches!(f.data_type(), DataType::Int64 | DataType::Float64 | DataType::Utf8View))
-                {
-                    return Err(Error::BadHeader(format!(
-                        "column {} is {}; delimited columns are Int64, Float64 or Utf8View",
-                        f.name(),
-                        f.data_type()
-                    )));
-                }
-                schema
-            }
-            None => {
-                let names = names.unwrap_or_else(|| (0..seen.len()).map(|i| format!("column_{i}")).collect());
-                if names.is_empty() {
-                    return Err(Error::BadHeader("no columns: the first input has no records".into()));
-                }
-                if seen.len() != names.len() {
-                    seen = vec![Seen { int: false, float: false, any: false }; names.len()];
-                }
-                for (i, n) in names.iter().enumerate() {
-                    if names[..i].contains(n) {
-                        return Err(Error::BadHeader(format!("column {n:?} is named twice")));
-                    }
-                }
-                let fields: Vec<Field> = names
-                    .iter()
-                    .zip(&seen)
-                    .map(|(n, s)| {
-                        let t = match s {
-                            Seen { any: true, int: true, .. } => DataType::Int64,
-                            Seen { any: true, float: true, .. } => DataType::Float64,
-                            _ => DataType::Utf8View,
-                        };
-                        Field::new(n, t, true)
-                    })
-                    .collect();
-                Arc::new(Schema::new(fields))
-            }
-        };
-        let shape = Shape { schema: Arc::clone(&schema), format: records, header };
-        let decoder = DelimitedDecoder { schema, delimiter, quote, nulls: options.nulls };
-        PagemillTable::build("delimited", shape, Arc::new(decoder), sources)
+        PagemillTable::build(Spec::Delimited(options), sources, None)
     }
+}
+
+/// The shape and decoder of a delimited table, and `options` with the
+/// schema resolved (inferred from the first input unless given).
+pub(crate) fn assemble(
+    options: DelimitedOptions,
+    sources: &[Source],
+) -> Result<(Shape, Arc<dyn Decoder>, DelimitedOptions), Error> {
+    let dialect = options.dialect;
+    dialect.check()?;
+    let (delimiter, quote, header) = (dialect.get_delimiter(), dialect.get_quote(), dialect.has_header());
+    let records = match quote {
+        Some(q) => AnyFormat::Csv(Csv::new().with_quote(q)),
+        None => AnyFormat::Lines(Lines),
+    };
+    let first = sources.first().ok_or(Error::NoInputs)?.bytes();
+    let sample = &first[..first.len().min(SAMPLE_BYTES)];
+    let mut fields = Vec::new();
+    let mut scratch = Vec::new();
+    let mut recs = records.records(sample);
+    // A sample cut mid-record: drop the last, possibly partial, record.
+    let cut = sample.len() < first.len();
+    let names: Option<Vec<String>> = if header {
+        let rec = recs.next().ok_or_else(|| Error::BadHeader("the first input is empty".into()))?;
+        split_fields(rec.bytes, delimiter, quote, &mut fields)
+            .map_err(|e| Error::BadHeader(format!("the header does not split into fields: {e}")))?;
+        Some(
+            fields
+                .iter()
+                .map(|f| String::from_utf8_lossy(f.value(quote.unwrap_or(b'"'), &mut scratch)).into_owned())
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let mut seen: Vec<Seen> =
+        names.as_ref().map_or_else(Vec::new, |n| vec![Seen { int: true, float: true, any: false }; n.len()]);
+    let sampled: Vec<Record<'_>> = recs.take(SAMPLE_RECORDS).collect();
+    let usable = if cut && sampled.len() > 1 { sampled.len() - 1 } else { sampled.len() };
+    for rec in &sampled[..usable] {
+        if split_fields(rec.bytes, delimiter, quote, &mut fields).is_err() {
+            continue;
+        }
+        if seen.is_empty() {
+            seen = vec![Seen { int: true, float: true, any: false }; fields.len()];
+        }
+        if fields.len() != seen.len() {
+            continue;
+        }
+        for (s, f) in seen.iter_mut().zip(&fields) {
+            let v = f.value(quote.unwrap_or(b'"'), &mut scratch);
+            if options.nulls.iter().any(|n| n == v) {
+                continue;
+            }
+            s.any = true;
+            s.int &= parse_int(v).is_some();
+            s.float &= s.int || parse_float(v).is_some();
+        }
+    }
+    let schema = match options.schema.clone() {
+        Some(schema) => {
+            if let Some(f) = schema
+                .fields()
+                .iter()
+                .find(|f| !matches!(f.data_type(), DataType::Int64 | DataType::Float64 | DataType::Utf8View))
+            {
+                return Err(Error::BadHeader(format!(
+                    "column {} is {}; delimited columns are Int64, Float64 or Utf8View",
+                    f.name(),
+                    f.data_type()
+                )));
+            }
+            schema
+        }
+        None => {
+            let names = names.unwrap_or_else(|| (0..seen.len()).map(|i| format!("column_{i}")).collect());
+            if names.is_empty() {
+                return Err(Error::BadHeader("no columns: the first input has no records".into()));
+            }
+            if seen.len() != names.len() {
+                seen = vec![Seen { int: false, float: false, any: false }; names.len()];
+            }
+            for (i, n) in names.iter().enumerate() {
+                if names[..i].contains(n) {
+                    return Err(Error::BadHeader(format!("column {n:?} is named twice")));
+                }
+            }
+            let fields: Vec<Field> = names
+                .iter()
+                .zip(&seen)
+                .map(|(n, s)| {
+                    let t = match s {
+                        Seen { any: true, int: true, .. } => DataType::Int64,
+                        Seen { any: true, float: true, .. } => DataType::Float64,
+                        _ => DataType::Utf8View,
+                    };
+                    Field::new(n, t, true)
+                })
+                .collect();
+            Arc::new(Schema::new(fields))
+        }
+    };
+    let shape = Shape { schema: Arc::clone(&schema), format: records, header };
+    let decoder = DelimitedDecoder { schema: Arc::clone(&schema), delimiter, quote, nulls: options.nulls.clone() };
+    Ok((shape, Arc::new(decoder), DelimitedOptions { schema: Some(schema), ..options }))
 }

@@ -15,6 +15,16 @@ pub enum Error {
     Logs(pagemill_logs::Error),
     /// A binary layout is invalid.
     Features(pagemill_features::Error),
+    /// A table cannot be sent to another process: an input has no path
+    /// (standard input, bytes in memory).
+    NotPortable(String),
+    /// Bytes given to `from_bytes` are not a table or scan of this version.
+    BadPlan(String),
+    /// An input named by a table's byte form could not be opened.
+    Open(pagemill_mmap::Error),
+    /// An input named by a table's byte form is not the file the plan was
+    /// made for.
+    Changed(String),
 }
 
 impl fmt::Display for Error {
@@ -24,6 +34,10 @@ impl fmt::Display for Error {
             Error::BadHeader(why) => write!(f, "bad header: {why}"),
             Error::Logs(e) => e.fmt(f),
             Error::Features(e) => e.fmt(f),
+            Error::NotPortable(why) => write!(f, "cannot send the table to another process: {why}"),
+            Error::BadPlan(why) => write!(f, "bad table plan: {why}"),
+            Error::Open(e) => e.fmt(f),
+            Error::Changed(why) => f.write_str(why),
         }
     }
 }
@@ -33,6 +47,7 @@ impl std::error::Error for Error {
         match self {
             Error::Logs(e) => Some(e),
             Error::Features(e) => Some(e),
+            Error::Open(e) => Some(e),
             _ => None,
         }
     }

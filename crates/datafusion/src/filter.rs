@@ -13,6 +13,9 @@ use arrow_schema::{DataType, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator};
 
+use crate::error::Error;
+use crate::spec::{Reader, Writer};
+
 /// A parsed value of one field of the row being built.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Value<'a> {
@@ -154,6 +157,94 @@ impl Predicate {
     }
 }
 
+impl Lit {
+    fn write(&self, w: &mut Writer) {
+        match self {
+            Lit::Int(v) => {
+                w.u8(0);
+                w.i128(*v);
+            }
+            Lit::Float(v) => {
+                w.u8(1);
+                w.u64(v.to_bits());
+            }
+            Lit::Str(b) => {
+                w.u8(2);
+                w.bytes(b);
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Lit, Error> {
+        Ok(match r.u8()? {
+            0 => Lit::Int(r.i128()?),
+            1 => Lit::Float(f64::from_bits(r.u64()?)),
+            2 => Lit::Str(r.bytes()?.to_vec()),
+            t => return Err(r.bad(format!("literal tag {t}"))),
+        })
+    }
+}
+
+/// The comparison operators a pre-filter evaluates, by their byte in the
+/// portable form.
+const OPERATORS: [Operator; 6] =
+    [Operator::Eq, Operator::NotEq, Operator::Lt, Operator::LtEq, Operator::Gt, Operator::GtEq];
+
+impl Predicate {
+    /// Append the portable form (see `crate::spec`).
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.len(self.column);
+        match &self.test {
+            Test::Cmp(op, lit) => {
+                w.u8(0);
+                // from_expr only makes comparisons of OPERATORS.
+                w.u8(OPERATORS.iter().position(|o| o == op).unwrap_or(0) as u8);
+                lit.write(w);
+            }
+            Test::Prefix(p) => {
+                w.u8(1);
+                w.bytes(p);
+            }
+            Test::In(lits) => {
+                w.u8(2);
+                w.len(lits.len());
+                for l in lits {
+                    l.write(w);
+                }
+            }
+            Test::Between(lo, hi) => {
+                w.u8(3);
+                lo.write(w);
+                hi.write(w);
+            }
+        }
+    }
+
+    /// Read what [`write`](Predicate::write) wrote.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Predicate, Error> {
+        let column = r.len()?;
+        let test = match r.u8()? {
+            0 => {
+                let op = r.u8()?;
+                let op = *OPERATORS.get(usize::from(op)).ok_or_else(|| r.bad(format!("operator {op}")))?;
+                Test::Cmp(op, Lit::read(r)?)
+            }
+            1 => Test::Prefix(r.bytes()?.to_vec()),
+            2 => {
+                let n = r.len()?;
+                let mut lits = Vec::new();
+                for _ in 0..n {
+                    lits.push(Lit::read(r)?);
+                }
+                Test::In(lits)
+            }
+            3 => Test::Between(Lit::read(r)?, Lit::read(r)?),
+            t => return Err(r.bad(format!("filter tag {t}"))),
+        };
+        Ok(Predicate { column, test })
+    }
+}
+
 fn is_text(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
 }
@@ -202,6 +293,11 @@ impl Prefilter {
             by_column[p.column].push(p);
         }
         Prefilter { by_column }
+    }
+
+    /// Every predicate, column by column.
+    pub(crate) fn predicates(&self) -> impl Iterator<Item = &Predicate> {
+        self.by_column.iter().flatten()
     }
 
     /// Whether no predicate is set.

@@ -69,11 +69,14 @@ mod error;
 mod filter;
 mod logs;
 mod records;
+mod source;
+mod spec;
 mod table;
 pub mod udaf;
 
 pub use crate::delimited::DelimitedOptions;
 pub use crate::error::Error;
 pub use crate::logs::logs_schema;
-pub use crate::table::{PagemillTable, ScanExec};
+pub use crate::source::{PagemillSource, is_scan, scan_from_bytes, scan_partitions, scan_to_bytes};
+pub use crate::table::PagemillTable;
 pub use crate::udaf::{hdr_quantile, hll_distinct, register_functions};

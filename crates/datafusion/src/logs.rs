@@ -11,6 +11,7 @@ use pagemill_split::{AnyFormat, Lines, Record};
 use crate::decode::{Cell, Decoder, Scratch, Shape, text};
 use crate::error::Error;
 use crate::filter::Value;
+use crate::spec::Spec;
 use crate::table::PagemillTable;
 
 const TIME: usize = 2;
@@ -126,7 +127,12 @@ impl PagemillTable {
     /// from the data, use [`LogFormat::detect`] on the first input's first
     /// bytes.
     pub fn logs(sources: Vec<Source>, format: LogFormat) -> Result<PagemillTable, Error> {
-        let shape = Shape { schema: logs_schema(), format: AnyFormat::Lines(Lines), header: false };
-        PagemillTable::build("logs", shape, Arc::new(LogDecoder { format }), sources)
+        PagemillTable::build(Spec::Logs(format), sources, None)
     }
+}
+
+/// The shape and decoder of a logs table.
+pub(crate) fn assemble(format: LogFormat) -> (Shape, Arc<dyn Decoder>) {
+    let shape = Shape { schema: logs_schema(), format: AnyFormat::Lines(Lines), header: false };
+    (shape, Arc::new(LogDecoder { format }))
 }

@@ -11,6 +11,7 @@ use pagemill_split::{AnyFormat, Fixed, Lines, Record};
 use crate::decode::{Cell, Decoder, Scratch, Shape};
 use crate::error::Error;
 use crate::filter::Value;
+use crate::spec::Spec;
 use crate::table::PagemillTable;
 
 static BRC_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -95,8 +96,7 @@ impl PagemillTable {
     /// `pagemill features --preset 1brc` checks them: `missing-separator`,
     /// `empty-name`, `bad-number` and `invalid-utf8` lines are malformed.
     pub fn brc(sources: Vec<Source>) -> Result<PagemillTable, Error> {
-        let shape = Shape { schema: Arc::clone(&BRC_SCHEMA), format: AnyFormat::Lines(Lines), header: false };
-        PagemillTable::build("1brc", shape, Arc::new(BrcDecoder), sources)
+        PagemillTable::build(Spec::Brc, sources, None)
     }
 
     /// Fixed-width binary records of `layout` as a table: one column per
@@ -106,31 +106,42 @@ impl PagemillTable {
     /// trailing NUL padding). A final record shorter than the layout is
     /// malformed (`short-record`).
     pub fn binary(sources: Vec<Source>, layout: Layout) -> Result<PagemillTable, Error> {
-        let fields: Vec<Field> = layout
-            .fields()
-            .iter()
-            .map(|f| {
-                let t = match f.ty {
-                    FieldType::I8 => DataType::Int8,
-                    FieldType::I16 => DataType::Int16,
-                    FieldType::I32 => DataType::Int32,
-                    FieldType::I64 => DataType::Int64,
-                    FieldType::U8 => DataType::UInt8,
-                    FieldType::U16 => DataType::UInt16,
-                    FieldType::U32 => DataType::UInt32,
-                    FieldType::U64 => DataType::UInt64,
-                    FieldType::F32 => DataType::Float32,
-                    FieldType::F64 => DataType::Float64,
-                    _ => DataType::Utf8View,
-                };
-                Field::new(&f.name, t, false)
-            })
-            .collect();
-        let shape = Shape {
-            schema: Arc::new(Schema::new(fields)),
-            format: AnyFormat::Fixed(Fixed::new(layout.record_size())),
-            header: false,
-        };
-        PagemillTable::build("binary", shape, Arc::new(BinaryDecoder { layout }), sources)
+        PagemillTable::build(Spec::Binary(layout), sources, None)
     }
+}
+
+/// The shape and decoder of a 1BRC table.
+pub(crate) fn assemble_brc() -> (Shape, Arc<dyn Decoder>) {
+    let shape = Shape { schema: Arc::clone(&BRC_SCHEMA), format: AnyFormat::Lines(Lines), header: false };
+    (shape, Arc::new(BrcDecoder))
+}
+
+/// The shape and decoder of a binary table of `layout`.
+pub(crate) fn assemble_binary(layout: Layout) -> (Shape, Arc<dyn Decoder>) {
+    let fields: Vec<Field> = layout
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.ty {
+                FieldType::I8 => DataType::Int8,
+                FieldType::I16 => DataType::Int16,
+                FieldType::I32 => DataType::Int32,
+                FieldType::I64 => DataType::Int64,
+                FieldType::U8 => DataType::UInt8,
+                FieldType::U16 => DataType::UInt16,
+                FieldType::U32 => DataType::UInt32,
+                FieldType::U64 => DataType::UInt64,
+                FieldType::F32 => DataType::Float32,
+                FieldType::F64 => DataType::Float64,
+                _ => DataType::Utf8View,
+            };
+            Field::new(&f.name, t, false)
+        })
+        .collect();
+    let shape = Shape {
+        schema: Arc::new(Schema::new(fields)),
+        format: AnyFormat::Fixed(Fixed::new(layout.record_size())),
+        header: false,
+    };
+    (shape, Arc::new(BinaryDecoder { layout }))
 }

@@ -156,7 +156,7 @@ fn projection_filters_and_limits() {
     // The plan shows the pre-filter.
     let plan = concat(&query(&t, "EXPLAIN SELECT count(*) FROM logs WHERE status >= 500", 2));
     let text = strings(&plan, 1).join("\n");
-    assert!(text.contains("PagemillScan") && text.contains("prefilter"), "{text}");
+    assert!(text.contains("file_type=pagemill") && text.contains("prefilter"), "{text}");
     // LIMIT stops early and still returns whole rows.
     let b = concat(&query(&t, "SELECT ip, time, uri FROM logs LIMIT 7", 3));
     assert_eq!(b.num_rows(), 7);
