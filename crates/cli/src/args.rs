@@ -588,6 +588,14 @@ pub struct SqlArgs {
     #[arg(long, value_name = "NAME:TYPE@OFFSET")]
     pub field: Vec<BinaryField>,
 
+    /// Run the query on a Ballista cluster (pagemill-scheduler and
+    /// pagemill-executor) whose scheduler is at URL, e.g. df://localhost:50050.
+    /// Every process must see the files at the same paths; malformed records
+    /// are then counted in the executors' logs (built with the `ballista` feature).
+    #[cfg(feature = "ballista")]
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -91,6 +91,42 @@ fn table(global: &Global, args: &SqlArgs, name: &str, specs: &[&TableSpec]) -> R
     })
 }
 
+/// The scheduler of `--scheduler`, if the query runs on a cluster.
+fn scheduler(args: &SqlArgs) -> Option<&str> {
+    #[cfg(feature = "ballista")]
+    return args.scheduler.as_deref();
+    #[cfg(not(feature = "ballista"))]
+    {
+        let _ = args;
+        None
+    }
+}
+
+/// The session the query runs in: on the Ballista cluster of
+/// `--scheduler`, else local with `threads` partitions.
+fn session(
+    global: &Global,
+    args: &SqlArgs,
+    runtime: &tokio::runtime::Runtime,
+    threads: usize,
+) -> Result<SessionContext> {
+    #[cfg(feature = "ballista")]
+    if let Some(url) = scheduler(args) {
+        if global.strict {
+            bail!(
+                "--strict needs the malformed records, which a Ballista cluster counts on its executors (in \
+                 their logs): run without --scheduler"
+            );
+        }
+        return runtime.block_on(pagemill_ballista::connect(url)).with_context(|| format!("scheduler {url}"));
+    }
+    let _ = (global, args, runtime);
+    let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    register_functions(&ctx);
+    Ok(ctx)
+}
+
 pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
     if global.workers == Workers::Processes {
         bail!("sql runs on threads (--workers threads): DataFusion schedules the scan's partitions itself");
@@ -99,9 +135,12 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
-    register_functions(&ctx);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("cannot start the query runtime")?;
+    let ctx = session(global, args, &runtime, threads)?;
     let mut names: Vec<&str> = Vec::new();
     for spec in &args.table {
         if !names.contains(&spec.name.as_str()) {
@@ -125,10 +164,6 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
     {
         return Err(pagemill_engine::Error::OutputIsInput { path: path.clone() }.into());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .build()
-        .context("cannot start the query runtime")?;
     let (schema, batches) = runtime
         .block_on(async {
             // Statements run in order (`CREATE VIEW v AS ...; SELECT ... FROM v`);
@@ -150,7 +185,11 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
         .map_err(|e| {
             // One line, once: DataFusion's message already names its causes.
             let e = e.find_root().strip_backtrace();
-            anyhow::anyhow!("{}", e.split_whitespace().collect::<Vec<_>>().join(" "))
+            let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
+            match scheduler(args) {
+                Some(url) => anyhow::anyhow!("on the Ballista scheduler {url}: {e}"),
+                None => anyhow::anyhow!("{e}"),
+            }
         })?;
     let mut malformed = pagemill_engine::Malformed::new(5);
     for t in &tables {

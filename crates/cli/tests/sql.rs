@@ -197,3 +197,31 @@ fn malformed_records_strict_mode_and_errors() {
     let out = pagemill().args(["sql", "SELECT 1", "-t", "no-equals-sign"]).output().unwrap();
     assert!(!out.status.success());
 }
+
+/// `--scheduler` (built with `--features ballista`): a cluster that cannot
+/// honour a flag, or that is not there, is a one-line error. (The cluster
+/// itself is tested end to end in pagemill-ballista's loopback test.)
+#[cfg(feature = "ballista")]
+#[test]
+fn scheduler_errors_are_one_line() {
+    let dir = Dir::new("sql-scheduler");
+    let data = dir.path("m.txt");
+    std::fs::write(&data, "a;1.0\nb;2.0\n").unwrap();
+    let table = format!("m={}:1brc", s(&data));
+    let nobody = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("df://127.0.0.1:{nobody}");
+    for (extra, want) in [(vec!["--strict"], "--strict"), (vec![], "scheduler")] {
+        let out = pagemill()
+            .args(extra)
+            .args(["sql", "SELECT count(*) FROM m", "-t", &table, "--scheduler", &url])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(want) && !err.contains("panicked"), "{err}");
+    }
+}
