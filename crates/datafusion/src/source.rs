@@ -164,9 +164,8 @@ impl FileSource for PagemillSource {
     }
 
     fn fmt_extra(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> =
-            self.projection.iter().map(|&i| self.core.shape.schema.field(i).name().as_str()).collect();
-        write!(f, ", kind={}, chunks={}, columns=[{}]", self.core.kind, self.core.chunks.len(), names.join(", "))?;
+        // The scan prints the projection itself.
+        write!(f, ", kind={}, chunks={}", self.core.kind, self.core.chunks.len())?;
         if !self.filter.is_empty() {
             f.write_str(", prefilter")?;
         }
