@@ -14,6 +14,13 @@
 //! functions over pagemill's mergeable HdrHistogram and HyperLogLog
 //! sketches, whose partial states are the sketches themselves.
 //!
+//! A scan is DataFusion's own file scan (`DataSourceExec`) with a
+//! [`PagemillSource`] whose "files" are the chunks, so planners that cut
+//! scans by file groups (Ballista) cut it too. Tables and scans have byte
+//! forms ([`PagemillTable::to_bytes`], [`scan_to_bytes`]) that rebuild them
+//! in another process from the same files; `pagemill-ballista`'s codecs
+//! send queries to a cluster with them.
+//!
 //! # Example
 //!
 //! ```
