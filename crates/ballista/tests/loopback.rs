@@ -46,6 +46,16 @@ fn spawn(bin: &str, args: &[String], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("{bin}: {e}"))
 }
 
+/// Wait until something listens on `port` (the processes take a moment to
+/// start, longer on a loaded machine).
+fn wait_for(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(120), "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn start(dir: &Path) -> (Cluster, u16) {
     let scheduler = free_port();
     let mut cluster = Cluster { children: Vec::new(), dir: dir.to_path_buf() };
@@ -54,14 +64,18 @@ fn start(dir: &Path) -> (Cluster, u16) {
         &["--port".into(), scheduler.to_string()],
         &dir.join("scheduler.log"),
     ));
+    wait_for(scheduler);
+    let mut ports = Vec::new();
     for i in 0..2 {
         let work = dir.join(format!("executor-{i}"));
         std::fs::create_dir_all(&work).unwrap();
+        let (flight, grpc) = (free_port(), free_port());
+        ports.extend([flight, grpc]);
         let args = [
             "--port".to_string(),
-            free_port().to_string(),
+            flight.to_string(),
             "--grpc-port".into(),
-            free_port().to_string(),
+            grpc.to_string(),
             "--scheduler".into(),
             format!("localhost:{scheduler}"),
             "--concurrent-tasks".into(),
@@ -74,6 +88,11 @@ fn start(dir: &Path) -> (Cluster, u16) {
             &args,
             &dir.join(format!("executor-{i}.log")),
         ));
+    }
+    // Both executors are up (a job submitted before one registers waits in
+    // the scheduler, or runs on the other).
+    for port in ports {
+        wait_for(port);
     }
     (cluster, scheduler)
 }
@@ -140,20 +159,9 @@ async fn a_loopback_cluster_gives_the_local_results() {
     let local = run(&ctx, &dir).await;
     assert!(local[0].lines().count() > 40 && local[1].contains("| AA "), "{}\n{}", local[0], local[1]);
 
-    let (cluster, port) = start(&dir);
+    let (cluster, port) = tokio::task::block_in_place(|| start(&dir));
     let url = format!("df://localhost:{port}");
-    // The scheduler takes a moment to listen, the executors to register.
-    let started = Instant::now();
-    let remote = loop {
-        match connect(&url).await {
-            Ok(ctx) => break ctx,
-            Err(e) if started.elapsed() < Duration::from_secs(60) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("no scheduler at {url}: {e}"),
-        }
-    };
+    let remote = connect(&url).await.unwrap_or_else(|e| panic!("no scheduler at {url}: {e}"));
     let distributed = tokio::time::timeout(Duration::from_secs(300), run(&remote, &dir))
         .await
         .unwrap_or_else(|_| panic!("the cluster did not answer; logs in {}", cluster.dir.display()));
