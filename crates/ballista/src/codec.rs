@@ -25,13 +25,21 @@ const OURS: u8 = b'P';
 /// Tag of a node the wrapped codec encoded.
 const INNER: u8 = b'I';
 
-/// pagemill's aggregate functions by name, for codecs asked to decode one.
+/// Makes one of pagemill's aggregate functions.
+type MakeUdaf = fn() -> AggregateUDF;
+
+/// pagemill's aggregate functions, by name. They travel by name alone: they
+/// have no settings of their own.
+const UDAFS: [(&str, MakeUdaf); 2] = [("hdr_quantile", hdr_quantile), ("hll_distinct", hll_distinct)];
+
+/// The aggregate function `name`, if it is one of pagemill's.
 fn our_udaf(name: &str) -> Option<Arc<AggregateUDF>> {
-    match name {
-        "hdr_quantile" => Some(Arc::new(hdr_quantile())),
-        "hll_distinct" => Some(Arc::new(hll_distinct())),
-        _ => None,
-    }
+    UDAFS.iter().find(|(n, _)| *n == name).map(|(_, make)| Arc::new(make()))
+}
+
+/// Whether `name` is one of pagemill's aggregate functions.
+fn is_our_udaf(name: &str) -> bool {
+    UDAFS.iter().any(|(n, _)| *n == name)
 }
 
 fn external(e: pagemill_datafusion::Error) -> DataFusionError {
@@ -138,11 +146,7 @@ impl LogicalExtensionCodec for PagemillLogicalCodec {
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        match our_udaf(node.name()) {
-            // The name says it all: the functions have no settings of their own.
-            Some(_) => Ok(()),
-            None => self.inner.try_encode_udaf(node, buf),
-        }
+        if is_our_udaf(node.name()) { Ok(()) } else { self.inner.try_encode_udaf(node, buf) }
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
@@ -229,10 +233,7 @@ impl PhysicalExtensionCodec for PagemillPhysicalCodec {
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        match our_udaf(node.name()) {
-            Some(_) => Ok(()),
-            None => self.inner.try_encode_udaf(node, buf),
-        }
+        if is_our_udaf(node.name()) { Ok(()) } else { self.inner.try_encode_udaf(node, buf) }
     }
 
     fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
