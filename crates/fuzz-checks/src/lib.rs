@@ -4,9 +4,21 @@
 //! first few (format, chunk sizes, thread counts) and runs the library on the
 //! rest against a simple sequential reference, panicking on any difference.
 //! `fuzz/fuzz_targets/*.rs` (cargo-fuzz, nightly) are one-line wrappers
-//! around these, and `tests/replay.rs` runs every committed seed of
-//! `fuzz/corpus/<target>/` through them on stable, so the checks run in CI
-//! without a fuzzer.
+//! around these. On stable, `tests/replay.rs` runs every committed seed of
+//! `fuzz/corpus/<target>/` through them, and `tests/bounded.rs` runs a few
+//! seconds of random mutations of those seeds through each ([`mutate`]), so
+//! CI fuzzes every target without a nightly toolchain or an instrumented
+//! build.
+//!
+//! ```
+//! use std::time::Duration;
+//! use pagemill_fuzz_checks::mutate::{Budget, run_bounded};
+//!
+//! let seeds = vec![b"\x00\x01Hamburg;12.0\nOslo;-3.4\n".to_vec()];
+//! let budget = Budget { time: Duration::from_secs(1), max_inputs: 200, hang: Duration::from_secs(10), seed: 1 };
+//! let ran = run_bounded(pagemill_fuzz_checks::brc, &seeds, budget).expect("the 1BRC job agrees with the reference");
+//! assert!(ran > 0);
+//! ```
 //!
 //! | target | checks |
 //! |---|---|
@@ -23,6 +35,7 @@ mod brc;
 mod csv;
 mod json;
 mod logs;
+pub mod mutate;
 mod partial;
 mod split;
 
