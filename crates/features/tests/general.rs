@@ -500,3 +500,24 @@ proptest! {
         prop_assert_eq!(got, reference_fields(record.as_bytes()));
     }
 }
+
+/// `--quantiles p99.9` is 99.9 / 100 = 0.9990000000000001 in floating point:
+/// over 79,000 values (where 0.999 * n is the integer 78,921) a plain ceil
+/// picked rank 78,922, one value too high. Found on the full-size accuracy
+/// benchmark (scripts/bench_accuracy.py), 3 groups over the bound.
+#[test]
+fn p99_9_is_the_nearest_rank_value_where_q_times_n_is_an_integer() {
+    let mut text = String::from("k,v\n");
+    for v in 0..79_000 {
+        writeln!(text, "a,{v}").unwrap();
+    }
+    let inputs = [Source::from_bytes("p999.csv", text.into_bytes())];
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    // Five digits at scale 1 report these integers exactly.
+    let exact = pagemill_sketch::QuantileConfig::new().sigfig(5).unwrap().scale(1).unwrap();
+    spec.key("k").value("v").quantiles([50.0, 99.0, 99.9]).quantile_config(exact);
+    let batch = run(&spec, &inputs, 2, Some(64 << 10)).output;
+    assert_eq!(column::<Float64Array>(&batch, "v_p50").value(0), 39_499.0);
+    assert_eq!(column::<Float64Array>(&batch, "v_p99").value(0), 78_209.0);
+    assert_eq!(column::<Float64Array>(&batch, "v_p99.9").value(0), 78_920.0);
+}

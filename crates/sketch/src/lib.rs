@@ -61,4 +61,4 @@ mod quantiles;
 pub use crate::distinct::{Distinct, DistinctConfig};
 pub use crate::error::Error;
 pub use crate::hash::hash_bytes;
-pub use crate::quantiles::{QuantileConfig, Quantiles};
+pub use crate::quantiles::{QuantileConfig, Quantiles, nearest_rank};

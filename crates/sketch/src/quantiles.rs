@@ -283,7 +283,7 @@ impl Quantiles {
             .map(|&q| {
                 let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
                 // Nearest rank, 0-based.
-                let rank = ((q * n as f64).ceil() as u64).clamp(1, n) - 1;
+                let rank = nearest_rank(q, n) - 1;
                 let scaled = if rank < negatives {
                     -(value_at_rank(&neg, negatives - 1 - rank) as i64)
                 } else {
@@ -381,6 +381,29 @@ impl Quantiles {
 }
 
 /// The midpoint of the bucket holding the value of 0-based rank `rank`.
+/// The nearest rank `ceil(q * n)` (1-based, clamped to `1..=n`) of the
+/// `q`-quantile of `n > 0` values; a NaN `q` counts as 0.
+///
+/// `q * n` is a floating-point product, and most quantiles written in
+/// decimal are not exact binary fractions: `0.999`, and `99.9 / 100` even
+/// more so (`0.9990000000000001`). Where `q * n` is mathematically an
+/// integer `k`, the product can land a few ulps above it, and a plain
+/// `ceil` then answers rank `k + 1`, one value too high (p99.9 of 79,000
+/// values, say). A product within 4 ulps of an integer is taken as that
+/// integer; for quantiles with up to six decimal digits this can only
+/// misjudge a product whose true fraction is below `n * 10^-15`, which
+/// takes more than 10^9 values.
+pub fn nearest_rank(q: f64, n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+    let x = q * n as f64;
+    let k = x.round();
+    let rank = if (x - k).abs() <= 4.0 * f64::EPSILON * x { k } else { x.ceil() };
+    (rank as u64).clamp(1, n)
+}
+
 fn value_at_rank(h: &Histogram<u64>, rank: u64) -> u64 {
     let mut seen = 0u64;
     for v in h.iter_recorded() {
@@ -400,6 +423,40 @@ mod tests {
         values.sort_unstable();
         let n = values.len() as u64;
         values[(((q * n as f64).ceil() as u64).clamp(1, n) - 1) as usize]
+    }
+
+    /// ceil(a * n / b) in integers: the nearest rank of the quantile a/b.
+    fn rank_exact(a: u64, b: u64, n: u64) -> u64 {
+        (a * n).div_ceil(b).clamp(1, n)
+    }
+
+    #[test]
+    fn nearest_rank_is_exact_for_decimal_quantiles() {
+        // Per-mille and per-ten-thousand quantiles, written as a fraction and
+        // as a percentage divided by 100 (as `--quantiles p99.9` is parsed).
+        for n in 1..=100_000u64 {
+            for (a, b) in [(999, 1000), (9_995, 10_000), (99, 100), (9, 10), (1, 2), (1, 10), (3, 10), (1, 1000)] {
+                let want = rank_exact(a, b, n);
+                assert_eq!(nearest_rank(a as f64 / b as f64, n), want, "{a}/{b} of {n}");
+                let percent = a as f64 * 100.0 / b as f64;
+                assert_eq!(nearest_rank(percent / 100.0, n), want, "{percent}% of {n}");
+            }
+        }
+        assert_eq!(nearest_rank(99.9 / 100.0, 79_000), 78_921, "the case that showed it: 0.9990000000000001");
+        assert_eq!(nearest_rank(0.0, 5), 1);
+        assert_eq!(nearest_rank(1.0, 5), 5);
+        assert_eq!(nearest_rank(f64::NAN, 5), 1);
+        assert_eq!(nearest_rank(0.5, 0), 0);
+    }
+
+    #[test]
+    fn p99_9_of_a_percentage_is_the_value_at_its_rank() {
+        // 79,000 values 0..79,000: p99.9 is the 78,921st, 78,920.
+        let mut s = Quantiles::new(QuantileConfig::new().scale(1).unwrap().sigfig(5).unwrap());
+        for v in 0..79_000 {
+            s.record(f64::from(v)).unwrap();
+        }
+        assert_eq!(s.quantile(99.9 / 100.0), Some(78_920.0));
     }
 
     #[test]
