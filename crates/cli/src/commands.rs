@@ -13,7 +13,7 @@ use pagemill_arrow::{
     write_batches, write_batches_with,
 };
 use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Records, Stations};
-use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Runner};
+use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Release, Runner};
 use pagemill_features::{
     Agg, BRC_PARTIAL, Brc, BrcResult, Dialect, FEATURES_PARTIAL, FeatureSpec, Layout, PARTIAL_KEY,
 };
@@ -23,7 +23,8 @@ use pagemill_sketch::{DistinctConfig, QuantileConfig};
 use pagemill_split::{AnyFormat, Lines};
 
 use crate::args::{
-    CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, MergeArgs, OutputArgs, Preset, ShowArgs, Workers,
+    CountArgs, DemoArgs, FeaturesArgs, GenCommand, Global, LogsArgs, MergeArgs, OutputArgs, Preset, ShowArgs, When,
+    Workers,
 };
 use crate::progress;
 use crate::workers::{self, Ship};
@@ -48,7 +49,12 @@ pub(crate) fn runner(global: &Global) -> Runner {
     runner
         .threads(global.threads)
         .strict(global.strict)
-        .max_groups((global.max_groups > 0).then_some(global.max_groups));
+        .max_groups((global.max_groups > 0).then_some(global.max_groups))
+        .release(match global.release_pages {
+            When::Auto => Release::Auto,
+            When::Always => Release::Always,
+            When::Never => Release::Never,
+        });
     if let Some(size) = global.chunk_size {
         runner.chunk_size(size);
     }

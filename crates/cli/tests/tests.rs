@@ -150,6 +150,34 @@ fn results_go_to_a_file_whole_in_the_format_of_its_extension() {
     assert_eq!(leftovers.len(), 2, "no temporary file left: {leftovers:?}");
 }
 
+/// Releasing processed pages while a mapped input is still being read must
+/// never change a result; an unknown choice is a usage error.
+#[test]
+fn release_pages_never_changes_a_result() {
+    let dir = Dir::new("release");
+    let data = dir.0.join("m.txt");
+    let made =
+        run(&["gen", "measurements", "--rows", "200000", "--seed", "5", "-o", data.to_str().unwrap()], None, None);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let p = data.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for release in ["auto", "always", "never"] {
+        for cmd in [&["count", "--output-format", "csv"][..], &["features", "--preset", "1brc"][..]] {
+            let mut args = cmd.to_vec();
+            args.extend(["--mmap", "always", "--chunk-size", "64K", "--threads", "2", "--release-pages", release, p]);
+            let out = run(&args, None, None);
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            outputs.push((cmd[0], out.stdout));
+        }
+    }
+    for (cmd, out) in &outputs[2..] {
+        let (_, first) = outputs.iter().find(|(c, _)| c == cmd).unwrap();
+        assert_eq!(out, first, "{cmd}: the same output with every --release-pages");
+    }
+    let out = run(&["count", "--release-pages", "sometimes", p], None, None);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
 fn assert_one_line_error(out: &Output, needle: &str) {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
