@@ -281,8 +281,7 @@ impl Quantiles {
         let scale = self.config.scale as f64;
         qs.iter()
             .map(|&q| {
-                let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
-                // Nearest rank, 0-based.
+                // Nearest rank, 0-based (nearest_rank clamps q and takes NaN as 0).
                 let rank = nearest_rank(q, n) - 1;
                 let scaled = if rank < negatives {
                     -(value_at_rank(&neg, negatives - 1 - rank) as i64)
@@ -380,7 +379,6 @@ impl Quantiles {
     }
 }
 
-/// The midpoint of the bucket holding the value of 0-based rank `rank`.
 /// The nearest rank `ceil(q * n)` (1-based, clamped to `1..=n`) of the
 /// `q`-quantile of `n > 0` values; a NaN `q` counts as 0.
 ///
@@ -404,6 +402,7 @@ pub fn nearest_rank(q: f64, n: u64) -> u64 {
     (rank as u64).clamp(1, n)
 }
 
+/// The midpoint of the bucket holding the value of 0-based rank `rank`.
 fn value_at_rank(h: &Histogram<u64>, rank: u64) -> u64 {
     let mut seen = 0u64;
     for v in h.iter_recorded() {
