@@ -15,6 +15,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use pagemill_datasets::Rng;
+
 use crate::Check;
 
 /// Bytes that steer the parsers: record and field separators, quotes and
@@ -47,7 +49,7 @@ pub struct Failure {
 /// Runs `check` on mutations of `seeds` within `budget`; returns how many
 /// inputs ran, or the first one that panicked or hung.
 pub fn run_bounded(check: Check, seeds: &[Vec<u8>], budget: Budget) -> Result<u64, Failure> {
-    let mut rng = Rng::new(budget.seed);
+    let mut rng = Rng::new(budget.seed, 0);
     let started = Instant::now();
     let mut ran = 0;
     while ran < budget.max_inputs && started.elapsed() < budget.time {
@@ -95,8 +97,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// A seed (or nothing, when there are none) with one to eight random edits.
 pub fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
-    let mut data = if seeds.is_empty() { Vec::new() } else { seeds[rng.below(seeds.len())].clone() };
-    for _ in 0..1 + rng.below(8) {
+    let mut data = if seeds.is_empty() { Vec::new() } else { seeds[pick(rng, seeds.len())].clone() };
+    for _ in 0..1 + pick(rng, 8) {
         edit(rng, &mut data, seeds);
     }
     data
@@ -104,91 +106,72 @@ pub fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 
 fn edit(rng: &mut Rng, data: &mut Vec<u8>, seeds: &[Vec<u8>]) {
     let len = data.len();
-    match rng.below(9) {
+    match pick(rng, 9) {
         // Flip one bit.
         0 if len > 0 => {
-            let at = rng.below(len);
-            data[at] ^= 1 << rng.below(8);
+            let at = pick(rng, len);
+            data[at] ^= 1 << pick(rng, 8);
         }
         // Overwrite a byte with any byte, or with one the parsers care about.
         1 if len > 0 => {
-            let at = rng.below(len);
-            data[at] = rng.byte();
+            let at = pick(rng, len);
+            data[at] = byte(rng);
         }
         2 if len > 0 => {
-            let at = rng.below(len);
-            data[at] = INTERESTING[rng.below(INTERESTING.len())];
+            let at = pick(rng, len);
+            data[at] = INTERESTING[pick(rng, INTERESTING.len())];
         }
         // Insert a few bytes.
         3 => {
-            let at = rng.below(len + 1);
-            let n = 1 + rng.below(4);
+            let at = pick(rng, len + 1);
+            let n = 1 + pick(rng, 4);
             let bytes: Vec<u8> = (0..n)
-                .map(|_| if rng.below(2) == 0 { INTERESTING[rng.below(INTERESTING.len())] } else { rng.byte() })
+                .map(|_| if pick(rng, 2) == 0 { INTERESTING[pick(rng, INTERESTING.len())] } else { byte(rng) })
                 .collect();
             data.splice(at..at, bytes);
         }
         // Delete a range.
         4 if len > 0 => {
-            let at = rng.below(len);
-            let n = 1 + rng.below((len - at).min(64));
+            let at = pick(rng, len);
+            let n = 1 + pick(rng, (len - at).min(64));
             data.drain(at..at + n);
         }
         // Duplicate a range in place (repeated records, long fields).
         5 if len > 0 => {
-            let at = rng.below(len);
-            let n = 1 + rng.below((len - at).min(256));
+            let at = pick(rng, len);
+            let n = 1 + pick(rng, (len - at).min(256));
             let copy = data[at..at + n].to_vec();
-            let to = rng.below(data.len() + 1);
+            let to = pick(rng, data.len() + 1);
             data.splice(to..to, copy);
         }
         // Splice in a range of another seed.
         6 if !seeds.is_empty() => {
-            let other = &seeds[rng.below(seeds.len())];
+            let other = &seeds[pick(rng, seeds.len())];
             if !other.is_empty() {
-                let from = rng.below(other.len());
-                let n = 1 + rng.below((other.len() - from).min(256));
-                let to = rng.below(len + 1);
+                let from = pick(rng, other.len());
+                let n = 1 + pick(rng, (other.len() - from).min(256));
+                let to = pick(rng, len + 1);
                 data.splice(to..to, other[from..from + n].iter().copied());
             }
         }
         // Truncate.
-        7 if len > 0 => data.truncate(rng.below(len)),
+        7 if len > 0 => data.truncate(pick(rng, len)),
         // Change a parameter byte at the front (format, chunk size, threads).
         _ if len > 0 => {
-            let at = rng.below(len.min(8));
-            data[at] = data[at].wrapping_add(1 + rng.byte() % 4);
+            let at = pick(rng, len.min(8));
+            data[at] = data[at].wrapping_add(1 + byte(rng) % 4);
         }
-        _ => data.push(rng.byte()),
+        _ => data.push(byte(rng)),
     }
 }
 
-/// A small deterministic generator (xorshift64*): the same seed gives the
-/// same inputs on every machine.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// A uniform index in `0..n` (`n > 0`).
+fn pick(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64) as usize
+}
 
-impl Rng {
-    /// A generator for `seed` (any value, zero included).
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A uniform value in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        (self.next() >> 56) as u8
-    }
+fn byte(rng: &mut Rng) -> u8 {
+    (rng.next_u64() >> 56) as u8
 }
 
 #[cfg(test)]
@@ -214,7 +197,7 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_inputs() {
         let seeds = vec![b"a;1.0\nb;-2.5\n".to_vec(), b"x,y\n\"q\",1\n".to_vec()];
-        let (mut a, mut b, mut c) = (Rng::new(7), Rng::new(7), Rng::new(8));
+        let (mut a, mut b, mut c) = (Rng::new(7, 0), Rng::new(7, 0), Rng::new(8, 0));
         let first: Vec<Vec<u8>> = (0..100).map(|_| mutate(&mut a, &seeds)).collect();
         let again: Vec<Vec<u8>> = (0..100).map(|_| mutate(&mut b, &seeds)).collect();
         let other: Vec<Vec<u8>> = (0..100).map(|_| mutate(&mut c, &seeds)).collect();
