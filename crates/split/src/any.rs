@@ -104,6 +104,14 @@ impl RecordFormat for AnyFormat {
         }
     }
 
+    fn complete_prefix(&self, bytes: &[u8]) -> usize {
+        match self {
+            AnyFormat::Lines(f) => f.complete_prefix(bytes),
+            AnyFormat::Csv(f) => f.complete_prefix(bytes),
+            AnyFormat::Fixed(f) => f.complete_prefix(bytes),
+        }
+    }
+
     fn records<'a>(&'a self, chunk: &'a [u8]) -> AnyRecords<'a> {
         match self {
             AnyFormat::Lines(f) => AnyRecords::Lines(f.records(chunk)),

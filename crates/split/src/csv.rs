@@ -175,6 +175,20 @@ impl RecordFormat for Csv {
         ranges(cuts, len)
     }
 
+    /// One quote count over `bytes`, then a walk back from the end to the
+    /// last newline with an even number of quotes before it.
+    fn complete_prefix(&self, bytes: &[u8]) -> usize {
+        let mut odd_before = self.quote_parity(bytes);
+        for i in memchr::memrchr2_iter(b'\n', self.quote, bytes) {
+            if bytes[i] == self.quote {
+                odd_before = !odd_before;
+            } else if !odd_before {
+                return i + 1;
+            }
+        }
+        0
+    }
+
     fn records<'a>(&'a self, chunk: &'a [u8]) -> CsvRecords<'a> {
         CsvRecords(Walk::new(chunk, QuotedNewlines { quote: self.quote, quoted: false }))
     }

@@ -28,6 +28,10 @@ impl RecordFormat for Fixed {
         pos.div_ceil(self.size).saturating_mul(self.size).min(bytes.len())
     }
 
+    fn complete_prefix(&self, bytes: &[u8]) -> usize {
+        bytes.len() / self.size * self.size
+    }
+
     fn records<'a>(&'a self, chunk: &'a [u8]) -> FixedRecords<'a> {
         FixedRecords { chunk, pos: 0, size: self.size }
     }

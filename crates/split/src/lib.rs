@@ -90,6 +90,14 @@ pub trait RecordFormat: Sync {
         plan_local(self, bytes, target)
     }
 
+    /// The length of the longest prefix of `bytes` that consists of whole
+    /// records, each ended by its terminator, when `bytes` starts on a record
+    /// boundary and more bytes may follow: the last record start in `bytes`
+    /// that is certain whatever comes next (0 when there is none). Used to
+    /// cut a stream (decompressed input) into blocks without splitting a
+    /// record; the tail after the prefix goes in front of the next block.
+    fn complete_prefix(&self, bytes: &[u8]) -> usize;
+
     /// The records of `chunk`, which must start on a record boundary (a chunk
     /// returned by [`plan`](RecordFormat::plan), or a whole input).
     fn records<'a>(&'a self, chunk: &'a [u8]) -> Self::Records<'a>;

@@ -23,6 +23,10 @@ impl RecordFormat for Lines {
         }
     }
 
+    fn complete_prefix(&self, bytes: &[u8]) -> usize {
+        memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1)
+    }
+
     fn records<'a>(&'a self, chunk: &'a [u8]) -> LinesRecords<'a> {
         LinesRecords(Walk::new(chunk, Newlines))
     }

@@ -65,6 +65,27 @@ proptest! {
     }
 
     #[test]
+    fn complete_prefix_ends_at_the_last_certain_record_start(input in input(), cut in 0usize..320, size in 1usize..20) {
+        let cut = cut.min(input.len());
+        // Record starts in (0, cut] do not depend on what follows `cut`; an
+        // extra byte after the prefix makes `cut` itself a start exactly when
+        // the prefix ends with a record's terminator.
+        let mut probe = input[..cut].to_vec();
+        probe.push(b'x');
+        let last = |starts: Vec<usize>| starts.into_iter().filter(|&s| s > 0 && s <= cut).max().unwrap_or(0);
+        let prefix = &input[..cut];
+        prop_assert_eq!(Lines.complete_prefix(prefix), last(reference_lines(&probe).iter().map(|r| r.0).collect()));
+        prop_assert_eq!(Csv::new().complete_prefix(prefix), last(reference_csv(&probe, b'"').iter().map(|r| r.0).collect()));
+        prop_assert_eq!(
+            Csv::new().with_quote(b'\'').complete_prefix(prefix),
+            last(reference_csv(&probe, b'\'').iter().map(|r| r.0).collect())
+        );
+        prop_assert_eq!(Fixed::new(size).complete_prefix(prefix), last(reference_fixed(&probe, size).iter().map(|r| r.0).collect()));
+        let any: AnyFormat = "csv".parse().unwrap();
+        prop_assert_eq!(any.complete_prefix(prefix), Csv::new().complete_prefix(prefix));
+    }
+
+    #[test]
     fn next_boundary_is_the_first_record_start_at_or_after(input in input(), pos in 0usize..320) {
         let starts: Vec<usize> = reference_csv(&input, b'"').iter().map(|r| r.0).collect();
         let want = starts.iter().copied().find(|&s| s >= pos).unwrap_or(input.len());
