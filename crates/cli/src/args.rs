@@ -143,9 +143,15 @@ pub struct Global {
     /// Read gzip and zstd inputs as they are, compressed bytes and all.
     ///
     /// By default an input that starts with a gzip or zstd magic number (whatever
-    /// its name) is decompressed once into an unlinked temporary file in $TMPDIR,
-    /// which is then mapped; byte offsets and line numbers in reports refer to
-    /// the decompressed data. Plain and compressed inputs mix freely in one run.
+    /// its name) is decompressed as part of the run: `count`, `features` and
+    /// `logs` stream it, decoding blocks of 8 MiB while earlier blocks are
+    /// aggregated (nothing is written to disk; several compressed files decode
+    /// in parallel). Where the bytes are needed at random (`sql`,
+    /// `--workers processes`, `logs --rejects`) it is instead decompressed once
+    /// into an unlinked temporary file in $TMPDIR, which is then mapped.
+    /// Compressed stdin is decompressed into memory. Byte offsets and line
+    /// numbers in reports refer to the decompressed data. Plain and compressed
+    /// inputs mix freely in one run.
     #[arg(long, global = true)]
     pub no_decompress: bool,
 

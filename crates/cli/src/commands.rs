@@ -31,9 +31,13 @@ use crate::workers::{self, Ship};
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
 /// mapping policy, decompressing gzip and zstd inputs unless told not to.
-pub(crate) fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
+/// With `stream`, compressed files are streamed through the run (decoded
+/// block by block, nothing written to disk); without it (worker processes,
+/// SQL tables, rejected-line output: whatever needs the bytes at random)
+/// they are decompressed into a temporary file first.
+pub(crate) fn open_inputs(global: &Global, files: &[PathBuf], stream: bool) -> Result<Vec<Source>> {
     let mut opts = OpenOptions::new();
-    opts.mmap(global.mmap).decompress(!global.no_decompress);
+    opts.mmap(global.mmap).decompress(!global.no_decompress).stream_compressed(stream);
     if files.is_empty() {
         return Ok(vec![opts.stdin()?]);
     }
@@ -42,6 +46,13 @@ pub(crate) fn open_inputs(global: &Global, files: &[PathBuf]) -> Result<Vec<Sour
         .map(|f| if f.as_os_str() == "-" { opts.stdin() } else { opts.open(f) })
         .collect::<Result<_, _>>()
         .map_err(Into::into)
+}
+
+/// Whether a job run on threads in this process can stream compressed
+/// inputs: not in worker-process mode, whose coordinator and workers cut
+/// the inputs into chunks by byte range.
+fn can_stream(global: &Global) -> bool {
+    global.workers == Workers::Threads && global.worker.is_none()
 }
 
 pub(crate) fn runner(global: &Global) -> Runner {
@@ -109,7 +120,7 @@ fn run_with<T>(
     inputs: &[Source],
     run: impl FnOnce(&Runner) -> Result<Outcome<T>, pagemill_engine::Error>,
 ) -> Result<Outcome<T>> {
-    let total = inputs.iter().map(|s| s.len() as u64).sum();
+    let total = inputs.iter().map(|s| s.compressed_len().unwrap_or(s.len() as u64)).sum();
     let bar = progress::attach(&mut runner, global.progress, total);
     let outcome = run(&runner);
     if let Some(bar) = bar {
@@ -155,7 +166,7 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     if args.partial {
         check_partial_output(&args.output)?;
     }
-    let inputs = open_inputs(global, &args.files)?;
+    let inputs = open_inputs(global, &args.files, can_stream(global))?;
     let mut job = CountRecords::new(args.records);
     if let AnyFormat::Fixed(f) = args.records {
         job = job.expect_record_size(f.size());
@@ -221,7 +232,7 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     if args.partial {
         check_partial_output(&args.output)?;
     }
-    let inputs = open_inputs(global, &args.files)?;
+    let inputs = open_inputs(global, &args.files, can_stream(global))?;
     let job = spec.build(&inputs)?;
     let (batch, malformed) = if args.partial {
         let outcome = run_job_partial(global, runner(global), &job, &inputs)?;
@@ -246,7 +257,7 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
     if args.partial {
         check_partial_output(&args.output)?;
     }
-    let inputs = open_inputs(global, &args.files)?;
+    let inputs = open_inputs(global, &args.files, can_stream(global))?;
     let outcome = run_job(global, &Brc::new(), &inputs)?;
     if args.partial {
         let batch = outcome.output.to_partial_batch();
@@ -436,8 +447,11 @@ const DETECT_BYTES: usize = 64 << 10;
 /// The log format `--log-format` names (`auto`: detected from the first
 /// [`DETECT_BYTES`] of `first`), with the `--json-field` settings applied.
 pub(crate) fn log_format(name: &str, json_field: &[String], first: Option<&Source>) -> Result<LogFormat> {
-    let sample = first.map_or(&[][..], |s| &s.bytes()[..s.len().min(DETECT_BYTES)]);
-    let mut format = LogFormat::resolve(name, sample)?;
+    let sample = match first {
+        Some(s) => s.head(DETECT_BYTES)?,
+        None => Default::default(),
+    };
+    let mut format = LogFormat::resolve(name, &sample)?;
     if !json_field.is_empty() {
         let mut fields = JsonFields::default();
         for setting in json_field {
@@ -484,11 +498,12 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     if args.rejects.is_some() && global.workers == Workers::Processes {
         bail!("--rejects needs --workers threads: worker processes hand back aggregates, not rejected lines");
     }
-    let inputs = open_inputs(global, &args.files)?;
+    // Rejected lines are copied out of the inputs by byte range afterwards.
+    let inputs = open_inputs(global, &args.files, can_stream(global) && args.rejects.is_none())?;
     let job = logs_job(args, &inputs)?;
     let mut runner = runner(global);
     if global.chunk_size.is_none() {
-        let total = inputs.iter().map(|s| s.len() as u64).sum();
+        let total = inputs.iter().map(|s| s.compressed_len().unwrap_or(s.len() as u64)).sum();
         let default = runner.effective_chunk_size(total);
         runner.chunk_size(pagemill_logs::suggested_chunk_size(total, runner.effective_threads(), default));
     }

@@ -57,7 +57,7 @@ fn table(global: &Global, args: &SqlArgs, name: &str, specs: &[&TableSpec]) -> R
         bail!("table {name}: its inputs are of different kinds ({kind} and {})", other.kind);
     }
     let paths: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
-    let sources: Vec<Source> = open_inputs(global, &paths)?;
+    let sources: Vec<Source> = open_inputs(global, &paths, false)?;
     let table = match kind {
         "csv" | "tsv" => {
             let mut dialect = if kind == "tsv" { Dialect::tsv() } else { Dialect::csv() };

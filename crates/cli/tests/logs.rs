@@ -66,6 +66,19 @@ fn gzip_and_zstd_logs_give_the_plain_report_alone_mixed_and_from_stdin() {
         let stderr = String::from_utf8_lossy(&got.stderr);
         assert!(stderr.contains(&format!("{}:30001:", input.display())), "{stderr}");
     }
+    // Files are streamed through the run (decoded block by block, nothing
+    // written to disk) unless the bytes are needed at random, as by worker
+    // processes, which decompress into a temporary file first.
+    let verbose = ok(pagemill().args(QUERY).arg("--verbose").arg(&gz).output().unwrap());
+    assert!(String::from_utf8_lossy(&verbose.stderr).contains("gzip input, streamed"));
+    let workers = ok(pagemill()
+        .args(QUERY)
+        .args(["--workers", "processes", "--threads", "2", "--verbose"])
+        .arg(&zst)
+        .output()
+        .unwrap());
+    assert_eq!(workers.stdout, want.stdout);
+    assert!(String::from_utf8_lossy(&workers.stderr).contains("bytes decompressed"));
     let stdin =
         ok(pagemill().args(QUERY).arg("-").stdin(Stdio::from(std::fs::File::open(&gz).unwrap())).output().unwrap());
     assert_eq!(stdin.stdout, want.stdout);

@@ -8,7 +8,9 @@ use crate::malformed::Malformed;
 pub struct Chunk<'a> {
     /// Index of the input among those passed to [`Runner::run`](crate::Runner::run).
     pub input: usize,
-    /// Index of the chunk in the global chunk order (all inputs, in order).
+    /// Index of the chunk in the global chunk order (all inputs, in order;
+    /// [`Runner::plan`](crate::Runner::plan)). In a streamed input
+    /// ([`Source::is_streamed`]) it is the chunk's index within its block.
     pub index: usize,
     /// Byte offset of the chunk's first byte in its input.
     pub offset: usize,

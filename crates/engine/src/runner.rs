@@ -11,6 +11,8 @@ use crate::error::Error;
 use crate::job::{Chunk, Job};
 use crate::malformed::{DEFAULT_SAMPLES, Malformed};
 
+mod stream;
+
 /// Progress of a run: bytes of input mapped so far, of the total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
@@ -67,6 +69,7 @@ pub struct Runner {
     release: Release,
     progress: Option<ProgressFn>,
     max_groups: Option<usize>,
+    stream_block: usize,
 }
 
 /// The default [`Runner::max_groups`]: 20 million keys, a few GiB of per-key
@@ -83,6 +86,7 @@ impl fmt::Debug for Runner {
             .field("release", &self.release)
             .field("progress", &self.progress.is_some())
             .field("max_groups", &self.max_groups)
+            .field("stream_block", &self.stream_block)
             .finish()
     }
 }
@@ -104,7 +108,18 @@ impl Runner {
             release: Release::Auto,
             progress: None,
             max_groups: Some(DEFAULT_MAX_GROUPS),
+            stream_block: stream::STREAM_BLOCK,
         }
+    }
+
+    /// Decompressed bytes read per block of a streamed input
+    /// ([`Source::is_streamed`]; at least 1). Default: 8 MiB. A block holds
+    /// whole records (a longer record makes its block longer) and is planned
+    /// into chunks like a mapped input; two blocks per stream are in memory
+    /// at once.
+    pub fn stream_block(&mut self, bytes: usize) -> &mut Runner {
+        self.stream_block = bytes.max(1);
+        self
     }
 
     /// Stop with [`Error::TooManyGroups`] as soon as a partial (one chunk's,
@@ -172,6 +187,12 @@ impl Runner {
 
     /// Run `job` over `inputs`. Their chunks share one pool and one result.
     ///
+    /// Streamed inputs ([`Source::is_streamed`], compressed files opened with
+    /// `OpenOptions::stream_compressed`) are decoded block by block while
+    /// earlier blocks are mapped; when any input is streamed, each input's
+    /// partial is built on its own and the partials are merged in input
+    /// order (see [`Source::stream`]).
+    ///
     /// Fails if an input changed (size or modification time) during the run,
     /// or, in strict mode, if a record is malformed.
     pub fn run<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>, Error> {
@@ -194,6 +215,8 @@ impl Runner {
     /// The chunks a run of `job` over `inputs` maps, in order: each an input
     /// index and a byte range of that input, cut on record boundaries. Chunk
     /// `i` of this plan is the chunk [`Chunk::index`] `i` of a run.
+    /// Streamed inputs ([`Source::is_streamed`]) have no bytes to plan and
+    /// give no chunks here; a run cuts them block by block as it reads them.
     pub fn plan<J: Job>(&self, job: &J, inputs: &[Source]) -> Vec<(usize, Range<usize>)> {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
         let chunk_size = self.effective_chunk_size(total);
@@ -293,6 +316,16 @@ impl Runner {
             .thread_name(|i| format!("pagemill-{i}"))
             .build()
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
+        if let Some(streamed) = inputs.iter().find(|s| s.is_streamed()) {
+            if select.is_some() {
+                return Err(Error::Input(pagemill_mmap::Error::Unsupported {
+                    name: streamed.name().to_string(),
+                    what: "running selected chunks of a streamed compressed input (it has no chunk plan)",
+                }));
+            }
+            let outcome = pool.install(|| self.map_reduce_streamed(job, inputs, threads))?;
+            return Ok((pool, outcome));
+        }
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
 
         let chunks: Vec<(usize, Range<usize>)> = pool.install(|| self.plan(job, inputs));
@@ -311,17 +344,13 @@ impl Runner {
                 total: bytes,
                 first_bad: AtomicUsize::new(usize::MAX),
                 too_many: AtomicUsize::new(0),
-                release: inputs
-                    .iter()
-                    .map(|s| match self.release {
-                        Release::Always => true,
-                        Release::Never => false,
-                        Release::Auto => s.len() >= RELEASE_AUTO_MIN,
-                    })
-                    .collect(),
+                release: self.release_flags(inputs),
             };
-            let (partial, malformed) =
-                if lo == hi { (job.empty(), Malformed::new(self.max_samples)) } else { self.reduce(&ctx, lo, hi) };
+            let (partial, malformed) = if lo == hi {
+                (job.empty(), Malformed::new(self.max_samples))
+            } else {
+                self.reduce(&ctx, lo, hi, &|i| self.map_one(&ctx, i))
+            };
             (partial, malformed, ctx.too_many.load(Ordering::Relaxed))
         });
         if let Some(limit) = self.max_groups
@@ -343,15 +372,21 @@ impl Runner {
         Ok((pool, outcome))
     }
 
-    /// Map and merge chunks `lo..hi` along a binary tree fixed by the indices,
-    /// so the merge order never depends on scheduling.
-    fn reduce<J: Job>(&self, ctx: &Ctx<'_, J>, lo: usize, hi: usize) -> (J::Partial, Malformed) {
+    /// Map (with `leaf`) and merge chunks `lo..hi` along a binary tree fixed
+    /// by the indices, so the merge order never depends on scheduling.
+    fn reduce<J: Job>(
+        &self,
+        ctx: &Ctx<'_, J>,
+        lo: usize,
+        hi: usize,
+        leaf: &(dyn Fn(usize) -> (J::Partial, Malformed) + Sync),
+    ) -> (J::Partial, Malformed) {
         if hi - lo == 1 {
-            return self.map_one(ctx, lo);
+            return leaf(lo);
         }
         let mid = lo + (hi - lo) / 2;
         let ((left, mut bad), (right, later_bad)) =
-            rayon::join(|| self.reduce(ctx, lo, mid), || self.reduce(ctx, mid, hi));
+            rayon::join(|| self.reduce(ctx, lo, mid, leaf), || self.reduce(ctx, mid, hi, leaf));
         bad.merge(later_bad);
         if ctx.too_many.load(Ordering::Relaxed) > 0 {
             // Over the limit somewhere: drop the state instead of growing it.
@@ -381,20 +416,43 @@ impl Runner {
         }
         source.will_need(range.clone());
         let chunk = Chunk { input: *input, index, offset: range.start, bytes: &source.bytes()[range.clone()] };
-        let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
-        let partial = ctx.job.map(chunk, &mut bad);
-        self.check_groups(ctx, &partial);
+        let (partial, bad) = self.map_chunk(ctx, chunk);
         if self.strict && !bad.is_empty() {
             ctx.first_bad.fetch_min(index, Ordering::Relaxed);
         }
         if ctx.release[*input] {
             source.release(range.clone());
         }
-        let done = ctx.done.fetch_add(range.len() as u64, Ordering::Relaxed) + range.len() as u64;
+        self.advance(ctx, range.len() as u64);
+        (partial, bad)
+    }
+
+    /// Map one chunk, wherever its bytes live.
+    fn map_chunk<J: Job>(&self, ctx: &Ctx<'_, J>, chunk: Chunk<'_>) -> (J::Partial, Malformed) {
+        let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
+        let partial = ctx.job.map(chunk, &mut bad);
+        self.check_groups(ctx, &partial);
+        (partial, bad)
+    }
+
+    /// Count `bytes` more as done and tell the progress callback.
+    fn advance<J>(&self, ctx: &Ctx<'_, J>, bytes: u64) {
+        let done = ctx.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if let Some(progress) = &self.progress {
             progress(Progress { done, total: ctx.total });
         }
-        (partial, bad)
+    }
+
+    /// The per-input release flags of a run over `inputs`.
+    fn release_flags(&self, inputs: &[Source]) -> Vec<bool> {
+        inputs
+            .iter()
+            .map(|s| match self.release {
+                Release::Always => true,
+                Release::Never => false,
+                Release::Auto => s.len() >= RELEASE_AUTO_MIN,
+            })
+            .collect()
     }
 }
 
@@ -436,6 +494,8 @@ struct Ctx<'a, J> {
 fn resolve_samples(malformed: &mut Malformed, inputs: &[Source]) {
     let mut order: Vec<usize> = (0..malformed.samples().len()).collect();
     let samples = malformed.samples_mut();
+    // Samples of streamed inputs were resolved block by block.
+    order.retain(|&i| !inputs[samples[i].input].is_streamed());
     order.sort_by_key(|&i| (samples[i].input, samples[i].offset));
     let mut current: Option<(usize, u64, u64)> = None; // (input, offset, newlines before it)
     for i in order {

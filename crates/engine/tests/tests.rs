@@ -379,3 +379,186 @@ fn strict_mode_is_applied_when_settling() {
     let err = runner.settle_malformed(&mut part.malformed, &inputs).unwrap_err();
     assert_eq!(err.to_string(), "malformed record (strict mode): a:2: bang at byte 3: !no\\n");
 }
+
+/// How a test input is stored on disk.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    Plain,
+    Gzip,
+    Zstd,
+}
+
+fn stored() -> impl Strategy<Value = Stored> {
+    prop_oneof![Just(Stored::Plain), Just(Stored::Gzip), Just(Stored::Zstd)]
+}
+
+fn compress(bytes: &[u8], how: Stored) -> Vec<u8> {
+    use std::io::Write;
+    match how {
+        Stored::Plain => bytes.to_vec(),
+        Stored::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(bytes).unwrap();
+            enc.finish().unwrap()
+        }
+        Stored::Zstd => zstd::encode_all(bytes, 1).unwrap(),
+    }
+}
+
+/// A directory of its own for one test's files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pagemill-engine-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Write each input as stored and open them all with compressed files
+/// streamed.
+fn streamed_sources(dir: &TempDir, inputs: &[(Vec<u8>, Stored)]) -> Vec<Source> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (bytes, how))| {
+            let path = dir.0.join(format!("in{i}"));
+            std::fs::write(&path, compress(bytes, *how)).unwrap();
+            OpenOptions::new().stream_compressed(true).open(&path).unwrap()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Streamed (compressed) inputs, alone or mixed with plain ones, give the
+    /// sequential reference's result and samples, line numbers included, for
+    /// any block size (down to one byte: every record longer than its block).
+    #[test]
+    fn streamed_inputs_match_a_sequential_reference(
+        inputs in prop::collection::vec((lines_input(), stored()), 1..4),
+        threads in 1usize..4,
+        chunk in 1usize..40,
+        block in 1usize..64,
+    ) {
+        let dir = TempDir::new("stream");
+        let sources = streamed_sources(&dir, &inputs);
+        for (source, (bytes, how)) in sources.iter().zip(&inputs) {
+            let streamed = !matches!(how, Stored::Plain) && !bytes.is_empty();
+            prop_assert_eq!(source.is_streamed(), streamed);
+        }
+        let plain: Vec<Vec<u8>> = inputs.iter().map(|(b, _)| b.clone()).collect();
+        let (want, bad) = reference(&plain);
+        let outcome = Runner::new()
+            .threads(threads)
+            .chunk_size(chunk)
+            .stream_block(block)
+            .max_samples(1000)
+            .run(&SumLines, &sources)
+            .unwrap();
+        prop_assert_eq!(&outcome.output, &want);
+        prop_assert_eq!(outcome.bytes, plain.iter().map(|b| b.len() as u64).sum::<u64>());
+        prop_assert_eq!(outcome.malformed.count("bad-number"), bad.len() as u64);
+        let got: Vec<(usize, u64, u64)> = outcome.malformed.samples().iter().map(|s| (s.input, s.offset, s.line)).collect();
+        prop_assert_eq!(got, bad);
+        for s in outcome.malformed.samples() {
+            prop_assert_eq!(&s.source, sources[s.input].name());
+        }
+    }
+}
+
+#[test]
+fn a_streamed_input_gives_the_same_result_for_every_thread_count_and_block() {
+    let input: Vec<u8> = (0..30_000).flat_map(|i| format!("{}\n", i * 7 - 3000).into_bytes()).collect();
+    let dir = TempDir::new("stream-det");
+    let sources = streamed_sources(&dir, &[(input.clone(), Stored::Gzip), (input.clone(), Stored::Zstd)]);
+    assert!(sources.iter().all(Source::is_streamed));
+    assert!(sources.iter().all(|s| s.bytes().is_empty()));
+    let base = Runner::new().threads(1).run(&SumLines, &sources[..1]).unwrap().output;
+    let mapped = Runner::new().run(&SumLines, &[Source::from_bytes("m", input)]).unwrap().output;
+    assert_eq!(base, mapped);
+    for threads in [1, 2, 3] {
+        for block in [7, 4096, 1 << 20] {
+            let runner = || {
+                let mut r = Runner::new();
+                r.threads(threads).stream_block(block);
+                r
+            };
+            assert_eq!(runner().run(&SumLines, &sources[..1]).unwrap().output, base, "{threads} {block}");
+            let both = runner().run(&CountRecords::new(Lines), &sources).unwrap();
+            assert_eq!(both.output, vec![30_000, 30_000]);
+            assert!(both.chunks >= 2);
+        }
+    }
+}
+
+#[test]
+fn strict_mode_stops_a_stream_at_its_first_malformed_record() {
+    let mut input = String::new();
+    for i in 0..5000 {
+        input.push_str(&format!("{i}\n"));
+    }
+    input.push_str("oops\n");
+    for i in 0..50_000 {
+        input.push_str(&format!("{i}\n"));
+    }
+    input.push_str("second\n");
+    let dir = TempDir::new("stream-strict");
+    let sources = streamed_sources(&dir, &[(b"1\n2\n".to_vec(), Stored::Plain), (input.into_bytes(), Stored::Zstd)]);
+    for threads in [1, 2] {
+        let err = Runner::new().threads(threads).stream_block(1000).strict(true).run(&SumLines, &sources).unwrap_err();
+        match err {
+            Error::Strict(sample) => {
+                assert_eq!((sample.input, sample.line), (1, 5001));
+                assert_eq!(sample.text, "oops");
+                assert_eq!(sample.source, sources[1].name());
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_stream_is_an_error_naming_the_file() {
+    let input: Vec<u8> = (0..50_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let dir = TempDir::new("stream-corrupt");
+    let mut gz = compress(&input, Stored::Gzip);
+    gz.truncate(gz.len() / 2);
+    let path = dir.0.join("cut.log.gz");
+    std::fs::write(&path, &gz).unwrap();
+    let sources = vec![OpenOptions::new().stream_compressed(true).open(&path).unwrap()];
+    let err = Runner::new().stream_block(4096).run(&SumLines, &sources).unwrap_err();
+    let text = err_text(&err);
+    assert!(text.contains("cannot decompress") && text.contains("cut.log.gz") && text.contains("gzip"), "{text}");
+}
+
+#[test]
+fn streamed_inputs_refuse_chunk_selection_and_report_progress_in_compressed_bytes() {
+    let input: Vec<u8> = (0..40_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let dir = TempDir::new("stream-progress");
+    let sources = streamed_sources(&dir, &[(input.clone(), Stored::Gzip), (input, Stored::Plain)]);
+    let err = Runner::new().run_partial_chunks(&SumLines, &sources, 0..1).unwrap_err();
+    assert!(err_text(&err).contains("streamed"), "{}", err_text(&err));
+
+    let total = sources[0].compressed_len().unwrap() + sources[1].len() as u64;
+    let max = Arc::new(AtomicU64::new(0));
+    let mut runner = Runner::new();
+    let m = max.clone();
+    runner.stream_block(10_000).chunk_size(10_000).on_progress(move |p| {
+        assert_eq!(p.total, total);
+        assert!(p.done <= p.total);
+        m.fetch_max(p.done, Ordering::Relaxed);
+    });
+    runner.run(&SumLines, &sources).unwrap();
+    assert_eq!(max.load(Ordering::Relaxed), total);
+}

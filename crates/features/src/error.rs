@@ -64,6 +64,9 @@ pub enum Error {
     PartialMismatch(String),
     /// A features partial result whose columns or state bytes are damaged.
     BadPartial(String),
+    /// An input's header could not be read (a streamed compressed input
+    /// that fails to decode).
+    Input(pagemill_mmap::Error),
 }
 
 impl fmt::Display for Error {
@@ -102,6 +105,7 @@ impl fmt::Display for Error {
             Error::NotNumeric(name) => write!(f, "field '{name}' is a byte string and cannot be a numeric value"),
             Error::DuplicateColumn(name) => write!(f, "two output columns would be named '{name}'"),
             Error::Sketch(e) => e.fmt(f),
+            Error::Input(e) => e.fmt(f),
         }
     }
 }
@@ -112,6 +116,7 @@ impl std::error::Error for Error {
             Error::BadHeader { reason, .. } => Some(reason),
             // Transparent: `Display` is the sketch error's own.
             Error::Sketch(e) => e.source(),
+            Error::Input(e) => Some(e),
             _ => None,
         }
     }

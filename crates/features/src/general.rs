@@ -162,12 +162,20 @@ fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> 
 /// Records looked at, without a header, for one that splits into fields.
 const WIDTH_PROBE: usize = 1000;
 
+/// Bytes at the start of an input read for its header (or, without one, for
+/// a record that gives the width): enough for any header and
+/// [`WIDTH_PROBE`] ordinary records, and all a streamed input has to decode.
+const HEAD_BYTES: usize = 4 << 20;
+
 /// The fields of an input's header, as strings; without a header, of its
 /// first record that splits cleanly (malformed leading records are the job's
 /// to report, not a reason to refuse the input).
 fn first_record(format: &AnyFormat, dialect: &Dialect, source: &Source) -> Result<Option<Vec<String>>, Error> {
     let mut fields = Vec::new();
-    let mut records = format.records(source.bytes());
+    let head = source.head(HEAD_BYTES).map_err(Error::Input)?;
+    // Only whole records, unless the head is the whole input.
+    let whole = if head.len() < HEAD_BYTES { head.len() } else { format.complete_prefix(&head) };
+    let mut records = format.records(&head[..whole]);
     if dialect.header {
         let Some(record) = records.next() else { return Ok(None) };
         let bytes = record.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record.bytes);

@@ -1,16 +1,28 @@
 //! Transparent decompression of gzip and zstd inputs.
 //!
-//! A compressed input is recognised by its first bytes, not its name, and
-//! decompressed once, as a stream, into an unlinked temporary file (in
-//! `$TMPDIR`) that is then memory-mapped like any other input: memory stays
-//! bounded by the page cache, not by the decompressed size. Where no
-//! temporary file can be made the data is decompressed into memory instead.
+//! A compressed input is recognised by its first bytes, not its name. By
+//! default it is decompressed once, as a stream, into an unlinked temporary
+//! file (in `$TMPDIR`) that is then memory-mapped like any other input:
+//! memory stays bounded by the page cache, not by the decompressed size, but
+//! the disk must hold the decompressed data. Where no temporary file can be
+//! made the data is decompressed into memory instead.
+//!
+//! With [`OpenOptions::stream_compressed`](crate::OpenOptions::stream_compressed)
+//! a compressed regular file is not decompressed on open at all: the source
+//! hands out [`Stream`]s ([`Source::stream`](crate::Source::stream)), fresh
+//! decoders that read the file with positional reads, so nothing is written
+//! to disk and a job's memory is a few blocks per stream.
+//!
 //! Byte offsets and line numbers in reports refer to the decompressed data.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::Error;
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -130,5 +142,110 @@ impl AsRef<[u8]> for Inflated {
             Inflated::Mapped(m) => m,
             Inflated::Owned(v) => v,
         }
+    }
+}
+
+/// A decompressing reader over a compressed input opened with
+/// [`OpenOptions::stream_compressed`](crate::OpenOptions::stream_compressed),
+/// from [`Source::stream`](crate::Source::stream): it yields the
+/// decompressed bytes from the first on. Each stream decodes the file
+/// independently (positional reads, no shared file cursor), so a source can
+/// be streamed again, or by several threads at once.
+pub struct Stream<'a> {
+    decoder: Box<dyn Read + Send + 'a>,
+    consumed: Arc<AtomicU64>,
+    name: &'a str,
+    kind: Compression,
+}
+
+impl fmt::Debug for Stream<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stream")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("compressed_read", &self.compressed_read())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Stream<'a> {
+    /// A stream decoding `file` from byte `start` on.
+    #[cfg(unix)]
+    pub(crate) fn new(name: &'a str, kind: Compression, file: &'a File, start: u64) -> io::Result<Stream<'a>> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        let at = At { file, start, pos: start, consumed: consumed.clone() };
+        let decoder: Box<dyn Read + Send + 'a> = match kind {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, at))),
+            Compression::Zstd => {
+                Box::new(zstd::stream::read::Decoder::with_buffer(io::BufReader::with_capacity(1 << 20, at))?)
+            }
+        };
+        Ok(Stream { decoder, consumed, name, kind })
+    }
+
+    /// Compressed bytes read from the file so far (for progress: the
+    /// decompressed size is not known until the end).
+    pub fn compressed_read(&self) -> u64 {
+        self.consumed.load(Ordering::Relaxed)
+    }
+
+    /// The compression format being decoded.
+    pub fn compression(&self) -> Compression {
+        self.kind
+    }
+
+    /// Read until `buf` holds `want` bytes or the data ends; returns whether
+    /// it ended. A decoding or read failure becomes [`Error::Decompress`],
+    /// naming the input.
+    pub fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<bool, Error> {
+        while buf.len() < want {
+            let filled = buf.len();
+            buf.resize(want, 0);
+            let got = loop {
+                match self.decoder.read(&mut buf[filled..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(source) => {
+                        buf.truncate(filled);
+                        return Err(Error::Decompress {
+                            name: self.name.to_string(),
+                            format: self.kind.name(),
+                            source,
+                        });
+                    }
+                }
+            };
+            buf.truncate(filled + got);
+            if got == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.decoder.read(buf)
+    }
+}
+
+/// Positional reads of a file from `start`, counting what was read.
+#[cfg(unix)]
+struct At<'a> {
+    file: &'a File,
+    start: u64,
+    pos: u64,
+    consumed: Arc<AtomicU64>,
+}
+
+#[cfg(unix)]
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        self.consumed.store(self.pos - self.start, Ordering::Relaxed);
+        Ok(n)
     }
 }

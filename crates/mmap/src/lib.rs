@@ -20,7 +20,10 @@
 //! (read-only access only; [`OpenOptions::decompress`] turns it off): the
 //! stream is inflated once into an unlinked temporary file, which is then
 //! mapped, so memory stays bounded however large the decompressed data is
-//! ([`Source::compression`] tells which format it was).
+//! ([`Source::compression`] tells which format it was). With
+//! [`OpenOptions::stream_compressed`] such a file is instead decoded on
+//! demand, block by block, through [`Source::stream`] ([`Stream`]), and
+//! nothing is written to disk.
 //!
 //! A mapped source can be advised ([`Source::advise_sequential`],
 //! [`Source::will_need`]) and can give back ranges it has finished with
@@ -76,7 +79,7 @@ pub mod shared;
 pub mod sigbus;
 mod source;
 
-pub use crate::decompress::Compression;
+pub use crate::decompress::{Compression, Stream};
 pub use crate::error::Error;
 pub use crate::options::{Access, MmapChoice, OpenOptions};
 #[cfg(unix)]

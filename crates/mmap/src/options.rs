@@ -98,6 +98,7 @@ pub struct OpenOptions {
     pub(crate) min_map_len: u64,
     pub(crate) sequential: bool,
     pub(crate) decompress: bool,
+    pub(crate) stream_compressed: bool,
 }
 
 /// Inputs below this size are read rather than mapped under
@@ -121,6 +122,7 @@ impl OpenOptions {
             min_map_len: DEFAULT_MIN_MAP_LEN,
             sequential: true,
             decompress: true,
+            stream_compressed: false,
         }
     }
 
@@ -156,6 +158,20 @@ impl OpenOptions {
     /// copy-on-write opens never decompress.
     pub fn decompress(&mut self, yes: bool) -> &mut OpenOptions {
         self.decompress = yes;
+        self
+    }
+
+    /// Whether a compressed regular file (read-only, with
+    /// [`decompress`](OpenOptions::decompress) on) is streamed instead of
+    /// decompressed on open: the [`Source`] then holds no bytes and hands out
+    /// decoders ([`Source::stream`]), so no temporary file is written and
+    /// memory does not grow with the decompressed size. pagemill's runner
+    /// reads such sources block by block while it maps earlier blocks. Code
+    /// that needs the bytes at random ([`Source::bytes`]) must leave it off.
+    /// Compressed pipes and stdin are still decompressed into memory. Unix
+    /// only (elsewhere the option is ignored). Default: off.
+    pub fn stream_compressed(&mut self, yes: bool) -> &mut OpenOptions {
+        self.stream_compressed = yes;
         self
     }
 

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::ops::Range;
@@ -6,7 +7,7 @@ use std::time::SystemTime;
 
 use memmap2::{Advice, Mmap, MmapMut, MmapOptions, UncheckedAdvice};
 
-use crate::decompress::{Compression, Inflated, inflate, peek};
+use crate::decompress::{Compression, Inflated, Stream, inflate, peek};
 use crate::error::Error;
 use crate::options::{Access, OpenOptions, Policy};
 use crate::sigbus::{Registration, register};
@@ -39,6 +40,11 @@ enum Data {
     Mapped(Mmap),
     MappedMut(MmapMut),
     Owned(Vec<u8>),
+    /// A compressed regular file, decoded on demand by [`Source::stream`]
+    /// from byte `start` of the file; no bytes are held.
+    Streamed {
+        start: u64,
+    },
 }
 
 /// The metadata pagemill compares to notice an input that changed under it.
@@ -201,6 +207,19 @@ impl Source {
             && len >= 4
             && let Some(kind) = peek(&file, start).and_then(|head| Compression::detect(&head))
         {
+            if opts.stream_compressed && cfg!(unix) {
+                log::debug!("{name}: {} input, streamed", kind.name());
+                return Ok(Source {
+                    name,
+                    path,
+                    data: Data::Streamed { start },
+                    access: opts.access,
+                    file: Some(file),
+                    stamp: Some(stamp),
+                    compression: Some(kind),
+                    registration: None,
+                });
+            }
             file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
             let data = inflate(kind, &file).map_err(|source| Error::Decompress {
                 name: name.clone(),
@@ -293,9 +312,69 @@ impl Source {
     }
 
     /// The compression the input was read through, if it was compressed
-    /// ([`bytes`](Source::bytes) are then the decompressed data).
+    /// ([`bytes`](Source::bytes) are then the decompressed data, unless the
+    /// source [is streamed](Source::is_streamed)).
     pub fn compression(&self) -> Option<Compression> {
         self.compression
+    }
+
+    /// Whether this is a compressed file opened with
+    /// [`OpenOptions::stream_compressed`](crate::OpenOptions::stream_compressed):
+    /// its data is read through [`stream`](Source::stream), and
+    /// [`bytes`](Source::bytes) is empty.
+    pub fn is_streamed(&self) -> bool {
+        matches!(self.data, Data::Streamed { .. })
+    }
+
+    /// A new decoder over a [streamed](Source::is_streamed) source, from its
+    /// first decompressed byte. [`Error::Unsupported`] for other sources,
+    /// whose bytes are all in [`bytes`](Source::bytes).
+    pub fn stream(&self) -> Result<Stream<'_>, Error> {
+        let unsupported = || Error::Unsupported {
+            name: self.name.clone(),
+            what: "streaming an input that is not a streamed compressed file",
+        };
+        let (Data::Streamed { start }, Some(file), Some(kind)) = (&self.data, &self.file, self.compression) else {
+            return Err(unsupported());
+        };
+        #[cfg(unix)]
+        {
+            Stream::new(&self.name, kind, file, *start).map_err(|source| Error::Decompress {
+                name: self.name.clone(),
+                format: kind.name(),
+                source,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (start, file, kind);
+            Err(unsupported())
+        }
+    }
+
+    /// The first `max` bytes of the input (fewer if it is shorter): a slice of
+    /// [`bytes`](Source::bytes), or for a [streamed](Source::is_streamed)
+    /// source the start of its decompressed data, decoded now. For looking
+    /// at a header or detecting a format before a run.
+    pub fn head(&self, max: usize) -> Result<Cow<'_, [u8]>, Error> {
+        if !self.is_streamed() {
+            let bytes = self.bytes();
+            return Ok(Cow::Borrowed(&bytes[..bytes.len().min(max)]));
+        }
+        let mut head = Vec::new();
+        self.stream()?.fill(&mut head, max)?;
+        Ok(Cow::Owned(head))
+    }
+
+    /// The size on disk of a [streamed](Source::is_streamed) source (its
+    /// compressed bytes): what its progress is measured against, since the
+    /// decompressed size is not known before the end. `None` for other
+    /// sources, whose size is [`len`](Source::len).
+    pub fn compressed_len(&self) -> Option<u64> {
+        match (&self.data, self.stamp) {
+            (Data::Streamed { start }, Some(stamp)) => Some(stamp.len.saturating_sub(*start)),
+            _ => None,
+        }
     }
 
     /// The input's name for messages: its path, or `<stdin>`.
@@ -318,12 +397,14 @@ impl Source {
         self.file.as_ref().and_then(|f| f.metadata().ok()).filter(|m| m.is_file()).and_then(|m| FileId::of_metadata(&m))
     }
 
-    /// The input's bytes.
+    /// The input's bytes. Empty for a [streamed](Source::is_streamed)
+    /// source, whose data comes through [`stream`](Source::stream).
     pub fn bytes(&self) -> &[u8] {
         match &self.data {
             Data::Mapped(m) => m,
             Data::MappedMut(m) => m,
             Data::Owned(v) => v,
+            Data::Streamed { .. } => &[],
         }
     }
 
@@ -337,13 +418,14 @@ impl Source {
             }
             (Data::MappedMut(m), _) => Ok(m),
             (Data::Owned(v), _) => Ok(v),
-            (Data::Mapped(_), _) => {
+            (Data::Mapped(_) | Data::Streamed { .. }, _) => {
                 Err(Error::Unsupported { name: self.name.clone(), what: "writing a read-only map" })
             }
         }
     }
 
-    /// The number of bytes.
+    /// The number of bytes ([`bytes`](Source::bytes)`.len()`; 0 for a
+    /// [streamed](Source::is_streamed) source).
     pub fn len(&self) -> usize {
         self.bytes().len()
     }
@@ -355,7 +437,7 @@ impl Source {
 
     /// Whether the bytes come from a memory map (rather than a read).
     pub fn is_mapped(&self) -> bool {
-        !matches!(self.data, Data::Owned(_))
+        matches!(self.data, Data::Mapped(_) | Data::MappedMut(_))
     }
 
     /// Advise the kernel that the whole input will be read front to back
@@ -364,7 +446,7 @@ impl Source {
         let result = match &self.data {
             Data::Mapped(m) => m.advise(Advice::Sequential),
             Data::MappedMut(m) => m.advise(Advice::Sequential),
-            Data::Owned(_) => Ok(()),
+            Data::Owned(_) | Data::Streamed { .. } => Ok(()),
         };
         if let Err(e) = result {
             log::debug!("{}: madvise(SEQUENTIAL) failed: {e}", self.name);
@@ -378,7 +460,7 @@ impl Source {
         let result = match &self.data {
             Data::Mapped(m) => m.advise_range(Advice::WillNeed, off, len),
             Data::MappedMut(m) => m.advise_range(Advice::WillNeed, off, len),
-            Data::Owned(_) => Ok(()),
+            Data::Owned(_) | Data::Streamed { .. } => Ok(()),
         };
         if let Err(e) = result {
             log::debug!("{}: madvise(WILLNEED) failed: {e}", self.name);
@@ -449,7 +531,7 @@ impl Source {
         let shared = self.access == Access::ReadWrite && matches!(self.data, Data::MappedMut(_));
         let name = self.name.as_str();
         let mut rest: &mut [u8] = match (&mut self.data, self.access) {
-            (_, Access::ReadOnly) | (Data::Mapped(_), _) => {
+            (_, Access::ReadOnly) | (Data::Mapped(_) | Data::Streamed { .. }, _) => {
                 return Err(Error::Unsupported { name: name.to_string(), what: "writing a read-only source" });
             }
             (Data::MappedMut(m), _) => m,
