@@ -10,7 +10,8 @@ pub struct Chunk<'a> {
     pub input: usize,
     /// Index of the chunk in the global chunk order (all inputs, in order;
     /// [`Runner::plan`](crate::Runner::plan)). In a streamed input
-    /// ([`Source::is_streamed`]) it is the chunk's index within its block.
+    /// ([`Source::is_streamed`]), where each decoded block is one chunk, it
+    /// is the block's index within its input.
     pub index: usize,
     /// Byte offset of the chunk's first byte in its input.
     pub offset: usize,

@@ -114,9 +114,9 @@ impl Runner {
 
     /// Decompressed bytes read per block of a streamed input
     /// ([`Source::is_streamed`]; at least 1). Default: 8 MiB. A block holds
-    /// whole records (a longer record makes its block longer) and is planned
-    /// into chunks like a mapped input; two blocks per stream are in memory
-    /// at once.
+    /// whole records (a longer record makes its block longer) and is mapped
+    /// as one chunk ([`chunk_size`](Runner::chunk_size) applies to mapped
+    /// inputs); a stream keeps at most a few blocks per thread in memory.
     pub fn stream_block(&mut self, bytes: usize) -> &mut Runner {
         self.stream_block = bytes.max(1);
         self
@@ -188,10 +188,10 @@ impl Runner {
     /// Run `job` over `inputs`. Their chunks share one pool and one result.
     ///
     /// Streamed inputs ([`Source::is_streamed`], compressed files opened with
-    /// `OpenOptions::stream_compressed`) are decoded block by block while
-    /// earlier blocks are mapped; when any input is streamed, each input's
-    /// partial is built on its own and the partials are merged in input
-    /// order (see [`Source::stream`]).
+    /// `OpenOptions::stream_compressed`) are decoded block by block on one
+    /// thread while the others map earlier blocks; when any input is
+    /// streamed, each input's partial is built on its own and the partials
+    /// are merged in input order.
     ///
     /// Fails if an input changed (size or modification time) during the run,
     /// or, in strict mode, if a record is malformed.

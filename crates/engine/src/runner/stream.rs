@@ -1,21 +1,25 @@
 //! Runs over inputs that include streamed (compressed) sources.
 //!
 //! A streamed source has no bytes to plan over: its data comes from a
-//! decoder ([`Source::stream`]). It is read in blocks of about
+//! decoder ([`Source::stream`]). One task decodes it in blocks of about
 //! [`Runner::stream_block`] bytes, each cut back to the last whole record
-//! ([`RecordFormat::complete_prefix`]; the rest starts the next block). While
-//! the pool maps one block, planned into chunks like a mapped input, the
-//! same task decodes the next (`rayon::join`), so decompression and mapping
-//! overlap and memory holds about two blocks per stream.
+//! ([`RecordFormat::complete_prefix`]; the rest starts the next block), and
+//! spawns each block as one chunk onto the pool, so decoding never waits for
+//! aggregation: the decoder keeps one core busy and the other threads map
+//! blocks. Finished blocks are folded into the stream's partial in block
+//! order by whichever task finishes the next one due; at most a few blocks
+//! per thread are in flight (decoded, mapped or waiting to be folded), which
+//! bounds memory.
 //!
 //! Determinism: each input gets its own partial (a mapped input's chunks
-//! along the usual tree, a stream's blocks folded left to right, each block's
-//! chunks along a tree), and the inputs' partials are merged in input order.
-//! Block and chunk boundaries depend only on the data and the chunk size, so
-//! the result does not depend on the thread count. Several streams decode at
-//! once, at most one per thread.
+//! along the usual tree, a stream's blocks folded left to right), and the
+//! inputs' partials are merged in input order. Block boundaries depend only
+//! on the data and the block size, so the result does not depend on the
+//! thread count. Several streams decode at once, at most one per thread.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use pagemill_mmap::{Source, Stream};
 use pagemill_split::RecordFormat;
@@ -32,10 +36,10 @@ pub(super) const STREAM_BLOCK: usize = 8 << 20;
 /// One block of a stream: whole records, and where they lie in it.
 struct Block {
     bytes: Vec<u8>,
+    /// Index of the block in its stream.
+    index: usize,
     /// Offset of the first byte in the decompressed input.
     offset: u64,
-    /// Newlines in the input before the block (for samples' line numbers).
-    lines_before: u64,
     /// Compressed bytes read when the block was cut (for progress).
     compressed: u64,
 }
@@ -51,10 +55,10 @@ struct Blocks<'a, F> {
     target: usize,
     /// Bytes after the last cut: the start of the next block.
     carry: Vec<u8>,
-    /// A buffer of a block already mapped, to read the next one into.
-    spare: Option<Vec<u8>>,
+    /// Buffers of blocks already mapped, to read the next ones into.
+    spares: &'a Mutex<Vec<Vec<u8>>>,
+    count: usize,
     offset: u64,
-    lines: u64,
     ended: bool,
 }
 
@@ -64,7 +68,7 @@ impl<F: RecordFormat> Blocks<'_, F> {
         if self.ended && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut buf = self.spare.take().unwrap_or_default();
+        let mut buf = self.spares.lock().map(|mut s| s.pop()).ok().flatten().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(&self.carry);
         self.carry.clear();
@@ -86,14 +90,10 @@ impl<F: RecordFormat> Blocks<'_, F> {
         }
         self.carry.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
-        let block = Block {
-            offset: self.offset,
-            lines_before: self.lines,
-            compressed: self.stream.compressed_read(),
-            bytes: buf,
-        };
+        let block =
+            Block { index: self.count, offset: self.offset, compressed: self.stream.compressed_read(), bytes: buf };
+        self.count += 1;
         self.offset += block.bytes.len() as u64;
-        self.lines += count_newlines(&block.bytes);
         Ok(Some(block))
     }
 }
@@ -185,9 +185,9 @@ impl Runner {
         })
     }
 
-    /// Read, map and fold the blocks of streamed input `input`: the partial,
-    /// its malformed records (line numbers resolved) and the decompressed
-    /// bytes read.
+    /// Decode, map and fold the blocks of streamed input `input`: the
+    /// partial, its malformed records (line numbers resolved) and the
+    /// decompressed bytes read.
     fn stream_one<J: Job>(
         &self,
         ctx: &Ctx<'_, J>,
@@ -195,74 +195,123 @@ impl Runner {
         chunks: &AtomicUsize,
     ) -> Result<Part<J::Partial>, Error> {
         let source = &ctx.inputs[input];
+        let spares = Mutex::new(Vec::new());
         let mut blocks = Blocks {
             stream: source.stream()?,
             format: ctx.job.format(),
             target: self.stream_block,
             carry: Vec::new(),
-            spare: None,
+            spares: &spares,
+            count: 0,
             offset: 0,
-            lines: 0,
             ended: false,
         };
-        let mut partial: Option<J::Partial> = None;
-        let mut malformed = Malformed::new(self.max_samples);
-        let mut reported = 0u64;
-        let mut next = blocks.next()?;
-        while let Some(block) = next {
-            let ((p, bad), following) = rayon::join(|| self.map_block(ctx, input, &block, chunks), || blocks.next());
-            let stop = (self.strict && !bad.is_empty()) || ctx.too_many.load(Ordering::Relaxed) > 0;
-            malformed.merge(bad);
-            partial = Some(match partial {
-                None => p,
-                Some(left) => {
-                    let merged = ctx.job.merge(left, p);
-                    self.check_groups(ctx, &merged);
-                    merged
+        // Decoded blocks not yet folded: enough to keep every thread busy
+        // while the decoder runs ahead, few enough to bound memory.
+        let limit = rayon::current_num_threads() + 2;
+        let in_flight = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let fold = Mutex::new(Fold {
+            next: 0,
+            waiting: BTreeMap::new(),
+            partial: None,
+            malformed: Malformed::new(self.max_samples),
+            lines: 0,
+            reported: 0,
+        });
+        let mut failed = None;
+        rayon::scope(|scope| {
+            loop {
+                if stop.load(Ordering::Relaxed) || ctx.too_many.load(Ordering::Relaxed) > 0 {
+                    break;
                 }
-            });
-            self.advance(ctx, block.compressed.saturating_sub(reported));
-            reported = block.compressed;
-            blocks.spare = Some(block.bytes);
-            if stop {
-                // Strict mode needs only the first malformed record; over
-                // the group limit the run is failing anyway.
-                break;
+                while in_flight.load(Ordering::Acquire) >= limit {
+                    // Help with the blocks in flight rather than decode
+                    // further ahead.
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
+                }
+                let block = match blocks.next() {
+                    Ok(Some(block)) => block,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                chunks.fetch_add(1, Ordering::Relaxed);
+                let (fold, in_flight, stop, spares) = (&fold, &in_flight, &stop, &spares);
+                scope.spawn(move |_| {
+                    let done = self.map_block(ctx, input, &block);
+                    let mut guard = fold.lock().unwrap_or_else(|e| e.into_inner());
+                    let fold = &mut *guard;
+                    fold.waiting.insert(block.index, (done, block.compressed));
+                    while let Some(((partial, bad, newlines), compressed)) = fold.waiting.remove(&fold.next) {
+                        fold.next += 1;
+                        if self.strict && !bad.is_empty() {
+                            // Strict mode needs only the first malformed record.
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        let mut bad = bad;
+                        for sample in bad.samples_mut() {
+                            sample.line += fold.lines;
+                        }
+                        fold.lines += newlines;
+                        fold.malformed.merge(bad);
+                        fold.partial = Some(match fold.partial.take() {
+                            None => partial,
+                            Some(left) => {
+                                let merged = ctx.job.merge(left, partial);
+                                self.check_groups(ctx, &merged);
+                                merged
+                            }
+                        });
+                        self.advance(ctx, compressed.saturating_sub(fold.reported));
+                        fold.reported = compressed;
+                        in_flight.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    drop(guard);
+                    if let Ok(mut spares) = spares.lock() {
+                        spares.push(block.bytes);
+                    }
+                });
             }
-            next = following?;
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
-        Ok((partial.unwrap_or_else(|| ctx.job.empty()), malformed, blocks.offset))
+        let fold = fold.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok((fold.partial.unwrap_or_else(|| ctx.job.empty()), fold.malformed, blocks.offset))
     }
 
-    /// Map one block: planned into chunks, mapped along a tree, its samples'
-    /// input names and line numbers filled in.
-    fn map_block<J: Job>(
-        &self,
-        ctx: &Ctx<'_, J>,
-        input: usize,
-        block: &Block,
-        chunks: &AtomicUsize,
-    ) -> (J::Partial, Malformed) {
-        let threads = rayon::current_num_threads();
-        let target = self.chunk_size.unwrap_or_else(|| (block.bytes.len() / (threads * 4)).clamp(64 << 10, 4 << 20));
-        let ranges = ctx.job.format().plan(&block.bytes, target);
-        chunks.fetch_add(ranges.len(), Ordering::Relaxed);
-        if ranges.is_empty() {
-            return (ctx.job.empty(), Malformed::new(self.max_samples));
-        }
-        let leaf = |i: usize| {
-            let range = ranges[i].clone();
-            let chunk =
-                Chunk { input, index: i, offset: (block.offset as usize) + range.start, bytes: &block.bytes[range] };
-            self.map_chunk(ctx, chunk)
-        };
-        let (partial, mut bad) = self.reduce(ctx, 0, ranges.len(), &leaf);
+    /// Map one block as one chunk: its partial, its malformed records (input
+    /// names filled in, line numbers counted from the block's start) and
+    /// its number of newlines.
+    fn map_block<J: Job>(&self, ctx: &Ctx<'_, J>, input: usize, block: &Block) -> (J::Partial, Malformed, u64) {
+        let chunk = Chunk { input, index: block.index, offset: block.offset as usize, bytes: &block.bytes };
+        let (partial, mut bad) = self.map_chunk(ctx, chunk);
         let name = ctx.inputs[input].name();
         for sample in bad.samples_mut() {
             let within = (sample.offset.saturating_sub(block.offset) as usize).min(block.bytes.len());
             sample.source = name.to_string();
-            sample.line = block.lines_before + count_newlines(&block.bytes[..within]) + 1;
+            sample.line = count_newlines(&block.bytes[..within]) + 1;
         }
-        (partial, bad)
+        (partial, bad, count_newlines(&block.bytes))
     }
+}
+
+/// A stream's blocks, folded in order as they finish.
+struct Fold<P> {
+    /// Index of the next block to fold.
+    next: usize,
+    /// Finished blocks that wait for an earlier one.
+    waiting: BTreeMap<usize, ((P, Malformed, u64), u64)>,
+    partial: Option<P>,
+    malformed: Malformed,
+    /// Newlines in the blocks folded so far.
+    lines: u64,
+    /// Compressed bytes already reported as progress.
+    reported: u64,
 }
