@@ -66,8 +66,8 @@ pub struct InputMetadata {
     /// The input's path, or its name (`<stdin>`) if it has none.
     pub path: String,
     /// The number of bytes read: decompressed bytes for an input that was
-    /// decompressed before the run, bytes on disk for one streamed through
-    /// it (`OpenOptions::stream_compressed`).
+    /// decompressed before the run; for one streamed through it
+    /// (`OpenOptions::stream`), bytes on disk, or bytes received from a pipe.
     pub size: u64,
     /// The file's modification time, RFC 3339 in UTC, if it is a file.
     pub modified: Option<String>,
@@ -176,9 +176,9 @@ impl InputMetadata {
     fn of(source: &Source) -> InputMetadata {
         let path = source.path().map_or_else(|| source.name().to_string(), |p| p.display().to_string());
         let modified = source.path().and_then(|p| std::fs::metadata(p).ok()).and_then(|m| m.modified().ok());
-        // A streamed compressed input's decompressed size is not known
-        // before the run: its size on disk stands in.
-        let size = source.compressed_len().unwrap_or(source.len() as u64);
+        // A streamed input's decompressed size is not known before the
+        // run: its size on disk, or the bytes received from a pipe, stand in.
+        let size = source.compressed_len().or(source.received()).unwrap_or(source.len() as u64);
         InputMetadata { path, size, modified: modified.map(rfc3339) }
     }
 }

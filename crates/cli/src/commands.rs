@@ -31,13 +31,14 @@ use crate::workers::{self, Ship};
 
 /// Open each input (`-` is stdin; no inputs means stdin) with the global
 /// mapping policy, decompressing gzip and zstd inputs unless told not to.
-/// With `stream`, compressed files are streamed through the run (decoded
-/// block by block, nothing written to disk); without it (worker processes,
-/// SQL tables, rejected-line output: whatever needs the bytes at random)
-/// they are decompressed into a temporary file first.
+/// With `stream`, compressed files, stdin and pipes are streamed through the
+/// run (decoded block by block, nothing written to disk or held whole);
+/// without it (worker processes, SQL tables, rejected-line output: whatever
+/// needs the bytes at random) compressed files are decompressed into a
+/// temporary file first and pipes are read into memory.
 pub(crate) fn open_inputs(global: &Global, files: &[PathBuf], stream: bool) -> Result<Vec<Source>> {
     let mut opts = OpenOptions::new();
-    opts.mmap(global.mmap).decompress(!global.no_decompress).stream_compressed(stream);
+    opts.mmap(global.mmap).decompress(!global.no_decompress).stream(stream);
     if files.is_empty() {
         return Ok(vec![opts.stdin()?]);
     }
@@ -120,8 +121,10 @@ fn run_with<T>(
     inputs: &[Source],
     run: impl FnOnce(&Runner) -> Result<Outcome<T>, pagemill_engine::Error>,
 ) -> Result<Outcome<T>> {
+    // A pipe's size is not known before it ends.
+    let piped = inputs.iter().any(|s| s.is_streamed() && s.compressed_len().is_none());
     let total = inputs.iter().map(|s| s.compressed_len().unwrap_or(s.len() as u64)).sum();
-    let bar = progress::attach(&mut runner, global.progress, total);
+    let bar = progress::attach(&mut runner, global.progress, (!piped).then_some(total));
     let outcome = run(&runner);
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -8,8 +8,9 @@ use pagemill_engine::Runner;
 use crate::args::When;
 
 /// Attach a progress bar to `runner` if `when` says so; returns the bar so the
-/// caller can clear it when the run ends.
-pub fn attach(runner: &mut Runner, when: When, total: u64) -> Option<ProgressBar> {
+/// caller can clear it when the run ends. Without a `total` (an input is a
+/// pipe or stdin, read as it comes) it counts bytes without a bar.
+pub fn attach(runner: &mut Runner, when: When, total: Option<u64>) -> Option<ProgressBar> {
     let show = match when {
         When::Always => true,
         When::Never => false,
@@ -25,11 +26,13 @@ pub fn attach(runner: &mut Runner, when: When, total: u64) -> Option<ProgressBar
         // one anyway (for logs, or a terminal indicatif cannot detect).
         ProgressDrawTarget::term_like(Box::new(PlainStderr))
     };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}")
-            .expect("valid template"),
-    );
+    let bar = ProgressBar::with_draw_target(total, target);
+    let template = if total.is_some() {
+        "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}"
+    } else {
+        "{spinner} {binary_bytes} {binary_bytes_per_sec}"
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
     let handle = bar.clone();
     runner.on_progress(move |p| handle.set_position(p.done));
     Some(bar)

@@ -82,6 +82,18 @@ fn gzip_and_zstd_logs_give_the_plain_report_alone_mixed_and_from_stdin() {
     let stdin =
         ok(pagemill().args(QUERY).arg("-").stdin(Stdio::from(std::fs::File::open(&gz).unwrap())).output().unwrap());
     assert_eq!(stdin.stdout, want.stdout);
+    // From a pipe: decoded as it comes, never held whole.
+    let mut zcat = std::process::Command::new("cat").arg(&gz).stdout(Stdio::piped()).spawn().unwrap();
+    let piped = ok(pagemill()
+        .args(QUERY)
+        .args(["--verbose", "-"])
+        .stdin(Stdio::from(zcat.stdout.take().unwrap()))
+        .output()
+        .unwrap());
+    zcat.wait().unwrap();
+    assert_eq!(piped.stdout, want.stdout);
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(stderr.contains("<stdin>: streamed (gzip input)") && stderr.contains("<stdin>:30001:"), "{stderr}");
     // Plain and compressed inputs mix in one run, like two plain copies.
     let twice = ok(pagemill().args(QUERY).arg(&log).arg(&log).output().unwrap());
     let mixed = ok(pagemill().args(QUERY).arg(&log).arg(&gz).output().unwrap());

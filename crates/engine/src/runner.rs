@@ -188,7 +188,7 @@ impl Runner {
     /// Run `job` over `inputs`. Their chunks share one pool and one result.
     ///
     /// Streamed inputs ([`Source::is_streamed`], compressed files opened with
-    /// `OpenOptions::stream_compressed`) are decoded block by block on one
+    /// `OpenOptions::stream`) are decoded block by block on one
     /// thread while the others map earlier blocks; when any input is
     /// streamed, each input's partial is built on its own and the partials
     /// are merged in input order.

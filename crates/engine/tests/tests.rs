@@ -433,7 +433,27 @@ fn streamed_sources(dir: &TempDir, inputs: &[(Vec<u8>, Stored)]) -> Vec<Source> 
         .map(|(i, (bytes, how))| {
             let path = dir.0.join(format!("in{i}"));
             std::fs::write(&path, compress(bytes, *how)).unwrap();
-            OpenOptions::new().stream_compressed(true).open(&path).unwrap()
+            OpenOptions::new().stream(true).open(&path).unwrap()
+        })
+        .collect()
+}
+
+/// The inputs as stored, behind readers that hand out a few bytes at a time
+/// (as pipes do).
+fn piped_sources(inputs: &[(Vec<u8>, Stored)]) -> Vec<Source> {
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7);
+            self.0.read(&mut buf[..n])
+        }
+    }
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (bytes, how))| {
+            let reader = Trickle(std::io::Cursor::new(compress(bytes, *how)));
+            OpenOptions::new().reader(format!("pipe{i}"), reader).unwrap()
         })
         .collect()
 }
@@ -450,11 +470,12 @@ proptest! {
         threads in 1usize..4,
         chunk in 1usize..40,
         block in 1usize..64,
+        piped in any::<bool>(),
     ) {
         let dir = TempDir::new("stream");
-        let sources = streamed_sources(&dir, &inputs);
+        let sources = if piped { piped_sources(&inputs) } else { streamed_sources(&dir, &inputs) };
         for (source, (bytes, how)) in sources.iter().zip(&inputs) {
-            let streamed = !matches!(how, Stored::Plain) && !bytes.is_empty();
+            let streamed = piped || (!matches!(how, Stored::Plain) && !bytes.is_empty());
             prop_assert_eq!(source.is_streamed(), streamed);
         }
         let plain: Vec<Vec<u8>> = inputs.iter().map(|(b, _)| b.clone()).collect();
@@ -536,7 +557,7 @@ fn a_corrupt_stream_is_an_error_naming_the_file() {
     gz.truncate(gz.len() / 2);
     let path = dir.0.join("cut.log.gz");
     std::fs::write(&path, &gz).unwrap();
-    let sources = vec![OpenOptions::new().stream_compressed(true).open(&path).unwrap()];
+    let sources = vec![OpenOptions::new().stream(true).open(&path).unwrap()];
     let err = Runner::new().stream_block(4096).run(&SumLines, &sources).unwrap_err();
     let text = err_text(&err);
     assert!(text.contains("cannot decompress") && text.contains("cut.log.gz") && text.contains("gzip"), "{text}");
@@ -561,4 +582,24 @@ fn streamed_inputs_refuse_chunk_selection_and_report_progress_in_compressed_byte
     });
     runner.run(&SumLines, &sources).unwrap();
     assert_eq!(max.load(Ordering::Relaxed), total);
+}
+
+#[test]
+fn a_pipe_is_read_once_and_its_head_is_not_lost() {
+    let input: Vec<u8> = (0..20_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let want = Runner::new().run(&SumLines, &sources(std::slice::from_ref(&input))).unwrap().output;
+    for how in [Stored::Plain, Stored::Gzip, Stored::Zstd] {
+        let source = &piped_sources(&[(input.clone(), how)])[0];
+        assert!(source.is_streamed() && source.bytes().is_empty());
+        assert_eq!(source.compression().is_some(), !matches!(how, Stored::Plain));
+        // Looking ahead (format detection, a header) keeps the bytes for the run.
+        assert_eq!(&source.head(10).unwrap()[..], b"0\n1\n2\n3\n4\n");
+        assert_eq!(source.head(4).unwrap().len(), 4);
+        let out = Runner::new().stream_block(1000).run(&SumLines, std::slice::from_ref(source)).unwrap();
+        assert_eq!(out.output, want, "{how:?}");
+        assert_eq!(out.bytes, input.len() as u64);
+        assert_eq!(source.received(), Some(compress(&input, how).len() as u64));
+        let again = Runner::new().run(&SumLines, std::slice::from_ref(source)).unwrap_err();
+        assert!(err_text(&again).contains("a second time"), "{}", err_text(&again));
+    }
 }

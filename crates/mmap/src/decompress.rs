@@ -7,11 +7,12 @@
 //! the disk must hold the decompressed data. Where no temporary file can be
 //! made the data is decompressed into memory instead.
 //!
-//! With [`OpenOptions::stream_compressed`](crate::OpenOptions::stream_compressed)
-//! a compressed regular file is not decompressed on open at all: the source
-//! hands out [`Stream`]s ([`Source::stream`](crate::Source::stream)), fresh
-//! decoders that read the file with positional reads, so nothing is written
-//! to disk and a job's memory is a few blocks per stream.
+//! With [`OpenOptions::stream`](crate::OpenOptions::stream) a compressed
+//! regular file is not decompressed on open at all: the source hands out
+//! [`Stream`]s ([`Source::stream`](crate::Source::stream)), fresh decoders
+//! that read the file with positional reads, so nothing is written to disk
+//! and a job's memory is a few blocks per stream. Pipes and stdin are
+//! streamed the same way, decoded or not, once.
 //!
 //! Byte offsets and line numbers in reports refer to the decompressed data.
 
@@ -84,12 +85,18 @@ pub(crate) enum Inflated {
     Owned(Vec<u8>),
 }
 
+/// A decoder of `kind` over `input`, reading it in 1 MiB pieces.
+pub(crate) fn decoder<'a>(kind: Compression, input: impl Read + Send + 'a) -> io::Result<Box<dyn Read + Send + 'a>> {
+    let input = io::BufReader::with_capacity(1 << 20, input);
+    Ok(match kind {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+    })
+}
+
 /// Decompress all of `input` as `kind`.
-pub(crate) fn inflate(kind: Compression, input: impl Read) -> io::Result<Inflated> {
-    let mut decoder: Box<dyn Read> = match kind {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, input))),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
-    };
+pub(crate) fn inflate(kind: Compression, input: impl Read + Send) -> io::Result<Inflated> {
+    let mut decoder = decoder(kind, input)?;
     match temporary_file() {
         Ok(file) => {
             let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -145,17 +152,18 @@ impl AsRef<[u8]> for Inflated {
     }
 }
 
-/// A decompressing reader over a compressed input opened with
-/// [`OpenOptions::stream_compressed`](crate::OpenOptions::stream_compressed),
-/// from [`Source::stream`](crate::Source::stream): it yields the
-/// decompressed bytes from the first on. Each stream decodes the file
-/// independently (positional reads, no shared file cursor), so a source can
-/// be streamed again, or by several threads at once.
+/// A reader over an input opened with
+/// [`OpenOptions::stream`](crate::OpenOptions::stream), from
+/// [`Source::stream`](crate::Source::stream): it yields the input's
+/// (decompressed) bytes from the first on. For a compressed file each stream
+/// decodes the file independently (positional reads, no shared file
+/// cursor), so the source can be streamed again, or by several threads at
+/// once; a pipe or stdin can be streamed once.
 pub struct Stream<'a> {
     decoder: Box<dyn Read + Send + 'a>,
     consumed: Arc<AtomicU64>,
     name: &'a str,
-    kind: Compression,
+    kind: Option<Compression>,
 }
 
 impl fmt::Debug for Stream<'_> {
@@ -174,53 +182,70 @@ impl<'a> Stream<'a> {
     pub(crate) fn new(name: &'a str, kind: Compression, file: &'a File, start: u64) -> io::Result<Stream<'a>> {
         let consumed = Arc::new(AtomicU64::new(0));
         let at = At { file, start, pos: start, consumed: consumed.clone() };
-        let decoder: Box<dyn Read + Send + 'a> = match kind {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, at))),
-            Compression::Zstd => {
-                Box::new(zstd::stream::read::Decoder::with_buffer(io::BufReader::with_capacity(1 << 20, at))?)
-            }
-        };
-        Ok(Stream { decoder, consumed, name, kind })
+        Ok(Stream { decoder: decoder(kind, at)?, consumed, name, kind: Some(kind) })
     }
 
-    /// Compressed bytes read from the file so far (for progress: the
-    /// decompressed size is not known until the end).
+    /// A stream over a pipe: `reader` (already decoding, for `kind`), whose
+    /// raw bytes read so far `consumed` counts.
+    pub(crate) fn pipe(
+        name: &'a str,
+        kind: Option<Compression>,
+        reader: Box<dyn Read + Send + 'a>,
+        consumed: Arc<AtomicU64>,
+    ) -> Stream<'a> {
+        Stream { decoder: reader, consumed, name, kind }
+    }
+
+    /// Bytes read from the file or pipe so far, before decompression (for
+    /// progress: the decompressed size is not known until the end).
     pub fn compressed_read(&self) -> u64 {
         self.consumed.load(Ordering::Relaxed)
     }
 
-    /// The compression format being decoded.
-    pub fn compression(&self) -> Compression {
+    /// The compression format being decoded, if any.
+    pub fn compression(&self) -> Option<Compression> {
         self.kind
     }
 
     /// Read until `buf` holds `want` bytes or the data ends; returns whether
-    /// it ended. A decoding or read failure becomes [`Error::Decompress`],
-    /// naming the input.
+    /// it ended. A decoding failure becomes [`Error::Decompress`], a read
+    /// failure [`Error::Read`], naming the input.
     pub fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> Result<bool, Error> {
-        while buf.len() < want {
-            let filled = buf.len();
-            buf.resize(want, 0);
-            let got = loop {
-                match self.decoder.read(&mut buf[filled..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(source) => {
-                        buf.truncate(filled);
-                        return Err(Error::Decompress {
-                            name: self.name.to_string(),
-                            format: self.kind.name(),
-                            source,
-                        });
-                    }
+        fill(&mut self.decoder, buf, want).map_err(|source| read_error(self.name, self.kind, source))
+    }
+}
+
+/// Read from `reader` until `buf` holds `want` bytes or the data ends;
+/// returns whether it ended. On an error `buf` keeps what was read.
+pub(crate) fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    while buf.len() < want {
+        let filled = buf.len();
+        buf.resize(want, 0);
+        let got = loop {
+            match reader.read(&mut buf[filled..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(filled);
+                    return Err(e);
                 }
-            };
-            buf.truncate(filled + got);
-            if got == 0 {
-                return Ok(true);
             }
+        };
+        buf.truncate(filled + got);
+        if got == 0 {
+            return Ok(true);
         }
-        Ok(false)
+    }
+    Ok(false)
+}
+
+/// The error for a failed read of input `name`: a decoding failure if it is
+/// compressed.
+pub(crate) fn read_error(name: &str, kind: Option<Compression>, source: io::Error) -> Error {
+    let name = name.to_string();
+    match kind {
+        Some(kind) => Error::Decompress { name, format: kind.name(), source },
+        None => Error::Read { name, source },
     }
 }
 
@@ -246,6 +271,20 @@ impl Read for At<'_> {
         let n = self.file.read_at(buf, self.pos)?;
         self.pos += n as u64;
         self.consumed.store(self.pos - self.start, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A reader that counts the bytes it reads.
+pub(crate) struct Counting<R> {
+    pub(crate) inner: R,
+    pub(crate) consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }

@@ -21,7 +21,7 @@
 //! stream is inflated once into an unlinked temporary file, which is then
 //! mapped, so memory stays bounded however large the decompressed data is
 //! ([`Source::compression`] tells which format it was). With
-//! [`OpenOptions::stream_compressed`] such a file is instead decoded on
+//! [`OpenOptions::stream`] such a file is instead decoded on
 //! demand, block by block, through [`Source::stream`] ([`Stream`]), and
 //! nothing is written to disk.
 //!

@@ -98,7 +98,7 @@ pub struct OpenOptions {
     pub(crate) min_map_len: u64,
     pub(crate) sequential: bool,
     pub(crate) decompress: bool,
-    pub(crate) stream_compressed: bool,
+    pub(crate) stream: bool,
 }
 
 /// Inputs below this size are read rather than mapped under
@@ -122,7 +122,7 @@ impl OpenOptions {
             min_map_len: DEFAULT_MIN_MAP_LEN,
             sequential: true,
             decompress: true,
-            stream_compressed: false,
+            stream: false,
         }
     }
 
@@ -161,17 +161,20 @@ impl OpenOptions {
         self
     }
 
-    /// Whether a compressed regular file (read-only, with
-    /// [`decompress`](OpenOptions::decompress) on) is streamed instead of
-    /// decompressed on open: the [`Source`] then holds no bytes and hands out
-    /// decoders ([`Source::stream`]), so no temporary file is written and
-    /// memory does not grow with the decompressed size. pagemill's runner
-    /// reads such sources block by block while it maps earlier blocks. Code
-    /// that needs the bytes at random ([`Source::bytes`]) must leave it off.
-    /// Compressed pipes and stdin are still decompressed into memory. Unix
-    /// only (elsewhere the option is ignored). Default: off.
-    pub fn stream_compressed(&mut self, yes: bool) -> &mut OpenOptions {
-        self.stream_compressed = yes;
+    /// Whether inputs that cannot be mapped as they are get streamed
+    /// instead of held whole: a compressed regular file (read-only, with
+    /// [`decompress`](OpenOptions::decompress) on) is not decompressed on
+    /// open, and stdin, pipes, FIFOs and other files that are not regular
+    /// are not read to their end (compressed or not). The [`Source`] then
+    /// holds no bytes and hands out readers ([`Source::stream`]: a new
+    /// decoder of a compressed file each time, the one pass over a pipe), so
+    /// no temporary file is written and memory does not grow with the input.
+    /// pagemill's runner reads such sources block by block while it maps
+    /// earlier blocks. Code that needs the bytes at random
+    /// ([`Source::bytes`]) must leave it off. Compressed files are streamed
+    /// on Unix only (elsewhere they are decompressed on open). Default: off.
+    pub fn stream(&mut self, yes: bool) -> &mut OpenOptions {
+        self.stream = yes;
         self
     }
 
@@ -179,6 +182,20 @@ impl OpenOptions {
     /// [`OpenOptions::stdin`].
     pub fn open<P: AsRef<Path>>(&self, path: P) -> Result<Source, Error> {
         Source::open(self, path.as_ref())
+    }
+
+    /// A [streamed](Source::is_streamed) source named `name` over any
+    /// reader (a socket, a child process's output, an object-store
+    /// download), read once, as a job runs, never held whole in memory. Its
+    /// first bytes are read now: a gzip or zstd magic number makes it decoded
+    /// (unless [`decompress`](OpenOptions::decompress) is off). Whatever
+    /// [`stream`](OpenOptions::stream) says, this source is streamed.
+    pub fn reader(
+        &self,
+        name: impl Into<String>,
+        reader: impl std::io::Read + Send + 'static,
+    ) -> Result<Source, Error> {
+        Source::piped(self, name.into(), Box::new(reader))
     }
 
     /// Open standard input. When stdin is redirected from a regular file it is

@@ -3,11 +3,13 @@ use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use memmap2::{Advice, Mmap, MmapMut, MmapOptions, UncheckedAdvice};
 
-use crate::decompress::{Compression, Inflated, Stream, inflate, peek};
+use crate::decompress::{Compression, Counting, Inflated, Stream, decoder, fill, inflate, peek, read_error};
 use crate::error::Error;
 use crate::options::{Access, OpenOptions, Policy};
 use crate::sigbus::{Registration, register};
@@ -45,6 +47,29 @@ enum Data {
     Streamed {
         start: u64,
     },
+    /// A pipe, stdin or other input that is not a regular file, read (and
+    /// decoded, if compressed) once, on demand, by [`Source::stream`].
+    Piped(Mutex<Pipe>),
+}
+
+/// What is left of a piped input.
+struct Pipe {
+    /// (Decoded) bytes read ahead by [`Source::head`], handed out first.
+    head: Vec<u8>,
+    /// The rest: the pipe, or a decoder over it; `None` once streamed.
+    rest: Option<Box<dyn Read + Send>>,
+    /// Raw bytes read from the pipe so far.
+    consumed: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Pipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipe")
+            .field("head", &self.head.len())
+            .field("streamed", &self.rest.is_none())
+            .field("consumed", &self.consumed.load(Ordering::Relaxed))
+            .finish()
+    }
 }
 
 /// The metadata pagemill compares to notice an input that changed under it.
@@ -175,6 +200,9 @@ impl Source {
                 }
             }
         }
+        if opts.stream {
+            return Source::piped(opts, name, Box::new(io::stdin()));
+        }
         let mut bytes = Vec::new();
         io::stdin().lock().read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
         let (data, compression) = inflate_owned(opts, &name, bytes)?;
@@ -207,7 +235,7 @@ impl Source {
             && len >= 4
             && let Some(kind) = peek(&file, start).and_then(|head| Compression::detect(&head))
         {
-            if opts.stream_compressed && cfg!(unix) {
+            if opts.stream && cfg!(unix) {
                 log::debug!("{name}: {} input, streamed", kind.name());
                 return Ok(Source {
                     name,
@@ -291,6 +319,10 @@ impl Source {
             log::debug!("{name}: reading into memory ({len} bytes, policy {})", opts.mmap);
         }
 
+        if opts.stream && !meta.is_file() && opts.access == Access::ReadOnly {
+            // A FIFO, a character device, a /proc file: read as it comes.
+            return Source::piped(opts, name, Box::new(file));
+        }
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
         if start > 0 {
             file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
@@ -311,6 +343,47 @@ impl Source {
         })
     }
 
+    /// A streamed source over `reader`, a pipe or stdin: its first bytes are
+    /// read now to recognise a compressed stream.
+    pub(crate) fn piped(opts: &OpenOptions, name: String, reader: Box<dyn Read + Send>) -> Result<Source, Error> {
+        let consumed = Arc::new(AtomicU64::new(0));
+        let mut raw = Counting { inner: reader, consumed: consumed.clone() };
+        let mut magic = Vec::new();
+        while magic.len() < 4 {
+            let mut byte = [0u8; 4];
+            match raw.read(&mut byte[..4 - magic.len()]) {
+                Ok(0) => break,
+                Ok(n) => magic.extend_from_slice(&byte[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(Error::Read { name, source }),
+            }
+        }
+        let compression = Compression::detect(&magic).filter(|_| opts.decompress);
+        let (head, rest): (Vec<u8>, Box<dyn Read + Send>) = match compression {
+            Some(kind) => {
+                let input = io::Cursor::new(magic).chain(raw);
+                let decoded = decoder(kind, input).map_err(|source| Error::Decompress {
+                    name: name.clone(),
+                    format: kind.name(),
+                    source,
+                })?;
+                (Vec::new(), decoded)
+            }
+            None => (magic, Box::new(raw)),
+        };
+        log::debug!("{name}: streamed{}", compression.map_or(String::new(), |k| format!(" ({} input)", k.name())));
+        Ok(Source {
+            name,
+            path: None,
+            data: Data::Piped(Mutex::new(Pipe { head, rest: Some(rest), consumed })),
+            access: opts.access,
+            file: None,
+            stamp: None,
+            compression,
+            registration: None,
+        })
+    }
+
     /// The compression the input was read through, if it was compressed
     /// ([`bytes`](Source::bytes) are then the decompressed data, unless the
     /// source [is streamed](Source::is_streamed)).
@@ -318,24 +391,31 @@ impl Source {
         self.compression
     }
 
-    /// Whether this is a compressed file opened with
-    /// [`OpenOptions::stream_compressed`](crate::OpenOptions::stream_compressed):
-    /// its data is read through [`stream`](Source::stream), and
-    /// [`bytes`](Source::bytes) is empty.
+    /// Whether this is a compressed file, a pipe or stdin opened with
+    /// [`OpenOptions::stream`](crate::OpenOptions::stream): its data is read
+    /// through [`stream`](Source::stream), and [`bytes`](Source::bytes) is
+    /// empty.
     pub fn is_streamed(&self) -> bool {
-        matches!(self.data, Data::Streamed { .. })
+        matches!(self.data, Data::Streamed { .. } | Data::Piped(_))
     }
 
-    /// A new decoder over a [streamed](Source::is_streamed) source, from its
-    /// first decompressed byte. [`Error::Unsupported`] for other sources,
+    /// A reader over a [streamed](Source::is_streamed) source, from its first
+    /// (decompressed) byte: a new decoder of a compressed file each time; for
+    /// a pipe or stdin, the one and only pass over it (a second call is
+    /// [`Error::Unsupported`]). [`Error::Unsupported`] for other sources,
     /// whose bytes are all in [`bytes`](Source::bytes).
     pub fn stream(&self) -> Result<Stream<'_>, Error> {
-        let unsupported = || Error::Unsupported {
-            name: self.name.clone(),
-            what: "streaming an input that is not a streamed compressed file",
-        };
+        let unsupported = |what| Error::Unsupported { name: self.name.clone(), what };
+        if let Data::Piped(pipe) = &self.data {
+            let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+            let rest = pipe.rest.take().ok_or_else(|| unsupported("reading a pipe or stdin a second time"))?;
+            let head = std::mem::take(&mut pipe.head);
+            let reader: Box<dyn Read + Send> =
+                if head.is_empty() { rest } else { Box::new(io::Cursor::new(head).chain(rest)) };
+            return Ok(Stream::pipe(&self.name, self.compression, reader, pipe.consumed.clone()));
+        }
         let (Data::Streamed { start }, Some(file), Some(kind)) = (&self.data, &self.file, self.compression) else {
-            return Err(unsupported());
+            return Err(unsupported("streaming an input that was not opened to be streamed"));
         };
         #[cfg(unix)]
         {
@@ -348,7 +428,7 @@ impl Source {
         #[cfg(not(unix))]
         {
             let _ = (start, file, kind);
-            Err(unsupported())
+            Err(unsupported("streaming a compressed file on this platform"))
         }
     }
 
@@ -356,7 +436,20 @@ impl Source {
     /// [`bytes`](Source::bytes), or for a [streamed](Source::is_streamed)
     /// source the start of its decompressed data, decoded now. For looking
     /// at a header or detecting a format before a run.
+    ///
+    /// For a pipe or stdin the bytes read are kept and handed out again by
+    /// [`stream`](Source::stream), so looking ahead loses nothing.
     pub fn head(&self, max: usize) -> Result<Cow<'_, [u8]>, Error> {
+        if let Data::Piped(pipe) = &self.data {
+            let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+            let Pipe { head, rest, .. } = &mut *pipe;
+            if head.len() < max
+                && let Some(reader) = rest
+            {
+                fill(reader, head, max).map_err(|e| read_error(&self.name, self.compression, e))?;
+            }
+            return Ok(Cow::Owned(head[..head.len().min(max)].to_vec()));
+        }
         if !self.is_streamed() {
             let bytes = self.bytes();
             return Ok(Cow::Borrowed(&bytes[..bytes.len().min(max)]));
@@ -373,6 +466,16 @@ impl Source {
     pub fn compressed_len(&self) -> Option<u64> {
         match (&self.data, self.stamp) {
             (Data::Streamed { start }, Some(stamp)) => Some(stamp.len.saturating_sub(*start)),
+            _ => None,
+        }
+    }
+
+    /// For a [streamed](Source::is_streamed) pipe or stdin, the bytes read
+    /// from it so far (before decompression; all of them after a run).
+    /// `None` for other sources.
+    pub fn received(&self) -> Option<u64> {
+        match &self.data {
+            Data::Piped(pipe) => Some(pipe.lock().unwrap_or_else(|e| e.into_inner()).consumed.load(Ordering::Relaxed)),
             _ => None,
         }
     }
@@ -404,7 +507,7 @@ impl Source {
             Data::Mapped(m) => m,
             Data::MappedMut(m) => m,
             Data::Owned(v) => v,
-            Data::Streamed { .. } => &[],
+            Data::Streamed { .. } | Data::Piped(_) => &[],
         }
     }
 
@@ -418,7 +521,7 @@ impl Source {
             }
             (Data::MappedMut(m), _) => Ok(m),
             (Data::Owned(v), _) => Ok(v),
-            (Data::Mapped(_) | Data::Streamed { .. }, _) => {
+            (Data::Mapped(_) | Data::Streamed { .. } | Data::Piped(_), _) => {
                 Err(Error::Unsupported { name: self.name.clone(), what: "writing a read-only map" })
             }
         }
@@ -446,7 +549,7 @@ impl Source {
         let result = match &self.data {
             Data::Mapped(m) => m.advise(Advice::Sequential),
             Data::MappedMut(m) => m.advise(Advice::Sequential),
-            Data::Owned(_) | Data::Streamed { .. } => Ok(()),
+            Data::Owned(_) | Data::Streamed { .. } | Data::Piped(_) => Ok(()),
         };
         if let Err(e) = result {
             log::debug!("{}: madvise(SEQUENTIAL) failed: {e}", self.name);
@@ -460,7 +563,7 @@ impl Source {
         let result = match &self.data {
             Data::Mapped(m) => m.advise_range(Advice::WillNeed, off, len),
             Data::MappedMut(m) => m.advise_range(Advice::WillNeed, off, len),
-            Data::Owned(_) | Data::Streamed { .. } => Ok(()),
+            Data::Owned(_) | Data::Streamed { .. } | Data::Piped(_) => Ok(()),
         };
         if let Err(e) = result {
             log::debug!("{}: madvise(WILLNEED) failed: {e}", self.name);
@@ -531,7 +634,7 @@ impl Source {
         let shared = self.access == Access::ReadWrite && matches!(self.data, Data::MappedMut(_));
         let name = self.name.as_str();
         let mut rest: &mut [u8] = match (&mut self.data, self.access) {
-            (_, Access::ReadOnly) | (Data::Mapped(_) | Data::Streamed { .. }, _) => {
+            (_, Access::ReadOnly) | (Data::Mapped(_) | Data::Streamed { .. } | Data::Piped(_), _) => {
                 return Err(Error::Unsupported { name: name.to_string(), what: "writing a read-only source" });
             }
             (Data::MappedMut(m), _) => m,
