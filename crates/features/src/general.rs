@@ -10,7 +10,7 @@ use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
-use pagemill_split::{AnyFormat, Csv, Fixed, Lines, Record, RecordFormat};
+use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat};
 
 use crate::acc::ValueAcc;
 use crate::error::Error;
@@ -18,6 +18,7 @@ use crate::field::{RawField, split_fields};
 use crate::number::{Num, parse_number};
 use crate::spec::{Agg, BinaryField, Dialect, FeatureSpec, FieldType, FieldValue, InputKind, Layout, le_i64, le_u64};
 use crate::table::{KeyTable, Prefix, tail_word};
+use crate::walk::walk_records;
 
 /// Scaled magnitudes at or above this are refused before they reach a
 /// histogram (which takes up to 2^62), with room for rounding.
@@ -404,63 +405,121 @@ impl Features {
         }
     }
 
-    fn map_delimited<'a>(
+    /// Map the delimited records of `bytes` (records cut at newlines outside
+    /// `record_quote`), skipping the first when `skip` (a header).
+    #[allow(clippy::too_many_arguments)]
+    fn map_delimited(
         &self,
         dialect: &Dialect,
         width: usize,
-        records: impl Iterator<Item = Record<'a>>,
+        bytes: &[u8],
+        record_quote: Option<u8>,
+        mut skip: bool,
         p: &mut FeaturesPartial,
         malformed: &mut Malformed,
     ) {
-        let quote = dialect.quote.unwrap_or(b'"');
+        // The one-pass walk's fields are only taken when records are cut by
+        // the quote the fields are parsed with (always, for built jobs).
+        let walk_fields = record_quote == dialect.quote;
         let mut s = Scratch {
             fields: Vec::with_capacity(width),
             key: Vec::with_capacity(64),
             unescaped: Vec::new(),
             nums: vec![None; self.values.len()],
         };
-        'records: for rec in records {
-            if let Err(e) = split_fields(rec.bytes, dialect.delimiter, dialect.quote, &mut s.fields) {
-                malformed.report(e.kind(), rec.offset, rec.bytes);
-                continue;
-            }
-            if s.fields.len() != width {
-                let kind = if rec.bytes.is_empty() { "blank-line" } else { "ragged-row" };
-                malformed.report(kind, rec.offset, rec.bytes);
-                continue;
-            }
-            for (j, &c) in self.values.iter().enumerate() {
-                let v = s.fields[c].value(quote, &mut s.unescaped);
-                s.nums[j] = if self.is_null(v) {
-                    None
-                } else {
-                    match self.check(parse_number(v)) {
-                        Ok(n) => n,
-                        Err(kind) => {
-                            malformed.report(kind, rec.offset, rec.bytes);
-                            continue 'records;
-                        }
-                    }
-                };
-            }
-            s.key.clear();
-            for &c in &self.keys {
-                let v = s.fields[c].value(quote, &mut s.unescaped);
-                let part = if self.is_null(v) { None } else { Some(v) };
-                push_key_part(&mut s.key, part);
-            }
-            let row = p.row(self, &s.key, true);
-            if p.invalid[row] {
-                malformed.report("invalid-utf8", rec.offset, rec.bytes);
-                continue;
-            }
-            self.add_values(p, row, &s.nums);
-            let nd = self.distinct.len();
-            for (j, &c) in self.distinct.iter().enumerate() {
-                let v = s.fields[c].value(quote, &mut s.unescaped);
-                if !self.is_null(v) {
-                    p.distinct[row * nd + j].insert(v);
+        // Only the fields up to the last column used are kept; the rest are
+        // counted (a ragged row is still malformed) and checked.
+        let keep = self.keys.iter().chain(&self.values).chain(&self.distinct).max().map_or(0, |&c| c + 1);
+        let mut walked = Vec::with_capacity(keep);
+        walk_records(
+            bytes,
+            dialect.delimiter,
+            record_quote,
+            keep,
+            &mut walked,
+            |offset, record, fields, count, clean| {
+                if std::mem::take(&mut skip) {
+                    return;
                 }
+                let (fields, count) = if clean && walk_fields {
+                    (fields, count)
+                } else {
+                    // A malformed record (or one cut by another quote): the
+                    // sequential splitter decides, and names the error.
+                    if let Err(e) = split_fields(record, dialect.delimiter, dialect.quote, &mut s.fields) {
+                        malformed.report(e.kind(), offset, record);
+                        return;
+                    }
+                    (&s.fields[..], s.fields.len())
+                };
+                if count != width {
+                    let kind = if record.is_empty() { "blank-line" } else { "ragged-row" };
+                    malformed.report(kind, offset, record);
+                    return;
+                }
+                self.map_record(
+                    dialect,
+                    offset,
+                    record,
+                    fields,
+                    &mut s.key,
+                    &mut s.unescaped,
+                    &mut s.nums,
+                    p,
+                    malformed,
+                );
+            },
+        );
+    }
+
+    /// Fold one delimited record, split into `fields` (of the right count;
+    /// at least up to the last column used), into `p`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn map_record(
+        &self,
+        dialect: &Dialect,
+        offset: usize,
+        record: &[u8],
+        fields: &[RawField<'_>],
+        key: &mut Vec<u8>,
+        unescaped: &mut Vec<u8>,
+        nums: &mut [Option<(Num, f64)>],
+        p: &mut FeaturesPartial,
+        malformed: &mut Malformed,
+    ) {
+        let quote = dialect.quote.unwrap_or(b'"');
+        for (j, &c) in self.values.iter().enumerate() {
+            let v = fields[c].value(quote, unescaped);
+            nums[j] = if self.is_null(v) {
+                None
+            } else {
+                match self.check(parse_number(v)) {
+                    Ok(n) => n,
+                    Err(kind) => {
+                        malformed.report(kind, offset, record);
+                        return;
+                    }
+                }
+            };
+        }
+        key.clear();
+        for &c in &self.keys {
+            let v = fields[c].value(quote, unescaped);
+            let part = if self.is_null(v) { None } else { Some(v) };
+            push_key_part(key, part);
+        }
+        let row = p.row(self, key, true);
+        if p.invalid[row] {
+            malformed.report("invalid-utf8", offset, record);
+            return;
+        }
+        self.add_values(p, row, nums);
+        let nd = self.distinct.len();
+        for (j, &c) in self.distinct.iter().enumerate() {
+            let v = fields[c].value(quote, unescaped);
+            if !self.is_null(v) {
+                p.distinct[row * nd + j].insert(v);
             }
         }
     }
@@ -625,13 +684,12 @@ impl Job for Features {
         p.table = KeyTable::with_capacity(self.key_hint.load(Ordering::Relaxed));
         match (&self.reader, &self.format) {
             (Reader::Delimited { dialect, width }, format) => {
-                let skip = usize::from(dialect.header && chunk.offset == 0);
-                match format {
-                    AnyFormat::Csv(csv) => {
-                        self.map_delimited(dialect, *width, csv.records(chunk.bytes).skip(skip), &mut p, malformed)
-                    }
-                    _ => self.map_delimited(dialect, *width, Lines.records(chunk.bytes).skip(skip), &mut p, malformed),
-                }
+                let skip = dialect.header && chunk.offset == 0;
+                let record_quote = match format {
+                    AnyFormat::Csv(csv) => Some(csv.quote()),
+                    _ => None,
+                };
+                self.map_delimited(dialect, *width, chunk.bytes, record_quote, skip, &mut p, malformed)
             }
             (Reader::Binary(layout), _) => self.map_binary(layout, chunk.bytes, &mut p, malformed),
         }

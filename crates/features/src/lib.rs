@@ -78,6 +78,7 @@ mod number;
 pub mod partial;
 mod spec;
 mod table;
+mod walk;
 
 pub use crate::brc::{BRC_PARTIAL, Brc, BrcPartial, BrcResult, BrcStats, StationStats, parse_tenths};
 pub use crate::error::Error;

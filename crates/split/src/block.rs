@@ -6,13 +6,16 @@
 //! (`wide`: SSE2 `pcmpeqb` + `pmovmskb` on x86-64, NEON on aarch64, a scalar
 //! fallback elsewhere), so the scan runs at about the speed of a vectorised
 //! newline count and each record costs a few instructions on top.
+//!
+//! [`eq_mask`] and [`prefix_xor`] are public for parsers built on the same
+//! idea (the features job's field walker).
 
 use wide::u8x16;
 
 use crate::Record;
 
 /// Bytes per block.
-pub(crate) const BLOCK: usize = 64;
+pub const BLOCK: usize = 64;
 
 /// One bit per byte of `block` that equals `byte`; bit `i` is byte `i`.
 #[inline(always)]
@@ -29,7 +32,7 @@ pub fn eq_mask(block: &[u8; BLOCK], byte: u8) -> u64 {
 /// The 64 bytes of `chunk` at `at` (zero past its end) and the mask of the
 /// bits that lie inside `chunk`.
 #[inline(always)]
-fn block_at(chunk: &[u8], at: usize) -> ([u8; BLOCK], u64) {
+pub fn block_at(chunk: &[u8], at: usize) -> ([u8; BLOCK], u64) {
     match chunk.get(at..at + BLOCK) {
         Some(bytes) => (bytes.try_into().expect("64 bytes"), u64::MAX),
         None => {
@@ -44,7 +47,7 @@ fn block_at(chunk: &[u8], at: usize) -> ([u8; BLOCK], u64) {
 /// Bit `i` set when an odd number of bits `0..=i` of `x` are set: the
 /// "inside quotes" mask of a quote mask.
 #[inline(always)]
-pub(crate) fn prefix_xor(mut x: u64) -> u64 {
+pub fn prefix_xor(mut x: u64) -> u64 {
     x ^= x << 1;
     x ^= x << 2;
     x ^= x << 4;

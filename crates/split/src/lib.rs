@@ -42,7 +42,7 @@
 #![forbid(unsafe_code)]
 
 mod any;
-mod block;
+pub mod block;
 mod csv;
 mod fixed;
 mod lines;

@@ -1,0 +1,234 @@
+//! One pass over a chunk of delimited text: records and their fields.
+//!
+//! The record iterators of `pagemill-split` find record ends 64 bytes at a
+//! time; [`split_fields`](crate::split_fields) then scanned each record
+//! again for its fields. [`walk_records`] does both in the same pass: for
+//! every 64-byte block it takes masks of quotes, delimiters and newlines
+//! ([`eq_mask`]), marks the bytes inside quoted fields with a prefix XOR of
+//! the quote mask (the same parity rule the CSV record format cuts by), and
+//! walks the delimiters and newlines outside quotes. Each record's fields
+//! come out as [`RawField`]s without a second look at its bytes.
+//!
+//! A field is taken as it stands when it holds no quote, or when it is
+//! quoted: a quote opens it, a quote closes it, and every quote between
+//! stands in a doubled pair (`""`, unescaped later by
+//! [`RawField::value`]). Any other field (a stray or unclosed quote) marks
+//! its record as not clean, and the caller splits that record again with
+//! [`split_fields`], whose rules (and errors) are the reference. For records
+//! whose fields all pass, both give the same fields: the opening quote
+//! opens, pairs toggle twice, the closing quote closes, and the delimiters
+//! between are inside quotes for both.
+
+use pagemill_split::block::{BLOCK, block_at, eq_mask, prefix_xor};
+
+use crate::field::RawField;
+
+/// Walk the records of `chunk` (which starts on a record boundary), cut at
+/// newlines outside quotes (any newline when `quote` is `None`), with a CR
+/// before the newline stripped. For each record `f` gets its offset in the
+/// chunk, its bytes, its first `keep` fields (split at `delimiter` outside
+/// quotes, the quotes of a quoted field removed), its number of fields and
+/// whether every field was clean; for a record that is not clean the fields
+/// are unspecified and the record must be split again with `split_fields`.
+/// Fields past `keep` are counted and checked but not kept.
+pub(crate) fn walk_records<'a>(
+    chunk: &'a [u8],
+    delimiter: u8,
+    quote: Option<u8>,
+    keep: usize,
+    fields: &mut Vec<RawField<'a>>,
+    mut f: impl FnMut(usize, &'a [u8], &[RawField<'a>], usize, bool),
+) {
+    let q = quote.unwrap_or(0);
+    let mut inside_carry = 0u64; // all ones when a block starts inside quotes
+    let mut quotes_before_block = 0u64; // quote bytes before the block
+    let mut record = 0usize; // start of the current record
+    let mut field = 0usize; // start of the current field
+    let mut field_quotes = 0u64; // quote bytes before `field`
+    let mut clean = true;
+    let mut count = 0usize; // fields of the current record so far
+    fields.clear();
+    let mut at = 0;
+    while at < chunk.len() {
+        let (block, valid) = block_at(chunk, at);
+        let quotes = if quote.is_some() { eq_mask(&block, q) & valid } else { 0 };
+        let inside = prefix_xor(quotes) ^ inside_carry;
+        inside_carry = 0u64.wrapping_sub(inside >> 63);
+        let newlines = eq_mask(&block, b'\n') & valid & !inside;
+        let mut seps = (newlines | (eq_mask(&block, delimiter) & valid)) & !inside;
+        while seps != 0 {
+            let i = seps.trailing_zeros();
+            seps &= seps - 1;
+            let pos = at + i as usize;
+            let quotes_here = quotes_before_block + u64::from((quotes & ((1u64 << i) - 1)).count_ones());
+            if newlines >> i & 1 == 1 {
+                let end = if pos > record && chunk[pos - 1] == b'\r' { pos - 1 } else { pos };
+                let quoted = quotes_here - field_quotes;
+                clean &= take_field(chunk, field, end.max(field), quoted, q, keep, &mut count, fields);
+                f(record, &chunk[record..end], fields, count, clean);
+                fields.clear();
+                count = 0;
+                clean = true;
+                record = pos + 1;
+            } else {
+                let quoted = quotes_here - field_quotes;
+                clean &= take_field(chunk, field, pos, quoted, q, keep, &mut count, fields);
+            }
+            field = pos + 1;
+            // The separator is not a quote: the count after it is the same.
+            field_quotes = quotes_here;
+        }
+        quotes_before_block += u64::from(quotes.count_ones());
+        at += BLOCK;
+    }
+    if record < chunk.len() {
+        // A last record without a newline (or one inside an unclosed quote).
+        let quoted = quotes_before_block - field_quotes;
+        clean &= take_field(chunk, field, chunk.len(), quoted, q, keep, &mut count, fields);
+        f(record, &chunk[record..], fields, count, clean);
+        fields.clear();
+    }
+}
+
+/// Count the field `chunk[start..end]`, which holds `quotes` quote bytes,
+/// and keep it if fewer than `keep` are kept; whether it is clean (no quote,
+/// or one at each end and doubled pairs between).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn take_field<'a>(
+    chunk: &'a [u8],
+    start: usize,
+    end: usize,
+    quotes: u64,
+    q: u8,
+    keep: usize,
+    count: &mut usize,
+    fields: &mut Vec<RawField<'a>>,
+) -> bool {
+    *count += 1;
+    let (field, clean) = match quotes {
+        0 => (RawField { bytes: &chunk[start..end], escaped: false }, true),
+        2 if end >= start + 2 && chunk[start] == q && chunk[end - 1] == q => {
+            (RawField { bytes: &chunk[start + 1..end - 1], escaped: false }, true)
+        }
+        n if n % 2 == 0 && end >= start + 2 && chunk[start] == q && chunk[end - 1] == q => {
+            let inner = &chunk[start + 1..end - 1];
+            (RawField { bytes: inner, escaped: true }, doubled_pairs_only(inner, q))
+        }
+        _ => (RawField { bytes: &chunk[start..end], escaped: false }, false),
+    };
+    if fields.len() < keep {
+        fields.push(field);
+    }
+    clean
+}
+
+/// Whether every quote in `inner` is followed by another, pair after pair.
+#[inline]
+fn doubled_pairs_only(inner: &[u8], q: u8) -> bool {
+    let mut rest = inner;
+    while let Some(i) = memchr::memchr(q, rest) {
+        if rest.get(i + 1) != Some(&q) {
+            return false;
+        }
+        rest = &rest[i + 2..];
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::split_fields;
+    use pagemill_split::{Csv, Lines, RecordFormat};
+    use proptest::prelude::*;
+
+    /// What the walk gives: per record, its offset, bytes and (for a clean
+    /// record) its fields.
+    type Walked = Vec<(usize, Vec<u8>, Option<Vec<Vec<u8>>>)>;
+
+    /// The walk's records, with the values of the clean ones' fields.
+    fn walk(chunk: &[u8], quote: Option<u8>) -> Walked {
+        let mut out = Vec::new();
+        let mut fields = Vec::new();
+        let mut scratch = Vec::new();
+        walk_records(chunk, b',', quote, usize::MAX, &mut fields, |offset, bytes, fields, count, clean| {
+            assert_eq!(fields.len(), count);
+            let values =
+                clean.then(|| fields.iter().map(|f| f.value(quote.unwrap_or(b'"'), &mut scratch).to_vec()).collect());
+            out.push((offset, bytes.to_vec(), values));
+        });
+        out
+    }
+
+    fn check(chunk: &[u8], quote: Option<u8>) -> Result<(), TestCaseError> {
+        let walked = walk(chunk, quote);
+        // Keeping two fields keeps the first two and counts them all.
+        let mut kept = Vec::new();
+        let mut fields = Vec::new();
+        walk_records(chunk, b',', quote, 2, &mut fields, |_, _, fields, count, clean| {
+            kept.push((fields.iter().map(|f| f.bytes.to_vec()).collect::<Vec<_>>(), count, clean));
+        });
+        let mut all = Vec::new();
+        walk_records(chunk, b',', quote, usize::MAX, &mut fields, |_, _, fields, count, clean| {
+            all.push((fields.iter().take(2).map(|f| f.bytes.to_vec()).collect::<Vec<_>>(), count, clean));
+        });
+        prop_assert_eq!(kept, all);
+        let records: Vec<(usize, Vec<u8>)> = match quote {
+            Some(q) => Csv::new().with_quote(q).records(chunk).map(|r| (r.offset, r.bytes.to_vec())).collect(),
+            None => Lines.records(chunk).map(|r| (r.offset, r.bytes.to_vec())).collect(),
+        };
+        prop_assert_eq!(walked.len(), records.len());
+        let mut scratch = Vec::new();
+        for ((offset, bytes, fields), (want_offset, want_bytes)) in walked.iter().zip(&records) {
+            prop_assert_eq!(offset, want_offset);
+            prop_assert_eq!(bytes, want_bytes);
+            let mut reference = Vec::new();
+            let split = split_fields(bytes, b',', quote, &mut reference);
+            // Clean exactly when split_fields takes the record, and then
+            // with the same values.
+            prop_assert_eq!(fields.is_some(), split.is_ok(), "{:?}", String::from_utf8_lossy(bytes));
+            if let Some(fields) = fields {
+                let want: Vec<Vec<u8>> =
+                    reference.iter().map(|f| f.value(quote.unwrap_or(b'"'), &mut scratch).to_vec()).collect();
+                prop_assert_eq!(fields, &want);
+            }
+        }
+        Ok(())
+    }
+
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(vec![b'a', b'b', b'a', b',', b',', b'"', b'\n', b'\r', b'\'', 0xff]),
+            0..400,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(600))]
+
+        #[test]
+        fn walk_agrees_with_the_record_iterators_and_split_fields(input in input()) {
+            check(&input, Some(b'"'))?;
+            check(&input, Some(b'\''))?;
+            check(&input, None)?;
+        }
+
+        #[test]
+        fn walk_agrees_on_well_formed_csv(rows in prop::collection::vec(prop::collection::vec("[a-z ,\n\"]{0,12}", 1..6), 0..30), crlf in any::<bool>()) {
+            let mut text = String::new();
+            for row in &rows {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|c| if c.contains([',', '\n', '"']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.clone() })
+                    .collect();
+                text.push_str(&cells.join(","));
+                text.push_str(if crlf { "\r\n" } else { "\n" });
+            }
+            check(text.as_bytes(), Some(b'"'))?;
+            let walked = walk(text.as_bytes(), Some(b'"'));
+            prop_assert_eq!(walked.len(), rows.len());
+            prop_assert!(walked.iter().all(|(_, _, f)| f.is_some()));
+        }
+    }
+}
