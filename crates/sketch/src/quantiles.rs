@@ -145,20 +145,10 @@ impl Quantiles {
         let Some(d) = self.config.scale_digits else {
             return self.record(mantissa as f64 / 10f64.powi(i32::from(frac_digits)));
         };
-        let scaled = if frac_digits <= d {
-            let factor = 10i128.pow(u32::from(d - frac_digits));
-            i128::from(mantissa) * factor
-        } else {
-            let div = 10i128.checked_pow(u32::from(frac_digits - d)).unwrap_or(i128::MAX);
-            let m = i128::from(mantissa);
-            let q = m / div;
-            let r = (m % div).abs();
-            if 2 * r >= div { q + m.signum() } else { q }
-        };
-        if scaled.unsigned_abs() >= u128::from(MAX_SCALED) {
-            return Err(Error::OutOfRange(mantissa as f64 / 10f64.powi(i32::from(frac_digits))));
+        match scale_decimal(mantissa, frac_digits, d) {
+            Some(scaled) => self.record_scaled(scaled),
+            None => Err(Error::OutOfRange(mantissa as f64 / 10f64.powi(i32::from(frac_digits)))),
         }
-        self.record_scaled(scaled as i64)
     }
 
     /// Record an already scaled integer value (`value * scale`).
@@ -414,8 +404,71 @@ fn value_at_rank(h: &Histogram<u64>, rank: u64) -> u64 {
     h.median_equivalent(h.max())
 }
 
+/// Powers of ten that fit an `i64`.
+const POW10_I64: [i64; 19] = {
+    let mut p = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// `mantissa * 10^-frac_digits` on a scale of `10^digits`, rounded half away
+/// from zero; `None` when the result is out of range. One multiplication or
+/// division of `i64`s in the usual case (the hot path of every decimal
+/// value), exact `i128` arithmetic otherwise.
+#[inline]
+fn scale_decimal(mantissa: i64, frac_digits: u8, digits: u8) -> Option<i64> {
+    let fast = if frac_digits <= digits {
+        POW10_I64.get(usize::from(digits - frac_digits)).and_then(|&f| mantissa.checked_mul(f))
+    } else {
+        POW10_I64.get(usize::from(frac_digits - digits)).map(|&div| {
+            // |r| < div <= 10^18, so 2|r| fits.
+            let (q, r) = (mantissa / div, (mantissa % div).abs());
+            if 2 * r >= div { q + mantissa.signum() } else { q }
+        })
+    };
+    match fast {
+        Some(scaled) if scaled.unsigned_abs() < MAX_SCALED => Some(scaled),
+        _ => scale_decimal_wide(mantissa, frac_digits, digits),
+    }
+}
+
+/// [`scale_decimal`] in `i128`, for every case.
+fn scale_decimal_wide(mantissa: i64, frac_digits: u8, digits: u8) -> Option<i64> {
+    let m = i128::from(mantissa);
+    let scaled = if frac_digits <= digits {
+        let factor = 10i128.checked_pow(u32::from(digits - frac_digits))?;
+        m.checked_mul(factor)?
+    } else {
+        let div = 10i128.checked_pow(u32::from(frac_digits - digits)).unwrap_or(i128::MAX);
+        let (q, r) = (m / div, (m % div).abs());
+        if 2 * r >= div { q + m.signum() } else { q }
+    };
+    (scaled.unsigned_abs() < u128::from(MAX_SCALED)).then_some(scaled as i64)
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The i64 fast path of scaling a decimal agrees with exact i128
+        /// arithmetic, overflow and rounding included.
+        #[test]
+        fn scale_decimal_matches_the_wide_reference(
+            mantissa in prop_oneof![any::<i64>(), -10_000i64..10_000, -999_999_999_999_999_999i64..=999_999_999_999_999_999],
+            frac in 0u8..=20,
+            digits in 0u8..=20,
+        ) {
+            prop_assert_eq!(super::scale_decimal(mantissa, frac, digits), super::scale_decimal_wide(mantissa, frac, digits));
+        }
+    }
+
     use super::*;
 
     fn exact(values: &mut [i64], q: f64) -> i64 {
