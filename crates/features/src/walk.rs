@@ -41,10 +41,9 @@ pub(crate) fn walk_records<'a>(
 ) {
     let q = quote.unwrap_or(0);
     let mut inside_carry = 0u64; // all ones when a block starts inside quotes
-    let mut quotes_before_block = 0u64; // quote bytes before the block
     let mut record = 0usize; // start of the current record
     let mut field = 0usize; // start of the current field
-    let mut field_quotes = 0u64; // quote bytes before `field`
+    let mut carried = 0u64; // quote bytes of the current field in earlier blocks
     let mut clean = true;
     let mut count = 0usize; // fields of the current record so far
     fields.clear();
@@ -56,14 +55,19 @@ pub(crate) fn walk_records<'a>(
         inside_carry = 0u64.wrapping_sub(inside >> 63);
         let newlines = eq_mask(&block, b'\n') & valid & !inside;
         let mut seps = (newlines | (eq_mask(&block, delimiter) & valid)) & !inside;
+        // The current field's first bit in this block (0 if it began before).
+        let mut from = field.saturating_sub(at).min(BLOCK) as u32;
         while seps != 0 {
             let i = seps.trailing_zeros();
             seps &= seps - 1;
             let pos = at + i as usize;
-            let quotes_here = quotes_before_block + u64::from((quotes & ((1u64 << i) - 1)).count_ones());
+            // The field's quotes: most fields hold none, which a mask test
+            // tells without a population count (baseline x86-64 has no
+            // instruction for one).
+            let span = quotes & below(i) & !below(from);
+            let quoted = carried + if span == 0 { 0 } else { u64::from(span.count_ones()) };
             if newlines >> i & 1 == 1 {
                 let end = if pos > record && chunk[pos - 1] == b'\r' { pos - 1 } else { pos };
-                let quoted = quotes_here - field_quotes;
                 clean &= take_field(chunk, field, end.max(field), quoted, q, keep, &mut count, fields);
                 f(record, &chunk[record..end], fields, count, clean);
                 fields.clear();
@@ -71,23 +75,31 @@ pub(crate) fn walk_records<'a>(
                 clean = true;
                 record = pos + 1;
             } else {
-                let quoted = quotes_here - field_quotes;
                 clean &= take_field(chunk, field, pos, quoted, q, keep, &mut count, fields);
             }
             field = pos + 1;
-            // The separator is not a quote: the count after it is the same.
-            field_quotes = quotes_here;
+            carried = 0;
+            from = i + 1;
         }
-        quotes_before_block += u64::from(quotes.count_ones());
+        // Quotes after the last separator belong to the field going on.
+        let rest = quotes & !below(from);
+        if rest != 0 {
+            carried += u64::from(rest.count_ones());
+        }
         at += BLOCK;
     }
     if record < chunk.len() {
         // A last record without a newline (or one inside an unclosed quote).
-        let quoted = quotes_before_block - field_quotes;
-        clean &= take_field(chunk, field, chunk.len(), quoted, q, keep, &mut count, fields);
+        clean &= take_field(chunk, field, chunk.len(), carried, q, keep, &mut count, fields);
         f(record, &chunk[record..], fields, count, clean);
         fields.clear();
     }
+}
+
+/// The bits below bit `n` (all of them from 64 on).
+#[inline(always)]
+fn below(n: u32) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
 }
 
 /// Count the field `chunk[start..end]`, which holds `quotes` quote bytes,
