@@ -278,7 +278,7 @@ impl Plan {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(LineError::Empty);
         }
-        if !line.starts_with(&self.leading) {
+        if !lit_at(line, 0, &self.leading) {
             return Err(LineError::Mismatch);
         }
         let mut rec = LogRecord::default();
