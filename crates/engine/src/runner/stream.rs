@@ -11,11 +11,13 @@
 //! per thread are in flight (decoded, mapped or waiting to be folded), which
 //! bounds memory.
 //!
-//! Determinism: each input gets its own partial (a mapped input's chunks
-//! along the usual tree, a stream's blocks folded left to right), and the
-//! inputs' partials are merged in input order. Block boundaries depend only
-//! on the data and the block size, so the result does not depend on the
-//! thread count. Several streams decode at once, at most one per thread.
+//! Determinism: inputs are taken in order, in batches. A run of consecutive
+//! mapped inputs is one tree over its chunks (as in a run without streams);
+//! each stream's blocks are folded left to right; the batches' partials are
+//! merged in input order as they finish, so memory holds the result and one
+//! batch. Block boundaries depend only on the data and the block size, so
+//! the result does not depend on the thread count. Several consecutive
+//! streams decode at once, at most one per thread.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -130,36 +132,22 @@ impl Runner {
             release: self.release_flags(inputs),
         };
 
-        let mut parts: Vec<Option<Part<J::Partial>>> = (0..inputs.len()).map(|_| None).collect();
-        let mapped: Vec<(usize, (J::Partial, Malformed))> = spans
-            .par_iter()
-            .enumerate()
-            .filter(|(i, span)| !inputs[*i].is_streamed() && span.start < span.end)
-            .map(|(i, span)| (i, self.reduce(&ctx, span.start, span.end, &|c| self.map_one(&ctx, c))))
-            .collect();
-        for (i, (partial, bad)) in mapped {
-            parts[i] = Some((partial, bad, inputs[i].len() as u64));
-        }
-        let streamed: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i].is_streamed()).collect();
-        let streamed_chunks = AtomicUsize::new(0);
-        for group in streamed.chunks(threads.max(1)) {
-            let done: Vec<Result<Part<J::Partial>, Error>> =
-                group.par_iter().map(|&i| self.stream_one(&ctx, i, &streamed_chunks)).collect();
-            for (&i, result) in group.iter().zip(done) {
-                parts[i] = Some(result?);
-            }
-        }
-
+        // Inputs in order, in batches: a run of consecutive mapped inputs is
+        // one tree over its chunks (they are contiguous in the plan), a run
+        // of streamed inputs decodes up to one stream per thread at once.
+        // Each batch is folded into the result before the next starts, so
+        // memory holds the result and one batch's partials.
         let mut partial: Option<J::Partial> = None;
         let mut malformed = Malformed::new(self.max_samples);
         let mut bytes = 0;
-        for (p, bad, n) in parts.into_iter().flatten() {
+        let streamed_chunks = AtomicUsize::new(0);
+        let mut fold = |(p, bad, n): Part<J::Partial>| {
             bytes += n;
             malformed.merge(bad);
             if ctx.too_many.load(Ordering::Relaxed) > 0 {
-                continue;
+                return;
             }
-            partial = Some(match partial {
+            partial = Some(match partial.take() {
                 None => p,
                 Some(left) => {
                     let merged = job.merge(left, p);
@@ -167,7 +155,31 @@ impl Runner {
                     merged
                 }
             });
+        };
+        let mut i = 0;
+        while i < inputs.len() {
+            let streamed = inputs[i].is_streamed();
+            let end = (i..inputs.len()).find(|&k| inputs[k].is_streamed() != streamed).unwrap_or(inputs.len());
+            if streamed {
+                for group in (i..end).collect::<Vec<_>>().chunks(threads.max(1)) {
+                    let done: Vec<Result<Part<J::Partial>, Error>> =
+                        group.par_iter().map(|&k| self.stream_one(&ctx, k, &streamed_chunks)).collect();
+                    for part in done {
+                        fold(part?);
+                    }
+                }
+            } else {
+                let lo = spans[i..end].iter().find(|s| s.start < s.end).map(|s| s.start);
+                let hi = spans[i..end].iter().rev().find(|s| s.start < s.end).map(|s| s.end);
+                let n: u64 = inputs[i..end].iter().map(|s| s.len() as u64).sum();
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    let (p, bad) = self.reduce(&ctx, lo, hi, &|c| self.map_one(&ctx, c));
+                    fold((p, bad, n));
+                }
+            }
+            i = end;
         }
+
         if let Some(limit) = self.max_groups
             && let seen @ 1.. = ctx.too_many.load(Ordering::Relaxed)
         {
@@ -180,7 +192,7 @@ impl Runner {
             output: partial.unwrap_or_else(|| job.empty()),
             malformed,
             bytes,
-            chunks: chunks.len() + streamed_chunks.into_inner(),
+            chunks: chunks.len() + streamed_chunks.load(Ordering::Relaxed),
             threads,
         })
     }
