@@ -19,14 +19,16 @@ use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 
 /// The chunk size to run a [`LogJob`] with over `total` input bytes on
 /// `threads` threads, given the runner's own default `engine_default`: up to
-/// 16 MiB while every thread still gets at least 8 chunks, never below the
+/// 64 MiB while every thread still gets at least 8 chunks, never below the
 /// default. Each chunk builds a group table and turns it into an owned,
 /// sorted partial, so on logs with thousands of groups fewer, larger chunks
-/// cost less (about 15% less CPU for a per-path summary of a 1 GB log than
-/// 4 MiB chunks). Results do not depend on the chunk size.
+/// cost less: a per-path summary of a 990 MB log on 2 threads took 16% less
+/// CPU and 12% less time with 64 MB chunks than with 16 MiB ones (which in
+/// turn took about 15% less CPU than 4 MiB). Results do not depend on the
+/// chunk size.
 pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -> usize {
     let per_thread = total / (threads.max(1) as u64 * 8);
-    (per_thread.min(16 << 20) as usize).max(engine_default)
+    (per_thread.min(64 << 20) as usize).max(engine_default)
 }
 
 /// At most this many `group_by` fields.
