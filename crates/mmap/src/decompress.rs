@@ -181,7 +181,7 @@ impl<'a> Stream<'a> {
     #[cfg(unix)]
     pub(crate) fn new(name: &'a str, kind: Compression, file: &'a File, start: u64) -> io::Result<Stream<'a>> {
         let consumed = Arc::new(AtomicU64::new(0));
-        let at = At { file, start, pos: start, consumed: consumed.clone() };
+        let at = Counting { inner: At { file, pos: start }, consumed: consumed.clone() };
         Ok(Stream { decoder: decoder(kind, at)?, consumed, name, kind: Some(kind) })
     }
 
@@ -255,13 +255,11 @@ impl Read for Stream<'_> {
     }
 }
 
-/// Positional reads of a file from `start`, counting what was read.
+/// Positional reads of a file from `pos` on (no shared file cursor).
 #[cfg(unix)]
 struct At<'a> {
     file: &'a File,
-    start: u64,
     pos: u64,
-    consumed: Arc<AtomicU64>,
 }
 
 #[cfg(unix)]
@@ -270,7 +268,6 @@ impl Read for At<'_> {
         use std::os::unix::fs::FileExt;
         let n = self.file.read_at(buf, self.pos)?;
         self.pos += n as u64;
-        self.consumed.store(self.pos - self.start, Ordering::Relaxed);
         Ok(n)
     }
 }

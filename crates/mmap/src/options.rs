@@ -199,7 +199,8 @@ impl OpenOptions {
     }
 
     /// Open standard input. When stdin is redirected from a regular file it is
-    /// mapped like that file would be; otherwise it is read to its end.
+    /// mapped like that file would be; otherwise it is read to its end, or
+    /// with [`stream`](OpenOptions::stream) streamed.
     pub fn stdin(&self) -> Result<Source, Error> {
         Source::stdin(self)
     }

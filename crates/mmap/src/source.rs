@@ -349,24 +349,12 @@ impl Source {
         let consumed = Arc::new(AtomicU64::new(0));
         let mut raw = Counting { inner: reader, consumed: consumed.clone() };
         let mut magic = Vec::new();
-        while magic.len() < 4 {
-            let mut byte = [0u8; 4];
-            match raw.read(&mut byte[..4 - magic.len()]) {
-                Ok(0) => break,
-                Ok(n) => magic.extend_from_slice(&byte[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(Error::Read { name, source }),
-            }
-        }
+        fill(&mut raw, &mut magic, 4).map_err(|e| read_error(&name, None, e))?;
         let compression = Compression::detect(&magic).filter(|_| opts.decompress);
         let (head, rest): (Vec<u8>, Box<dyn Read + Send>) = match compression {
             Some(kind) => {
                 let input = io::Cursor::new(magic).chain(raw);
-                let decoded = decoder(kind, input).map_err(|source| Error::Decompress {
-                    name: name.clone(),
-                    format: kind.name(),
-                    source,
-                })?;
+                let decoded = decoder(kind, input).map_err(|e| read_error(&name, compression, e))?;
                 (Vec::new(), decoded)
             }
             None => (magic, Box::new(raw)),
@@ -419,11 +407,7 @@ impl Source {
         };
         #[cfg(unix)]
         {
-            Stream::new(&self.name, kind, file, *start).map_err(|source| Error::Decompress {
-                name: self.name.clone(),
-                format: kind.name(),
-                source,
-            })
+            Stream::new(&self.name, kind, file, *start).map_err(|e| read_error(&self.name, Some(kind), e))
         }
         #[cfg(not(unix))]
         {
@@ -467,6 +451,18 @@ impl Source {
         match (&self.data, self.stamp) {
             (Data::Streamed { start }, Some(stamp)) => Some(stamp.len.saturating_sub(*start)),
             _ => None,
+        }
+    }
+
+    /// The input's size in the bytes a run reads from it, what progress is
+    /// measured in: [`len`](Source::len), or for a streamed compressed file
+    /// its [`compressed_len`](Source::compressed_len); `None` for a streamed
+    /// pipe or stdin, whose size is not known before it ends.
+    pub fn stored_len(&self) -> Option<u64> {
+        match &self.data {
+            Data::Streamed { .. } => self.compressed_len(),
+            Data::Piped(_) => None,
+            _ => Some(self.len() as u64),
         }
     }
 
