@@ -178,7 +178,7 @@ impl InputMetadata {
         let modified = source.path().and_then(|p| std::fs::metadata(p).ok()).and_then(|m| m.modified().ok());
         // A streamed input's decompressed size is not known before the
         // run: its size on disk, or the bytes received from a pipe, stand in.
-        let size = source.compressed_len().or(source.received()).unwrap_or(source.len() as u64);
+        let size = source.stored_len().or(source.received()).unwrap_or(0);
         InputMetadata { path, size, modified: modified.map(rfc3339) }
     }
 }

@@ -149,7 +149,8 @@ pub struct Global {
     /// in parallel). Where the bytes are needed at random (`sql`,
     /// `--workers processes`, `logs --rejects`) it is instead decompressed once
     /// into an unlinked temporary file in $TMPDIR, which is then mapped.
-    /// Compressed stdin is decompressed into memory. Byte offsets and line
+    /// Stdin and other pipes, compressed or not, are streamed by the same
+    /// jobs (and read into memory by the others). Byte offsets and line
     /// numbers in reports refer to the decompressed data. Plain and compressed
     /// inputs mix freely in one run.
     #[arg(long, global = true)]

@@ -121,10 +121,9 @@ fn run_with<T>(
     inputs: &[Source],
     run: impl FnOnce(&Runner) -> Result<Outcome<T>, pagemill_engine::Error>,
 ) -> Result<Outcome<T>> {
-    // A pipe's size is not known before it ends.
-    let piped = inputs.iter().any(|s| s.is_streamed() && s.compressed_len().is_none());
-    let total = inputs.iter().map(|s| s.compressed_len().unwrap_or(s.len() as u64)).sum();
-    let bar = progress::attach(&mut runner, global.progress, (!piped).then_some(total));
+    // No total when an input is a pipe, whose size is not known before it ends.
+    let total = inputs.iter().map(Source::stored_len).sum();
+    let bar = progress::attach(&mut runner, global.progress, total);
     let outcome = run(&runner);
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -506,7 +505,7 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     let job = logs_job(args, &inputs)?;
     let mut runner = runner(global);
     if global.chunk_size.is_none() {
-        let total = inputs.iter().map(|s| s.compressed_len().unwrap_or(s.len() as u64)).sum();
+        let total = inputs.iter().map(|s| s.stored_len().unwrap_or(0)).sum();
         let default = runner.effective_chunk_size(total);
         runner.chunk_size(pagemill_logs::suggested_chunk_size(total, runner.effective_threads(), default));
     }

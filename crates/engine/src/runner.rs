@@ -187,11 +187,11 @@ impl Runner {
 
     /// Run `job` over `inputs`. Their chunks share one pool and one result.
     ///
-    /// Streamed inputs ([`Source::is_streamed`], compressed files opened with
-    /// `OpenOptions::stream`) are decoded block by block on one
-    /// thread while the others map earlier blocks; when any input is
-    /// streamed, each input's partial is built on its own and the partials
-    /// are merged in input order.
+    /// Streamed inputs ([`Source::is_streamed`]: compressed files, stdin and
+    /// pipes opened with `OpenOptions::stream`) are decoded block by block on
+    /// one thread while the others map earlier blocks; when any input is
+    /// streamed, the inputs are merged in input order, a run of consecutive
+    /// mapped inputs as one tree over its chunks.
     ///
     /// Fails if an input changed (size or modification time) during the run,
     /// or, in strict mode, if a record is malformed.
@@ -392,9 +392,15 @@ impl Runner {
             // Over the limit somewhere: drop the state instead of growing it.
             return (ctx.job.empty(), bad);
         }
+        (self.merge_after(ctx, Some(left), right), bad)
+    }
+
+    /// `right` merged after `left` (if any), checked against the group limit.
+    fn merge_after<J: Job>(&self, ctx: &Ctx<'_, J>, left: Option<J::Partial>, right: J::Partial) -> J::Partial {
+        let Some(left) = left else { return right };
         let merged = ctx.job.merge(left, right);
         self.check_groups(ctx, &merged);
-        (merged, bad)
+        merged
     }
 
     /// Record (and so stop the run) when `partial` holds too many groups.

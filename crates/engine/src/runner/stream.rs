@@ -46,8 +46,8 @@ struct Block {
     compressed: u64,
 }
 
-/// One input's share of a run: its partial, its malformed records and its
-/// (decompressed) bytes.
+/// One input's (or one batch's) share of a run: its partial, its malformed
+/// records and its (decompressed) bytes.
 type Part<P> = (P, Malformed, u64);
 
 /// Cuts a stream into [`Block`]s on record boundaries.
@@ -101,26 +101,19 @@ impl<F: RecordFormat> Blocks<'_, F> {
 }
 
 impl Runner {
-    /// Map and merge `inputs`, some of them streamed: each input's partial
-    /// on its own, merged in input order. Runs on the caller's pool.
+    /// Map and merge `inputs`, some of them streamed, in input order, batch
+    /// by batch (see the module documentation). Runs on the caller's pool.
     pub(super) fn map_reduce_streamed<J: Job>(
         &self,
         job: &J,
         inputs: &[Source],
         threads: usize,
     ) -> Result<Outcome<J::Partial>, Error> {
-        // Streamed inputs count their compressed bytes towards progress.
-        let total: u64 = inputs.iter().map(|s| s.compressed_len().unwrap_or(s.len() as u64)).sum();
+        // Streamed inputs count their compressed bytes towards progress (a
+        // pipe's are not known before it ends).
+        let total: u64 = inputs.iter().map(|s| s.stored_len().unwrap_or(0)).sum();
+        // Chunks of the mapped inputs only, in input order.
         let chunks = self.plan(job, inputs);
-        let mut spans = vec![0..0; inputs.len()];
-        for (i, (input, _)) in chunks.iter().enumerate() {
-            let span = &mut spans[*input];
-            if span.start == span.end {
-                *span = i..i + 1;
-            } else {
-                span.end = i + 1;
-            }
-        }
         let ctx = Ctx {
             job,
             inputs,
@@ -147,14 +140,7 @@ impl Runner {
             if ctx.too_many.load(Ordering::Relaxed) > 0 {
                 return;
             }
-            partial = Some(match partial.take() {
-                None => p,
-                Some(left) => {
-                    let merged = job.merge(left, p);
-                    self.check_groups(&ctx, &merged);
-                    merged
-                }
-            });
+            partial = Some(self.merge_after(&ctx, partial.take(), p));
         };
         let mut i = 0;
         while i < inputs.len() {
@@ -169,12 +155,12 @@ impl Runner {
                     }
                 }
             } else {
-                let lo = spans[i..end].iter().find(|s| s.start < s.end).map(|s| s.start);
-                let hi = spans[i..end].iter().rev().find(|s| s.start < s.end).map(|s| s.end);
-                let n: u64 = inputs[i..end].iter().map(|s| s.len() as u64).sum();
-                if let (Some(lo), Some(hi)) = (lo, hi) {
+                // The run's chunks are contiguous in the plan.
+                let lo = chunks.partition_point(|(k, _)| *k < i);
+                let hi = chunks.partition_point(|(k, _)| *k < end);
+                if lo < hi {
                     let (p, bad) = self.reduce(&ctx, lo, hi, &|c| self.map_one(&ctx, c));
-                    fold((p, bad, n));
+                    fold((p, bad, inputs[i..end].iter().map(|s| s.len() as u64).sum()));
                 }
             }
             i = end;
@@ -272,14 +258,7 @@ impl Runner {
                         }
                         fold.lines += newlines;
                         fold.malformed.merge(bad);
-                        fold.partial = Some(match fold.partial.take() {
-                            None => partial,
-                            Some(left) => {
-                                let merged = ctx.job.merge(left, partial);
-                                self.check_groups(ctx, &merged);
-                                merged
-                            }
-                        });
+                        fold.partial = Some(self.merge_after(ctx, fold.partial.take(), partial));
                         self.advance(ctx, compressed.saturating_sub(fold.reported));
                         fold.reported = compressed;
                         in_flight.fetch_sub(1, Ordering::AcqRel);
