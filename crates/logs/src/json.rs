@@ -115,14 +115,134 @@ struct Candidate {
 #[derive(Clone, PartialEq, Eq)]
 pub struct JsonFields {
     candidates: Vec<Candidate>,
-    /// Candidate indices by the length of their last key (keys of
-    /// [`LONG_KEY`] bytes or more share the last slot), so a key is only
-    /// compared with candidates it can equal.
-    by_len: Vec<Vec<u32>>,
+    /// The distinct last keys of the candidates' paths, so each key of a
+    /// line costs one table probe rather than a compare with every
+    /// candidate.
+    names: NameTable,
 }
 
-/// Keys at least this long share one [`JsonFields::by_len`] slot.
-const LONG_KEY: usize = 32;
+/// An open-addressed table from a key (the last segment of a candidate
+/// path) to the candidates that end in it. A key is looked up by its
+/// [`KeySig`]: its length and its first and last eight bytes, which for
+/// keys of up to 16 bytes (nearly all log field names) is the whole key,
+/// so the probe compares three integers and never calls `memcmp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NameTable {
+    /// Index into `names` plus one; 0 marks an empty slot.
+    slots: Box<[u32]>,
+    names: Vec<Name>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Name {
+    sig: KeySig,
+    bytes: Box<[u8]>,
+    /// The candidates ending in this key, in push order.
+    hits: Box<[Hit]>,
+}
+
+/// What [`offer`] needs of one candidate, copied out of it so a top-level
+/// key never touches the candidate list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hit {
+    target: JsonTarget,
+    rank: u8,
+    unit: TimeUnit,
+    /// The number of segments in the candidate's path.
+    depth: u8,
+    /// Index into [`JsonFields::candidates`], for the upper segments of a
+    /// nested path.
+    candidate: u32,
+}
+
+/// A key's length and its first and last eight bytes (zero-padded when
+/// shorter): equal signatures mean equal keys when the key has at most 16
+/// bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeySig {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl KeySig {
+    #[inline]
+    fn of(key: &[u8]) -> KeySig {
+        let len = key.len();
+        let (head, tail) = if len >= 8 {
+            let head = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
+            let tail = u64::from_le_bytes(key[len - 8..].try_into().expect("8 bytes"));
+            (head, tail)
+        } else {
+            let mut head = 0u64;
+            for (i, &b) in key.iter().enumerate() {
+                head |= u64::from(b) << (8 * i);
+            }
+            (head, 0)
+        };
+        KeySig { len, head, tail }
+    }
+
+    #[inline]
+    fn slot(self, mask: usize) -> usize {
+        let h = (self.head ^ self.tail.rotate_left(23) ^ self.len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 40) as usize & mask
+    }
+}
+
+impl NameTable {
+    fn build(candidates: &[Candidate]) -> NameTable {
+        let mut names: Vec<(&[u8], Vec<Hit>)> = Vec::new();
+        for (i, c) in candidates.iter().enumerate() {
+            let last: &[u8] = c.segments.last().map_or(&[], |s| s);
+            let hit = Hit {
+                target: c.target,
+                rank: c.rank,
+                unit: c.unit,
+                depth: c.segments.len().min(usize::from(u8::MAX)) as u8,
+                candidate: i as u32,
+            };
+            match names.iter_mut().find(|(n, _)| *n == last) {
+                Some((_, hits)) => hits.push(hit),
+                None => names.push((last, vec![hit])),
+            }
+        }
+        let names: Vec<Name> = names
+            .into_iter()
+            .map(|(n, hits)| Name { sig: KeySig::of(n), bytes: n.into(), hits: hits.into() })
+            .collect();
+        // At most half full, so probes stay short.
+        let size = (names.len() * 2).next_power_of_two().max(16);
+        let mut slots = vec![0u32; size].into_boxed_slice();
+        for (i, n) in names.iter().enumerate() {
+            let mut s = n.sig.slot(size - 1);
+            while slots[s] != 0 {
+                s = (s + 1) & (size - 1);
+            }
+            slots[s] = i as u32 + 1;
+        }
+        NameTable { slots, names }
+    }
+
+    /// The candidates whose path ends in `key`.
+    #[inline]
+    fn get(&self, key: &[u8]) -> &[Hit] {
+        let sig = KeySig::of(key);
+        let mask = self.slots.len() - 1;
+        let mut s = sig.slot(mask);
+        loop {
+            let i = self.slots[s];
+            if i == 0 {
+                return &[];
+            }
+            let n = &self.names[i as usize - 1];
+            if n.sig == sig && (sig.len <= 16 || *n.bytes == *key) {
+                return &n.hits;
+            }
+            s = (s + 1) & mask;
+        }
+    }
+}
 
 impl fmt::Debug for JsonFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -197,7 +317,7 @@ impl Default for JsonFields {
 impl JsonFields {
     /// No fields at all; add them with [`set`](JsonFields::set).
     pub fn empty() -> JsonFields {
-        JsonFields { candidates: Vec::new(), by_len: vec![Vec::new(); LONG_KEY + 1] }
+        JsonFields { candidates: Vec::new(), names: NameTable::build(&[]) }
     }
 
     fn push(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
@@ -208,11 +328,7 @@ impl JsonFields {
     }
 
     fn reindex(&mut self) {
-        self.by_len = vec![Vec::new(); LONG_KEY + 1];
-        for (i, c) in self.candidates.iter().enumerate() {
-            let last = c.segments.last().map_or(0, |s| s.len()).min(LONG_KEY);
-            self.by_len[last].push(i as u32);
-        }
+        self.names = NameTable::build(&self.candidates);
     }
 
     /// Read `target` from `paths` only (the first present wins), replacing
@@ -568,17 +684,19 @@ impl<'a> Scanner<'a> {
 #[inline]
 fn offer<'a>(fields: &JsonFields, path: &[&[u8]], value: Value<'a>, found: &mut Found<'a>) {
     let Some(last) = path.last() else { return };
-    for &i in &fields.by_len[last.len().min(LONG_KEY)] {
-        let c = &fields.candidates[i as usize];
-        if c.segments.len() == path.len()
-            && *c.segments[path.len() - 1] == **last
-            && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
+    for h in fields.names.get(last) {
+        // The last segment matched in the table; check the ones above it.
+        if usize::from(h.depth) == path.len()
+            && (path.len() == 1 || {
+                let c = &fields.candidates[h.candidate as usize];
+                c.segments.len() == path.len() && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
+            })
         {
-            let t = c.target as usize;
-            if c.rank < found.ranks[t] {
-                found.ranks[t] = c.rank;
+            let t = h.target as usize;
+            if h.rank < found.ranks[t] {
+                found.ranks[t] = h.rank;
                 found.values[t] = Some(value);
-                found.units[t] = c.unit;
+                found.units[t] = h.unit;
             }
         }
     }
@@ -611,6 +729,41 @@ mod tests {
         }
         assert_eq!(f.parse(b"  ", true), Err(LineError::Empty));
         assert_eq!(f.parse(b"{\"status\":\"abc\"}", true), Err(LineError::BadStatus));
+    }
+
+    #[test]
+    fn name_table_finds_exactly_the_candidates_keys() {
+        let keys = [
+            "",
+            "a",
+            "ip",
+            "status",
+            "request",
+            "remote_ip",
+            "abcdefgh",
+            "abcdefgh1",
+            "body_bytes_sent",
+            "http_user_agent_",
+            "a_very_long_field_name_over_16",
+            "a_very_long_field_name_over_17",
+        ];
+        let mut f = JsonFields::empty();
+        for k in keys {
+            f.push(JsonTarget::Host, k, TimeUnit::Seconds);
+            f.push(JsonTarget::User, &format!("x.{k}"), TimeUnit::Seconds);
+        }
+        for k in keys {
+            let got: Vec<&Candidate> =
+                f.names.get(k.as_bytes()).iter().map(|h| &f.candidates[h.candidate as usize]).collect();
+            assert_eq!(got.len(), 2, "{k}");
+            assert!(got.iter().all(|c| *c.segments[c.segments.len() - 1] == *k.as_bytes()), "{k}");
+        }
+        for miss in ["b", "statu", "status_", "abcdefgi", "abcdefgh2", "a_very_long_field_name_over_18", "\0"] {
+            assert!(f.names.get(miss.as_bytes()).is_empty(), "{miss}");
+        }
+        // Nested paths still need their upper segments.
+        let r = f.parse(br#"{"y":{"ip":"no"},"x":{"ip":"yes"}}"#, false).unwrap();
+        assert_eq!(r.user, Some(&b"yes"[..]));
     }
 
     #[test]
