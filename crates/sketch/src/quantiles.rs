@@ -56,9 +56,11 @@ impl QuantileConfig {
         Ok(self)
     }
 
-    /// Keep up to `n` values raw (8 bytes each) before building histograms,
-    /// so the many small groups of a high-cardinality key stay small. Does
-    /// not change any answer.
+    /// Buffer up to `n` values raw (8 bytes each) and record them into the
+    /// histograms a batch at a time: the many small groups of a
+    /// high-cardinality key never build histograms and stay small, and a
+    /// batch finds its histogram's counts in cache. Does not change any
+    /// answer.
     pub fn raw_limit(mut self, n: u32) -> QuantileConfig {
         self.raw_limit = n;
         self
@@ -74,7 +76,7 @@ impl QuantileConfig {
         self.scale
     }
 
-    /// The number of values kept raw before histograms are built.
+    /// The most values buffered raw before they go into histograms.
     pub fn get_raw_limit(&self) -> u32 {
         self.raw_limit
     }
@@ -89,9 +91,10 @@ impl QuantileConfig {
 /// rank `ceil(q * n)` of the sorted values), reported as the midpoint of the
 /// histogram bucket that holds it, clamped to the exact minimum and maximum.
 ///
-/// The first values are kept raw (see [`QuantileConfig::raw_limit`]); every
-/// answer is computed from a histogram of all values, so where values sat and
-/// how sketches were split and merged never shows in a result.
+/// Values are buffered raw before they go into the histograms (see
+/// [`QuantileConfig::raw_limit`]); every answer is computed from a histogram
+/// of all values, so where values sat and how sketches were split and merged
+/// never shows in a result.
 #[derive(Clone, Debug)]
 pub struct Quantiles {
     config: QuantileConfig,
@@ -159,13 +162,13 @@ impl Quantiles {
         self.count += 1;
         self.min = self.min.min(scaled);
         self.max = self.max.max(scaled);
-        if self.pos.is_some() {
-            self.put(scaled);
-        } else {
-            self.raw.push(scaled);
-            if self.raw.len() > self.config.raw_limit as usize {
-                self.spill();
-            }
+        // Buffered even once the histograms exist: recording a batch at a
+        // time keeps a histogram's counts in cache, where one value at a
+        // time across many groups' histograms missed it on nearly every
+        // value.
+        self.raw.push(scaled);
+        if self.raw.len() > self.config.raw_limit as usize {
+            self.spill();
         }
         Ok(())
     }
@@ -184,9 +187,10 @@ impl Quantiles {
         h.record(scaled.unsigned_abs()).expect("auto-resizing histograms record any value below 2^62");
     }
 
-    /// Move the raw values into histograms, each created with the range of
-    /// the values at hand, so that it does not grow bucket array by bucket
-    /// array while they are recorded (it still grows for later values).
+    /// Move the raw values into the histograms. Missing ones are created
+    /// with the range of the values at hand, so that they do not grow bucket
+    /// array by bucket array while these are recorded (they still grow for
+    /// later values).
     fn spill(&mut self) {
         let sized = |high: u64| {
             let mut h = Histogram::new_with_bounds(1, high.max(2), self.config.sigfig)
@@ -223,19 +227,9 @@ impl Quantiles {
                 _ => {}
             }
         }
-        if self.pos.is_some() {
-            for &v in &other.raw {
-                self.put(v);
-            }
-            let raw = std::mem::take(&mut self.raw);
-            for v in raw {
-                self.put(v);
-            }
-        } else {
-            self.raw.extend_from_slice(&other.raw);
-            if self.raw.len() > self.config.raw_limit as usize {
-                self.spill();
-            }
+        self.raw.extend_from_slice(&other.raw);
+        if self.raw.len() > self.config.raw_limit as usize {
+            self.spill();
         }
         Ok(())
     }
