@@ -3,8 +3,6 @@
 //! At the end of a chunk the table becomes an owned, key-sorted partial;
 //! partials merge by a sorted merge, which is exact and order-free.
 
-use std::cmp::Ordering;
-
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
 use pagemill_split::{Lines, RecordFormat};
@@ -429,39 +427,37 @@ fn field_text<'a>(field: GroupField, r: &LogRecord<'a>) -> Part<'a> {
 }
 
 /// Merge two key-sorted lists, combining equal keys with `combine`.
+///
+/// Entries of `right` whose key `left` has are combined into `left` in
+/// place; only the keys new to `left` are moved, and the two sorted runs are
+/// then joined by a stable sort, which finds the runs and merges them in
+/// linear time. Partials of neighbouring chunks share most of their keys,
+/// so most merges move nothing and allocate nothing.
 pub(crate) fn merge_sorted<T>(
-    left: Vec<(Key, T)>,
+    mut left: Vec<(Key, T)>,
     right: Vec<(Key, T)>,
     mut combine: impl FnMut(&mut T, T),
 ) -> Vec<(Key, T)> {
     if left.is_empty() {
         return right;
     }
-    if right.is_empty() {
-        return left;
-    }
-    let mut out = Vec::with_capacity(left.len().max(right.len()));
-    let mut a = left.into_iter().peekable();
-    let mut b = right.into_iter().peekable();
-    loop {
-        let ord = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.0.cmp(&y.0),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => break,
-        };
-        match ord {
-            Ordering::Less => out.push(a.next().expect("peeked")),
-            Ordering::Greater => out.push(b.next().expect("peeked")),
-            Ordering::Equal => {
-                let (k, mut x) = a.next().expect("peeked");
-                let (_, y) = b.next().expect("peeked");
-                combine(&mut x, y);
-                out.push((k, x));
-            }
+    let mut new = Vec::new();
+    let mut i = 0;
+    for (k, v) in right {
+        // Keys ascend in both lists, so the scan resumes where it stopped.
+        while i < left.len() && left[i].0 < k {
+            i += 1;
+        }
+        match left.get_mut(i) {
+            Some((l, acc)) if *l == k => combine(acc, v),
+            _ => new.push((k, v)),
         }
     }
-    out
+    if !new.is_empty() {
+        left.append(&mut new);
+        left.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    left
 }
 
 impl Job for LogJob {
