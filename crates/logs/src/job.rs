@@ -32,8 +32,9 @@ pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -
 /// At most this many `group_by` fields.
 pub const MAX_GROUP_FIELDS: usize = 8;
 
-/// One part of a group key during a chunk: borrowed from the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One part of a group key during a chunk: borrowed from the input. Ordered
+/// like [`OwnedPart`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Part<'a> {
     Null,
     Bytes(&'a [u8]),
@@ -126,16 +127,17 @@ impl<'a, S: Default> ChunkTable<'a, S> {
     }
 
     /// Owned keys with their states, sorted by key.
-    fn into_sorted<T>(self, mut f: impl FnMut(S) -> T) -> Vec<(Key, T)> {
+    fn into_sorted<T>(mut self, mut f: impl FnMut(S) -> T) -> Vec<(Key, T)> {
         let arity = self.arity;
-        let mut out: Vec<(Key, T)> = self
-            .states
+        let key = |g: u32| &self.parts[g as usize * arity..(g as usize + 1) * arity];
+        // Sort group numbers by the borrowed keys (the same order as the
+        // owned ones), not the large (key, state) pairs themselves.
+        let mut order: Vec<u32> = (0..self.states.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        order
             .into_iter()
-            .enumerate()
-            .map(|(g, s)| (self.parts[g * arity..(g + 1) * arity].iter().map(|p| p.owned()).collect(), f(s)))
-            .collect();
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out
+            .map(|g| (key(g).iter().map(|p| p.owned()).collect(), f(std::mem::take(&mut self.states[g as usize]))))
+            .collect()
     }
 }
 
