@@ -129,14 +129,16 @@ pub struct Global {
     #[arg(long, global = true, default_value_t = pagemill_engine::DEFAULT_MAX_GROUPS, value_name = "N")]
     pub max_groups: usize,
 
-    /// Give back the pages of processed chunks of mapped inputs: auto (inputs
-    /// of 1 GiB or more), always, never.
+    /// Give back the pages of processed chunks of mapped inputs: auto (today:
+    /// every mapped input), always, never.
     ///
     /// Released pages (madvise DONTNEED) leave this process's resident set; the
     /// kernel may keep them in its page cache. With release, peak memory stays
     /// at a few chunks per thread however large the input (about 260 MB on a
-    /// 10 GB file with 2 threads); without it a mapped input's pages stay
-    /// resident until the run ends. Results never depend on it.
+    /// 10 GB file with 2 threads), and each thread unmaps its own chunks as it
+    /// goes rather than one thread unmapping the whole input at the end;
+    /// without it a mapped input's pages stay resident until the run ends.
+    /// Results never depend on it.
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN")]
     pub release_pages: When,
 

@@ -27,8 +27,12 @@ pub struct Progress {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Release {
-    /// Release for mapped inputs of at least 1 GiB, where keeping every page
-    /// mapped would grow the resident set with the input. The default.
+    /// Let the runner decide; today it releases every mapped input. Besides
+    /// keeping the resident set bounded on inputs larger than RAM, each
+    /// worker then drops the page-table entries of its own chunks as it goes,
+    /// in parallel, where otherwise one thread unmaps the whole input when the
+    /// run ends: on 2 threads and a 990 MB log that serial unmap was 17% of a
+    /// `count` and 1-4% of a logs summary. The default.
     #[default]
     Auto,
     /// Always release processed ranges of mapped inputs.
@@ -36,9 +40,6 @@ pub enum Release {
     /// Never release; pages stay mapped until the run ends.
     Never,
 }
-
-/// Inputs at least this large release processed pages under [`Release::Auto`].
-const RELEASE_AUTO_MIN: usize = 1 << 30;
 
 /// The result of a run, with what was learned along the way.
 #[derive(Debug)]
@@ -451,14 +452,9 @@ impl Runner {
 
     /// The per-input release flags of a run over `inputs`.
     fn release_flags(&self, inputs: &[Source]) -> Vec<bool> {
-        inputs
-            .iter()
-            .map(|s| match self.release {
-                Release::Always => true,
-                Release::Never => false,
-                Release::Auto => s.len() >= RELEASE_AUTO_MIN,
-            })
-            .collect()
+        // Per input, so a later policy can tell inputs apart; release is a
+        // no-op on sources that are not read-only maps.
+        vec![self.release != Release::Never; inputs.len()]
     }
 }
 
