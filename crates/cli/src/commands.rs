@@ -13,7 +13,7 @@ use pagemill_arrow::{
     write_batches, write_batches_with,
 };
 use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Records, Stations};
-use pagemill_engine::{AtomicFile, CountRecords, Job, Malformed, Outcome, Release, Runner};
+use pagemill_engine::{AtomicFile, CountRecords, Malformed, Outcome, Release, Runner};
 use pagemill_features::{
     Agg, BRC_PARTIAL, Brc, BrcResult, Dialect, FEATURES_PARTIAL, FeatureSpec, Layout, PARTIAL_KEY,
 };
@@ -88,8 +88,9 @@ fn run_job<J: Ship>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outco
 
 /// [`run_job`] with a runner the caller configured further.
 fn run_job_with<J: Ship>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
+    let finisher = runner.clone();
     let Outcome { output, malformed, bytes, chunks, threads } = run_job_partial(global, runner, job, inputs)?;
-    Ok(Outcome { output: job.finish(output, inputs), malformed, bytes, chunks, threads })
+    Ok(Outcome { output: finisher.finish(job, output, inputs)?, malformed, bytes, chunks, threads })
 }
 
 /// [`run_job`], stopping before the job finishes: its merged partial state.
@@ -348,7 +349,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     let batch = match kind.as_str() {
         FEATURES_PARTIAL => {
             let (job, merged) = pagemill_features::merge_partial_batches(&batches).with_context(context)?;
-            if args.partial { job.partial_batch(merged) } else { job.finish(merged, &[]) }
+            if args.partial { job.partial_batch(merged) } else { runner(global).finish(&job, merged, &[])? }
         }
         BRC_PARTIAL => {
             let result = BrcResult::merge_partials(&batches).with_context(context)?;
@@ -356,7 +357,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
         }
         pagemill_logs::PARTIAL_KIND => {
             let (job, merged) = pagemill_logs::merge_partial_batches(&batches).with_context(context)?;
-            if args.partial { job.partial_batch(merged) } else { job.finish(merged, &[]).batch }
+            if args.partial { job.partial_batch(merged) } else { runner(global).finish(&job, merged, &[])?.batch }
         }
         COUNT_PARTIAL => {
             // Counts are per input: the merged table lists every input.

@@ -31,8 +31,8 @@ pub trait Job: Sync {
     type Format: RecordFormat;
     /// The state built from one chunk or from several merged chunks.
     type Partial: Send;
-    /// The finished result.
-    type Output;
+    /// The finished result (built on the run's thread pool, so `Send`).
+    type Output: Send;
 
     /// The record format used to plan chunks.
     fn format(&self) -> &Self::Format;
@@ -49,6 +49,11 @@ pub trait Job: Sync {
 
     /// Finish the partial of all chunks into the result. `inputs` are the
     /// sources the run read, in order (for per-input results and metadata).
+    ///
+    /// [`Runner::run`](crate::Runner::run) and
+    /// [`Runner::finish`](crate::Runner::finish) call it on the run's thread
+    /// pool, so a finish with much per-group work may use rayon's parallel
+    /// iterators; they then use the run's threads (`--threads`).
     fn finish(&self, partial: Self::Partial, inputs: &[Source]) -> Self::Output;
 
     /// The number of groups (keys) `partial` holds, for jobs whose state

@@ -197,8 +197,26 @@ impl Runner {
     /// Fails if an input changed (size or modification time) during the run,
     /// or, in strict mode, if a record is malformed.
     pub fn run<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>, Error> {
-        let Outcome { output, malformed, bytes, chunks, threads } = self.run_partial(job, inputs)?;
-        Ok(Outcome { output: job.finish(output, inputs), malformed, bytes, chunks, threads })
+        let (pool, outcome) = self.map_reduce_settled(job, inputs)?;
+        let Outcome { output, malformed, bytes, chunks, threads } = outcome;
+        let output = pool.install(|| job.finish(output, inputs));
+        Ok(Outcome { output, malformed, bytes, chunks, threads })
+    }
+
+    /// [`Job::finish`] a partial (from [`run_partial`](Runner::run_partial),
+    /// worker processes or saved files) on a pool of this runner's threads,
+    /// as [`run`](Runner::run) does.
+    pub fn finish<J: Job>(&self, job: &J, partial: J::Partial, inputs: &[Source]) -> Result<J::Output, Error> {
+        let pool = self.pool()?;
+        Ok(pool.install(|| job.finish(partial, inputs)))
+    }
+
+    fn pool(&self) -> Result<rayon::ThreadPool, Error> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.effective_threads())
+            .thread_name(|i| format!("pagemill-{i}"))
+            .build()
+            .map_err(|e| Error::ThreadPool(e.to_string()))
     }
 
     /// Run `job` over `inputs` like [`run`](Runner::run), but stop before
@@ -206,11 +224,21 @@ impl Runner {
     /// jobs whose partials can be saved and merged with those of other runs
     /// later (`pagemill ... --partial`, then `pagemill merge`).
     pub fn run_partial<J: Job>(&self, job: &J, inputs: &[Source]) -> Result<Outcome<J::Partial>, Error> {
+        Ok(self.map_reduce_settled(job, inputs)?.1)
+    }
+
+    /// Map and merge every chunk and resolve the malformed-record samples;
+    /// the pool is handed back for the finish.
+    fn map_reduce_settled<J: Job>(
+        &self,
+        job: &J,
+        inputs: &[Source],
+    ) -> Result<(rayon::ThreadPool, Outcome<J::Partial>), Error> {
         let (pool, mut outcome) = self.map_reduce(job, inputs, None)?;
         if !outcome.malformed.is_empty() {
             pool.install(|| self.settle_malformed(&mut outcome.malformed, inputs))?;
         }
-        Ok(outcome)
+        Ok((pool, outcome))
     }
 
     /// The chunks a run of `job` over `inputs` maps, in order: each an input
@@ -312,11 +340,7 @@ impl Runner {
         select: Option<Range<usize>>,
     ) -> Result<(rayon::ThreadPool, Outcome<J::Partial>), Error> {
         let threads = self.effective_threads();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("pagemill-{i}"))
-            .build()
-            .map_err(|e| Error::ThreadPool(e.to_string()))?;
+        let pool = self.pool()?;
         if let Some(streamed) = inputs.iter().find(|s| s.is_streamed()) {
             if select.is_some() {
                 return Err(Error::Input(pagemill_mmap::Error::Unsupported {

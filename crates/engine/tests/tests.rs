@@ -604,3 +604,32 @@ fn a_pipe_is_read_once_and_its_head_is_not_lost() {
         assert!(err_text(&again).contains("a second time"), "{}", err_text(&again));
     }
 }
+
+/// A job whose result is the size of the thread pool its finish ran on.
+struct FinishPool;
+
+impl Job for FinishPool {
+    type Format = Lines;
+    type Partial = ();
+    type Output = usize;
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+    fn empty(&self) {}
+    fn map(&self, _: Chunk<'_>, _: &mut Malformed) {}
+    fn merge(&self, _: (), _: ()) {}
+    fn finish(&self, _: (), _: &[Source]) -> usize {
+        rayon::current_num_threads()
+    }
+}
+
+#[test]
+fn finish_runs_on_the_runs_threads() {
+    // Not the machine's core count, so a finish on the global pool shows.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) + 1;
+    let mut runner = Runner::new();
+    runner.threads(threads);
+    let source = Source::from_bytes("two lines", b"a\nb\n".to_vec());
+    assert_eq!(runner.run(&FinishPool, &[source]).unwrap().output, threads);
+    assert_eq!(runner.finish(&FinishPool, (), &[]).unwrap(), threads);
+}

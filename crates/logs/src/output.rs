@@ -10,6 +10,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use pagemill_engine::AtomicFile;
 use pagemill_mmap::Source;
+use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::job::{Key, LogJob, LogPartial, OwnedPart, Reject, Totals};
@@ -183,8 +184,10 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
         let mut sorted = qs.clone();
         sorted.sort_by(f64::total_cmp);
         let probe = Latency::probe(&settings);
+        // Per group a sort or a histogram walk: spread over the run's threads
+        // (Job::finish runs on its pool).
         groups
-            .iter_mut()
+            .par_iter_mut()
             .map(|(_, g)| {
                 let values = g.latency.quantiles(&sorted, &probe)?;
                 Some(qs.iter().map(|q| values[sorted.iter().position(|s| s == q).expect("listed")]).collect())
