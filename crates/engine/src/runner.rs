@@ -369,7 +369,7 @@ impl Runner {
                 total: bytes,
                 first_bad: AtomicUsize::new(usize::MAX),
                 too_many: AtomicUsize::new(0),
-                release: self.release_flags(inputs),
+                release: self.releases(),
             };
             let (partial, malformed) = if lo == hi {
                 (job.empty(), Malformed::new(self.max_samples))
@@ -451,7 +451,7 @@ impl Runner {
         if self.strict && !bad.is_empty() {
             ctx.first_bad.fetch_min(index, Ordering::Relaxed);
         }
-        if ctx.release[*input] {
+        if ctx.release {
             source.release(range.clone());
         }
         self.advance(ctx, range.len() as u64);
@@ -474,11 +474,10 @@ impl Runner {
         }
     }
 
-    /// The per-input release flags of a run over `inputs`.
-    fn release_flags(&self, inputs: &[Source]) -> Vec<bool> {
-        // Per input, so a later policy can tell inputs apart; release is a
-        // no-op on sources that are not read-only maps.
-        vec![self.release != Release::Never; inputs.len()]
+    /// Whether a run releases its chunks' pages (under [`Release::Auto`]:
+    /// every mapped input).
+    fn releases(&self) -> bool {
+        self.release != Release::Never
     }
 }
 
@@ -511,7 +510,9 @@ struct Ctx<'a, J> {
     first_bad: AtomicUsize,
     /// The largest group count seen over the limit (0: none so far).
     too_many: AtomicUsize,
-    release: Vec<bool>,
+    /// Release each chunk's pages once mapped (a no-op on sources that are
+    /// not read-only maps).
+    release: bool,
 }
 
 /// Fill in each sample's input name and exact 1-based line number, counting

@@ -122,7 +122,7 @@ impl Runner {
             total,
             first_bad: AtomicUsize::new(usize::MAX),
             too_many: AtomicUsize::new(0),
-            release: self.release_flags(inputs),
+            release: self.releases(),
         };
 
         // Inputs in order, in batches: a run of consecutive mapped inputs is
