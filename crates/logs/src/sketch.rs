@@ -4,6 +4,7 @@
 
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use hdrhistogram::Histogram;
+use pagemill_sketch::sorted_union;
 
 /// Raw latencies a group keeps before it switches to a histogram: 16 KiB,
 /// less than one HdrHistogram of 3 significant digits over a few seconds
@@ -176,7 +177,7 @@ impl Distinct {
     pub(crate) fn merge(&mut self, other: Distinct, settings: &Settings) {
         let this = std::mem::take(self);
         *self = match (this, other) {
-            (Distinct::Exact(a), Distinct::Exact(b)) => Distinct::Exact(merge_sorted(a, b)),
+            (Distinct::Exact(a), Distinct::Exact(b)) => Distinct::Exact(sorted_union(a, b)),
             (Distinct::Sketch(mut s), Distinct::Exact(v)) | (Distinct::Exact(v), Distinct::Sketch(mut s)) => {
                 for h in v {
                     s.update(h);
@@ -201,37 +202,6 @@ impl Distinct {
             Distinct::Sketch(s) => s.composite_estimate().round() as u64,
         }
     }
-}
-
-/// The sorted union of two sorted, duplicate-free lists, built in `a`'s
-/// buffer from the back (no new allocation unless `a` must grow).
-fn merge_sorted(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
-    if a.is_empty() {
-        return b;
-    }
-    let (n, m) = (a.len(), b.len());
-    a.resize(n + m, 0);
-    // Fill a[..k] from the back; a[..i] and b[..j] are still to place.
-    let (mut i, mut j, mut k) = (n, m, n + m);
-    while j > 0 {
-        k -= 1;
-        if i > 0 && a[i - 1] >= b[j - 1] {
-            if a[i - 1] == b[j - 1] {
-                j -= 1;
-            }
-            a[k] = a[i - 1];
-            i -= 1;
-        } else {
-            a[k] = b[j - 1];
-            j -= 1;
-        }
-    }
-    // a[..i] is in place; duplicates left a gap of k - i slots before a[k..].
-    if k > i {
-        a.copy_within(k.., i);
-        a.truncate(n + m - (k - i));
-    }
-    a
 }
 
 /// Everything known about one group.
@@ -280,27 +250,6 @@ mod tests {
     use super::*;
 
     const S: Settings = Settings { sigfig: 3, exact_limit: 100, lg_k: 12 };
-
-    #[test]
-    fn sorted_union_matches_a_set() {
-        let mut x = 1u64;
-        let mut next = |m: u64| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (x >> 33) % m
-        };
-        for _ in 0..2000 {
-            let range = 1 + next(40);
-            let mut a: Vec<u64> = (0..next(12)).map(|_| next(range)).collect();
-            let mut b: Vec<u64> = (0..next(12)).map(|_| next(range)).collect();
-            for v in [&mut a, &mut b] {
-                v.sort_unstable();
-                v.dedup();
-            }
-            let want: Vec<u64> =
-                a.iter().chain(&b).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-            assert_eq!(merge_sorted(a.clone(), b.clone()), want, "{a:?} {b:?}");
-        }
-    }
 
     #[test]
     fn distinct_is_exact_below_the_limit_and_order_free_above() {

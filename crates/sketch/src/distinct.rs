@@ -135,7 +135,7 @@ impl Distinct {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_unstable();
         pending.dedup();
-        self.exact = merge_sorted(std::mem::take(&mut self.exact), pending);
+        self.exact = sorted_union(std::mem::take(&mut self.exact), pending);
         if self.exact.len() > self.config.exact_limit {
             let mut s =
                 Box::new(HllSketch::new(self.config.lg_k, HllType::Hll8).expect("lg_k is validated to be 4..=21"));
@@ -281,29 +281,62 @@ impl Distinct {
     }
 }
 
-fn merge_sorted(a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+/// The sorted union of two sorted, duplicate-free lists of hashes (or any
+/// `u64`s), built in `a`'s buffer from the back: no allocation unless `a`
+/// must grow. Exact distinct sets merge with it.
+pub fn sorted_union(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     if a.is_empty() {
         return b;
     }
-    if b.is_empty() {
-        return a;
+    let (n, m) = (a.len(), b.len());
+    a.resize(n + m, 0);
+    // Fill a[..k] from the back; a[..i] and b[..j] are still to place.
+    let (mut i, mut j, mut k) = (n, m, n + m);
+    while j > 0 {
+        k -= 1;
+        if i > 0 && a[i - 1] >= b[j - 1] {
+            if a[i - 1] == b[j - 1] {
+                j -= 1;
+            }
+            a[k] = a[i - 1];
+            i -= 1;
+        } else {
+            a[k] = b[j - 1];
+            j -= 1;
+        }
     }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (x, y) = (a[i], b[j]);
-        out.push(x.min(y));
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
+    // a[..i] is in place; duplicates left a gap of k - i slots before a[k..].
+    if k > i {
+        a.copy_within(k.., i);
+        a.truncate(n + m - (k - i));
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+    a
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorted_union_matches_a_set() {
+        let mut x = 1u64;
+        let mut next = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for _ in 0..2000 {
+            let range = 1 + next(40);
+            let mut a: Vec<u64> = (0..next(12)).map(|_| next(range)).collect();
+            let mut b: Vec<u64> = (0..next(12)).map(|_| next(range)).collect();
+            for v in [&mut a, &mut b] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            let want: Vec<u64> =
+                a.iter().chain(&b).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            assert_eq!(sorted_union(a.clone(), b.clone()), want, "{a:?} {b:?}");
+        }
+    }
 
     /// Just past the exact limit, a count used to stay exact or not
     /// depending on when its pending hashes were sorted in, so one count of

@@ -58,7 +58,7 @@ mod error;
 mod hash;
 mod quantiles;
 
-pub use crate::distinct::{Distinct, DistinctConfig};
+pub use crate::distinct::{Distinct, DistinctConfig, sorted_union};
 pub use crate::error::Error;
 pub use crate::hash::hash_bytes;
 pub use crate::quantiles::{QuantileConfig, Quantiles, nearest_rank};
