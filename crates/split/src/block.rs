@@ -10,7 +10,7 @@
 //! [`eq_mask`] and [`prefix_xor`] are public for parsers built on the same
 //! idea (the features job's field walker).
 
-use wide::u8x16;
+use wide::u8x64;
 
 use crate::Record;
 
@@ -18,15 +18,14 @@ use crate::Record;
 pub const BLOCK: usize = 64;
 
 /// One bit per byte of `block` that equals `byte`; bit `i` is byte `i`.
+///
+/// One 64-lane compare: `wide` lowers it to the widest compare the build
+/// targets (four SSE2 `pcmpeqb` + `pmovmskb` on baseline x86-64, two AVX2
+/// ones on x86-64-v3, one AVX-512BW compare into a mask register on v4,
+/// NEON on aarch64, scalar elsewhere).
 #[inline(always)]
 pub fn eq_mask(block: &[u8; BLOCK], byte: u8) -> u64 {
-    let needle = u8x16::splat(byte);
-    let mut mask = 0u64;
-    for (i, lane) in block.chunks_exact(16).enumerate() {
-        let lane = u8x16::new(lane.try_into().expect("16 bytes"));
-        mask |= u64::from(lane.simd_eq(needle).to_bitmask()) << (16 * i);
-    }
-    mask
+    u8x64::new(*block).simd_eq(u8x64::splat(byte)).to_bitmask()
 }
 
 /// The 64 bytes of `chunk` at `at` (zero past its end) and the mask of the
