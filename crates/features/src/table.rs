@@ -5,6 +5,8 @@
 //! copied once per table into an arena; entries live directly in the slots
 //! (linear probing, load factor at most 1/2).
 
+use pagemill_sketch::load_word;
+
 /// The first 16 bytes of a key as two little-endian words, zero-padded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Prefix {
@@ -13,15 +15,11 @@ pub(crate) struct Prefix {
 }
 
 impl Prefix {
-    /// The prefix of `key`, computed the slow way (outside the hot loop).
+    /// The prefix of `key`, for callers that did not load it while
+    /// scanning (the general path, once per record).
+    #[inline]
     pub(crate) fn of(key: &[u8]) -> Prefix {
-        let mut buf = [0u8; 16];
-        let n = key.len().min(16);
-        buf[..n].copy_from_slice(&key[..n]);
-        Prefix {
-            w0: u64::from_le_bytes(buf[..8].try_into().expect("8 bytes")),
-            w1: u64::from_le_bytes(buf[8..].try_into().expect("8 bytes")),
-        }
+        Prefix { w0: load_word(key), w1: load_word(key.get(8..).unwrap_or_default()) }
     }
 
     /// The hash of a key with this prefix and `len` bytes; `tail` is the

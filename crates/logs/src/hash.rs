@@ -4,6 +4,8 @@
 //! counting needs 64 bits so exact sets of a few thousand values see no
 //! collision in practice (about n²/2⁶⁵).
 
+use pagemill_sketch::load_word;
+
 const K0: u64 = 0xa076_1d64_78bd_642f;
 const K1: u64 = 0xe703_7ed1_a0b4_28db;
 const K2: u64 = 0x8ebc_6af0_9c88_c6e3;
@@ -25,9 +27,7 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     }
     let rest = words.remainder();
     if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(buf), K2);
+        h = fold(h ^ load_word(rest), K2);
     }
     fold(h ^ K1, h ^ K0)
 }

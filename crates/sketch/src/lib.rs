@@ -60,5 +60,5 @@ mod quantiles;
 
 pub use crate::distinct::{Distinct, DistinctConfig, sorted_union};
 pub use crate::error::Error;
-pub use crate::hash::hash_bytes;
+pub use crate::hash::{hash_bytes, load_word};
 pub use crate::quantiles::{QuantileConfig, Quantiles, nearest_rank};
