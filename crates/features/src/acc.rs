@@ -182,6 +182,7 @@ impl ValueAcc {
         self.max = self.max.max(value);
         match num {
             Num::Dec(m, frac) => {
+                let frac = frac as u8;
                 if !self.exact.add(m, frac) {
                     // Overflow: the exact part so far becomes float moments.
                     self.float.merge(self.exact.moments());

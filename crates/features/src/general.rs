@@ -395,7 +395,7 @@ impl Features {
                     if !self.qs.is_empty() {
                         let q = &mut p.quantiles[row * nv + j];
                         let recorded = match n {
-                            Num::Dec(m, f) => q.record_decimal(m, f),
+                            Num::Dec(m, f) => q.record_decimal(m, f as u8),
                             _ => q.record(x),
                         };
                         debug_assert!(recorded.is_ok(), "checked against QUANTILE_LIMIT");

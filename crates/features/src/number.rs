@@ -3,8 +3,12 @@
 /// A parsed numeric field.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Num {
-    /// `mantissa * 10^-frac_digits`, exactly (at most 18 digits).
-    Dec(i64, u8),
+    /// `mantissa * 10^-frac_digits`, exactly (at most 18 digits). The digit
+    /// count is a `u32`, not a `u8`: a byte there sat in padding that the
+    /// compiler moved with overlapping 4-byte copies, and each copy of a
+    /// just-stored byte stalled on store forwarding (about 4% of a
+    /// features run).
+    Dec(i64, u32),
     /// Any other finite number (exponents, more digits).
     Float(f64),
     /// NaN: taken as missing.
@@ -24,8 +28,11 @@ impl Num {
     #[inline]
     pub(crate) fn to_f64(self) -> f64 {
         match self {
-            Num::Dec(m, f) if m.unsigned_abs() <= 1 << 53 => m as f64 / POW10[usize::from(f)],
-            Num::Dec(m, f) => long_decimal_to_f64(m, f),
+            // An integer converts exactly or with one rounding, as it
+            // should, and skips the division's latency.
+            Num::Dec(m, 0) => m as f64,
+            Num::Dec(m, f) if m.unsigned_abs() <= 1 << 53 => m as f64 / POW10[f as usize],
+            Num::Dec(m, f) => long_decimal_to_f64(m, f as u8),
             Num::Float(x) => x,
             Num::Nan | Num::Bad => f64::NAN,
         }
@@ -66,7 +73,7 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Num {
         return parse_slow(b);
     }
     let frac_digits = frac.map_or(0, |start| digits.len() - start);
-    Num::Dec(if neg { -m } else { m }, frac_digits as u8)
+    Num::Dec(if neg { -m } else { m }, frac_digits as u32)
 }
 
 /// `m * 10^-frac` correctly rounded, without allocating: the decimal is
