@@ -94,6 +94,9 @@ pub struct Distinct {
     sketch: Option<Box<HllSketch>>,
 }
 
+/// Sorted sets up to this size are searched before a hash is buffered.
+const SEARCHED: usize = 64;
+
 impl Distinct {
     /// An empty count.
     pub fn new(config: DistinctConfig) -> Distinct {
@@ -118,6 +121,12 @@ impl Distinct {
         match &mut self.sketch {
             Some(s) => s.update_with_coupon(Coupon::from_value(hash)),
             None => {
+                // A value already in a small sorted set is dropped after a
+                // few compares: a column of a dozen values repeated over
+                // millions of records then never sorts a batch again.
+                if self.exact.len() <= SEARCHED && self.exact.binary_search(&hash).is_ok() {
+                    return;
+                }
                 self.pending.push(hash);
                 if self.pending.len() >= self.exact.len().max(64) {
                     self.compact();
