@@ -208,6 +208,13 @@ impl Quantiles {
     /// array by bucket array while these are recorded (they still grow for
     /// later values).
     fn spill(&mut self) {
+        self.spill_with(&[]);
+    }
+
+    /// [`spill`](Quantiles::spill) the raw values and then `more` (whose
+    /// range `min` and `max` already cover). The raw buffer is kept for the
+    /// next batch unless it grew past one.
+    fn spill_with(&mut self, more: &[i64]) {
         let sized = |high: u64| {
             let mut h = Histogram::new_with_bounds(1, high.max(2), self.config.sigfig)
                 .expect("bounds are 1 < high < 2^62 and sigfig is 1..=5");
@@ -220,8 +227,15 @@ impl Quantiles {
         if self.neg.is_none() && self.min < 0 {
             self.neg = Some(sized(self.min.unsigned_abs()));
         }
-        for v in std::mem::take(&mut self.raw) {
+        let mut raw = std::mem::take(&mut self.raw);
+        for &v in raw.iter().chain(more) {
             self.put(v);
+        }
+        raw.clear();
+        // A buffer that held one batch (raw_limit + 1 values) has twice the
+        // capacity; a bigger one held the first batches and goes.
+        if raw.capacity() <= 2 * self.config.raw_limit as usize {
+            self.raw = raw;
         }
     }
 
@@ -243,9 +257,12 @@ impl Quantiles {
                 _ => {}
             }
         }
-        self.raw.extend_from_slice(&other.raw);
-        if self.raw.len() > self.buffer_limit() {
-            self.spill();
+        // Past the limit, both buffers go straight into the histograms
+        // rather than through a joint buffer of up to twice the limit.
+        if self.raw.len() + other.raw.len() > self.buffer_limit() {
+            self.spill_with(&other.raw);
+        } else {
+            self.raw.extend_from_slice(&other.raw);
         }
         Ok(())
     }
