@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use pagemill_sketch::load_word;
+
 use crate::error::Error;
 use crate::plan::finish_paths;
 use crate::record::{
@@ -169,17 +171,8 @@ impl KeySig {
     #[inline]
     fn of(key: &[u8]) -> KeySig {
         let len = key.len();
-        let (head, tail) = if len >= 8 {
-            let head = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
-            let tail = u64::from_le_bytes(key[len - 8..].try_into().expect("8 bytes"));
-            (head, tail)
-        } else {
-            let mut head = 0u64;
-            for (i, &b) in key.iter().enumerate() {
-                head |= u64::from(b) << (8 * i);
-            }
-            (head, 0)
-        };
+        let head = load_word(key);
+        let tail = if len >= 8 { u64::from_le_bytes(key[len - 8..].try_into().expect("8 bytes")) } else { 0 };
         KeySig { len, head, tail }
     }
 
