@@ -7,7 +7,8 @@
 //! * the 1BRC map (line parsing, value parsing and hash-table updates) and
 //!   the general features map (field splitting, number parsing,
 //!   accumulators) over one chunk;
-//! * sketch updates: quantile recording and distinct-value inserts;
+//! * sketch updates: quantile recording, distinct-value inserts and the
+//!   sorted union that merges exact distinct sets;
 //! * number parsing and hash-table updates in isolation. Both live in private
 //!   modules of `pagemill-features` (`number`, `table`), so they are measured
 //!   through the smallest public entry, the features map over one chunk:
@@ -129,6 +130,23 @@ fn benches(c: &mut Criterion, rows: u64) {
             }
             d.estimate()
         })
+    });
+    // Two sorted sets of random hashes, as exact distinct sets merge.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut set = |n: u64| -> Vec<u64> {
+        let mut v: Vec<u64> = (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                x
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let (a, b) = (set(rows), set(rows));
+    g.throughput(Throughput::Elements(2 * rows));
+    g.bench_function("sorted_union of two random hash sets", |bench| {
+        bench.iter(|| pagemill_sketch::sorted_union(black_box(a.clone()), black_box(b.clone())).len())
     });
     g.finish();
 }

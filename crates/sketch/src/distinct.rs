@@ -293,28 +293,32 @@ impl Distinct {
 /// The sorted union of two sorted, duplicate-free lists of hashes (or any
 /// `u64`s), built in `a`'s buffer from the back: no allocation unless `a`
 /// must grow. Exact distinct sets merge with it.
+///
+/// The merge loop has no data-dependent branch: each step writes the larger
+/// of the two back elements and steps back in the list (or both lists, on
+/// a tie) it came from, with conditional moves. Interleaved random hashes
+/// made a branch per element mispredict about half the time.
 pub fn sorted_union(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     if a.is_empty() {
         return b;
     }
     let (n, m) = (a.len(), b.len());
     a.resize(n + m, 0);
-    // Fill a[..k] from the back; a[..i] and b[..j] are still to place.
+    // Fill a[k..] from the back; a[..i] and b[..j] are still to place. Every
+    // step lowers k by one and i + j by one or two, so k >= i + j, and with
+    // j > 0 the slot written, k - 1, lies past every unread a[..i].
     let (mut i, mut j, mut k) = (n, m, n + m);
-    while j > 0 {
+    while i > 0 && j > 0 {
+        let (x, y) = (a[i - 1], b[j - 1]);
         k -= 1;
-        if i > 0 && a[i - 1] >= b[j - 1] {
-            if a[i - 1] == b[j - 1] {
-                j -= 1;
-            }
-            a[k] = a[i - 1];
-            i -= 1;
-        } else {
-            a[k] = b[j - 1];
-            j -= 1;
-        }
+        a[k] = x.max(y);
+        i -= usize::from(x >= y);
+        j -= usize::from(y >= x);
     }
-    // a[..i] is in place; duplicates left a gap of k - i slots before a[k..].
+    // What is left of b goes just below a[k..]; what is left of a is in
+    // place, and duplicates left a gap of k - i slots before a[k..].
+    a[k - j..k].copy_from_slice(&b[..j]);
+    k -= j;
     if k > i {
         a.copy_within(k.., i);
         a.truncate(n + m - (k - i));
