@@ -17,7 +17,9 @@
 //! [`Quantiles`]) or set (for [`Distinct`]) of values added, never on how the
 //! values were split into sketches, nor on the order of merges. That is what
 //! lets a parallel job cut its input anywhere and still print the same
-//! result. [`hash_bytes`] is the stable 64-bit hash [`Distinct::insert`] uses.
+//! result. [`hash_bytes`] is the stable 64-bit hash [`Distinct::insert`] uses;
+//! [`load_word`], the zero-padded load of a short slice that it and the jobs'
+//! hash tables read key tails with.
 //!
 //! # Example
 //!
