@@ -63,12 +63,12 @@ impl QuantileConfig {
     /// Buffer up to `n` values raw (8 bytes each) and record them into the
     /// histograms a batch at a time: a batch finds its histogram's counts in
     /// cache. A sketch that has no histogram yet buffers up to eight times
-    /// as many (64 KiB at the default `n`, about one
-    /// histogram's size): the many small groups of a high-cardinality key
-    /// never build histograms, and the sketches of one chunk, merged a few
-    /// times over, build theirs once rather than at every step (creating,
-    /// zeroing, adding and freeing those was a fifth of a features run with
-    /// a few hundred keys). Does not change any answer.
+    /// as many (64 KiB at the default `n`, about one histogram's size): the
+    /// many small groups of a high-cardinality key never build histograms,
+    /// and the sketches of one chunk, merged a few times over, build theirs
+    /// once rather than at every step (creating, zeroing, adding and freeing
+    /// those was a fifth of a features run with a few hundred keys). Does
+    /// not change any answer.
     pub fn raw_limit(mut self, n: u32) -> QuantileConfig {
         self.raw_limit = n;
         self
