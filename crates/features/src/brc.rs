@@ -271,6 +271,19 @@ const MARGIN: usize = 128;
 /// The fast path looks for the `;` in at most this many 8-byte words (names of
 /// up to 104 bytes); longer lines take the slow path.
 const NAME_WORDS: usize = 13;
+/// Chunks of at least this many bytes are read by two interleaved cursors.
+const INTERLEAVE_MIN: usize = 4096;
+
+/// `NAME_MASKS[n]`: masks that keep the first `n` bytes of two words.
+const NAME_MASKS: [[u64; 2]; 16] = {
+    let mut m = [[0u64; 2]; 16];
+    let mut n = 0;
+    while n < 16 {
+        m[n] = if n < 8 { [(1u64 << (8 * n)) - 1, 0] } else { [u64::MAX, (1u64 << (8 * (n - 8))) - 1] };
+        n += 1;
+    }
+    m
+};
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -414,60 +427,108 @@ impl Brc {
         // Names of up to 15 bytes (nearly all real ones) end within the first
         // two words: find the ';' there without branching on which word holds
         // it, since name lengths vary at random from line to line.
-        let w0 = load(b, p);
-        let w1 = load(b, p + 8);
+        // Every load below stays within MARGIN bytes of `p`: one bounds
+        // check for the line instead of one per load.
+        let win: &[u8; MARGIN] = b[p..p + MARGIN].try_into().expect("MARGIN readable bytes");
+        let w0 = load(win, 0);
+        let w1 = load(win, 8);
         let (semi0, semi1) = (find_byte(w0, b';'), find_byte(w1, b';'));
         if semi0 | semi1 != 0 {
             let bits = semi0.trailing_zeros() + u32::from(semi0 == 0) * semi1.trailing_zeros();
-            let len = (bits / 8) as usize;
-            let name_bits = 8 * len as u32;
-            let prefix = Prefix {
-                w0: w0 & ((1u128 << name_bits.min(64)) - 1) as u64,
-                w1: w1 & ((1u128 << name_bits.saturating_sub(64)) - 1) as u64,
-            };
-            // An empty name, or a newline before the ';': not a valid line.
-            if len == 0 || find_byte(prefix.w0, b'\n') | find_byte(prefix.w1, b'\n') != 0 {
+            // At most 15: the ';' is in one of the two words.
+            let len = (bits / 8) as usize & 15;
+            let [m0, m1] = NAME_MASKS[len];
+            let prefix = Prefix { w0: w0 & m0, w1: w1 & m1 };
+            if len == 0 {
                 return Self::slow_line(b, p, end, base, table, malformed);
             }
             // The tail below repeats the long-name path's on purpose: merged
             // into one, the compiler no longer knows `len < 16` and a zero
             // tail word here, which cost 27 instructions a line (cachegrind,
             // 1 M rows) and about 10 % of the 1BRC run.
-            let s = p + len;
-            let Some((tenths, used)) = parse_value(load(b, s + 1)) else {
+            let Some((tenths, used)) = parse_value(load(win, len + 1)) else {
                 return Self::slow_line(b, p, end, base, table, malformed);
             };
-            let next = s + 1 + used;
+            let next = p + len + 1 + used;
             let hash = prefix.hash(len, 0);
-            Self::add(table, &b[p..s], prefix, hash, tenths, &b[p..next - 1], base + p, malformed);
+            // A name the table does not know yet takes the slow path, which
+            // checks the line in full (a '\n' before the ';' included) and
+            // inserts it: names in the table are valid, so a line whose
+            // name is found needs no more checks.
+            let Some(stats) = table.find(&win[..len], prefix, hash) else {
+                return Self::slow_line(b, p, end, base, table, malformed);
+            };
+            Self::add_found(stats, tenths, b, p, next, base, malformed);
             return next;
         }
         // Longer names: word by word from the third. A '\n' first means the
-        // line has no separator (the slow path decides).
-        if find_byte(w0, b'\n') | find_byte(w1, b'\n') != 0 {
-            return Self::slow_line(b, p, end, base, table, malformed);
-        }
+        // line has no separator (the slow path decides); one in the first
+        // two words makes a name the table cannot hold (see above).
         let mut k = 2;
         let len = loop {
             if k == NAME_WORDS {
                 return Self::slow_line(b, p, end, base, table, malformed);
             }
-            match name_end(load(b, p + 8 * k)) {
+            match name_end(load(win, 8 * k)) {
                 NameEnd::At(i) => break 8 * k + i,
                 NameEnd::Newline => return Self::slow_line(b, p, end, base, table, malformed),
                 NameEnd::Beyond => k += 1,
             }
         };
-        let (prefix, tail) = (Prefix { w0, w1 }, load(b, p + len - 8));
-        let s = p + len;
-        let Some((tenths, used)) = parse_value(load(b, s + 1)) else {
+        let (prefix, tail) = (Prefix { w0, w1 }, load(win, len - 8));
+        let Some((tenths, used)) = parse_value(load(win, len + 1)) else {
             return Self::slow_line(b, p, end, base, table, malformed);
         };
-        let next = s + 1 + used;
-        let name = &b[p..s];
+        let next = p + len + 1 + used;
         let hash = prefix.hash(len, tail);
-        Self::add(table, name, prefix, hash, tenths, &b[p..next - 1], base + p, malformed);
+        let Some(stats) = table.find(&win[..len], prefix, hash) else {
+            return Self::slow_line(b, p, end, base, table, malformed);
+        };
+        Self::add_found(stats, tenths, b, p, next, base, malformed);
         next
+    }
+
+    /// Add a value to a station the table already holds (the line starts at
+    /// `p` and its successor at `next`).
+    #[inline(always)]
+    fn add_found(
+        stats: &mut BrcStats,
+        tenths: i32,
+        b: &[u8],
+        p: usize,
+        next: usize,
+        base: usize,
+        malformed: &mut Malformed,
+    ) {
+        if stats.invalid {
+            malformed.report("invalid-utf8", base + p, &b[p..next - 1]);
+        } else {
+            stats.add(tenths);
+        }
+    }
+
+    /// Process the lines of `b[p..end]` (`end` is the end of `b` or just
+    /// after a newline): the fast path while [`MARGIN`] bytes are readable,
+    /// then the last lines from a padded copy, where a missing final newline
+    /// is added.
+    fn finish_range(b: &[u8], mut p: usize, end: usize, table: &mut KeyTable<BrcStats>, malformed: &mut Malformed) {
+        let stop = b.len().saturating_sub(MARGIN);
+        while p < end && p <= stop && b.len() >= MARGIN {
+            p = Self::line(b, p, end, 0, table, malformed);
+        }
+        if p < end {
+            let mut tail = Vec::with_capacity(end - p + MARGIN + 1);
+            tail.extend_from_slice(&b[p..end]);
+            if tail.last() != Some(&b'\n') {
+                tail.push(b'\n');
+            }
+            let len = tail.len();
+            tail.resize(len + MARGIN, 0);
+            let mut q = 0;
+            while q < len {
+                q = Self::line(&tail, q, len, p, table, malformed);
+            }
+        }
     }
 
     /// The careful path for lines the fast path does not accept: CRLF, long
@@ -524,29 +585,30 @@ impl Job for Brc {
     fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> BrcPartial {
         let mut table = KeyTable::with_capacity(self.key_hint.load(Ordering::Relaxed).max(512));
         let b = chunk.bytes;
-        let mut p = 0;
+        // Two cursors, over the two halves of the chunk, take turns line by
+        // line. Each line's start depends on the previous line's parse (a
+        // chain of loads, compares and shifts), so one cursor leaves the
+        // core waiting; two independent chains overlap.
+        let mid = if b.len() >= INTERLEAVE_MIN {
+            memchr::memchr(b'\n', &b[b.len() / 2..]).map_or(b.len(), |i| b.len() / 2 + i + 1)
+        } else {
+            b.len()
+        };
+        // The second half reports into its own account, merged after the
+        // first's, so samples stay in input order.
+        let mut later = Malformed::for_chunk(&chunk, malformed.max_samples());
+        let (mut p, mut q) = (0, mid);
         if b.len() >= MARGIN {
-            // The fast path may start a line at any p <= stop.
+            // The fast path may start a line at any position <= stop.
             let stop = b.len() - MARGIN;
-            while p <= stop {
-                p = Self::line(b, p, b.len(), 0, &mut table, malformed);
+            while p < mid && q <= stop {
+                p = Self::line(b, p, mid, 0, &mut table, malformed);
+                q = Self::line(b, q, b.len(), 0, &mut table, &mut later);
             }
         }
-        if p < b.len() {
-            // The last lines: copy them into a padded buffer so the fast path
-            // can keep reading whole words. A missing final newline is added.
-            let mut tail = Vec::with_capacity(b.len() - p + MARGIN + 1);
-            tail.extend_from_slice(&b[p..]);
-            if tail.last() != Some(&b'\n') {
-                tail.push(b'\n');
-            }
-            let end = tail.len();
-            tail.resize(end + MARGIN, 0);
-            let mut q = 0;
-            while q < end {
-                q = Self::line(&tail, q, end, p, &mut table, malformed);
-            }
-        }
+        Self::finish_range(b, p, mid, &mut table, malformed);
+        Self::finish_range(b, q, b.len(), &mut table, &mut later);
+        malformed.merge(later);
         self.key_hint.fetch_max(table.len(), Ordering::Relaxed);
         BrcPartial(table)
     }

@@ -107,6 +107,27 @@ impl<V: Default + Clone> KeyTable<V> {
         }
     }
 
+    /// The value of `key`, if the table holds it.
+    #[inline(always)]
+    pub(crate) fn find(&mut self, key: &[u8], prefix: Prefix, hash: u64) -> Option<&mut V> {
+        let len = key.len() as u32;
+        let mut i = (hash as usize) & self.mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.len == 0 {
+                return None;
+            }
+            if slot.hash == hash
+                && slot.len == len
+                && slot.prefix == prefix
+                && (len <= 16 || self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..])
+            {
+                return Some(&mut self.slots[i].value);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn insert_at(&mut self, mut i: usize, key: &[u8], prefix: Prefix, hash: u64) -> &mut V {
