@@ -13,6 +13,7 @@ use pagemill_split::Lines;
 
 use crate::error::Error;
 use crate::table::{KeyTable, Prefix};
+use wide::u8x16;
 
 /// Per-station accumulator, in tenths of a degree.
 #[derive(Clone, Debug)]
@@ -338,16 +339,17 @@ fn parse_value(w: u64) -> Option<(i32, usize)> {
     let dot_bit = (!w & 0x1010_1000).trailing_zeros(); // 12, 20, 28, or 64: none
     let dot = ((dot_bit >> 3) & 3) as usize; // 1, 2 or 3; 0 when there is none
     let negative = usize::from(w & 0xFF == u64::from(b'-'));
-    // Per sign and point position: whether the shape can be a value, and
-    // which bytes must be digits (the one after the point, and those before
-    // it except a leading minus).
-    const VALID: [[bool; 4]; 2] = [[false, true, true, false], [false, false, true, true]];
-    const DIGITS: [[u64; 4]; 2] = [[0, 0x80_0080, 0x8000_8080, 0], [0, 0, 0x8000_8000, 0x80_0080_8000]];
+    // Per sign and point position, the bytes that must be digits: the one
+    // after the point, and those before it except a leading minus. Shapes
+    // that cannot be a value (no digit before the point, three digits, no
+    // point) require the point, byte 0 or the minus to be a digit, which
+    // they never are: one test rejects them with every other bad shape.
+    const DIGITS: [u64; 8] = [0x80, 0x80_0080, 0x8000_8080, 0x8000_0000, 0x80, 0x8000, 0x8000_8000, 0x80_0080_8000];
     let v = w ^ 0x3030_3030_3030_3030;
     let not_digit = (v.wrapping_add(0x7676_7676_7676_7676) | v) & HIGHS;
     // The point itself, and the newline right after the tenths digit.
     let frame = (w >> (8 * dot)) & 0xFF_00FF;
-    if !(VALID[negative][dot] & (not_digit & DIGITS[negative][dot] == 0) & (frame == 0x0A_002E)) {
+    if (not_digit & DIGITS[negative << 2 | dot] != 0) | (frame != 0x0A_002E) {
         return None;
     }
     // Line the digits up (tens, ones, tenths at bytes 1, 2, 4) and combine
@@ -432,11 +434,12 @@ impl Brc {
         let win: &[u8; MARGIN] = b[p..p + MARGIN].try_into().expect("MARGIN readable bytes");
         let w0 = load(win, 0);
         let w1 = load(win, 8);
-        let (semi0, semi1) = (find_byte(w0, b';'), find_byte(w1, b';'));
-        if semi0 | semi1 != 0 {
-            let bits = semi0.trailing_zeros() + u32::from(semi0 == 0) * semi1.trailing_zeros();
-            // At most 15: the ';' is in one of the two words.
-            let len = (bits / 8) as usize & 15;
+        // One 16-byte compare finds the ';' among the first 16 bytes.
+        let head = u8x16::new(win[..16].try_into().expect("16 bytes"));
+        let semis = head.simd_eq(u8x16::splat(b';')).to_bitmask();
+        if semis != 0 {
+            // At most 15: the ';' is in the first 16 bytes.
+            let len = semis.trailing_zeros() as usize & 15;
             let [m0, m1] = NAME_MASKS[len];
             let prefix = Prefix { w0: w0 & m0, w1: w1 & m1 };
             if len == 0 {

@@ -96,10 +96,13 @@ impl<V: Default + Clone> KeyTable<V> {
             if slot.len == 0 {
                 return (self.insert_at(i, key, prefix, hash), true);
             }
-            if slot.hash == hash
-                && slot.len == len
+            // A key of at most 16 bytes is its length and prefix; longer
+            // ones compare the hash before the rest of their bytes.
+            if slot.len == len
                 && slot.prefix == prefix
-                && (len <= 16 || self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..])
+                && (len <= 16
+                    || (slot.hash == hash
+                        && self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..]))
             {
                 return (&mut self.slots[i].value, false);
             }
@@ -117,10 +120,13 @@ impl<V: Default + Clone> KeyTable<V> {
             if slot.len == 0 {
                 return None;
             }
-            if slot.hash == hash
-                && slot.len == len
+            // A key of at most 16 bytes is its length and prefix; longer
+            // ones compare the hash before the rest of their bytes.
+            if slot.len == len
                 && slot.prefix == prefix
-                && (len <= 16 || self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..])
+                && (len <= 16
+                    || (slot.hash == hash
+                        && self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..]))
             {
                 return Some(&mut self.slots[i].value);
             }
