@@ -9,7 +9,7 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, 
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
-use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
+use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles, load_word};
 use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat};
 
 use crate::acc::ValueAcc;
@@ -316,6 +316,29 @@ struct Scratch<'a> {
 }
 
 impl FeaturesPartial {
+    /// The row of a key of one part, read straight from the record: a
+    /// short part's encoded prefix (see [`push_key_part`]) is built from two
+    /// loads of its bytes, so a known key is found without encoding it into
+    /// `buf` (writing those few bytes and loading them back stalled on
+    /// store forwarding). New, null and long keys go through `buf`.
+    #[inline(always)]
+    fn row_of_part(&mut self, job: &Features, part: Option<&[u8]>, buf: &mut Vec<u8>) -> usize {
+        // Encoded in under 16 bytes: the hash takes no tail word.
+        if let Some(b) = part
+            && b.len() < 15
+        {
+            let (lo, hi) = (load_word(b), load_word(b.get(8..).unwrap_or_default()));
+            let prefix = Prefix { w0: (b.len() as u64 + 1) | lo << 8, w1: lo >> 56 | hi << 8 };
+            let hash = prefix.hash(b.len() + 1, 0);
+            if let Some(&mut row) = self.table.find_short(b.len() + 1, prefix, hash) {
+                return row as usize;
+            }
+        }
+        buf.clear();
+        push_key_part(buf, part);
+        self.row(job, buf, true)
+    }
+
     /// The row of `key`, creating it (with its UTF-8 verdict) if new.
     #[inline]
     fn row(&mut self, job: &Features, key: &[u8], text_key: bool) -> usize {
@@ -503,13 +526,18 @@ impl Features {
                 }
             };
         }
-        key.clear();
-        for &c in &self.keys {
+        let row = if let [c] = self.keys[..] {
             let v = fields[c].value(quote, unescaped);
-            let part = if self.is_null(v) { None } else { Some(v) };
-            push_key_part(key, part);
-        }
-        let row = p.row(self, key, true);
+            p.row_of_part(self, if self.is_null(v) { None } else { Some(v) }, key)
+        } else {
+            key.clear();
+            for &c in &self.keys {
+                let v = fields[c].value(quote, unescaped);
+                let part = if self.is_null(v) { None } else { Some(v) };
+                push_key_part(key, part);
+            }
+            p.row(self, key, true)
+        };
         if p.invalid[row] {
             malformed.report("invalid-utf8", offset, record);
             return;
@@ -790,5 +818,45 @@ impl Job for Features {
 
     fn groups(&self, p: &FeaturesPartial) -> Option<usize> {
         Some(p.rows.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key of one part finds the row its encoded form was given, for
+    /// every length around the short-key cut, without touching the buffer
+    /// once the key is known; a null part and a new key still work.
+    #[test]
+    fn a_part_finds_the_row_of_its_encoded_key() {
+        let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+        spec.key("0").value("1");
+        let inputs = [Source::from_bytes("t", b"a,1\n".to_vec())];
+        let job = spec.build(&inputs).unwrap();
+        let mut p = job.empty();
+        let keys: Vec<Vec<u8>> = (1..=20).map(|n| (0..n as u8).map(|i| b'a' + i).collect()).collect();
+        let mut buf = Vec::new();
+        let rows: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                buf.clear();
+                push_key_part(&mut buf, Some(k));
+                p.row(&job, &buf, true)
+            })
+            .collect();
+        for (k, &row) in keys.iter().zip(&rows) {
+            let mut untouched = b"sentinel".to_vec();
+            assert_eq!(p.row_of_part(&job, Some(k), &mut untouched), row, "{} bytes", k.len());
+            if k.len() < 15 {
+                assert_eq!(untouched, b"sentinel", "{} bytes went through the buffer", k.len());
+            }
+        }
+        let null = p.row_of_part(&job, None, &mut buf);
+        assert_eq!(p.row_of_part(&job, None, &mut buf), null);
+        assert!(!rows.contains(&null));
+        let new = p.row_of_part(&job, Some(b"zz"), &mut buf);
+        assert_eq!(p.row_of_part(&job, Some(b"zz"), &mut buf), new);
+        assert_eq!(p.rows.len(), keys.len() + 2);
     }
 }

@@ -84,54 +84,54 @@ impl<V: Default + Clone> KeyTable<V> {
         self.len
     }
 
+    /// Where the key of `len` bytes with this prefix and hash sits: `Ok`
+    /// with its slot, or `Err` with the empty slot that ends its probe.
+    /// `rest` is the key from byte 16 on; keys of at most 16 bytes never
+    /// read it (their length and prefix identify them).
+    #[inline(always)]
+    fn probe(&self, len: u32, prefix: Prefix, hash: u64, rest: &[u8]) -> Result<usize, usize> {
+        let mut i = (hash as usize) & self.mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.len == 0 {
+                return Err(i);
+            }
+            if slot.len == len
+                && slot.prefix == prefix
+                && (len <= 16
+                    || (slot.hash == hash && self.arena[slot.off as usize + 16..(slot.off + len) as usize] == *rest))
+            {
+                return Ok(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
     /// The value of `key`, inserting a default one if it is new. Returns the
     /// value and whether the key was inserted now.
     #[inline(always)]
     pub(crate) fn entry(&mut self, key: &[u8], prefix: Prefix, hash: u64) -> (&mut V, bool) {
         debug_assert!(!key.is_empty());
-        let len = key.len() as u32;
-        let mut i = (hash as usize) & self.mask;
-        loop {
-            let slot = &self.slots[i];
-            if slot.len == 0 {
-                return (self.insert_at(i, key, prefix, hash), true);
-            }
-            // A key of at most 16 bytes is its length and prefix; longer
-            // ones compare the hash before the rest of their bytes.
-            if slot.len == len
-                && slot.prefix == prefix
-                && (len <= 16
-                    || (slot.hash == hash
-                        && self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..]))
-            {
-                return (&mut self.slots[i].value, false);
-            }
-            i = (i + 1) & self.mask;
+        match self.probe(key.len() as u32, prefix, hash, key.get(16..).unwrap_or_default()) {
+            Ok(i) => (&mut self.slots[i].value, false),
+            Err(i) => (self.insert_at(i, key, prefix, hash), true),
         }
     }
 
     /// The value of `key`, if the table holds it.
     #[inline(always)]
     pub(crate) fn find(&mut self, key: &[u8], prefix: Prefix, hash: u64) -> Option<&mut V> {
-        let len = key.len() as u32;
-        let mut i = (hash as usize) & self.mask;
-        loop {
-            let slot = &self.slots[i];
-            if slot.len == 0 {
-                return None;
-            }
-            // A key of at most 16 bytes is its length and prefix; longer
-            // ones compare the hash before the rest of their bytes.
-            if slot.len == len
-                && slot.prefix == prefix
-                && (len <= 16
-                    || (slot.hash == hash
-                        && self.arena[slot.off as usize + 16..(slot.off + len) as usize] == key[16..]))
-            {
-                return Some(&mut self.slots[i].value);
-            }
-            i = (i + 1) & self.mask;
-        }
+        let i = self.probe(key.len() as u32, prefix, hash, key.get(16..).unwrap_or_default()).ok()?;
+        Some(&mut self.slots[i].value)
+    }
+
+    /// The value of a key of `len` bytes, at most 16, given only its prefix
+    /// and hash (the caller need not hold its bytes), if the table holds it.
+    #[inline(always)]
+    pub(crate) fn find_short(&mut self, len: usize, prefix: Prefix, hash: u64) -> Option<&mut V> {
+        debug_assert!((1..=16).contains(&len));
+        let i = self.probe(len as u32, prefix, hash, &[]).ok()?;
+        Some(&mut self.slots[i].value)
     }
 
     #[cold]
