@@ -144,6 +144,7 @@ mod plan;
 mod query;
 mod record;
 pub mod redact;
+mod scan;
 mod sketch;
 pub mod time;
 

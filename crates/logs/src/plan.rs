@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::record::{
     LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_of, split_request,
 };
+use crate::scan::find;
 use crate::time;
 
 /// What a field of a text format means.
@@ -287,19 +288,18 @@ impl Plan {
             let end = if step.quoted {
                 closing_quote(line, p, &step.after)?
             } else if let Some(&t) = step.after.first() {
-                // Unquoted fields are short (addresses, numbers): a plain loop
-                // beats a memchr call.
+                // Unquoted fields are short (addresses, numbers): see `scan`.
                 let from = search_from(step.field, line, p);
-                let i = line[from..].iter().position(|&b| b == t).ok_or(LineError::Mismatch)?;
-                if !lit_at(line, from + i + 1, &step.after[1..]) {
+                let at = find(line, from, t).ok_or(LineError::Mismatch)?;
+                if !lit_at(line, at + 1, &step.after[1..]) {
                     return Err(LineError::Mismatch);
                 }
-                from + i
+                at
             } else {
                 // The last field: up to the next space, so extra trailing
                 // fields (a server that appends more) do not spoil it.
                 let from = search_from(step.field, line, p);
-                line[from..].iter().position(|&b| b == b' ').map_or(line.len(), |i| from + i)
+                find(line, from, b' ').unwrap_or(line.len())
             };
             let v = &line[p..end];
             p = end + step.after.len();
@@ -353,7 +353,7 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
     match field {
         Field::TimeClf => {
             let after_seconds = (p + 20).min(len);
-            line[after_seconds..].iter().position(|&b| b == b' ').map_or(after_seconds, |i| after_seconds + i + 1)
+            find(line, after_seconds, b' ').map_or(after_seconds, |i| i + 1)
         }
         Field::TimeIso if line.get(p + 10) == Some(&b' ') => (p + 11).min(len),
         _ => p,
@@ -389,8 +389,7 @@ pub(crate) fn finish_paths(rec: &mut LogRecord<'_>) {
 #[inline]
 fn closing_quote(line: &[u8], from: usize, after: &[u8]) -> Result<usize, LineError> {
     let mut at = from;
-    while let Some(i) = memchr::memchr(b'"', &line[at..]) {
-        let q = at + i;
+    while let Some(q) = find(line, at, b'"') {
         at = q + 1;
         let backslashes = line[from..q].iter().rev().take_while(|&&c| c == b'\\').count();
         if backslashes % 2 == 1 {

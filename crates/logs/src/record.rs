@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::scan::{find, rfind};
+
 /// One parsed log line: slices into the line, nothing owned.
 ///
 /// Text fields are **raw**: exactly the bytes in the log, still escaped the
@@ -187,8 +189,8 @@ pub(crate) type RequestParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&
 #[inline]
 pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
     let none = (None, None, None);
-    // Request lines are short: byte loops beat memchr calls here.
-    let Some(sp) = r.iter().position(|&b| b == b' ') else { return none };
+    // Request lines are short: see `scan`.
+    let Some(sp) = find(r, 0, b' ') else { return none };
     let method = &r[..sp];
     if method.is_empty()
         || method.len() > 24
@@ -197,7 +199,7 @@ pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
         return none;
     }
     let rest = &r[sp + 1..];
-    let (uri, protocol) = match rest.iter().rposition(|&b| b == b' ') {
+    let (uri, protocol) = match rfind(rest, b' ') {
         Some(i) if rest[i + 1..].starts_with(b"HTTP/") => (&rest[..i], Some(&rest[i + 1..])),
         Some(_) => return none,
         None => (rest, None),
@@ -211,7 +213,7 @@ pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
 /// The path of a request target: everything before `?`.
 #[inline]
 pub(crate) fn path_of(uri: &[u8]) -> &[u8] {
-    match memchr::memchr(b'?', uri) {
+    match find(uri, 0, b'?') {
         Some(i) => &uri[..i],
         None => uri,
     }
