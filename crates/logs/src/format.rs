@@ -176,9 +176,24 @@ impl LogFormat {
     /// time, the timestamp is the costliest field of a line.
     #[inline]
     pub fn parse_with<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
+        let mut rec = LogRecord::default();
+        self.parse_into(line, want_time, &mut rec)?;
+        Ok(rec)
+    }
+
+    /// [`parse_with`](LogFormat::parse_with) into a record the caller
+    /// keeps, for loops over many lines: a record is about 200 bytes, and
+    /// returning it by value copied it twice a line (about 16% of the
+    /// instructions of a per-path summary). On an error `rec` holds no
+    /// meaningful fields.
+    #[inline]
+    pub fn parse_into<'a>(&self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
         match &self.kind {
-            Kind::Text(p, _) => p.parse(line, want_time),
-            Kind::Json(f) => f.parse(line, want_time),
+            Kind::Text(p, _) => p.parse_into(line, want_time, rec),
+            Kind::Json(f) => {
+                *rec = f.parse(line, want_time)?;
+                Ok(())
+            }
         }
     }
 

@@ -495,10 +495,11 @@ impl Job for LogJob {
         let mut key = [Part::Null; MAX_GROUP_FIELDS + 1];
         let mut totals = Totals::default();
         let mut rejects = Vec::new();
+        let mut record = LogRecord::default();
         for line in Lines.records(chunk.bytes) {
             totals.lines += 1;
-            let r = match self.format.parse_with(line.bytes, need_time) {
-                Ok(r) => r,
+            let r = match self.format.parse_into(line.bytes, need_time, &mut record) {
+                Ok(()) => &record,
                 Err(e) => {
                     malformed.report(e.kind(), line.offset, line.bytes);
                     if self.collect_rejects {
@@ -512,13 +513,13 @@ impl Job for LogJob {
                 }
             };
             totals.parsed += 1;
-            if !self.accepts(&r) {
+            if !self.accepts(r) {
                 continue;
             }
             totals.matched += 1;
             let mut hash = 0u64;
             for (i, &f) in self.group_by.iter().enumerate() {
-                key[i] = self.part(f, &r);
+                key[i] = self.part(f, r);
                 hash = key[i].hash(hash);
             }
             let acc = table.entry(hash, &key[..arity]);
@@ -540,7 +541,7 @@ impl Job for LogJob {
                 acc.ip_hashes.push(hash_bytes(ip, 0x1b));
             }
             for (t, top) in self.tops.iter().zip(&mut tops) {
-                let p = self.part(t.field, &r);
+                let p = self.part(t.field, r);
                 key[arity] = p;
                 *top.entry(p.hash(hash), &key[..=arity]) += 1;
             }

@@ -275,14 +275,19 @@ impl Plan {
     }
 
     /// Parse one line.
-    pub(crate) fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
+    pub(crate) fn parse_into<'a>(
+        &self,
+        line: &'a [u8],
+        want_time: bool,
+        rec: &mut LogRecord<'a>,
+    ) -> Result<(), LineError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(LineError::Empty);
         }
         if !lit_at(line, 0, &self.leading) {
             return Err(LineError::Mismatch);
         }
-        let mut rec = LogRecord::default();
+        *rec = LogRecord::default();
         let mut p = self.leading.len();
         for step in self.steps.iter() {
             let end = if step.quoted {
@@ -333,8 +338,8 @@ impl Plan {
                 Field::Latency(unit) => rec.latency_us = parse_duration(v, unit)?,
             }
         }
-        finish_paths(&mut rec);
-        Ok(rec)
+        finish_paths(rec);
+        Ok(())
     }
 
     /// Whether the format has a request-time field.
@@ -409,6 +414,15 @@ fn closing_quote(line: &[u8], from: usize, after: &[u8]) -> Result<usize, LineEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Plan {
+        /// A line's record by value, for tests.
+        fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
+            let mut rec = LogRecord::default();
+            self.parse_into(line, want_time, &mut rec)?;
+            Ok(rec)
+        }
+    }
 
     #[test]
     fn apache_directives_compile() {
