@@ -427,10 +427,8 @@ impl Brc {
         malformed: &mut Malformed,
     ) -> usize {
         // Names of up to 15 bytes (nearly all real ones) end within the first
-        // two words: find the ';' there without branching on which word holds
-        // it, since name lengths vary at random from line to line.
-        // Every load below stays within MARGIN bytes of `p`: one bounds
-        // check for the line instead of one per load.
+        // 16 bytes. Every load below stays within MARGIN bytes of `p`: one
+        // bounds check for the line instead of one per load.
         let win: &[u8; MARGIN] = b[p..p + MARGIN].try_into().expect("MARGIN readable bytes");
         let w0 = load(win, 0);
         let w1 = load(win, 8);
