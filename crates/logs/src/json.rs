@@ -8,6 +8,7 @@ use pagemill_sketch::load_word;
 
 use crate::error::Error;
 use crate::plan::finish_paths;
+use crate::scan::find2;
 use crate::record::{
     LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, split_request,
 };
@@ -507,8 +508,7 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let start = self.p;
         loop {
-            let i = memchr::memchr2(b'"', b'\\', &self.b[self.p..]).ok_or(LineError::BadJson)?;
-            self.p += i;
+            self.p = find2(self.b, self.p, b'"', b'\\').ok_or(LineError::BadJson)?;
             if self.b[self.p] == b'"' {
                 let s = &self.b[start..self.p];
                 self.p += 1;

@@ -16,12 +16,20 @@ fn mask(hay: &[u8], at: usize, byte: u8) -> u32 {
     u8x16::new(block).simd_eq(u8x16::splat(byte)).to_bitmask()
 }
 
-/// The index of the first `byte` in `hay` at or after `from`.
+/// The mask of `a` or `b` in the 16 bytes of `hay` at `at`.
 #[inline(always)]
-pub(crate) fn find(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
+fn mask2(hay: &[u8], at: usize, a: u8, b: u8) -> u32 {
+    let block = u8x16::new(hay[at..at + 16].try_into().expect("16 bytes"));
+    (block.simd_eq(u8x16::splat(a)) | block.simd_eq(u8x16::splat(b))).to_bitmask()
+}
+
+/// The first index at or after `from` where `hit` (a 16-byte block mask
+/// function) has a bit, or where `is` holds in a short haystack.
+#[inline(always)]
+fn first(hay: &[u8], from: usize, hit: impl Fn(usize) -> u32, is: impl Fn(u8) -> bool) -> Option<usize> {
     let mut at = from;
     while at + 16 <= hay.len() {
-        let m = mask(hay, at, byte);
+        let m = hit(at);
         if m != 0 {
             return Some(at + m.trailing_zeros() as usize);
         }
@@ -33,10 +41,22 @@ pub(crate) fn find(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
     if hay.len() >= 16 {
         // The last block again, without the bytes before `at`.
         let start = hay.len() - 16;
-        let m = mask(hay, start, byte) >> (at - start);
+        let m = hit(start) >> (at - start);
         return (m != 0).then(|| at + m.trailing_zeros() as usize);
     }
-    hay[at..].iter().position(|&b| b == byte).map(|i| at + i)
+    hay[at..].iter().position(|&b| is(b)).map(|i| at + i)
+}
+
+/// The index of the first `byte` in `hay` at or after `from`.
+#[inline(always)]
+pub(crate) fn find(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
+    first(hay, from, |at| mask(hay, at, byte), |b| b == byte)
+}
+
+/// The index of the first `a` or `b` in `hay` at or after `from`.
+#[inline(always)]
+pub(crate) fn find2(hay: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
+    first(hay, from, |at| mask2(hay, at, a, b), |c| c == a || c == b)
 }
 
 /// The index of the last `byte` in `hay`.
@@ -75,6 +95,11 @@ mod tests {
                     for from in 0..=len + 1 {
                         let want = hay.get(from..).and_then(|r| r.iter().position(|&b| b == byte)).map(|i| from + i);
                         assert_eq!(find(&hay, from, byte), want, "{hay:?} from {from}");
+                        let want2 = hay
+                            .get(from..)
+                            .and_then(|r| r.iter().position(|&b| b == byte || b == b'x'))
+                            .map(|i| from + i);
+                        assert_eq!(find2(&hay, from, byte, b'x'), want2, "{hay:?} from {from}");
                     }
                 }
             }
