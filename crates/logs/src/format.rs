@@ -190,10 +190,7 @@ impl LogFormat {
     pub fn parse_into<'a>(&self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
         match &self.kind {
             Kind::Text(p, _) => p.parse_into(line, want_time, rec),
-            Kind::Json(f) => {
-                *rec = f.parse(line, want_time)?;
-                Ok(())
-            }
+            Kind::Json(f) => f.parse_into(line, want_time, rec),
         }
     }
 

@@ -8,10 +8,10 @@ use pagemill_sketch::load_word;
 
 use crate::error::Error;
 use crate::plan::finish_paths;
-use crate::scan::find2;
 use crate::record::{
     LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, split_request,
 };
+use crate::scan::find2;
 use crate::time;
 
 /// What a JSON field means.
@@ -386,7 +386,20 @@ impl JsonFields {
     }
 
     /// Parse one JSON line.
+    #[cfg(test)]
     pub(crate) fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
+        let mut rec = LogRecord::default();
+        self.parse_into(line, want_time, &mut rec)?;
+        Ok(rec)
+    }
+
+    /// Parse one JSON line into `rec` (see `LogFormat::parse_into`).
+    pub(crate) fn parse_into<'a>(
+        &self,
+        line: &'a [u8],
+        want_time: bool,
+        rec: &mut LogRecord<'a>,
+    ) -> Result<(), LineError> {
         let mut s = Scanner { b: line, p: 0 };
         s.ws();
         if s.p == line.len() {
@@ -400,7 +413,7 @@ impl JsonFields {
         if s.p != line.len() {
             return Err(LineError::BadJson);
         }
-        found.record(want_time)
+        found.record(want_time, rec)
     }
 }
 
@@ -437,9 +450,9 @@ impl<'a> Found<'a> {
         self.get(t).and_then(|v| dash_none(v.bytes()))
     }
 
-    fn record(&self, want_time: bool) -> Result<LogRecord<'a>, LineError> {
+    fn record(&self, want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
         use JsonTarget::*;
-        let mut rec = LogRecord {
+        *rec = LogRecord {
             ip: self.text(Ip),
             user: self.text(User),
             referrer: self.text(Referrer),
@@ -455,7 +468,7 @@ impl<'a> Found<'a> {
         rec.uri = self.text(Uri).or(rec.uri);
         rec.path = self.text(Path);
         rec.protocol = self.text(Protocol).or(rec.protocol);
-        finish_paths(&mut rec);
+        finish_paths(rec);
         if want_time && let Some(v) = self.get(Time) {
             rec.time = Some(
                 match v {
@@ -474,7 +487,7 @@ impl<'a> Found<'a> {
         if let Some(v) = self.get(Latency) {
             rec.latency_us = parse_duration(v.bytes(), self.units[Latency as usize])?;
         }
-        Ok(rec)
+        Ok(())
     }
 }
 
