@@ -269,9 +269,10 @@ impl fmt::Display for BrcResult {
 /// bounds trouble: a 100-byte name, `;`, a 5-byte value and `\n`, rounded up
 /// to whole 8-byte loads.
 const MARGIN: usize = 128;
-/// The fast path looks for the `;` in at most this many 8-byte words (names of
-/// up to 104 bytes); longer lines take the slow path.
-const NAME_WORDS: usize = 13;
+/// The fast path looks for the `;` in 16-byte blocks starting at most here
+/// (names of up to 111 bytes; the value after them is still read within
+/// [`MARGIN`]); longer lines take the slow path.
+const LONG_NAME_LAST_BLOCK: usize = 96;
 /// Chunks of at least this many bytes are read by two interleaved cursors.
 const INTERLEAVE_MIN: usize = 4096;
 
@@ -286,43 +287,11 @@ const NAME_MASKS: [[u64; 2]; 16] = {
     m
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 #[inline(always)]
 fn load(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
-}
-
-/// A mask with the high bit set in each byte of `w` equal to `byte` (exact for
-/// the lowest such byte, which is all the callers use).
-#[inline(always)]
-fn find_byte(w: u64, byte: u8) -> u64 {
-    let x = w ^ (ONES * u64::from(byte));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
-/// Where a name ends within one 8-byte word of it.
-enum NameEnd {
-    /// At this byte of the word (the `;`).
-    At(usize),
-    /// A newline comes first: the line has no separator here.
-    Newline,
-    /// Neither byte is in this word.
-    Beyond,
-}
-
-#[inline(always)]
-fn name_end(w: u64) -> NameEnd {
-    let semi = find_byte(w, b';');
-    let nl = find_byte(w, b'\n');
-    if semi != 0 && (nl == 0 || semi.trailing_zeros() < nl.trailing_zeros()) {
-        NameEnd::At((semi.trailing_zeros() / 8) as usize)
-    } else if nl != 0 {
-        NameEnd::Newline
-    } else {
-        NameEnd::Beyond
-    }
 }
 
 /// Parse a value `-?d?d.d\n` from the 8 bytes `w` that follow the `;`.
@@ -462,19 +431,20 @@ impl Brc {
             Self::add_found(stats, tenths, b, p, next, base, malformed);
             return next;
         }
-        // Longer names: word by word from the third. A '\n' first means the
-        // line has no separator (the slow path decides); one in the first
-        // two words makes a name the table cannot hold (see above).
-        let mut k = 2;
+        // Longer names: 16 bytes at a time from the 17th. A line with no
+        // ';' before the next line's makes a name with a '\n' in it, which
+        // the table cannot hold: the lookup below sends it to the slow path.
+        let mut at = 16;
         let len = loop {
-            if k == NAME_WORDS {
+            if at > LONG_NAME_LAST_BLOCK {
                 return Self::slow_line(b, p, end, base, table, malformed);
             }
-            match name_end(load(win, 8 * k)) {
-                NameEnd::At(i) => break 8 * k + i,
-                NameEnd::Newline => return Self::slow_line(b, p, end, base, table, malformed),
-                NameEnd::Beyond => k += 1,
+            let block = u8x16::new(win[at..at + 16].try_into().expect("16 bytes"));
+            let semis = block.simd_eq(u8x16::splat(b';')).to_bitmask();
+            if semis != 0 {
+                break at + semis.trailing_zeros() as usize;
             }
+            at += 16;
         };
         let (prefix, tail) = (Prefix { w0, w1 }, load(win, len - 8));
         let Some((tenths, used)) = parse_value(load(win, len + 1)) else {
@@ -656,7 +626,7 @@ mod tests {
     fn fast_and_slow_lines_of_one_name_find_one_station() {
         // CRLF lines take the slow path, the others the fast
         // one. Both must hash every name length alike (16 bytes was not).
-        for len in [1usize, 7, 8, 15, 16, 17, 23, 24, 40, 99] {
+        for len in [1usize, 7, 8, 15, 16, 17, 23, 24, 31, 32, 33, 40, 99, 100, 111, 112, 113, 127, 200] {
             let name: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
             let text = format!("{name};1.0\n{name};2.0\r\n{name};3.0\n{name};-4.5\r\n");
             let outcome =
@@ -664,6 +634,25 @@ mod tests {
             let stations = &outcome.output.stations;
             assert_eq!(stations.len(), 1, "{len}-byte name: {stations:?}");
             assert_eq!((stations[0].count, stations[0].sum, stations[0].min), (4, 15, -45), "{len}");
+        }
+    }
+
+    #[test]
+    fn a_line_without_a_separator_never_lends_its_name_to_the_next() {
+        // The fast path reads past the first line's end to the second
+        // line's ';', making a name with a '\n' inside; the table never
+        // holds such a name, so the slow path must take over, whatever the
+        // lengths and whether the second name is already known.
+        for (a, b) in [(3usize, 3usize), (3, 20), (20, 3), (20, 40), (60, 45), (5, 100)] {
+            let first: String = "x".repeat(a);
+            let second: String = "y".repeat(b);
+            let text = format!("{second};1.0\n{first}\n{second};2.0\n{first}\n{second};3.0\n");
+            let outcome =
+                pagemill_engine::Runner::new().run(&Brc::new(), &[Source::from_bytes("t", text.into_bytes())]).unwrap();
+            let stations = &outcome.output.stations;
+            assert_eq!(stations.len(), 1, "{a}, {b}: {stations:?}");
+            assert_eq!((stations[0].count, stations[0].sum), (3, 60), "{a}, {b}");
+            assert_eq!(outcome.malformed.count("missing-separator"), 2, "{a}, {b}");
         }
     }
 
