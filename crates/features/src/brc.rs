@@ -10,10 +10,10 @@ use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
 use pagemill_split::Lines;
+use pagemill_split::block::eq_mask16;
 
 use crate::error::Error;
 use crate::table::{KeyTable, Prefix};
-use wide::u8x16;
 
 /// Per-station accumulator, in tenths of a degree.
 #[derive(Clone, Debug)]
@@ -402,8 +402,7 @@ impl Brc {
         let w0 = load(win, 0);
         let w1 = load(win, 8);
         // One 16-byte compare finds the ';' among the first 16 bytes.
-        let head = u8x16::new(win[..16].try_into().expect("16 bytes"));
-        let semis = head.simd_eq(u8x16::splat(b';')).to_bitmask();
+        let semis = eq_mask16(win[..16].try_into().expect("16 bytes"), b';');
         if semis != 0 {
             // At most 15: the ';' is in the first 16 bytes.
             let len = semis.trailing_zeros() as usize & 15;
@@ -439,8 +438,7 @@ impl Brc {
             if at > LONG_NAME_LAST_BLOCK {
                 return Self::slow_line(b, p, end, base, table, malformed);
             }
-            let block = u8x16::new(win[at..at + 16].try_into().expect("16 bytes"));
-            let semis = block.simd_eq(u8x16::splat(b';')).to_bitmask();
+            let semis = eq_mask16(win[at..at + 16].try_into().expect("16 bytes"), b';');
             if semis != 0 {
                 break at + semis.trailing_zeros() as usize;
             }

@@ -3,24 +3,29 @@
 //! The fields of an access-log line are a few to a few dozen bytes long. A
 //! byte loop branches on every byte and mispredicts where the field ends;
 //! a `memchr` call costs a call and a setup sized for long haystacks. These
-//! compare 16 bytes at once (one SSE2 compare and mask on x86-64, through
-//! `wide`) and read the line's last 16 bytes again for the part of a line
+//! compare 16 bytes at once (one SSE2 compare and mask on x86-64:
+//! `pagemill_split::block::eq_mask16`) and read the line's last 16 bytes again for the part of a line
 //! shorter than a whole block, so no byte past the line is touched.
 
-use wide::u8x16;
+use pagemill_split::block::eq_mask16;
+
+/// The 16 bytes of `hay` at `at`.
+#[inline(always)]
+fn block(hay: &[u8], at: usize) -> &[u8; 16] {
+    hay[at..at + 16].try_into().expect("16 bytes")
+}
 
 /// The mask of `byte` in the 16 bytes of `hay` at `at`.
 #[inline(always)]
 fn mask(hay: &[u8], at: usize, byte: u8) -> u32 {
-    let block: [u8; 16] = hay[at..at + 16].try_into().expect("16 bytes");
-    u8x16::new(block).simd_eq(u8x16::splat(byte)).to_bitmask()
+    eq_mask16(block(hay, at), byte)
 }
 
 /// The mask of `a` or `b` in the 16 bytes of `hay` at `at`.
 #[inline(always)]
 fn mask2(hay: &[u8], at: usize, a: u8, b: u8) -> u32 {
-    let block = u8x16::new(hay[at..at + 16].try_into().expect("16 bytes"));
-    (block.simd_eq(u8x16::splat(a)) | block.simd_eq(u8x16::splat(b))).to_bitmask()
+    let bytes = block(hay, at);
+    eq_mask16(bytes, a) | eq_mask16(bytes, b)
 }
 
 /// The first index at or after `from` where `hit` (a 16-byte block mask

@@ -10,10 +10,11 @@
 //! take 1.75x that count's time, and 0.75x that of a memchr loop that hands
 //! out each line (`benches/results/2026-12-05-vm-split.md`).
 //!
-//! [`eq_mask`] and [`prefix_xor`] are public for parsers built on the same
-//! idea (the features job's field walker).
+//! [`eq_mask`], [`eq_mask16`] and [`prefix_xor`] are public for parsers
+//! built on the same idea (the features job's field walker and 1BRC parser,
+//! the logs job's field search).
 
-use wide::u8x64;
+use wide::{u8x16, u8x64};
 
 use crate::Record;
 
@@ -29,6 +30,15 @@ pub const BLOCK: usize = 64;
 #[inline(always)]
 pub fn eq_mask(block: &[u8; BLOCK], byte: u8) -> u64 {
     u8x64::new(*block).simd_eq(u8x64::splat(byte)).to_bitmask()
+}
+
+/// One bit per byte of the 16 bytes `block` that equals `byte`: the short
+/// form of [`eq_mask`], one SSE2 `pcmpeqb` + `pmovmskb` on x86-64, for
+/// parsers whose fields end within a few bytes (the 1BRC line parser, log
+/// field searches).
+#[inline(always)]
+pub fn eq_mask16(block: &[u8; 16], byte: u8) -> u32 {
+    u8x16::new(*block).simd_eq(u8x16::splat(byte)).to_bitmask()
 }
 
 /// The 64 bytes of `chunk` at `at` (zero past its end) and the mask of the
@@ -182,6 +192,9 @@ mod tests {
         assert_eq!(eq_mask(&block, b'\n'), want);
         assert_eq!(eq_mask(&[b'x'; BLOCK], b'x'), u64::MAX);
         assert_eq!(eq_mask(&[0; BLOCK], b'x'), 0);
+        let short: [u8; 16] = block[..16].try_into().unwrap();
+        assert_eq!(eq_mask16(&short, b'\n'), want as u32 & 0xFFFF);
+        assert_eq!(eq_mask16(&[b'x'; 16], b'x'), 0xFFFF);
     }
 
     #[test]
