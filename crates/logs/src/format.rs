@@ -176,9 +176,7 @@ impl LogFormat {
     /// time, the timestamp is the costliest field of a line.
     #[inline]
     pub fn parse_with<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
-        let mut rec = LogRecord::default();
-        self.parse_into(line, want_time, &mut rec)?;
-        Ok(rec)
+        crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
     }
 
     /// [`parse_with`](LogFormat::parse_with) into a record the caller

@@ -388,9 +388,7 @@ impl JsonFields {
     /// Parse one JSON line.
     #[cfg(test)]
     pub(crate) fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
-        let mut rec = LogRecord::default();
-        self.parse_into(line, want_time, &mut rec)?;
-        Ok(rec)
+        crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
     }
 
     /// Parse one JSON line into `rec` (see `LogFormat::parse_into`).

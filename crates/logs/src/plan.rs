@@ -418,9 +418,7 @@ mod tests {
     impl Plan {
         /// A line's record by value, for tests.
         fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
-            let mut rec = LogRecord::default();
-            self.parse_into(line, want_time, &mut rec)?;
-            Ok(rec)
+            crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
         }
     }
 

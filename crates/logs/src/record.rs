@@ -180,6 +180,18 @@ pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, Li
     Ok(Some(micros))
 }
 
+/// The record `parse` fills in, returned by value: for callers that parse
+/// one line, over the parsers' `parse_into` (which fill a record the caller
+/// keeps).
+#[inline]
+pub(crate) fn by_value<'a>(
+    parse: impl FnOnce(&mut LogRecord<'a>) -> Result<(), LineError>,
+) -> Result<LogRecord<'a>, LineError> {
+    let mut rec = LogRecord::default();
+    parse(&mut rec)?;
+    Ok(rec)
+}
+
 /// Method, target and protocol of a request line.
 pub(crate) type RequestParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Option<&'a [u8]>);
 
