@@ -481,9 +481,10 @@ impl Brc {
     /// then the last lines from a padded copy, where a missing final newline
     /// is added.
     fn finish_range(b: &[u8], mut p: usize, end: usize, table: &mut KeyTable<BrcStats>, malformed: &mut Malformed) {
-        let stop = b.len().saturating_sub(MARGIN);
-        while p < end && p <= stop && b.len() >= MARGIN {
-            p = Self::line(b, p, end, 0, table, malformed);
+        if let Some(stop) = b.len().checked_sub(MARGIN) {
+            while p < end && p <= stop {
+                p = Self::line(b, p, end, 0, table, malformed);
+            }
         }
         if p < end {
             let mut tail = Vec::with_capacity(end - p + MARGIN + 1);
