@@ -38,6 +38,19 @@ impl Latency {
         l
     }
 
+    /// The same state as [`Latency::from_raw`] of a copy of `values`, without
+    /// the copy where they go into a histogram.
+    pub(crate) fn from_values(values: &[u64], settings: &Settings) -> Latency {
+        if values.len() <= RAW_LATENCIES {
+            return Latency::from_raw(values.to_vec(), settings);
+        }
+        let mut h = Latency::new_hist(settings);
+        for &v in values {
+            record(&mut h, v);
+        }
+        Latency { raw: Vec::new(), hist: Some(h), max: values.iter().copied().max() }
+    }
+
     fn new_hist(settings: &Settings) -> Box<Histogram<u64>> {
         Box::new(Histogram::new(settings.sigfig).expect("significant figures are validated to be 1..=5"))
     }
@@ -150,12 +163,24 @@ impl Default for Distinct {
 
 impl Distinct {
     /// From unsorted hashes with duplicates.
+    #[cfg(test)]
     pub(crate) fn from_hashes(mut hashes: Vec<u64>, settings: &Settings) -> Distinct {
+        Distinct::from_hash_slice(&mut hashes, settings)
+    }
+
+    /// From unsorted hashes with duplicates, which are sorted in place.
+    pub(crate) fn from_hash_slice(hashes: &mut [u64], settings: &Settings) -> Distinct {
         hashes.sort_unstable();
-        hashes.dedup();
-        let mut d = Distinct::Exact(hashes);
-        d.settle(settings);
-        d
+        let unique = || hashes.iter().enumerate().filter(|&(i, h)| i == 0 || hashes[i - 1] != *h).map(|(_, &h)| h);
+        let n = unique().count();
+        if n > settings.exact_limit {
+            let mut s = Distinct::new_sketch(settings);
+            unique().for_each(|h| s.update(h));
+            return Distinct::Sketch(s);
+        }
+        let mut exact = Vec::with_capacity(n);
+        exact.extend(unique());
+        Distinct::Exact(exact)
     }
 
     fn new_sketch(settings: &Settings) -> Box<HllSketch> {
@@ -264,6 +289,15 @@ mod tests {
         assert!((whole.count() as f64 - 3000.0).abs() < 3000.0 * 0.05, "{}", whole.count());
         let small = Distinct::from_hashes(vec![3, 1, 3, 2], &S);
         assert_eq!(small.count(), 3);
+        // Exactly at the limit stays exact; one more distinct value sketches.
+        for (n, exact) in [(S.exact_limit, true), (S.exact_limit + 1, false)] {
+            let mut v: Vec<u64> = (0..n as u64).rev().flat_map(|h| [h * 31 + 1, h * 31 + 1]).collect();
+            let d = Distinct::from_hash_slice(&mut v, &S);
+            assert_eq!(matches!(d, Distinct::Exact(_)), exact, "{n} distinct");
+            if let Distinct::Exact(h) = &d {
+                assert!(h.windows(2).all(|w| w[0] < w[1]) && h.len() == n);
+            }
+        }
     }
 
     #[test]
@@ -286,6 +320,10 @@ mod tests {
             }
             assert_eq!(merged.quantiles(&qs, &probe).unwrap(), want, "{n} values in pieces");
             assert_eq!(merged.max(), values.iter().copied().max());
+            let mut borrowed = Latency::from_values(&values, &S);
+            assert_eq!(borrowed.quantiles(&qs, &probe).unwrap(), want, "{n} values from a slice");
+            assert_eq!(borrowed.max(), merged.max());
+            assert_eq!(borrowed.histogram().is_some(), n > raw, "{n} values: histogram only past the raw limit");
         }
         assert!(Latency::default().quantiles(&qs, &probe).is_none());
     }
