@@ -109,10 +109,13 @@ add "wc -l" "wc -l \"$log\" > /dev/null"
 declare -A times
 for ((r = 1; r <= runs; r++)); do
     for name in "${order[@]}"; do
-        start=$(date +%s%N)
-        bash -c "${cmd[$name]}"
-        end=$(date +%s%N)
-        t=$(( (end - start) / 1000000 ))
+        # The clock is bash's own and the command runs in this shell: a
+        # `date` and a `bash -c` per run added about 3 ms to every time,
+        # 4% of pagemill's on the 100 MB slice and nothing of GoAccess's.
+        start=${EPOCHREALTIME//[.,]/}
+        eval "${cmd[$name]}"
+        end=${EPOCHREALTIME//[.,]/}
+        t=$(( (end - start) / 1000 ))
         times[$name]="${times[$name]:-} $t"
         echo "round $r: $name ${t} ms" >&2
     done
