@@ -7,8 +7,8 @@
 //! so each record costs a few instructions on top of the scan. Baseline
 //! x86-64 builds compare with SSE2, where memchr's newline count picks AVX2
 //! at run time: on 1 GiB of 200-byte log lines, one thread, plan and iterate
-//! take 1.6-1.8x that count's time, and 0.8-0.9x that of a memchr loop that
-//! hands out each line (`benches/results/2026-12-05-vm-split.md`).
+//! take 1.75x that count's time, and 0.75x that of a memchr loop that hands
+//! out each line (`benches/results/2026-12-05-vm-split.md`).
 //!
 //! [`eq_mask`], [`eq_mask16`] and [`prefix_xor`] are public for parsers
 //! built on the same idea (the features job's field walker and 1BRC parser,
