@@ -354,6 +354,9 @@ impl Runner {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
 
         let chunks: Vec<(usize, Range<usize>)> = pool.install(|| self.plan(job, inputs));
+        if self.releases() {
+            release_boundaries(inputs, &chunks);
+        }
         let (lo, hi) = match &select {
             None => (0, chunks.len()),
             Some(r) if r.start < r.end && r.end <= chunks.len() => (r.start, r.end),
@@ -499,6 +502,25 @@ fn merge_node<P>(
     let left = merge_node(parts, lo, mid, merge)?;
     let right = merge_node(parts, mid, hi, merge)?;
     Some(merge(left, right))
+}
+
+/// Bytes either side of a chunk boundary that [`release_boundaries`] gives
+/// back: a huge page, the most a single fault maps.
+const BOUNDARY_RELEASE: usize = 2 << 20;
+
+/// Give back the pages that planning faulted in around each chunk boundary
+/// (finding a record boundary reads the bytes there). Where the kernel maps
+/// a file's page cache in 2 MiB huge pages, each of those reads mapped a
+/// whole huge page, and they stayed resident until their chunks ran: 600 MB
+/// at the start of a 10 GB run with 64 MiB chunks, 3.9 GB with 8 MiB ones,
+/// against the bound that releasing processed ranges keeps. The chunks
+/// fault the bytes back in when they reach them.
+fn release_boundaries(inputs: &[Source], chunks: &[(usize, Range<usize>)]) {
+    for (input, range) in chunks {
+        if range.start > 0 {
+            inputs[*input].release(range.start.saturating_sub(BOUNDARY_RELEASE)..range.start + BOUNDARY_RELEASE);
+        }
+    }
 }
 
 struct Ctx<'a, J> {
