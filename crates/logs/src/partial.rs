@@ -26,7 +26,7 @@
 //!   i64 (status, status class, or time-bucket start in µs). `key` is the
 //!   group's parts, one per group-by field (empty without group-by).
 //! * `latency`: tag `0`, a u64 count `n`, then the `n` raw values, u64 µs
-//!   each (a group of at most 2048 values); or tag `1`, a u64 count `n`,
+//!   each (at most 16,384 values; readers accept more); or tag `1`, a u64 count `n`,
 //!   then `n` `(value, count)` u64 pairs, values strictly ascending, one per
 //!   non-empty HdrHistogram bucket (the bucket's highest equivalent value),
 //!   which rebuild a histogram with the same counts per bucket and so the

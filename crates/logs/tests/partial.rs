@@ -83,10 +83,10 @@ fn assert_same_report(merged: &LogReport, whole: &LogReport) {
 
 #[test]
 fn three_days_merged_equal_one_run_by_path_and_status() {
-    let days = three_days(20_000, AccessLogFormat::Timed);
+    let days = three_days(150_000, AccessLogFormat::Timed);
     let job = job(&[GroupField::Path, GroupField::Status]);
     let parts: Vec<RecordBatch> = days.iter().map(|d| partial(&job, std::slice::from_ref(d))).collect();
-    // The sketch paths are used: a group with more than 2048 request times
+    // The sketch paths are used: a group with more than 16,384 request times
     // keeps a histogram, busy groups a HyperLogLog.
     for p in &parts {
         assert!(tagged(p, "latency", 1) > 0, "no histogram cell");
@@ -347,7 +347,7 @@ fn damaged(batch: &RecordBatch) -> Error {
 
 #[test]
 fn damaged_partials_are_errors_not_panics() {
-    let input = day("d.log", 20_000, AccessLogFormat::Timed, 11);
+    let input = day("d.log", 150_000, AccessLogFormat::Timed, 11);
     let mut job = job(&[GroupField::Path, GroupField::Status]);
     // Sketches in every mode: coupon list or set, and registers.
     job.distinct_exact_limit(8);
