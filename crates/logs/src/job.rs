@@ -197,18 +197,18 @@ impl<S: Default> ChunkTable<S> {
     /// Owned keys with what `f` makes of each group's index and state,
     /// sorted by key.
     fn into_sorted<T>(mut self, mut f: impl FnMut(usize, S) -> T) -> Vec<(Key, T)> {
+        let mut states = std::mem::take(&mut self.states);
         let arity = self.arity;
         let key = |g: u32| self.stored[g as usize * arity..(g as usize + 1) * arity].iter().map(|&s| self.view(s));
         // Sort group numbers by the borrowed keys (the same order as the
         // owned ones), not the large (key, state) pairs themselves.
-        let mut order: Vec<u32> = (0..self.states.len() as u32).collect();
+        let mut order: Vec<u32> = (0..states.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
-        let keys: Vec<Key> = order.iter().map(|&g| key(g).map(|p| p.owned()).collect()).collect();
-        keys.into_iter()
-            .zip(order)
-            .map(|(k, g)| {
-                let state = std::mem::take(&mut self.states[g as usize]);
-                (k, f(g as usize, state))
+        order
+            .into_iter()
+            .map(|g| {
+                let state = std::mem::take(&mut states[g as usize]);
+                (key(g).map(|p| p.owned()).collect(), f(g as usize, state))
             })
             .collect()
     }

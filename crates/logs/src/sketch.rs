@@ -170,19 +170,24 @@ impl Distinct {
         Distinct::from_hash_slice(&mut hashes, settings)
     }
 
-    /// From unsorted hashes with duplicates, which are sorted in place.
+    /// From unsorted hashes with duplicates, which are sorted and
+    /// deduplicated in place (the distinct ones end up in front).
     pub(crate) fn from_hash_slice(hashes: &mut [u64], settings: &Settings) -> Distinct {
         hashes.sort_unstable();
-        let unique = || hashes.iter().enumerate().filter(|&(i, h)| i == 0 || hashes[i - 1] != *h).map(|(_, &h)| h);
-        let n = unique().count();
+        let mut n = 0;
+        for i in 0..hashes.len() {
+            if n == 0 || hashes[i] != hashes[n - 1] {
+                hashes[n] = hashes[i];
+                n += 1;
+            }
+        }
+        let unique = &hashes[..n];
         if n > settings.exact_limit {
             let mut s = Distinct::new_sketch(settings);
-            unique().for_each(|h| s.update(h));
+            unique.iter().for_each(|&h| s.update(h));
             return Distinct::Sketch(s);
         }
-        let mut exact = Vec::with_capacity(n);
-        exact.extend(unique());
-        Distinct::Exact(exact)
+        Distinct::Exact(unique.to_vec())
     }
 
     fn new_sketch(settings: &Settings) -> Box<HllSketch> {
