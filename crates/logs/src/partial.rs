@@ -26,7 +26,11 @@
 //!   i64 (status, status class, or time-bucket start in µs). `key` is the
 //!   group's parts, one per group-by field (empty without group-by).
 //! * `latency`: tag `0`, a u64 count `n`, then the `n` raw values, u64 µs
-//!   each (at most 16,384 values; readers accept more); or tag `1`, a u64 count `n`,
+//!   each, in no order (at most 16,384 values; readers accept more).
+//!   Writers may round a value down to the lowest value of its bucket at 5
+//!   significant digits (values below 262,144 µs are kept as they are):
+//!   every HdrHistogram of 1 to 5 digits files both alike, so no quantile
+//!   changes, and `latency_max_us` keeps the exact maximum. Or tag `1`, a u64 count `n`,
 //!   then `n` `(value, count)` u64 pairs, values strictly ascending, one per
 //!   non-empty HdrHistogram bucket (the bucket's highest equivalent value),
 //!   which rebuild a histogram with the same counts per bucket and so the
@@ -67,7 +71,7 @@ use crate::json::JsonTarget;
 use crate::output::{self, LogReport, schema_of};
 use crate::query::{Bucket, GroupField, Metric};
 use crate::record::{Escapes, TimeUnit};
-use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
+use crate::sketch::{Distinct, GroupAcc, Latency, Settings, latency_key};
 
 pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for logs partials.
@@ -381,21 +385,10 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
             }
         }
         Some(h) => {
+            debug_assert_eq!(latency.raw().len(), 0, "a histogram holds every value");
             out.push(LATENCY_HIST);
-            let mut pairs: Vec<(u64, u64)> =
+            let pairs: Vec<(u64, u64)> =
                 h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
-            // Values not yet recorded (none once settled) count once each.
-            if !latency.raw().is_empty() {
-                pairs.extend(latency.raw().iter().map(|&v| (v, 1)));
-                pairs.sort_unstable();
-                pairs.dedup_by(|b, a| {
-                    let same = a.0 == b.0;
-                    if same {
-                        a.1 += b.1;
-                    }
-                    same
-                });
-            }
             out.extend_from_slice(&(pairs.len() as u64).to_le_bytes());
             for (v, n) in pairs {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -497,11 +490,11 @@ fn read_latency(cell: &[u8], max: Option<u64>, requests: u64, settings: &Setting
     let (latency, count) = match r.u8()? {
         LATENCY_RAW => {
             let raw = r.u64s()?;
-            if raw.iter().copied().max() != max {
-                return Err("latency_max_us is not the largest raw value".to_string());
+            if raw.iter().copied().max().map(latency_key) != max.map(latency_key) {
+                return Err("latency_max_us is not in the largest raw value's bucket".to_string());
             }
             let n = raw.len() as u64;
-            (Latency::from_raw(raw, settings), n)
+            (Latency::from_stored(&raw, max, settings), n)
         }
         LATENCY_HIST => {
             let pairs: Vec<(u64, u64)> = r
@@ -714,7 +707,7 @@ impl LogJob {
     /// * `first_seen_us`, `last_seen_us` (Int64 µs, null when no time was
     ///   seen);
     /// * `latency` (Binary): `0`, a u64 LE count, then the raw u64 LE µs
-    ///   values; or `1`, a u64 LE count, then u64 LE `(value, count)` pairs
+    ///   values (each possibly rounded down within its 5-digit bucket); or `1`, a u64 LE count, then u64 LE `(value, count)` pairs
     ///   of the HdrHistogram's non-empty buckets, values ascending;
     /// * `latency_max_us` (UInt64, null without request times);
     /// * `distinct_ips` (Binary): `0`, a u64 LE count, then the sorted u64
@@ -1059,8 +1052,10 @@ mod tests {
         assert_eq!(read_key(&out, 3).unwrap(), key);
         assert!(read_key(&out, 2).is_err() && read_key(&out, 4).is_err());
 
-        for values in [vec![], vec![5, 1, 5], (0..5000).map(|i| i * 37 % 100_000).collect::<Vec<u64>>()] {
-            let l = Latency::from_raw(values.clone(), &s);
+        // The last values are rounded within their keys as they are stored.
+        let spread: Vec<u64> = (0..5000).map(|i| (i * 37 % 100_000 + 1) << (i % 20)).collect();
+        for values in [vec![], vec![5, 1, 5], (0..5000).map(|i| i * 37 % 100_000).collect::<Vec<u64>>(), spread] {
+            let l = Latency::from_values(&values, &s);
             let mut out = Vec::new();
             put_latency(&mut out, &l);
             let n = values.len() as u64;
@@ -1071,7 +1066,7 @@ mod tests {
             assert_eq!(again, out);
             let probe = Latency::probe(&s);
             let qs = [0.5, 0.99, 1.0];
-            assert_eq!(back.quantiles(&qs, &probe), Latency::from_raw(values.clone(), &s).quantiles(&qs, &probe));
+            assert_eq!(back.quantiles(&qs, &probe), Latency::from_values(&values, &s).quantiles(&qs, &probe));
             assert_eq!(back.max(), max);
             if n > 0 {
                 assert!(read_latency(&out, max, n - 1, &s).is_err(), "more times than requests");

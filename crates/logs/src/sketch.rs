@@ -1,18 +1,48 @@
 //! Per-group accumulators that merge exactly and in any order: counts, sums,
-//! min/max, a latency distribution (raw values, then an HdrHistogram) and a
+//! min/max, a latency distribution (bucket keys, then an HdrHistogram) and a
 //! distinct-client set (exact, then a HyperLogLog).
 
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use hdrhistogram::Histogram;
 use pagemill_sketch::sorted_union;
 
-/// Raw latencies a group keeps before it switches to a histogram: 128 KiB,
-/// about the size of one HdrHistogram of 3 significant digits over a few
-/// seconds of microseconds (15,000 u64 counters), so raw values never take
-/// more room than the histogram would. At the former 2,048, every busy group
-/// of every partial held a histogram: 560 MB of partials at the peak of a
-/// 10 GB per-path summary, 371 MB at this limit, in the same time.
+/// Request times a group keeps as bucket keys before it switches to a
+/// histogram: 64 KiB of keys, half the size of one HdrHistogram of 3
+/// significant digits over a few seconds of microseconds (15,000 u64
+/// counters), so a group never holds more than a histogram would. At the
+/// former 2,048, every busy group of every partial held a histogram: 560 MB
+/// of partials at the peak of a 10 GB per-path summary; 371 MB at this limit
+/// with 8-byte values, and less again with 4-byte keys.
 const RAW_LATENCIES: usize = 16384;
+
+/// Sub-bucket bits of the finest HdrHistogram this job builds (5
+/// significant digits: 2 x 10^5 sub-buckets, rounded up to 2^18).
+const KEY_BITS: u32 = 18;
+
+/// A request time's HdrHistogram bucket at the finest precision, as a `u32`
+/// that orders like the values. Values below 2^18 µs (262 ms) keep their
+/// own key; above, bucket `k` holds values of the same top 18 bits, `2^k`
+/// wide, exactly as [`Histogram`] files them. A histogram of 1 to 5
+/// significant digits files every value of one such bucket together (its
+/// buckets are unions of these), so quantiles and recording from keys equal
+/// those from the values: a key costs 4 bytes instead of 8.
+pub(crate) fn latency_key(v: u64) -> u32 {
+    let k = (u64::BITS - v.leading_zeros()).saturating_sub(KEY_BITS);
+    // Bucket 0 is keys 0..2^18; bucket k >= 1 holds sub-buckets 2^17..2^18,
+    // at keys (k + 1) * 2^17 on. The largest key, (64 - 18 + 2) * 2^17 - 1,
+    // fits a u32.
+    (k << (KEY_BITS - 1)) + (v >> k) as u32
+}
+
+/// The lowest value of [`latency_key`]'s bucket.
+pub(crate) fn latency_of_key(key: u32) -> u64 {
+    const HALF: u32 = 1 << (KEY_BITS - 1);
+    if key < 2 * HALF {
+        return u64::from(key);
+    }
+    let k = key / HALF - 1;
+    u64::from(key - k * HALF) << k
+}
 
 /// Settings shared by every accumulator of a run.
 #[derive(Clone, Copy, Debug)]
@@ -23,62 +53,65 @@ pub(crate) struct Settings {
 }
 
 /// Request times of a group. Percentiles always come from an HdrHistogram
-/// of every value, so where the values sat (raw or recorded) never shows in
-/// the result.
+/// of every value, so where the values sat (keys or recorded) never shows
+/// in the result.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Latency {
-    raw: Vec<u64>,
+    /// [`latency_key`]s of values not in the histogram, in no order.
+    keys: Vec<u32>,
     hist: Option<Box<Histogram<u64>>>,
     max: Option<u64>,
 }
 
 impl Latency {
-    pub(crate) fn from_raw(raw: Vec<u64>, settings: &Settings) -> Latency {
-        let max = raw.iter().copied().max();
-        let mut l = Latency { raw, hist: None, max };
-        l.settle(settings);
-        l
-    }
-
-    /// The same state as [`Latency::from_raw`] of a copy of `values`, without
-    /// the copy where they go into a histogram.
+    /// From request times in µs, as keys or, past [`RAW_LATENCIES`], in a
+    /// histogram.
     pub(crate) fn from_values(values: &[u64], settings: &Settings) -> Latency {
+        let max = values.iter().copied().max();
         if values.len() <= RAW_LATENCIES {
-            return Latency::from_raw(values.to_vec(), settings);
+            return Latency { keys: values.iter().map(|&v| latency_key(v)).collect(), hist: None, max };
         }
         let mut h = Latency::new_hist(settings);
         for &v in values {
             record(&mut h, v);
         }
-        Latency { raw: Vec::new(), hist: Some(h), max: values.iter().copied().max() }
+        Latency { keys: Vec::new(), hist: Some(h), max }
+    }
+
+    /// From stored raw values (possibly rounded down within their keys) and
+    /// the exact maximum, which the caller has checked lies in the largest
+    /// value's key.
+    pub(crate) fn from_stored(raw: &[u64], max: Option<u64>, settings: &Settings) -> Latency {
+        Latency { max, ..Latency::from_values(raw, settings) }
     }
 
     fn new_hist(settings: &Settings) -> Box<Histogram<u64>> {
         Box::new(Histogram::new(settings.sigfig).expect("significant figures are validated to be 1..=5"))
     }
 
-    /// Move raw values into the histogram once there are too many.
-    fn settle(&mut self, settings: &Settings) {
-        if self.hist.is_none() && self.raw.len() > RAW_LATENCIES {
-            self.hist = Some(Latency::new_hist(settings));
-        }
-        if let Some(h) = &mut self.hist {
-            for &v in &self.raw {
-                record(h, v);
-            }
-            self.raw = Vec::new();
-        }
-    }
-
-    pub(crate) fn merge(&mut self, other: Latency, settings: &Settings) {
+    pub(crate) fn merge(&mut self, mut other: Latency, settings: &Settings) {
         self.max = self.max.max(other.max);
         match (&mut self.hist, other.hist) {
             (Some(h), Some(o)) => h.add(&*o).expect("auto-resizing histograms always add"),
             (None, Some(o)) => self.hist = Some(o),
             _ => {}
         }
-        self.raw.extend_from_slice(&other.raw);
-        self.settle(settings);
+        if self.hist.is_some() || self.keys.len() + other.keys.len() > RAW_LATENCIES {
+            let own = std::mem::take(&mut self.keys);
+            let h = self.hist.get_or_insert_with(|| Latency::new_hist(settings));
+            for &key in own.iter().chain(&other.keys) {
+                record(h, latency_of_key(key));
+            }
+            return;
+        }
+        // Keys have no order: grow the longer list, by exactly what it needs
+        // (doubling would leave up to half of every merged list unused, and
+        // the merged lists of a run are most of its memory).
+        if other.keys.len() > self.keys.len() {
+            std::mem::swap(&mut self.keys, &mut other.keys);
+        }
+        self.keys.reserve_exact(other.keys.len());
+        self.keys.extend_from_slice(&other.keys);
     }
 
     /// The values at quantiles `qs` (ascending), exactly as an HdrHistogram
@@ -86,20 +119,21 @@ impl Latency {
     /// most [`RAW_LATENCIES`] values never builds a histogram (one costs tens of
     /// KiB): HdrHistogram's answer is the highest value equivalent to the
     /// value at rank ⌈q·n⌉ (at least 1), which `probe`, any histogram of the
-    /// same precision, computes from the sorted values.
+    /// same precision, computes from the sorted keys (their lowest values
+    /// are equivalent to the values).
     pub(crate) fn quantiles(&mut self, qs: &[f64], probe: &Histogram<u64>) -> Option<Vec<u64>> {
         self.max?;
         if let Some(h) = &self.hist {
-            debug_assert!(self.raw.is_empty(), "settle() empties raw values into the histogram");
+            debug_assert!(self.keys.is_empty(), "merge() empties keys into the histogram");
             return Some(qs.iter().map(|&q| h.value_at_quantile(q)).collect());
         }
-        self.raw.sort_unstable();
-        let n = self.raw.len();
+        self.keys.sort_unstable();
+        let n = self.keys.len();
         Some(
             qs.iter()
                 .map(|&q| {
                     let rank = ((q.min(1.0) * n as f64).ceil() as usize).clamp(1, n);
-                    probe.highest_equivalent(self.raw[rank - 1])
+                    probe.highest_equivalent(latency_of_key(self.keys[rank - 1]))
                 })
                 .collect(),
         )
@@ -114,10 +148,10 @@ impl Latency {
         self.max
     }
 
-    /// Values not yet recorded in the histogram (all values while there is
-    /// no histogram).
-    pub(crate) fn raw(&self) -> &[u64] {
-        &self.raw
+    /// The lowest value of each key not yet recorded in the histogram (of
+    /// every value while there is no histogram), in no order.
+    pub(crate) fn raw(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.keys.iter().map(|&k| latency_of_key(k))
     }
 
     /// The histogram, once the group has had more than [`RAW_LATENCIES`]
@@ -135,7 +169,7 @@ impl Latency {
                 h.saturating_record_n(v, n);
             }
         }
-        Latency { raw: Vec::new(), hist: Some(h), max }
+        Latency { keys: Vec::new(), hist: Some(h), max }
     }
 }
 
@@ -308,30 +342,67 @@ mod tests {
     }
 
     #[test]
+    fn latency_keys_order_like_values_and_decode_to_each_precisions_bucket() {
+        let mut values: Vec<u64> =
+            vec![0, 1, 2, (1 << 17) - 1, 1 << 17, (1 << 18) - 1, 1 << 18, (1 << 18) + 1, u64::MAX];
+        values.extend((0..64).flat_map(|b| [1u64 << b, (1u64 << b).wrapping_sub(1), (1u64 << b) | 0x5555_5555_5555]));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        values.sort_unstable();
+        values.dedup();
+        for w in values.windows(2) {
+            assert!(latency_key(w[0]) <= latency_key(w[1]), "{} vs {}", w[0], w[1]);
+        }
+        let finest = Histogram::<u64>::new_with_max(u64::MAX / 2, 5).unwrap();
+        for &v in values.iter().filter(|&&v| v <= u64::MAX / 2) {
+            let low = latency_of_key(latency_key(v));
+            assert_eq!(low, finest.lowest_equivalent(v), "{v}");
+            assert_eq!(latency_key(low), latency_key(v), "{v}");
+            for sigfig in 1..=4 {
+                let h = Histogram::<u64>::new_with_max(u64::MAX / 2, sigfig).unwrap();
+                assert_eq!(h.lowest_equivalent(low), h.lowest_equivalent(v), "{v} at {sigfig} digits");
+            }
+        }
+        assert_eq!(latency_of_key(latency_key(u64::MAX)), u64::MAX >> 46 << 46);
+    }
+
+    #[test]
     fn latency_is_order_free() {
         let qs = [0.5, 0.9, 0.99, 0.999, 1.0];
-        let probe = Latency::probe(&S);
         let raw = RAW_LATENCIES as u64;
-        for n in [1u64, 2, 7, raw, raw + 1, 3 * raw] {
-            let values: Vec<u64> = (0..n).map(|i| (i * 7919) % 100_000 + i % 3).collect();
-            let mut reference = Histogram::<u64>::new(S.sigfig).unwrap();
-            for &v in &values {
-                reference.record(v).unwrap();
+        for sigfig in [2, 3, 5] {
+            let s = Settings { sigfig, ..S };
+            let probe = Latency::probe(&s);
+            for n in [1u64, 2, 7, raw, raw + 1, 3 * raw] {
+                // Spread over nine decades, so most values share a key with others.
+                let values: Vec<u64> = (0..n).map(|i| ((i * 7919) % 100_000 + i % 3) << (i % 13 * 3)).collect();
+                let mut reference = Histogram::<u64>::new(s.sigfig).unwrap();
+                for &v in &values {
+                    reference.record(v).unwrap();
+                }
+                let want: Vec<u64> = qs.iter().map(|&q| reference.value_at_quantile(q)).collect();
+                let mut whole = Latency::from_values(&values, &s);
+                assert_eq!(whole.quantiles(&qs, &probe).unwrap(), want, "{n} values at once, {sigfig} digits");
+                assert_eq!(whole.histogram().is_some(), n > raw, "{n} values: histogram only past the raw limit");
+                for piece in [700, 5000] {
+                    let mut merged = Latency::default();
+                    let mut backwards = Latency::default();
+                    for (c, r) in values.chunks(piece).zip(values.rchunks(piece)) {
+                        merged.merge(Latency::from_values(c, &s), &s);
+                        backwards.merge(Latency::from_values(r, &s), &s);
+                    }
+                    assert_eq!(merged.quantiles(&qs, &probe).unwrap(), want, "{n} values in pieces of {piece}");
+                    assert_eq!(backwards.quantiles(&qs, &probe).unwrap(), want, "{n} values backwards");
+                    assert_eq!(merged.max(), values.iter().copied().max());
+                    assert_eq!(merged.histogram().is_some(), n > raw, "{n} values merged: histogram past the limit");
+                }
             }
-            let want: Vec<u64> = qs.iter().map(|&q| reference.value_at_quantile(q)).collect();
-            let mut whole = Latency::from_raw(values.clone(), &S);
-            assert_eq!(whole.quantiles(&qs, &probe).unwrap(), want, "{n} values at once");
-            let mut merged = Latency::default();
-            for c in values.chunks(700) {
-                merged.merge(Latency::from_raw(c.to_vec(), &S), &S);
-            }
-            assert_eq!(merged.quantiles(&qs, &probe).unwrap(), want, "{n} values in pieces");
-            assert_eq!(merged.max(), values.iter().copied().max());
-            let mut borrowed = Latency::from_values(&values, &S);
-            assert_eq!(borrowed.quantiles(&qs, &probe).unwrap(), want, "{n} values from a slice");
-            assert_eq!(borrowed.max(), merged.max());
-            assert_eq!(borrowed.histogram().is_some(), n > raw, "{n} values: histogram only past the raw limit");
         }
-        assert!(Latency::default().quantiles(&qs, &probe).is_none());
+        assert!(Latency::default().quantiles(&qs, &Latency::probe(&S)).is_none());
     }
 }

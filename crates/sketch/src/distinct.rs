@@ -291,18 +291,26 @@ impl Distinct {
 }
 
 /// The sorted union of two sorted, duplicate-free lists of hashes (or any
-/// `u64`s), built in `a`'s buffer from the back: no allocation unless `a`
-/// must grow. Exact distinct sets merge with it.
+/// `u64`s), built in the longer list's buffer from the back: no allocation
+/// unless it must grow, and then by exactly the other list's length. Exact
+/// distinct sets merge with it.
 ///
 /// The merge loop has no data-dependent branch: each step writes the larger
 /// of the two back elements and steps back in the list (or both lists, on
 /// a tie) it came from, with conditional moves. Interleaved random hashes
 /// made a branch per element mispredict about half the time.
-pub fn sorted_union(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
-    if a.is_empty() {
-        return b;
+pub fn sorted_union(mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
+    if b.len() > a.len() {
+        // A union is symmetric: grow the longer list.
+        std::mem::swap(&mut a, &mut b);
+    }
+    if b.is_empty() {
+        return a;
     }
     let (n, m) = (a.len(), b.len());
+    // Exactly what the union may need: doubling would leave up to half of
+    // every merged set unused, and merged sets can be most of a run's memory.
+    a.reserve_exact(m);
     a.resize(n + m, 0);
     // Fill a[k..] from the back; a[..i] and b[..j] are still to place. Every
     // step lowers k by one and i + j by one or two, so k >= i + j, and with
@@ -322,6 +330,10 @@ pub fn sorted_union(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     if k > i {
         a.copy_within(k.., i);
         a.truncate(n + m - (k - i));
+        if a.capacity() - a.len() > a.len() / 4 {
+            // Many shared hashes: give the unused quarter and more back.
+            a.shrink_to_fit();
+        }
     }
     a
 }
