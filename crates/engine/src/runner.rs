@@ -246,13 +246,25 @@ impl Runner {
     /// `i` of this plan is the chunk [`Chunk::index`] `i` of a run.
     /// Streamed inputs ([`Source::is_streamed`]) have no bytes to plan and
     /// give no chunks here; a run cuts them block by block as it reads them.
+    ///
+    /// An input is planned [`PLAN_SEGMENT_CHUNKS`] chunks at a time (see
+    /// [`plan_segments`]), and where the runner releases pages, each
+    /// segment's pages are given back once it is planned.
     pub fn plan<J: Job>(&self, job: &J, inputs: &[Source]) -> Vec<(usize, Range<usize>)> {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
         let chunk_size = self.effective_chunk_size(total);
+        let release = self.releases();
         inputs
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| job.format().plan(s.bytes(), chunk_size).into_iter().map(move |r| (i, r)))
+            .flat_map(|(i, s)| {
+                let planned = |range: Range<usize>| {
+                    if release {
+                        s.release(range);
+                    }
+                };
+                plan_segments(job.format(), s.bytes(), chunk_size, planned).into_iter().map(move |r| (i, r))
+            })
             .collect()
     }
 
@@ -354,9 +366,6 @@ impl Runner {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
 
         let chunks: Vec<(usize, Range<usize>)> = pool.install(|| self.plan(job, inputs));
-        if self.releases() {
-            release_boundaries(inputs, &chunks);
-        }
         let (lo, hi) = match &select {
             None => (0, chunks.len()),
             Some(r) if r.start < r.end && r.end <= chunks.len() => (r.start, r.end),
@@ -504,40 +513,51 @@ fn merge_node<P>(
     Some(merge(left, right))
 }
 
-/// Bytes either side of a chunk boundary that [`release_boundaries`] gives
-/// back: a huge page, the most a single fault maps.
-const BOUNDARY_RELEASE: usize = 2 << 20;
+/// Chunks an input is planned in at a time: [`plan_segments`].
+pub const PLAN_SEGMENT_CHUNKS: usize = 16;
 
-/// Give back the pages that planning faulted in around each chunk boundary
-/// (finding a record boundary reads the bytes there). Where the kernel maps
-/// a file's page cache in 2 MiB huge pages, each of those reads mapped a
-/// whole huge page, and they stayed resident until their chunks ran: 600 MB
-/// at the start of a 10 GB run with 64 MiB chunks, 3.9 GB with 8 MiB ones,
-/// against the bound that releasing processed ranges keeps. The chunks
-/// fault the bytes back in when they reach them.
-fn release_boundaries(inputs: &[Source], chunks: &[(usize, Range<usize>)]) {
-    for (input, range) in boundary_windows(chunks, BOUNDARY_RELEASE) {
-        inputs[input].release(range);
-    }
-}
-
-/// The ranges `reach` bytes either side of each chunk boundary (chunk starts
-/// past 0), overlapping ones joined, so small chunks cost one `madvise` per
-/// run of boundaries rather than one per boundary. `chunks` are in plan
-/// order: by input, then by offset.
-fn boundary_windows(chunks: &[(usize, Range<usize>)], reach: usize) -> Vec<(usize, Range<usize>)> {
-    let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
-    for (input, range) in chunks {
-        if range.start == 0 {
-            continue;
+/// Plan `bytes` in segments of about [`PLAN_SEGMENT_CHUNKS`] chunks,
+/// calling `planned` with each segment's planned range as soon as it is
+/// planned. Finding a record boundary reads the bytes there, and where the
+/// kernel keeps a file's page cache in large folios, each such read maps a
+/// whole folio (up to a few MiB): planning a 10 GB input in one go left
+/// 0.5-1 GB mapped before the first chunk ran, against the bound that
+/// releasing processed ranges keeps. Released per segment, the pages
+/// planning maps stay at a segment's boundaries.
+///
+/// Each segment is planned with the format's own planner on a slice that
+/// starts on a record boundary; its last chunk, which may end inside a
+/// record, is planned again as the start of the next segment (a segment
+/// with one chunk grows until it has two or reaches the end). An input of
+/// at most one segment is planned exactly as [`pagemill_split::plan`]
+/// plans it; the chunks of a longer one are counted from each segment's
+/// start, and are the same on every run.
+pub fn plan_segments<F: RecordFormat + ?Sized>(
+    format: &F,
+    bytes: &[u8],
+    chunk_size: usize,
+    mut planned: impl FnMut(Range<usize>),
+) -> Vec<Range<usize>> {
+    let len = bytes.len();
+    let segment = chunk_size.max(1).saturating_mul(PLAN_SEGMENT_CHUNKS);
+    let mut chunks = Vec::new();
+    let (mut start, mut span) = (0, segment);
+    while start < len {
+        let end = start.saturating_add(span).min(len);
+        let mut ranges = format.plan(&bytes[start..end], chunk_size);
+        if end < len {
+            ranges.pop();
+            if ranges.is_empty() {
+                span = span.saturating_mul(2);
+                continue;
+            }
         }
-        let window = range.start.saturating_sub(reach)..range.start.saturating_add(reach);
-        match windows.last_mut() {
-            Some((i, last)) if *i == *input && window.start <= last.end => last.end = last.end.max(window.end),
-            _ => windows.push((*input, window)),
-        }
+        let next = ranges.last().map_or(end, |r| start + r.end);
+        chunks.extend(ranges.into_iter().map(|r| start + r.start..start + r.end));
+        planned(start..end);
+        (start, span) = (next, segment);
     }
-    windows
+    chunks
 }
 
 struct Ctx<'a, J> {
@@ -589,13 +609,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boundary_windows_cover_each_boundary_and_join_overlaps_per_input() {
-        let chunks = [(0, 0..10), (0, 10..20), (0, 20..100), (1, 0..50), (1, 50..60), (2, 3..9)];
-        let windows = |reach| boundary_windows(&chunks, reach);
-        assert_eq!(windows(4), [(0, 6..14), (0, 16..24), (1, 46..54), (2, 0..7)]);
-        // Touching windows join; windows never join across inputs.
-        assert_eq!(windows(5), [(0, 5..25), (1, 45..55), (2, 0..8)]);
-        assert_eq!(windows(1000), [(0, 0..1020), (1, 0..1050), (2, 0..1003)]);
-        assert!(boundary_windows(&[(0, 0..10)], 4).is_empty());
+    fn planning_in_segments_tiles_the_input_on_record_boundaries() {
+        use pagemill_split::{Csv, Lines};
+        let mut text = Vec::new();
+        for i in 0..3000u32 {
+            // Mostly short lines, now and then one longer than a segment.
+            let n = if i % 997 == 0 { 900 } else { (i * 7 % 23) as usize };
+            text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, n));
+            text.push(b'\n');
+        }
+        for chunk_size in [1, 7, 50, 64, 1000, 1 << 20] {
+            let mut released = Vec::new();
+            let chunks = plan_segments(&Lines, &text, chunk_size, |r| released.push(r));
+            assert_eq!(chunks.first().map(|r| r.start), Some(0), "{chunk_size}");
+            assert_eq!(chunks.last().map(|r| r.end), Some(text.len()));
+            assert!(chunks.windows(2).all(|w| w[0].end == w[1].start && text[w[0].end - 1] == b'\n'));
+            assert!(chunks.iter().all(|r| !r.is_empty()));
+            // Every planned byte was handed back, segment by segment.
+            assert_eq!(released.first().map(|r| r.start), Some(0));
+            assert_eq!(released.last().map(|r| r.end), Some(text.len()));
+            assert!(released.windows(2).all(|w| w[1].start <= w[0].end && w[0].start < w[1].start));
+            if chunk_size * PLAN_SEGMENT_CHUNKS >= text.len() {
+                assert_eq!(chunks, pagemill_split::plan(&Lines, &text, chunk_size));
+            }
+        }
+        // Quoted CSV fields with newlines: segments start on record boundaries.
+        let mut csv = b"a,b\n".to_vec();
+        for i in 0..2000 {
+            csv.extend_from_slice(format!("{i},\"x\ny,{i}\"\n").as_bytes());
+        }
+        let format = Csv::default();
+        let chunks = plan_segments(&format, &csv, 40, |_| {});
+        let records: usize = chunks.iter().map(|r| format.count_records(&csv[r.clone()]) as usize).sum();
+        assert_eq!(records, 2001);
+        assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
     }
 }
