@@ -19,6 +19,13 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+/// mimalloc (feature `mimalloc`, on by default): per-thread heaps that free
+/// another thread's blocks without a lock. With glibc's malloc, the parallel
+/// merges of per-group partials waited on arena locks.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     logger::init(cli.global.verbose);
