@@ -135,7 +135,7 @@ pub struct Global {
     /// Released pages (madvise DONTNEED) leave this process's resident set; the
     /// kernel may keep them in its page cache. With release, mapped pages stay
     /// at a few chunks per thread however large the input (peak RSS of about
-    /// 180 MB for the 1BRC preset on a 10 GB file with 2 threads, plus a job's
+    /// 80 MB for the 1BRC preset on a 10 GB file with 2 threads, plus a job's
     /// own state), and each thread unmaps its own chunks as it
     /// goes rather than one thread unmapping the whole input at the end;
     /// without it a mapped input's pages stay resident until the run ends.
