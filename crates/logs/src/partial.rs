@@ -30,7 +30,8 @@
 //!   Writers may round a value down to the lowest value of its bucket at 5
 //!   significant digits (values below 262,144 µs are kept as they are):
 //!   every HdrHistogram of 1 to 5 digits files both alike, so no quantile
-//!   changes, and `latency_max_us` keeps the exact maximum. Or tag `1`, a u64 count `n`,
+//!   changes. The largest raw value equals `latency_max_us`, the exact
+//!   maximum (readers accept any value of its bucket). Or tag `1`, a u64 count `n`,
 //!   then `n` `(value, count)` u64 pairs, values strictly ascending, one per
 //!   non-empty HdrHistogram bucket (the bucket's highest equivalent value),
 //!   which rebuild a histogram with the same counts per bucket and so the
@@ -380,7 +381,12 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
         None => {
             out.push(LATENCY_RAW);
             out.extend_from_slice(&(latency.raw().len() as u64).to_le_bytes());
-            for v in latency.raw() {
+            // One value of the largest bucket is written as the exact
+            // maximum, so the largest raw value equals `latency_max_us`
+            // (readers before bucket rounding required it).
+            let top = latency.raw().enumerate().max_by_key(|&(i, v)| (v, std::cmp::Reverse(i))).map(|(i, _)| i);
+            for (i, v) in latency.raw().enumerate() {
+                let v = if Some(i) == top { latency.max().unwrap_or(v) } else { v };
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -1053,13 +1059,26 @@ mod tests {
         assert!(read_key(&out, 2).is_err() && read_key(&out, 4).is_err());
 
         // The last values are rounded within their keys as they are stored.
-        let spread: Vec<u64> = (0..5000).map(|i| (i * 37 % 100_000 + 1) << (i % 20)).collect();
-        for values in [vec![], vec![5, 1, 5], (0..5000).map(|i| i * 37 % 100_000).collect::<Vec<u64>>(), spread] {
+        let spread: Vec<u64> = (0..5000).map(|i| ((i * 37 % 100_000 + 1) << (i % 20)) + i % 7).collect();
+        for values in [
+            vec![],
+            vec![5, 1, 5],
+            vec![262_145, 999_999_999, 7, 999_999_998],
+            (0..5000).map(|i| i * 37 % 100_000).collect::<Vec<u64>>(),
+            spread,
+        ] {
             let l = Latency::from_values(&values, &s);
             let mut out = Vec::new();
             put_latency(&mut out, &l);
             let n = values.len() as u64;
             let max = values.iter().copied().max();
+            // Builds before bucket rounding require the largest raw value
+            // to be the exact maximum.
+            if n > 0 {
+                let raw: Vec<u64> =
+                    out[9..].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+                assert_eq!(raw.iter().copied().max(), max, "the largest raw value is the exact maximum");
+            }
             let mut back = read_latency(&out, max, n, &s).unwrap();
             let mut again = Vec::new();
             put_latency(&mut again, &back);
