@@ -675,9 +675,10 @@ impl Job for LogJob {
         let mut rejects = Vec::new();
         let mut record = LogRecord::default();
         let [mut latencies, mut addresses] = GroupValues::take();
+        let mut parser = self.format.parser();
         for line in Lines.records(chunk.bytes) {
             totals.lines += 1;
-            let r = match self.format.parse_into(line.bytes, need_time, &mut record) {
+            let r = match parser.parse_into(line.bytes, need_time, &mut record) {
                 Ok(()) => &record,
                 Err(e) => {
                     malformed.report(e.kind(), line.offset, line.bytes);
