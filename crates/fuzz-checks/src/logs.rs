@@ -67,9 +67,16 @@ pub fn log_formats(data: &[u8]) {
     let formats = formats();
     let lines = reference_lines(input);
     for format in &formats {
+        // A parser carries what it learned from the lines before (JSON key
+        // positions): it must parse every line as a fresh parse does.
+        let mut parser = format.parser();
         for line in &lines {
             for want_time in [true, false] {
-                if let Ok(rec) = format.parse_with(line, want_time) {
+                let fresh = format.parse_with(line, want_time);
+                let mut rec = LogRecord::default();
+                let learned = parser.parse_into(line, want_time, &mut rec).map(|()| rec);
+                assert_eq!(learned, fresh, "a LineParser that has seen other lines parses this one alike");
+                if let Ok(rec) = fresh {
                     assert_subslices(&rec, line);
                     assert!(want_time || rec.time.is_none(), "no time without want_time");
                 }

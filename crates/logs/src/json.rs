@@ -462,6 +462,22 @@ impl<'f> Shape<'f> {
         Shape { keys: Vec::new(), on: false }
     }
 
+    /// The key string at `p` of `b` (opening quote included) and its
+    /// candidates, when it is the key remembered at position `at`: the
+    /// same bytes (at most 16, which the signature holds) between quotes.
+    /// The remembered key ended at an unescaped quote, so the same bytes
+    /// end at one here too.
+    #[inline]
+    fn expect<'a>(&self, at: usize, b: &'a [u8], p: usize) -> Option<(&'a [u8], &'f [Hit])> {
+        let &(sig, hits) = self.keys.get(at)?;
+        let end = p + 1 + sig.len;
+        if b.get(p) != Some(&b'"') || b.get(end) != Some(&b'"') {
+            return None;
+        }
+        let key = &b[p + 1..end];
+        (KeySig::of(key) == sig).then_some((key, hits))
+    }
+
     /// The candidates of `key`, the top-level key at position `at`.
     #[inline]
     fn hits(&mut self, fields: &'f JsonFields, at: usize, key: &[u8]) -> &'f [Hit] {
@@ -635,12 +651,27 @@ impl<'a> Scanner<'a> {
         let mut at = 0;
         loop {
             self.ws();
-            let key = self.string()?;
+            // A top-level key where the line before had it is taken whole,
+            // without scanning for its closing quote.
+            let known = if depth == 0 { shape.expect(at, self.b, self.p) } else { None };
+            let (key, hits) = match known {
+                Some((key, hits)) => {
+                    self.p += key.len() + 2;
+                    (key, hits)
+                }
+                None => {
+                    let key = self.string()?;
+                    let hits = if depth == 0 {
+                        shape.hits(fields, at, key)
+                    } else {
+                        fields.names.get_sig(KeySig::of(key), key)
+                    };
+                    (key, hits)
+                }
+            };
             self.eat(b':')?;
             if depth < MAX_DEPTH {
                 path[depth] = key;
-                let hits =
-                    if depth == 0 { shape.hits(fields, at, key) } else { fields.names.get_sig(KeySig::of(key), key) };
                 at += 1;
                 self.value(fields, shape, hits, path, depth + 1, found)?;
             } else {
@@ -807,6 +838,9 @@ mod tests {
         let long_key = format!("{{\"a_key_longer_than_sixteen\":1,\"status\":201,{}\"x\":0}}", "\"k\":1,".repeat(70));
         let lines: Vec<&[u8]> = vec![
             br#"{"status":200,"remote_addr":"a","request":"GET /x HTTP/1.1","request_time":0.5}"#,
+            br#"{"status_code":201,"remote_addr":"h"}"#,
+            br#"{"statu\"s":1,"remote_addr":"i"}"#,
+            br#"{"status":200,"remote_addr":"a"}"#,
             br#"{"remote_addr":"b","status":404,"request_uri":"/y?q","request_time":1}"#,
             br#"{"status":301}"#,
             br#"{"status":302,"remote_addr":"c","uri":"/u","request_uri":"/v","path":"/w"}"#,
@@ -827,7 +861,7 @@ mod tests {
             }
         }
         assert!(shape.keys.len() <= SHAPE_KEYS);
-        let r = f.parse(lines[1], true).unwrap();
+        let r = f.parse(lines[4], true).unwrap();
         assert_eq!((r.ip, r.status, r.path), (Some(&b"b"[..]), Some(404), Some(&b"/y"[..])));
     }
 
