@@ -616,8 +616,22 @@ impl<'a> Scanner<'a> {
     }
 
     /// A number or literal.
+    #[inline]
     fn bare(&mut self) -> Result<Option<&'a [u8]>, LineError> {
         let start = self.p;
+        let b = self.b;
+        if let Some(b'-' | b'0'..=b'9') = b.get(start) {
+            // A number, checked as it is scanned (the loose grammar below).
+            let mut p = start + 1;
+            while p < b.len() && matches!(b[p], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                p += 1;
+            }
+            self.p = p;
+            return match b.get(p) {
+                None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') => Ok(Some(&b[start..p])),
+                Some(_) => Err(LineError::BadJson),
+            };
+        }
         while self.p < self.b.len() && !matches!(self.b[self.p], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
             self.p += 1;
         }
@@ -625,11 +639,6 @@ impl<'a> Scanner<'a> {
         match v {
             b"null" => Ok(None),
             b"true" | b"false" => Ok(Some(v)),
-            [b'-' | b'0'..=b'9', rest @ ..]
-                if rest.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) =>
-            {
-                Ok(Some(v))
-            }
             _ => Err(LineError::BadJson),
         }
     }
