@@ -55,6 +55,92 @@ struct Step {
 pub(crate) struct Plan {
     leading: Box<[u8]>,
     steps: Box<[Step]>,
+    /// A parser with these very steps written out, if one exists.
+    unrolled: Option<Unrolled>,
+}
+
+/// The step lists of the preset formats, each with a parser that runs its
+/// steps written out one after another: the same [`step`] code with the
+/// field, quoting and literal as constants, so no step is dispatched,
+/// no literal is loaded and compared byte by byte, and no field's
+/// branches depend on another's. A plan uses one when its steps are
+/// exactly the list (whatever string it was compiled from), so it parses
+/// exactly as the general loop.
+macro_rules! unrolled {
+    ($($name:ident $fn_name:ident [$(($field:expr, $quoted:expr, $after:expr)),* $(,)?]),* $(,)?) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Unrolled {
+            $($name,)*
+        }
+
+        impl Unrolled {
+            const ALL: &[(Unrolled, &[(Field, bool, &[u8])])] = &[
+                $((Unrolled::$name, &[$(($field, $quoted, $after)),*]),)*
+            ];
+
+            /// The unrolled parser of exactly `steps` after no leading literal.
+            fn find(leading: &[u8], steps: &[Step]) -> Option<Unrolled> {
+                if !leading.is_empty() {
+                    return None;
+                }
+                Unrolled::ALL.iter().find_map(|(u, list)| {
+                    let same = list.len() == steps.len()
+                        && list.iter().zip(steps).all(|(&(f, q, a), s)| f == s.field && q == s.quoted && a == &*s.after);
+                    same.then_some(*u)
+                })
+            }
+
+            #[inline]
+            fn parse<'a>(self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
+                match self {
+                    $(Unrolled::$name => $fn_name(line, want_time, rec),)*
+                }
+            }
+        }
+
+        $(
+            fn $fn_name<'a>(line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
+                let mut p = 0;
+                $(step(line, &mut p, $field, $quoted, $after, want_time, rec)?;)*
+                Ok(())
+            }
+        )*
+    };
+}
+
+unrolled! {
+    Common parse_common [
+        (Field::Ip, false, b" "),
+        (Field::Skip, false, b" "),
+        (Field::User, false, b" ["),
+        (Field::TimeClf, false, b"] \""),
+        (Field::Request, true, b"\" "),
+        (Field::Status, false, b" "),
+        (Field::Bytes, false, b""),
+    ],
+    Combined parse_combined [
+        (Field::Ip, false, b" "),
+        (Field::Skip, false, b" "),
+        (Field::User, false, b" ["),
+        (Field::TimeClf, false, b"] \""),
+        (Field::Request, true, b"\" "),
+        (Field::Status, false, b" "),
+        (Field::Bytes, false, b" \""),
+        (Field::Referrer, true, b"\" \""),
+        (Field::UserAgent, true, b"\""),
+    ],
+    Timed parse_timed [
+        (Field::Ip, false, b" "),
+        (Field::Skip, false, b" "),
+        (Field::User, false, b" ["),
+        (Field::TimeClf, false, b"] \""),
+        (Field::Request, true, b"\" "),
+        (Field::Status, false, b" "),
+        (Field::Bytes, false, b" \""),
+        (Field::Referrer, true, b"\" \""),
+        (Field::UserAgent, true, b"\" "),
+        (Field::Latency(TimeUnit::Seconds), false, b""),
+    ],
 }
 
 /// Which syntax a format string is in.
@@ -271,7 +357,8 @@ impl Plan {
                 }
             }
         }
-        Ok(Plan { leading: leading.into(), steps: steps.into() })
+        let unrolled = Unrolled::find(&leading, &steps);
+        Ok(Plan { leading: leading.into(), steps: steps.into(), unrolled })
     }
 
     /// Parse one line.
@@ -288,54 +375,13 @@ impl Plan {
             return Err(LineError::Mismatch);
         }
         *rec = LogRecord::default();
-        let mut p = self.leading.len();
-        for step in self.steps.iter() {
-            let end = if step.quoted {
-                closing_quote(line, p, &step.after)?
-            } else if let Some(&t) = step.after.first() {
-                // Unquoted fields are short (addresses, numbers): see `scan`.
-                let from = search_from(step.field, line, p);
-                let at = find(line, from, t).ok_or(LineError::Mismatch)?;
-                if !lit_at(line, at + 1, &step.after[1..]) {
-                    return Err(LineError::Mismatch);
+        match self.unrolled {
+            Some(u) => u.parse(line, want_time, rec)?,
+            None => {
+                let mut p = self.leading.len();
+                for s in self.steps.iter() {
+                    step(line, &mut p, s.field, s.quoted, &s.after, want_time, rec)?;
                 }
-                at
-            } else {
-                // The last field: up to the next space, so extra trailing
-                // fields (a server that appends more) do not spoil it.
-                let from = search_from(step.field, line, p);
-                find(line, from, b' ').unwrap_or(line.len())
-            };
-            let v = &line[p..end];
-            p = end + step.after.len();
-            match step.field {
-                Field::Skip => {}
-                Field::Query => rec.query = rec.query.or(dash_none(v)),
-                Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
-                Field::User => rec.user = rec.user.or(dash_none(v)),
-                Field::TimeClf | Field::TimeIso | Field::TimeEpoch if !want_time => {}
-                Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
-                Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
-                Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
-                Field::Request => {
-                    let (m, u, pr) = split_request(v);
-                    rec.method = rec.method.or(m);
-                    rec.uri = rec.uri.or(u);
-                    rec.protocol = rec.protocol.or(pr);
-                }
-                Field::Method => rec.method = dash_none(v),
-                Field::Uri => rec.uri = dash_none(v),
-                Field::Path => rec.path = dash_none(v),
-                Field::Protocol => rec.protocol = dash_none(v),
-                Field::Status => rec.status = Some(parse_status(v)?),
-                Field::Bytes => {
-                    let n = parse_bytes(v)?;
-                    rec.bytes = rec.bytes.or(Some(n));
-                }
-                Field::Referrer => rec.referrer = dash_none(v),
-                Field::UserAgent => rec.user_agent = dash_none(v),
-                Field::Host => rec.host = rec.host.or(dash_none(v)),
-                Field::Latency(unit) => rec.latency_us = parse_duration(v, unit)?,
             }
         }
         finish_paths(rec);
@@ -346,6 +392,69 @@ impl Plan {
     pub(crate) fn has_latency(&self) -> bool {
         self.steps.iter().any(|s| matches!(s.field, Field::Latency(_)))
     }
+}
+
+/// Parse the field at `*p` that `after` (if any) follows, store it in
+/// `rec` and move `*p` past the literal. Inlined into the general loop and,
+/// with constant arguments, into each unrolled preset parser.
+#[inline(always)]
+fn step<'a>(
+    line: &'a [u8],
+    p: &mut usize,
+    field: Field,
+    quoted: bool,
+    after: &[u8],
+    want_time: bool,
+    rec: &mut LogRecord<'a>,
+) -> Result<(), LineError> {
+    let end = if quoted {
+        closing_quote(line, *p, after)?
+    } else if let Some(&t) = after.first() {
+        // Unquoted fields are short (addresses, numbers): see `scan`.
+        let from = search_from(field, line, *p);
+        let at = find(line, from, t).ok_or(LineError::Mismatch)?;
+        if !lit_at(line, at + 1, &after[1..]) {
+            return Err(LineError::Mismatch);
+        }
+        at
+    } else {
+        // The last field: up to the next space, so extra trailing
+        // fields (a server that appends more) do not spoil it.
+        let from = search_from(field, line, *p);
+        find(line, from, b' ').unwrap_or(line.len())
+    };
+    let v = &line[*p..end];
+    *p = end + after.len();
+    match field {
+        Field::Skip => {}
+        Field::Query => rec.query = rec.query.or(dash_none(v)),
+        Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
+        Field::User => rec.user = rec.user.or(dash_none(v)),
+        Field::TimeClf | Field::TimeIso | Field::TimeEpoch if !want_time => {}
+        Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
+        Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
+        Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
+        Field::Request => {
+            let (m, u, pr) = split_request(v);
+            rec.method = rec.method.or(m);
+            rec.uri = rec.uri.or(u);
+            rec.protocol = rec.protocol.or(pr);
+        }
+        Field::Method => rec.method = dash_none(v),
+        Field::Uri => rec.uri = dash_none(v),
+        Field::Path => rec.path = dash_none(v),
+        Field::Protocol => rec.protocol = dash_none(v),
+        Field::Status => rec.status = Some(parse_status(v)?),
+        Field::Bytes => {
+            let n = parse_bytes(v)?;
+            rec.bytes = rec.bytes.or(Some(n));
+        }
+        Field::Referrer => rec.referrer = dash_none(v),
+        Field::UserAgent => rec.user_agent = dash_none(v),
+        Field::Host => rec.host = rec.host.or(dash_none(v)),
+        Field::Latency(unit) => rec.latency_us = parse_duration(v, unit)?,
+    }
+    Ok(())
 }
 
 /// Where to look for the end of an unquoted field starting at `p`: past the
@@ -390,14 +499,16 @@ pub(crate) fn finish_paths(rec: &mut LogRecord<'_>) {
 /// quote, the quote must also end the line or be followed by a space. So a
 /// stray unescaped quote inside a field is skipped unless a space follows
 /// it; servers escape quotes (`\"` or `\x22`), so this only matters for
-/// hand-made lines.
-#[inline]
+/// hand-made lines. Inlined, so that each preset parser's literal is a
+/// constant in it.
+#[inline(always)]
 fn closing_quote(line: &[u8], from: usize, after: &[u8]) -> Result<usize, LineError> {
     let mut at = from;
     while let Some(q) = find(line, at, b'"') {
         at = q + 1;
-        let backslashes = line[from..q].iter().rev().take_while(|&&c| c == b'\\').count();
-        if backslashes % 2 == 1 {
+        // Most quotes follow no backslash at all.
+        if q > from && line[q - 1] == b'\\' && line[from..q].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1
+        {
             continue;
         }
         if !lit_at(line, q + 1, &after[1..]) {
@@ -420,6 +531,63 @@ mod tests {
         fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
             crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
         }
+    }
+
+    #[test]
+    fn presets_run_unrolled_and_parse_as_the_general_loop() {
+        use crate::format::{COMBINED, COMMON, TIMED};
+        let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/samples/");
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for name in ["access-combined.log", "access-timed.log"] {
+            let text = std::fs::read(format!("{samples}{name}")).unwrap();
+            lines.extend(text.split(|&b| b == b'\n').take(60).map(<[u8]>::to_vec));
+        }
+        lines.extend(
+            [
+                &br#"::1 - - [10/Oct/2000:13:55:36 -0700] "GET /a\" b HTTP/1.1" 200 - "-" "x \"y\" z" 0.1 extra"#[..],
+                br#"1.2.3.4 - bob [10/Oct/2000:13:55:36 +0000] "-" 404 12 "r" "u""#,
+                br#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "\x16\x03" 400 0"#,
+                br#"1.2.3.4 - - [bad] "GET / HTTP/1.1" 200 1 "r" "u" 1"#,
+                b"",
+                b"   ",
+            ]
+            .map(<[u8]>::to_vec),
+        );
+        // Every line cut short and with a structural byte put in its way.
+        let mut mutated = Vec::new();
+        for line in &lines {
+            for at in (0..line.len()).step_by(7) {
+                mutated.push(line[..at].to_vec());
+                for b in [b'"', b' ', b'\\', b']', b'['] {
+                    let mut m = line.clone();
+                    m[at] = b;
+                    mutated.push(m);
+                }
+            }
+        }
+        lines.extend(mutated);
+        for (fmt, syntax, unrolled) in [
+            (COMMON, Syntax::Apache, Unrolled::Common),
+            (COMBINED, Syntax::Apache, Unrolled::Combined),
+            (TIMED, Syntax::Nginx, Unrolled::Timed),
+        ] {
+            let plan = Plan::compile(fmt, syntax).unwrap();
+            assert_eq!(plan.unrolled, Some(unrolled), "{fmt}");
+            let general = Plan { unrolled: None, ..plan.clone() };
+            let mut parsed = 0;
+            for line in &lines {
+                for want_time in [true, false] {
+                    let got = plan.parse(line, want_time);
+                    parsed += usize::from(got.is_ok());
+                    assert_eq!(got, general.parse(line, want_time), "{fmt}: {}", String::from_utf8_lossy(line));
+                }
+            }
+            assert!(parsed > 100, "{fmt}: only {parsed} lines parsed");
+        }
+        // The same steps spelled another way run unrolled too; others do not.
+        let spelled = r#"%a %l %u %t "%r" %s %B "%{referer}i" "%{user-agent}i""#;
+        assert_eq!(Plan::compile(spelled, Syntax::Apache).unwrap().unrolled, Some(Unrolled::Combined));
+        assert_eq!(Plan::compile("%h %l %u %t \"%r\" %>s %b %D", Syntax::Apache).unwrap().unrolled, None);
     }
 
     #[test]
