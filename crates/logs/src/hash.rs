@@ -38,9 +38,54 @@ pub(crate) fn hash_u64(v: u64, seed: u64) -> u64 {
     fold(seed ^ K2 ^ v, K1 ^ (v >> 32))
 }
 
+/// Whether `a` and `b` hold the same bytes: inline word compares instead of
+/// a call to `memcmp`, for the short keys (paths, addresses) a group lookup
+/// compares once per line.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return load_word(a) == load_word(b);
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last eight bytes, overlapping what was compared.
+    word(a, n - 8) == word(b, n - 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let base: Vec<u8> = (0..40u8).collect();
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            let copy = base.clone();
+            assert!(same_bytes(a, &copy[..n]));
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x80;
+                assert!(!same_bytes(a, &b), "{n} bytes, differing at {i}");
+            }
+            if n > 0 {
+                assert!(!same_bytes(a, &base[..n - 1]));
+            }
+            if n < base.len() {
+                assert!(!same_bytes(&base[1..=n], a) || n == 0, "{n} bytes, shifted");
+            }
+        }
+    }
 
     #[test]
     fn spreads_and_depends_on_every_byte() {

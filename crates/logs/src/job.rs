@@ -9,7 +9,7 @@ use pagemill_split::{Lines, RecordFormat};
 
 use crate::error::Error;
 use crate::format::LogFormat;
-use crate::hash::{hash_bytes, hash_u64};
+use crate::hash::{hash_bytes, hash_u64, same_bytes};
 use crate::output::{self, LogReport};
 use crate::query::{Bucket, Filter, GroupField, Metric};
 use crate::record::LogRecord;
@@ -134,7 +134,10 @@ impl<S: Default> ChunkTable<S> {
     #[inline]
     fn holds(&self, g: usize, key: &[Part<'_>]) -> bool {
         let stored = &self.stored[g * self.arity..(g + 1) * self.arity];
-        stored.iter().zip(key).all(|(&s, k)| self.view(s) == *k)
+        stored.iter().zip(key).all(|(&s, k)| match (self.view(s), *k) {
+            (Part::Bytes(a), Part::Bytes(b)) => same_bytes(a, b),
+            (a, b) => a == b,
+        })
     }
 
     /// The index of `key`'s group (whose hash is `hash`), inserted if new.
