@@ -2,7 +2,8 @@
 //! one thread over generated data:
 //!
 //! * log-line parsing (`timed` text and nginx JSON lines, through
-//!   `LogFormat::parse`) and CLF timestamp parsing;
+//!   `LogFormat::parse` and through one `LineParser` kept across the lines,
+//!   as the logs job parses a chunk) and CLF timestamp parsing;
 //! * CSV field splitting (`split_fields` on the flights CSV);
 //! * the 1BRC map (line parsing, value parsing and hash-table updates) and
 //!   the general features map (field splitting, number parsing,
@@ -28,7 +29,7 @@ use criterion::{Criterion, Throughput};
 use pagemill_datasets::{AccessLog, AccessLogFormat, Flights, Measurements, Stations};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_features::{Agg, Brc, Dialect, FeatureSpec, RawField, split_fields};
-use pagemill_logs::LogFormat;
+use pagemill_logs::{LogFormat, LogRecord};
 use pagemill_mmap::Source;
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
 use pagemill_split::{Lines, RecordFormat};
@@ -57,6 +58,13 @@ fn benches(c: &mut Criterion, rows: u64) {
         let lines = lines_of(bytes);
         g.throughput(Throughput::Elements(lines.len() as u64));
         g.bench_function(name, |b| b.iter(|| lines.iter().filter(|l| format.parse(black_box(l)).is_ok()).count()));
+        g.bench_function(format!("{name}, one LineParser"), |b| {
+            b.iter(|| {
+                let mut parser = format.parser();
+                let mut rec = LogRecord::default();
+                lines.iter().filter(|l| parser.parse_into(black_box(l), true, &mut rec).is_ok()).count()
+            })
+        });
     }
     let stamps: Vec<&[u8]> = lines_of(&timed)
         .iter()
