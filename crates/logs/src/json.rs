@@ -219,7 +219,7 @@ impl NameTable {
     }
 
     /// The candidates whose path ends in `key`.
-    #[cfg(test)]
+    #[inline]
     fn get(&self, key: &[u8]) -> &[Hit] {
         self.get_sig(KeySig::of(key), key)
     }
@@ -478,16 +478,12 @@ impl<'f> Shape<'f> {
         (KeySig::of(key) == sig).then_some((key, hits))
     }
 
-    /// The candidates of `key`, the top-level key at position `at`.
+    /// The candidates of `key`, the top-level key at position `at` that
+    /// [`expect`](Shape::expect) did not know, looked up in the name table
+    /// and remembered for the lines after.
     #[inline]
-    fn hits(&mut self, fields: &'f JsonFields, at: usize, key: &[u8]) -> &'f [Hit] {
+    fn learn(&mut self, fields: &'f JsonFields, at: usize, key: &[u8]) -> &'f [Hit] {
         let sig = KeySig::of(key);
-        if let Some(&(known, hits)) = self.keys.get(at)
-            && known == sig
-            && sig.len <= 16
-        {
-            return hits;
-        }
         let hits = fields.names.get_sig(sig, key);
         if self.on && sig.len <= 16 {
             if at < self.keys.len() {
@@ -572,6 +568,12 @@ impl<'a> Found<'a> {
     }
 }
 
+/// Whether `c` ends a number or literal: what may follow a value.
+#[inline]
+fn ends_bare(c: u8) -> bool {
+    matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     p: usize,
@@ -637,11 +639,11 @@ impl<'a> Scanner<'a> {
             }
             self.p = p;
             return match b.get(p) {
-                None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') => Ok(Some(&b[start..p])),
-                Some(_) => Err(LineError::BadJson),
+                Some(&c) if !ends_bare(c) => Err(LineError::BadJson),
+                _ => Ok(Some(&b[start..p])),
             };
         }
-        while self.p < self.b.len() && !matches!(self.b[self.p], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+        while self.p < self.b.len() && !ends_bare(self.b[self.p]) {
             self.p += 1;
         }
         let v = &self.b[start..self.p];
@@ -679,11 +681,7 @@ impl<'a> Scanner<'a> {
                 }
                 None => {
                     let key = self.string()?;
-                    let hits = if depth == 0 {
-                        shape.hits(fields, at, key)
-                    } else {
-                        fields.names.get_sig(KeySig::of(key), key)
-                    };
+                    let hits = if depth == 0 { shape.learn(fields, at, key) } else { fields.names.get(key) };
                     (key, hits)
                 }
             };

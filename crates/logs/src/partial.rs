@@ -72,7 +72,7 @@ use crate::json::JsonTarget;
 use crate::output::{self, LogReport, schema_of};
 use crate::query::{Bucket, GroupField, Metric};
 use crate::record::{Escapes, TimeUnit};
-use crate::sketch::{Distinct, GroupAcc, Latency, Settings, latency_key};
+use crate::sketch::{Distinct, GroupAcc, Latency, Settings, latency_key, latency_of_key};
 
 pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for logs partials.
@@ -381,12 +381,18 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
         None => {
             out.push(LATENCY_RAW);
             out.extend_from_slice(&(latency.raw().len() as u64).to_le_bytes());
-            // One value of the largest bucket is written as the exact
-            // maximum, so the largest raw value equals `latency_max_us`
-            // (readers before bucket rounding required it).
-            let top = latency.raw().enumerate().max_by_key(|&(i, v)| (v, std::cmp::Reverse(i))).map(|(i, _)| i);
-            for (i, v) in latency.raw().enumerate() {
-                let v = if Some(i) == top { latency.max().unwrap_or(v) } else { v };
+            // The first value of the largest bucket (the maximum's) is
+            // written as the exact maximum, so the largest raw value equals
+            // `latency_max_us` (readers before bucket rounding required it).
+            let mut top = latency.max().map(|m| (latency_of_key(latency_key(m)), m));
+            for v in latency.raw() {
+                let v = match top {
+                    Some((low, max)) if v == low => {
+                        top = None;
+                        max
+                    }
+                    _ => v,
+                };
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }

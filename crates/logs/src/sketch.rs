@@ -130,11 +130,14 @@ impl Latency {
             return Some(qs.iter().map(|&q| h.value_at_quantile(q)).collect());
         }
         let n = self.keys.len();
+        // No key below `sorted_to` is greater than a key from it on, so the
+        // key of a rank past it is selected from there. Quantiles out of
+        // order sort every key first, and then no rank needs a selection.
+        let mut sorted_to = 0;
         if !qs.windows(2).all(|w| w[0] <= w[1]) {
             self.keys.sort_unstable();
+            sorted_to = n;
         }
-        // Keys below `sorted_to` are no greater than any key from it on.
-        let mut sorted_to = 0;
         Some(
             qs.iter()
                 .map(|&q| {
