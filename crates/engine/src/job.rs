@@ -26,6 +26,16 @@ pub struct Chunk<'a> {
 /// right, along a binary tree fixed by the number of chunks. `merge` must be
 /// associative for the result not to depend on the chunk size; it need not be
 /// commutative.
+///
+/// A job whose merge is also commutative and exact (counts, exact sets,
+/// register-wise sketches: no floating-point sums) may say so with
+/// [`order_free`](Job::order_free). The runner then folds chunks into one
+/// partial per worker thread with [`map_into`](Job::map_into), each worker
+/// taking the next chunk in index order, and merges the workers' partials:
+/// no partial per chunk, so a job whose partial is costly to build (a
+/// sorted table of thousands of groups) builds one per thread. Which chunks
+/// a worker gets depends on scheduling, which an order-free job's result
+/// cannot show.
 pub trait Job: Sync {
     /// How records are cut.
     type Format: RecordFormat;
@@ -55,6 +65,31 @@ pub trait Job: Sync {
     /// pool, so a finish with much per-group work may use rayon's parallel
     /// iterators; they then use the run's threads (`--threads`).
     fn finish(&self, partial: Self::Partial, inputs: &[Source]) -> Self::Output;
+
+    /// Whether [`merge`](Job::merge) is exact, associative and commutative,
+    /// so that the runner may fold chunks into per-thread partials in any
+    /// order and grouping (see the trait documentation). Default: `false`.
+    fn order_free(&self) -> bool {
+        false
+    }
+
+    /// Map `chunk` into `acc`: a partial from [`empty`](Job::empty) into
+    /// which this method mapped other chunks (of either side of `chunk`),
+    /// for [`order_free`](Job::order_free) jobs. The runner hands each
+    /// result to [`end_fold`](Job::end_fold) before anything else sees it.
+    /// The default maps the chunk and merges it in.
+    fn map_into(&self, acc: &mut Self::Partial, chunk: Chunk<'_>, malformed: &mut Malformed) {
+        let partial = self.map(chunk, malformed);
+        let before = std::mem::replace(acc, self.empty());
+        *acc = self.merge(before, partial);
+    }
+
+    /// Turn a partial built by [`map_into`](Job::map_into) into one that
+    /// [`merge`](Job::merge), [`finish`](Job::finish) and partial writers
+    /// accept. The default returns it as it is.
+    fn end_fold(&self, acc: Self::Partial) -> Self::Partial {
+        acc
+    }
 
     /// The number of groups (keys) `partial` holds, for jobs whose state
     /// grows with the number of distinct keys: the runner checks it against

@@ -385,6 +385,8 @@ impl Runner {
             };
             let (partial, malformed) = if lo == hi {
                 (job.empty(), Malformed::new(self.max_samples))
+            } else if job.order_free() {
+                self.fold(&ctx, lo, hi)
             } else {
                 self.reduce(&ctx, lo, hi, &|i| self.map_one(&ctx, i))
             };
@@ -432,6 +434,48 @@ impl Runner {
         (self.merge_after(ctx, Some(left), right), bad)
     }
 
+    /// Map chunks `lo..hi` of an [`order_free`](Job::order_free) job: one
+    /// worker per pool thread takes the next chunk in index order and folds
+    /// it into its own partial ([`Job::map_into`]); the workers' partials
+    /// are then merged in worker order. Malformed-record accounts stay one
+    /// per chunk and merge in chunk order, so the samples kept are those a
+    /// tree merge keeps.
+    fn fold<J: Job>(&self, ctx: &Ctx<'_, J>, lo: usize, hi: usize) -> (J::Partial, Malformed) {
+        let next = AtomicUsize::new(lo);
+        let workers = rayon::broadcast(|_| {
+            let mut acc = ctx.job.empty();
+            let mut bad: Vec<(usize, Malformed)> = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= hi || ctx.too_many.load(Ordering::Relaxed) > 0 {
+                    break;
+                }
+                if let Some(chunk_bad) = self.with_chunk(ctx, index, |chunk, malformed| {
+                    ctx.job.map_into(&mut acc, chunk, malformed);
+                    self.check_groups(ctx, &acc);
+                }) && !chunk_bad.is_empty()
+                {
+                    bad.push((index, chunk_bad));
+                }
+            }
+            (ctx.job.end_fold(acc), bad)
+        });
+        let mut accounts = Vec::new();
+        let mut merged: Option<J::Partial> = None;
+        for (partial, bad) in workers {
+            accounts.extend(bad);
+            if ctx.too_many.load(Ordering::Relaxed) == 0 {
+                merged = Some(self.merge_after(ctx, merged, partial));
+            }
+        }
+        accounts.sort_unstable_by_key(|(index, _)| *index);
+        let mut malformed = Malformed::new(self.max_samples);
+        for (_, bad) in accounts {
+            malformed.merge(bad);
+        }
+        (merged.unwrap_or_else(|| ctx.job.empty()), malformed)
+    }
+
     /// `right` merged after `left` (if any), checked against the group limit.
     fn merge_after<J: Job>(&self, ctx: &Ctx<'_, J>, left: Option<J::Partial>, right: J::Partial) -> J::Partial {
         let Some(left) = left else { return right };
@@ -451,15 +495,38 @@ impl Runner {
     }
 
     fn map_one<J: Job>(&self, ctx: &Ctx<'_, J>, index: usize) -> (J::Partial, Malformed) {
+        let mut partial = None;
+        let bad = self.with_chunk(ctx, index, |chunk, malformed| {
+            let p = ctx.job.map(chunk, malformed);
+            self.check_groups(ctx, &p);
+            partial = Some(p);
+        });
+        match (partial, bad) {
+            (Some(p), Some(bad)) => (p, bad),
+            _ => (ctx.job.empty(), Malformed::new(self.max_samples)),
+        }
+    }
+
+    /// Run `f` on chunk `index` with a fresh malformed-record account, and
+    /// return the account: readahead before, strict-mode bookkeeping, page
+    /// release and progress after. `None` (and `f` not run) when an earlier
+    /// chunk already failed in strict mode, or the group limit was passed:
+    /// this chunk cannot change the error.
+    fn with_chunk<J: Job>(
+        &self,
+        ctx: &Ctx<'_, J>,
+        index: usize,
+        f: impl FnOnce(Chunk<'_>, &mut Malformed),
+    ) -> Option<Malformed> {
         let (input, range) = &ctx.chunks[index];
         let source = &ctx.inputs[*input];
         if (self.strict && ctx.first_bad.load(Ordering::Relaxed) < index) || ctx.too_many.load(Ordering::Relaxed) > 0 {
-            // An earlier chunk already failed; this one cannot change the error.
-            return (ctx.job.empty(), Malformed::new(self.max_samples));
+            return None;
         }
         source.will_need(range.clone());
         let chunk = Chunk { input: *input, index, offset: range.start, bytes: &source.bytes()[range.clone()] };
-        let (partial, bad) = self.map_chunk(ctx, chunk);
+        let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
+        f(chunk, &mut bad);
         if self.strict && !bad.is_empty() {
             ctx.first_bad.fetch_min(index, Ordering::Relaxed);
         }
@@ -467,7 +534,7 @@ impl Runner {
             source.release(range.clone());
         }
         self.advance(ctx, range.len() as u64);
-        (partial, bad)
+        Some(bad)
     }
 
     /// Map one chunk, wherever its bytes live.

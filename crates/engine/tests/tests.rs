@@ -112,6 +112,103 @@ proptest! {
     }
 }
 
+/// [`SumLines`] as an order-free job: the sum and the records as a sorted
+/// multiset (with their input), which any merge order gives alike. The
+/// runner folds its chunks per worker ([`Job::map_into`]).
+struct FoldedSums;
+
+type Multiset = std::collections::BTreeMap<(usize, Vec<u8>), u64>;
+
+impl Job for FoldedSums {
+    type Format = Lines;
+    type Partial = (i64, Multiset);
+    type Output = (i64, Multiset);
+
+    fn format(&self) -> &Lines {
+        &Lines
+    }
+
+    fn empty(&self) -> Self::Partial {
+        Default::default()
+    }
+
+    fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> Self::Partial {
+        let sums = SumLines.map(chunk, malformed);
+        let mut set = Multiset::new();
+        for r in sums.records {
+            *set.entry(r).or_default() += 1;
+        }
+        (sums.sum, set)
+    }
+
+    fn merge(&self, (a, mut left): Self::Partial, (b, right): Self::Partial) -> Self::Partial {
+        for (k, n) in right {
+            *left.entry(k).or_default() += n;
+        }
+        (a + b, left)
+    }
+
+    fn finish(&self, partial: Self::Partial, _inputs: &[Source]) -> Self::Partial {
+        partial
+    }
+
+    fn groups(&self, partial: &Self::Partial) -> Option<usize> {
+        Some(partial.1.len())
+    }
+
+    fn order_free(&self) -> bool {
+        true
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Folded per worker, an order-free job still gets every record once and
+    /// the malformed samples a tree merge keeps, in input order.
+    #[test]
+    fn folded_runs_match_a_sequential_reference(
+        inputs in prop::collection::vec(lines_input(), 1..4),
+        threads in 1usize..5,
+        chunk in 1usize..40,
+        max_samples in 1usize..4,
+    ) {
+        let (want, bad) = reference(&inputs);
+        let mut set = Multiset::new();
+        for r in want.records {
+            *set.entry(r).or_default() += 1;
+        }
+        let outcome = Runner::new().threads(threads).chunk_size(chunk).max_samples(max_samples)
+            .run(&FoldedSums, &sources(&inputs)).unwrap();
+        prop_assert_eq!(&outcome.output, &(want.sum, set));
+        prop_assert_eq!(outcome.malformed.count("bad-number"), bad.len() as u64);
+        let got: Vec<(usize, u64, u64)> = outcome.malformed.samples().iter().map(|s| (s.input, s.offset, s.line)).collect();
+        prop_assert_eq!(got, bad.into_iter().take(max_samples).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn folded_runs_keep_strict_mode_and_the_group_limit() {
+    let mut input: String = (0..5000).map(|i| format!("{i}\n")).collect();
+    input.push_str("oops\n");
+    input.push_str(&(0..3000).map(|i| format!("{i}\n")).collect::<String>());
+    input.push_str("later\n");
+    let inputs = sources(&[input.into_bytes()]);
+    for threads in [1, 2, 4] {
+        let err = Runner::new().threads(threads).chunk_size(64).strict(true).run(&FoldedSums, &inputs).unwrap_err();
+        match err {
+            Error::Strict(sample) => assert_eq!((sample.line, sample.text.as_str()), (5001, "oops")),
+            other => panic!("unexpected {other}"),
+        }
+        let mut runner = Runner::new();
+        runner.threads(threads).chunk_size(64).max_groups(Some(4000));
+        let err = runner.run(&FoldedSums, &inputs).unwrap_err();
+        assert!(matches!(err, Error::TooManyGroups { limit: 4000, seen } if seen > 4000), "{err:?}");
+        runner.max_groups(Some(5002));
+        assert_eq!(runner.run(&FoldedSums, &inputs).unwrap().output.1.len(), 5002);
+    }
+}
+
 #[test]
 fn identical_for_every_thread_count_and_chunk_size() {
     let input: Vec<u8> = (0..20_000).flat_map(|i| format!("{}\n", i * 7 - 3000).into_bytes()).collect();

@@ -266,8 +266,7 @@ impl GroupValues {
             if v.values.capacity() > GroupValues::KEEP {
                 *v = GroupValues::default();
             }
-            v.groups.clear();
-            v.values.clear();
+            v.clear();
         }
         SCRATCH.set(pair);
     }
@@ -277,6 +276,12 @@ impl GroupValues {
     /// (the CLI's largest chunks, 64 MiB, hold about 330,000 lines of 200
     /// bytes).
     const KEEP: usize = 1 << 21;
+
+    /// Drop the values (keeping the room).
+    fn clear(&mut self) {
+        self.groups.clear();
+        self.values.clear();
+    }
 
     #[inline]
     fn push(&mut self, group: usize, value: u64) {
@@ -350,6 +355,8 @@ pub struct LogPartial {
     pub(crate) tops: Vec<Vec<(Key, u64)>>,
     pub(crate) totals: Totals,
     pub(crate) rejects: Vec<Reject>,
+    /// Chunks folded by [`Job::map_into`], until [`Job::end_fold`].
+    pub(crate) fold: Option<Box<Fold>>,
 }
 
 /// A `--top K:FIELD` request: the K most frequent values of FIELD per group.
@@ -662,6 +669,91 @@ impl Job for LogJob {
     }
 
     fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> LogPartial {
+        let mut state = self.map_state();
+        self.map_lines(chunk, malformed, &mut state);
+        self.partial_of(state, None)
+    }
+
+    /// Chunks fold into one group table per worker: the merge below is
+    /// exact and order-free (sums, minima and maxima, latency keys and
+    /// histograms, exact address sets and HyperLogLog registers), and the
+    /// table of a chunk cost more to sort, summarise and merge than its
+    /// lines cost to parse on small inputs (a 5,000-group per-path summary:
+    /// about 3 ms per chunk and 2.5 ms per merge).
+    fn order_free(&self) -> bool {
+        true
+    }
+
+    fn map_into(&self, acc: &mut LogPartial, chunk: Chunk<'_>, malformed: &mut Malformed) {
+        let fold = acc.fold.get_or_insert_with(|| Box::new(Fold::new(self.map_state())));
+        self.map_lines(chunk, malformed, &mut fold.state);
+        if fold.state.latencies.values.len().max(fold.state.addresses.values.len()) >= FOLD_VALUES {
+            fold.summarise(&self.settings);
+        }
+    }
+
+    fn end_fold(&self, mut acc: LogPartial) -> LogPartial {
+        let Some(mut fold) = acc.fold.take() else { return acc };
+        fold.summarise(&self.settings);
+        let Fold { state, latency, distinct } = *fold;
+        let folded = self.partial_of(state, Some((latency, distinct)));
+        if acc.groups.is_empty()
+            && acc.tops.iter().all(Vec::is_empty)
+            && acc.rejects.is_empty()
+            && acc.totals == Totals::default()
+        {
+            return folded;
+        }
+        self.merge(acc, folded)
+    }
+
+    fn merge(&self, left: LogPartial, right: LogPartial) -> LogPartial {
+        debug_assert!(left.fold.is_none() && right.fold.is_none(), "end_fold settles folds before merges");
+        let settings = &self.settings;
+        let groups = merge_groups(left.groups, right.groups, settings);
+        let tops = left.tops.into_iter().zip(right.tops).map(|(a, b)| merge_sorted(a, b, |x, y| *x += y)).collect();
+        let totals = Totals {
+            lines: left.totals.lines + right.totals.lines,
+            parsed: left.totals.parsed + right.totals.parsed,
+            matched: left.totals.matched + right.totals.matched,
+        };
+        let mut rejects = left.rejects;
+        rejects.extend(right.rejects);
+        LogPartial { groups, tops, totals, rejects, fold: None }
+    }
+
+    fn finish(&self, partial: LogPartial, _inputs: &[Source]) -> LogReport {
+        output::finish(self, self.end_fold(partial))
+    }
+
+    /// Groups plus the (group, value) pairs of `--top` fields: both grow
+    /// with the keys of the input.
+    fn groups(&self, partial: &LogPartial) -> Option<usize> {
+        let folded = partial
+            .fold
+            .as_ref()
+            .map_or(0, |f| f.state.table.len() + f.state.tops.iter().map(ChunkTable::len).sum::<usize>());
+        Some(partial.groups.len() + partial.tops.iter().map(Vec::len).sum::<usize>() + folded)
+    }
+}
+
+impl LogJob {
+    /// Empty tables and value lists for [`map_lines`](LogJob::map_lines).
+    fn map_state(&self) -> MapState {
+        let arity = self.group_by.len();
+        let [latencies, addresses] = GroupValues::take();
+        MapState {
+            table: ChunkTable::new(arity),
+            tops: self.tops.iter().map(|_| ChunkTable::new(arity + 1)).collect(),
+            latencies,
+            addresses,
+            totals: Totals::default(),
+            rejects: Vec::new(),
+        }
+    }
+
+    /// Parse, filter and group the lines of `chunk` into `state`.
+    fn map_lines(&self, chunk: Chunk<'_>, malformed: &mut Malformed, state: &mut MapState) {
         let arity = self.group_by.len();
         let need_latency = self.needs(|m| m.quantile().is_some() || m == Metric::LatencyMax);
         let need_ips = self.needs(|m| m == Metric::DistinctIps);
@@ -671,13 +763,9 @@ impl Job for LogJob {
             || self.group_by.contains(&GroupField::Time)
             || self.tops.iter().any(|t| t.field == GroupField::Time)
             || self.needs(|m| matches!(m, Metric::FirstSeen | Metric::LastSeen));
-        let mut table: ChunkTable<ChunkAcc> = ChunkTable::new(arity);
-        let mut tops: Vec<ChunkTable<u64>> = self.tops.iter().map(|_| ChunkTable::new(arity + 1)).collect();
+        let MapState { table, tops, latencies, addresses, totals, rejects } = state;
         let mut key = [Part::Null; MAX_GROUP_FIELDS + 1];
-        let mut totals = Totals::default();
-        let mut rejects = Vec::new();
         let mut record = LogRecord::default();
-        let [mut latencies, mut addresses] = GroupValues::take();
         let mut parser = self.format.parser();
         for line in Lines.records(chunk.bytes) {
             totals.lines += 1;
@@ -724,13 +812,21 @@ impl Job for LogJob {
             if need_ips && let Some(ip) = r.ip {
                 addresses.push(g, hash_bytes(ip, 0x1b));
             }
-            for (t, top) in self.tops.iter().zip(&mut tops) {
+            for (t, top) in self.tops.iter().zip(tops.iter_mut()) {
                 let p = self.part(t.field, r);
                 key[arity] = p;
                 *top.entry(p.hash(hash), &key[..=arity]) += 1;
             }
         }
+    }
+
+    /// The owned, key-sorted partial of `state`: each group's request times
+    /// and addresses summarised from `state`'s value lists, or, for a fold,
+    /// taken from `summaries` (which then hold every value).
+    fn partial_of(&self, state: MapState, summaries: Option<(Vec<Latency>, Vec<Distinct>)>) -> LogPartial {
+        let MapState { table, tops, mut latencies, mut addresses, totals, rejects } = state;
         let settings = &self.settings;
+        let (mut latency, mut distinct) = summaries.unwrap_or_default();
         latencies.regroup(table.len());
         addresses.regroup(table.len());
         let groups = table.into_sorted(|g, a| GroupAcc {
@@ -740,42 +836,131 @@ impl Job for LogJob {
             err5: a.err5,
             first: a.first,
             last: a.last,
-            latency: Latency::from_values(latencies.of(g), settings),
-            distinct: Distinct::from_hash_slice(addresses.of(g), settings),
+            latency: match latency.get_mut(g) {
+                Some(l) => std::mem::take(l),
+                None => Latency::from_values(latencies.of(g), settings),
+            },
+            distinct: match distinct.get_mut(g) {
+                Some(d) => std::mem::take(d),
+                None => Distinct::from_hash_slice(addresses.of(g), settings),
+            },
         });
         GroupValues::give_back([latencies, addresses]);
         let tops = tops.into_iter().map(|t| t.into_sorted(|_, n| n)).collect();
-        LogPartial { groups, tops, totals, rejects }
+        LogPartial { groups, tops, totals, rejects, fold: None }
+    }
+}
+
+/// What lines are mapped into: the group table, the `--top` tables, the
+/// request times and address hashes of the groups (not yet summarised),
+/// and the counts. One per chunk ([`Job::map`]), or one per worker across
+/// its chunks ([`Job::map_into`]).
+struct MapState {
+    table: ChunkTable<ChunkAcc>,
+    tops: Vec<ChunkTable<u64>>,
+    latencies: GroupValues,
+    addresses: GroupValues,
+    totals: Totals,
+    rejects: Vec<Reject>,
+}
+
+/// Values a fold keeps unsummarised.
+const FOLD_VALUES: usize = 1 << 16;
+
+/// A worker's chunks folded together ([`Job::map_into`]): one table, and
+/// each group's request times and addresses summarised whenever the value
+/// lists reach [`GroupValues::KEEP`] (and at the end), as a chunk's would
+/// be, then merged into the group's summary so far.
+pub(crate) struct Fold {
+    state: MapState,
+    /// By group index of `state.table`.
+    latency: Vec<Latency>,
+    distinct: Vec<Distinct>,
+}
+
+impl Fold {
+    fn new(state: MapState) -> Fold {
+        Fold { state, latency: Vec::new(), distinct: Vec::new() }
     }
 
-    fn merge(&self, left: LogPartial, right: LogPartial) -> LogPartial {
-        let settings = &self.settings;
-        let groups = merge_groups(left.groups, right.groups, settings);
-        let tops = left.tops.into_iter().zip(right.tops).map(|(a, b)| merge_sorted(a, b, |x, y| *x += y)).collect();
-        let totals = Totals {
-            lines: left.totals.lines + right.totals.lines,
-            parsed: left.totals.parsed + right.totals.parsed,
-            matched: left.totals.matched + right.totals.matched,
-        };
-        let mut rejects = left.rejects;
-        rejects.extend(right.rejects);
-        LogPartial { groups, tops, totals, rejects }
+    /// Move the value lists into the groups' summaries. Summaries exist
+    /// only for queries with such values, and only up to the groups seen
+    /// when they were last summarised: a later group's values (if any) are
+    /// still in the lists.
+    fn summarise(&mut self, settings: &Settings) {
+        let groups = self.state.table.len();
+        let values = &mut self.state.latencies;
+        if !values.values.is_empty() {
+            self.latency.resize_with(groups, Latency::default);
+            values.regroup(groups);
+            for (g, summary) in self.latency.iter_mut().enumerate() {
+                let v = values.of(g);
+                if !v.is_empty() {
+                    summary.merge(Latency::from_values(v, settings), settings);
+                }
+            }
+            values.clear();
+        }
+        let values = &mut self.state.addresses;
+        if !values.values.is_empty() {
+            self.distinct.resize_with(groups, Distinct::default);
+            values.regroup(groups);
+            for (g, summary) in self.distinct.iter_mut().enumerate() {
+                let v = values.of(g);
+                if !v.is_empty() {
+                    summary.merge(Distinct::from_hash_slice(v, settings), settings);
+                }
+            }
+            values.clear();
+        }
     }
+}
 
-    fn finish(&self, partial: LogPartial, _inputs: &[Source]) -> LogReport {
-        output::finish(self, partial)
-    }
-
-    /// Groups plus the (group, value) pairs of `--top` fields: both grow
-    /// with the keys of the input.
-    fn groups(&self, partial: &LogPartial) -> Option<usize> {
-        Some(partial.groups.len() + partial.tops.iter().map(Vec::len).sum::<usize>())
+impl std::fmt::Debug for Fold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fold").field("groups", &self.state.table.len()).finish_non_exhaustive()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Chunks folded in any order, summarised at any points, give the
+    /// partial of the same chunks mapped one by one and merged.
+    #[test]
+    fn folded_chunks_equal_merged_chunk_partials() {
+        let mut log = Vec::new();
+        pagemill_datasets::AccessLog::new(6000, pagemill_datasets::AccessLogFormat::Timed, 3)
+            .write_to(&mut log)
+            .unwrap();
+        log.extend_from_slice(b"a junk line\n");
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Path]).unwrap().top("2:ip".parse().unwrap()).distinct_exact_limit(8);
+        job.collect_rejects(true);
+        let ranges = pagemill_split::plan(&Lines, &log, 4096);
+        assert!(ranges.len() > 20);
+        let chunk = |i: usize| Chunk { input: 0, index: i, offset: ranges[i].start, bytes: &log[ranges[i].clone()] };
+        let mut bad = Malformed::new(5);
+        let merged =
+            (0..ranges.len()).fold(job.empty(), |acc, i| job.merge(acc, job.map(chunk(i), &mut Malformed::new(5))));
+        let want = output::finish(&job, merged);
+        for (order, every) in [((0..ranges.len()).collect::<Vec<_>>(), 3), ((0..ranges.len()).rev().collect(), 1)] {
+            let mut acc = job.empty();
+            for (n, &i) in order.iter().enumerate() {
+                job.map_into(&mut acc, chunk(i), &mut bad);
+                if n % every == 0 {
+                    acc.fold.as_mut().unwrap().summarise(&job.settings);
+                }
+            }
+            assert!(job.groups(&acc).unwrap() > 0);
+            let got = output::finish(&job, job.end_fold(acc));
+            assert_eq!(got.batch, want.batch);
+            assert_eq!(got.totals, want.totals);
+            assert_eq!(got.rejects, want.rejects);
+        }
+        assert_eq!(want.rejects.len(), 1);
+    }
 
     #[test]
     fn merging_groups_in_pieces_equals_merging_them_whole() {

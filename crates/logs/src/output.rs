@@ -268,7 +268,11 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
     } else {
         RecordBatch::try_new(schema, columns).expect("columns match the schema by construction")
     };
-    LogReport { batch, totals: partial.totals, rejects: partial.rejects }
+    // Workers fold chunks in the order they take them: rejected lines are
+    // listed in input order.
+    let mut rejects = partial.rejects;
+    rejects.sort_unstable_by_key(|r| (r.input, r.offset));
+    LogReport { batch, totals: partial.totals, rejects }
 }
 
 /// Write the rejected lines of `report` to `path`, one per line, atomically

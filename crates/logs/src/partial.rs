@@ -384,8 +384,12 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
             // The first value of the largest bucket (the maximum's) is
             // written as the exact maximum, so the largest raw value equals
             // `latency_max_us` (readers before bucket rounding required it).
+            // In ascending order: a group's values come in the order its
+            // chunks were merged or folded, which scheduling may change.
+            let mut raw: Vec<u64> = latency.raw().collect();
+            raw.sort_unstable();
             let mut top = latency.max().map(|m| (latency_of_key(latency_key(m)), m));
-            for v in latency.raw() {
+            for v in raw {
                 let v = match top {
                     Some((low, max)) if v == low => {
                         top = None;
@@ -923,7 +927,7 @@ impl LogJob {
             }
             groups.push((row.key, row.acc));
         }
-        Ok(LogPartial { groups, tops: top_lists, totals, rejects: Vec::new() })
+        Ok(LogPartial { groups, tops: top_lists, totals, rejects: Vec::new(), fold: None })
     }
 }
 
