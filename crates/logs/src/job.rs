@@ -18,15 +18,16 @@ use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 /// The chunk size to run a [`LogJob`] with over `total` input bytes on
 /// `threads` threads, given the runner's own default `engine_default`: 1/8
 /// of the input per thread, up to 64 MiB, but at least 16 MiB while every
-/// thread still gets two chunks, and never below the default. Each chunk
-/// builds a group table and turns it into an owned, sorted partial (about
-/// 3 ms per chunk at 5,000 groups), so on logs with thousands of groups
-/// fewer, larger chunks cost less: a per-path summary of a 990 MB log on 2
-/// threads took 16% less CPU and 12% less time with 64 MB chunks than with
-/// 16 MiB ones (which in turn took about 15% less CPU than 4 MiB), and on a
-/// 100 MB slice 16 MiB chunks took 10% less time than the 6 MiB that eight
-/// per thread would give, grouped by path or by client address. Results do
-/// not depend on the chunk size.
+/// thread still gets two chunks, and never below the default. Chunks fold
+/// into one table per worker, but each chunk's request times and addresses
+/// are still summarised into every group that has some, so on logs with
+/// thousands of groups fewer, larger chunks cost less. Measured when each
+/// chunk also built, sorted and merged a table of its own: a per-path
+/// summary of a 990 MB log on 2 threads took 12% less time with 64 MB
+/// chunks than with 16 MiB ones, and on a 100 MB slice 16 MiB chunks took
+/// 10% less than 6 MiB. Measured again with folding: 16 and 8 MiB chunks
+/// took 4-8% longer than these sizes on the 620 MB JSON and 990 MB `timed`
+/// summaries. Results do not depend on the chunk size.
 pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -> usize {
     let threads = threads.max(1) as u64;
     let per_thread = total / (threads * 8);
