@@ -9,7 +9,11 @@
 //! partials along a fixed binary tree over chunk order, so the result does not
 //! depend on the thread count or on which thread ran what. If the job's merge
 //! is exactly associative (integer counts, min/max, exact sums), it does not
-//! depend on the chunk size either.
+//! depend on the chunk size either. A job whose merge is also commutative
+//! says so ([`Job::order_free`]), and then each worker thread folds the
+//! chunks it takes into one partial ([`Job::map_into`]) instead of building
+//! one per chunk: the logs and 1BRC jobs, whose per-chunk tables of
+//! thousands of groups cost more to build and merge than to fill.
 //!
 //! Along the way the runner reports progress (bytes done of total) to a
 //! callback, counts malformed records by kind with the first few samples

@@ -890,31 +890,36 @@ impl Fold {
     /// still in the lists.
     fn summarise(&mut self, settings: &Settings) {
         let groups = self.state.table.len();
-        let values = &mut self.state.latencies;
-        if !values.values.is_empty() {
-            self.latency.resize_with(groups, Latency::default);
-            values.regroup(groups);
-            for (g, summary) in self.latency.iter_mut().enumerate() {
-                let v = values.of(g);
-                if !v.is_empty() {
-                    summary.merge(Latency::from_values(v, settings), settings);
-                }
-            }
-            values.clear();
-        }
-        let values = &mut self.state.addresses;
-        if !values.values.is_empty() {
-            self.distinct.resize_with(groups, Distinct::default);
-            values.regroup(groups);
-            for (g, summary) in self.distinct.iter_mut().enumerate() {
-                let v = values.of(g);
-                if !v.is_empty() {
-                    summary.merge(Distinct::from_hash_slice(v, settings), settings);
-                }
-            }
-            values.clear();
+        summarise_into(&mut self.state.latencies, groups, &mut self.latency, |summary, v| {
+            summary.merge(Latency::from_values(v, settings), settings)
+        });
+        summarise_into(&mut self.state.addresses, groups, &mut self.distinct, |summary, v| {
+            summary.merge(Distinct::from_hash_slice(v, settings), settings)
+        });
+    }
+}
+
+/// Hand each group's values in `values` (of `groups` groups) to `add` with
+/// the group's summary, then empty `values`. Nothing happens (and no
+/// summary is made) when `values` is empty.
+fn summarise_into<T: Default>(
+    values: &mut GroupValues,
+    groups: usize,
+    summaries: &mut Vec<T>,
+    mut add: impl FnMut(&mut T, &mut [u64]),
+) {
+    if values.values.is_empty() {
+        return;
+    }
+    summaries.resize_with(groups, T::default);
+    values.regroup(groups);
+    for (g, summary) in summaries.iter_mut().enumerate() {
+        let v = values.of(g);
+        if !v.is_empty() {
+            add(summary, v);
         }
     }
+    values.clear();
 }
 
 impl std::fmt::Debug for Fold {
