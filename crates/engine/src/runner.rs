@@ -247,9 +247,10 @@ impl Runner {
     /// Streamed inputs ([`Source::is_streamed`]) have no bytes to plan and
     /// give no chunks here; a run cuts them block by block as it reads them.
     ///
-    /// An input is planned [`PLAN_SEGMENT_CHUNKS`] chunks at a time (see
-    /// [`plan_segments`]), and where the runner releases pages, each
-    /// segment's pages are given back once it is planned.
+    /// An input is planned 16 chunks at a time (`PLAN_SEGMENT_CHUNKS`; see
+    /// `plan_segments` in the runner's source), and where the runner
+    /// releases pages, each segment's pages are given back once it is
+    /// planned.
     pub fn plan<J: Job>(&self, job: &J, inputs: &[Source]) -> Vec<(usize, Range<usize>)> {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
         let chunk_size = self.effective_chunk_size(total);
@@ -269,8 +270,9 @@ impl Runner {
     }
 
     /// Run `job` over the chunks `chunks` (indices into [`plan`](Runner::plan))
-    /// only, merged along the same tree as in a whole run: the work of one
-    /// worker process. Only these chunks' pages are touched (plus a few
+    /// only, merged along the same tree as in a whole run (or, for an
+    /// [`order_free`](Job::order_free) job, folded per thread as in a whole
+    /// run): the work of one worker process. Only these chunks' pages are touched (plus a few
     /// bytes around each chunk boundary to plan). Malformed samples keep
     /// their input index and byte offset but not their input name and line
     /// number ([`settle_malformed`](Runner::settle_malformed) fills them in
