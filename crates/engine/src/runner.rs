@@ -272,12 +272,12 @@ impl Runner {
     /// Run `job` over the chunks `chunks` (indices into [`plan`](Runner::plan))
     /// only, merged along the same tree as in a whole run (or, for an
     /// [`order_free`](Job::order_free) job, folded per thread as in a whole
-    /// run): the work of one worker process. Only these chunks' pages are touched (plus a few
-    /// bytes around each chunk boundary to plan). Malformed samples keep
-    /// their input index and byte offset but not their input name and line
-    /// number ([`settle_malformed`](Runner::settle_malformed) fills them in
-    /// once every part is merged), and strict mode is left to that step
-    /// too. [`Outcome::bytes`] counts the bytes of these chunks only.
+    /// run): the work of one worker process. Only these chunks' pages are
+    /// touched (plus a few bytes around each chunk boundary to plan).
+    /// Malformed samples keep their input index and byte offset but not
+    /// their input name and line number
+    /// ([`settle_malformed`](Runner::settle_malformed) fills them in once
+    /// every part is merged), and strict mode is left to that step too. [`Outcome::bytes`] counts the bytes of these chunks only.
     ///
     /// For partials merged along [`Runner::merge_tree`] to equal those of
     /// [`run_partial`](Runner::run_partial), `chunks` must be one of the

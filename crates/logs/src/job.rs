@@ -697,15 +697,10 @@ impl Job for LogJob {
         let Some(mut fold) = acc.fold.take() else { return acc };
         fold.summarise(&self.settings);
         let Fold { state, latency, distinct } = *fold;
-        let folded = self.partial_of(state, Some((latency, distinct)));
-        if acc.groups.is_empty()
-            && acc.tops.iter().all(Vec::is_empty)
-            && acc.rejects.is_empty()
-            && acc.totals == Totals::default()
-        {
-            return folded;
-        }
-        self.merge(acc, folded)
+        // `acc` is the empty partial the fold started from (a merge with it
+        // hands `folded` back as it is), unless a caller mapped into a
+        // partial of its own.
+        self.merge(acc, self.partial_of(state, Some((latency, distinct))))
     }
 
     fn merge(&self, left: LogPartial, right: LogPartial) -> LogPartial {
@@ -865,13 +860,14 @@ struct MapState {
     rejects: Vec<Reject>,
 }
 
-/// Values a fold keeps unsummarised.
+/// Request times or addresses a fold's value lists may hold after a chunk
+/// before they are summarised.
 const FOLD_VALUES: usize = 1 << 16;
 
 /// A worker's chunks folded together ([`Job::map_into`]): one table, and
-/// each group's request times and addresses summarised whenever the value
-/// lists reach [`GroupValues::KEEP`] (and at the end), as a chunk's would
-/// be, then merged into the group's summary so far.
+/// each group's request times and addresses summarised after a chunk that
+/// leaves [`FOLD_VALUES`] or more in the value lists (and at the end), as a
+/// chunk's would be, then merged into the group's summary so far.
 pub(crate) struct Fold {
     state: MapState,
     /// By group index of `state.table`.
