@@ -97,6 +97,9 @@ pub struct Distinct {
 /// Sorted sets up to this size are searched before a hash is buffered.
 const SEARCHED: usize = 64;
 
+/// Sorted sets up to this size are scanned rather than searched.
+const SCANNED: usize = 16;
+
 impl Distinct {
     /// An empty count.
     pub fn new(config: DistinctConfig) -> Distinct {
@@ -124,7 +127,7 @@ impl Distinct {
                 // A value already in a small sorted set is dropped after a
                 // few compares: a column of a dozen values repeated over
                 // millions of records then never sorts a batch again.
-                if self.exact.len() <= SEARCHED && self.exact.binary_search(&hash).is_ok() {
+                if self.contains_exact(hash) {
                     return;
                 }
                 self.pending.push(hash);
@@ -132,6 +135,20 @@ impl Distinct {
                     self.compact();
                 }
             }
+        }
+    }
+
+    /// Whether a small exact set holds `hash`. Up to [`SCANNED`] hashes are
+    /// compared all at once (independent loads the processor overlaps, where
+    /// a binary search waits on each probe before the next); larger sets
+    /// up to [`SEARCHED`] are searched.
+    #[inline(always)]
+    fn contains_exact(&self, hash: u64) -> bool {
+        let n = self.exact.len();
+        if n <= SCANNED {
+            self.exact.iter().fold(false, |found, &h| found | (h == hash))
+        } else {
+            n <= SEARCHED && self.exact.binary_search(&hash).is_ok()
         }
     }
 
@@ -441,6 +458,18 @@ mod tests {
         unsorted[6..14].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(Distinct::from_bytes(config, &unsorted).is_err());
         assert!(Distinct::from_bytes(config, &[1, 7]).is_err());
+    }
+
+    /// Sets small enough to be scanned, searched or only buffered count
+    /// each value once however often and in whatever order it repeats.
+    #[test]
+    fn repeated_values_of_small_sets_count_once() {
+        for m in [1u64, 2, 15, 16, 17, 40, 64, 65, 70] {
+            // A stride coprime to 7919 visits the values out of order.
+            let values: Vec<u64> = (0..40 * m).map(|i| hash_bytes(&((i * 7919) % m).to_le_bytes())).collect();
+            let d = build(DistinctConfig::new(), &values);
+            assert_eq!((d.estimate(), d.is_exact()), (m, true), "{m} values");
+        }
     }
 
     #[test]
