@@ -55,6 +55,29 @@ pub(crate) fn walk_records<'a>(
         inside_carry = 0u64.wrapping_sub(inside >> 63);
         let newlines = eq_mask(&block, b'\n') & valid & !inside;
         let mut seps = (newlines | (eq_mask(&block, delimiter) & valid)) & !inside;
+        if quotes == 0 && carried == 0 {
+            // No quote in the block and none in the field going on: every
+            // field that ends here is plain (most blocks of most files).
+            while seps != 0 {
+                let i = seps.trailing_zeros();
+                seps &= seps - 1;
+                let pos = at + i as usize;
+                if newlines >> i & 1 == 1 {
+                    let end = if pos > record && chunk[pos - 1] == b'\r' { pos - 1 } else { pos };
+                    plain_field(chunk, field, end.max(field), keep, &mut count, fields);
+                    f(record, &chunk[record..end], fields, count, clean);
+                    fields.clear();
+                    count = 0;
+                    clean = true;
+                    record = pos + 1;
+                } else {
+                    plain_field(chunk, field, pos, keep, &mut count, fields);
+                }
+                field = pos + 1;
+            }
+            at += BLOCK;
+            continue;
+        }
         // The current field's first bit in this block (0 if it began before).
         let mut from = field.saturating_sub(at).min(BLOCK) as u32;
         while seps != 0 {
@@ -100,6 +123,23 @@ pub(crate) fn walk_records<'a>(
 #[inline(always)]
 fn below(n: u32) -> u64 {
     if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// Count the field `chunk[start..end]`, which holds no quote, and keep it
+/// if fewer than `keep` are kept.
+#[inline(always)]
+fn plain_field<'a>(
+    chunk: &'a [u8],
+    start: usize,
+    end: usize,
+    keep: usize,
+    count: &mut usize,
+    fields: &mut Vec<RawField<'a>>,
+) {
+    *count += 1;
+    if fields.len() < keep {
+        fields.push(RawField { bytes: &chunk[start..end], escaped: false });
+    }
 }
 
 /// Count the field `chunk[start..end]`, which holds `quotes` quote bytes,
@@ -216,6 +256,14 @@ mod tests {
         )
     }
 
+    /// Long inputs with few quotes: most 64-byte blocks hold none, some
+    /// start or end inside a quoted field.
+    fn sparse_input() -> impl Strategy<Value = Vec<u8>> {
+        let mut alphabet = vec![b'a'; 40];
+        alphabet.extend_from_slice(&[b',', b',', b',', b',', b'\n', b'\n', b'\r', b'"']);
+        prop::collection::vec(prop::sample::select(alphabet), 0..1200)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(600))]
 
@@ -223,6 +271,12 @@ mod tests {
         fn walk_agrees_with_the_record_iterators_and_split_fields(input in input()) {
             check(&input, Some(b'"'))?;
             check(&input, Some(b'\''))?;
+            check(&input, None)?;
+        }
+
+        #[test]
+        fn walk_agrees_where_quotes_are_rare(input in sparse_input()) {
+            check(&input, Some(b'"'))?;
             check(&input, None)?;
         }
 
