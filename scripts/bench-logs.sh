@@ -13,7 +13,8 @@
 #                        next to pagemill on the same slice, if installed
 #   wc -l                the scan floor
 # and prints the median wall time of each, with throughput and the ratio to
-# pagemill. Peers that are not installed are skipped, never installed here
+# pagemill, then each program's peak RSS and peak anonymous RSS from one
+# more run (with python3). Peers that are not installed are skipped, never installed here
 # (see shared PEERS.md for how to install them).
 #
 # Usage: scripts/bench-logs.sh [ROWS] [RUNS]
@@ -138,3 +139,18 @@ for name in "${order[@]}"; do
     fi
     printf '%-15s %10d %12.0f %14.2f\n' "$name" "$m" "$(echo "$size / 1000 / $m" | bc -l)" "$(echo "$m / $ref" | bc -l)"
 done
+
+# Peak memory: each program once more, its process (the shell execs it)
+# watched by bench_lib.py: peak RSS from wait4, peak anonymous RSS polled
+# from /proc. Needs python3; skipped without it.
+if command -v python3 > /dev/null; then
+    echo
+    echo "peak memory (one more run each)"
+    printf '%-15s %12s %12s\n' program "peak RSS MB" "peak anon MB"
+    for name in "${order[@]}"; do
+        if peak=$(python3 "$top/scripts/bench_lib.py" peak bash -c "exec ${cmd[$name]}"); then
+            read -r rss anon <<< "$peak"
+            printf '%-15s %12d %12d\n' "$name" "$rss" "$anon"
+        fi
+    done
+fi

@@ -142,3 +142,14 @@ def write_results(out_dir, tag, meta, workloads):
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwrote {base}.json and {base}.md")
+
+
+if __name__ == "__main__":
+    # `bench_lib.py peak CMD...`: run CMD once, print its peak RSS and peak
+    # anonymous RSS in MB (for the shell scripts; its output is discarded).
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "peak":
+        sys.exit("usage: bench_lib.py peak CMD...")
+    r = measure_rusage(sys.argv[2:])
+    print(f"{r['rss_mb']:.0f} {r['anon_mb']:.0f}")
