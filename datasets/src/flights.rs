@@ -8,15 +8,19 @@ const BLOCK_ROWS: u64 = 65_536;
 
 const CARRIERS: [&str; 14] = ["AA", "AS", "B6", "DL", "F9", "G4", "HA", "MQ", "NK", "OO", "UA", "WN", "YX", "9E"];
 
-const NOTES: [&str; 6] = ["", "", "", "\"Delayed, weather\"", "\"Crew \"\"swap\"\", late\"", "diverted"];
+/// The note column: empty half the time; quoted notes with a comma, with
+/// doubled quotes, and over two lines (a newline inside quotes, which record
+/// splitting must not cut at).
+const NOTES: [&str; 7] =
+    ["", "", "", "\"Delayed, weather\"", "\"Crew \"\"swap\"\", late\"", "diverted", "\"Gate change:\nB12 to C3\""];
 
 /// A flights-like CSV: `date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note`.
 ///
 /// 300 airports (three-letter codes) with skewed popularity, 14 carriers,
 /// delays in minutes with one decimal in a fifth of the rows and about 3 %
 /// missing (empty or `NA`), and a note column that is often empty and
-/// sometimes a quoted string with commas and doubled quotes. Deterministic
-/// for a seed, whatever the thread count.
+/// sometimes a quoted string with commas, doubled quotes or a newline.
+/// Deterministic for a seed, whatever the thread count.
 #[derive(Clone, Debug)]
 pub struct Flights {
     rows: u64,
@@ -142,18 +146,29 @@ mod tests {
         rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| g.write_to(&mut b)).unwrap();
         assert_eq!(a, b);
         let text = String::from_utf8(a).unwrap();
-        assert_eq!(text.lines().count(), 100_001);
         assert!(text.contains("\"Delayed, weather\"") && text.contains(",NA,"));
-        // Every line has 8 commas outside quotes.
-        for line in text.lines().take(1000) {
-            let mut quoted = false;
-            let commas = line.bytes().filter(|&c| {
-                if c == b'"' {
-                    quoted = !quoted;
+        // Records end at newlines outside quotes; every record has 8 commas
+        // outside quotes, and some hold a newline inside them.
+        let (mut records, mut multiline) = (Vec::new(), 0);
+        let (mut quoted, mut start, mut commas, mut inner) = (false, 0, 0, false);
+        for (i, c) in text.bytes().enumerate() {
+            match c {
+                b'"' => quoted = !quoted,
+                b',' if !quoted => commas += 1,
+                b'\n' if quoted => inner = true,
+                b'\n' => {
+                    records.push((&text[start..i], commas));
+                    multiline += usize::from(inner);
+                    (start, commas, inner) = (i + 1, 0, false);
                 }
-                c == b',' && !quoted
-            });
-            assert_eq!(commas.count(), 8, "{line}");
+                _ => {}
+            }
         }
+        assert!(!quoted && start == text.len());
+        assert_eq!(records.len(), 100_001);
+        for (record, commas) in &records {
+            assert_eq!(*commas, 8, "{record}");
+        }
+        assert!(multiline > 10_000, "{multiline} records over two lines");
     }
 }

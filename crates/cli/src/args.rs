@@ -630,7 +630,7 @@ pub enum GenCommand {
     /// Web-server access logs: Zipf paths and clients (IPv4 and IPv6), realistic statuses, log-normal latencies.
     AccessLog(GenAccessLog),
     /// A flights-like CSV (date,carrier,flight,origin,dest,dep_delay,arr_delay,distance,note)
-    /// with repeated keys, missing delays and quoted notes, for `pagemill features`.
+    /// with repeated keys, missing delays and quoted notes (some over two lines), for `pagemill features`.
     Csv(GenRows),
     /// Fixed-width binary records, 16 bytes: sensor u32 @0, status u16 @4, value f64 @8
     /// (read with --record-size 16 --field sensor:u32@0 --field status:u16@4 --field value:f64@8).

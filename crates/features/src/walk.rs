@@ -260,7 +260,7 @@ mod tests {
     /// start or end inside a quoted field.
     fn sparse_input() -> impl Strategy<Value = Vec<u8>> {
         let mut alphabet = vec![b'a'; 40];
-        alphabet.extend_from_slice(&[b',', b',', b',', b',', b'\n', b'\n', b'\r', b'"']);
+        alphabet.extend_from_slice(b",,,,\n\n\r\"");
         prop::collection::vec(prop::sample::select(alphabet), 0..1200)
     }
 
