@@ -247,10 +247,10 @@ impl Runner {
     /// Streamed inputs ([`Source::is_streamed`]) have no bytes to plan and
     /// give no chunks here; a run cuts them block by block as it reads them.
     ///
-    /// An input is planned 16 chunks at a time (`PLAN_SEGMENT_CHUNKS`; see
-    /// `plan_segments` in the runner's source), and where the runner
-    /// releases pages, each segment's pages are given back once it is
-    /// planned.
+    /// An input is planned in segments of up to 16 chunks and 128 MiB (at
+    /// least 4 chunks; see `plan_segments` in the runner's source), and
+    /// where the runner releases pages, each segment's pages are given back
+    /// once it is planned.
     pub fn plan<J: Job>(&self, job: &J, inputs: &[Source]) -> Vec<(usize, Range<usize>)> {
         let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();
         let chunk_size = self.effective_chunk_size(total);
@@ -582,10 +582,28 @@ fn merge_node<P>(
     Some(merge(left, right))
 }
 
-/// Chunks an input is planned in at a time: [`plan_segments`].
+/// Chunks an input is planned in at a time, at most: [`plan_segments`].
 pub const PLAN_SEGMENT_CHUNKS: usize = 16;
 
-/// Plan `bytes` in segments of about [`PLAN_SEGMENT_CHUNKS`] chunks,
+/// Bytes a planning segment spans at most, unless [`PLAN_SEGMENT_MIN_CHUNKS`]
+/// chunks are more: a planner that reads every byte (the CSV format's quote
+/// parity pass) keeps a whole segment mapped until it is released, and 16
+/// chunks of 32 MiB put 512 MB of a large CSV file in memory at once
+/// (`pagemill features` on a 1 GB CSV file, one thread: 495 MB peak RSS).
+pub const PLAN_SEGMENT_BYTES: usize = 128 << 20;
+
+/// Chunks a planning segment spans at least: its last chunk is planned
+/// again as the next segment's first, so fewer would plan more bytes twice.
+pub const PLAN_SEGMENT_MIN_CHUNKS: usize = 4;
+
+/// The bytes a planning segment spans for chunks of `chunk_size` bytes.
+pub fn plan_segment_bytes(chunk_size: usize) -> usize {
+    let chunk = chunk_size.max(1);
+    chunk.saturating_mul(PLAN_SEGMENT_CHUNKS).min(PLAN_SEGMENT_BYTES.max(chunk.saturating_mul(PLAN_SEGMENT_MIN_CHUNKS)))
+}
+
+/// Plan `bytes` in segments of [`plan_segment_bytes`] (up to
+/// [`PLAN_SEGMENT_CHUNKS`] chunks and [`PLAN_SEGMENT_BYTES`]),
 /// calling `planned` with each segment's planned range as soon as it is
 /// planned. Finding a record boundary reads the bytes there, and where the
 /// kernel keeps a file's page cache in large folios, each such read maps a
@@ -608,7 +626,7 @@ pub fn plan_segments<F: RecordFormat + ?Sized>(
     mut planned: impl FnMut(Range<usize>),
 ) -> Vec<Range<usize>> {
     let len = bytes.len();
-    let segment = chunk_size.max(1).saturating_mul(PLAN_SEGMENT_CHUNKS);
+    let segment = plan_segment_bytes(chunk_size);
     let mut chunks = Vec::new();
     let (mut start, mut span) = (0, segment);
     while start < len {
@@ -678,6 +696,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn planning_segments_are_bounded_in_chunks_and_bytes() {
+        const MIB: usize = 1 << 20;
+        // Small chunks: 16 of them. Large ones: 128 MiB, but never fewer
+        // than 4 chunks.
+        assert_eq!(plan_segment_bytes(MIB), 16 * MIB);
+        assert_eq!(plan_segment_bytes(8 * MIB), 128 * MIB);
+        assert_eq!(plan_segment_bytes(15 * MIB), 128 * MIB);
+        assert_eq!(plan_segment_bytes(32 * MIB), 128 * MIB);
+        assert_eq!(plan_segment_bytes(64 * MIB), 256 * MIB);
+        assert_eq!(plan_segment_bytes(0), PLAN_SEGMENT_CHUNKS);
+        assert_eq!(plan_segment_bytes(usize::MAX), usize::MAX);
+    }
+
+    #[test]
     fn planning_in_segments_tiles_the_input_on_record_boundaries() {
         use pagemill_split::{Csv, Lines};
         let mut text = Vec::new();
@@ -698,7 +730,7 @@ mod tests {
             assert_eq!(released.first().map(|r| r.start), Some(0));
             assert_eq!(released.last().map(|r| r.end), Some(text.len()));
             assert!(released.windows(2).all(|w| w[1].start <= w[0].end && w[0].start < w[1].start));
-            if chunk_size * PLAN_SEGMENT_CHUNKS >= text.len() {
+            if plan_segment_bytes(chunk_size) >= text.len() {
                 assert_eq!(chunks, pagemill_split::plan(&Lines, &text, chunk_size));
             }
         }
