@@ -41,11 +41,9 @@ pub(crate) fn walk_records<'a>(
 ) {
     let q = quote.unwrap_or(0);
     let mut inside_carry = 0u64; // all ones when a block starts inside quotes
-    let mut record = 0usize; // start of the current record
+    let mut rec = Open::at(0);
     let mut field = 0usize; // start of the current field
     let mut carried = 0u64; // quote bytes of the current field in earlier blocks
-    let mut clean = true;
-    let mut count = 0usize; // fields of the current record so far
     fields.clear();
     let mut at = 0;
     while at < chunk.len() {
@@ -63,15 +61,11 @@ pub(crate) fn walk_records<'a>(
                 seps &= seps - 1;
                 let pos = at + i as usize;
                 if newlines >> i & 1 == 1 {
-                    let end = if pos > record && chunk[pos - 1] == b'\r' { pos - 1 } else { pos };
-                    plain_field(chunk, field, end.max(field), keep, &mut count, fields);
-                    f(record, &chunk[record..end], fields, count, clean);
-                    fields.clear();
-                    count = 0;
-                    clean = true;
-                    record = pos + 1;
+                    let end = rec.line_end(chunk, pos);
+                    plain_field(chunk, field, end.max(field), keep, &mut rec.count, fields);
+                    rec = rec.close(chunk, end, pos + 1, fields, &mut f);
                 } else {
-                    plain_field(chunk, field, pos, keep, &mut count, fields);
+                    plain_field(chunk, field, pos, keep, &mut rec.count, fields);
                 }
                 field = pos + 1;
             }
@@ -90,15 +84,11 @@ pub(crate) fn walk_records<'a>(
             let span = quotes & below(i) & !below(from);
             let quoted = carried + if span == 0 { 0 } else { u64::from(span.count_ones()) };
             if newlines >> i & 1 == 1 {
-                let end = if pos > record && chunk[pos - 1] == b'\r' { pos - 1 } else { pos };
-                clean &= take_field(chunk, field, end.max(field), quoted, q, keep, &mut count, fields);
-                f(record, &chunk[record..end], fields, count, clean);
-                fields.clear();
-                count = 0;
-                clean = true;
-                record = pos + 1;
+                let end = rec.line_end(chunk, pos);
+                rec.clean &= take_field(chunk, field, end.max(field), quoted, q, keep, &mut rec.count, fields);
+                rec = rec.close(chunk, end, pos + 1, fields, &mut f);
             } else {
-                clean &= take_field(chunk, field, pos, quoted, q, keep, &mut count, fields);
+                rec.clean &= take_field(chunk, field, pos, quoted, q, keep, &mut rec.count, fields);
             }
             field = pos + 1;
             carried = 0;
@@ -111,11 +101,49 @@ pub(crate) fn walk_records<'a>(
         }
         at += BLOCK;
     }
-    if record < chunk.len() {
+    if rec.start < chunk.len() {
         // A last record without a newline (or one inside an unclosed quote).
-        clean &= take_field(chunk, field, chunk.len(), carried, q, keep, &mut count, fields);
-        f(record, &chunk[record..], fields, count, clean);
+        rec.clean &= take_field(chunk, field, chunk.len(), carried, q, keep, &mut rec.count, fields);
+        rec.close(chunk, chunk.len(), chunk.len(), fields, &mut f);
+    }
+}
+
+/// The record being walked: where it starts, how many fields it has so far
+/// and whether all of them were clean.
+struct Open {
+    start: usize,
+    count: usize,
+    clean: bool,
+}
+
+impl Open {
+    /// A record starting at `start`, with no field yet.
+    #[inline(always)]
+    fn at(start: usize) -> Open {
+        Open { start, count: 0, clean: true }
+    }
+
+    /// Where the record ends, given the newline at `pos` that ends it: before
+    /// a CR just before the newline.
+    #[inline(always)]
+    fn line_end(&self, chunk: &[u8], pos: usize) -> usize {
+        if pos > self.start && chunk[pos - 1] == b'\r' { pos - 1 } else { pos }
+    }
+
+    /// Hand the record, `chunk[start..end]`, and its `fields` to `f`; the
+    /// next record starts at `next`.
+    #[inline(always)]
+    fn close<'a>(
+        self,
+        chunk: &'a [u8],
+        end: usize,
+        next: usize,
+        fields: &mut Vec<RawField<'a>>,
+        f: &mut impl FnMut(usize, &'a [u8], &[RawField<'a>], usize, bool),
+    ) -> Open {
+        f(self.start, &chunk[self.start..end], fields, self.count, self.clean);
         fields.clear();
+        Open::at(next)
     }
 }
 
