@@ -55,7 +55,9 @@ Columns: the --group-by fields (status, status_class, method, path, uri, ip, ref
 user_agent, host, time), then the metrics (requests, bytes, bytes_mean, error_4xx_share,
 error_5xx_share, latency_p50, latency_p90, latency_p99, latency_p999, latency_max [seconds],
 distinct_ips, first_seen, last_seen), then top_<field> for each --top, as a JSON array of
-[value, count]. Rows are sorted by the group columns. Percentiles come from an HdrHistogram
+[value, count]. path is the request target without its query string (a proxy's absolute
+target http://example.com/a?b gives /a, and example.com as host where the format logs no
+host). Rows are sorted by the group columns. Percentiles come from an HdrHistogram
 (3 significant digits); distinct_ips is exact up to --distinct-exact-limit clients per
 group, a HyperLogLog estimate (about 1.6% error) above.
 

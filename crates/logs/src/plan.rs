@@ -4,7 +4,8 @@
 
 use crate::error::Error;
 use crate::record::{
-    LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_of, split_request,
+    LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_of, split_absolute,
+    split_request,
 };
 use crate::scan::find;
 use crate::time;
@@ -485,10 +486,17 @@ fn lit_at(line: &[u8], at: usize, lit: &[u8]) -> bool {
 }
 
 /// Fill `path` from `uri` (or the reverse) so both group-by fields work.
+/// A target in absolute form (`http://example.com/a`) gives its path, and
+/// its authority as `host` where the format logs no host of its own.
 #[inline]
 pub(crate) fn finish_paths(rec: &mut LogRecord<'_>) {
     match (rec.uri, rec.path) {
-        (Some(u), None) => rec.path = Some(path_of(u)),
+        (Some(u), None) => {
+            rec.path = Some(path_of(u));
+            if rec.host.is_none() && u.first() != Some(&b'/') {
+                rec.host = split_absolute(u).map(|(authority, _)| authority);
+            }
+        }
         (None, Some(p)) => rec.uri = Some(p),
         _ => {}
     }

@@ -17,7 +17,9 @@ pub enum GroupField {
     StatusClass,
     /// Request method.
     Method,
-    /// Request path without its query string.
+    /// Request path without its query string; for a target in absolute
+    /// form (`http://example.com/a?b`, sent to proxies), its URI's path
+    /// (`/a`).
     Path,
     /// Request target with its query string.
     Uri,
@@ -27,7 +29,8 @@ pub enum GroupField {
     Referrer,
     /// User-Agent header.
     UserAgent,
-    /// Virtual host / Host header.
+    /// Virtual host / Host header; where the format logs none, the
+    /// authority of a target in absolute form.
     Host,
     /// Start of the request's time bucket (UTC; see [`Bucket`]).
     Time,

@@ -225,13 +225,45 @@ pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
     (Some(method), Some(uri), protocol)
 }
 
-/// The path of a request target: everything before `?`.
+/// The path of a request target: everything before `?`. A target in
+/// absolute form (`http://example.com/a?b`, what clients send to proxies,
+/// RFC 9112 section 3.2.2) has the path of its URI (`/a`; `/` when none
+/// follows the authority), so it groups with the same path requested in
+/// origin form. Other targets (`*`, a `CONNECT` authority, junk) are their
+/// own path.
 #[inline]
 pub(crate) fn path_of(uri: &[u8]) -> &[u8] {
+    // Origin-form targets, nearly every line, start with `/`.
+    let uri = match uri.first() {
+        Some(b'/') | None => uri,
+        Some(_) => match split_absolute(uri) {
+            Some((_, b"")) => return b"/",
+            Some((_, rest)) if rest[0] == b'?' => return b"/",
+            Some((_, rest)) => rest,
+            None => uri,
+        },
+    };
     match find(uri, 0, b'?') {
         Some(i) => &uri[..i],
         None => uri,
     }
+}
+
+/// A request target in absolute form, `scheme://authority[rest]`, as its
+/// authority (`example.com:8080`, any `user@` left in) and the rest (the
+/// path and query, possibly empty). `None` for every other target.
+pub(crate) fn split_absolute(uri: &[u8]) -> Option<(&[u8], &[u8])> {
+    // RFC 3986: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+    let colon = uri.iter().position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))?;
+    if colon == 0 || !uri[0].is_ascii_alphabetic() || !uri[colon..].starts_with(b"://") {
+        return None;
+    }
+    let after = &uri[colon + 3..];
+    let end = after.iter().position(|&c| matches!(c, b'/' | b'?' | b'#')).unwrap_or(after.len());
+    if end == 0 {
+        return None;
+    }
+    Some((&after[..end], &after[end..]))
 }
 
 /// `-` (the Common Log Format's "no value") as `None`.
@@ -366,6 +398,23 @@ mod tests {
         assert_eq!(split_request(b"get / HTTP/1.1"), (None, None, None));
         assert_eq!(split_request(b"GET /a b c"), (None, None, None));
         assert_eq!(path_of(b"/a/b?x=1?y"), b"/a/b");
+    }
+
+    #[test]
+    fn absolute_form_targets_have_the_path_of_their_uri() {
+        assert_eq!(path_of(b"http://example.com/a/b?x=1"), b"/a/b");
+        assert_eq!(path_of(b"https://user@example.com:8443/a"), b"/a");
+        assert_eq!(path_of(b"http://example.com"), b"/");
+        assert_eq!(path_of(b"http://example.com?x"), b"/");
+        assert_eq!(split_absolute(b"http://example.com:80/a?b"), Some((&b"example.com:80"[..], &b"/a?b"[..])));
+        // Not absolute form: their own path, as before.
+        assert_eq!(path_of(b"*"), b"*");
+        assert_eq!(path_of(b"example.com:443"), b"example.com:443");
+        assert_eq!(path_of(b"http:/a?b"), b"http:/a");
+        assert_eq!(path_of(b"1http://x/a"), b"1http://x/a");
+        assert_eq!(path_of(b"http:///a"), b"http:///a");
+        assert_eq!(path_of(b""), b"");
+        assert_eq!(split_absolute(b"/a://b"), None);
     }
 
     #[test]

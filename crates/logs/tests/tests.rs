@@ -245,6 +245,34 @@ mod aggregation {
         }
     }
 
+    #[test]
+    fn absolute_form_targets_group_with_their_path() {
+        // A forward proxy logs the target as the client sent it.
+        let log = concat!(
+            r#"10.0.0.1 - - [28/Nov/2026:06:00:00 +0000] "GET /a?x=1 HTTP/1.1" 200 10 "-" "x" 0.1"#,
+            "\n",
+            r#"10.0.0.2 - - [28/Nov/2026:06:00:01 +0000] "GET http://example.com/a?y=2 HTTP/1.1" 200 20 "-" "x" 0.1"#,
+            "\n",
+            r#"10.0.0.3 - - [28/Nov/2026:06:00:02 +0000] "GET https://example.com HTTP/1.1" 200 40 "-" "x" 0.1"#,
+            "\n",
+            r#"10.0.0.4 - - [28/Nov/2026:06:00:03 +0000] "CONNECT example.com:443 HTTP/1.1" 200 80 "-" "x" 0.1"#,
+            "\n",
+        );
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Path]).unwrap().metrics(&[Metric::Requests, Metric::Bytes]);
+        let b = run(&job, log.as_bytes(), 1, None).output.batch;
+        assert_eq!(strings(&b, "path"), [Some("/".into()), Some("/a".into()), Some("example.com:443".into())]);
+        assert_eq!(u64s(&b, "bytes"), [40, 30, 80]);
+        let mut job = LogJob::new(LogFormat::timed());
+        job.group_by(&[GroupField::Host, GroupField::Uri]).unwrap().metrics(&[Metric::Requests]);
+        let b = run(&job, log.as_bytes(), 1, None).output.batch;
+        assert_eq!(strings(&b, "host")[..3], [None, None, Some("example.com".into())]);
+        assert_eq!(
+            strings(&b, "uri")[2..],
+            [Some("http://example.com/a?y=2".into()), Some("https://example.com".into())]
+        );
+    }
+
     /// An exact, sequential reference for generated `timed` lines, written
     /// independently of the crate's parser (a regular expression).
     #[derive(Default, Debug)]
