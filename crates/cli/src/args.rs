@@ -35,7 +35,7 @@ left out of the features; --strict makes the first one an error.
 
 Examples:
   pagemill features data.csv --key dest --value arr_delay --quantiles p50,p99 --distinct carrier -o out.parquet
-  pagemill features data.tsv --delimiter tab --key 0 --key 2 --value 5 --no-header
+  pagemill features data.tsv --key 0 --key 2 --value 5 --no-header
   pagemill features data.csv -k dest --value arr_delay --value dep_delay --agg count,mean,std,p99 -o stats.csv
   pagemill features events.bin --record-size 16 --field key:u32@0 --field value:f64@8 -k key --value value
   pagemill features --preset 1brc measurements.txt
@@ -311,9 +311,10 @@ pub struct FeaturesArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_quantile)]
     pub quantiles: Vec<f64>,
 
-    /// Field delimiter of delimited text: one byte, or `tab` / `\t`.
-    #[arg(long, default_value = ",", value_name = "CHAR", value_parser = parse_byte)]
-    pub delimiter: u8,
+    /// Field delimiter of delimited text: one byte, or `tab` / `\t` (default: tab when
+    /// every input is named *.tsv or *.tab, else `,`).
+    #[arg(long, value_name = "CHAR", value_parser = parse_byte)]
+    pub delimiter: Option<u8>,
 
     /// Quote character of delimited text.
     #[arg(long, default_value = "\"", value_name = "CHAR", value_parser = parse_byte)]

@@ -198,13 +198,26 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
     }
 }
 
+/// The delimiter of inputs given no `--delimiter`: tab when every input is
+/// named `*.tsv` or `*.tab` (any case), as tab-separated files are, else a
+/// comma (stdin included).
+fn default_delimiter(files: &[PathBuf]) -> u8 {
+    let tabbed = |f: &PathBuf| {
+        f.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"))
+    };
+    if !files.is_empty() && files.iter().all(tabbed) { b'\t' } else { b',' }
+}
+
 /// The feature spec the flags describe.
 fn feature_spec(args: &FeaturesArgs) -> Result<FeatureSpec> {
     let mut spec = match args.record_size {
         Some(size) => FeatureSpec::binary(Layout::new(size, args.field.clone())?),
         None => {
             let quote = if args.no_quote { None } else { Some(args.quote) };
-            FeatureSpec::delimited(Dialect::csv().delimiter(args.delimiter).quote(quote).header(!args.no_header))
+            let delimiter = args.delimiter.unwrap_or_else(|| default_delimiter(&args.files));
+            FeatureSpec::delimited(Dialect::csv().delimiter(delimiter).quote(quote).header(!args.no_header))
         }
     };
     for k in &args.key {

@@ -139,6 +139,23 @@ fn tsv_without_header_and_binary_records() {
         None,
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "column_0,rows,column_1_sum\na,2,4.0\nb,1,2.0\n");
+    // A *.tsv or *.tab name is enough to split at tabs; an explicit
+    // --delimiter wins, and a tab-separated file by another name says what
+    // is likely wrong.
+    let named = dir.file("h.TAB", b"k\tv\na\t1\nb\t2\na\t3\n");
+    let out =
+        pagemill(&["features", &named, "-k", "k", "--value", "v", "--agg", "sum", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\na,2,4.0\nb,1,2.0\n");
+    let semi = dir.file("s.tsv", b"k;v\na;1\n");
+    let out = pagemill(&["features", &semi, "--delimiter", ";", "-k", "k", "--value", "v", "--agg", "sum"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other = dir.file("h.txt", b"k\tv\na\t1\n");
+    let out = pagemill(&["features", &other, "-k", "k"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown column 'k'") && err.contains("the header has one column: is the delimiter tab?"),
+        "{err}"
+    );
     let mut bin = Vec::new();
     for (k, v) in [(7u32, 1.5f64), (3, 2.0), (7, 0.5)] {
         bin.extend_from_slice(&k.to_le_bytes());

@@ -73,7 +73,16 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::UnknownColumn { column, available } => {
-                write!(f, "unknown column '{column}' (columns: {})", available.join(", "))
+                write!(f, "unknown column '{column}' (columns: {})", available.join(", "))?;
+                // One column whose name holds a usual delimiter: the file
+                // is most likely split by another one.
+                if let [only] = &available[..]
+                    && let Some(d) = ['\t', ';', '|', ','].into_iter().find(|&d| only.contains(d))
+                {
+                    let name = if d == '\t' { "tab".to_string() } else { d.to_string() };
+                    write!(f, "; the header has one column: is the delimiter {name}?")?;
+                }
+                Ok(())
             }
             Error::IndexOutOfRange { index, width } => {
                 write!(
