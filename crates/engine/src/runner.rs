@@ -277,7 +277,8 @@ impl Runner {
     /// Malformed samples keep their input index and byte offset but not
     /// their input name and line number
     /// ([`settle_malformed`](Runner::settle_malformed) fills them in once
-    /// every part is merged), and strict mode is left to that step too. [`Outcome::bytes`] counts the bytes of these chunks only.
+    /// every part is merged), and strict mode is left to that step too.
+    /// [`Outcome::bytes`] counts the bytes of these chunks only.
     ///
     /// For partials merged along [`Runner::merge_tree`] to equal those of
     /// [`run_partial`](Runner::run_partial), `chunks` must be one of the
