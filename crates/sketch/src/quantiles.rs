@@ -282,32 +282,110 @@ impl Quantiles {
         self.quantiles(&[q]).pop().flatten()
     }
 
-    /// Several quantiles at once (the histograms are combined once).
+    /// Several quantiles at once. The raw values are sorted and walked beside
+    /// each histogram's recorded buckets, once per sign for all of `qs`: a
+    /// raw value reads as the bucket it would be recorded in, so the answer
+    /// is that of the histograms with every raw value recorded, without
+    /// copying a histogram (tens of KiB each) or walking it once per quantile.
     pub fn quantiles(&self, qs: &[f64]) -> Vec<Option<f64>> {
         if self.count == 0 {
             return vec![None; qs.len()];
         }
-        let mut pos = self.pos.as_deref().cloned().unwrap_or_else(|| *self.new_histogram());
-        let mut neg = self.neg.as_deref().cloned().unwrap_or_else(|| *self.new_histogram());
+        let (mut neg, mut pos): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::with_capacity(self.raw.len()));
         for &v in &self.raw {
-            let h = if v < 0 { &mut neg } else { &mut pos };
-            h.record(v.unsigned_abs()).expect("auto-resizing histograms record any value below 2^62");
+            if v < 0 { neg.push(v.unsigned_abs()) } else { pos.push(v as u64) }
         }
-        let negatives = neg.len();
-        let n = self.count;
+        neg.sort_unstable();
+        pos.sort_unstable();
+        let negatives = neg.len() as u64 + self.neg.as_deref().map_or(0, Histogram::len);
+        // Ranks among magnitudes on each side, ascending, with the index of
+        // the quantile they answer: negative values count down from -0.
+        let (mut neg_ranks, mut pos_ranks) = (Vec::new(), Vec::new());
+        for (i, &q) in qs.iter().enumerate() {
+            // Nearest rank, 0-based (nearest_rank clamps q and takes NaN as 0).
+            let rank = nearest_rank(q, self.count) - 1;
+            if rank < negatives {
+                neg_ranks.push((negatives - 1 - rank, i));
+            } else {
+                pos_ranks.push((rank - negatives, i));
+            }
+        }
+        neg_ranks.sort_unstable();
+        pos_ranks.sort_unstable();
+        // Bucket arithmetic depends only on the precision, so any histogram
+        // of these settings maps a raw value to its bucket.
+        let fresh;
+        let buckets = match (self.pos.as_deref(), self.neg.as_deref()) {
+            (Some(h), _) | (None, Some(h)) => h,
+            (None, None) => {
+                fresh = self.new_histogram();
+                &*fresh
+            }
+        };
+        let mut out = vec![0i64; qs.len()];
+        for (side, raw, ranks, sign) in
+            [(self.neg.as_deref(), &neg, &neg_ranks, -1), (self.pos.as_deref(), &pos, &pos_ranks, 1)]
+        {
+            let mut answer = |i: usize, magnitude: u64| out[i] = sign * magnitude as i64;
+            values_at_ranks(side, buckets, raw, ranks, &mut answer);
+        }
         let scale = self.config.scale as f64;
-        qs.iter()
-            .map(|&q| {
-                // Nearest rank, 0-based (nearest_rank clamps q and takes NaN as 0).
-                let rank = nearest_rank(q, n) - 1;
-                let scaled = if rank < negatives {
-                    -(value_at_rank(&neg, negatives - 1 - rank) as i64)
-                } else {
-                    value_at_rank(&pos, rank - negatives) as i64
-                };
-                Some(scaled.clamp(self.min, self.max) as f64 / scale)
-            })
-            .collect()
+        out.into_iter().map(|v| Some(v.clamp(self.min, self.max) as f64 / scale)).collect()
+    }
+}
+
+/// Answer each `(rank, i)` of `ranks` (0-based ranks, ascending) with the
+/// midpoint of the bucket that holds the value of that rank among the values
+/// recorded in `h` and the sorted `raw` values; `buckets` is a histogram of
+/// the same precision. A rank past them all (never asked) gets the largest.
+fn values_at_ranks(
+    h: Option<&Histogram<u64>>,
+    buckets: &Histogram<u64>,
+    raw: &[u64],
+    ranks: &[(u64, usize)],
+    answer: &mut impl FnMut(usize, u64),
+) {
+    let (mut seen, mut next, mut i) = (0u64, 0usize, 0usize);
+    // Count `n` more values in the bucket whose highest value is `top`, and
+    // answer the ranks they reach; true once every rank is answered.
+    let mut add = |n: u64, top: u64, next: &mut usize| {
+        seen += n;
+        while let Some(&(rank, q)) = ranks.get(*next)
+            && rank < seen
+        {
+            answer(q, buckets.median_equivalent(top));
+            *next += 1;
+        }
+        *next == ranks.len()
+    };
+    if next == ranks.len() {
+        return;
+    }
+    for bucket in h.into_iter().flat_map(Histogram::iter_recorded) {
+        let top = bucket.value_iterated_to();
+        let low = buckets.lowest_equivalent(top);
+        // Raw values below this bucket, each in a bucket the histogram has
+        // not recorded (same-bucket neighbours simply answer alike).
+        while i < raw.len() && raw[i] < low {
+            if add(1, raw[i], &mut next) {
+                return;
+            }
+            i += 1;
+        }
+        let within = raw[i..].iter().take_while(|&&v| v <= top).count();
+        i += within;
+        if add(bucket.count_at_value() + within as u64, top, &mut next) {
+            return;
+        }
+    }
+    for &v in &raw[i..] {
+        if add(1, v, &mut next) {
+            return;
+        }
+    }
+    let largest = raw.last().copied().into_iter().chain(h.map(Histogram::max)).max().unwrap_or(0);
+    for &(_, q) in &ranks[next..] {
+        answer(q, buckets.median_equivalent(largest));
     }
 }
 
@@ -419,18 +497,6 @@ pub fn nearest_rank(q: f64, n: u64) -> u64 {
     (rank as u64).clamp(1, n)
 }
 
-/// The midpoint of the bucket holding the value of 0-based rank `rank`.
-fn value_at_rank(h: &Histogram<u64>, rank: u64) -> u64 {
-    let mut seen = 0u64;
-    for v in h.iter_recorded() {
-        seen += v.count_at_value();
-        if seen > rank {
-            return h.median_equivalent(v.value_iterated_to());
-        }
-    }
-    h.median_equivalent(h.max())
-}
-
 /// Powers of ten that fit an `i64`.
 const POW10_I64: [i64; 19] = {
     let mut p = [1i64; 19];
@@ -496,6 +562,30 @@ mod tests {
         }
     }
 
+    proptest! {
+        // Histograms of 4 significant digits are large to copy in a debug
+        // build: fewer cases than above.
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Walking raw values beside the histograms answers as recording
+        /// them into copies of the histograms does, at every precision,
+        /// for values of both signs, any raw limit and any quantiles.
+        #[test]
+        fn walked_quantiles_equal_recorded_ones(
+            values in prop::collection::vec(prop_oneof![-300i64..300, -5_000_000i64..5_000_000, 0i64..70_000], 1..3000),
+            sigfig in 1u8..=4,
+            raw_limit in prop_oneof![Just(0u32), 1u32..64, Just(1024)],
+            qs in prop::collection::vec(prop_oneof![0.0..=1.0f64, Just(0.0), Just(1.0), Just(0.99)], 1..6),
+        ) {
+            let config = QuantileConfig::new().sigfig(sigfig).unwrap().raw_limit(raw_limit);
+            let mut s = Quantiles::new(config);
+            for &v in &values {
+                s.record_scaled(v).unwrap();
+            }
+            prop_assert_eq!(s.quantiles(&qs), recorded_quantiles(&s, &qs));
+        }
+    }
+
     use super::*;
 
     fn exact(values: &mut [i64], q: f64) -> i64 {
@@ -526,6 +616,39 @@ mod tests {
         assert_eq!(nearest_rank(1.0, 5), 5);
         assert_eq!(nearest_rank(f64::NAN, 5), 1);
         assert_eq!(nearest_rank(0.5, 0), 0);
+    }
+
+    /// The reference for [`Quantiles::quantiles`]: record the raw values
+    /// into copies of the histograms and walk them once per quantile.
+    fn recorded_quantiles(s: &Quantiles, qs: &[f64]) -> Vec<Option<f64>> {
+        let mut pos = s.pos.as_deref().cloned().unwrap_or_else(|| *s.new_histogram());
+        let mut neg = s.neg.as_deref().cloned().unwrap_or_else(|| *s.new_histogram());
+        for &v in &s.raw {
+            let h = if v < 0 { &mut neg } else { &mut pos };
+            h.record(v.unsigned_abs()).unwrap();
+        }
+        let at = |h: &Histogram<u64>, rank: u64| {
+            let mut seen = 0;
+            for v in h.iter_recorded() {
+                seen += v.count_at_value();
+                if seen > rank {
+                    return h.median_equivalent(v.value_iterated_to());
+                }
+            }
+            h.median_equivalent(h.max())
+        };
+        let negatives = neg.len();
+        qs.iter()
+            .map(|&q| {
+                let rank = nearest_rank(q, s.count) - 1;
+                let scaled = if rank < negatives {
+                    -(at(&neg, negatives - 1 - rank) as i64)
+                } else {
+                    at(&pos, rank - negatives) as i64
+                };
+                Some(scaled.clamp(s.min, s.max) as f64 / s.config.scale as f64)
+            })
+            .collect()
     }
 
     #[test]
