@@ -1,6 +1,6 @@
 //! Text log formats (Apache `LogFormat`, nginx `log_format`) compiled into a
 //! field plan: literals and fields, each field ended by the first byte of the
-//! literal after it (found 16 bytes at a time, see `scan`) or by its closing quote.
+//! literal after it (found 16 and then 64 bytes at a time, see `scan`) or by its closing quote.
 
 use crate::error::Error;
 use crate::record::{
