@@ -73,7 +73,13 @@ impl Exact {
             return (0, 0.0, 0.0);
         }
         let n = i128::from(self.n);
-        let (q, r) = (self.sum.div_euclid(n), self.sum.rem_euclid(n));
+        // A 128-bit division is a library call some ten times slower than
+        // a 64-bit one, and most sums fit 64 bits (a million keys finished:
+        // a fifth of their statistics' time).
+        let (q, r) = match (i64::try_from(self.sum), i64::try_from(self.n)) {
+            (Ok(sum), Ok(count)) => (i128::from(sum.div_euclid(count)), i128::from(sum.rem_euclid(count))),
+            _ => (self.sum.div_euclid(n), self.sum.rem_euclid(n)),
+        };
         let unit = pow10(self.scale) as f64;
         let mean = (q as f64 + r as f64 / n as f64) / unit;
         let m2 = q

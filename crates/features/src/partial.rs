@@ -220,7 +220,7 @@ impl Features {
     pub fn partial_batch(&self, partial: FeaturesPartial) -> RecordBatch {
         let order = self.sorted_rows(&partial);
         let (mut fields, mut columns) = self.key_columns(&order);
-        let rows: Vec<usize> = order.iter().map(|&(_, r)| r).collect();
+        let rows = &order.rows;
         let mut keys: Vec<&[u8]> = vec![&[]; partial.rows.len()];
         for (key, &r) in partial.table.iter() {
             keys[r as usize] = key;
@@ -228,7 +228,7 @@ impl Features {
         let binary = |f: &mut dyn FnMut(usize, &mut Vec<u8>)| -> ArrayRef {
             let mut builder = BinaryBuilder::new();
             let mut buf = Vec::new();
-            for &r in &rows {
+            for &r in rows {
                 buf.clear();
                 f(r, &mut buf);
                 builder.append_value(&buf);

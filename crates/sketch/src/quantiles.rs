@@ -1,3 +1,5 @@
+use std::cell::RefCell;
+
 use hdrhistogram::Histogram;
 
 use crate::bytes::{Reader, VERSION, put_u32, put_u64};
@@ -189,6 +191,7 @@ impl Quantiles {
         if self.pos.is_none() && self.neg.is_none() { n.saturating_mul(FIRST_BATCHES) } else { n }
     }
 
+    #[cfg(test)]
     fn new_histogram(&self) -> Box<Histogram<u64>> {
         Box::new(Histogram::new(self.config.sigfig).expect("sigfig is validated to be 1..=5"))
     }
@@ -291,6 +294,22 @@ impl Quantiles {
         if self.count == 0 {
             return vec![None; qs.len()];
         }
+        let scale = self.config.scale as f64;
+        if self.pos.is_none() && self.neg.is_none() && self.raw.len() as u64 == self.count {
+            // Raw values only (the sketches of most keys when there are
+            // many): the value of each rank, sorted, read as its bucket.
+            return with_buckets(self.config.sigfig, |buckets, sorted| {
+                sorted.extend_from_slice(&self.raw);
+                sorted.sort_unstable();
+                qs.iter()
+                    .map(|&q| {
+                        let v = sorted[(nearest_rank(q, self.count) - 1) as usize];
+                        let m = buckets.median_equivalent(v.unsigned_abs()) as i64;
+                        Some((if v < 0 { -m } else { m }).clamp(self.min, self.max) as f64 / scale)
+                    })
+                    .collect()
+            });
+        }
         let (mut neg, mut pos): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::with_capacity(self.raw.len()));
         for &v in &self.raw {
             if v < 0 { neg.push(v.unsigned_abs()) } else { pos.push(v as u64) }
@@ -312,26 +331,40 @@ impl Quantiles {
         }
         neg_ranks.sort_unstable();
         pos_ranks.sort_unstable();
-        // Bucket arithmetic depends only on the precision, so any histogram
-        // of these settings maps a raw value to its bucket.
-        let fresh;
-        let buckets = match (self.pos.as_deref(), self.neg.as_deref()) {
-            (Some(h), _) | (None, Some(h)) => h,
-            (None, None) => {
-                fresh = self.new_histogram();
-                &*fresh
-            }
-        };
         let mut out = vec![0i64; qs.len()];
-        for (side, raw, ranks, sign) in
-            [(self.neg.as_deref(), &neg, &neg_ranks, -1), (self.pos.as_deref(), &pos, &pos_ranks, 1)]
-        {
-            let mut answer = |i: usize, magnitude: u64| out[i] = sign * magnitude as i64;
-            values_at_ranks(side, buckets, raw, ranks, &mut answer);
-        }
-        let scale = self.config.scale as f64;
+        with_buckets(self.config.sigfig, |buckets, _| {
+            for (side, raw, ranks, sign) in
+                [(self.neg.as_deref(), &neg, &neg_ranks, -1), (self.pos.as_deref(), &pos, &pos_ranks, 1)]
+            {
+                let mut answer = |i: usize, magnitude: u64| out[i] = sign * magnitude as i64;
+                values_at_ranks(side, buckets, raw, ranks, &mut answer);
+            }
+        });
         out.into_iter().map(|v| Some(v.clamp(self.min, self.max) as f64 / scale)).collect()
     }
+}
+
+thread_local! {
+    /// An empty histogram of the last precision asked for, and a buffer,
+    /// for [`with_buckets`].
+    static BUCKETS: RefCell<(Option<Histogram<u64>>, Vec<i64>)> = const { RefCell::new((None, Vec::new())) };
+}
+
+/// Call `f` with an empty histogram of `sigfig` significant digits (bucket
+/// arithmetic depends only on the precision, so it maps any value to its
+/// bucket as the sketch's histograms would) and an empty scratch buffer,
+/// both kept per thread: finishing a million raw-only sketches made a
+/// histogram (and a buffer) for each.
+fn with_buckets<R>(sigfig: u8, f: impl FnOnce(&Histogram<u64>, &mut Vec<i64>) -> R) -> R {
+    BUCKETS.with(|cell| {
+        let (template, scratch) = &mut *cell.borrow_mut();
+        let buckets = match template {
+            Some(h) if h.sigfig() == sigfig => h,
+            _ => template.insert(Histogram::new(sigfig).expect("sigfig is validated to be 1..=5")),
+        };
+        scratch.clear();
+        f(buckets, scratch)
+    })
 }
 
 /// Answer each `(rank, i)` of `ranks` (0-based ranks, ascending) with the
