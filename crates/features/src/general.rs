@@ -382,12 +382,45 @@ impl FeatureSpec {
 }
 
 /// Per-chunk scratch space, reused across records.
+/// Records waiting to be mapped together: offset and bytes of each, and
+/// their first `keep` fields, `keep` per record.
+struct Batch<'a> {
+    records: Vec<(usize, &'a [u8])>,
+    fields: Vec<RawField<'a>>,
+    keep: usize,
+}
+
 struct Scratch<'a> {
     fields: Vec<RawField<'a>>,
     key: Vec<u8>,
     unescaped: Vec<u8>,
     nums: Vec<Option<(Num, f64)>>,
 }
+
+/// The prefix and hash of the encoded key of one part, `b`, straight from
+/// its bytes when it encodes in under 16 bytes (the hash then takes no
+/// tail word); `None` for longer parts.
+#[inline(always)]
+fn short_part(b: &[u8]) -> Option<(Prefix, u64)> {
+    if b.len() >= 15 {
+        return None;
+    }
+    let (lo, hi) = (load_word(b), load_word(b.get(8..).unwrap_or_default()));
+    let prefix = Prefix { w0: (b.len() as u64 + 1) | lo << 8, w1: lo >> 56 | hi << 8 };
+    Some((prefix, prefix.hash(b.len() + 1, 0)))
+}
+
+/// Records mapped together when a chunk's key table starts at
+/// [`BATCH_FROM_SLOTS`] or more (earlier chunks had that many keys): their
+/// keys' slots are touched at once ([`KeyTable::prefetch`]) before any is
+/// looked up.
+const BATCH: usize = 16;
+
+/// Key-table slots (40 bytes each) from which records are mapped in
+/// batches: past a few MB the slots miss every cache, and below that the
+/// batches only cost their copying. The choice is made per chunk, so a
+/// chunk of few keys runs the loop it always ran.
+const BATCH_FROM_SLOTS: usize = 1 << 16;
 
 impl FeaturesPartial {
     /// The row of a key of one part, read straight from the record: a
@@ -397,14 +430,9 @@ impl FeaturesPartial {
     /// store forwarding). New, null and long keys go through `buf`.
     #[inline(always)]
     fn row_of_part(&mut self, job: &Features, part: Option<&[u8]>, buf: &mut Vec<u8>) -> usize {
-        // Encoded in under 16 bytes: the hash takes no tail word.
-        if let Some(b) = part
-            && b.len() < 15
-        {
-            let (lo, hi) = (load_word(b), load_word(b.get(8..).unwrap_or_default()));
-            let prefix = Prefix { w0: (b.len() as u64 + 1) | lo << 8, w1: lo >> 56 | hi << 8 };
-            let hash = prefix.hash(b.len() + 1, 0);
-            if let Some(&mut row) = self.table.find_short(b.len() + 1, prefix, hash) {
+        if let Some((prefix, hash)) = part.and_then(short_part) {
+            let len = part.map_or(0, <[u8]>::len) + 1;
+            if let Some(&mut row) = self.table.find_short(len, prefix, hash) {
                 return row as usize;
             }
         }
@@ -528,6 +556,26 @@ impl Features {
         // counted (a ragged row is still malformed) and checked.
         let keep = self.keys.iter().chain(&self.values).chain(&self.distinct).max().map_or(0, |&c| c + 1);
         let mut walked = Vec::with_capacity(keep);
+        if p.table.slots() < BATCH_FROM_SLOTS {
+            walk_records(
+                bytes,
+                dialect.delimiter,
+                record_quote,
+                keep,
+                &mut walked,
+                |offset, record, fields, count, clean| {
+                    if !std::mem::take(&mut skip) {
+                        let walked = (clean && walk_fields).then_some((fields, count));
+                        self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
+                    }
+                },
+            );
+            return;
+        }
+        // Earlier chunks had many keys (the table starts at their size):
+        // records go through batches. Any record that is not mapped as it
+        // was walked waits for those before it.
+        let mut batch = Batch { records: Vec::with_capacity(BATCH), fields: Vec::with_capacity(BATCH * keep), keep };
         walk_records(
             bytes,
             dialect.delimiter,
@@ -538,35 +586,100 @@ impl Features {
                 if std::mem::take(&mut skip) {
                     return;
                 }
-                let (fields, count) = if clean && walk_fields {
-                    (fields, count)
-                } else {
-                    // A malformed record (or one cut by another quote): the
-                    // sequential splitter decides, and names the error.
-                    if let Err(e) = split_fields(record, dialect.delimiter, dialect.quote, &mut s.fields) {
-                        malformed.report(e.kind(), offset, record);
-                        return;
+                if clean && walk_fields && count == width {
+                    batch.records.push((offset, record));
+                    batch.fields.extend_from_slice(fields);
+                    if batch.records.len() == BATCH {
+                        self.map_batch(dialect, &mut batch, &mut s, p, malformed);
                     }
-                    (&s.fields[..], s.fields.len())
-                };
-                if count != width {
-                    let kind = if record.is_empty() { "blank-line" } else { "ragged-row" };
-                    malformed.report(kind, offset, record);
                     return;
                 }
-                self.map_record(
-                    dialect,
-                    offset,
-                    record,
-                    fields,
-                    &mut s.key,
-                    &mut s.unescaped,
-                    &mut s.nums,
-                    p,
-                    malformed,
-                );
+                if !batch.records.is_empty() {
+                    self.map_batch(dialect, &mut batch, &mut s, p, malformed);
+                }
+                let walked = (clean && walk_fields).then_some((fields, count));
+                self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
             },
         );
+        if !batch.records.is_empty() {
+            self.map_batch(dialect, &mut batch, &mut s, p, malformed);
+        }
+    }
+
+    /// Map one walked record: with its fields from the walk (`walked`:
+    /// fields and count) when it was clean, else split again by the
+    /// sequential splitter, which decides and names any error.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn map_walked<'a>(
+        &self,
+        dialect: &Dialect,
+        width: usize,
+        offset: usize,
+        record: &'a [u8],
+        walked: Option<(&[RawField<'a>], usize)>,
+        s: &mut Scratch<'a>,
+        p: &mut FeaturesPartial,
+        malformed: &mut Malformed,
+    ) {
+        let (fields, count) = match walked {
+            Some(walked) => walked,
+            None => {
+                if let Err(e) = split_fields(record, dialect.delimiter, dialect.quote, &mut s.fields) {
+                    malformed.report(e.kind(), offset, record);
+                    return;
+                }
+                (&s.fields[..], s.fields.len())
+            }
+        };
+        if count != width {
+            let kind = if record.is_empty() { "blank-line" } else { "ragged-row" };
+            malformed.report(kind, offset, record);
+            return;
+        }
+        self.map_record(dialect, offset, record, fields, &mut s.key, &mut s.unescaped, &mut s.nums, p, malformed);
+    }
+
+    /// Map the records of `batch` in order, after touching the key-table
+    /// slots of all their keys at once, and empty it.
+    fn map_batch<'a>(
+        &self,
+        dialect: &Dialect,
+        batch: &mut Batch<'a>,
+        s: &mut Scratch<'a>,
+        p: &mut FeaturesPartial,
+        malformed: &mut Malformed,
+    ) {
+        let quote = dialect.quote.unwrap_or(b'"');
+        let keep = batch.keep;
+        let mut hashes = [0u64; BATCH];
+        for (i, h) in hashes.iter_mut().enumerate().take(batch.records.len()) {
+            *h = self.key_hash(quote, &batch.fields[i * keep..(i + 1) * keep], &mut s.key, &mut s.unescaped);
+        }
+        p.table.prefetch(&hashes[..batch.records.len()]);
+        for (i, &(offset, record)) in batch.records.iter().enumerate() {
+            let fields = &batch.fields[i * keep..(i + 1) * keep];
+            self.map_record(dialect, offset, record, fields, &mut s.key, &mut s.unescaped, &mut s.nums, p, malformed);
+        }
+        batch.records.clear();
+        batch.fields.clear();
+    }
+
+    /// The hash [`map_record`](Features::map_record) looks the key of
+    /// `fields` up with (see `row_of_part` and `FeaturesPartial::row`).
+    fn key_hash(&self, quote: u8, fields: &[RawField<'_>], key: &mut Vec<u8>, unescaped: &mut Vec<u8>) -> u64 {
+        key.clear();
+        for &c in &self.keys {
+            let v = fields[c].value(quote, unescaped);
+            let part = if self.is_null(v) { None } else { Some(v) };
+            if self.keys.len() == 1
+                && let Some((_, hash)) = part.and_then(short_part)
+            {
+                return hash;
+            }
+            push_key_part(key, part);
+        }
+        Prefix::of(key).hash(key.len(), tail_word(key))
     }
 
     /// Fold one delimited record, split into `fields` (of the right count;

@@ -167,6 +167,23 @@ impl<V: Default + Clone> KeyTable<V> {
         }
     }
 
+    /// The number of slots (twice the keys it holds, or more).
+    pub(crate) fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Read the slots where keys of these hashes start their probes, all
+    /// at once: in a table far larger than the caches, each lookup waited
+    /// on one miss after another; touched together, the misses overlap and
+    /// the lookups that follow find the slots in cache.
+    pub(crate) fn prefetch(&self, hashes: &[u64]) {
+        let mut lens = 0;
+        for &hash in hashes {
+            lens |= self.slots[(hash as usize) & self.mask].len;
+        }
+        std::hint::black_box(lens);
+    }
+
     /// Every (key, value), in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> + '_ {
         self.slots

@@ -169,6 +169,45 @@ fn one_key_repeated_a_million_times_sums_exactly() {
     assert_eq!(f64s(&b, "column_1_mean"), [Some(0.1)]);
 }
 
+/// A chunk whose table starts large (earlier chunks had many keys) maps its
+/// records in batches, touching their keys' slots together first. Batched
+/// runs give the results and the malformed samples, in order, of a run that
+/// never batches: with malformed records (a ragged row, a bad number, a
+/// blank line, an unclosed quote) between good ones and quoted keys.
+#[test]
+fn many_keys_map_in_batches_as_one_by_one() {
+    let mut input = String::new();
+    for i in 0..120_000u32 {
+        match i % 9973 {
+            1 => input.push_str("ragged,1,2\n"),
+            2 => input.push_str(&format!("k{i},oops\n")),
+            3 => input.push('\n'),
+            4 => input.push_str(&format!("\"q\"\"{i}\",{}\n", i % 7)),
+            _ => input.push_str(&format!("k{},{}\n", i % 60_000, i % 1000)),
+        }
+    }
+    input.push_str("\"unclosed,1\n");
+    let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+    spec.key("0").value("1");
+    let inputs = [Source::from_bytes("many", input.into_bytes())];
+    let job = spec.build(&inputs).unwrap();
+    let run = |threads: usize, chunk: usize| {
+        let mut runner = Runner::new();
+        runner.threads(threads).chunk_size(chunk);
+        let out = runner.run(&job, &inputs).unwrap();
+        let samples: Vec<(&str, u64)> = out.malformed.samples().iter().map(|s| (s.kind, s.offset)).collect();
+        (out.output, kinds(&out.malformed), samples)
+    };
+    // The first run maps one chunk with a fresh job: one record at a time.
+    let one_by_one = run(1, 1 << 30);
+    assert_eq!(one_by_one.0.num_rows(), 60_000 + 13);
+    assert_eq!(one_by_one.1.iter().map(|&(_, n)| n).sum::<u64>(), 13 * 3 + 1);
+    // Later runs start every chunk's table at the 60,000 keys seen.
+    for (threads, chunk) in [(1, 1 << 30), (2, 256 << 10), (2, 4099)] {
+        assert_eq!(run(threads, chunk), one_by_one, "{threads} threads, chunks of {chunk}");
+    }
+}
+
 #[test]
 fn brc_preset_on_hostile_lines() {
     let input: &[u8] = b"a;1.0\r\nb;-99.9\n;5.0\nno separator\nc;1.23\nd;100.0\n\xff;1.0\ne;\x00\0\n\na;2.0";
