@@ -381,7 +381,6 @@ impl FeatureSpec {
     }
 }
 
-/// Per-chunk scratch space, reused across records.
 /// Records waiting to be mapped together: offset and bytes of each, and
 /// their first `keep` fields, `keep` per record.
 struct Batch<'a> {
@@ -390,11 +389,19 @@ struct Batch<'a> {
     keep: usize,
 }
 
+/// Per-chunk scratch space, reused across records.
 struct Scratch<'a> {
     fields: Vec<RawField<'a>>,
     key: Vec<u8>,
     unescaped: Vec<u8>,
     nums: Vec<Option<(Num, f64)>>,
+}
+
+/// The prefix and hash a key table files the encoded key `key` under.
+#[inline(always)]
+fn encoded_hash(key: &[u8]) -> (Prefix, u64) {
+    let prefix = Prefix::of(key);
+    (prefix, prefix.hash(key.len(), tail_word(key)))
 }
 
 /// The prefix and hash of the encoded key of one part, `b`, straight from
@@ -430,11 +437,11 @@ impl FeaturesPartial {
     /// store forwarding). New, null and long keys go through `buf`.
     #[inline(always)]
     fn row_of_part(&mut self, job: &Features, part: Option<&[u8]>, buf: &mut Vec<u8>) -> usize {
-        if let Some((prefix, hash)) = part.and_then(short_part) {
-            let len = part.map_or(0, <[u8]>::len) + 1;
-            if let Some(&mut row) = self.table.find_short(len, prefix, hash) {
-                return row as usize;
-            }
+        if let Some(b) = part
+            && let Some((prefix, hash)) = short_part(b)
+            && let Some(&mut row) = self.table.find_short(b.len() + 1, prefix, hash)
+        {
+            return row as usize;
         }
         buf.clear();
         push_key_part(buf, part);
@@ -444,8 +451,7 @@ impl FeaturesPartial {
     /// The row of `key`, creating it (with its UTF-8 verdict) if new.
     #[inline]
     fn row(&mut self, job: &Features, key: &[u8], text_key: bool) -> usize {
-        let prefix = Prefix::of(key);
-        let hash = prefix.hash(key.len(), tail_word(key));
+        let (prefix, hash) = encoded_hash(key);
         let next = self.rows.len() as u32;
         let (slot, inserted) = self.table.entry(key, prefix, hash);
         if !inserted {
@@ -668,18 +674,26 @@ impl Features {
     /// The hash [`map_record`](Features::map_record) looks the key of
     /// `fields` up with (see `row_of_part` and `FeaturesPartial::row`).
     fn key_hash(&self, quote: u8, fields: &[RawField<'_>], key: &mut Vec<u8>, unescaped: &mut Vec<u8>) -> u64 {
-        key.clear();
-        for &c in &self.keys {
+        if let [c] = self.keys[..] {
             let v = fields[c].value(quote, unescaped);
-            let part = if self.is_null(v) { None } else { Some(v) };
-            if self.keys.len() == 1
-                && let Some((_, hash)) = part.and_then(short_part)
+            if !self.is_null(v)
+                && let Some((_, hash)) = short_part(v)
             {
                 return hash;
             }
-            push_key_part(key, part);
         }
-        Prefix::of(key).hash(key.len(), tail_word(key))
+        self.encode_key(quote, fields, key, unescaped);
+        encoded_hash(key).1
+    }
+
+    /// Encode the key of `fields` into `key` (see [`push_key_part`]).
+    #[inline(always)]
+    fn encode_key(&self, quote: u8, fields: &[RawField<'_>], key: &mut Vec<u8>, unescaped: &mut Vec<u8>) {
+        key.clear();
+        for &c in &self.keys {
+            let v = fields[c].value(quote, unescaped);
+            push_key_part(key, if self.is_null(v) { None } else { Some(v) });
+        }
     }
 
     /// Fold one delimited record, split into `fields` (of the right count;
@@ -717,12 +731,7 @@ impl Features {
             let v = fields[c].value(quote, unescaped);
             p.row_of_part(self, if self.is_null(v) { None } else { Some(v) }, key)
         } else {
-            key.clear();
-            for &c in &self.keys {
-                let v = fields[c].value(quote, unescaped);
-                let part = if self.is_null(v) { None } else { Some(v) };
-                push_key_part(key, part);
-            }
+            self.encode_key(quote, fields, key, unescaped);
             p.row(self, key, true)
         };
         if p.invalid[row] {
