@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::record::{
-    LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_of, split_absolute,
+    LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_and_authority,
     split_request,
 };
 use crate::scan::find;
@@ -492,10 +492,9 @@ fn lit_at(line: &[u8], at: usize, lit: &[u8]) -> bool {
 pub(crate) fn finish_paths(rec: &mut LogRecord<'_>) {
     match (rec.uri, rec.path) {
         (Some(u), None) => {
-            rec.path = Some(path_of(u));
-            if rec.host.is_none() && u.first() != Some(&b'/') {
-                rec.host = split_absolute(u).map(|(authority, _)| authority);
-            }
+            let (path, authority) = path_and_authority(u);
+            rec.path = Some(path);
+            rec.host = rec.host.or(authority);
         }
         (None, Some(p)) => rec.uri = Some(p),
         _ => {}

@@ -229,23 +229,23 @@ pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
 /// absolute form (`http://example.com/a?b`, what clients send to proxies,
 /// RFC 9112 section 3.2.2) has the path of its URI (`/a`; `/` when none
 /// follows the authority), so it groups with the same path requested in
-/// origin form. Other targets (`*`, a `CONNECT` authority, junk) are their
-/// own path.
+/// origin form, and its authority comes with it. Other targets (`*`, a
+/// `CONNECT` authority, junk) are their own path, without an authority.
 #[inline]
-pub(crate) fn path_of(uri: &[u8]) -> &[u8] {
+pub(crate) fn path_and_authority(uri: &[u8]) -> (&[u8], Option<&[u8]>) {
     // Origin-form targets, nearly every line, start with `/`.
-    let uri = match uri.first() {
-        Some(b'/') | None => uri,
+    let (uri, authority) = match uri.first() {
+        Some(b'/') | None => (uri, None),
         Some(_) => match split_absolute(uri) {
-            Some((_, b"")) => return b"/",
-            Some((_, rest)) if rest[0] == b'?' => return b"/",
-            Some((_, rest)) => rest,
-            None => uri,
+            Some((authority, b"")) => return (b"/", Some(authority)),
+            Some((authority, rest)) if rest[0] == b'?' => return (b"/", Some(authority)),
+            Some((authority, rest)) => (rest, Some(authority)),
+            None => (uri, None),
         },
     };
     match find(uri, 0, b'?') {
-        Some(i) => &uri[..i],
-        None => uri,
+        Some(i) => (&uri[..i], authority),
+        None => (uri, authority),
     }
 }
 
@@ -369,6 +369,10 @@ fn json_unicode(b: &[u8]) -> Option<(char, usize)> {
 mod tests {
     use super::*;
 
+    fn path_of(uri: &[u8]) -> &[u8] {
+        path_and_authority(uri).0
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration(b"0.123", TimeUnit::Seconds), Ok(Some(123_000)));
@@ -415,6 +419,9 @@ mod tests {
         assert_eq!(path_of(b"http:///a"), b"http:///a");
         assert_eq!(path_of(b""), b"");
         assert_eq!(split_absolute(b"/a://b"), None);
+        assert_eq!(path_and_authority(b"http://h:8/a?b"), (&b"/a"[..], Some(&b"h:8"[..])));
+        assert_eq!(path_and_authority(b"https://h"), (&b"/"[..], Some(&b"h"[..])));
+        assert_eq!(path_and_authority(b"/a?h://x"), (&b"/a"[..], None));
     }
 
     #[test]
