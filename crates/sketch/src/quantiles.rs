@@ -105,15 +105,40 @@ impl QuantileConfig {
 /// [`QuantileConfig::raw_limit`]); every answer is computed from a histogram
 /// of all values, so where values sat and how sketches were split and merged
 /// never shows in a result.
+///
+/// A sketch of one or two values and no histogram (most sketches of a
+/// high-cardinality key) keeps them in its minimum and maximum alone, with
+/// no buffer on the heap: creating, growing and copying a buffer per group
+/// was most of the cost of merging the partial results of a million small
+/// groups.
 #[derive(Clone, Debug)]
 pub struct Quantiles {
     config: QuantileConfig,
+    /// The values not yet recorded into a histogram; empty while they are
+    /// implicit (see [`Quantiles::implicit`]).
     raw: Vec<i64>,
     pos: Option<Box<Histogram<u64>>>,
     neg: Option<Box<Histogram<u64>>>,
     count: u64,
     min: i64,
     max: i64,
+}
+
+/// The values of a sketch not yet in a histogram: its `raw` buffer, or the
+/// implicit ones (see [`Quantiles::implicit`]).
+struct Pending<'a> {
+    inline: [i64; 2],
+    len: usize,
+    raw: &'a [i64],
+}
+
+impl std::ops::Deref for Pending<'_> {
+    type Target = [i64];
+
+    #[inline]
+    fn deref(&self) -> &[i64] {
+        if self.len > 0 { &self.inline[..self.len] } else { self.raw }
+    }
 }
 
 impl Quantiles {
@@ -169,6 +194,14 @@ impl Quantiles {
         if scaled.unsigned_abs() >= MAX_SCALED {
             return Err(Error::OutOfRange(scaled as f64 / self.config.scale as f64));
         }
+        if self.count < 2 && self.no_histogram() && self.buffer_limit() >= 2 {
+            // One or two values: they are the minimum and the maximum.
+            self.count += 1;
+            self.min = self.min.min(scaled);
+            self.max = self.max.max(scaled);
+            return Ok(());
+        }
+        self.materialize();
         self.count += 1;
         self.min = self.min.min(scaled);
         self.max = self.max.max(scaled);
@@ -181,6 +214,38 @@ impl Quantiles {
             self.spill();
         }
         Ok(())
+    }
+
+    #[inline]
+    fn no_histogram(&self) -> bool {
+        self.pos.is_none() && self.neg.is_none()
+    }
+
+    /// Whether the values not in a histogram are implicit: without a
+    /// histogram, one or two values (where the buffer would hold two) are
+    /// the minimum and the maximum, and `raw` stays empty.
+    #[inline]
+    fn implicit(&self) -> bool {
+        self.count <= 2 && self.no_histogram() && self.buffer_limit() >= 2
+    }
+
+    /// The values not yet recorded into a histogram, in no particular order.
+    #[inline]
+    fn pending(&self) -> Pending<'_> {
+        if self.implicit() {
+            Pending { inline: [self.min, self.max], len: self.count as usize, raw: &[] }
+        } else {
+            Pending { inline: [0; 2], len: 0, raw: &self.raw }
+        }
+    }
+
+    /// Move implicit values into `raw`, before the sketch leaves that state.
+    #[inline]
+    fn materialize(&mut self) {
+        if self.implicit() {
+            let values = [self.min, self.max];
+            self.raw.extend_from_slice(&values[..self.count as usize]);
+        }
     }
 
     /// The most values held raw: [`QuantileConfig::raw_limit`], or
@@ -250,6 +315,15 @@ impl Quantiles {
         if other.count == 0 {
             return Ok(());
         }
+        if self.count + other.count <= 2 && self.implicit() && other.implicit() {
+            // Still at most two values, without a histogram: implicit.
+            self.count += other.count;
+            self.min = self.min.min(other.min);
+            self.max = self.max.max(other.max);
+            return Ok(());
+        }
+        let theirs = other.pending();
+        self.materialize();
         self.count += other.count;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -262,10 +336,10 @@ impl Quantiles {
         }
         // Past the limit, both buffers go straight into the histograms
         // rather than through a joint buffer of up to twice the limit.
-        if self.raw.len() + other.raw.len() > self.buffer_limit() {
-            self.spill_with(&other.raw);
+        if self.raw.len() + theirs.len() > self.buffer_limit() {
+            self.spill_with(&theirs);
         } else {
-            self.raw.extend_from_slice(&other.raw);
+            self.raw.extend_from_slice(&theirs);
         }
         Ok(())
     }
@@ -295,11 +369,12 @@ impl Quantiles {
             return vec![None; qs.len()];
         }
         let scale = self.config.scale as f64;
-        if self.pos.is_none() && self.neg.is_none() && self.raw.len() as u64 == self.count {
+        let raw = self.pending();
+        if self.no_histogram() {
             // Raw values only (the sketches of most keys when there are
             // many): the value of each rank, sorted, read as its bucket.
             return with_buckets(self.config.sigfig, |buckets, sorted| {
-                sorted.extend_from_slice(&self.raw);
+                sorted.extend_from_slice(&raw);
                 sorted.sort_unstable();
                 qs.iter()
                     .map(|&q| {
@@ -310,8 +385,8 @@ impl Quantiles {
                     .collect()
             });
         }
-        let (mut neg, mut pos): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::with_capacity(self.raw.len()));
-        for &v in &self.raw {
+        let (mut neg, mut pos): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::with_capacity(raw.len()));
+        for &v in raw.iter() {
             if v < 0 { neg.push(v.unsigned_abs()) } else { pos.push(v as u64) }
         }
         neg.sort_unstable();
@@ -432,13 +507,14 @@ impl Quantiles {
     /// settings are not included: [`from_bytes`](Quantiles::from_bytes)
     /// takes them.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(29 + 8 * self.raw.len());
+        let raw = self.pending();
+        let mut out = Vec::with_capacity(29 + 8 * raw.len());
         out.push(VERSION);
         put_u64(&mut out, self.count);
         put_u64(&mut out, self.min as u64);
         put_u64(&mut out, self.max as u64);
-        put_u32(&mut out, self.raw.len() as u32);
-        for &v in &self.raw {
+        put_u32(&mut out, raw.len() as u32);
+        for &v in raw.iter() {
             put_u64(&mut out, v as u64);
         }
         for h in [&self.pos, &self.neg] {
@@ -502,6 +578,15 @@ impl Quantiles {
         }
         if q.count == 0 {
             (q.min, q.max) = (i64::MAX, i64::MIN);
+        }
+        if q.implicit() {
+            // One or two values without a histogram are kept as the
+            // minimum and maximum, which must then be the values.
+            let mut raw = std::mem::take(&mut q.raw);
+            raw.sort_unstable();
+            if raw[..] != q.pending()[..] {
+                return Err(Error::Corrupt("inconsistent counts or bounds"));
+            }
         }
         Ok(q)
     }
@@ -617,6 +702,60 @@ mod tests {
             }
             prop_assert_eq!(s.quantiles(&qs), recorded_quantiles(&s, &qs));
         }
+
+        /// Sketches of one, two or a few values (kept implicitly in their
+        /// minimum and maximum while they can be), merged in any grouping
+        /// and passed through their byte form, answer as one sketch of all
+        /// the values, at any raw limit.
+        #[test]
+        fn small_sketches_merge_as_one(
+            values in prop::collection::vec(-2_000i64..2_000, 1..40),
+            sizes in prop::collection::vec(1usize..4, 1..40),
+            raw_limit in prop_oneof![Just(0u32), Just(1), Just(2), Just(3), Just(1024)],
+            via_bytes in any::<bool>(),
+        ) {
+            let config = QuantileConfig::new().sigfig(2).unwrap().raw_limit(raw_limit);
+            let mut whole = Quantiles::new(config);
+            for &v in &values {
+                whole.record_scaled(v).unwrap();
+            }
+            let mut parts = Vec::new();
+            let mut rest = &values[..];
+            for &n in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (part, later) = rest.split_at(n.min(rest.len()));
+                rest = later;
+                let mut s = Quantiles::new(config);
+                for &v in part {
+                    s.record_scaled(v).unwrap();
+                }
+                if via_bytes {
+                    s = Quantiles::from_bytes(config, &s.to_bytes()).unwrap();
+                }
+                parts.push(s);
+            }
+            // Pairs first, then a left fold: merges of implicit with
+            // implicit, implicit with buffered, and into histograms.
+            let mut paired = Vec::new();
+            for pair in parts.chunks(2) {
+                let mut a = pair[0].clone();
+                if let Some(b) = pair.get(1) {
+                    a.merge(b).unwrap();
+                }
+                paired.push(a);
+            }
+            let mut merged = Quantiles::new(config);
+            for p in &paired {
+                merged.merge(p).unwrap();
+            }
+            let qs = [0.0, 0.25, 0.5, 0.9, 1.0];
+            prop_assert_eq!(merged.quantiles(&qs), whole.quantiles(&qs));
+            prop_assert_eq!((merged.count(), merged.min(), merged.max()), (whole.count(), whole.min(), whole.max()));
+            let back = Quantiles::from_bytes(config, &merged.to_bytes()).unwrap();
+            prop_assert_eq!(back.quantiles(&qs), whole.quantiles(&qs));
+        }
     }
 
     use super::*;
@@ -656,7 +795,7 @@ mod tests {
     fn recorded_quantiles(s: &Quantiles, qs: &[f64]) -> Vec<Option<f64>> {
         let mut pos = s.pos.as_deref().cloned().unwrap_or_else(|| *s.new_histogram());
         let mut neg = s.neg.as_deref().cloned().unwrap_or_else(|| *s.new_histogram());
-        for &v in &s.raw {
+        for &v in s.pending().iter() {
             let h = if v < 0 { &mut neg } else { &mut pos };
             h.record(v.unsigned_abs()).unwrap();
         }
@@ -780,6 +919,14 @@ mod tests {
         bad[1] ^= 1; // the count no longer matches the values
         assert!(matches!(Quantiles::from_bytes(config, &bad), Err(Error::Corrupt(_))));
         assert!(Quantiles::from_bytes(config, &[9]).is_err());
+        // One value kept as its minimum and maximum: a byte form whose raw
+        // value is not those bounds is inconsistent.
+        let mut one = Quantiles::new(config);
+        one.record_scaled(40).unwrap();
+        let mut bytes = one.to_bytes();
+        assert_eq!(bytes[1 + 24 + 4], 40);
+        bytes[1 + 24 + 4] = 39;
+        assert!(matches!(Quantiles::from_bytes(config, &bytes), Err(Error::Corrupt(_))));
     }
 
     #[test]
