@@ -945,18 +945,32 @@ impl Job for Features {
         let nv = self.values.len();
         let nq = if self.qs.is_empty() { 0 } else { nv };
         let nd = self.distinct.len();
-        let FeaturesPartial { table, rows, invalid, values, quantiles, mut distinct } = right;
+        let FeaturesPartial { table, rows, invalid, values, mut quantiles, mut distinct } = right;
         for (key, prefix, hash, &r) in table.entries() {
             let next = left.rows.len() as u32;
             let (slot, inserted) = left.table.entry(key, prefix, hash);
-            let l = if inserted {
-                *slot = next;
-                left.push_row(self, invalid[r as usize]);
-                next as usize
-            } else {
-                *slot as usize
-            };
             let r = r as usize;
+            if inserted {
+                // A key new to `left` takes the state of `right` as it is:
+                // merged into fresh state it would come out the same, and
+                // at many keys most keys of a merge are new.
+                *slot = next;
+                left.rows.push(rows[r]);
+                left.invalid.push(invalid[r]);
+                left.values.extend_from_slice(&values[r * nv..(r + 1) * nv]);
+                left.quantiles.extend(
+                    quantiles[r * nq..(r + 1) * nq]
+                        .iter_mut()
+                        .map(|q| std::mem::replace(q, Quantiles::new(self.quantile_config))),
+                );
+                left.distinct.extend(
+                    distinct[r * nd..(r + 1) * nd]
+                        .iter_mut()
+                        .map(|d| std::mem::replace(d, Distinct::new(self.distinct_config))),
+                );
+                continue;
+            }
+            let l = *slot as usize;
             left.rows[l] += rows[r];
             for j in 0..nv {
                 left.values[l * nv + j].merge(&values[r * nv + j]);
