@@ -219,7 +219,7 @@ impl Features {
     /// with [`merge_partials`].
     pub fn partial_batch(&self, partial: FeaturesPartial) -> RecordBatch {
         let order = self.sorted_rows(&partial);
-        let (mut fields, mut columns) = self.key_columns(&order);
+        let (mut fields, mut columns) = self.key_columns(&order, 0..order.rows.len());
         let rows = &order.rows;
         let mut keys: Vec<&[u8]> = vec![&[]; partial.rows.len()];
         for (key, &r) in partial.table.iter() {

@@ -5,7 +5,7 @@
 
 use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use pagemill_engine::{Malformed, Runner};
-use pagemill_features::{Brc, Dialect, FeatureSpec};
+use pagemill_features::{Agg, Brc, Dialect, FeatureSpec};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 
 /// Every way of reading `bytes` the tests compare: in memory and mapped from
@@ -205,6 +205,56 @@ fn many_keys_map_in_batches_as_one_by_one() {
     // Later runs start every chunk's table at the 60,000 keys seen.
     for (threads, chunk) in [(1, 1 << 30), (2, 256 << 10), (2, 4099)] {
         assert_eq!(run(threads, chunk), one_by_one, "{threads} threads, chunks of {chunk}");
+    }
+}
+
+/// A table of many keys is finished in pieces in parallel (the rows of
+/// each piece in key order, then the pieces joined): every key appears
+/// once, in byte order, with its own statistics, across piece boundaries.
+#[test]
+fn many_keys_finish_in_key_order_with_their_own_values() {
+    use std::collections::BTreeMap;
+    let mut input = String::from("key,v\n");
+    let mut want: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for i in 0..150_000i64 {
+        // 70,001 keys of uneven length, visited out of order.
+        let k = (i * 7919) % 70_001;
+        let key = format!("{}-{k}", "x".repeat((k % 5) as usize));
+        let v = (i * 31) % 1001 - 500;
+        input.push_str(&format!("{key},{v}\n"));
+        want.entry(key).or_default().push(v);
+    }
+    let inputs = [Source::from_bytes("keys.csv", input.into_bytes())];
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    spec.key("key").value("v").aggs([Some(Agg::Min), Some(Agg::Max), Some(Agg::Sum), None]).quantiles([50.0]);
+    let job = spec.build(&inputs).unwrap();
+    for threads in [1, 2, 3] {
+        let mut runner = Runner::new();
+        runner.threads(threads).chunk_size(64 << 10);
+        let out = runner.run(&job, &inputs).unwrap().output;
+        assert_eq!(out.num_rows(), want.len());
+        let col = |name: &str| out.column_by_name(name).unwrap().clone();
+        let keys = col("key");
+        let keys = keys.as_any().downcast_ref::<StringArray>().unwrap();
+        let rows = col("rows");
+        let rows = rows.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let floats: Vec<Float64Array> = ["v_min", "v_max", "v_sum", "v_p50"]
+            .iter()
+            .map(|n| col(n).as_any().downcast_ref::<Float64Array>().unwrap().clone())
+            .collect();
+        for (i, (key, values)) in want.iter().enumerate() {
+            assert_eq!(keys.value(i), key, "row {i}, {threads} threads");
+            assert_eq!(rows.value(i), values.len() as u64, "key {key}");
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let median = sorted[sorted.len().div_ceil(2) - 1] as f64;
+            let expect = [sorted[0] as f64, *sorted.last().unwrap() as f64, values.iter().sum::<i64>() as f64];
+            let got: Vec<f64> = floats[..3].iter().map(|c| c.value(i)).collect();
+            assert_eq!(got, expect, "key {key}: min, max, sum");
+            // The median to the histogram's 3 significant digits.
+            let p50 = floats[3].value(i);
+            assert!((p50 - median).abs() <= median.abs() * 1e-3, "key {key}: p50 {p50}, exact {median}");
+        }
     }
 }
 
