@@ -135,8 +135,9 @@ fn run_with<T>(
 }
 
 /// Write result batches to `-o FILE` (atomically) or stdout, in the format
-/// the flags and the file's extension choose.
+/// the flags and the file's extension choose, on `--threads` threads.
 pub(crate) fn write_results(
+    global: &Global,
     output: &OutputArgs,
     schema: &SchemaRef,
     batches: &[RecordBatch],
@@ -145,7 +146,8 @@ pub(crate) fn write_results(
     let path = output.output.as_deref();
     let format = choose_format(output.output_format, path);
     let mut options = WriteOptions::new();
-    options.ipc_compression(output.ipc_compression);
+    // Parquet columns are encoded on as many threads as the run used.
+    options.ipc_compression(output.ipc_compression).threads(global.threads);
     write_batches_with(schema, batches, format, path, inputs, &options)?;
     Ok(())
 }
@@ -188,7 +190,7 @@ pub fn count(global: &Global, args: &CountArgs) -> Result<()> {
     let files = StringArray::from_iter_values(inputs.iter().map(Source::name));
     let records = UInt64Array::from(outcome.output);
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(files), Arc::new(records)])?;
-    write_results(&args.output, &schema, &[batch], &inputs)
+    write_results(global, &args.output, &schema, &[batch], &inputs)
 }
 
 pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
@@ -266,7 +268,7 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
         args.agg
     );
     let schema = attach_metadata(batch.schema().as_ref().clone(), "features", &options, &inputs, &malformed);
-    write_results(&args.output, &Arc::new(schema), &[batch], &inputs)
+    write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs)
 }
 
 fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
@@ -279,7 +281,7 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
         let batch = outcome.output.to_partial_batch();
         let schema =
             attach_metadata(batch.schema().as_ref().clone(), "features", "preset=1brc", &inputs, &outcome.malformed);
-        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
+        return write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs);
     }
     let path = args.output.output.as_deref();
     // `-o -` asks for Arrow on stdout, as for every job (see choose_format).
@@ -290,7 +292,7 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
         let batch = outcome.output.to_record_batch();
         let schema =
             attach_metadata(batch.schema().as_ref().clone(), "features", "preset=1brc", &inputs, &outcome.malformed);
-        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
+        return write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs);
     }
     let text = outcome.output.to_official();
     match path {
@@ -324,7 +326,7 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
     let input = opts.open(&args.file)?;
-    write_results(&args.output, &results.schema, &results.batches, std::slice::from_ref(&input))?;
+    write_results(global, &args.output, &results.schema, &results.batches, std::slice::from_ref(&input))?;
     let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
     if (shown as u64) < results.total_rows {
         eprintln!("pagemill: showing {shown} of {} rows", results.total_rows);
@@ -404,7 +406,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
     let inputs = args.files.iter().map(|f| opts.open(f)).collect::<Result<Vec<_>, _>>()?;
-    write_results(&args.output, &Arc::new(schema), &[batch], &inputs)
+    write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs)
 }
 
 pub(crate) fn pool(global: &Global) -> Result<rayon::ThreadPool> {
@@ -537,7 +539,7 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         let outcome = run_job_partial(global, runner, &job, &inputs)?;
         let batch = job.partial_batch(outcome.output);
         let schema = attach_metadata(batch.schema().as_ref().clone(), "logs", &options, &inputs, &outcome.malformed);
-        return write_results(&args.output, &Arc::new(schema), &[batch], &inputs);
+        return write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs);
     }
     let outcome = run_job_with(global, runner, &job, &inputs)?;
     let report = &outcome.output;
@@ -556,7 +558,7 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         eprintln!("pagemill: logs: wrote {n} rejected lines to {}", path.display());
     }
     let schema = attach_metadata(report.schema().as_ref().clone(), "logs", &options, &inputs, &outcome.malformed);
-    write_results(&args.output, &Arc::new(schema), std::slice::from_ref(&report.batch), &inputs)
+    write_results(global, &args.output, &Arc::new(schema), std::slice::from_ref(&report.batch), &inputs)
 }
 
 /// A folder removed when dropped.

@@ -201,5 +201,5 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
         bail!("{}", pagemill_engine::Error::Strict(Box::new(first.clone())));
     }
     report_malformed(&malformed);
-    write_results(&args.output, &schema, &batches, &[])
+    write_results(global, &args.output, &schema, &batches, &[])
 }
