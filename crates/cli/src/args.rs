@@ -163,7 +163,8 @@ pub struct Global {
 
     /// Target chunk size, e.g. 4M, 512K (default: about 1/32 of the input per thread, 64K to 32M;
     /// `logs`: 1/8 of the input per thread, 16M to 64M while each thread gets two, since each chunk
-    /// builds a group table).
+    /// builds a group table; `features` with named columns: 1/8 of the input per thread, up to 32M,
+    /// since each chunk's key table is merged with the others).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<usize>,
 

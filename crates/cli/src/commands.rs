@@ -252,11 +252,17 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     }
     let inputs = open_inputs(global, &args.files, can_stream(global))?;
     let job = spec.build(&inputs)?;
+    let mut runner = runner(global);
+    if global.chunk_size.is_none() {
+        let total = inputs.iter().map(|s| s.stored_len().unwrap_or(0)).sum();
+        let default = runner.effective_chunk_size(total);
+        runner.chunk_size(pagemill_features::suggested_chunk_size(total, runner.effective_threads(), default));
+    }
     let (batch, malformed) = if args.partial {
-        let outcome = run_job_partial(global, runner(global), &job, &inputs)?;
+        let outcome = run_job_partial(global, runner, &job, &inputs)?;
         (job.partial_batch(outcome.output), outcome.malformed)
     } else {
-        let outcome = run_job(global, &job, &inputs)?;
+        let outcome = run_job_with(global, runner, &job, &inputs)?;
         (outcome.output, outcome.malformed)
     };
     let options = format!(

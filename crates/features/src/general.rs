@@ -28,6 +28,21 @@ use crate::walk::walk_records;
 /// histogram (which takes up to 2^62), with room for rounding.
 const QUANTILE_LIMIT: f64 = (1u64 << 61) as f64;
 
+/// The chunk size to run [`Features`] with over `total` input bytes on
+/// `threads` threads, given the runner's own default `engine_default`: 1/8
+/// of the input per thread, up to 32 MiB, never below the default. Each
+/// chunk builds a key table that is merged up a tree, so at many keys per
+/// chunk every chunk costs a table's worth of memory and merging: on a
+/// per-(flight, dest) table of 1.3 M keys from 200 MB, 12 MB chunks took
+/// 15% less CPU than the default 3 MB. At few keys the size barely matters
+/// (per-dest summary of 1 GB: 1.40 s with 32 MiB chunks, 1.44 s with 16).
+/// Results do not depend on it, except float moments of values that are
+/// not decimals (see [`Features`]).
+pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -> usize {
+    let per_thread = total / (threads.max(1) as u64 * 8);
+    (per_thread.min(32 << 20) as usize).max(engine_default)
+}
+
 /// How records are read, resolved against the inputs.
 #[derive(Clone, Debug)]
 pub(crate) enum Reader {
@@ -1100,6 +1115,16 @@ impl Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_an_eighth_per_thread_capped_and_never_below_the_default() {
+        assert_eq!(suggested_chunk_size(200 << 20, 2, 3 << 20), 25 << 19);
+        assert_eq!(suggested_chunk_size(10 << 30, 2, 32 << 20), 32 << 20);
+        assert_eq!(suggested_chunk_size(10 << 30, 16, 20 << 20), 32 << 20);
+        assert_eq!(suggested_chunk_size(1 << 20, 2, 64 << 10), 64 << 10);
+        assert_eq!(suggested_chunk_size(0, 0, 64 << 10), 64 << 10);
+        assert_eq!(suggested_chunk_size(80 << 20, 0, 64 << 10), 10 << 20);
+    }
 
     /// A key of one part finds the row its encoded form was given, for
     /// every length around the short-key cut, without touching the buffer
