@@ -11,7 +11,7 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, String
 use arrow_schema::{DataType, Field, Schema};
 use arrow_select::concat::concat;
 use pagemill_engine::{Chunk, Job, Malformed};
-use pagemill_mmap::Source;
+use pagemill_mmap::{Source, prefetch};
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles, load_word};
 use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat};
 use rayon::prelude::*;
@@ -442,6 +442,12 @@ fn short_part(b: &[u8]) -> Option<(Prefix, u64)> {
     let prefix = Prefix { w0: (b.len() as u64 + 1) | lo << 8, w1: lo >> 56 | hi << 8 };
     Some((prefix, prefix.hash(b.len() + 1, 0)))
 }
+
+/// Keys of the right partial a merge hints ahead of the one it merges.
+const MERGE_AHEAD: usize = 8;
+
+/// Output rows a finishing piece hints ahead of the one it finishes.
+const FINISH_AHEAD: usize = 8;
 
 /// Records mapped together when a chunk's key table starts at
 /// [`BATCH_FROM_SLOTS`] or more (earlier chunks had that many keys): their
@@ -977,7 +983,23 @@ impl Job for Features {
         let nq = if self.qs.is_empty() { 0 } else { nv };
         let nd = self.distinct.len();
         let FeaturesPartial { table, rows, invalid, values, mut quantiles, mut distinct } = right;
+        // Two cursors run ahead of the merge: the first hints the slot of a
+        // later key, the second (by then finding that slot in cache) looks
+        // the key up and hints the state of its row, so that the misses of
+        // the next keys overlap with the work on this one.
+        let mut slots_ahead = table.entries().skip(2 * MERGE_AHEAD);
+        let mut rows_ahead = table.entries().skip(MERGE_AHEAD);
         for (key, prefix, hash, &r) in table.entries() {
+            if let Some((_, _, hash, _)) = slots_ahead.next() {
+                left.table.prefetch_one(hash);
+            }
+            if let Some((key, prefix, hash, _)) = rows_ahead.next()
+                && let Some(&l) = left.table.get(key, prefix, hash)
+            {
+                let l = l as usize;
+                prefetch(&left.values[l * nv..(l + 1) * nv]);
+                prefetch(&left.quantiles[l * nq..(l + 1) * nq]);
+            }
             let next = left.rows.len() as u32;
             let (slot, inserted) = left.table.entry(key, prefix, hash);
             let r = r as usize;
@@ -1064,11 +1086,27 @@ impl Features {
         let nv = self.values.len();
         for (j, name) in self.value_names.iter().enumerate() {
             let accs: Vec<&ValueAcc> = rows.iter().map(|&r| &p.values[r * nv + j]).collect();
-            let stats: Vec<_> = accs.iter().map(|a| a.finish()).collect();
+            let stats: Vec<_> = accs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    if let Some(ahead) = accs.get(i + FINISH_AHEAD) {
+                        prefetch(*ahead);
+                    }
+                    a.finish()
+                })
+                .collect();
             let quantiles: Vec<Vec<Option<f64>>> = if self.qs.is_empty() {
                 Vec::new()
             } else {
-                rows.iter().map(|&r| p.quantiles[r * nv + j].quantiles(&self.qs)).collect()
+                (0..rows.len())
+                    .map(|i| {
+                        if let Some(&ahead) = rows.get(i + FINISH_AHEAD) {
+                            prefetch(&p.quantiles[ahead * nv + j]);
+                        }
+                        p.quantiles[rows[i] * nv + j].quantiles(&self.qs)
+                    })
+                    .collect()
             };
             let mut qi = 0;
             for agg in &self.aggs {

@@ -125,6 +125,13 @@ impl<V: Default + Clone> KeyTable<V> {
         Some(&mut self.slots[i].value)
     }
 
+    /// The value of `key`, if the table holds it, without changing it.
+    #[inline(always)]
+    pub(crate) fn get(&self, key: &[u8], prefix: Prefix, hash: u64) -> Option<&V> {
+        let i = self.probe(key.len() as u32, prefix, hash, key.get(16..).unwrap_or_default()).ok()?;
+        Some(&self.slots[i].value)
+    }
+
     /// The value of a key of `len` bytes, at most 16, given only its prefix
     /// and hash (the caller need not hold its bytes), if the table holds it.
     #[inline(always)]
@@ -177,11 +184,15 @@ impl<V: Default + Clone> KeyTable<V> {
     /// on one miss after another; touched together, the misses overlap and
     /// the lookups that follow find the slots in cache.
     pub(crate) fn prefetch(&self, hashes: &[u64]) {
-        let mut lens = 0;
         for &hash in hashes {
-            lens |= self.slots[(hash as usize) & self.mask].len;
+            self.prefetch_one(hash);
         }
-        std::hint::black_box(lens);
+    }
+
+    /// Hint the slot where a key of this hash starts its probe.
+    #[inline(always)]
+    pub(crate) fn prefetch_one(&self, hash: u64) {
+        pagemill_mmap::prefetch(&self.slots[(hash as usize) & self.mask]);
     }
 
     /// Every (key, value), in no particular order.

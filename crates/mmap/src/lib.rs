@@ -74,6 +74,7 @@
 mod decompress;
 mod error;
 mod options;
+mod prefetch;
 #[cfg(unix)]
 pub mod shared;
 pub mod sigbus;
@@ -82,6 +83,7 @@ mod source;
 pub use crate::decompress::{Compression, Stream};
 pub use crate::error::Error;
 pub use crate::options::{Access, MmapChoice, OpenOptions};
+pub use crate::prefetch::prefetch;
 #[cfg(unix)]
 pub use crate::shared::SharedRegion;
 pub use crate::source::{ChunkMut, FileId, Source};
