@@ -105,6 +105,13 @@ def write_results(out_dir, tag, meta, workloads):
     now = datetime.now(timezone.utc)
     host = socket.gethostname().split(".")[0]
     base = f"{out_dir}/{now:%Y-%m-%d}-{host}-{tag}"
+    # A second run on the same day gets its own files (-2, -3, ...): the
+    # first day's files often carry notes written by hand after the run.
+    n = 1
+    while any(os.path.exists(f"{base}{'' if n == 1 else f'-{n}'}{ext}") for ext in (".json", ".md")):
+        n += 1
+    if n > 1:
+        base = f"{base}-{n}"
     doc = {
         "date": now.isoformat(timespec="seconds"),
         "host": host,
