@@ -43,9 +43,9 @@ use pagemill_split::{AnyFormat, Lines};
 
 use crate::acc::ValueAcc;
 use crate::error::Error;
-use crate::general::{Features, FeaturesPartial, Reader, key_parts};
+use crate::general::{Features, FeaturesPartial, Reader, RowRef, key_parts};
 use crate::spec::{Agg, Dialect, FieldType};
-use crate::table::{KeyTable, Prefix, tail_word};
+use crate::table::{Prefix, tail_word};
 
 pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for this layout.
@@ -221,11 +221,18 @@ impl Features {
         let order = self.sorted_rows(&partial);
         let (mut fields, mut columns) = self.key_columns(&order, 0..order.rows.len());
         let rows = &order.rows;
-        let mut keys: Vec<&[u8]> = vec![&[]; partial.rows.len()];
-        for (key, &r) in partial.table.iter() {
-            keys[r as usize] = key;
-        }
-        let binary = |f: &mut dyn FnMut(usize, &mut Vec<u8>)| -> ArrayRef {
+        let keys: Vec<Vec<&[u8]>> = partial
+            .shards
+            .iter()
+            .map(|s| {
+                let mut keys: Vec<&[u8]> = vec![&[]; s.rows.len()];
+                for (key, &r) in s.table.iter() {
+                    keys[r as usize] = key;
+                }
+                keys
+            })
+            .collect();
+        let binary = |f: &mut dyn FnMut(RowRef, &mut Vec<u8>)| -> ArrayRef {
             let mut builder = BinaryBuilder::new();
             let mut buf = Vec::new();
             for &r in rows {
@@ -236,22 +243,26 @@ impl Features {
             Arc::new(builder.finish())
         };
         fields.push(Field::new("_key", DataType::Binary, false));
-        columns.push(binary(&mut |r, out| out.extend_from_slice(keys[r])));
+        columns.push(binary(&mut |(s, r), out| out.extend_from_slice(keys[s][r])));
         fields.push(Field::new("rows", DataType::UInt64, false));
-        columns.push(Arc::new(UInt64Array::from_iter_values(rows.iter().map(|&r| partial.rows[r]))));
+        columns.push(Arc::new(UInt64Array::from_iter_values(rows.iter().map(|&(s, r)| partial.shards[s].rows[r]))));
         let nv = self.values.len();
         let nd = self.distinct.len();
         for (j, name) in self.value_names.iter().enumerate() {
             fields.push(Field::new(format!("{name}_state"), DataType::Binary, false));
-            columns.push(binary(&mut |r, out| partial.values[r * nv + j].to_bytes(out)));
+            columns.push(binary(&mut |(s, r), out| partial.shards[s].values[r * nv + j].to_bytes(out)));
             if !self.qs.is_empty() {
                 fields.push(Field::new(format!("{name}_quantiles"), DataType::Binary, false));
-                columns.push(binary(&mut |r, out| out.extend_from_slice(&partial.quantiles[r * nv + j].to_bytes())));
+                columns.push(binary(&mut |(s, r), out| {
+                    out.extend_from_slice(&partial.shards[s].quantiles[r * nv + j].to_bytes())
+                }));
             }
         }
         for (j, name) in self.distinct_names.iter().enumerate() {
             fields.push(Field::new(format!("{name}_distinct_state"), DataType::Binary, false));
-            columns.push(binary(&mut |r, out| out.extend_from_slice(&partial.distinct[r * nd + j].to_bytes())));
+            columns.push(binary(&mut |(s, r), out| {
+                out.extend_from_slice(&partial.shards[s].distinct[r * nd + j].to_bytes())
+            }));
         }
         let metadata = HashMap::from([
             (PARTIAL_KEY.to_string(), FEATURES_PARTIAL.to_string()),
@@ -292,9 +303,10 @@ impl Features {
             .downcast_ref::<UInt64Array>()
             .filter(|c| c.null_count() == 0)
             .ok_or_else(|| bad("column 'rows' is not UInt64 without nulls".to_string()))?;
-        let mut p = self.empty();
         let n = batch.num_rows();
-        p.table = KeyTable::with_capacity(n);
+        let mut p = self.partial_for(n);
+        // The shard of each row, in the batch's order.
+        let mut shard_of_row = Vec::with_capacity(n);
         for i in 0..n {
             let key = keys.value(i);
             let parts =
@@ -303,13 +315,18 @@ impl Features {
                 return Err(bad(format!("row {i}: key of {parts} parts, expected {nk}")));
             }
             let prefix = Prefix::of(key);
-            let (slot, inserted) = p.table.entry(key, prefix, prefix.hash(key.len(), tail_word(key)));
+            let hash = prefix.hash(key.len(), tail_word(key));
+            let shard = p.shard_index(hash);
+            let s = &mut p.shards[shard];
+            let next = s.rows.len() as u32;
+            let (slot, inserted) = s.table.entry(key, prefix, hash);
             if !inserted {
                 return Err(bad(format!("row {i}: key repeated")));
             }
-            *slot = i as u32;
-            p.rows.push(rows.value(i));
-            p.invalid.push(false);
+            *slot = next;
+            s.rows.push(rows.value(i));
+            s.invalid.push(false);
+            shard_of_row.push(shard);
         }
         let mut col = nk + 2;
         let mut value_states = Vec::with_capacity(nv);
@@ -323,7 +340,8 @@ impl Features {
             }
         }
         let distinct_states: Vec<&BinaryArray> = (0..nd).map(|j| binary(col + j)).collect::<Result<_, _>>()?;
-        for i in 0..n {
+        for (i, &shard) in shard_of_row.iter().enumerate() {
+            let p = &mut p.shards[shard];
             for (j, states) in value_states.iter().enumerate() {
                 let acc = ValueAcc::from_bytes(states.value(i))
                     .map_err(|e| bad(format!("row {i}, value '{}': {e}", self.value_names[j])))?;

@@ -179,16 +179,6 @@ impl<V: Default + Clone> KeyTable<V> {
         self.slots.len()
     }
 
-    /// Read the slots where keys of these hashes start their probes, all
-    /// at once: in a table far larger than the caches, each lookup waited
-    /// on one miss after another; touched together, the misses overlap and
-    /// the lookups that follow find the slots in cache.
-    pub(crate) fn prefetch(&self, hashes: &[u64]) {
-        for &hash in hashes {
-            self.prefetch_one(hash);
-        }
-    }
-
     /// Hint the slot where a key of this hash starts its probe.
     #[inline(always)]
     pub(crate) fn prefetch_one(&self, hash: u64) {

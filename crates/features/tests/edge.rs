@@ -228,10 +228,26 @@ fn many_keys_finish_in_key_order_with_their_own_values() {
     let mut spec = FeatureSpec::delimited(Dialect::csv());
     spec.key("key").value("v").aggs([Some(Agg::Min), Some(Agg::Max), Some(Agg::Sum), None]).quantiles([50.0]);
     let job = spec.build(&inputs).unwrap();
-    for threads in [1, 2, 3] {
+    // Threaded runs, and partial results of two halves of the chunks
+    // written as batches and merged back (tens of thousands of keys each:
+    // partials of several shards, read back and merged as such).
+    let mut runner = Runner::new();
+    runner.threads(2).chunk_size(64 << 10);
+    let chunks = runner.plan(&job, &inputs).len();
+    let half = |range: std::ops::Range<usize>| {
+        let partial = runner.run_partial_chunks(&job, &inputs, range).unwrap().output;
+        job.partial_batch(partial)
+    };
+    let halves = [half(0..chunks / 2), half(chunks / 2..chunks)];
+    let merged = pagemill_features::merge_partials(&halves).unwrap();
+    let threaded = [1, 2, 3].map(|threads| {
         let mut runner = Runner::new();
         runner.threads(threads).chunk_size(64 << 10);
-        let out = runner.run(&job, &inputs).unwrap().output;
+        runner.run(&job, &inputs).unwrap().output
+    });
+    for (label, out) in
+        ["1 thread", "2 threads", "3 threads", "merged partials"].iter().zip(threaded.iter().chain([&merged]))
+    {
         assert_eq!(out.num_rows(), want.len());
         let col = |name: &str| out.column_by_name(name).unwrap().clone();
         let keys = col("key");
@@ -243,7 +259,7 @@ fn many_keys_finish_in_key_order_with_their_own_values() {
             .map(|n| col(n).as_any().downcast_ref::<Float64Array>().unwrap().clone())
             .collect();
         for (i, (key, values)) in want.iter().enumerate() {
-            assert_eq!(keys.value(i), key, "row {i}, {threads} threads");
+            assert_eq!(keys.value(i), key, "row {i}, {label}");
             assert_eq!(rows.value(i), values.len() as u64, "key {key}");
             let mut sorted = values.clone();
             sorted.sort_unstable();
@@ -255,6 +271,36 @@ fn many_keys_finish_in_key_order_with_their_own_values() {
             let p50 = floats[3].value(i);
             assert!((p50 - median).abs() <= median.abs() * 1e-3, "key {key}: p50 {p50}, exact {median}");
         }
+    }
+}
+
+/// The first chunk of a run starts with one key table; once a chunk has
+/// held many keys, later chunks spread theirs over shards, and a merge of
+/// the two kinds moves the first chunk's keys to their shards. Every key
+/// of both chunks must meet its twin: 30,000 keys, each in both chunks.
+#[test]
+fn a_first_chunk_of_many_keys_merges_with_sharded_chunks() {
+    let mut input = String::from("key,v\n");
+    for pass in 0..2 {
+        for i in 0..30_000u32 {
+            input.push_str(&format!("key-{i},{}\n", i % 100 + pass));
+        }
+    }
+    let inputs = [Source::from_bytes("twice.csv", input.into_bytes())];
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    spec.key("key").value("v").aggs([Some(Agg::Sum)]);
+    for threads in [1, 2] {
+        // A fresh job each time: its first chunks start with one table.
+        let job = spec.build(&inputs).unwrap();
+        let mut runner = Runner::new();
+        runner.threads(threads).chunk_size(inputs[0].len() / 2);
+        let out = runner.run(&job, &inputs).unwrap().output;
+        assert_eq!(out.num_rows(), 30_000, "{threads} threads");
+        let rows = out.column_by_name("rows").unwrap().as_any().downcast_ref::<UInt64Array>().unwrap();
+        assert!(rows.iter().all(|n| n == Some(2)), "{threads} threads: every key in both chunks");
+        let sums = out.column_by_name("v_sum").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+        let total: f64 = sums.values().iter().sum();
+        assert_eq!(total, (0..30_000u32).map(|i| f64::from(2 * (i % 100) + 1)).sum::<f64>());
     }
 }
 
