@@ -1247,7 +1247,7 @@ impl Features {
                 };
                 let (dt, array): (DataType, ArrayRef) = match agg {
                     Agg::Count => {
-                        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.count))))
+                        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.count()))))
                     }
                     Agg::Missing => {
                         (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.missing))))
