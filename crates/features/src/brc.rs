@@ -191,8 +191,8 @@ impl BrcResult {
         let mut table = KeyTable::with_capacity(self.stations.len());
         for s in self.stations {
             let key = s.name.as_bytes();
-            let prefix = Prefix::of(key);
-            let (stats, _) = table.entry(key, prefix, prefix.hash(key.len(), crate::table::tail_word(key)));
+            let (prefix, hash) = Prefix::with_hash(key);
+            let (stats, _) = table.entry(key, prefix, hash);
             *stats = BrcStats { min: s.min, max: s.max, sum: s.sum, count: s.count, invalid: false };
         }
         BrcPartial(table)
@@ -532,8 +532,7 @@ impl Brc {
             malformed.report("bad-number", base + p, raw);
             return next;
         };
-        let prefix = Prefix::of(name);
-        let hash = prefix.hash(name.len(), crate::table::tail_word(name));
+        let (prefix, hash) = Prefix::with_hash(name);
         Self::add(table, name, prefix, hash, tenths, raw, base + p, malformed);
         next
     }

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::field::{RawField, split_fields};
 use crate::number::{Num, parse_number};
 use crate::spec::{Agg, BinaryField, Dialect, FeatureSpec, FieldType, FieldValue, InputKind, Layout, le_i64, le_u64};
-use crate::table::{KeyTable, Prefix, tail_word};
+use crate::table::{KeyTable, Prefix};
 use crate::walk::walk_records;
 
 /// Scaled magnitudes at or above this are refused before they reach a
@@ -461,13 +461,6 @@ struct Scratch<'a> {
     nums: Vec<Option<(Num, f64)>>,
 }
 
-/// The prefix and hash a key table files the encoded key `key` under.
-#[inline(always)]
-fn encoded_hash(key: &[u8]) -> (Prefix, u64) {
-    let prefix = Prefix::of(key);
-    (prefix, prefix.hash(key.len(), tail_word(key)))
-}
-
 /// The prefix and hash of the encoded key of one part, `b`, straight from
 /// its bytes when it encodes in under 16 bytes (the hash then takes no
 /// tail word); `None` for longer parts.
@@ -519,7 +512,7 @@ impl FeaturesPartial {
     /// Hint the slots where keys of these hashes start their probes.
     fn prefetch(&self, hashes: &[u64]) {
         for &hash in hashes {
-            self.shards[self.shard_index(hash)].table.prefetch_one(hash);
+            self.shards[self.shard_index(hash)].table.prefetch(hash);
         }
     }
 
@@ -547,7 +540,7 @@ impl FeaturesPartial {
     /// new.
     #[inline]
     fn row(&mut self, job: &Features, key: &[u8], text_key: bool) -> (usize, usize) {
-        let (prefix, hash) = encoded_hash(key);
+        let (prefix, hash) = Prefix::with_hash(key);
         let shard = self.shard_index(hash);
         let s = &mut self.shards[shard];
         let next = s.rows.len() as u32;
@@ -843,7 +836,7 @@ impl Features {
             }
         }
         self.encode_key(quote, fields, key, unescaped);
-        encoded_hash(key).1
+        Prefix::with_hash(key).1
     }
 
     /// Encode the key of `fields` into `key` (see [`push_key_part`]).
@@ -1163,7 +1156,7 @@ impl Features {
         let mut rows_ahead = table.entries().skip(MERGE_AHEAD);
         for (key, prefix, hash, &r) in table.entries() {
             if let Some((_, _, hash, _)) = slots_ahead.next() {
-                left.table.prefetch_one(hash);
+                left.table.prefetch(hash);
             }
             if let Some((key, prefix, hash, _)) = rows_ahead.next()
                 && let Some(&l) = left.table.get(key, prefix, hash)
@@ -1197,9 +1190,7 @@ impl Features {
             }
         }
     }
-}
 
-impl Features {
     /// The output columns (and their fields) for the rows of `range` in
     /// `order`.
     fn finish_piece(

@@ -45,7 +45,7 @@ use crate::acc::ValueAcc;
 use crate::error::Error;
 use crate::general::{Features, FeaturesPartial, Reader, RowRef, key_parts};
 use crate::spec::{Agg, Dialect, FieldType};
-use crate::table::{Prefix, tail_word};
+use crate::table::Prefix;
 
 pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for this layout.
@@ -314,8 +314,7 @@ impl Features {
             if parts != nk {
                 return Err(bad(format!("row {i}: key of {parts} parts, expected {nk}")));
             }
-            let prefix = Prefix::of(key);
-            let hash = prefix.hash(key.len(), tail_word(key));
+            let (prefix, hash) = Prefix::with_hash(key);
             let shard = p.shard_index(hash);
             let s = &mut p.shards[shard];
             let next = s.rows.len() as u32;

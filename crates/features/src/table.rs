@@ -22,6 +22,14 @@ impl Prefix {
         Prefix { w0: load_word(key), w1: load_word(key.get(8..).unwrap_or_default()) }
     }
 
+    /// The prefix of `key` and the hash a table files it under, for
+    /// callers that did not load the prefix while scanning.
+    #[inline(always)]
+    pub(crate) fn with_hash(key: &[u8]) -> (Prefix, u64) {
+        let prefix = Prefix::of(key);
+        (prefix, prefix.hash(key.len(), tail_word(key)))
+    }
+
     /// The hash of a key with this prefix and `len` bytes; `tail` is the
     /// key's last 8 bytes when it has 16 or more (else 0).
     #[inline]
@@ -181,7 +189,7 @@ impl<V: Default + Clone> KeyTable<V> {
 
     /// Hint the slot where a key of this hash starts its probe.
     #[inline(always)]
-    pub(crate) fn prefetch_one(&self, hash: u64) {
+    pub(crate) fn prefetch(&self, hash: u64) {
         pagemill_mmap::prefetch(&self.slots[(hash as usize) & self.mask]);
     }
 
@@ -218,8 +226,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn put(t: &mut KeyTable<u64>, key: &[u8], n: u64) {
-        let p = Prefix::of(key);
-        *t.entry(key, p, p.hash(key.len(), tail_word(key))).0 += n;
+        let (p, hash) = Prefix::with_hash(key);
+        *t.entry(key, p, hash).0 += n;
     }
 
     #[test]

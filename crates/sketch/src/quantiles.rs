@@ -253,7 +253,7 @@ impl Quantiles {
     #[inline]
     fn buffer_limit(&self) -> usize {
         let n = self.config.raw_limit as usize;
-        if self.pos.is_none() && self.neg.is_none() { n.saturating_mul(FIRST_BATCHES) } else { n }
+        if self.no_histogram() { n.saturating_mul(FIRST_BATCHES) } else { n }
     }
 
     #[cfg(test)]
