@@ -1155,8 +1155,14 @@ impl Features {
         let mut slots_ahead = table.entries().skip(2 * MERGE_AHEAD);
         let mut rows_ahead = table.entries().skip(MERGE_AHEAD);
         for (key, prefix, hash, &r) in table.entries() {
-            if let Some((_, _, hash, _)) = slots_ahead.next() {
+            if let Some((_, _, hash, &r)) = slots_ahead.next() {
+                // Right's rows come in its table's order, which is not
+                // theirs: their state is as far away as left's.
+                let r = r as usize;
                 left.table.prefetch(hash);
+                prefetch(&right.values[r * nv..(r + 1) * nv]);
+                prefetch(&right.quantiles[r * nq..(r + 1) * nq]);
+                prefetch(&right.rows[r]);
             }
             if let Some((key, prefix, hash, _)) = rows_ahead.next()
                 && let Some(&l) = left.table.get(key, prefix, hash)
