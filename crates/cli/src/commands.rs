@@ -260,7 +260,8 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     }
     let (batch, malformed) = if args.partial {
         let outcome = run_job_partial(global, runner, &job, &inputs)?;
-        (job.partial_batch(outcome.output), outcome.malformed)
+        // Merging the pieces left waiting runs on the run's threads.
+        (pool(global)?.install(|| job.partial_batch(outcome.output)), outcome.malformed)
     } else {
         let outcome = run_job_with(global, runner, &job, &inputs)?;
         (outcome.output, outcome.malformed)
@@ -370,7 +371,11 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     let batch = match kind.as_str() {
         FEATURES_PARTIAL => {
             let (job, merged) = pagemill_features::merge_partial_batches(&batches).with_context(context)?;
-            if args.partial { job.partial_batch(merged) } else { runner(global).finish(&job, merged, &[])? }
+            if args.partial {
+                pool(global)?.install(|| job.partial_batch(merged))
+            } else {
+                runner(global).finish(&job, merged, &[])?
+            }
         }
         BRC_PARTIAL => {
             let result = BrcResult::merge_partials(&batches).with_context(context)?;

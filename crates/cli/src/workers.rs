@@ -168,13 +168,15 @@ impl Ship for CountRecords<AnyFormat> {
     }
 }
 
+/// Features workers ship their pieces apart, so that the coordinator
+/// merges them as one process would have (float moments to the last bit).
 impl Ship for Features {
     fn ship(&self, partial: Self::Partial) -> RecordBatch {
-        self.partial_batch(partial)
+        self.pieces_batch(partial)
     }
 
     fn land(&self, batch: &RecordBatch, _inputs: &[Source]) -> Result<Self::Partial> {
-        Ok(self.partial_from_batch(batch)?)
+        Ok(self.partial_from_pieces_batch(batch)?)
     }
 }
 

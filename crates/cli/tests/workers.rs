@@ -125,6 +125,25 @@ fn every_job_gives_the_threaded_result() {
     check_same(&dir, &["logs", "--group-by", "time,status_class", "--bucket", "1h", "--top", "2:ip", s(&log)]);
 }
 
+/// Many keys (30,000: their merges leave pieces waiting, see
+/// `FeaturesPartial`), each in four chunks far apart, with float values
+/// (exponents), whose moments merged in another order differ in their last
+/// bits: the workers' nodes must merge as one process merges them.
+#[test]
+fn many_float_keys_merge_as_on_threads() {
+    let dir = Dir::new("floats");
+    let path = dir.path("floats.csv");
+    let mut text = String::from("key,value\n");
+    let mut x: u64 = 1;
+    for i in 0..120_000u64 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let value = (x >> 11) as f64 / (1u64 << 53) as f64 * 1000.0 - 300.0;
+        text.push_str(&format!("k{},{value:e}\n", i % 30_000));
+    }
+    std::fs::write(&path, text).unwrap();
+    check_same(&dir, &["features", "--key", "key", "--value", "value", "--agg", "mean,std,p50", s(&path)]);
+}
+
 #[test]
 fn a_crashed_worker_is_retried_with_the_read_path() {
     let dir = Dir::new("crash");

@@ -114,9 +114,25 @@ pub struct Features {
 /// waited, over tables no cache holds. Few keys stay in one shard, where
 /// sixteen cost the per-dest summary 4%. How keys are sharded never shows
 /// in a result.
+///
+/// A merge of partials that hold many keys between them does not merge
+/// them at once: the right side's shards wait in [`later`], in chunk order,
+/// until more than [`MAX_LATER`] pieces wait or the partial is finished or
+/// written out; then each shard merges its waiting pieces into its first one, left
+/// to right ([`Features::settle`]). Merged at every level of the tree, a
+/// key's state was moved again at each level where it was new to the left
+/// side, and with a million keys those moves, their growing arrays and
+/// their page faults were the largest part of the merges. Per key, the
+/// states of the pieces are combined left to right; which pieces exist
+/// depends only on the chunks and their key counts, never on the threads.
+///
+/// [`later`]: FeaturesPartial::later
 #[derive(Debug)]
 pub struct FeaturesPartial {
     pub(crate) shards: Vec<Shard>,
+    /// The shards of later chunk ranges, not merged in yet (only beside
+    /// [`SHARDS`] shards).
+    pub(crate) later: Vec<Vec<Shard>>,
 }
 
 /// Bits of a key's hash (its top ones) that choose its shard; the key
@@ -143,6 +159,11 @@ pub(crate) fn shard_of(hash: u64) -> usize {
 /// what starting them in shards saves (3.04 s either way on the entities
 /// query).
 const SHARD_FROM_KEYS: usize = 1 << 14;
+
+/// Pieces that may wait in [`FeaturesPartial::later`]: a merge that would
+/// leave more settles the partial. A run of 16 chunks settles once, at its
+/// end; memory stays within this many partials of a node's chunks.
+pub(crate) const MAX_LATER: usize = 16;
 
 /// One shard of a partial: a table of keys to row numbers and the
 /// accumulators of each row.
@@ -499,9 +520,17 @@ impl FeaturesPartial {
         if self.shards.len() == 1 { 0 } else { shard_of(hash) }
     }
 
-    /// Keys held, in all shards.
+    /// Keys held, in all shards and waiting pieces (a key in several
+    /// pieces counts once in each).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.rows.len()).sum()
+        self.shards.iter().chain(self.later.iter().flatten()).map(|s| s.rows.len()).sum()
+    }
+
+    /// Distinct keys held, at least: per shard, its largest piece.
+    fn distinct_at_least(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| self.later.iter().map(|piece| piece[i].rows.len()).fold(self.shards[i].rows.len(), usize::max))
+            .sum()
     }
 
     /// Key-table slots, in all shards.
@@ -605,7 +634,7 @@ impl Features {
     /// all.
     pub(crate) fn partial_for(&self, keys: usize) -> FeaturesPartial {
         let n = if keys >= SHARD_FROM_KEYS { SHARDS } else { 1 };
-        FeaturesPartial { shards: (0..n).map(|_| Shard::new(keys.div_ceil(n))).collect() }
+        FeaturesPartial { shards: (0..n).map(|_| Shard::new(keys.div_ceil(n))).collect(), later: Vec::new() }
     }
 
     /// `p` in [`SHARDS`] shards: the keys of a one-shard partial moved, with
@@ -614,7 +643,8 @@ impl Features {
         if p.shards.len() == SHARDS {
             return p;
         }
-        let mut out = FeaturesPartial { shards: (0..SHARDS).map(|_| Shard::new(p.len() / SHARDS)).collect() };
+        let shards = (0..SHARDS).map(|_| Shard::new(p.len() / SHARDS)).collect();
+        let mut out = FeaturesPartial { shards, later: Vec::new() };
         for mut shard in p.shards {
             let table = std::mem::replace(&mut shard.table, KeyTable::with_capacity(0));
             for (key, prefix, hash, &r) in table.entries() {
@@ -997,6 +1027,7 @@ impl Features {
     /// ([`sort_key`]) and compared in full only where those tie: comparing
     /// decoded parts for every pair cost a second at a million keys.
     pub(crate) fn sorted_rows<'p>(&self, p: &'p FeaturesPartial) -> SortedKeys<'p> {
+        debug_assert!(p.later.is_empty(), "settled before its rows are read");
         let arity = self.keys.len();
         let types: Vec<Option<FieldType>> = (0..arity).map(|i| self.key_type(i)).collect();
         let mut parts: Vec<Option<&[u8]>> = Vec::with_capacity(p.len() * arity);
@@ -1093,21 +1124,28 @@ impl Job for Features {
     }
 
     fn merge(&self, left: FeaturesPartial, right: FeaturesPartial) -> FeaturesPartial {
-        let big = left.len() + right.len() >= SHARD_FROM_KEYS;
-        let (mut left, right) = if big || left.shards.len() != right.shards.len() {
-            (self.sharded(left), self.sharded(right))
-        } else {
-            (left, right)
-        };
-        if big {
-            left.shards.par_iter_mut().zip(right.shards).for_each(|(l, r)| self.merge_shard(l, r));
-        } else {
+        if left.len() + right.len() < SHARD_FROM_KEYS {
+            // Few keys (so nothing waits): merged now.
+            let (mut left, right) = if left.shards.len() != right.shards.len() {
+                (self.sharded(left), self.sharded(right))
+            } else {
+                (left, right)
+            };
             left.shards.iter_mut().zip(right.shards).for_each(|(l, r)| self.merge_shard(l, r));
+            return left;
+        }
+        let mut left = self.sharded(left);
+        let right = self.sharded(right);
+        left.later.push(right.shards);
+        left.later.extend(right.later);
+        if left.later.len() > MAX_LATER {
+            self.settle(&mut left);
         }
         left
     }
 
-    fn finish(&self, p: FeaturesPartial, _inputs: &[Source]) -> RecordBatch {
+    fn finish(&self, mut p: FeaturesPartial, _inputs: &[Source]) -> RecordBatch {
+        self.settle(&mut p);
         let order = self.sorted_rows(&p);
         let n = order.rows.len();
         // One piece at least, for the schema of an empty result.
@@ -1132,12 +1170,46 @@ impl Job for Features {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
     }
 
+    /// Keys in `p`; while pieces wait, the fewest it may hold (a key in two
+    /// pieces is one group), so the limit never refuses a run that fits it.
     fn groups(&self, p: &FeaturesPartial) -> Option<usize> {
-        Some(p.len())
+        Some(p.distinct_at_least())
     }
 }
 
 impl Features {
+    /// Merge the waiting pieces of `p` (see [`FeaturesPartial`]) into its
+    /// shards: each shard, on the pool, takes its pieces in chunk order.
+    pub(crate) fn settle(&self, p: &mut FeaturesPartial) {
+        if p.later.is_empty() {
+            return;
+        }
+        let mut pieces: Vec<Vec<Shard>> = (0..p.shards.len()).map(|_| Vec::with_capacity(p.later.len())).collect();
+        for piece in std::mem::take(&mut p.later) {
+            for (i, shard) in piece.into_iter().enumerate() {
+                pieces[i].push(shard);
+            }
+        }
+        p.shards.par_iter_mut().zip(pieces).for_each(|(shard, pieces)| {
+            for piece in pieces {
+                self.merge_shard(shard, piece);
+            }
+        });
+    }
+
+    /// A partial of `pieces` (settled, in chunk order): the first holds the
+    /// state, the others wait behind it, as a merge of many keys leaves
+    /// them.
+    pub(crate) fn with_pieces(&self, pieces: Vec<FeaturesPartial>) -> FeaturesPartial {
+        let mut pieces = pieces.into_iter();
+        let first = pieces.next().unwrap_or_else(|| self.empty());
+        let later: Vec<Vec<Shard>> = pieces.map(|p| self.sharded(p).shards).collect();
+        if later.is_empty() {
+            return first;
+        }
+        FeaturesPartial { later, ..self.sharded(first) }
+    }
+
     /// Merge the shard `right` (of later chunks) into `left`.
     fn merge_shard(&self, left: &mut Shard, mut right: Shard) {
         if left.rows.is_empty() {

@@ -29,6 +29,13 @@
 //! [`PARTIAL_SPEC_KEY`] the job's resolved spec (key, value and distinct
 //! names, key types, aggregates, sketch settings) as `name=value` lines.
 //! Partials merge only with partials of the same spec.
+//!
+//! A partial of many keys may hold pieces of later chunks not merged in yet
+//! (see [`FeaturesPartial`]). [`Features::partial_batch`] merges them first;
+//! [`Features::pieces_batch`] keeps them apart (the partial batches of the
+//! pieces, one after another, their row counts under [`PIECES_KEY`]) for a
+//! partial that is to merge exactly as the unshipped one would: worker
+//! processes ship their nodes of a run's merge tree that way.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +44,7 @@ use std::sync::atomic::AtomicUsize;
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
+use arrow_select::concat::concat_batches;
 use pagemill_engine::Job;
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles};
 use pagemill_split::{AnyFormat, Lines};
@@ -50,6 +58,9 @@ use crate::table::Prefix;
 pub use pagemill_engine::{PARTIAL_KEY, PARTIAL_SPEC_KEY};
 /// The value of [`PARTIAL_KEY`] for this layout.
 pub const FEATURES_PARTIAL: &str = "features/1";
+/// Schema metadata key of a [`Features::pieces_batch`]: the number of rows
+/// of each piece, in order, comma-separated.
+pub const PIECES_KEY: &str = "pagemill.features.pieces";
 
 /// Percent-escape the bytes that separate list items and lines.
 fn esc(s: &str) -> String {
@@ -217,7 +228,8 @@ impl Features {
     /// Arrow batch in the partial schema of the [module docs](self): one row
     /// per key, with the spec in the schema metadata. Merge such batches
     /// with [`merge_partials`].
-    pub fn partial_batch(&self, partial: FeaturesPartial) -> RecordBatch {
+    pub fn partial_batch(&self, mut partial: FeaturesPartial) -> RecordBatch {
+        self.settle(&mut partial);
         let order = self.sorted_rows(&partial);
         let (mut fields, mut columns) = self.key_columns(&order, 0..order.rows.len());
         let rows = &order.rows;
@@ -270,6 +282,57 @@ impl Features {
         ]);
         let schema = Schema::new(fields).with_metadata(metadata);
         RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the schema by construction")
+    }
+
+    /// `partial` as one batch that keeps its pieces not merged yet apart:
+    /// the [`partial_batch`](Features::partial_batch) of each piece, in
+    /// order, their row counts under [`PIECES_KEY`].
+    /// [`partial_from_pieces_batch`](Features::partial_from_pieces_batch)
+    /// turns it back into a partial that merges with others exactly as
+    /// `partial` would have, float moments to the last bit; a partial batch
+    /// is settled, so merging it can combine the same states in another
+    /// order. For moving a node of one run's merge tree between processes;
+    /// files for later runs take [`partial_batch`](Features::partial_batch).
+    pub fn pieces_batch(&self, partial: FeaturesPartial) -> RecordBatch {
+        let FeaturesPartial { shards, later } = partial;
+        let batches: Vec<RecordBatch> = std::iter::once(shards)
+            .chain(later)
+            .map(|shards| self.partial_batch(FeaturesPartial { shards, later: Vec::new() }))
+            .collect();
+        let schema = batches[0].schema();
+        let all = concat_batches(&schema, &batches).expect("partial batches of one job share their schema");
+        let counts: Vec<String> = batches.iter().map(|b| b.num_rows().to_string()).collect();
+        let mut metadata = schema.metadata().clone();
+        metadata.insert(PIECES_KEY.to_string(), counts.join(","));
+        let schema = Schema::new(schema.fields().clone()).with_metadata(metadata);
+        RecordBatch::try_new(Arc::new(schema), all.columns().to_vec()).expect("the same columns")
+    }
+
+    /// The partial a [`pieces_batch`](Features::pieces_batch) holds, its
+    /// pieces apart again (a batch without [`PIECES_KEY`] is one piece).
+    pub fn partial_from_pieces_batch(&self, batch: &RecordBatch) -> Result<FeaturesPartial, Error> {
+        let counts: Vec<usize> = match batch.schema().metadata().get(PIECES_KEY) {
+            None => vec![batch.num_rows()],
+            Some(list) => list
+                .split(',')
+                .map(|n| n.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| Error::BadPartial(format!("{PIECES_KEY} is not a list of row counts: {list:?}")))?,
+        };
+        if counts.iter().sum::<usize>() != batch.num_rows() {
+            return Err(Error::BadPartial(format!(
+                "{PIECES_KEY} counts {} rows, the batch has {}",
+                counts.iter().sum::<usize>(),
+                batch.num_rows()
+            )));
+        }
+        let mut offset = 0;
+        let mut pieces = Vec::with_capacity(counts.len());
+        for n in counts {
+            pieces.push(self.partial_from_batch(&batch.slice(offset, n))?);
+            offset += n;
+        }
+        Ok(self.with_pieces(pieces))
     }
 
     /// The state held by one partial batch of this job's spec (from

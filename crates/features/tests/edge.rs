@@ -4,7 +4,7 @@
 //! default chunks, mapped from a file and read from memory.
 
 use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
-use pagemill_engine::{Malformed, Runner};
+use pagemill_engine::{Job, Malformed, Runner};
 use pagemill_features::{Agg, Brc, Dialect, FeatureSpec};
 use pagemill_mmap::{MmapChoice, OpenOptions, Source};
 
@@ -355,4 +355,47 @@ fn fields_agree_with_a_byte_by_byte_reference_across_words() {
             String::from_utf8_lossy(&record)
         );
     }
+}
+
+/// Float values (exponents: moments merged with Chan's formulas, whose last
+/// bits depend on the order of merging) over many keys, each in several
+/// chunks far apart: the pieces a merge leaves waiting make the same result
+/// on any number of threads, and a node of the merge tree shipped as a
+/// pieces batch and read back merges as it would have unshipped.
+#[test]
+fn many_float_keys_merge_alike_on_threads_and_through_pieces_batches() {
+    let mut input = String::from("key,v\n");
+    let mut x: u64 = 7;
+    for i in 0..120_000u64 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 1000.0 - 300.0;
+        input.push_str(&format!("k{},{v:e}\n", i % 30_000));
+    }
+    let inputs = [Source::from_bytes("floats.csv", input.into_bytes())];
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    spec.key("key").value("v").aggs([Some(Agg::Mean), Some(Agg::Std), None, None]);
+    let job = spec.build(&inputs).unwrap();
+    let runner = |threads: usize| {
+        let mut runner = Runner::new();
+        runner.threads(threads).chunk_size(32 << 10);
+        runner
+    };
+    let one = runner(1).run(&job, &inputs).unwrap().output;
+    assert_eq!(one.num_rows(), 30_000);
+    for threads in [2, 3] {
+        assert_eq!(runner(threads).run(&job, &inputs).unwrap().output, one, "{threads} threads");
+    }
+    // Two nodes of the merge tree, shipped and landed, merged and finished.
+    let chunks = runner(2).plan(&job, &inputs).len();
+    let ranges = Runner::tree_ranges(chunks, 2);
+    let parts: Vec<_> = ranges
+        .into_iter()
+        .map(|range| {
+            let partial = runner(2).run_partial_chunks(&job, &inputs, range.clone()).unwrap().output;
+            let batch = job.pieces_batch(partial);
+            (range, job.partial_from_pieces_batch(&batch).unwrap())
+        })
+        .collect();
+    let merged = Runner::merge_tree(parts, |l, r| job.merge(l, r)).unwrap();
+    assert_eq!(runner(2).finish(&job, merged, &inputs).unwrap(), one, "shipped as pieces batches");
 }
