@@ -618,6 +618,17 @@ impl Shard {
         );
     }
 
+    /// Room for `more` rows in every array.
+    fn reserve(&mut self, job: &Features, more: usize) {
+        let nv = job.values.len();
+        let nq = if job.qs.is_empty() { 0 } else { nv };
+        self.rows.reserve(more);
+        self.invalid.reserve(more);
+        self.values.reserve(more * nv);
+        self.quantiles.reserve(more * nq);
+        self.distinct.reserve(more * job.distinct.len());
+    }
+
     fn push_row(&mut self, job: &Features, invalid: bool) {
         self.rows.push(0);
         self.invalid.push(invalid);
@@ -634,7 +645,14 @@ impl Features {
     /// all.
     pub(crate) fn partial_for(&self, keys: usize) -> FeaturesPartial {
         let n = if keys >= SHARD_FROM_KEYS { SHARDS } else { 1 };
-        FeaturesPartial { shards: (0..n).map(|_| Shard::new(keys.div_ceil(n))).collect(), later: Vec::new() }
+        let shards = (0..n)
+            .map(|_| {
+                let mut s = Shard::new(keys.div_ceil(n));
+                s.reserve(self, keys.div_ceil(n));
+                s
+            })
+            .collect();
+        FeaturesPartial { shards, later: Vec::new() }
     }
 
     /// `p` in [`SHARDS`] shards: the keys of a one-shard partial moved, with
