@@ -168,7 +168,9 @@ pub struct Global {
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<usize>,
 
-    /// Draw a progress bar on stderr: auto (when stderr is a terminal), always, never.
+    /// Draw a progress bar on stderr, then name the steps after the input
+    /// is read (finishing, writing -o FILE): auto (when stderr is a
+    /// terminal), always, never.
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN")]
     pub progress: When,
 

@@ -90,7 +90,10 @@ fn run_job<J: Ship>(global: &Global, job: &J, inputs: &[Source]) -> Result<Outco
 fn run_job_with<J: Ship>(global: &Global, runner: Runner, job: &J, inputs: &[Source]) -> Result<Outcome<J::Output>> {
     let finisher = runner.clone();
     let Outcome { output, malformed, bytes, chunks, threads } = run_job_partial(global, runner, job, inputs)?;
-    Ok(Outcome { output: finisher.finish(job, output, inputs)?, malformed, bytes, chunks, threads })
+    let step = progress::Step::start(global.progress, "finishing".to_string());
+    let output = finisher.finish(job, output, inputs)?;
+    drop(step);
+    Ok(Outcome { output, malformed, bytes, chunks, threads })
 }
 
 /// [`run_job`], stopping before the job finishes: its merged partial state.
@@ -145,6 +148,8 @@ pub(crate) fn write_results(
 ) -> Result<()> {
     let path = output.output.as_deref();
     let format = choose_format(output.output_format, path);
+    // Only for a file: on stdout, the result itself is what is drawn.
+    let _step = path.map(|p| progress::Step::start(global.progress, format!("writing {}", p.display())));
     let mut options = WriteOptions::new();
     // Parquet columns are encoded on as many threads as the run used.
     options.ipc_compression(output.ipc_compression).threads(global.threads);

@@ -271,6 +271,18 @@ fn progress_always_draws_on_a_non_terminal() {
     assert!(stderr.contains("KiB") || stderr.contains("MiB"), "{stderr}");
     let out = run(&["count", "--progress", "never", input.to_str().unwrap()], None, None);
     assert!(out.stderr.is_empty());
+    // After the bytes: the steps that have no byte count are named.
+    let csv = dir.file("f.csv", b"k,v\na,1\nb,2\n");
+    let parquet = dir.path("out.parquet");
+    let args = ["features", "--progress", "always", "--key", "k", "--value", "v", "-o"];
+    let out = run(&[&args[..], &[parquet.to_str().unwrap(), csv.to_str().unwrap()]].concat(), None, None);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("finishing"), "{stderr}");
+    assert!(stderr.contains(&format!("writing {}", parquet.display())), "{stderr}");
+    let out =
+        run(&["features", "--progress", "never", "--key", "k", "--value", "v", csv.to_str().unwrap()], None, None);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The samples in `datasets/samples`: file, the `pagemill gen` arguments that
