@@ -153,11 +153,10 @@ pub(crate) fn shard_of(hash: u64) -> usize {
 
 /// Keys from which a partial is kept in [`SHARDS`] shards (a chunk whose
 /// table starts that large, a merge whose sides hold that many together)
-/// and a merge runs its shards in parallel. The first chunks of a run start
-/// in one shard (no chunk has told how many keys there are yet); with many
-/// keys, their partials are split at their first merge, which costs about
-/// what starting them in shards saves (3.04 s either way on the entities
-/// query).
+/// and merges leave pieces waiting. The first chunks of a run start in one
+/// shard (no chunk has told how many keys there are yet) and split into
+/// shards when they reach this many keys (`FeaturesPartial::row`), rather
+/// than at their first merge with all their keys.
 const SHARD_FROM_KEYS: usize = 1 << 14;
 
 /// Pieces that may wait in [`FeaturesPartial::later`]: a merge that would
@@ -570,6 +569,13 @@ impl FeaturesPartial {
     #[inline]
     fn row(&mut self, job: &Features, key: &[u8], text_key: bool) -> (usize, usize) {
         let (prefix, hash) = Prefix::with_hash(key);
+        if self.shards.len() == 1 && self.shards[0].rows.len() >= SHARD_FROM_KEYS {
+            // A chunk that started in one shard (no earlier chunk told how
+            // many keys there are) spreads its keys over shards once it has
+            // many: a merge would otherwise move all of them.
+            let one = std::mem::replace(self, FeaturesPartial { shards: Vec::new(), later: Vec::new() });
+            *self = job.sharded(one);
+        }
         let shard = self.shard_index(hash);
         let s = &mut self.shards[shard];
         let next = s.rows.len() as u32;
