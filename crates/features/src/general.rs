@@ -471,6 +471,9 @@ struct Batch<'a> {
     records: Vec<(usize, &'a [u8])>,
     fields: Vec<RawField<'a>>,
     keep: usize,
+    /// The encoded keys of the records, one after another (keys of several
+    /// parts only).
+    keys: Vec<u8>,
 }
 
 /// Per-chunk scratch space, reused across records.
@@ -569,6 +572,13 @@ impl FeaturesPartial {
     #[inline]
     fn row(&mut self, job: &Features, key: &[u8], text_key: bool) -> (usize, usize) {
         let (prefix, hash) = Prefix::with_hash(key);
+        self.row_hashed(job, key, prefix, hash, text_key)
+    }
+
+    /// [`row`](FeaturesPartial::row) of a key whose prefix and hash are
+    /// known.
+    #[inline]
+    fn row_hashed(&mut self, job: &Features, key: &[u8], prefix: Prefix, hash: u64, text_key: bool) -> (usize, usize) {
         if self.shards.len() == 1 && self.shards[0].rows.len() >= SHARD_FROM_KEYS {
             // A chunk that started in one shard (no earlier chunk told how
             // many keys there are) spreads its keys over shards once it has
@@ -788,7 +798,12 @@ impl Features {
         // Earlier chunks had many keys (the table starts at their size):
         // records go through batches. Any record that is not mapped as it
         // was walked waits for those before it.
-        let mut batch = Batch { records: Vec::with_capacity(BATCH), fields: Vec::with_capacity(BATCH * keep), keep };
+        let mut batch = Batch {
+            records: Vec::with_capacity(BATCH),
+            fields: Vec::with_capacity(BATCH * keep),
+            keep,
+            keys: Vec::new(),
+        };
         walk_records(
             bytes,
             dialect.delimiter,
@@ -850,7 +865,7 @@ impl Features {
             malformed.report(kind, offset, record);
             return;
         }
-        self.map_record(dialect, offset, record, fields, &mut s.key, &mut s.unescaped, &mut s.nums, p, malformed);
+        self.map_record(dialect, offset, record, fields, None, &mut s.key, &mut s.unescaped, &mut s.nums, p, malformed);
     }
 
     /// Map the records of `batch` in order, after touching the key-table
@@ -865,14 +880,62 @@ impl Features {
     ) {
         let quote = dialect.quote.unwrap_or(b'"');
         let keep = batch.keep;
+        let n = batch.records.len();
         let mut hashes = [0u64; BATCH];
-        for (i, h) in hashes.iter_mut().enumerate().take(batch.records.len()) {
-            *h = self.key_hash(quote, &batch.fields[i * keep..(i + 1) * keep], &mut s.key, &mut s.unescaped);
+        if let [_] = self.keys[..] {
+            for (i, h) in hashes.iter_mut().enumerate().take(n) {
+                *h = self.key_hash(quote, &batch.fields[i * keep..(i + 1) * keep], &mut s.key, &mut s.unescaped);
+            }
+        } else {
+            // Keys of several parts are encoded and hashed once, here.
+            batch.keys.clear();
+            let mut known = [(0usize, Prefix::default()); BATCH];
+            for i in 0..n {
+                self.encode_key(quote, &batch.fields[i * keep..(i + 1) * keep], &mut s.key, &mut s.unescaped);
+                let (prefix, hash) = Prefix::with_hash(&s.key);
+                batch.keys.extend_from_slice(&s.key);
+                known[i] = (batch.keys.len(), prefix);
+                hashes[i] = hash;
+            }
+            p.prefetch(&hashes[..n]);
+            let mut start = 0;
+            for (i, &(offset, record)) in batch.records.iter().enumerate() {
+                let fields = &batch.fields[i * keep..(i + 1) * keep];
+                let (end, prefix) = known[i];
+                let key = Some((&batch.keys[start..end], prefix, hashes[i]));
+                start = end;
+                self.map_record(
+                    dialect,
+                    offset,
+                    record,
+                    fields,
+                    key,
+                    &mut s.key,
+                    &mut s.unescaped,
+                    &mut s.nums,
+                    p,
+                    malformed,
+                );
+            }
+            batch.records.clear();
+            batch.fields.clear();
+            return;
         }
-        p.prefetch(&hashes[..batch.records.len()]);
+        p.prefetch(&hashes[..n]);
         for (i, &(offset, record)) in batch.records.iter().enumerate() {
             let fields = &batch.fields[i * keep..(i + 1) * keep];
-            self.map_record(dialect, offset, record, fields, &mut s.key, &mut s.unescaped, &mut s.nums, p, malformed);
+            self.map_record(
+                dialect,
+                offset,
+                record,
+                fields,
+                None,
+                &mut s.key,
+                &mut s.unescaped,
+                &mut s.nums,
+                p,
+                malformed,
+            );
         }
         batch.records.clear();
         batch.fields.clear();
@@ -913,6 +976,7 @@ impl Features {
         offset: usize,
         record: &[u8],
         fields: &[RawField<'_>],
+        known: Option<(&[u8], Prefix, u64)>,
         key: &mut Vec<u8>,
         unescaped: &mut Vec<u8>,
         nums: &mut [Option<(Num, f64)>],
@@ -937,6 +1001,8 @@ impl Features {
         let (shard, row) = if let [c] = self.keys[..] {
             let v = fields[c].value(quote, unescaped);
             p.row_of_part(self, if self.is_null(v) { None } else { Some(v) }, key)
+        } else if let Some((key, prefix, hash)) = known {
+            p.row_hashed(self, key, prefix, hash, true)
         } else {
             self.encode_key(quote, fields, key, unescaped);
             p.row(self, key, true)

@@ -8,7 +8,7 @@
 use pagemill_sketch::load_word;
 
 /// The first 16 bytes of a key as two little-endian words, zero-padded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Prefix {
     pub w0: u64,
     pub w1: u64,

@@ -399,3 +399,54 @@ fn many_float_keys_merge_alike_on_threads_and_through_pieces_batches() {
     let merged = Runner::merge_tree(parts, |l, r| job.merge(l, r)).unwrap();
     assert_eq!(runner(2).finish(&job, merged, &inputs).unwrap(), one, "shipped as pieces batches");
 }
+
+/// Keys of two parts, many of them: once a chunk has told the run how
+/// many keys there are, later chunks map their records in batches, each
+/// key encoded and hashed once for the batch. Every record must still land
+/// on its own key, also around records that leave the batches (quoted and
+/// malformed ones).
+#[test]
+fn many_two_part_keys_land_on_their_rows_in_batches() {
+    use std::collections::BTreeMap;
+    let mut input = String::from("a,b,v\n");
+    let mut want: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    for i in 0..240_000i64 {
+        let k = (i * 7919) % 90_001;
+        let (a, b) = (format!("a{}", k / 300), format!("{}", k % 300));
+        let v = (i * 31) % 1001 - 500;
+        if i % 10_007 == 0 {
+            // Quoted: walked again by the sequential splitter.
+            input.push_str(&format!("\"{a}\",{b},{v}\n"));
+        } else {
+            input.push_str(&format!("{a},{b},{v}\n"));
+        }
+        if i % 15_013 == 0 {
+            input.push_str("ragged,row\n");
+        }
+        let e = want.entry((a, b)).or_default();
+        e.0 += 1;
+        e.1 += v;
+    }
+    let inputs = [Source::from_bytes("two.csv", input.into_bytes())];
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    spec.key("a").key("b").value("v").aggs([Some(Agg::Sum), None, None, None]);
+    let job = spec.build(&inputs).unwrap();
+    // One thread: the first chunk ends before the others start, so they
+    // all start at its key count and batch.
+    let mut runner = Runner::new();
+    runner.threads(1).chunk_size(1 << 20);
+    let out = runner.run(&job, &inputs).unwrap();
+    assert_eq!(out.malformed.count("ragged-row"), 240_000 / 15_013 + 1);
+    let batch = out.output;
+    assert_eq!(batch.num_rows(), want.len());
+    let col = |name: &str| batch.column_by_name(name).unwrap().clone();
+    let (a, b, rows, sums) = (col("a"), col("b"), col("rows"), col("v_sum"));
+    let a = a.as_any().downcast_ref::<StringArray>().unwrap();
+    let b = b.as_any().downcast_ref::<StringArray>().unwrap();
+    let rows = rows.as_any().downcast_ref::<UInt64Array>().unwrap();
+    let sums = sums.as_any().downcast_ref::<Float64Array>().unwrap();
+    for (i, ((ka, kb), (n, sum))) in want.iter().enumerate() {
+        assert_eq!((a.value(i), b.value(i)), (ka.as_str(), kb.as_str()), "row {i}");
+        assert_eq!((rows.value(i), sums.value(i)), (*n, *sum as f64), "key ({ka}, {kb})");
+    }
+}
