@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use arrow_select::concat::concat;
 use pagemill_engine::{Chunk, Job, Malformed};
@@ -292,7 +293,9 @@ impl<'p> SortedKeys<'p> {
 /// Output rows finished as one piece, in parallel with the other pieces:
 /// finishing reads each key's state in key order, one cache miss after
 /// another, and a million keys took longer to finish on one thread than to
-/// map and merge on two.
+/// map and merge on two. Each piece writes its rows of every column after
+/// the keys straight into its slice of the full-length column (the text
+/// key columns are built per piece and joined).
 const FINISH_PIECE: usize = 1 << 14;
 
 fn column_name(header: Option<&[String]>, i: usize) -> String {
@@ -1242,20 +1245,38 @@ impl Job for Features {
         let pieces = n.div_ceil(FINISH_PIECE).max(1);
         let ranges: Vec<Range<usize>> =
             (0..pieces).map(|i| i * FINISH_PIECE..((i + 1) * FINISH_PIECE).min(n)).collect();
-        let mut pieces: Vec<(Vec<Field>, Vec<ArrayRef>)> =
-            ranges.into_par_iter().map(|range| self.finish_piece(&p, &order, range)).collect();
-        let (fields, mut columns) = pieces.remove(0);
-        if !pieces.is_empty() {
-            let first = std::mem::take(&mut columns);
-            columns = first
-                .iter()
-                .enumerate()
-                .map(|(c, head)| {
-                    let parts: Vec<&dyn Array> =
-                        std::iter::once(head.as_ref()).chain(pieces.iter().map(|(_, cols)| cols[c].as_ref())).collect();
-                    concat(&parts).expect("pieces of one column share its type")
-                })
-                .collect();
+        // The key columns (text) are built piece by piece and joined.
+        let mut keys: Vec<(Vec<Field>, Vec<ArrayRef>)> =
+            ranges.par_iter().map(|range| self.key_columns(&order, range.clone())).collect();
+        let (mut fields, mut columns) = keys.remove(0);
+        if !keys.is_empty() {
+            for (c, head) in columns.iter_mut().enumerate() {
+                let parts: Vec<&dyn Array> =
+                    std::iter::once(head.as_ref()).chain(keys.iter().map(|(_, cols)| cols[c].as_ref())).collect();
+                *head = concat(&parts).expect("pieces of one column share its type");
+            }
+        }
+        // The other columns are written by the pieces straight into their
+        // slices of full-length buffers: built per piece and joined, they
+        // were allocated, faulted in and copied twice.
+        let specs = self.state_columns();
+        let mut bufs: Vec<ColumnBuf> = specs.iter().map(|&(_, nullable)| ColumnBuf::new(nullable, n)).collect();
+        if n > 0 {
+            let mut views: Vec<Vec<ColumnView<'_>>> = ranges.iter().map(|_| Vec::with_capacity(bufs.len())).collect();
+            for buf in &mut bufs {
+                for (piece, view) in views.iter_mut().zip(buf.pieces()) {
+                    piece.push(view);
+                }
+            }
+            views
+                .into_par_iter()
+                .zip(ranges)
+                .for_each(|(mut views, range)| self.finish_piece(&p, &order.rows[range], &mut views));
+        }
+        for ((name, nullable), buf) in specs.into_iter().zip(bufs) {
+            let array = buf.into_array();
+            fields.push(Field::new(name, array.data_type().clone(), nullable));
+            columns.push(array);
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
     }
@@ -1359,21 +1380,29 @@ impl Features {
         }
     }
 
-    /// The output columns (and their fields) for the rows of `range` in
-    /// `order`.
-    fn finish_piece(
-        &self,
-        p: &FeaturesPartial,
-        order: &SortedKeys<'_>,
-        range: Range<usize>,
-    ) -> (Vec<Field>, Vec<ArrayRef>) {
-        let rows = &order.rows[range.clone()];
-        let (mut fields, mut columns) = self.key_columns(order, range);
-        fields.push(Field::new("rows", DataType::UInt64, false));
-        columns.push(Arc::new(UInt64Array::from_iter_values(rows.iter().map(|&(s, r)| p.shards[s].rows[r]))));
+    /// The output columns after the keys, in order: name and whether it is
+    /// nullable (a float; counts are never null).
+    fn state_columns(&self) -> Vec<(String, bool)> {
+        let mut out = vec![("rows".to_string(), false)];
+        for name in &self.value_names {
+            out.extend(
+                self.aggs.iter().map(|agg| (format!("{name}_{agg}"), !matches!(agg, Agg::Count | Agg::Missing))),
+            );
+        }
+        out.extend(self.distinct_names.iter().map(|name| (format!("{name}_distinct"), false)));
+        out
+    }
 
+    /// Fill `views` (one per [state column](Features::state_columns), each
+    /// the slice of this piece) for `rows`, in key order.
+    fn finish_piece(&self, p: &FeaturesPartial, rows: &[RowRef], views: &mut [ColumnView<'_>]) {
+        let mut views = views.iter_mut();
+        let mut next = || views.next().expect("one view per state column");
+        next().set_counts(rows.iter().map(|&(s, r)| p.shards[s].rows[r]));
         let nv = self.values.len();
-        for (j, name) in self.value_names.iter().enumerate() {
+        let nq = self.qs.len();
+        let mut quantiles: Vec<Option<f64>> = Vec::with_capacity(rows.len() * nq);
+        for j in 0..nv {
             let accs: Vec<&ValueAcc> = rows.iter().map(|&(s, r)| &p.shards[s].values[r * nv + j]).collect();
             let stats: Vec<_> = accs
                 .iter()
@@ -1385,59 +1414,100 @@ impl Features {
                     a.finish()
                 })
                 .collect();
-            let quantiles: Vec<Vec<Option<f64>>> = if self.qs.is_empty() {
-                Vec::new()
-            } else {
-                (0..rows.len())
-                    .map(|i| {
-                        if let Some(&(s, r)) = rows.get(i + FINISH_AHEAD) {
-                            prefetch(&p.shards[s].quantiles[r * nv + j]);
-                        }
-                        let (s, r) = rows[i];
-                        p.shards[s].quantiles[r * nv + j].quantiles(&self.qs)
-                    })
-                    .collect()
-            };
+            quantiles.clear();
+            if nq > 0 {
+                for i in 0..rows.len() {
+                    if let Some(&(s, r)) = rows.get(i + FINISH_AHEAD) {
+                        prefetch(&p.shards[s].quantiles[r * nv + j]);
+                    }
+                    let (s, r) = rows[i];
+                    quantiles.extend(p.shards[s].quantiles[r * nv + j].quantiles(&self.qs));
+                }
+            }
             let mut qi = 0;
             for agg in &self.aggs {
-                let col = format!("{name}_{agg}");
-                let floats = |f: &dyn Fn(usize) -> Option<f64>| -> ArrayRef {
-                    Arc::new(Float64Array::from_iter((0..rows.len()).map(f)))
-                };
-                let (dt, array): (DataType, ArrayRef) = match agg {
-                    Agg::Count => {
-                        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.count()))))
-                    }
-                    Agg::Missing => {
-                        (DataType::UInt64, Arc::new(UInt64Array::from_iter_values(accs.iter().map(|a| a.missing))))
-                    }
-                    Agg::Sum => (DataType::Float64, floats(&|i| stats[i].sum)),
-                    Agg::Min => (DataType::Float64, floats(&|i| stats[i].min)),
-                    Agg::Max => (DataType::Float64, floats(&|i| stats[i].max)),
-                    Agg::Mean => (DataType::Float64, floats(&|i| stats[i].mean)),
-                    Agg::Var => (DataType::Float64, floats(&|i| stats[i].var)),
-                    Agg::Std => (DataType::Float64, floats(&|i| stats[i].var.map(f64::sqrt))),
-                    Agg::First => (DataType::Float64, floats(&|i| stats[i].first)),
-                    Agg::Last => (DataType::Float64, floats(&|i| stats[i].last)),
+                let view = next();
+                match agg {
+                    Agg::Count => view.set_counts(accs.iter().map(|a| a.count())),
+                    Agg::Missing => view.set_counts(accs.iter().map(|a| a.missing)),
+                    Agg::Sum => view.set_floats(stats.iter().map(|s| s.sum)),
+                    Agg::Min => view.set_floats(stats.iter().map(|s| s.min)),
+                    Agg::Max => view.set_floats(stats.iter().map(|s| s.max)),
+                    Agg::Mean => view.set_floats(stats.iter().map(|s| s.mean)),
+                    Agg::Var => view.set_floats(stats.iter().map(|s| s.var)),
+                    Agg::Std => view.set_floats(stats.iter().map(|s| s.var.map(f64::sqrt))),
+                    Agg::First => view.set_floats(stats.iter().map(|s| s.first)),
+                    Agg::Last => view.set_floats(stats.iter().map(|s| s.last)),
                     Agg::Quantile(_) => {
-                        let k = qi;
+                        view.set_floats(quantiles.iter().skip(qi).step_by(nq).copied());
                         qi += 1;
-                        (DataType::Float64, floats(&|i| quantiles[i][k]))
                     }
-                };
-                let nullable = dt == DataType::Float64;
-                fields.push(Field::new(col, dt, nullable));
-                columns.push(array);
+                }
             }
         }
         let nd = self.distinct.len();
-        for (j, name) in self.distinct_names.iter().enumerate() {
-            fields.push(Field::new(format!("{name}_distinct"), DataType::UInt64, false));
-            columns.push(Arc::new(UInt64Array::from_iter_values(
-                rows.iter().map(|&(s, r)| p.shards[s].distinct[r * nd + j].estimate()),
-            )));
+        for j in 0..nd {
+            next().set_counts(rows.iter().map(|&(s, r)| p.shards[s].distinct[r * nd + j].estimate()));
         }
-        (fields, columns)
+    }
+}
+
+/// A full-length output column being filled: counts, or floats with their
+/// validity.
+enum ColumnBuf {
+    Counts(Vec<u64>),
+    Floats(Vec<f64>, Vec<bool>),
+}
+
+/// One piece's slice of a [`ColumnBuf`].
+enum ColumnView<'a> {
+    Counts(&'a mut [u64]),
+    Floats(&'a mut [f64], &'a mut [bool]),
+}
+
+impl ColumnBuf {
+    fn new(nullable: bool, n: usize) -> ColumnBuf {
+        if nullable { ColumnBuf::Floats(vec![0.0; n], vec![false; n]) } else { ColumnBuf::Counts(vec![0; n]) }
+    }
+
+    /// The slices of the finishing pieces, in order.
+    fn pieces(&mut self) -> Vec<ColumnView<'_>> {
+        match self {
+            ColumnBuf::Counts(v) => v.chunks_mut(FINISH_PIECE).map(ColumnView::Counts).collect(),
+            ColumnBuf::Floats(v, valid) => v
+                .chunks_mut(FINISH_PIECE)
+                .zip(valid.chunks_mut(FINISH_PIECE))
+                .map(|(v, valid)| ColumnView::Floats(v, valid))
+                .collect(),
+        }
+    }
+
+    fn into_array(self) -> ArrayRef {
+        match self {
+            ColumnBuf::Counts(v) => Arc::new(UInt64Array::from(v)),
+            ColumnBuf::Floats(v, valid) => {
+                let nulls = valid.iter().any(|&ok| !ok).then(|| NullBuffer::from(valid));
+                Arc::new(Float64Array::new(v.into(), nulls))
+            }
+        }
+    }
+}
+
+impl ColumnView<'_> {
+    fn set_counts(&mut self, values: impl Iterator<Item = u64>) {
+        let ColumnView::Counts(out) = self else { unreachable!("a count column") };
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = v;
+        }
+    }
+
+    /// Null floats are stored as 0 (arrow's convention for null slots).
+    fn set_floats(&mut self, values: impl Iterator<Item = Option<f64>>) {
+        let ColumnView::Floats(out, valid) = self else { unreachable!("a float column") };
+        for ((o, ok), v) in out.iter_mut().zip(valid.iter_mut()).zip(values) {
+            *o = v.unwrap_or(0.0);
+            *ok = v.is_some();
+        }
     }
 }
 
