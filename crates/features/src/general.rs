@@ -884,61 +884,36 @@ impl Features {
         let quote = dialect.quote.unwrap_or(b'"');
         let keep = batch.keep;
         let n = batch.records.len();
+        // Keys of several parts are encoded and hashed once, here, and
+        // looked up with what this gives (`known`).
+        let several = self.keys.len() != 1;
         let mut hashes = [0u64; BATCH];
-        if let [_] = self.keys[..] {
-            for (i, h) in hashes.iter_mut().enumerate().take(n) {
-                *h = self.key_hash(quote, &batch.fields[i * keep..(i + 1) * keep], &mut s.key, &mut s.unescaped);
-            }
-        } else {
-            // Keys of several parts are encoded and hashed once, here.
-            batch.keys.clear();
-            let mut known = [(0usize, Prefix::default()); BATCH];
-            for i in 0..n {
-                self.encode_key(quote, &batch.fields[i * keep..(i + 1) * keep], &mut s.key, &mut s.unescaped);
+        let mut ends = [(0usize, Prefix::default()); BATCH];
+        batch.keys.clear();
+        for i in 0..n {
+            let fields = &batch.fields[i * keep..(i + 1) * keep];
+            if several {
+                self.encode_key(quote, fields, &mut s.key, &mut s.unescaped);
                 let (prefix, hash) = Prefix::with_hash(&s.key);
                 batch.keys.extend_from_slice(&s.key);
-                known[i] = (batch.keys.len(), prefix);
+                ends[i] = (batch.keys.len(), prefix);
                 hashes[i] = hash;
+            } else {
+                hashes[i] = self.key_hash(quote, fields, &mut s.key, &mut s.unescaped);
             }
-            p.prefetch(&hashes[..n]);
-            let mut start = 0;
-            for (i, &(offset, record)) in batch.records.iter().enumerate() {
-                let fields = &batch.fields[i * keep..(i + 1) * keep];
-                let (end, prefix) = known[i];
-                let key = Some((&batch.keys[start..end], prefix, hashes[i]));
-                start = end;
-                self.map_record(
-                    dialect,
-                    offset,
-                    record,
-                    fields,
-                    key,
-                    &mut s.key,
-                    &mut s.unescaped,
-                    &mut s.nums,
-                    p,
-                    malformed,
-                );
-            }
-            batch.records.clear();
-            batch.fields.clear();
-            return;
         }
         p.prefetch(&hashes[..n]);
+        let mut start = 0;
         for (i, &(offset, record)) in batch.records.iter().enumerate() {
             let fields = &batch.fields[i * keep..(i + 1) * keep];
-            self.map_record(
-                dialect,
-                offset,
-                record,
-                fields,
-                None,
-                &mut s.key,
-                &mut s.unescaped,
-                &mut s.nums,
-                p,
-                malformed,
-            );
+            let known = several.then(|| {
+                let (end, prefix) = ends[i];
+                let key = (&batch.keys[start..end], prefix, hashes[i]);
+                start = end;
+                key
+            });
+            let (key, unescaped) = (&mut s.key, &mut s.unescaped);
+            self.map_record(dialect, offset, record, fields, known, key, unescaped, &mut s.nums, p, malformed);
         }
         batch.records.clear();
         batch.fields.clear();
