@@ -94,10 +94,22 @@ pub trait Job: Sync {
     /// The number of groups (keys) `partial` holds, for jobs whose state
     /// grows with the number of distinct keys: the runner checks it against
     /// [`Runner::max_groups`](crate::Runner::max_groups) after every map and
-    /// merge. The default, `None`, opts out.
+    /// merge. It may count a group more than once (a partial that keeps
+    /// several parts apart, merging them later) if
+    /// [`exact_groups`](Job::exact_groups) counts each once. The default,
+    /// `None`, opts out.
     fn groups(&self, partial: &Self::Partial) -> Option<usize> {
         let _ = partial;
         None
+    }
+
+    /// The number of distinct groups `partial` holds, doing whatever work
+    /// that needs (merging parts kept apart) without changing what the
+    /// partial stands for. The runner asks only when
+    /// [`groups`](Job::groups) is over the limit, and stops the run if
+    /// this is too. The default is [`groups`](Job::groups).
+    fn exact_groups(&self, partial: &mut Self::Partial) -> Option<usize> {
+        self.groups(partial)
     }
 }
 

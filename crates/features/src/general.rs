@@ -531,13 +531,6 @@ impl FeaturesPartial {
         self.shards.iter().chain(self.later.iter().flatten()).map(|s| s.rows.len()).sum()
     }
 
-    /// Distinct keys held, at least: per shard, its largest piece.
-    fn distinct_at_least(&self) -> usize {
-        (0..self.shards.len())
-            .map(|i| self.later.iter().map(|piece| piece[i].rows.len()).fold(self.shards[i].rows.len(), usize::max))
-            .sum()
-    }
-
     /// Key-table slots, in all shards.
     fn slots(&self) -> usize {
         self.shards.iter().map(|s| s.table.slots()).sum()
@@ -1256,10 +1249,16 @@ impl Job for Features {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match the schema")
     }
 
-    /// Keys in `p`; while pieces wait, the fewest it may hold (a key in two
-    /// pieces is one group), so the limit never refuses a run that fits it.
+    /// Keys in `p`, a key in several waiting pieces once in each: the
+    /// state held. Over the limit, [`exact_groups`](Job::exact_groups)
+    /// settles the pieces and counts each key once.
     fn groups(&self, p: &FeaturesPartial) -> Option<usize> {
-        Some(p.distinct_at_least())
+        Some(p.len())
+    }
+
+    fn exact_groups(&self, p: &mut FeaturesPartial) -> Option<usize> {
+        self.settle(p);
+        Some(p.len())
     }
 }
 

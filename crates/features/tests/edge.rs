@@ -450,3 +450,30 @@ fn many_two_part_keys_land_on_their_rows_in_batches() {
         assert_eq!((rows.value(i), sums.value(i)), (*n, *sum as f64), "key ({ka}, {kb})");
     }
 }
+
+/// The group limit with pieces waiting: chunks of disjoint keys, each
+/// under the limit, must still stop a run whose keys together are over it;
+/// keys repeated across chunks, whose pieces hold more than the limit
+/// between them, must not, when the distinct keys fit.
+#[test]
+fn the_group_limit_counts_keys_once_across_waiting_pieces() {
+    let run = |rows: i64, keys: i64, limit: usize| {
+        let mut input = String::from("k,v\n");
+        for i in 0..rows {
+            input.push_str(&format!("key{},{}\n", i % keys, i % 7));
+        }
+        let inputs = [Source::from_bytes("keys.csv", input.into_bytes())];
+        let mut spec = FeatureSpec::delimited(Dialect::csv());
+        spec.key("k").value("v");
+        let job = spec.build(&inputs).unwrap();
+        let mut runner = Runner::new();
+        runner.threads(2).chunk_size(256 << 10).max_groups(Some(limit));
+        runner.run(&job, &inputs).map(|out| out.output.num_rows())
+    };
+    // 100,000 distinct keys, some 22,000 in each 256 KiB chunk: over 60,000.
+    let err = run(100_000, 100_000, 60_000).unwrap_err();
+    assert!(matches!(err, pagemill_engine::Error::TooManyGroups { limit: 60_000, .. }), "{err:?}");
+    // 40,000 keys, each in four or five chunks: the pieces hold some 200,000
+    // keys between them, the run 40,000.
+    assert_eq!(run(200_000, 40_000, 60_000).unwrap(), 40_000);
+}
