@@ -108,7 +108,7 @@ pub struct Features {
 }
 
 /// The state of a range of chunks: its keys in one shard, or spread over
-/// [`SHARDS`] shards by their hash once there are many; each shard is a
+/// 16 shards by their hash once there are many; each shard is a
 /// table of keys to row numbers and the accumulators of each row. Merges
 /// of large partials work shard by shard, in parallel: the last merges of
 /// a run with a million keys otherwise ran on one thread while the others
@@ -117,17 +117,16 @@ pub struct Features {
 /// in a result.
 ///
 /// A merge of partials that hold many keys between them does not merge
-/// them at once: the right side's shards wait in [`later`], in chunk order,
-/// until more than [`MAX_LATER`] pieces wait or the partial is finished or
-/// written out; then each shard merges its waiting pieces into its first one, left
-/// to right ([`Features::settle`]). Merged at every level of the tree, a
+/// them at once: the right side's shards wait, in chunk order, until more
+/// than 16 pieces wait or the partial is finished or written out; then
+/// each shard merges its waiting pieces into its first one, left to
+/// right. Merged at every level of the tree, a
 /// key's state was moved again at each level where it was new to the left
 /// side, and with a million keys those moves, their growing arrays and
 /// their page faults were the largest part of the merges. Per key, the
 /// states of the pieces are combined left to right; which pieces exist
 /// depends only on the chunks and their key counts, never on the threads.
-///
-/// [`later`]: FeaturesPartial::later
+/// [`Features::pieces_batch`] ships a partial with its pieces apart.
 #[derive(Debug)]
 pub struct FeaturesPartial {
     pub(crate) shards: Vec<Shard>,
