@@ -612,7 +612,7 @@ impl Shard {
     /// distinct sets are taken, leaving empty ones).
     fn push_moved(&mut self, job: &Features, from: &mut Shard, r: usize) {
         let nv = job.values.len();
-        let nq = if job.qs.is_empty() { 0 } else { nv };
+        let nq = job.quantiles_per_row();
         let nd = job.distinct.len();
         self.rows.push(from.rows[r]);
         self.invalid.push(from.invalid[r]);
@@ -632,7 +632,7 @@ impl Shard {
     /// Room for `more` rows in every array.
     fn reserve(&mut self, job: &Features, more: usize) {
         let nv = job.values.len();
-        let nq = if job.qs.is_empty() { 0 } else { nv };
+        let nq = job.quantiles_per_row();
         self.rows.reserve(more);
         self.invalid.reserve(more);
         self.values.reserve(more * nv);
@@ -644,9 +644,7 @@ impl Shard {
         self.rows.push(0);
         self.invalid.push(invalid);
         self.values.extend((0..job.values.len()).map(|_| ValueAcc::default()));
-        if !job.qs.is_empty() {
-            self.quantiles.extend((0..job.values.len()).map(|_| Quantiles::new(job.quantile_config)));
-        }
+        self.quantiles.extend((0..job.quantiles_per_row()).map(|_| Quantiles::new(job.quantile_config)));
         self.distinct.extend((0..job.distinct.len()).map(|_| Distinct::new(job.distinct_config)));
     }
 }
@@ -686,6 +684,13 @@ impl Features {
             }
         }
         out
+    }
+
+    /// Quantile sketches a row keeps: one per value column when quantiles
+    /// are asked for, else none.
+    #[inline]
+    pub(crate) fn quantiles_per_row(&self) -> usize {
+        if self.qs.is_empty() { 0 } else { self.values.len() }
     }
 
     /// The output column names, in order.
@@ -1301,7 +1306,7 @@ impl Features {
             return;
         }
         let nv = self.values.len();
-        let nq = if self.qs.is_empty() { 0 } else { nv };
+        let nq = self.quantiles_per_row();
         let nd = self.distinct.len();
         let table = std::mem::replace(&mut right.table, KeyTable::with_capacity(0));
         // Two cursors run ahead of the merge: the first hints the slot of a

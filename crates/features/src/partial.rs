@@ -342,7 +342,7 @@ impl Features {
     pub fn partial_from_batch(&self, batch: &RecordBatch) -> Result<FeaturesPartial, Error> {
         let nk = self.keys.len();
         let nv = self.values.len();
-        let nq = if self.qs.is_empty() { 0 } else { nv };
+        let nq = self.quantiles_per_row();
         let nd = self.distinct.len();
         let want = nk + 2 + nv + nq + nd;
         if batch.num_columns() != want {
