@@ -513,7 +513,7 @@ impl Runner {
     }
 
     /// Run `f` on chunk `index` with a fresh malformed-record account, and
-    /// return the account: readahead before, strict-mode bookkeeping, page
+    /// return the account: its pages populated before, strict-mode bookkeeping, page
     /// release and progress after. `None` (and `f` not run) when an earlier
     /// chunk already failed in strict mode, or the group limit was passed:
     /// this chunk cannot change the error.
@@ -528,7 +528,7 @@ impl Runner {
         if (self.strict && ctx.first_bad.load(Ordering::Relaxed) < index) || ctx.too_many.load(Ordering::Relaxed) > 0 {
             return None;
         }
-        source.will_need(range.clone());
+        source.populate(range.clone());
         let chunk = Chunk { input: *input, index, offset: range.start, bytes: &source.bytes()[range.clone()] };
         let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
         f(chunk, &mut bad);

@@ -26,7 +26,7 @@
 //! nothing is written to disk.
 //!
 //! A mapped source can be advised ([`Source::advise_sequential`],
-//! [`Source::will_need`]) and can give back ranges it has finished with
+//! [`Source::will_need`], [`Source::populate`]) and can give back ranges it has finished with
 //! ([`Source::release`]) so that resident memory stays bounded on inputs larger
 //! than RAM. [`Source::check_unchanged`] tells whether the file's size or
 //! modification time moved since it was opened.

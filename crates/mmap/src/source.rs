@@ -566,6 +566,32 @@ impl Source {
         }
     }
 
+    /// Make the pages of `range` resident and mapped now, because the caller
+    /// is about to read all of it: one system call sets up the page tables
+    /// of the whole range (`MADV_POPULATE_READ`, Linux 5.14 and later),
+    /// reading from the disk what the page cache lacks, where touching the
+    /// range would take a page fault every few pages. Elsewhere, or where
+    /// the kernel refuses, this is [`will_need`](Source::will_need). A no-op
+    /// for read sources, read-write and copy-on-write maps and empty ranges.
+    ///
+    /// The call returns when the range is populated, so it blocks on the
+    /// disk for a cold range; scanning the range next would block on the
+    /// same reads. It never raises `SIGBUS`: pages beyond the end of a file
+    /// that shrank are an error here (logged at debug level), and the
+    /// type-level contract above applies to the read that follows.
+    pub fn populate(&self, range: Range<usize>) {
+        #[cfg(target_os = "linux")]
+        if let Data::Mapped(m) = &self.data
+            && let Some((off, len)) = clamp(range.clone(), self.len())
+        {
+            match m.advise_range(Advice::PopulateRead, off, len) {
+                Ok(()) => return,
+                Err(e) => log::debug!("{}: madvise(POPULATE_READ) failed: {e}", self.name),
+            }
+        }
+        self.will_need(range);
+    }
+
     /// Give back the resident pages of `range`, which the caller has finished
     /// reading, so that a scan over an input larger than RAM keeps its
     /// resident set bounded (`MADV_DONTNEED`).
