@@ -142,6 +142,12 @@ fn many_float_keys_merge_as_on_threads() {
     }
     std::fs::write(&path, text).unwrap();
     check_same(&dir, &["features", "--key", "key", "--value", "value", "--agg", "mean,std,p50", s(&path)]);
+    // A group limit that the waiting pieces pass but the keys do not: the
+    // threads run counts the keys without merging the pieces, as the
+    // coordinator (which checks no limit) leaves them.
+    let limited =
+        ["features", "--max-groups", "30000", "--key", "key", "--value", "value", "--agg", "mean,std", s(&path)];
+    check_same(&dir, &limited);
 }
 
 #[test]

@@ -103,12 +103,13 @@ pub trait Job: Sync {
         None
     }
 
-    /// The number of distinct groups `partial` holds, doing whatever work
-    /// that needs (merging parts kept apart) without changing what the
-    /// partial stands for. The runner asks only when
+    /// The number of distinct groups `partial` holds, counting a group
+    /// kept in several parts once. It must leave the partial as it is:
+    /// merging its parts here would make the result depend on whether a
+    /// limit was checked. The runner asks only when
     /// [`groups`](Job::groups) is over the limit, and stops the run if
     /// this is too. The default is [`groups`](Job::groups).
-    fn exact_groups(&self, partial: &mut Self::Partial) -> Option<usize> {
+    fn exact_groups(&self, partial: &Self::Partial) -> Option<usize> {
         self.groups(partial)
     }
 }

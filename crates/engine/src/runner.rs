@@ -455,7 +455,7 @@ impl Runner {
                 }
                 if let Some(chunk_bad) = self.with_chunk(ctx, index, |chunk, malformed| {
                     ctx.job.map_into(&mut acc, chunk, malformed);
-                    self.check_groups(ctx, &mut acc);
+                    self.check_groups(ctx, &acc);
                 }) && !chunk_bad.is_empty()
                 {
                     bad.push((index, chunk_bad));
@@ -482,14 +482,14 @@ impl Runner {
     /// `right` merged after `left` (if any), checked against the group limit.
     fn merge_after<J: Job>(&self, ctx: &Ctx<'_, J>, left: Option<J::Partial>, right: J::Partial) -> J::Partial {
         let Some(left) = left else { return right };
-        let mut merged = ctx.job.merge(left, right);
-        self.check_groups(ctx, &mut merged);
+        let merged = ctx.job.merge(left, right);
+        self.check_groups(ctx, &merged);
         merged
     }
 
     /// Record (and so stop the run) when `partial` holds too many groups:
     /// [`Job::groups`] over the limit, and [`Job::exact_groups`] too.
-    fn check_groups<J: Job>(&self, ctx: &Ctx<'_, J>, partial: &mut J::Partial) {
+    fn check_groups<J: Job>(&self, ctx: &Ctx<'_, J>, partial: &J::Partial) {
         if let Some(limit) = self.max_groups
             && ctx.job.groups(partial).is_some_and(|n| n > limit)
             && let Some(n) = ctx.job.exact_groups(partial)
@@ -502,8 +502,8 @@ impl Runner {
     fn map_one<J: Job>(&self, ctx: &Ctx<'_, J>, index: usize) -> (J::Partial, Malformed) {
         let mut partial = None;
         let bad = self.with_chunk(ctx, index, |chunk, malformed| {
-            let mut p = ctx.job.map(chunk, malformed);
-            self.check_groups(ctx, &mut p);
+            let p = ctx.job.map(chunk, malformed);
+            self.check_groups(ctx, &p);
             partial = Some(p);
         });
         match (partial, bad) {
@@ -545,8 +545,8 @@ impl Runner {
     /// Map one chunk, wherever its bytes live.
     fn map_chunk<J: Job>(&self, ctx: &Ctx<'_, J>, chunk: Chunk<'_>) -> (J::Partial, Malformed) {
         let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
-        let mut partial = ctx.job.map(chunk, &mut bad);
-        self.check_groups(ctx, &mut partial);
+        let partial = ctx.job.map(chunk, &mut bad);
+        self.check_groups(ctx, &partial);
         (partial, bad)
     }
 

@@ -530,6 +530,30 @@ impl FeaturesPartial {
         self.shards.iter().chain(self.later.iter().flatten()).map(|s| s.rows.len()).sum()
     }
 
+    /// Distinct keys, a key in several waiting pieces once: the keys of
+    /// each shard's first piece, and those of its later pieces that it
+    /// lacks, each counted once. Shards are counted in parallel.
+    pub(crate) fn distinct_keys(&self) -> usize {
+        if self.later.is_empty() {
+            return self.len();
+        }
+        self.shards
+            .par_iter()
+            .enumerate()
+            .map(|(i, first)| {
+                let mut new: KeyTable<()> = KeyTable::with_capacity(0);
+                for piece in &self.later {
+                    for (key, prefix, hash, _) in piece[i].table.entries() {
+                        if first.table.get(key, prefix, hash).is_none() {
+                            new.entry(key, prefix, hash);
+                        }
+                    }
+                }
+                first.rows.len() + new.len()
+            })
+            .sum()
+    }
+
     /// Key-table slots, in all shards.
     fn slots(&self) -> usize {
         self.shards.iter().map(|s| s.table.slots()).sum()
@@ -1255,14 +1279,17 @@ impl Job for Features {
 
     /// Keys in `p`, a key in several waiting pieces once in each: the
     /// state held. Over the limit, [`exact_groups`](Job::exact_groups)
-    /// settles the pieces and counts each key once.
+    /// counts each key once.
     fn groups(&self, p: &FeaturesPartial) -> Option<usize> {
         Some(p.len())
     }
 
-    fn exact_groups(&self, p: &mut FeaturesPartial) -> Option<usize> {
-        self.settle(p);
-        Some(p.len())
+    /// Each key of `p` once, the pieces left waiting: settling them here
+    /// would combine a key's states in another order than a run without
+    /// the limit (or the coordinator of worker processes, which checks no
+    /// limit) does, and float moments would differ in their last bits.
+    fn exact_groups(&self, p: &FeaturesPartial) -> Option<usize> {
+        Some(p.distinct_keys())
     }
 }
 
