@@ -319,10 +319,11 @@ impl Features {
                 .collect::<Result<_, _>>()
                 .map_err(|_| Error::BadPartial(format!("{PIECES_KEY} is not a list of row counts: {list:?}")))?,
         };
-        if counts.iter().sum::<usize>() != batch.num_rows() {
+        let total = counts.iter().try_fold(0usize, |sum, &n| sum.checked_add(n));
+        if total != Some(batch.num_rows()) {
             return Err(Error::BadPartial(format!(
                 "{PIECES_KEY} counts {} rows, the batch has {}",
-                counts.iter().sum::<usize>(),
+                total.map_or("more than 2^64".to_string(), |t| t.to_string()),
                 batch.num_rows()
             )));
         }

@@ -214,8 +214,37 @@ fn mismatched_missing_and_damaged_partials_are_errors() {
             .unwrap();
     assert!(matches!(merge_partials(&[bad_spec]), Err(Error::BadPartial(_))));
     // The job rebuilt from a partial cannot be mistaken for one that maps.
-    let (job, merged) = merge_partial_batches(&[a]).unwrap();
+    let (job, merged) = merge_partial_batches(std::slice::from_ref(&a)).unwrap();
     assert_eq!(job.groups(&merged), Some(job.finish(merged, &[]).num_rows()));
+
+    // Pieces batches whose row counts are not a list, do not add up, or
+    // overflow when added: errors.
+    let rows = a.num_rows();
+    let (job, _) = merge_partial_batches(std::slice::from_ref(&a)).unwrap();
+    for counts in [
+        "x".to_string(),
+        String::new(),
+        format!("{},1", rows),
+        format!("{}", rows + 1),
+        format!("{},{}", usize::MAX, rows),
+        "-1".to_string(),
+    ] {
+        let mut metadata = a.schema().metadata().clone();
+        metadata.insert(pagemill_features::partial::PIECES_KEY.into(), counts.clone());
+        let batch =
+            RecordBatch::try_new(Arc::new(a.schema().as_ref().clone().with_metadata(metadata)), a.columns().to_vec())
+                .unwrap();
+        let err = job.partial_from_pieces_batch(&batch).unwrap_err();
+        assert!(matches!(err, Error::BadPartial(_)), "{counts:?}: {err}");
+    }
+    // Row counts that do add up: the pieces land and merge to the same keys.
+    let mut metadata = a.schema().metadata().clone();
+    metadata.insert(pagemill_features::partial::PIECES_KEY.into(), format!("1,{}", rows - 1));
+    let batch =
+        RecordBatch::try_new(Arc::new(a.schema().as_ref().clone().with_metadata(metadata)), a.columns().to_vec())
+            .unwrap();
+    let landed = job.partial_from_pieces_batch(&batch).unwrap();
+    assert_eq!(job.finish(landed, &[]).num_rows(), rows);
 }
 
 #[test]
