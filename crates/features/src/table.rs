@@ -201,6 +201,11 @@ impl<V: Default + Clone> KeyTable<V> {
             .map(|s| (&self.arena[s.off as usize..(s.off + s.len) as usize], &s.value))
     }
 
+    /// The hash of every key, in no particular order.
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().filter(|s| s.len != 0).map(|s| s.hash)
+    }
+
     /// Every (key, prefix, hash, value), in no particular order: what
     /// [`entry`](KeyTable::entry) needs to look a key up in another table.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&[u8], Prefix, u64, &V)> + '_ {
