@@ -513,8 +513,8 @@ impl Runner {
     }
 
     /// Run `f` on chunk `index` with a fresh malformed-record account, and
-    /// return the account: its pages populated before, strict-mode bookkeeping, page
-    /// release and progress after. `None` (and `f` not run) when an earlier
+    /// return the account: the chunk's pages populated before, strict-mode
+    /// bookkeeping, page release and progress after. `None` (and `f` not run) when an earlier
     /// chunk already failed in strict mode, or the group limit was passed:
     /// this chunk cannot change the error.
     fn with_chunk<J: Job>(

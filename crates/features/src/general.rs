@@ -191,9 +191,9 @@ pub(crate) fn union_estimate<'a>(tables: impl Iterator<Item = &'a KeyTable<u32>>
     let mut map = vec![0u64; bits / 64];
     for table in tables {
         for hash in table.hashes() {
-            // The tables' hashes are made to spread keys over slots, not
-            // every bit of them: mixed again (splitmix64's finisher), every
-            // bit counts.
+            // The tables' hashes are made to spread keys over slots, and
+            // some of their bits are weak for short keys: mixed again with
+            // splitmix64's finisher, every bit counts.
             let x = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             let bit = (x ^ (x >> 31)) as usize & (bits - 1);
@@ -1324,8 +1324,9 @@ impl Job for Features {
 
     /// Each key of `p` once, the pieces left waiting: settling them here
     /// would combine a key's states in another order than a run without
-    /// the limit (or the coordinator of worker processes, which checks no
-    /// limit) does, and float moments would differ in their last bits.
+    /// the limit does (or the coordinator of worker processes, which checks
+    /// the limit once, on its merged partial), and float moments would
+    /// differ in their last bits.
     fn exact_groups(&self, p: &FeaturesPartial) -> Option<usize> {
         Some(p.distinct_keys())
     }

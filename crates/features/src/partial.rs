@@ -323,7 +323,7 @@ impl Features {
         if total != Some(batch.num_rows()) {
             return Err(Error::BadPartial(format!(
                 "{PIECES_KEY} counts {} rows, the batch has {}",
-                total.map_or("more than 2^64".to_string(), |t| t.to_string()),
+                total.map_or("more than usize::MAX".to_string(), |t| t.to_string()),
                 batch.num_rows()
             )));
         }

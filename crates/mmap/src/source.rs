@@ -570,9 +570,10 @@ impl Source {
     /// is about to read all of it: one system call sets up the page tables
     /// of the whole range (`MADV_POPULATE_READ`, Linux 5.14 and later),
     /// reading from the disk what the page cache lacks, where touching the
-    /// range would take a page fault every few pages. Elsewhere, or where
-    /// the kernel refuses, this is [`will_need`](Source::will_need). A no-op
-    /// for read sources, read-write and copy-on-write maps and empty ranges.
+    /// range would take a page fault every few pages. For read-only maps
+    /// only: read-write and copy-on-write maps, other systems, and ranges
+    /// the kernel refuses get [`will_need`](Source::will_need) instead. A
+    /// no-op for read sources and empty ranges.
     ///
     /// The call returns when the range is populated, so it blocks on the
     /// disk for a cold range; scanning the range next would block on the
