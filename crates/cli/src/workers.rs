@@ -458,15 +458,8 @@ pub fn coordinate<J: Ship>(
         parts.push((spec.chunks.clone(), partial));
     }
     let merged = Runner::merge_tree(parts, |l, r| job.merge(l, r)).context("worker partials do not tile the plan")?;
-    // As the runner checks: the quick count first (it may count a key held
-    // in several waiting pieces more than once), the exact one only over
-    // the limit.
-    if global.max_groups > 0
-        && job.groups(&merged).is_some_and(|n| n > global.max_groups)
-        && let Some(n) = job.exact_groups(&merged)
-        && n > global.max_groups
-    {
-        return Err(pagemill_engine::Error::TooManyGroups { limit: global.max_groups, seen: n }.into());
+    if let Some(seen) = runner.groups_over_limit(job, &merged) {
+        return Err(pagemill_engine::Error::TooManyGroups { limit: global.max_groups, seen }.into());
     }
     for input in inputs {
         input.check_unchanged()?;

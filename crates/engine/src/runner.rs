@@ -487,15 +487,25 @@ impl Runner {
         merged
     }
 
-    /// Record (and so stop the run) when `partial` holds too many groups:
-    /// [`Job::groups`] over the limit, and [`Job::exact_groups`] too.
+    /// Record (and so stop the run) when `partial` holds too many groups.
     fn check_groups<J: Job>(&self, ctx: &Ctx<'_, J>, partial: &J::Partial) {
-        if let Some(limit) = self.max_groups
-            && ctx.job.groups(partial).is_some_and(|n| n > limit)
-            && let Some(n) = ctx.job.exact_groups(partial)
-            && n > limit
-        {
+        if let Some(n) = self.groups_over_limit(ctx.job, partial) {
             ctx.too_many.fetch_max(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The groups `partial` holds, when they are more than
+    /// [`max_groups`](Runner::max_groups): [`Job::groups`] first, and
+    /// [`Job::exact_groups`] only when that is over the limit. `None` within
+    /// the limit, or with none. The runner checks every mapped and merged
+    /// partial this way; callers that merge partials themselves (worker
+    /// processes' coordinator) check theirs with it.
+    pub fn groups_over_limit<J: Job>(&self, job: &J, partial: &J::Partial) -> Option<usize> {
+        let limit = self.max_groups?;
+        if job.groups(partial).is_some_and(|n| n > limit) {
+            job.exact_groups(partial).filter(|&n| n > limit)
+        } else {
+            None
         }
     }
 

@@ -155,7 +155,7 @@ pub(crate) fn shard_of(hash: u64) -> usize {
 /// table starts that large, a merge whose sides hold that many together)
 /// and merges leave pieces waiting. The first chunks of a run start in one
 /// shard (no chunk has told how many keys there are yet) and split into
-/// shards when they reach this many keys (`FeaturesPartial::row`), rather
+/// shards when they reach this many keys (`FeaturesPartial::row_hashed`), rather
 /// than at their first merge with all their keys.
 const SHARD_FROM_KEYS: usize = 1 << 14;
 
