@@ -191,8 +191,11 @@ pub struct Global {
     /// partial results back as Arrow IPC in shared memory. A worker that dies
     /// (SIGBUS from a truncated input, out of memory, a crash) has its chunks
     /// retried once in a new worker that reads instead of mapping; if that
-    /// fails too the run fails, naming the worker and its byte ranges. Results
-    /// are identical to those of threads. Inputs must be files (not stdin).
+    /// fails too the run fails, naming the worker and its byte ranges. A
+    /// worker that stops on the job's own error (more groups than
+    /// --max-groups, a malformed record under --strict) is not retried: the
+    /// run fails with that error, as on threads. Results are identical to
+    /// those of threads. Inputs must be files (not stdin).
     #[arg(long, global = true, default_value = "threads", value_name = "KIND")]
     pub workers: Workers,
 

@@ -79,6 +79,9 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let _ = writeln!(std::io::stderr(), "pagemill: error: {err:#}");
+            if cli.global.worker.is_some() && workers::is_verdict(&err) {
+                return ExitCode::from(workers::VERDICT_EXIT);
+            }
             ExitCode::FAILURE
         }
     }

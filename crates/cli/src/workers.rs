@@ -15,7 +15,10 @@
 //! A worker that fails (non-zero status, or killed by a signal) is run again
 //! once with `--mmap never` (the read path, immune to SIGBUS); if that fails
 //! too, the run fails with one line naming the worker, how it ended, and the
-//! byte ranges of its chunks.
+//! byte ranges of its chunks. A worker whose share is itself the run's answer
+//! as an error (more groups than `--max-groups`, a malformed record under
+//! `--strict`) exits with [`VERDICT_EXIT`] instead: the read path would only
+//! find the same again, so the run fails at once with the worker's error.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -48,6 +51,18 @@ const CRASH_ENV: &str = "PAGEMILL_TEST_WORKER_CRASH";
 /// (at most a minute) before it maps its chunks: time to kill it, or to
 /// truncate an input under it.
 const HANG_ENV: &str = "PAGEMILL_TEST_WORKER_HANG";
+
+/// The exit status of a worker that stopped on the job's own answer for its
+/// share (see [`is_verdict`]), which a retry would give again.
+pub const VERDICT_EXIT: u8 = 3;
+
+/// Whether `err` is the job's answer rather than a fault of the run: too
+/// many groups (a share's keys are some of the run's), or a malformed record
+/// under `--strict`. Either comes back the same on any path and any retry.
+pub fn is_verdict(err: &anyhow::Error) -> bool {
+    use pagemill_engine::Error;
+    err.chain().any(|e| matches!(e.downcast_ref::<Error>(), Some(Error::TooManyGroups { .. } | Error::Strict(_))))
+}
 
 /// Schema metadata keys of a worker's partial.
 const MALFORMED_KEY: &str = "pagemill.worker.malformed";
@@ -330,19 +345,27 @@ fn intern(kind: &str) -> Result<&'static str> {
 /// How a worker attempt ended, when it did not succeed.
 struct Failure {
     how: String,
+    /// The worker's error, when it exited with [`VERDICT_EXIT`].
+    verdict: Option<String>,
 }
 
-fn describe(status: ExitStatus, stderr: &[u8]) -> String {
+/// How a worker that did not succeed ended, from its status and the last
+/// line of its standard error.
+fn describe(status: ExitStatus, stderr: &[u8]) -> Failure {
     let how = match (status.code(), status.signal()) {
         (_, Some(sig)) => format!("killed by signal {sig}{}", signal_name(sig)),
         (Some(code), _) => format!("exit status {code}"),
         _ => "ended".to_string(),
     };
     let text = String::from_utf8_lossy(stderr);
-    match text.lines().rev().find(|l| !l.trim().is_empty()) {
-        Some(last) => format!("{how} ({})", last.trim().trim_start_matches("pagemill: ")),
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().trim_start_matches("pagemill: "));
+    let verdict = (status.code() == Some(i32::from(VERDICT_EXIT)))
+        .then(|| last.map_or(how.clone(), |l| l.trim_start_matches("error: ").to_string()));
+    let how = match last {
+        Some(last) => format!("{how} ({last})"),
         None => how,
-    }
+    };
+    Failure { how, verdict }
 }
 
 fn signal_name(sig: i32) -> &'static str {
@@ -358,7 +381,7 @@ fn signal_name(sig: i32) -> &'static str {
 
 /// Run one attempt of one worker to its end: its region, or how it failed.
 fn attempt(spec: &WorkerSpec) -> Result<SharedRegion, Failure> {
-    let failure = |how: String| Failure { how };
+    let failure = |how: String| Failure { how, verdict: None };
     let run = || -> Result<SharedRegion, Failure> {
         let region = SharedRegion::create(&format!("worker-{}", spec.index), 0).map_err(|e| failure(format!("{e}")))?;
         let fd = region.try_clone_fd().map_err(|e| failure(format!("{e}")))?;
@@ -373,7 +396,7 @@ fn attempt(spec: &WorkerSpec) -> Result<SharedRegion, Failure> {
             .map_err(|e| failure(format!("cannot start: {e}")))?;
         let output = child.wait_with_output().map_err(|e| failure(format!("cannot wait: {e}")))?;
         if !output.status.success() {
-            return Err(failure(describe(output.status, &output.stderr)));
+            return Err(describe(output.status, &output.stderr));
         }
         Ok(region)
     };
@@ -420,23 +443,34 @@ pub fn coordinate<J: Ship>(
             .map(|spec| {
                 scope.spawn(move || match attempt(spec) {
                     Ok(region) => Ok(region),
+                    Err(first) if first.verdict.is_some() => Err(first),
                     Err(first) => {
                         eprintln!(
                             "pagemill: worker {} {}; retrying its chunks with --mmap never",
                             spec.index, first.how
                         );
                         let retry = WorkerSpec { attempt: 1, read: true, ..spec.clone() };
-                        attempt(&retry)
-                            .map_err(|again| Failure { how: format!("{}, then on retry {}", first.how, again.how) })
+                        attempt(&retry).map_err(|again| Failure {
+                            how: format!("{}, then on retry {}", first.how, again.how),
+                            verdict: again.verdict,
+                        })
                     }
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Failure { how: "lost".into() }))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Failure { how: "lost".into(), verdict: None })))
+            .collect()
     });
 
     let mut parts = Vec::with_capacity(specs.len());
     let mut malformed = Malformed::new(pagemill_engine::Malformed::default().max_samples());
+    // The job's own answer (from the first worker that gave one) outranks
+    // any fault of another worker.
+    if let Some(verdict) = results.iter().find_map(|r| r.as_ref().err().and_then(|f| f.verdict.as_ref())) {
+        bail!("{verdict}");
+    }
     for (spec, result) in specs.iter().zip(results) {
         let region = result.map_err(|f| {
             anyhow!("worker {} failed: {}; its chunks: {}", spec.index, f.how, byte_ranges(&plan, &spec.chunks, inputs))

@@ -143,8 +143,8 @@ fn many_float_keys_merge_as_on_threads() {
     std::fs::write(&path, text).unwrap();
     check_same(&dir, &["features", "--key", "key", "--value", "value", "--agg", "mean,std,p50", s(&path)]);
     // A group limit that the waiting pieces pass but the keys do not: the
-    // threads run counts the keys without merging the pieces, as the
-    // coordinator (which checks no limit) leaves them.
+    // threads run counts the keys without merging the pieces, and the
+    // coordinator counts them the same way.
     let limited =
         ["features", "--max-groups", "30000", "--key", "key", "--value", "value", "--agg", "mean,std", s(&path)];
     check_same(&dir, &limited);
@@ -183,6 +183,22 @@ fn a_worker_failing_twice_fails_the_run_with_one_clear_error() {
     assert!(last.contains("then on retry killed by signal 6"), "{last}");
     assert!(last.contains(&format!("its chunks: {} bytes ", m.display())), "{last}");
     assert!(!out.exists(), "no output after a failed run");
+}
+
+/// Too many groups is the job's answer, not a fault: no worker is run
+/// again, and the run fails with the error a threads run gives.
+#[test]
+fn a_worker_over_the_group_limit_is_not_retried() {
+    let dir = Dir::new("verdict");
+    let m = generate(&dir, "measurements", "m.txt", 30_000, b"", &[]);
+    let job = ["features", "--preset", "1brc", "--max-groups", "10", "--threads", "3", "--chunk-size", "64K", s(&m)];
+    let threads = pagemill(&job);
+    let processes = pagemill(&[&job[..], &["--workers", "processes"]].concat());
+    assert!(!threads.status.success() && !processes.status.success());
+    let (t_err, p_err) = (String::from_utf8(threads.stderr).unwrap(), String::from_utf8(processes.stderr).unwrap());
+    assert!(t_err.starts_with("pagemill: error: more than 10 groups"), "{t_err}");
+    assert_eq!(p_err, t_err);
+    assert!(processes.stdout.is_empty());
 }
 
 /// Start a processes run whose worker 0 stops, inputs open, until its pid
