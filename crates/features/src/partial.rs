@@ -305,7 +305,7 @@ impl Features {
         let mut metadata = schema.metadata().clone();
         metadata.insert(PIECES_KEY.to_string(), counts.join(","));
         let schema = Schema::new(schema.fields().clone()).with_metadata(metadata);
-        RecordBatch::try_new(Arc::new(schema), all.columns().to_vec()).expect("the same columns")
+        all.with_schema(Arc::new(schema)).expect("the same fields, more metadata")
     }
 
     /// The partial a [`pieces_batch`](Features::pieces_batch) holds, its
