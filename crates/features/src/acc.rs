@@ -108,7 +108,18 @@ impl Moments {
     #[inline]
     fn add(&mut self, x: f64) {
         self.n += 1;
-        let d = x - self.mean;
+        let mut d = x - self.mean;
+        if d.is_infinite() {
+            // `x` and the mean lie further apart than the largest float
+            // (values near +-1.8e308): step the mean by halves, which stay
+            // finite, so it does not become infinite (M2, which does
+            // exceed the float range, goes to +inf below).
+            d = (x * 0.5 - self.mean * 0.5) / self.n as f64;
+            self.mean += d;
+            self.mean += d;
+            self.m2 = f64::INFINITY;
+            return;
+        }
         self.mean += d / self.n as f64;
         self.m2 += d * (x - self.mean);
     }
@@ -123,8 +134,16 @@ impl Moments {
         }
         let total = self.n + n;
         let d = mean - self.mean;
-        self.mean += d * n as f64 / total as f64;
-        self.m2 += m2 + d * d * self.n as f64 * n as f64 / total as f64;
+        if d.is_infinite() {
+            // Means further apart than the largest float (see `add`).
+            let half = (mean * 0.5 - self.mean * 0.5) * (n as f64 / total as f64);
+            self.mean += half;
+            self.mean += half;
+            self.m2 = f64::INFINITY;
+        } else {
+            self.mean += d * n as f64 / total as f64;
+            self.m2 += m2 + d * d * self.n as f64 * n as f64 / total as f64;
+        }
         self.n = total;
     }
 }
@@ -360,6 +379,23 @@ mod tests {
         assert!((whole.mean.unwrap() - mean).abs() < 1e-9);
         assert!((whole.var.unwrap() - var).abs() < 1e-9 * var);
         assert_eq!(whole.first, Some(-40.0));
+    }
+
+    /// Values near the ends of the float range: their differences overflow,
+    /// the mean must not (polars and DuckDB give sum and mean 0 here), and
+    /// the variance is +inf, never negative or NaN.
+    #[test]
+    fn moments_of_values_near_the_float_range_ends_stay_finite_where_they_can() {
+        let check = |s: Stats, mean: f64| {
+            assert!((s.mean.unwrap() - mean).abs() <= mean.abs() * 1e-15, "{s:?}");
+            assert_eq!(s.var, Some(f64::INFINITY), "{s:?}");
+        };
+        check(acc(&["1e308", "-1e308"]).finish(), 0.0);
+        assert_eq!(acc(&["1e308", "-1e308"]).finish().sum, Some(0.0));
+        check(acc(&["1.7e308", "1.7e308", "-1.7e308"]).finish(), 1.7e308 / 3.0);
+        let mut merged = acc(&["1.5e308"]);
+        merged.merge(&acc(&["-1.5e308", "-1.5e308"]));
+        check(merged.finish(), -0.5e308);
     }
 
     #[test]
