@@ -243,3 +243,82 @@ fn more_keys_than_max_groups_is_one_clear_error_and_no_output() {
         assert_eq!(unlimited.stdout, ok.stdout);
     }
 }
+
+/// A binary key of an integer and a byte string: only the byte string must
+/// be UTF-8 (a negative integer's bytes are not), and float fields are
+/// refused as keys (their bytes are no text and no order).
+#[test]
+fn binary_keys_check_only_their_byte_strings_as_text() {
+    let dir = Dir::new("binkeys");
+    let mut bytes = Vec::new();
+    for (k, n, v) in [(-1i32, b"ab", 5i16), (1, b"ab", 7), (-1, b"ab", 1), (255, b"\xff\xfe", 2)] {
+        bytes.extend_from_slice(&k.to_le_bytes());
+        bytes.extend_from_slice(n);
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let file = dir.file("ck.bin", &bytes);
+    let layout = ["--record-size", "8", "--field", "k:i32@0", "--field", "n:bytes2@4", "--field", "v:i16@6"];
+    let mut args = vec!["features", &file];
+    args.extend_from_slice(&layout);
+    args.extend_from_slice(&["-k", "k", "-k", "n", "--value", "v", "--agg", "count,sum", "--output-format", "csv"]);
+    let out = pagemill(&args, None);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,n,rows,v_count,v_sum\n-1,ab,2,2,6.0\n1,ab,1,1,7.0\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid-utf8: 1") && err.contains("byte 24"), "{err}");
+    let out = pagemill(&["features", &file, "--record-size", "8", "--field", "f:f32@0", "-k", "f"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("field 'f' is a float and cannot be a key"), "{err}");
+}
+
+/// Without a header, the number of columns comes from the first record that
+/// is not blank, however long, and a byte order mark belongs to no key.
+#[test]
+fn without_a_header_the_columns_come_from_the_first_real_record() {
+    let dir = Dir::new("noheader");
+    let run = |file: &str| {
+        let args = [
+            "features",
+            file,
+            "--no-header",
+            "-k",
+            "0",
+            "--value",
+            "1",
+            "--agg",
+            "count,sum",
+            "--output-format",
+            "csv",
+        ];
+        let out = pagemill(&args, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (out, err) = run(&dir.file("blank.csv", b"\na,1\nb,2\n"));
+    assert_eq!(out, "column_0,rows,column_1_count,column_1_sum\na,1,1,1.0\nb,1,1,2.0\n");
+    assert!(err.contains("blank-line: 1"), "{err}");
+    let (out, _) = run(&dir.file("bom.csv", b"\xEF\xBB\xBFa,1\na,2\n"));
+    assert_eq!(out, "column_0,rows,column_1_count,column_1_sum\na,2,2,3.0\n");
+    let mut long = b"a,1,".to_vec();
+    long.extend(std::iter::repeat_n(b'z', 5 << 20));
+    long.extend_from_slice(b"\nb,2,q\n");
+    let out = pagemill(&["features", &dir.file("long.csv", &long), "--no-header", "-k", "0", "--value", "1"], None);
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !err.contains("ragged"), "{err}");
+    assert!(stdout.contains('a') && stdout.contains('b'), "{stdout}");
+}
+
+/// Errors whose cause is another error name that cause once.
+#[test]
+fn errors_name_their_cause_once() {
+    let dir = Dir::new("cause");
+    let out = pagemill(&["features", &dir.file("uh.csv", b"\"a,b\nx,1\n"), "-k", "a"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("a quoted field is not closed").count(), 1, "{err}");
+    let gz = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0xd6];
+    let out = pagemill(&["features", &dir.file("t.csv.gz", &gz), "-k", "k"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("cannot decompress").count(), 1, "{err}");
+}

@@ -36,6 +36,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: FieldError,
     },
+    /// No record ends within the first `limit` bytes of an input, so its
+    /// header (or number of columns) cannot be read.
+    FirstRecordTooLong {
+        /// The input.
+        input: String,
+        /// The bytes read.
+        limit: usize,
+    },
     /// Names are used but no input has a header to look them up in.
     NoHeader,
     /// No `key` column was given.
@@ -51,6 +59,8 @@ pub enum Error {
     BadAgg(String),
     /// A byte-string field used as a numeric value.
     NotNumeric(String),
+    /// A binary float field used as a key.
+    FloatKey(String),
     /// Two output columns would have the same name.
     DuplicateColumn(String),
     /// Invalid sketch settings.
@@ -98,6 +108,11 @@ impl fmt::Display for Error {
                 found.join(", ")
             ),
             Error::BadHeader { input, reason } => write!(f, "{input}: cannot read the header: {reason}"),
+            Error::FirstRecordTooLong { input, limit } => write!(
+                f,
+                "{input}: no record ends in its first {} MiB: cannot read its header or number of columns",
+                limit >> 20
+            ),
             Error::BadDialect(why) => write!(f, "invalid delimited-text dialect: {why}"),
             Error::NotAPartial(why) => write!(f, "not a features partial result: {why}"),
             Error::PartialMismatch(diff) => write!(f, "partial results of different jobs cannot merge: {diff}"),
@@ -112,6 +127,9 @@ impl fmt::Display for Error {
                 "unknown aggregate '{name}' (expected count, missing, sum, min, max, mean, var, std, first, last, quantiles or pNN.N)"
             ),
             Error::NotNumeric(name) => write!(f, "field '{name}' is a byte string and cannot be a numeric value"),
+            Error::FloatKey(name) => {
+                write!(f, "field '{name}' is a float and cannot be a key (group by integer or byte-string fields)")
+            }
             Error::DuplicateColumn(name) => write!(f, "two output columns would be named '{name}'"),
             Error::Sketch(e) => e.fmt(f),
             Error::Input(e) => e.fmt(f),
@@ -122,10 +140,11 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::BadHeader { reason, .. } => Some(reason),
-            // Transparent: `Display` is the sketch error's own.
+            // Transparent: `Display` is the inner error's own (a
+            // `BadHeader`'s shows its reason), so a chain printed with
+            // its sources says each cause once.
             Error::Sketch(e) => e.source(),
-            Error::Input(e) => Some(e),
+            Error::Input(e) => e.source(),
             _ => None,
         }
     }

@@ -358,26 +358,48 @@ const WIDTH_PROBE: usize = 1000;
 /// Bytes at the start of an input read for its header (or, without one, for
 /// a record that gives the width): enough for any header and
 /// [`WIDTH_PROBE`] ordinary records, and all a streamed input has to decode.
+/// A head that holds no whole record is read again at twice the size, up to
+/// [`HEAD_LIMIT`].
 const HEAD_BYTES: usize = 4 << 20;
 
+/// The most bytes read for a first record (see [`HEAD_BYTES`]).
+const HEAD_LIMIT: usize = 256 << 20;
+
+/// The UTF-8 byte order mark, dropped from the start of an input.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The fields of an input's header, as strings; without a header, of its
-/// first record that splits cleanly (malformed leading records are the job's
-/// to report, not a reason to refuse the input).
+/// first record that splits cleanly and is not blank (malformed leading
+/// records are the job's to report, not a reason to refuse the input). A
+/// byte order mark before the first record is not part of it.
 fn first_record(format: &AnyFormat, dialect: &Dialect, source: &Source) -> Result<Option<Vec<String>>, Error> {
     let mut fields = Vec::new();
-    let head = source.head(HEAD_BYTES).map_err(Error::Input)?;
-    // Only whole records, unless the head is the whole input.
-    let whole = if head.len() < HEAD_BYTES { head.len() } else { format.complete_prefix(&head) };
+    let mut n = HEAD_BYTES;
+    let (head, whole) = loop {
+        let head = source.head(n).map_err(Error::Input)?;
+        // Only whole records, unless the head is the whole input.
+        let whole = if head.len() < n { head.len() } else { format.complete_prefix(&head) };
+        if whole > 0 || head.len() < n {
+            break (head, whole);
+        }
+        if n >= HEAD_LIMIT {
+            return Err(Error::FirstRecordTooLong { input: source.name().to_string(), limit: HEAD_LIMIT });
+        }
+        n *= 2;
+    };
     let mut records = format.records(&head[..whole]);
+    fn unmarked<'r>(r: &pagemill_split::Record<'r>) -> &'r [u8] {
+        if r.offset == 0 { r.bytes.strip_prefix(BOM).unwrap_or(r.bytes) } else { r.bytes }
+    }
     if dialect.header {
         let Some(record) = records.next() else { return Ok(None) };
-        let bytes = record.bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(record.bytes);
+        let bytes = unmarked(&record);
         split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields)
             .map_err(|reason| Error::BadHeader { input: source.name().to_string(), reason })?;
-    } else if !records
-        .take(WIDTH_PROBE)
-        .any(|r| split_fields(r.bytes, dialect.delimiter, dialect.quote, &mut fields).is_ok())
-    {
+    } else if !records.take(WIDTH_PROBE).any(|r| {
+        let bytes = unmarked(&r);
+        !bytes.is_empty() && split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields).is_ok()
+    }) {
         return Ok(None);
     }
     let mut scratch = Vec::new();
@@ -458,6 +480,11 @@ impl FeatureSpec {
         let distinct = resolve_all(&self.distinct)?;
         if let Some(&i) = values.iter().find(|&&i| !numeric_ok[i]) {
             return Err(Error::NotNumeric(names[i].clone()));
+        }
+        if let Reader::Binary(layout) = &reader
+            && let Some(&i) = keys.iter().find(|&&i| matches!(layout.fields[i].ty, FieldType::F32 | FieldType::F64))
+        {
+            return Err(Error::FloatKey(names[i].clone()));
         }
         let header = Some(names.as_slice());
         let key_names: Vec<String> = keys.iter().map(|&i| column_name(header, i)).collect();
@@ -645,8 +672,11 @@ impl FeaturesPartial {
             return (shard, *slot as usize);
         }
         *slot = next;
+        // Only text parts must be UTF-8 (a binary key's integers are not).
         let invalid = text_key
-            && KeyParts(key).any(|p| p.expect("keys the job encoded").is_some_and(|p| std::str::from_utf8(p).is_err()));
+            && KeyParts(key).enumerate().any(|(i, p)| {
+                job.key_is_text(i) && p.expect("keys the job encoded").is_some_and(|p| std::str::from_utf8(p).is_err())
+            });
         s.push_row(job, invalid);
         (shard, next as usize)
     }
@@ -816,13 +846,15 @@ impl Features {
     }
 
     /// Map the delimited records of `bytes` (records cut at newlines outside
-    /// `record_quote`), skipping the first when `skip` (a header).
+    /// `record_quote`), skipping the first when `skip` (a header); `bytes`
+    /// start `base` bytes into the chunk (past a byte order mark).
     #[allow(clippy::too_many_arguments)]
     fn map_delimited(
         &self,
         dialect: &Dialect,
         width: usize,
         bytes: &[u8],
+        base: usize,
         record_quote: Option<u8>,
         mut skip: bool,
         p: &mut FeaturesPartial,
@@ -849,6 +881,7 @@ impl Features {
                 keep,
                 &mut walked,
                 |offset, record, fields, count, clean| {
+                    let offset = base + offset;
                     if !std::mem::take(&mut skip) {
                         let walked = (clean && walk_fields).then_some((fields, count));
                         self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
@@ -873,6 +906,7 @@ impl Features {
             keep,
             &mut walked,
             |offset, record, fields, count, clean| {
+                let offset = base + offset;
                 if std::mem::take(&mut skip) {
                     return;
                 }
@@ -1098,6 +1132,12 @@ impl Features {
     pub(crate) fn key_type(&self, i: usize) -> Option<FieldType> {
         self.key_types[i]
     }
+
+    /// Whether key part `i` is text (a delimited field or a byte string),
+    /// which must be UTF-8, rather than a binary integer.
+    fn key_is_text(&self, i: usize) -> bool {
+        matches!(self.key_types[i], None | Some(FieldType::Bytes(_)))
+    }
 }
 
 /// A field's value bytes: byte strings lose their NUL padding.
@@ -1242,7 +1282,13 @@ impl Job for Features {
                     AnyFormat::Csv(csv) => Some(csv.quote()),
                     _ => None,
                 };
-                self.map_delimited(dialect, *width, chunk.bytes, record_quote, skip, &mut p, malformed)
+                // A byte order mark is not part of the first key (a header,
+                // which holds it, is skipped whole).
+                let (bytes, base) = match chunk.bytes.strip_prefix(BOM) {
+                    Some(rest) if chunk.offset == 0 && !skip => (rest, BOM.len()),
+                    _ => (chunk.bytes, 0),
+                };
+                self.map_delimited(dialect, *width, bytes, base, record_quote, skip, &mut p, malformed)
             }
             (Reader::Binary(layout), _) => self.map_binary(layout, chunk.bytes, &mut p, malformed),
         }
