@@ -287,8 +287,12 @@ pub struct CountArgs {
 pub struct FeaturesArgs {
     /// Preset: `1brc` reads `station;temperature` lines and prints the official
     /// `{station=min/mean/max, ...}` line, sorted by name, means rounded half up.
-    /// Without a preset, the general path runs (--key is then required).
-    #[arg(long, value_enum, conflicts_with_all = ["key", "value", "distinct", "record_size"])]
+    /// Without a preset, the general path runs (--key is then required); the
+    /// preset takes none of the general path's column, dialect or feature flags.
+    #[arg(long, value_enum, conflicts_with_all = [
+        "key", "value", "distinct", "agg", "quantiles", "delimiter", "quote", "no_quote", "header", "no_header",
+        "null", "record_size", "field", "sigfig", "quantile_scale", "distinct_lg_k", "distinct_exact",
+    ])]
     pub preset: Option<Preset>,
 
     /// Input files; `-` or none reads stdin.

@@ -206,13 +206,18 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
 }
 
 /// The delimiter of inputs given no `--delimiter`: tab when every input is
-/// named `*.tsv` or `*.tab` (any case), as tab-separated files are, else a
-/// comma (stdin included).
+/// named `*.tsv` or `*.tab` (any case, also compressed: `*.tsv.gz`,
+/// `*.tab.zst`), as tab-separated files are, else a comma (stdin included).
 fn default_delimiter(files: &[PathBuf]) -> u8 {
     let tabbed = |f: &PathBuf| {
-        f.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"))
+        let is = |e: &std::ffi::OsStr, names: &[&str]| {
+            e.to_str().is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)))
+        };
+        let inner = match f.extension() {
+            Some(e) if is(e, &["gz", "zst"]) => f.file_stem().map(std::path::Path::new).and_then(|s| s.extension()),
+            e => e,
+        };
+        inner.is_some_and(|e| is(e, &["tsv", "tab"]))
     };
     if !files.is_empty() && files.iter().all(tabbed) { b'\t' } else { b',' }
 }

@@ -198,6 +198,10 @@ fn clear_errors() {
     assert!(err.contains("b.csv: header differs from the first input's: expected [x, y], found [x, z]"), "{err}");
     let out = pagemill(&["features", &a, "-k", "nope"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown column 'nope' (columns: x, y)"));
+    let out = pagemill(&["features", &dir.file("empty.csv", b""), "-k", "x"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown column 'x': no input has a header (are they empty?)")
+    );
     let out = pagemill(&["features", &a], None);
     assert!(!out.status.success(), "a key is required without a preset");
     let out = pagemill(&["features", &a, "-k", "x", "--quantiles", "p101"], None);
@@ -321,4 +325,26 @@ fn errors_name_their_cause_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert_eq!(err.matches("cannot decompress").count(), 1, "{err}");
+}
+
+/// Compressed tab-separated files are tab-separated too; the 1BRC preset
+/// refuses the general path's flags instead of ignoring them.
+#[test]
+fn compressed_tsv_and_preset_flags() {
+    let dir = Dir::new("tsvgz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(b"k\tv\na\t1\na\t3\n").unwrap();
+    let file = dir.file("d.TSV.gz", &enc.finish().unwrap());
+    let out =
+        pagemill(&["features", &file, "-k", "k", "--value", "v", "--agg", "mean", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_mean\na,2,2.0\n");
+    for flag in
+        [&["--agg", "mean"][..], &["--quantiles", "p50"], &["--delimiter", ","], &["--no-header"], &["--null", "x"]]
+    {
+        let mut args = vec!["features", "--preset", "1brc"];
+        args.extend_from_slice(flag);
+        let out = pagemill(&args, Some(b"a;1.0\n"));
+        assert!(!out.status.success(), "{flag:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"), "{flag:?}");
+    }
 }

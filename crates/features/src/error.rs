@@ -82,6 +82,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::UnknownColumn { column, available } if available.is_empty() => {
+                write!(f, "unknown column '{column}': no input has a header (are they empty?)")
+            }
             Error::UnknownColumn { column, available } => {
                 write!(f, "unknown column '{column}' (columns: {})", available.join(", "))?;
                 // One column whose name holds a usual delimiter: the file
