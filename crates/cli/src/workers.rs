@@ -498,7 +498,7 @@ pub fn coordinate<J: Ship>(
     for input in inputs {
         input.check_unchanged()?;
     }
-    runner.settle_malformed(&mut malformed, inputs)?;
+    runner.settle_malformed(&mut malformed, inputs, job.format())?;
     Ok(Outcome { output: merged, malformed, bytes: total, chunks: plan.len(), threads: workers })
 }
 

@@ -202,7 +202,7 @@ impl PagemillTable {
             all.merge(m);
         }
         // Not strict: this only fills in names and line numbers.
-        let _ = Runner::new().settle_malformed(&mut all, &self.core.sources);
+        let _ = Runner::new().settle_malformed(&mut all, &self.core.sources, &self.core.shape.format);
         all
     }
 }

@@ -32,7 +32,8 @@ pub struct Sample {
     /// Byte offset of the record's start in its input.
     pub offset: u64,
     /// 1-based line number of the record's start in its input (filled in by
-    /// the runner at the end of a run; 0 until then).
+    /// the runner at the end of a run; 0 until then, and for records of a
+    /// format without lines, such as fixed-width binary records).
     pub line: u64,
     /// The record's text: at most [`Sample::MAX_TEXT`] bytes, invalid UTF-8
     /// replaced, control characters escaped.
@@ -46,7 +47,11 @@ impl Sample {
 
 impl fmt::Display for Sample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} at byte {}: {}", self.source, self.line, self.kind, self.offset, self.text)
+        if self.line == 0 {
+            write!(f, "{}: {} at byte {}: {}", self.source, self.kind, self.offset, self.text)
+        } else {
+            write!(f, "{}:{}: {} at byte {}: {}", self.source, self.line, self.kind, self.offset, self.text)
+        }
     }
 }
 

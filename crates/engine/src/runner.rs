@@ -236,7 +236,7 @@ impl Runner {
     ) -> Result<(rayon::ThreadPool, Outcome<J::Partial>), Error> {
         let (pool, mut outcome) = self.map_reduce(job, inputs, None)?;
         if !outcome.malformed.is_empty() {
-            pool.install(|| self.settle_malformed(&mut outcome.malformed, inputs))?;
+            pool.install(|| self.settle_malformed(&mut outcome.malformed, inputs, job.format()))?;
         }
         Ok((pool, outcome))
     }
@@ -294,15 +294,21 @@ impl Runner {
     }
 
     /// Fill in the input names and line numbers of `malformed`'s samples
-    /// (counting lines in `inputs`), and in strict mode turn the first
+    /// (counting lines in `inputs`; none for a `format` without lines, see
+    /// [`RecordFormat::has_lines`]), and in strict mode turn the first
     /// malformed record into [`Error::Strict`]. [`run_partial`](Runner::run_partial)
     /// does this itself; callers of [`run_partial_chunks`](Runner::run_partial_chunks)
     /// do it on the merged account.
-    pub fn settle_malformed(&self, malformed: &mut Malformed, inputs: &[Source]) -> Result<(), Error> {
+    pub fn settle_malformed<F: RecordFormat>(
+        &self,
+        malformed: &mut Malformed,
+        inputs: &[Source],
+        format: &F,
+    ) -> Result<(), Error> {
         if malformed.is_empty() {
             return Ok(());
         }
-        resolve_samples(malformed, inputs);
+        resolve_samples(malformed, inputs, format.has_lines());
         if self.strict
             && let Some(first) = malformed.samples().iter().min_by_key(|s| (s.input, s.offset))
         {
@@ -677,11 +683,17 @@ struct Ctx<'a, J> {
 /// Fill in each sample's input name and exact 1-based line number, counting
 /// newlines in parallel from the start of its input (only runs when there are
 /// samples, so the clean path pays nothing).
-fn resolve_samples(malformed: &mut Malformed, inputs: &[Source]) {
+fn resolve_samples(malformed: &mut Malformed, inputs: &[Source], lines: bool) {
     let mut order: Vec<usize> = (0..malformed.samples().len()).collect();
     let samples = malformed.samples_mut();
     // Samples of streamed inputs were resolved block by block.
     order.retain(|&i| !inputs[samples[i].input].is_streamed());
+    if !lines {
+        for &i in &order {
+            samples[i].source = inputs[samples[i].input].name().to_string();
+        }
+        return;
+    }
     order.sort_by_key(|&i| (samples[i].input, samples[i].offset));
     let mut current: Option<(usize, u64, u64)> = None; // (input, offset, newlines before it)
     for i in order {

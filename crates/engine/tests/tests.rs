@@ -449,7 +449,7 @@ fn chunk_ranges_merged_along_the_tree_equal_one_run() {
             }
             let merged = Runner::merge_tree(done, |l, r| Shape.merge(l, r)).unwrap();
             assert_eq!(merged, whole.output, "chunk size {chunk_size}, {parts} parts");
-            runner.settle_malformed(&mut malformed, &inputs).unwrap();
+            runner.settle_malformed(&mut malformed, &inputs, Shape.format()).unwrap();
             assert_eq!(malformed.to_string(), whole.malformed.to_string());
         }
     }
@@ -473,8 +473,32 @@ fn strict_mode_is_applied_when_settling() {
     let mut runner = Runner::new();
     runner.strict(true);
     let mut part = runner.run_partial_chunks(&Shape, &inputs, 0..1).unwrap();
-    let err = runner.settle_malformed(&mut part.malformed, &inputs).unwrap_err();
+    let err = runner.settle_malformed(&mut part.malformed, &inputs, Shape.format()).unwrap_err();
     assert_eq!(err.to_string(), "malformed record (strict mode): a:2: bang at byte 3: !no\\n");
+}
+
+/// Fixed-width records are not lines: their samples carry no line number
+/// (a count of 0x0A bytes before them would name no line), mapped, read or
+/// streamed.
+#[test]
+fn samples_of_fixed_width_records_have_no_line_number() {
+    let bytes = b"\n\n\n\nabcd\n\n".to_vec();
+    let job = CountRecords::new(pagemill_split::Fixed::new(4)).expect_record_size(4);
+    let mut stream = Vec::new();
+    stream.extend_from_slice(&bytes);
+    let sources = [
+        Source::from_bytes("b", bytes.clone()),
+        OpenOptions::new().stream(true).reader("b", std::io::Cursor::new(stream)).unwrap(),
+    ];
+    for source in sources {
+        let inputs = [source];
+        let outcome = Runner::new().chunk_size(4).run(&job, &inputs).unwrap();
+        assert_eq!(outcome.output, vec![3]);
+        let samples = outcome.malformed.samples();
+        assert_eq!(samples.len(), 1);
+        assert_eq!((samples[0].line, samples[0].offset), (0, 8));
+        assert_eq!(samples[0].to_string(), format!("b: {} at byte 8: \\n\\n", samples[0].kind));
+    }
 }
 
 /// How a test input is stored on disk.

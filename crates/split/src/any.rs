@@ -127,4 +127,12 @@ impl RecordFormat for AnyFormat {
             AnyFormat::Fixed(f) => f.count_records(chunk),
         }
     }
+
+    fn has_lines(&self) -> bool {
+        match self {
+            AnyFormat::Lines(f) => f.has_lines(),
+            AnyFormat::Csv(f) => f.has_lines(),
+            AnyFormat::Fixed(f) => f.has_lines(),
+        }
+    }
 }

@@ -36,6 +36,10 @@ impl RecordFormat for Fixed {
         FixedRecords { chunk, pos: 0, size: self.size }
     }
 
+    fn has_lines(&self) -> bool {
+        false
+    }
+
     fn count_records(&self, chunk: &[u8]) -> u64 {
         chunk.len().div_ceil(self.size) as u64
     }

@@ -107,4 +107,11 @@ pub trait RecordFormat: Sync {
     fn count_records(&self, chunk: &[u8]) -> u64 {
         self.records(chunk).count() as u64
     }
+
+    /// Whether records are text with lines, so that the line a record starts
+    /// on names it (malformed-record samples). True by default; fixed-width
+    /// binary records, whose bytes may hold newlines anywhere, have none.
+    fn has_lines(&self) -> bool {
+        true
+    }
 }

@@ -253,7 +253,7 @@ impl Runner {
                             stop.store(true, Ordering::Relaxed);
                         }
                         let mut bad = bad;
-                        for sample in bad.samples_mut() {
+                        for sample in bad.samples_mut().iter_mut().filter(|s| s.line > 0) {
                             sample.line += fold.lines;
                         }
                         fold.lines += newlines;
@@ -284,12 +284,13 @@ impl Runner {
         let chunk = Chunk { input, index: block.index, offset: block.offset as usize, bytes: &block.bytes };
         let (partial, mut bad) = self.map_chunk(ctx, chunk);
         let name = ctx.inputs[input].name();
+        let lines = ctx.job.format().has_lines();
         for sample in bad.samples_mut() {
             let within = (sample.offset.saturating_sub(block.offset) as usize).min(block.bytes.len());
             sample.source = name.to_string();
-            sample.line = count_newlines(&block.bytes[..within]) + 1;
+            sample.line = if lines { count_newlines(&block.bytes[..within]) + 1 } else { 0 };
         }
-        (partial, bad, count_newlines(&block.bytes))
+        (partial, bad, if lines { count_newlines(&block.bytes) } else { 0 })
     }
 }
 
