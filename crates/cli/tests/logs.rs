@@ -184,3 +184,50 @@ fn max_groups_bounds_groups_and_top_values() {
     assert!(!limited.status.success(), "{}", String::from_utf8_lossy(&limited.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Inputs that once went wrong: byte sums past u64 (a panic in debug
+/// builds, a wrapped sum in release ones), stdin named twice (two readers
+/// of one pipe), JSON events that are no request (counted as requests),
+/// and errors over several lines or saying their cause twice.
+#[test]
+fn odd_inputs_give_clear_answers() {
+    let dir = temp_dir("odd");
+    let line = "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 9999999999999999999\n";
+    let big = dir.join("big.log");
+    std::fs::write(&big, line.repeat(3)).unwrap();
+    for threads in ["1", "2"] {
+        let out = ok(pagemill()
+            .args(["logs", "-m", "requests,bytes", "--output-format", "csv", "--chunk-size", "1", "--threads", threads])
+            .arg(&big)
+            .output()
+            .unwrap());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("requests,bytes\n3,{}\n", u64::MAX));
+    }
+    let out = pagemill().args(["logs", "-", "-"]).stdin(Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdin (-) is named more than once"));
+
+    let json = dir.join("events.log");
+    std::fs::write(
+        &json,
+        "{\"level\":\"info\",\"msg\":\"started\"}\n{}\n{\"request\":{\"uri\":\"/a\"},\"status\":200}\n",
+    )
+    .unwrap();
+    let out = ok(pagemill()
+        .args(["logs", "--log-format", "json", "-g", "path", "-m", "requests", "--output-format", "csv"])
+        .arg(&json)
+        .output()
+        .unwrap());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "path,requests\n/a,1\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-request: 2"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = pagemill().args(["logs", "--where", "path~("]).arg(&big).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.lines().next().unwrap().contains("invalid regular expression in a filter: unclosed group"), "{err}");
+    let out = pagemill().args(["logs", "--rejects"]).arg(&big).arg(&big).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("refusing to write output onto an input file").count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -61,7 +61,13 @@ impl fmt::Display for Error {
                  parses them); give --log-format or a custom format string"
             ),
             Error::Option { option, value, why } => write!(f, "invalid {option} {value:?}: {why}"),
-            Error::Regex(e) => write!(f, "invalid regular expression in a filter: {e}"),
+            Error::Regex(e) => {
+                // The regex crate draws a syntax error over several lines
+                // (the pattern, a caret, the reason): one line, the reason.
+                let text = e.to_string();
+                let reason = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+                write!(f, "invalid regular expression in a filter: {}", reason.trim().trim_start_matches("error: "))
+            }
             Error::Rejects(e) => write!(f, "cannot write rejected lines: {e}"),
             Error::NotAPartial(why) => write!(f, "not a pagemill logs partial: {why}"),
             Error::PartialMismatch(what) => write!(f, "partials differ: {what}"),
@@ -73,8 +79,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Regex(e) => Some(e),
-            Error::Rejects(e) => Some(e),
+            // `Display` holds the regex error's reason, and the engine
+            // error's own text (whose cause, if any, comes next).
+            Error::Regex(_) => None,
+            Error::Rejects(e) => std::error::Error::source(e),
             Error::Format { .. }
             | Error::Detect { .. }
             | Error::Option { .. }

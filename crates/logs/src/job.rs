@@ -792,7 +792,7 @@ impl LogJob {
             let g = table.group(hash, &key[..arity]);
             let acc = &mut table.states[g];
             acc.requests += 1;
-            acc.bytes += r.bytes.unwrap_or(0);
+            acc.bytes = acc.bytes.saturating_add(r.bytes.unwrap_or(0));
             match r.status {
                 Some(400..=499) => acc.err4 += 1,
                 Some(500..=599) => acc.err5 += 1,

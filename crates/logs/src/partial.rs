@@ -953,19 +953,16 @@ pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(LogJob, LogPart
         until = until.zip(u).map(|(a, b)| a.max(b));
     }
     let mut merged = job.empty();
-    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut lines = 0u64;
     for (i, b) in batches.iter().enumerate() {
         let p = job.partial_from_batch(b).map_err(|e| match e {
             Error::BadPartial(why) => Error::BadPartial(format!("partial {}: {why}", i + 1)),
             e => e,
         })?;
-        // Every count is at most the lines read and every byte sum at most
-        // the total: if these add up, merging cannot overflow.
+        // Every count is at most the lines read: if these add up, merging
+        // cannot overflow (byte sums saturate, as in a run).
         let overflow = || Error::BadPartial("the partials' counts overflow when added".to_string());
         lines = lines.checked_add(p.totals.lines).ok_or_else(overflow)?;
-        for (_, g) in &p.groups {
-            bytes = bytes.checked_add(g.bytes).ok_or_else(overflow)?;
-        }
         merged = job.merge(merged, p);
     }
     job.set_time_bounds(since, until);

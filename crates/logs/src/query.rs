@@ -119,7 +119,8 @@ impl FromStr for GroupField {
 pub enum Metric {
     /// Number of requests (UInt64).
     Requests,
-    /// Sum of response bytes (UInt64).
+    /// Sum of response bytes (UInt64; saturates at `u64::MAX`, 16 EiB, rather
+    /// than wrap: a byte field may hold 19 digits).
     Bytes,
     /// Mean response bytes per request (Float64).
     BytesMean,

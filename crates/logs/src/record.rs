@@ -65,6 +65,10 @@ pub enum LineError {
     BadLatency,
     /// A JSON line is not a well-formed JSON object.
     BadJson,
+    /// A JSON line holds none of a request's fields (status, request line,
+    /// method, URI or path): another kind of event, such as a server's
+    /// start-up message.
+    NoRequest,
 }
 
 impl LineError {
@@ -78,6 +82,7 @@ impl LineError {
             LineError::BadBytes => "bad-bytes",
             LineError::BadLatency => "bad-latency",
             LineError::BadJson => "bad-json",
+            LineError::NoRequest => "no-request",
         }
     }
 }

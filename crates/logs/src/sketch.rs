@@ -314,7 +314,7 @@ impl Default for GroupAcc {
 impl GroupAcc {
     pub(crate) fn merge(&mut self, other: GroupAcc, settings: &Settings) {
         self.requests += other.requests;
-        self.bytes += other.bytes;
+        self.bytes = self.bytes.saturating_add(other.bytes);
         self.err4 += other.err4;
         self.err5 += other.err5;
         self.first = self.first.min(other.first);
