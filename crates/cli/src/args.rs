@@ -111,8 +111,8 @@ pub struct Cli {
 /// Flags every subcommand takes, before or after its name.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Worker threads (0: one per core).
-    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
+    /// Worker threads (0: one per core; at most 1024).
+    #[arg(long, global = true, default_value_t = 0, value_name = "N", value_parser = parse_threads)]
     pub threads: usize,
 
     /// Memory-map inputs: auto (regular files of 64 KiB or more), always, or never (read into memory).
@@ -711,6 +711,19 @@ fn parse_quantile(s: &str) -> Result<f64, String> {
     match s.trim().parse::<Agg>() {
         Ok(Agg::Quantile(p)) => Ok(p),
         _ => Err(format!("invalid quantile '{s}' (expected pNN.N with NN.N from 0 to 100, e.g. p99.9)")),
+    }
+}
+
+/// The most worker threads: more only costs (each idle thread of a pool
+/// is started, spins and is woken), and a typo like 100000 would run for
+/// minutes before doing anything.
+const MAX_THREADS: usize = 1024;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        Ok(_) => Err(format!("at most {MAX_THREADS} threads")),
+        Err(_) => Err(format!("'{s}' is not a number of threads")),
     }
 }
 

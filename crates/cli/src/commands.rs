@@ -42,6 +42,9 @@ pub(crate) fn open_inputs(global: &Global, files: &[PathBuf], stream: bool) -> R
     if files.is_empty() {
         return Ok(vec![opts.stdin()?]);
     }
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        bail!("stdin (-) is named more than once: it can be read only once");
+    }
     files
         .iter()
         .map(|f| if f.as_os_str() == "-" { opts.stdin() } else { opts.open(f) })

@@ -452,10 +452,15 @@ impl Runner {
     fn fold<J: Job>(&self, ctx: &Ctx<'_, J>, lo: usize, hi: usize) -> (J::Partial, Malformed) {
         let next = AtomicUsize::new(lo);
         let workers = rayon::broadcast(|_| {
+            // A worker that finds no chunk left (more threads than chunks)
+            // brings nothing to merge, not even an empty partial.
+            let mut index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= hi {
+                return None;
+            }
             let mut acc = ctx.job.empty();
             let mut bad: Vec<(usize, Malformed)> = Vec::new();
             loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= hi || ctx.too_many.load(Ordering::Relaxed) > 0 {
                     break;
                 }
@@ -466,12 +471,13 @@ impl Runner {
                 {
                     bad.push((index, chunk_bad));
                 }
+                index = next.fetch_add(1, Ordering::Relaxed);
             }
-            (ctx.job.end_fold(acc), bad)
+            Some((ctx.job.end_fold(acc), bad))
         });
         let mut accounts = Vec::new();
         let mut merged: Option<J::Partial> = None;
-        for (partial, bad) in workers {
+        for (partial, bad) in workers.into_iter().flatten() {
             accounts.extend(bad);
             if ctx.too_many.load(Ordering::Relaxed) == 0 {
                 merged = Some(self.merge_after(ctx, merged, partial));
