@@ -27,15 +27,49 @@ fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
 /// [`AtomicFile::remove_temporaries`] (the `pagemill` binary does so on
 /// SIGINT, SIGTERM and SIGHUP). Creating one whose target is one of the inputs
 /// is refused.
+///
+/// A target that is a symbolic link is written through: the file it points
+/// to is replaced, the link stays. A target that exists and is no regular
+/// file (a FIFO, a character device such as `/dev/null` or a terminal, a
+/// socket) is written in place, since nothing can be renamed over it; such
+/// a target gets the bytes as they come, not whole or not at all.
 #[derive(Debug)]
 pub struct AtomicFile {
+    /// The path as given, for messages.
     target: PathBuf,
-    temp: PathBuf,
+    /// Where the temporary file is renamed to: the target with its symbolic
+    /// links followed. `None` when writing in place.
+    dest: Option<PathBuf>,
+    temp: Option<PathBuf>,
     writer: Option<BufWriter<File>>,
     /// The SIGBUS handler (`pagemill_mmap::sigbus`) removes the temporary
     /// file too: a mapped input truncated under a run that is writing its
     /// output leaves nothing behind either.
-    _sigbus: pagemill_mmap::sigbus::RemoveOnSigbus,
+    _sigbus: Option<pagemill_mmap::sigbus::RemoveOnSigbus>,
+}
+
+/// `path` with the symbolic links it names followed, as far as they lead
+/// (a dangling link: the path it points to, which the rename creates).
+fn follow_links(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&p) {
+                Ok(link) => {
+                    p = match p.parent() {
+                        Some(dir) if link.is_relative() => dir.join(link),
+                        _ => link,
+                    }
+                }
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    p
 }
 
 impl AtomicFile {
@@ -48,12 +82,28 @@ impl AtomicFile {
         {
             return Err(Error::OutputIsInput { path: target });
         }
-        let dir = match target.parent() {
+        let io_err = |source| Error::Output { path: target.clone(), source };
+        if let Ok(meta) = std::fs::metadata(&target)
+            && !meta.is_file()
+            && !meta.is_dir()
+        {
+            // A FIFO, device or socket: opened through any links, written
+            // in place.
+            let file = std::fs::OpenOptions::new().write(true).open(&target).map_err(io_err)?;
+            return Ok(AtomicFile {
+                target,
+                dest: None,
+                temp: None,
+                writer: Some(BufWriter::with_capacity(1 << 16, file)),
+                _sigbus: None,
+            });
+        }
+        let dest = follow_links(&target);
+        let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let io_err = |source| Error::Output { path: target.clone(), source };
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut attempt = 0u32;
         loop {
             let temp = dir.join(format!(".{name}.pagemill-{}-{attempt}.tmp", std::process::id()));
@@ -66,9 +116,10 @@ impl AtomicFile {
                     );
                     return Ok(AtomicFile {
                         target,
-                        temp,
+                        dest: Some(dest),
+                        temp: Some(temp),
                         writer: Some(BufWriter::with_capacity(1 << 16, file)),
-                        _sigbus,
+                        _sigbus: Some(_sigbus),
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
@@ -82,25 +133,31 @@ impl AtomicFile {
         &self.target
     }
 
-    /// The temporary path being written.
-    pub fn temp_path(&self) -> &Path {
-        &self.temp
+    /// The temporary path being written (`None` for a target written in
+    /// place: a FIFO or a device).
+    pub fn temp_path(&self) -> Option<&Path> {
+        self.temp.as_deref()
     }
 
-    /// Flush, sync to disk and rename onto the target.
+    /// Flush, sync to disk and rename onto the target (with its links
+    /// followed); a target written in place is only flushed.
     pub fn commit(mut self) -> Result<(), Error> {
         let writer = self.writer.take().expect("writer present until commit");
+        let (Some(temp), Some(dest)) = (&self.temp, &self.dest) else {
+            let flushed = writer.into_inner().map_err(io::IntoInnerError::into_error).map(drop);
+            return flushed.map_err(|source| Error::Output { path: self.target.clone(), source });
+        };
         let synced = writer.into_inner().map_err(io::IntoInnerError::into_error).and_then(|file| file.sync_all());
         let result = synced.and_then(|()| {
             // Renamed under the lock, so that an interruption either sees the
             // file committed or removes its temporary file before the rename.
             let mut pending = pending();
-            let renamed = std::fs::rename(&self.temp, &self.target);
-            pending.retain(|p| p != &self.temp);
+            let renamed = std::fs::rename(temp, dest);
+            pending.retain(|p| p != temp);
             renamed
         });
         if result.is_err() {
-            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(temp);
         }
         result.map_err(|source| Error::Output { path: self.target.clone(), source })
     }
@@ -133,10 +190,12 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.take().is_some() {
+        if self.writer.take().is_some()
+            && let Some(temp) = &self.temp
+        {
             let mut pending = pending();
-            let _ = std::fs::remove_file(&self.temp);
-            pending.retain(|p| p != &self.temp);
+            let _ = std::fs::remove_file(temp);
+            pending.retain(|p| p != temp);
         }
     }
 }
@@ -165,7 +224,7 @@ mod tests {
         let mut out = AtomicFile::create(&target, &[]).unwrap();
         out.write_all(b"hello").unwrap();
         assert!(!target.exists());
-        let temp = out.temp_path().to_path_buf();
+        let temp = out.temp_path().unwrap().to_path_buf();
         assert!(temp.exists());
         out.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
@@ -173,10 +232,52 @@ mod tests {
 
         let mut out = AtomicFile::create(&target, &[]).unwrap();
         out.write_all(b"partial").unwrap();
-        let temp = out.temp_path().to_path_buf();
+        let temp = out.temp_path().unwrap().to_path_buf();
         drop(out);
         assert!(!temp.exists());
         assert_eq!(std::fs::read(&target).unwrap(), b"hello", "an abandoned write leaves the old file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A link is written through (the link stays, its file is replaced,
+    /// whole); a FIFO and a device are written in place, not replaced by a
+    /// regular file (as root, `-o /dev/null` once replaced the device).
+    #[test]
+    fn links_are_written_through_and_special_files_in_place() {
+        let dir = temp_dir("special");
+        let real = dir.join("real.txt");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).unwrap();
+        let mut out = AtomicFile::create(&link, &[]).unwrap();
+        out.write_all(b"new").unwrap();
+        out.commit().unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        // A dangling link: the file it names is created.
+        let dangling = dir.join("dangling.txt");
+        std::os::unix::fs::symlink("made.txt", &dangling).unwrap();
+        let mut out = AtomicFile::create(&dangling, &[]).unwrap();
+        out.write_all(b"made").unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(dir.join("made.txt")).unwrap(), b"made");
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+
+        let fifo = dir.join("fifo");
+        if std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+            };
+            let mut out = AtomicFile::create(&fifo, &[]).unwrap();
+            assert!(out.temp_path().is_none());
+            out.write_all(b"through the pipe").unwrap();
+            out.commit().unwrap();
+            assert_eq!(reader.join().unwrap(), b"through the pipe");
+            assert!(!std::fs::metadata(&fifo).unwrap().is_file(), "the FIFO stays a FIFO");
+        }
+        // (Devices are left out: a regression would replace the machine's
+        // /dev/null before the test could fail.)
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
