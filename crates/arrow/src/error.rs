@@ -151,8 +151,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Schema { source, .. } | Error::Arrow { source, .. } => Some(source),
-            Error::Parquet { source, .. } => Some(source),
+            // An arrow or parquet error that wraps another (an I/O error)
+            // also prints it: its cause alone, so the chain says it once.
+            Error::Schema { source, .. } | Error::Arrow { source, .. } => Some(source.source().unwrap_or(source)),
+            Error::Parquet { source, .. } => Some(source.source().unwrap_or(source)),
             Error::Io { source, .. } => Some(source),
             Error::Read { source, .. } => Some(source),
             // Transparent: `Display` is the inner error's own.

@@ -399,6 +399,18 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
             if args.partial { job.partial_batch(merged) } else { runner(global).finish(&job, merged, &[])?.batch }
         }
         COUNT_PARTIAL => {
+            // Counts of one record format only (`records=lines` and
+            // `records=csv` count different things).
+            let options = |b: &RecordBatch| b.schema().metadata().get(pagemill_arrow::KEY_OPTIONS).cloned();
+            if let Some((i, b)) = batches.iter().enumerate().find(|(_, b)| options(b) != options(&batches[0])) {
+                bail!(
+                    "{}: {}: counted with {}, the first partial with {}",
+                    context(),
+                    args.files[i].display(),
+                    options(b).unwrap_or_default(),
+                    options(&batches[0]).unwrap_or_default()
+                );
+            }
             // Counts are per input: the merged table lists every input.
             let (mut files, mut records) = (Vec::new(), Vec::new());
             for b in &batches {
@@ -598,34 +610,38 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
     let dir = TempDir(std::env::temp_dir().join(format!("pagemill-demo-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).with_context(|| format!("{}: cannot create", dir.0.display()))?;
     let path = dir.0.join("measurements.txt");
+    // Written, not printed: a closed or full stdout is an error, not a panic.
+    let mut out = std::io::stdout();
 
-    println!("pagemill demo");
-    println!("=============");
+    writeln!(out, "pagemill demo")?;
+    writeln!(out, "=============")?;
     let started = Instant::now();
     let generator = Measurements::new(Stations::official(), args.rows, 42);
     let mut file = AtomicFile::create(&path, &[])?;
     pool(global)?.install(|| generator.write_to(&mut file))?;
     file.commit()?;
     let size = std::fs::metadata(&path)?.len();
-    println!(
+    writeln!(
+        out,
         "generated {} 1BRC rows (413 official stations, seed 42): {} in {:.2?}",
         args.rows,
         human_bytes(size),
         started.elapsed()
-    );
+    )?;
 
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
     let inputs = vec![opts.open(&path)?];
     let runner = runner(global);
 
-    println!();
-    println!("$ pagemill count {}", path.display());
+    writeln!(out)?;
+    writeln!(out, "$ pagemill count {}", path.display())?;
     let started = Instant::now();
     let outcome = runner.run(&CountRecords::new(Lines), &inputs)?;
     let elapsed = started.elapsed();
     report_malformed(&outcome.malformed);
-    println!(
+    writeln!(
+        out,
         "records: {}  ({} chunks on {} threads, {}, {:.2?}, {}/s)",
         outcome.output[0],
         outcome.chunks,
@@ -633,10 +649,10 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
         if inputs[0].is_mapped() { "memory-mapped" } else { "read into memory" },
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
-    );
+    )?;
 
-    println!();
-    println!("$ pagemill features --preset 1brc {}", path.display());
+    writeln!(out)?;
+    writeln!(out, "$ pagemill features --preset 1brc {}", path.display())?;
     let started = Instant::now();
     let outcome = runner.run(&Brc::new(), &inputs)?;
     let elapsed = started.elapsed();
@@ -645,17 +661,18 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
     const SHOW: usize = 400;
     let cut = official.char_indices().map(|(i, _)| i).take_while(|&i| i <= SHOW).last().unwrap_or(0);
     if official.len() > SHOW {
-        println!("{}… ({} stations)", &official[..cut], outcome.output.stations.len());
+        writeln!(out, "{}… ({} stations)", &official[..cut], outcome.output.stations.len())?;
     } else {
-        print!("{official}");
+        write!(out, "{official}")?;
     }
-    println!(
+    writeln!(
+        out,
         "{} rows, {} stations in {:.2?} ({}/s)",
         outcome.output.stations.iter().map(|s| s.count).sum::<u64>(),
         outcome.output.stations.len(),
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64),
-    );
+    )?;
 
     let rows = (args.rows / 4).max(1);
     let log = dir.0.join("access.log");
@@ -663,15 +680,17 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
     let mut file = AtomicFile::create(&log, &[])?;
     pool(global)?.install(|| generator.write_to(&mut file))?;
     file.commit()?;
-    println!();
-    println!(
+    writeln!(out)?;
+    writeln!(
+        out,
         "generated {rows} access-log lines (timed: combined + $request_time): {}",
         human_bytes(std::fs::metadata(&log)?.len())
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "$ pagemill logs --group-by status_class --metrics requests,bytes_mean,latency_p50,latency_p99,distinct_ips {}",
         log.display()
-    );
+    )?;
     let inputs = vec![opts.open(&log)?];
     let mut job = LogJob::new(LogFormat::detect(inputs[0].bytes())?);
     job.group_by(&[GroupField::StatusClass])?.metrics(&[
@@ -687,24 +706,26 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
     report_malformed(&outcome.malformed);
     let report = outcome.output;
     write_batches(&report.schema(), std::slice::from_ref(&report.batch), OutputFormat::Table, None, &inputs)?;
-    println!(
+    writeln!(
+        out,
         "({} lines in {:.2?}, {}/s)",
         report.totals.lines,
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
-    );
+    )?;
 
     let csv = dir.0.join("flights.csv");
     let generator = Flights::new(rows, 42);
     let mut file = AtomicFile::create(&csv, &[])?;
     pool(global)?.install(|| generator.write_to(&mut file))?;
     file.commit()?;
-    println!();
-    println!("generated {rows} flights-like CSV rows: {}", human_bytes(std::fs::metadata(&csv)?.len()));
-    println!(
+    writeln!(out)?;
+    writeln!(out, "generated {rows} flights-like CSV rows: {}", human_bytes(std::fs::metadata(&csv)?.len()))?;
+    writeln!(
+        out,
         "$ pagemill features --key carrier --value arr_delay --agg count,missing,mean,std,p99 --distinct dest {}",
         csv.display()
-    );
+    )?;
     let inputs = vec![opts.open(&csv)?];
     let mut spec = FeatureSpec::delimited(Dialect::csv());
     spec.key("carrier").value("arr_delay").distinct("dest").aggs(
@@ -717,12 +738,13 @@ pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
     report_malformed(&outcome.malformed);
     let batch = outcome.output;
     write_batches(&batch.schema(), std::slice::from_ref(&batch), OutputFormat::Table, None, &inputs)?;
-    println!(
+    writeln!(
+        out,
         "({} keys in {:.2?}, {}/s)",
         batch.num_rows(),
         elapsed,
         human_bytes((outcome.bytes as f64 / elapsed.as_secs_f64().max(1e-9)) as u64)
-    );
+    )?;
     Ok(())
 }
 

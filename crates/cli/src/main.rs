@@ -64,9 +64,12 @@ fn main() -> ExitCode {
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {
+            // Generated into memory (clap_complete panics when its writer
+            // fails), then written: a closed or full stdout is an error.
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "pagemill", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "pagemill", &mut script);
+            std::io::stdout().write_all(&script).map_err(anyhow::Error::from)
         }
     };
     match result {

@@ -403,6 +403,12 @@ fn attempt(spec: &WorkerSpec) -> Result<SharedRegion, Failure> {
     run()
 }
 
+/// Whether `path` is a regular file whose size tells its bytes (not a FIFO,
+/// device or a /proc file, which reports size 0).
+fn is_plain_file(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && (m.len() > 0 || !path.starts_with("/proc")))
+}
+
 /// The coordinator's side: plan, start the workers, retry the ones that
 /// fail, merge their partials along the merge tree, settle malformed records.
 pub fn coordinate<J: Ship>(
@@ -413,6 +419,14 @@ pub fn coordinate<J: Ship>(
 ) -> Result<Outcome<J::Partial>> {
     if let Some(stdin) = inputs.iter().find(|s| s.path().is_none()) {
         bail!("--workers processes reads inputs by path, and {} has none: use --workers threads", stdin.name());
+    }
+    // Each worker opens the inputs again: a FIFO would block it (its data
+    // already read here), and a /proc file would show each its own process.
+    if let Some(special) = inputs.iter().find(|s| s.path().is_some_and(|p| !is_plain_file(p))) {
+        bail!(
+            "--workers processes needs regular files (each worker reads them again), and {} is not one: use --workers threads",
+            special.name()
+        );
     }
     let workers = runner.effective_threads();
     let total: u64 = inputs.iter().map(|s| s.len() as u64).sum();

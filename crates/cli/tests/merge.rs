@@ -162,6 +162,15 @@ fn bad_merges_fail_with_one_clear_line() {
     };
     one_line(fails(pagemill(&["merge", s(&p1), s(&p2)])), "aggs=");
     one_line(fails(pagemill(&["merge", s(&p1), s(&brc)])), "cannot merge with");
+    // Counts of lines and of CSV records are not one count.
+    let (lc, cc) = (dir.path("lc.arrow"), dir.path("cc.arrow"));
+    ok(pagemill(&["count", "--partial", "--records", "lines", "-o", s(&lc), s(&day)]));
+    ok(pagemill(&["count", "--partial", "--records", "csv", "-o", s(&cc), s(&day)]));
+    one_line(
+        fails(pagemill(&["merge", s(&lc), s(&cc)])),
+        "counted with records=csv, the first partial with records=lines",
+    );
+    ok(pagemill(&["merge", s(&lc), s(&lc)]));
     one_line(fails(pagemill(&["merge", s(&plain)])), "not a partial result");
     one_line(fails(pagemill(&["merge", s(&lines)])), "not an Arrow IPC file or a Parquet file");
     one_line(fails(pagemill(&["merge", "-o", s(&p1), s(&p1)])), "input");

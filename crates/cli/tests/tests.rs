@@ -210,6 +210,48 @@ fn errors_are_one_clear_line() {
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
 
+/// What a bug hunt found: stdout that cannot be written (a full device, a
+/// closed pipe) is one error line, never a panic; an absurd thread count,
+/// stdin named twice and a FIFO for worker processes are refused; a link
+/// given as the output is written through.
+#[test]
+fn odd_outputs_and_arguments_are_clear_errors() {
+    let dir = Dir::new("odd");
+    let input = dir.file("in.txt", b"a\nb\n");
+    let file = input.to_str().unwrap();
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        for args in [&["completions", "bash"][..], &["demo", "--rows", "100"], &["count", file]] {
+            let mut cmd = pagemill();
+            let out = cmd.args(args).stdout(full.try_clone().unwrap()).stderr(Stdio::piped()).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert_eq!(err.matches("No space left on device").count(), 1, "{args:?}: {err}");
+        }
+    }
+    let out = run(&["count", "--threads", "100000", file], None, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1024 threads"));
+    assert_one_line_error(&run(&["count", "-", "-"], None, Some(b"x\n")), "stdin (-) is named more than once");
+    let fifo = dir.path("fifo");
+    if Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(&fifo, b"a\n"))
+        };
+        let out = run(&["count", "--workers", "processes", fifo.to_str().unwrap()], None, None);
+        writer.join().unwrap().unwrap();
+        assert_one_line_error(&out, "--workers processes needs regular files");
+    }
+    let real = dir.file("real.csv", b"old");
+    let link = dir.path("link.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let out = run(&["count", "-o", link.to_str().unwrap(), file], None, None);
+    assert!(out.status.success());
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&real).unwrap().ends_with(",2\n"));
+}
+
 #[test]
 fn help_completions_and_demo() {
     let out = run(&["--help"], None, None);
