@@ -208,15 +208,23 @@ fn block_data(buffer: &Buffer, block: &Block, end: usize, layouts: &Layouts) -> 
         return Err(format!("block at offset {offset} (metadata {meta} bytes) is not 8-byte aligned"));
     }
     let data = buffer.slice_with_length(offset, total);
-    let rows = check_message(&data[..meta], body, layouts)?;
+    let rows = check_message(&data[..meta], &data[meta..], layouts)?;
     Ok((data, rows))
 }
 
+/// The most bytes a compressed buffer may declare per compressed byte: above
+/// the largest ratio of either codec (zstd's RLE blocks reach about 32,768,
+/// LZ4 about 255), so only a damaged length is refused, before arrow
+/// allocates that many bytes for it.
+const MAX_RATIO: u64 = 65_536;
+
 /// Check an IPC message (`meta`: the encapsulated flatbuffer with its prefix)
-/// whose body has `body` bytes: every buffer it names must lie in the body,
-/// and every validity bitmap must cover its column. Returns the number of
-/// rows of a record batch (0 for other messages).
-fn check_message(meta: &[u8], body: usize, layouts: &Layouts) -> Result<u64, String> {
+/// and its `body`: every buffer it names must lie in the body, and every
+/// validity bitmap must cover its column. A compressed batch is checked with
+/// the uncompressed lengths its buffers declare, which must be plausible for
+/// their compressed sizes. Returns the number of rows of a record batch (0
+/// for other messages).
+fn check_message(meta: &[u8], body: &[u8], layouts: &Layouts) -> Result<u64, String> {
     // Since format 0.15 a message starts with 0xFFFFFFFF and a 4-byte length;
     // before, with the length alone.
     let fb = if meta.starts_with(&CONTINUATION) { &meta[8..] } else { &meta[4..] };
@@ -234,25 +242,47 @@ fn check_message(meta: &[u8], body: usize, layouts: &Layouts) -> Result<u64, Str
         _ => (None, None),
     };
     let Some(batch) = batch else { return Ok(0) };
+    let compressed = batch.compression().is_some();
+    let mut lengths = Vec::new();
     for buf in batch.buffers().iter().flatten() {
         let start = u64::try_from(buf.offset()).map_err(|_| "negative buffer offset".to_string())?;
         let len = u64::try_from(buf.length()).map_err(|_| "negative buffer length".to_string())?;
-        if start.checked_add(len).is_none_or(|e| e > body as u64) {
-            return Err(format!("buffer at {start} of {len} bytes lies outside its {body}-byte message body"));
+        if start.checked_add(len).is_none_or(|e| e > body.len() as u64) {
+            return Err(format!("buffer at {start} of {len} bytes lies outside its {}-byte message body", body.len()));
         }
         // The format aligns buffers to 8 bytes; arrow-data panics on some
         // misaligned ones instead of copying them.
         if start % 8 != 0 {
             return Err(format!("buffer at {start} is not 8-byte aligned, as the IPC format requires"));
         }
+        lengths.push(if compressed {
+            uncompressed_length(&body[start as usize..(start + len) as usize])?
+        } else {
+            len
+        });
     }
-    if let Some(columns) = columns
-        && batch.compression().is_none()
-    {
-        check_validity(&batch, columns)?;
+    if let Some(columns) = columns {
+        check_validity(&batch, columns, &lengths)?;
     }
     let is_records = message.header_type() == MessageHeader::RecordBatch;
     Ok(if is_records { u64::try_from(batch.length()).unwrap_or(0) } else { 0 })
+}
+
+/// The length of a buffer of a compressed batch once decompressed, from its
+/// 8-byte prefix (-1: stored raw after the prefix; an empty buffer has no
+/// prefix), refused where no codec could inflate the bytes after it so far.
+fn uncompressed_length(buffer: &[u8]) -> Result<u64, String> {
+    if buffer.is_empty() {
+        return Ok(0);
+    }
+    let Some((prefix, data)) = buffer.split_first_chunk::<8>() else {
+        return Err(format!("a compressed buffer of {} bytes, shorter than its length prefix", buffer.len()));
+    };
+    match i64::from_le_bytes(*prefix) {
+        -1 => Ok(data.len() as u64),
+        n if n >= 0 && (n as u64) <= (data.len() as u64).saturating_mul(MAX_RATIO) => Ok(n as u64),
+        n => Err(format!("a compressed buffer of {} bytes declares {n} bytes uncompressed", data.len())),
+    }
 }
 
 /// The column types a file's or stream's messages are decoded with: the
@@ -292,10 +322,11 @@ impl Layouts {
 /// the message's field nodes and buffers in the IPC layout order; at the
 /// first type whose layout is not modelled here (unions, views, run-end
 /// encoding, list views), the check stops, and arrow-ipc is on its own.
-fn check_validity(batch: &arrow_ipc::RecordBatch<'_>, columns: &[DataType]) -> Result<(), String> {
+fn check_validity(batch: &arrow_ipc::RecordBatch<'_>, columns: &[DataType], lengths: &[u64]) -> Result<(), String> {
     struct Walk<'a> {
         nodes: Vec<&'a arrow_ipc::FieldNode>,
-        buffers: Vec<&'a arrow_ipc::Buffer>,
+        /// Each buffer's length (uncompressed).
+        buffers: &'a [u64],
         node: usize,
         buffer: usize,
     }
@@ -318,15 +349,13 @@ fn check_validity(batch: &arrow_ipc::RecordBatch<'_>, columns: &[DataType]) -> R
         let Some(node) = w.nodes.get(w.node) else { return Ok(false) };
         w.node += 1;
         let rows = u64::try_from(node.length()).map_err(|_| "negative column length".to_string())?;
-        let Some(validity) = w.buffers.get(w.buffer) else { return Ok(false) };
-        let bytes = u64::try_from(validity.length()).unwrap_or(0);
+        let Some(&bytes) = w.buffers.get(w.buffer) else { return Ok(false) };
         if node.null_count() != 0 && bytes < rows.div_ceil(8) {
             return Err(format!("a validity bitmap of {bytes} bytes for a column of {rows} rows"));
         }
         let own = widths.len();
         for (i, width) in widths.into_iter().enumerate() {
-            let Some(buffer) = w.buffers.get(w.buffer + 1 + i) else { return Ok(false) };
-            let len = u64::try_from(buffer.length()).unwrap_or(0);
+            let Some(&len) = w.buffers.get(w.buffer + 1 + i) else { return Ok(false) };
             if len % width as u64 != 0 {
                 return Err(format!("a buffer of {len} bytes for {width}-byte elements"));
             }
@@ -341,7 +370,7 @@ fn check_validity(batch: &arrow_ipc::RecordBatch<'_>, columns: &[DataType]) -> R
     }
     let mut w = Walk {
         nodes: batch.nodes().map(|n| n.iter().collect()).unwrap_or_default(),
-        buffers: batch.buffers().map(|b| b.iter().collect()).unwrap_or_default(),
+        buffers: lengths,
         node: 0,
         buffer: 0,
     };
@@ -511,7 +540,8 @@ fn read_stream(path: &Path, source: Source, limit: usize) -> Result<Results, Err
         if (pos + 8 + meta_len).checked_add(body).is_none_or(|end| end > bytes.len()) {
             return Err(corrupt(format!("message body at byte {pos} runs past the end of the file")));
         }
-        total_rows = total_rows.saturating_add(check_message(meta, body, &layouts).map_err(corrupt)?);
+        let body_bytes = &bytes[pos + 8 + meta_len..pos + 8 + meta_len + body];
+        total_rows = total_rows.saturating_add(check_message(meta, body_bytes, &layouts).map_err(corrupt)?);
         pos += 8 + meta_len + body;
     }
 

@@ -442,15 +442,25 @@ mod read_back {
     }
 
     /// Read every prefix of a valid file, and the file with each of its bytes
-    /// damaged (headers, footer, schema and column data): errors are fine,
-    /// panics are not.
+    /// damaged (headers, footer, schema and column data), plain and with
+    /// compressed buffers (whose length prefixes, once damaged, made arrow
+    /// panic or abort on a huge allocation): errors are fine, panics are not.
     #[test]
     fn truncated_or_damaged_files_are_errors_not_panics() {
         let dir = TempDir::new("read-corrupt");
         let (schema, batches) = sample();
-        for (format, name) in [(OutputFormat::Ipc, "c.arrow"), (OutputFormat::IpcStream, "c.arrows")] {
-            let good = dir.path(&format!("good-{name}"));
-            write_batches(&schema, &batches, format, Some(&good), &[]).unwrap();
+        let codecs = [("", None), ("lz4-", Some(IpcCompression::lz4())), ("zstd-", Some(IpcCompression::zstd()))];
+        for (format, name, (codec_name, codec)) in
+            [(OutputFormat::Ipc, "c.arrow"), (OutputFormat::IpcStream, "c.arrows")]
+                .into_iter()
+                .flat_map(|(f, n)| codecs.clone().into_iter().map(move |c| (f, n, c)))
+        {
+            let good = dir.path(&format!("good-{codec_name}{name}"));
+            let mut options = WriteOptions::new();
+            if let Some(codec) = codec {
+                options.ipc_compression(codec);
+            }
+            write_batches_with(&schema, &batches, format, Some(&good), &[], &options).unwrap();
             let bytes = std::fs::read(&good).unwrap();
             let read = |bytes: &[u8]| read_results_from(Source::from_bytes(name, bytes.to_vec()), None);
             for cut in 0..bytes.len() {
@@ -465,8 +475,10 @@ mod read_back {
                 let mut bad = bytes.clone();
                 bad[i] ^= 0xa5;
                 damaged += usize::from(read(&bad).is_err());
+                bad[i] = 8;
+                let _ = read(&bad);
             }
-            assert!(damaged > bytes.len() / 20, "{format}: only {damaged} damaged files noticed");
+            assert!(damaged > bytes.len() / 20, "{format} {codec_name}: only {damaged} damaged files noticed");
         }
     }
 
