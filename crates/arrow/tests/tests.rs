@@ -453,7 +453,7 @@ mod read_back {
         for (format, name, (codec_name, codec)) in
             [(OutputFormat::Ipc, "c.arrow"), (OutputFormat::IpcStream, "c.arrows")]
                 .into_iter()
-                .flat_map(|(f, n)| codecs.clone().into_iter().map(move |c| (f, n, c)))
+                .flat_map(|(f, n)| codecs.into_iter().map(move |c| (f, n, c)))
         {
             let good = dir.path(&format!("good-{codec_name}{name}"));
             let mut options = WriteOptions::new();
