@@ -216,6 +216,10 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             }
             (b't', Some(f)) if f.starts_with("sec") => Field::TimeEpoch,
             (b't', Some(f)) if f.starts_with("msec") || f.starts_with("usec") => Field::TimeEpoch,
+            // strftime spelling out `%t`'s own layout (without the brackets).
+            (b't', Some(f)) if f.trim_start_matches("begin:").trim_start_matches("end:") == "%d/%b/%Y:%H:%M:%S %z" => {
+                Field::TimeClf
+            }
             (b't', Some(_)) => Field::TimeIso,
             (b'r', _) => Field::Request,
             (b'm', _) => Field::Method,

@@ -200,6 +200,17 @@ mod formats {
             (r.time, s(r.host), s(r.path)),
             (Some(1_795_845_600_000_000), Some("api.example.com"), Some("/v2/q"))
         );
+        // `%t`'s layout spelled out in strftime, bracketed or not.
+        for fmt in [r#"%h [%{%d/%b/%Y:%H:%M:%S %z}t] "%r" %>s"#, r#"%h %{end:%d/%b/%Y:%H:%M:%S %z}t "%r" %>s"#] {
+            let f: LogFormat = fmt.parse().unwrap();
+            let line = if fmt.contains('[') {
+                r#"203.0.113.5 [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.1" 200"#
+            } else {
+                r#"203.0.113.5 10/Oct/2000:13:55:36 -0700 "GET /x HTTP/1.1" 200"#
+            };
+            let r = parse(&f, line);
+            assert_eq!((r.time, r.status), (Some(971_211_336_000_000), Some(200)), "{fmt}");
+        }
         assert!("%h %{Foo".parse::<LogFormat>().is_err());
         assert!("no fields here".parse::<LogFormat>().is_err());
     }
