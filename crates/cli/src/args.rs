@@ -787,6 +787,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
+        _ if unit.starts_with('.') => {
+            return Err(format!("invalid size '{s}': a whole number of bytes, K, M or G (e.g. 1536K for 1.5M)"));
+        }
         _ => return Err(format!("invalid size unit in '{s}' (use K, M or G)")),
     };
     match n.checked_mul(mult) {
@@ -815,6 +818,9 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("4X").is_err());
         assert!(parse_size("").is_err());
+        assert!(parse_size("1.5M").unwrap_err().contains("whole number"));
+        assert_eq!(parse_threads("1024"), Ok(1024));
+        assert!(parse_threads("1025").unwrap_err().contains("at most 1024"));
     }
 
     #[test]

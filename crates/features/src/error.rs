@@ -97,6 +97,9 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::IndexOutOfRange { index: usize::MAX, width } => {
+                write!(f, "column index too large: records have {width} columns (0 to {})", width.saturating_sub(1))
+            }
             Error::IndexOutOfRange { index, width } => {
                 write!(
                     f,

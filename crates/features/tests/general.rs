@@ -446,6 +446,10 @@ fn setup_errors_are_clear() {
     spec.key("7");
     assert!(matches!(spec.build(std::slice::from_ref(&a)), Err(Error::IndexOutOfRange { index: 7, width: 2 })));
     let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+    spec.key("99999999999999999999");
+    let err = spec.build(std::slice::from_ref(&a)).unwrap_err();
+    assert_eq!(err.to_string(), "column index too large: records have 2 columns (0 to 1)");
+    let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
     spec.key("x");
     assert!(matches!(spec.build(std::slice::from_ref(&a)), Err(Error::NoHeader)));
     assert!(matches!(FeatureSpec::delimited(Dialect::csv()).build(&[a]), Err(Error::NoKey)));
