@@ -75,7 +75,12 @@ impl Decoder for LogDecoder {
         _scratch: &mut Scratch<'a>,
         malformed: &mut Malformed,
     ) -> bool {
-        let rec = match self.format.parse_with(r.bytes, projection.contains(&TIME)) {
+        let parsed = self.format.parse_with(r.bytes, projection.contains(&TIME));
+        // As in the logs job: a JSON event that is no request is malformed.
+        let parsed = parsed.and_then(|rec| {
+            if self.format.is_json() && !rec.has_request() { Err(pagemill_logs::LineError::NoRequest) } else { Ok(rec) }
+        });
+        let rec = match parsed {
             Ok(rec) => rec,
             Err(e) => {
                 malformed.report(e.kind(), r.offset, r.bytes);

@@ -128,6 +128,18 @@ fn per_path_log_summary_matches_a_reference_at_any_chunking() {
     }
 }
 
+/// JSON events that are no request (a server's start-up message, `{}`) are
+/// malformed rows, as in the logs job, not requests with null fields.
+#[test]
+fn json_events_without_a_request_are_malformed() {
+    let data =
+        b"{\"level\":\"info\",\"msg\":\"started\"}\n{}\n{\"request\":{\"uri\":\"/a\"},\"status\":200}\n".to_vec();
+    let table = PagemillTable::logs(vec![source(&data)], LogFormat::json()).unwrap();
+    let b = concat(&query(&[("logs", &table)], "SELECT count(*) FROM logs", 1));
+    assert_eq!(u64s(&b, 0), vec![1]);
+    assert_eq!(table.take_malformed().count("no-request"), 2);
+}
+
 #[test]
 fn projection_filters_and_limits() {
     let data = generate(|out| AccessLog::new(20_000, AccessLogFormat::Combined, 3).write_to(out));

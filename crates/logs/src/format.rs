@@ -157,6 +157,12 @@ impl LogFormat {
         &self.name
     }
 
+    /// Whether lines of this format are JSON objects (whose lines may be
+    /// other events than requests: see [`LogRecord::has_request`]).
+    pub fn is_json(&self) -> bool {
+        matches!(self.kind, Kind::Json(_))
+    }
+
     /// Whether lines of this format carry a request time.
     pub fn has_latency(&self) -> bool {
         match &self.kind {

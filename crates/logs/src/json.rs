@@ -564,9 +564,6 @@ impl<'a> Found<'a> {
         if let Some(v) = self.get(Latency) {
             rec.latency_us = parse_duration(v.bytes(), self.units[Latency as usize])?;
         }
-        if rec.status.is_none() && rec.method.is_none() && rec.uri.is_none() && rec.path.is_none() {
-            return Err(LineError::NoRequest);
-        }
         Ok(())
     }
 }
@@ -934,11 +931,8 @@ mod tests {
             assert!(f.names.get(miss.as_bytes()).is_empty(), "{miss}");
         }
         // Nested paths still need their upper segments.
-        f.push(JsonTarget::Status, "status", TimeUnit::Seconds);
-        let r = f.parse(br#"{"y":{"ip":"no"},"x":{"ip":"yes"},"status":200}"#, false).unwrap();
+        let r = f.parse(br#"{"y":{"ip":"no"},"x":{"ip":"yes"}}"#, false).unwrap();
         assert_eq!(r.user, Some(&b"yes"[..]));
-        // A line with none of a request's fields is no request.
-        assert_eq!(f.parse(br#"{"x":{"ip":"yes"}}"#, false), Err(LineError::NoRequest));
     }
 
     #[test]

@@ -45,6 +45,16 @@ pub struct LogRecord<'a> {
     pub latency_us: Option<u64>,
 }
 
+impl LogRecord<'_> {
+    /// Whether the record names a request: a status, method, URI or path.
+    /// Every text format's lines do; a JSON line without any is another
+    /// kind of event (a server's start-up message), which the logs job and
+    /// the SQL table count as malformed ([`LineError::NoRequest`]).
+    pub fn has_request(&self) -> bool {
+        self.status.is_some() || self.method.is_some() || self.uri.is_some() || self.path.is_some()
+    }
+}
+
 /// Why a line does not parse: the kind is what the malformed-record summary
 /// counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,7 +77,8 @@ pub enum LineError {
     BadJson,
     /// A JSON line holds none of a request's fields (status, request line,
     /// method, URI or path): another kind of event, such as a server's
-    /// start-up message.
+    /// start-up message. The logs job counts such lines as malformed; a
+    /// format's own parse gives their (empty) record.
     NoRequest,
 }
 
