@@ -88,7 +88,12 @@ measurement; binary tables one column per --field.
 Aggregate functions besides DataFusion's own: hdr_quantile(value, q [, sigfig [, scale]])
 (HdrHistogram; defaults 3 digits, scale 1000000) and hll_distinct(value) (exact up to 1024
 values, then HyperLogLog, about 1.6% error). Malformed records are counted by kind with
-samples on stderr (--strict: the first one is an error).
+samples on stderr (--strict: the first one is an error). All files of a csv/tsv table
+must have the same header (columns are read by position).
+Unlike the jobs, SQL results are not bit-for-bit reproducible: DataFusion merges partial
+aggregates in the order they finish, so float sums, averages and deviations can differ in
+their last digits from run to run. --max-groups does not apply to SQL. COPY and INSERT are
+refused: write results with -o FILE (whole or not at all, never onto an input).
 Examples:
   pagemill sql \"SELECT path, count(*) AS requests, hdr_quantile(latency, 0.99) AS p99
     FROM logs GROUP BY path ORDER BY requests DESC LIMIT 10\" --table logs=access.log

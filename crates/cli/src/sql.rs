@@ -13,6 +13,20 @@ use pagemill_features::{Dialect, Layout};
 use pagemill_mmap::{FileId, Source};
 
 use crate::args::{Global, SqlArgs, Workers};
+
+/// Refuse statements that write files (`COPY ... TO`, `INSERT INTO` a file
+/// table): DataFusion writes them in place, neither whole-or-nothing nor
+/// kept off the inputs (a `COPY` onto an input rewrote it). Results go out
+/// with `-o FILE`, which is both.
+fn refuse_writes(plan: &datafusion::logical_expr::LogicalPlan) -> datafusion::error::Result<()> {
+    use datafusion::logical_expr::LogicalPlan;
+    match plan {
+        LogicalPlan::Copy(_) | LogicalPlan::Dml(_) => Err(datafusion::error::DataFusionError::Plan(
+            "COPY and INSERT are not supported: write the query's result with -o FILE".into(),
+        )),
+        _ => Ok(()),
+    }
+}
 use crate::commands::{log_format, open_inputs, report_malformed, write_results};
 
 /// The kinds `--table NAME=PATH:KIND` takes.
@@ -174,9 +188,11 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
                 .ok_or_else(|| datafusion::error::DataFusionError::Plan("no SQL statement given".into()))?;
             for statement in statements {
                 let plan = ctx.state().statement_to_plan(statement).await?;
+                refuse_writes(&plan)?;
                 ctx.execute_logical_plan(plan).await?.collect().await?;
             }
             let plan = ctx.state().statement_to_plan(last).await?;
+            refuse_writes(&plan)?;
             let df = ctx.execute_logical_plan(plan).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;

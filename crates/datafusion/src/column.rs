@@ -36,14 +36,16 @@ impl StrCol {
         StrCol { cells: Vec::new(), owned: Vec::new(), lo: usize::MAX, hi: 0 }
     }
 
-    /// Append `field`, which must be a subslice of `chunk`.
+    /// Append `field`: a view when it is a subslice of `chunk`, else a copy
+    /// (a parser may hand out a constant, such as the `/` path of an
+    /// absolute-form request target).
     #[inline]
     pub(crate) fn view(&mut self, chunk: &[u8], field: &[u8]) {
-        let start = field.as_ptr() as usize - chunk.as_ptr() as usize;
-        let end = start + field.len();
-        debug_assert!(end <= chunk.len());
-        if end > u32::MAX as usize {
-            // Views address 4 GiB; only a chunk of one giant record gets here.
+        let start = (field.as_ptr() as usize).wrapping_sub(chunk.as_ptr() as usize);
+        let end = start.wrapping_add(field.len());
+        if start > chunk.len() || end > chunk.len() || end > u32::MAX as usize {
+            // Not in the chunk, or past the 4 GiB views address (only a
+            // chunk of one giant record gets there).
             self.owned(String::from_utf8_lossy(field).into_owned());
             return;
         }

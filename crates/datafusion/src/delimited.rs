@@ -150,6 +150,34 @@ impl PagemillTable {
     }
 }
 
+/// The start of `bytes` sampled for a header and types: whole records only,
+/// [`SAMPLE_BYTES`] or more, as much more as it takes to hold `records`
+/// whole records (a first record longer than the sample), or all of it.
+fn sample_of<'b>(format: &AnyFormat, bytes: &'b [u8], records: usize) -> &'b [u8] {
+    let mut n = SAMPLE_BYTES;
+    loop {
+        if n >= bytes.len() {
+            return bytes;
+        }
+        let whole = &bytes[..format.complete_prefix(&bytes[..n])];
+        if format.records(whole).take(records).count() >= records {
+            return whole;
+        }
+        n = n.saturating_mul(2);
+    }
+}
+
+/// The column names of a header record.
+fn header_names(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result<Vec<String>, Error> {
+    let (mut fields, mut scratch) = (Vec::new(), Vec::new());
+    split_fields(record, delimiter, quote, &mut fields)
+        .map_err(|e| Error::BadHeader(format!("the header does not split into fields: {e}")))?;
+    Ok(fields
+        .iter()
+        .map(|f| String::from_utf8_lossy(f.value(quote.unwrap_or(b'"'), &mut scratch)).into_owned())
+        .collect())
+}
+
 /// The shape and decoder of a delimited table, and `options` with the
 /// schema resolved (inferred from the first input unless given).
 pub(crate) fn assemble(
@@ -164,30 +192,39 @@ pub(crate) fn assemble(
         None => AnyFormat::Lines(Lines),
     };
     let first = sources.first().ok_or(Error::NoInputs)?.bytes();
-    let sample = &first[..first.len().min(SAMPLE_BYTES)];
+    let first = first.strip_prefix(crate::source::BOM).unwrap_or(first);
+    let sample = sample_of(&records, first, if header { 2 } else { 1 });
     let mut fields = Vec::new();
     let mut scratch = Vec::new();
     let mut recs = records.records(sample);
-    // A sample cut mid-record: drop the last, possibly partial, record.
-    let cut = sample.len() < first.len();
     let names: Option<Vec<String>> = if header {
         let rec = recs.next().ok_or_else(|| Error::BadHeader("the first input is empty".into()))?;
-        split_fields(rec.bytes, delimiter, quote, &mut fields)
-            .map_err(|e| Error::BadHeader(format!("the header does not split into fields: {e}")))?;
-        Some(
-            fields
-                .iter()
-                .map(|f| String::from_utf8_lossy(f.value(quote.unwrap_or(b'"'), &mut scratch)).into_owned())
-                .collect(),
-        )
+        let names = header_names(rec.bytes, delimiter, quote)?;
+        // Every input's header must be the first's: columns are read by
+        // position.
+        for source in &sources[1..] {
+            let bytes = source.bytes();
+            let bytes = bytes.strip_prefix(crate::source::BOM).unwrap_or(bytes);
+            let head = sample_of(&records, bytes, 1);
+            let Some(rec) = records.records(head).next() else { continue };
+            let theirs = header_names(rec.bytes, delimiter, quote)?;
+            if theirs != names {
+                return Err(Error::BadHeader(format!(
+                    "{}: header differs from the first input's: expected [{}], found [{}]",
+                    source.name(),
+                    names.join(", "),
+                    theirs.join(", ")
+                )));
+            }
+        }
+        Some(names)
     } else {
         None
     };
     let mut seen: Vec<Seen> =
         names.as_ref().map_or_else(Vec::new, |n| vec![Seen { int: true, float: true, any: false }; n.len()]);
     let sampled: Vec<Record<'_>> = recs.take(SAMPLE_RECORDS).collect();
-    let usable = if cut && sampled.len() > 1 { sampled.len() - 1 } else { sampled.len() };
-    for rec in &sampled[..usable] {
+    for rec in &sampled {
         if split_fields(rec.bytes, delimiter, quote, &mut fields).is_err() {
             continue;
         }

@@ -44,10 +44,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Transparent: `Display` is the inner error's own, so its cause
+        // comes next (not the inner error again).
         match self {
-            Error::Logs(e) => Some(e),
-            Error::Features(e) => Some(e),
-            Error::Open(e) => Some(e),
+            Error::Logs(e) => std::error::Error::source(e),
+            Error::Features(e) => std::error::Error::source(e),
+            Error::Open(e) => std::error::Error::source(e),
             _ => None,
         }
     }

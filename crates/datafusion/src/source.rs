@@ -29,6 +29,7 @@ use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricB
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, PhysicalExpr};
 use futures::StreamExt;
 use pagemill_engine::{Chunk, Malformed};
+use pagemill_split::RecordFormat;
 
 use crate::decode::{ChunkJob, decode_chunk};
 use crate::error::Error;
@@ -95,7 +96,16 @@ impl PagemillSource {
     /// Parse chunk `index` into batches of at most `limit` rows in all.
     fn decode(&self, index: usize, limit: usize, malformed_count: &Count) -> Result<Vec<RecordBatch>> {
         let core = &self.core;
-        let (input, range) = core.chunks[index].clone();
+        let (input, mut range) = core.chunks[index].clone();
+        // A UTF-8 byte order mark before an input's first record is no data
+        // (a header, which holds it, is skipped whole).
+        if range.start == 0
+            && !core.shape.header
+            && core.shape.format.has_lines()
+            && core.sources[input].bytes()[range.clone()].starts_with(BOM)
+        {
+            range.start = BOM.len();
+        }
         let bytes = &core.sources[input].bytes()[range.clone()];
         let buffer = core.buffers[input].slice_with_length(range.start, range.len());
         let chunk = Chunk { input, index, offset: range.start, bytes };
@@ -125,7 +135,13 @@ impl PagemillSource {
                 s.text,
             );
         }
-        core.malformed.lock().unwrap_or_else(PoisonError::into_inner).insert(index, malformed);
+        let mut accounts = core.malformed.lock().unwrap_or_else(PoisonError::into_inner);
+        let account = match accounts.remove(&index) {
+            Some(earlier) => union(earlier, malformed),
+            None => malformed,
+        };
+        accounts.insert(index, account);
+        drop(accounts);
         // Results of an input that changed while it was read are not
         // results: say so instead.
         core.sources[input].check_unchanged().map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -343,3 +359,21 @@ pub fn scan_partitions(plan: &dyn ExecutionPlan) -> Option<Vec<Vec<usize>>> {
     let (config, source) = parts_of(plan)?;
     config.file_groups.iter().map(|g| g.iter().map(|f| source.chunk_of(f).ok()).collect()).collect()
 }
+
+/// The accounts of two scans of one chunk as one: a scan finds only the
+/// malformed records its projection reads (a bad number in a column it
+/// skips goes unseen), so each kind counts as often as the scan that saw
+/// most of it, and the samples are those of both, each record once.
+fn union(a: Malformed, b: Malformed) -> Malformed {
+    let mut kinds: Vec<&'static str> = a.counts().chain(b.counts()).map(|(k, _)| k).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let counts: Vec<(&'static str, u64)> = kinds.iter().map(|&k| (k, a.count(k).max(b.count(k)))).collect();
+    let mut samples: Vec<_> = a.samples().iter().chain(b.samples()).cloned().collect();
+    samples.sort_by_key(|s| (s.input, s.offset, s.kind));
+    samples.dedup_by_key(|s| (s.input, s.offset, s.kind));
+    Malformed::from_parts(a.max_samples(), counts, samples)
+}
+
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";

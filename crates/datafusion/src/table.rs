@@ -193,8 +193,9 @@ impl PagemillTable {
 
     /// The malformed records met by the scans since the last call, merged in
     /// input order, with input names and line numbers filled in. A chunk
-    /// scanned more than once (a self-join, two queries) counts once, as in
-    /// its latest scan.
+    /// scanned more than once (a self-join, two queries) counts once: each
+    /// kind as often as the scan that saw most of it (scans of other
+    /// columns see other bad values), its samples those of all its scans.
     pub fn take_malformed(&self) -> Malformed {
         let per_chunk = std::mem::take(&mut *self.core.malformed.lock().unwrap_or_else(PoisonError::into_inner));
         let mut all = Malformed::new(MAX_SAMPLES);

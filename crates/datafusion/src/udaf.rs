@@ -127,6 +127,9 @@ fn quantile_args(args: &AccumulatorArgs<'_>) -> Result<(QuantileConfig, f64)> {
         let mut config = QuantileConfig::new().scale(1_000_000).map_err(|e| external("hdr_quantile", e))?;
         if let Some(e) = args.exprs.get(2) {
             let digits = literal_f64(e, "significant digits")?;
+            if !(1.0..=5.0).contains(&digits) || digits.fract() != 0.0 {
+                return plan_err!("hdr_quantile: significant digits must be a whole number from 1 to 5, got {digits}");
+            }
             config = config.sigfig(digits as u8).map_err(|e| external("hdr_quantile", e))?;
         }
         if let Some(e) = args.exprs.get(3) {
