@@ -60,8 +60,9 @@ impl Exact {
         Some(Exact { n: a.n + b.n, scale: to, sum: a.sum.checked_add(b.sum)?, sumsq: a.sumsq.checked_add(b.sumsq)? })
     }
 
+    /// The sum, correctly rounded.
     fn total(&self) -> f64 {
-        self.sum as f64 / pow10(self.scale) as f64
+        decimal_to_f64(self.sum, self.scale)
     }
 
     /// (n, mean, M2), each computed from the exact integers and rounded at
@@ -81,7 +82,8 @@ impl Exact {
             _ => (self.sum.div_euclid(n), self.sum.rem_euclid(n)),
         };
         let unit = pow10(self.scale) as f64;
-        let mean = (q as f64 + r as f64 / n as f64) / unit;
+        // One value is its own mean, to the last bit.
+        let mean = if self.n == 1 { self.total() } else { (q as f64 + r as f64 / n as f64) / unit };
         let m2 = q
             .checked_mul(q)
             .and_then(|qq| qq.checked_mul(n))
@@ -94,6 +96,17 @@ impl Exact {
             });
         (self.n, mean, m2.max(0.0))
     }
+}
+
+/// `units * 10^-scale`, correctly rounded: one division where both operands
+/// are exact floats (|units| < 2^53, scale at most 22), else the decimal's
+/// text parsed (which rounds correctly; `units as f64 / 10^scale` rounded
+/// twice, and a single 17-digit value summed to another float than its own).
+fn decimal_to_f64(units: i128, scale: u8) -> f64 {
+    if units.unsigned_abs() < 1 << 53 && scale <= 22 {
+        return units as f64 / pow10(scale) as f64;
+    }
+    format!("{units}e-{scale}").parse().unwrap_or(f64::NAN)
 }
 
 /// Welford moments of floats, merged with Chan's formula.
@@ -379,6 +392,20 @@ mod tests {
         assert!((whole.mean.unwrap() - mean).abs() < 1e-9);
         assert!((whole.var.unwrap() - var).abs() < 1e-9 * var);
         assert_eq!(whole.first, Some(-40.0));
+    }
+
+    /// Sums of decimals are correctly rounded: a single value of 17 or 18
+    /// digits sums (and averages) to the float its text parses to.
+    #[test]
+    fn decimal_sums_are_correctly_rounded() {
+        for v in ["43591.010316006538", "5372001.0519674357", "2952800305598394.42", "-0.1", "123456789012345678"] {
+            let s = acc(&[v]).finish();
+            let x: f64 = v.parse().unwrap();
+            assert_eq!((s.sum, s.mean), (Some(x), Some(x)), "{v}");
+        }
+        // 0.1 + 0.2 summed exactly is 0.3, not 0.30000000000000004.
+        assert_eq!(acc(&["0.1", "0.2"]).finish().sum, Some(0.3));
+        assert_eq!(decimal_to_f64(-7399999999999997740, 2), -73999999999999977.40);
     }
 
     /// Values near the ends of the float range: their differences overflow,
