@@ -115,7 +115,8 @@ impl Latency {
     }
 
     /// The values at quantiles `qs` (ascending), exactly as an HdrHistogram
-    /// of all values would report them; None without values. A group of at
+    /// of all values would report them, but never above the exact maximum;
+    /// None without values. A group of at
     /// most [`RAW_LATENCIES`] values never builds a histogram (one costs tens of
     /// KiB): HdrHistogram's answer is the highest value equivalent to the
     /// value at rank ⌈q·n⌉ (at least 1), which `probe`, any histogram of the
@@ -124,10 +125,12 @@ impl Latency {
     /// each from the keys above the last, not sorted: a group's finish
     /// costs a few passes over its keys instead of a sort.
     pub(crate) fn quantiles(&mut self, qs: &[f64], probe: &Histogram<u64>) -> Option<Vec<u64>> {
-        self.max?;
+        // A bucket's highest equivalent value can lie above every value
+        // recorded in it: no quantile is reported above the exact maximum.
+        let max = self.max?;
         if let Some(h) = &self.hist {
             debug_assert!(self.keys.is_empty(), "merge() empties keys into the histogram");
-            return Some(qs.iter().map(|&q| h.value_at_quantile(q)).collect());
+            return Some(qs.iter().map(|&q| h.value_at_quantile(q).min(max)).collect());
         }
         let n = self.keys.len();
         // No key below `sorted_to` is greater than a key from it on, so the
@@ -146,7 +149,7 @@ impl Latency {
                         self.keys[sorted_to..].select_nth_unstable(at - sorted_to);
                         sorted_to = at;
                     }
-                    probe.highest_equivalent(latency_of_key(self.keys[at]))
+                    probe.highest_equivalent(latency_of_key(self.keys[at])).min(max)
                 })
                 .collect(),
         )
@@ -398,7 +401,9 @@ mod tests {
                 for &v in &values {
                     reference.record(v).unwrap();
                 }
-                let want: Vec<u64> = qs.iter().map(|&q| reference.value_at_quantile(q)).collect();
+                // HdrHistogram's answers, held to the exact maximum.
+                let max = values.iter().copied().max().unwrap();
+                let want: Vec<u64> = qs.iter().map(|&q| reference.value_at_quantile(q).min(max)).collect();
                 let mut whole = Latency::from_values(&values, &s);
                 assert_eq!(whole.quantiles(&qs, &probe).unwrap(), want, "{n} values at once, {sigfig} digits");
                 let (mut back_qs, mut back_want) = (qs, want.clone());
