@@ -31,7 +31,8 @@ Reads stdin when FILE is `-` or absent. Output columns: the keys, `rows`, then
 std, first, last, pNN.N), then `<col>_distinct`; one row per key, sorted by key.
 Malformed records (ragged-row, blank-line, bad-number, unclosed-quote, bad-quote,
 invalid-utf8, short-record, out-of-range) are counted and sampled on stderr and
-left out of the features; --strict makes the first one an error.
+left out of the features; --strict makes the first one an error. A value that is
+a null marker (--null) or NaN counts as missing; inf is a bad-number.
 
 Examples:
   pagemill features data.csv --key dest --value arr_delay --quantiles p50,p99 --distinct carrier -o out.parquet
@@ -80,7 +81,7 @@ Tables (--table NAME=PATH[:KIND], repeat a NAME to read several files as one tab
   csv, tsv                  delimited text with a header (--no-header, --delimiter)
   1brc                      `station;temperature` lines
   binary                    fixed-width records (--record-size, --field)
-Without a KIND, .csv and .tsv files are delimited and other files are logs.
+Without a KIND, .csv and .tsv files (also .csv.gz, .tsv.zst) are delimited, other files logs.
 Logs tables have the columns ip, user, time (UTC), method, uri, path, query, protocol,
 status, bytes, referrer, user_agent, host, latency (seconds); delimited tables their
 header's names (types inferred: BIGINT, DOUBLE or text); 1brc tables station and

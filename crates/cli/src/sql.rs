@@ -40,8 +40,9 @@ pub struct TableSpec {
     pub kind: String,
 }
 
-/// `NAME=PATH[:KIND]`. Without a kind, `.csv` and `.tsv` files are
-/// delimited and anything else is a log (format detected).
+/// `NAME=PATH[:KIND]`. Without a kind, `.csv` and `.tsv` files (also
+/// compressed: `.csv.gz`, `.tsv.zst`) are delimited and anything else is a
+/// log (format detected).
 pub fn parse_table(s: &str) -> Result<TableSpec, String> {
     let (name, rest) = s.split_once('=').ok_or_else(|| format!("expected NAME=PATH[:KIND], got '{s}'"))?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -50,9 +51,11 @@ pub fn parse_table(s: &str) -> Result<TableSpec, String> {
     let (path, kind) = match rest.rsplit_once(':') {
         Some((path, kind)) if KINDS.contains(&kind) => (path, kind.to_string()),
         _ => {
-            let kind = match rest.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()) {
-                Some(ext) if ext == "csv" => "csv",
-                Some(ext) if ext == "tsv" => "tsv",
+            let lower = rest.to_ascii_lowercase();
+            let plain = lower.strip_suffix(".gz").or_else(|| lower.strip_suffix(".zst")).unwrap_or(&lower);
+            let kind = match plain.rsplit_once('.').map(|(_, ext)| ext) {
+                Some("csv") => "csv",
+                Some("tsv") => "tsv",
                 _ => "logs",
             };
             (rest, kind.to_string())
@@ -218,4 +221,24 @@ pub fn sql(global: &Global, args: &SqlArgs) -> Result<()> {
     }
     report_malformed(&malformed);
     write_results(global, &args.output, &schema, &batches, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_kind_follows_the_extension_under_compression() {
+        let cases = [
+            ("t=a.csv", "csv"),
+            ("t=a.CSV.gz", "csv"),
+            ("t=a.tsv.zst", "tsv"),
+            ("t=access.log.gz", "logs"),
+            ("t=a.csv:logs", "logs"),
+            ("t=x.gz", "logs"),
+        ];
+        for (spec, kind) in cases {
+            assert_eq!(parse_table(spec).unwrap().kind, kind, "{spec}");
+        }
+    }
 }
