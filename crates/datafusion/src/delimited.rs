@@ -6,7 +6,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_engine::Malformed;
 use pagemill_features::{DEFAULT_NULLS, Dialect, split_fields};
 use pagemill_mmap::Source;
-use pagemill_split::{AnyFormat, Csv, Lines, Record, RecordFormat};
+use pagemill_split::{AnyFormat, BOM, Csv, Lines, Record, RecordFormat};
 
 use crate::decode::{Cell, Decoder, Scratch, Shape};
 use crate::error::Error;
@@ -192,7 +192,7 @@ pub(crate) fn assemble(
         None => AnyFormat::Lines(Lines),
     };
     let first = sources.first().ok_or(Error::NoInputs)?.bytes();
-    let first = first.strip_prefix(crate::source::BOM).unwrap_or(first);
+    let first = first.strip_prefix(BOM).unwrap_or(first);
     let sample = sample_of(&records, first, if header { 2 } else { 1 });
     let mut fields = Vec::new();
     let mut scratch = Vec::new();
@@ -204,9 +204,8 @@ pub(crate) fn assemble(
         // position.
         for source in &sources[1..] {
             let bytes = source.bytes();
-            let bytes = bytes.strip_prefix(crate::source::BOM).unwrap_or(bytes);
-            let head = sample_of(&records, bytes, 1);
-            let Some(rec) = records.records(head).next() else { continue };
+            // The first record alone: the iterator stops at its end.
+            let Some(rec) = records.records(bytes.strip_prefix(BOM).unwrap_or(bytes)).next() else { continue };
             let theirs = header_names(rec.bytes, delimiter, quote)?;
             if theirs != names {
                 return Err(Error::BadHeader(format!(

@@ -29,7 +29,7 @@ use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricB
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, PhysicalExpr};
 use futures::StreamExt;
 use pagemill_engine::{Chunk, Malformed};
-use pagemill_split::RecordFormat;
+use pagemill_split::{BOM, RecordFormat};
 
 use crate::decode::{ChunkJob, decode_chunk};
 use crate::error::Error;
@@ -374,6 +374,3 @@ fn union(a: Malformed, b: Malformed) -> Malformed {
     samples.dedup_by_key(|s| (s.input, s.offset, s.kind));
     Malformed::from_parts(a.max_samples(), counts, samples)
 }
-
-/// The UTF-8 byte order mark.
-pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";

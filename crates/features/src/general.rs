@@ -14,7 +14,7 @@ use arrow_select::concat::concat;
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::{Source, prefetch};
 use pagemill_sketch::{Distinct, DistinctConfig, QuantileConfig, Quantiles, load_word};
-use pagemill_split::{AnyFormat, Csv, Fixed, Lines, RecordFormat};
+use pagemill_split::{AnyFormat, BOM, Csv, Fixed, Lines, RecordFormat};
 use rayon::prelude::*;
 
 use crate::acc::ValueAcc;
@@ -364,9 +364,6 @@ const HEAD_BYTES: usize = 4 << 20;
 
 /// The most bytes read for a first record (see [`HEAD_BYTES`]).
 const HEAD_LIMIT: usize = 256 << 20;
-
-/// The UTF-8 byte order mark, dropped from the start of an input.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The fields of an input's header, as strings; without a header, of its
 /// first record that splits cleanly and is not blank (malformed leading
@@ -1096,7 +1093,7 @@ impl Features {
     fn map_binary(&self, layout: &Layout, bytes: &[u8], p: &mut FeaturesPartial, malformed: &mut Malformed) {
         let mut key = Vec::with_capacity(64);
         let mut nums: Vec<Option<(Num, f64)>> = vec![None; self.values.len()];
-        let text_key = self.keys.iter().any(|&k| matches!(layout.fields[k].ty, FieldType::Bytes(_)));
+        let text_key = (0..self.keys.len()).any(|i| self.key_is_text(i));
         'records: for rec in Fixed::new(layout.record_size).records(bytes) {
             if rec.bytes.len() < layout.record_size {
                 malformed.report("short-record", rec.offset, rec.bytes);

@@ -54,6 +54,10 @@ pub use crate::fixed::{Fixed, FixedRecords};
 pub use crate::lines::{Lines, LinesRecords};
 pub use crate::plan::{plan, plan_local};
 
+/// The UTF-8 byte order mark, which some tools write before a text file's
+/// first record: no part of the record (jobs skip it at an input's start).
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 use std::ops::Range;
 
 /// One record inside a chunk.
