@@ -77,10 +77,7 @@ impl Decoder for LogDecoder {
     ) -> bool {
         let parsed = self.format.parse_with(r.bytes, projection.contains(&TIME));
         // As in the logs job: a JSON event that is no request is malformed.
-        let parsed = parsed.and_then(|rec| {
-            if self.format.is_json() && !rec.has_request() { Err(pagemill_logs::LineError::NoRequest) } else { Ok(rec) }
-        });
-        let rec = match parsed {
+        let rec = match parsed.and_then(|rec| self.format.require_request(&rec).map(|()| rec)) {
             Ok(rec) => rec,
             Err(e) => {
                 malformed.report(e.kind(), r.offset, r.bytes);

@@ -158,9 +158,18 @@ impl LogFormat {
     }
 
     /// Whether lines of this format are JSON objects (whose lines may be
-    /// other events than requests: see [`LogRecord::has_request`]).
+    /// other events than requests: see [`LogFormat::require_request`]).
     pub fn is_json(&self) -> bool {
         matches!(self.kind, Kind::Json(_))
+    }
+
+    /// `rec`, parsed from a line of this format, as a request: a JSON line
+    /// naming none of a request's fields ([`LogRecord::has_request`]) is
+    /// another kind of event, [`LineError::NoRequest`]. The logs job and
+    /// the SQL logs table apply this after parsing; [`parse`](LogFormat::parse)
+    /// itself gives such a line's (empty) record.
+    pub fn require_request(&self, rec: &LogRecord<'_>) -> Result<(), LineError> {
+        if self.is_json() && !rec.has_request() { Err(LineError::NoRequest) } else { Ok(()) }
     }
 
     /// Whether lines of this format carry a request time.

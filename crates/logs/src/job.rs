@@ -12,7 +12,7 @@ use crate::format::LogFormat;
 use crate::hash::{hash_bytes, hash_u64, same_bytes};
 use crate::output::{self, LogReport};
 use crate::query::{Bucket, Filter, GroupField, Metric};
-use crate::record::{LineError, LogRecord};
+use crate::record::LogRecord;
 use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 
 /// The chunk size to run a [`LogJob`] with over `total` input bytes on
@@ -763,14 +763,10 @@ impl LogJob {
         let mut key = [Part::Null; MAX_GROUP_FIELDS + 1];
         let mut record = LogRecord::default();
         let mut parser = self.format.parser();
-        // A JSON line without a request's fields is another kind of event.
-        let json = self.format.is_json();
         for line in Lines.records(chunk.bytes) {
             totals.lines += 1;
             let parsed = parser.parse_into(line.bytes, need_time, &mut record);
-            let parsed =
-                parsed.and_then(|()| if json && !record.has_request() { Err(LineError::NoRequest) } else { Ok(()) });
-            let r = match parsed {
+            let r = match parsed.and_then(|()| self.format.require_request(&record)) {
                 Ok(()) => &record,
                 Err(e) => {
                     malformed.report(e.kind(), line.offset, line.bytes);
