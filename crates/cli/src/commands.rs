@@ -208,20 +208,22 @@ pub fn features(global: &Global, args: &FeaturesArgs) -> Result<()> {
     }
 }
 
+/// The extension of `path`'s data, in lower case: past a compression
+/// extension (`.gz`, `.zst`; inputs are decompressed whatever their name),
+/// so `x.TSV.gz` gives `tsv`.
+pub(crate) fn data_extension(path: &Path) -> Option<String> {
+    let lower = |e: &std::ffi::OsStr| e.to_str().map(str::to_ascii_lowercase);
+    match path.extension().and_then(lower) {
+        Some(e) if e == "gz" || e == "zst" => path.file_stem().map(Path::new).and_then(Path::extension).and_then(lower),
+        e => e,
+    }
+}
+
 /// The delimiter of inputs given no `--delimiter`: tab when every input is
 /// named `*.tsv` or `*.tab` (any case, also compressed: `*.tsv.gz`,
 /// `*.tab.zst`), as tab-separated files are, else a comma (stdin included).
 fn default_delimiter(files: &[PathBuf]) -> u8 {
-    let tabbed = |f: &PathBuf| {
-        let is = |e: &std::ffi::OsStr, names: &[&str]| {
-            e.to_str().is_some_and(|e| names.iter().any(|n| e.eq_ignore_ascii_case(n)))
-        };
-        let inner = match f.extension() {
-            Some(e) if is(e, &["gz", "zst"]) => f.file_stem().map(std::path::Path::new).and_then(|s| s.extension()),
-            e => e,
-        };
-        inner.is_some_and(|e| is(e, &["tsv", "tab"]))
-    };
+    let tabbed = |f: &PathBuf| matches!(data_extension(f).as_deref(), Some("tsv" | "tab"));
     if !files.is_empty() && files.iter().all(tabbed) { b'\t' } else { b',' }
 }
 

@@ -13,6 +13,7 @@ use pagemill_features::{Dialect, Layout};
 use pagemill_mmap::{FileId, Source};
 
 use crate::args::{Global, SqlArgs, Workers};
+use crate::commands::{data_extension, log_format, open_inputs, report_malformed, write_results};
 
 /// Refuse statements that write files (`COPY ... TO`, `INSERT INTO` a file
 /// table): DataFusion writes them in place, neither whole-or-nothing nor
@@ -27,7 +28,6 @@ fn refuse_writes(plan: &datafusion::logical_expr::LogicalPlan) -> datafusion::er
         _ => Ok(()),
     }
 }
-use crate::commands::{log_format, open_inputs, report_malformed, write_results};
 
 /// The kinds `--table NAME=PATH:KIND` takes.
 const KINDS: [&str; 9] = ["logs", "common", "combined", "timed", "json", "csv", "tsv", "1brc", "binary"];
@@ -51,9 +51,7 @@ pub fn parse_table(s: &str) -> Result<TableSpec, String> {
     let (path, kind) = match rest.rsplit_once(':') {
         Some((path, kind)) if KINDS.contains(&kind) => (path, kind.to_string()),
         _ => {
-            let lower = rest.to_ascii_lowercase();
-            let plain = lower.strip_suffix(".gz").or_else(|| lower.strip_suffix(".zst")).unwrap_or(&lower);
-            let kind = match plain.rsplit_once('.').map(|(_, ext)| ext) {
+            let kind = match data_extension(std::path::Path::new(rest)).as_deref() {
                 Some("csv") => "csv",
                 Some("tsv") => "tsv",
                 _ => "logs",
