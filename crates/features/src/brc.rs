@@ -9,7 +9,7 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordB
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
-use pagemill_split::Lines;
+use pagemill_split::{BOM, Lines};
 use pagemill_split::block::eq_mask16;
 
 use crate::error::Error;
@@ -633,7 +633,10 @@ impl Brc {
         // The second half reports into its own account, merged after the
         // first's, so samples stay in input order.
         let mut later = Malformed::for_chunk(&chunk, malformed.max_samples());
-        let (mut p, mut q) = (0, mid);
+        // A byte order mark at an input's start is not part of the first
+        // station's name; skipping it keeps byte offsets exact.
+        let start = if chunk.offset == 0 && b.starts_with(BOM) { BOM.len() } else { 0 };
+        let (mut p, mut q) = (start, mid);
         if b.len() >= MARGIN {
             // The fast path may start a line at any position <= stop.
             let stop = b.len() - MARGIN;
@@ -693,6 +696,23 @@ mod tests {
         for threads in [2, 3] {
             assert!(run(threads, 64 << 10).output.stations == one.output.stations, "{threads} threads");
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_name() {
+        for text in ["\u{feff}Abha;1.0\nAbha;3.0\n", "\u{feff}Abha;1.0\r\nAbha;3.0"] {
+            for chunk in [1, 1 << 20] {
+                let mut r = pagemill_engine::Runner::new();
+                r.chunk_size(chunk);
+                let outcome = r.run(&Brc::new(), &[Source::from_bytes("t", text.as_bytes().to_vec())]).unwrap();
+                assert!(outcome.malformed.is_empty(), "{}", outcome.malformed);
+                assert_eq!(outcome.output.to_string(), "{Abha=1.0/2.0/3.0}\n", "{text:?}, chunks of {chunk}");
+            }
+        }
+        // Only at an input's start: a mark later on is part of a name.
+        let text = "Abha;1.0\n\u{feff}Abha;3.0\n";
+        let outcome = pagemill_engine::Runner::new().run(&Brc::new(), &[Source::from_bytes("t", text.into())]).unwrap();
+        assert_eq!(outcome.output.stations.len(), 2);
     }
 
     #[test]
