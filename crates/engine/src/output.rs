@@ -109,6 +109,15 @@ impl AtomicFile {
             let temp = dir.join(format!(".{name}.pagemill-{}-{attempt}.tmp", std::process::id()));
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
+                    // A file replaced keeps its permissions: a private
+                    // result stays private, from the first byte written.
+                    if let Ok(meta) = std::fs::metadata(&dest)
+                        && meta.is_file()
+                        && let Err(e) = file.set_permissions(meta.permissions())
+                    {
+                        let _ = std::fs::remove_file(&temp);
+                        return Err(io_err(e));
+                    }
                     pending().push(temp.clone());
                     // Absolute, in case the handler runs after a chdir.
                     let _sigbus = pagemill_mmap::sigbus::remove_on_sigbus(
@@ -242,6 +251,26 @@ mod tests {
     /// A link is written through (the link stays, its file is replaced,
     /// whole); a FIFO and a device are written in place, not replaced by a
     /// regular file (as root, `-o /dev/null` once replaced the device).
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("mode");
+        let target = dir.join("private.csv");
+        for mode in [0o600, 0o755, 0o640] {
+            std::fs::write(&target, "old\n").unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut out = AtomicFile::create(&target, &[]).unwrap();
+            let temp = out.temp_path().unwrap().to_path_buf();
+            assert_eq!(std::fs::metadata(&temp).unwrap().permissions().mode() & 0o777, mode, "while written");
+            out.write_all(b"new\n").unwrap();
+            out.commit().unwrap();
+            assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, mode);
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn links_are_written_through_and_special_files_in_place() {
         let dir = temp_dir("special");
