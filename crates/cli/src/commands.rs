@@ -599,17 +599,41 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     write_results(global, &args.output, &Arc::new(schema), std::slice::from_ref(&report.batch), &inputs)
 }
 
-/// A folder removed when dropped.
+/// Scratch folders of this process, for [`remove_scratch_dirs`].
+static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn scratch() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    SCRATCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remove every scratch folder still in use: what the interrupt handler
+/// calls, since an exit from a signal runs no destructor.
+pub fn remove_scratch_dirs() {
+    for dir in scratch().drain(..) {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A scratch folder, removed when dropped or when the run is interrupted.
 struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(path: PathBuf) -> TempDir {
+        scratch().push(path.clone());
+        TempDir(path)
+    }
+}
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        let mut dirs = scratch();
         let _ = std::fs::remove_dir_all(&self.0);
+        dirs.retain(|d| d != &self.0);
     }
 }
 
 pub fn demo(global: &Global, args: &DemoArgs) -> Result<()> {
-    let dir = TempDir(std::env::temp_dir().join(format!("pagemill-demo-{}", std::process::id())));
+    let dir = TempDir::new(std::env::temp_dir().join(format!("pagemill-demo-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).with_context(|| format!("{}: cannot create", dir.0.display()))?;
     let path = dir.0.join("measurements.txt");
     // Written, not printed: a closed or full stdout is an error, not a panic.

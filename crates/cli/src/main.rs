@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     // of outputs in flight and exit while holding off any commit.
     let handler = ctrlc::set_handler(|| {
         let _held = pagemill_engine::AtomicFile::remove_temporaries();
+        commands::remove_scratch_dirs();
         let _ = writeln!(std::io::stderr(), "pagemill: interrupted; unfinished output files removed");
         std::process::exit(130);
     });

@@ -155,6 +155,36 @@ fn interrupt(dir: &Dir, signal: &str) {
 
 #[cfg(unix)]
 #[test]
+fn an_interrupted_demo_leaves_no_scratch_folder() {
+    use std::time::{Duration, Instant};
+    let dir = Dir::new("demo-signal");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pagemill"))
+        .args(["demo", "--rows", "2000000000"])
+        .env("TMPDIR", &dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scratch = dir.0.join(format!("pagemill-demo-{}", child.id()));
+    let started = Instant::now();
+    // Wait for the data file to fill: the folder exists and holds bytes.
+    while !std::fs::read_dir(&scratch)
+        .is_ok_and(|entries| entries.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("no demo data appeared");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!scratch.exists(), "the demo's scratch folder was left behind");
+}
+
+#[cfg(unix)]
+#[test]
 fn sigint_and_sigterm_leave_no_partial_output() {
     let dir = Dir::new("signals");
     interrupt(&dir, "INT");

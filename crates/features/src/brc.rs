@@ -9,8 +9,8 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordB
 use arrow_schema::{DataType, Field, Schema};
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
-use pagemill_split::{BOM, Lines};
 use pagemill_split::block::eq_mask16;
+use pagemill_split::{BOM, Lines};
 
 use crate::error::Error;
 use crate::table::{KeyTable, Prefix};
