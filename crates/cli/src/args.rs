@@ -353,8 +353,11 @@ pub struct FeaturesArgs {
     #[arg(long, value_name = "TEXT")]
     pub null: Vec<String>,
 
-    /// Read fixed-width binary records of N bytes (declare their fields with --field).
-    #[arg(long, value_name = "N", requires = "field")]
+    /// Read fixed-width binary records of N bytes (declare their fields with --field;
+    /// the delimited-text flags do not apply).
+    #[arg(long, value_name = "N", requires = "field", conflicts_with_all = [
+        "delimiter", "quote", "no_quote", "header", "no_header", "null",
+    ])]
     pub record_size: Option<usize>,
 
     /// A binary field `name:type@offset`; types i8..i64, u8..u64, f32, f64 (little-endian)

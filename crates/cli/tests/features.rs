@@ -347,4 +347,12 @@ fn compressed_tsv_and_preset_flags() {
         assert!(!out.status.success(), "{flag:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"), "{flag:?}");
     }
+    // Binary records have no dialect: its flags are refused, not ignored.
+    for flag in [&["--delimiter", ";"][..], &["--quote", "'"], &["--no-quote"], &["--no-header"], &["--null", "x"]] {
+        let mut args = vec!["features", "--record-size", "8", "--field", "k:u32@0", "-k", "k"];
+        args.extend_from_slice(flag);
+        let out = pagemill(&args, Some(&[0u8; 16]));
+        assert!(!out.status.success(), "{flag:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"), "{flag:?}");
+    }
 }
