@@ -43,7 +43,9 @@ impl Compression {
     pub fn detect(head: &[u8]) -> Option<Compression> {
         match head {
             [0x1f, 0x8b, ..] => Some(Compression::Gzip),
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Compression::Zstd),
+            // A zstd frame, or a skippable frame (magic 0x184D2A5?), which
+            // may come first: `pzstd` starts its output with one.
+            [0x28, 0xb5, 0x2f, 0xfd, ..] | [0x50..=0x5f, 0x2a, 0x4d, 0x18, ..] => Some(Compression::Zstd),
             _ => None,
         }
     }
@@ -57,13 +59,16 @@ impl Compression {
     }
 }
 
-/// The first four bytes of `file` at `at`, without moving its position.
-pub(crate) fn peek(file: &File, at: u64) -> Option<[u8; 4]> {
-    let mut head = [0u8; 4];
+/// The first four bytes of `file` at `at`, of the `len` there (zero past
+/// them), without moving its position: enough for [`Compression::detect`],
+/// which tells gzip from its first two.
+pub(crate) fn peek(file: &File, at: u64, len: u64) -> Option<[u8; 4]> {
+    let mut buf = [0u8; 4];
+    let head = &mut buf[..len.min(4) as usize];
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        file.read_exact_at(&mut head, at).ok()?;
+        file.read_exact_at(head, at).ok()?;
     }
     #[cfg(not(unix))]
     {
@@ -71,11 +76,11 @@ pub(crate) fn peek(file: &File, at: u64) -> Option<[u8; 4]> {
         let mut f = file;
         let here = f.stream_position().ok()?;
         f.seek(io::SeekFrom::Start(at)).ok()?;
-        let got = f.read_exact(&mut head);
+        let got = f.read_exact(head);
         f.seek(io::SeekFrom::Start(here)).ok()?;
         got.ok()?;
     }
-    Some(head)
+    Some(buf)
 }
 
 /// Decompressed bytes: a map of an unlinked temporary file, or memory.
@@ -129,7 +134,13 @@ fn temporary_file() -> io::Result<File> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let path: PathBuf = dir.join(format!(".pagemill-inflate-{}-{n}-{nanos}", std::process::id()));
-        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        // Readable by this user only, for the moment it has a name: it
+        // holds the decompressed data of an input others may not read.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
             Ok(file) => {
                 // Unlinked at once: the space is freed when the map and the
                 // file are gone, even if the process is killed.
@@ -207,6 +218,11 @@ impl<'a> Stream<'a> {
         self.kind
     }
 
+    /// The input's name, for messages.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
     /// Read until `buf` holds `want` bytes or the data ends; returns whether
     /// it ended. A decoding failure becomes [`Error::Decompress`], a read
     /// failure [`Error::Read`], naming the input.
@@ -218,25 +234,16 @@ impl<'a> Stream<'a> {
 /// Read from `reader` until `buf` holds `want` bytes or the data ends;
 /// returns whether it ended. On an error `buf` keeps what was read.
 pub(crate) fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    while buf.len() < want {
-        let filled = buf.len();
-        buf.resize(want, 0);
-        let got = loop {
-            match reader.read(&mut buf[filled..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    buf.truncate(filled);
-                    return Err(e);
-                }
-            }
-        };
-        buf.truncate(filled + got);
-        if got == 0 {
-            return Ok(true);
-        }
+    if buf.len() >= want {
+        return Ok(false);
     }
-    Ok(false)
+    // Read into the spare capacity, reserved exactly: no zero-filling of a
+    // large target, and no growth past it (a doubling `Vec` held the old
+    // and the new buffer, three times a long record, while it grew).
+    let more = want - buf.len();
+    buf.reserve_exact(more);
+    let got = reader.take(more as u64).read_to_end(buf)?;
+    Ok(got < more)
 }
 
 /// The error for a failed read of input `name`: a decoding failure if it is
@@ -283,5 +290,29 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         self.consumed.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn temporary_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let file = temporary_file().unwrap();
+        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn fill_reads_up_to_the_target_and_tells_the_end() {
+        let mut buf = b"ab".to_vec();
+        let mut input = &b"cdefgh"[..];
+        assert!(!fill(&mut input, &mut buf, 5).unwrap());
+        assert_eq!(buf, b"abcde");
+        assert!(fill(&mut input, &mut buf, 100).unwrap());
+        assert_eq!(buf, b"abcdefgh");
+        assert!(!fill(&mut input, &mut buf, 3).unwrap(), "already past the target");
     }
 }

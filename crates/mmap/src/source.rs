@@ -232,8 +232,8 @@ impl Source {
         if opts.decompress
             && opts.access == Access::ReadOnly
             && meta.is_file()
-            && len >= 4
-            && let Some(kind) = peek(&file, start).and_then(|head| Compression::detect(&head))
+            && len >= 2
+            && let Some(kind) = peek(&file, start, len).and_then(|head| Compression::detect(&head))
         {
             if opts.stream && cfg!(unix) {
                 log::debug!("{name}: {} input, streamed", kind.name());

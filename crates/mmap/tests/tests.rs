@@ -315,6 +315,29 @@ fn gzip_and_zstd_inputs_are_decompressed_whatever_their_name() {
     // An empty stream decompresses to an empty input.
     let empty = dir.file("empty.gz", &gzip(b""));
     assert!(open(&empty, MmapChoice::auto(), Access::ReadOnly).unwrap().bytes().is_empty());
+    // A zstd stream may start with a skippable frame (as `pzstd` writes).
+    let mut skip = Vec::new();
+    for magic in [0x184D_2A50u32, 0x184D_2A5F] {
+        skip.extend_from_slice(&magic.to_le_bytes());
+        skip.extend_from_slice(&4u32.to_le_bytes());
+        skip.extend_from_slice(b"meta");
+    }
+    skip.extend_from_slice(&zstd::encode_all(&plain[..], 3).unwrap());
+    let skippable = dir.file("d.zst", &skip);
+    for choice in [MmapChoice::auto(), MmapChoice::always(), MmapChoice::never()] {
+        let s = open(&skippable, choice, Access::ReadOnly).unwrap();
+        assert_eq!(s.compression(), Some(Compression::Zstd), "{choice:?}");
+        assert!(s.bytes() == &plain[..], "{choice:?}");
+    }
+    // Two or three bytes starting with gzip's magic are a (broken) gzip
+    // stream, however the file is read.
+    for head in [&b"\x1f\x8b"[..], b"\x1f\x8b\n"] {
+        let short = dir.file("short.bin", head);
+        for choice in [MmapChoice::auto(), MmapChoice::always(), MmapChoice::never()] {
+            let err = open(&short, choice, Access::ReadOnly).expect_err("a truncated gzip stream");
+            assert!(matches!(err, Error::Decompress { .. }), "{head:?} {choice:?}: {err:?}");
+        }
+    }
 }
 
 #[test]
