@@ -35,6 +35,14 @@ pub enum Error {
         /// The number of chunks in the plan.
         chunks: usize,
     },
+    /// A streamed input (compressed, or a pipe) holds a record longer than
+    /// [`Runner::stream_record_limit`](crate::Runner::stream_record_limit).
+    RecordTooLong {
+        /// The input.
+        name: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The job's state outgrew [`Runner::max_groups`](crate::Runner::max_groups):
     /// stopped before the memory ran out.
     TooManyGroups {
@@ -60,6 +68,12 @@ impl fmt::Display for Error {
                 "chunks {}..{} asked for, but the inputs cut into {chunks} chunks (did they change?)",
                 range.start, range.end
             ),
+            Error::RecordTooLong { name, limit } => write!(
+                f,
+                "{name}: a record longer than {} MiB; records of compressed and piped inputs are held \
+                 in memory whole (decompress it to a file, which is read in place, for longer records)",
+                limit.div_ceil(1 << 20)
+            ),
             Error::TooManyGroups { limit, seen } => write!(
                 f,
                 "more than {limit} groups (at least {seen} seen); stopped before memory ran out: \
@@ -79,6 +93,7 @@ impl std::error::Error for Error {
             | Error::ThreadPool(_)
             | Error::OutputIsInput { .. }
             | Error::TooManyGroups { .. }
+            | Error::RecordTooLong { .. }
             | Error::ChunkRange { .. } => None,
         }
     }

@@ -71,6 +71,7 @@ pub struct Runner {
     progress: Option<ProgressFn>,
     max_groups: Option<usize>,
     stream_block: usize,
+    stream_record_limit: usize,
 }
 
 /// The default [`Runner::max_groups`]: 20 million keys, a few GiB of per-key
@@ -88,6 +89,7 @@ impl fmt::Debug for Runner {
             .field("progress", &self.progress.is_some())
             .field("max_groups", &self.max_groups)
             .field("stream_block", &self.stream_block)
+            .field("stream_record_limit", &self.stream_record_limit)
             .finish()
     }
 }
@@ -110,6 +112,7 @@ impl Runner {
             progress: None,
             max_groups: Some(DEFAULT_MAX_GROUPS),
             stream_block: stream::STREAM_BLOCK,
+            stream_record_limit: stream::STREAM_RECORD_LIMIT,
         }
     }
 
@@ -120,6 +123,19 @@ impl Runner {
     /// inputs); a stream keeps at most a few blocks per thread in memory.
     pub fn stream_block(&mut self, bytes: usize) -> &mut Runner {
         self.stream_block = bytes.max(1);
+        self
+    }
+
+    /// How far a block of a streamed input may grow to hold one long
+    /// record: a block grows past [`stream_block`](Runner::stream_block)
+    /// only for a record that does not fit it, and a record longer than
+    /// both stops the run with [`Error::RecordTooLong`]. Default: 1 GiB.
+    /// A stream's record is held in memory whole, so without a bound a
+    /// compressed file of one endless line (or `/dev/zero` piped in) grows
+    /// until the out-of-memory killer ends the run. Mapped inputs have no
+    /// such bound: their records are read in place.
+    pub fn stream_record_limit(&mut self, bytes: usize) -> &mut Runner {
+        self.stream_record_limit = bytes.max(1);
         self
     }
 

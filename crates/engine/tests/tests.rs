@@ -672,6 +672,39 @@ fn strict_mode_stops_a_stream_at_its_first_malformed_record() {
 }
 
 #[test]
+fn a_stream_record_past_the_limit_is_an_error_and_one_at_it_is_read() {
+    let dir = TempDir::new("stream-long");
+    let line = |n: usize| {
+        let mut l = vec![b'7'; n];
+        l.push(b'\n');
+        l
+    };
+    let fits = [line(3), line(5000), line(2)].concat();
+    let too_long = [line(3), line(5001), line(2)].concat();
+    for how in [Stored::Gzip, Stored::Zstd] {
+        for block in [1, 100, 4999] {
+            let run = |input: &[u8]| {
+                let sources = streamed_sources(&dir, &[(input.to_vec(), how)]);
+                Runner::new().stream_block(block).stream_record_limit(5000).run(&CountRecords::new(Lines), &sources)
+            };
+            assert_eq!(run(&fits).unwrap().output, vec![3], "{block}");
+            let err = run(&too_long).unwrap_err();
+            assert!(matches!(err, Error::RecordTooLong { limit: 5000, .. }), "{block}: {err}");
+            assert!(err_text(&err).contains("in0: a record longer than 1 MiB"), "{}", err_text(&err));
+        }
+    }
+    // A record that fits in a block is read whatever the limit.
+    let sources = streamed_sources(&dir, &[(too_long.clone(), Stored::Gzip)]);
+    let big_block =
+        Runner::new().stream_block(1 << 20).stream_record_limit(5000).run(&CountRecords::new(Lines), &sources);
+    assert_eq!(big_block.unwrap().output, vec![3]);
+    // A pipe with no newline at all (`/dev/zero`) ends the same way.
+    let endless = OpenOptions::new().reader("zeros", std::io::repeat(0)).unwrap();
+    let err = Runner::new().stream_record_limit(1 << 20).run(&CountRecords::new(Lines), &[endless]).unwrap_err();
+    assert!(matches!(err, Error::RecordTooLong { .. }), "{err}");
+}
+
+#[test]
 fn a_corrupt_stream_is_an_error_naming_the_file() {
     let input: Vec<u8> = (0..50_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
     let dir = TempDir::new("stream-corrupt");

@@ -35,6 +35,9 @@ use crate::malformed::Malformed;
 /// The default [`Runner::stream_block`].
 pub(super) const STREAM_BLOCK: usize = 8 << 20;
 
+/// The default [`Runner::stream_record_limit`].
+pub(super) const STREAM_RECORD_LIMIT: usize = 1 << 30;
+
 /// One block of a stream: whole records, and where they lie in it.
 struct Block {
     bytes: Vec<u8>,
@@ -62,6 +65,8 @@ struct Blocks<'a, F> {
     count: usize,
     offset: u64,
     ended: bool,
+    /// The longest record a block may hold ([`Runner::stream_record_limit`]).
+    record_limit: usize,
 }
 
 impl<F: RecordFormat> Blocks<'_, F> {
@@ -85,7 +90,10 @@ impl<F: RecordFormat> Blocks<'_, F> {
                 break cut;
             }
             // No record ends in the block yet: it is one long record.
-            want = buf.len().saturating_mul(2);
+            if buf.len() > self.record_limit {
+                return Err(Error::RecordTooLong { name: self.stream.name().to_string(), limit: self.record_limit });
+            }
+            want = buf.len().saturating_mul(2).min(self.record_limit.saturating_add(1));
         };
         if buf.is_empty() {
             return Ok(None);
@@ -203,6 +211,7 @@ impl Runner {
             count: 0,
             offset: 0,
             ended: false,
+            record_limit: self.stream_record_limit,
         };
         // Decoded blocks not yet folded: enough to keep every thread busy
         // while the decoder runs ahead, few enough to bound memory.
