@@ -18,7 +18,7 @@ use pagemill_features::{
     Agg, BRC_PARTIAL, Brc, BrcResult, Dialect, FEATURES_PARTIAL, FeatureSpec, Layout, PARTIAL_KEY,
 };
 use pagemill_logs::{GroupField, JsonFields, LogFormat, LogJob, Metric};
-use pagemill_mmap::{MmapChoice, OpenOptions, Source};
+use pagemill_mmap::{FileId, MmapChoice, OpenOptions, Source};
 use pagemill_sketch::{DistinctConfig, QuantileConfig};
 use pagemill_split::{AnyFormat, Lines};
 
@@ -544,6 +544,36 @@ fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
     Ok(job)
 }
 
+/// Whether writes to `a` and `b` land in the same file: the same file if
+/// both exist, else the same name in the same directory, symbolic links
+/// followed.
+fn same_destination(a: &Path, b: &Path) -> bool {
+    fn landing(path: &Path) -> Option<PathBuf> {
+        let mut p = path.to_path_buf();
+        for _ in 0..40 {
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let link = std::fs::read_link(&p).ok()?;
+                    p = match p.parent() {
+                        Some(dir) if link.is_relative() => dir.join(link),
+                        _ => link,
+                    };
+                }
+                _ => break,
+            }
+        }
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    }
+    match (FileId::of_path(a), FileId::of_path(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => landing(a).is_some_and(|x| Some(x) == landing(b)),
+    }
+}
+
 pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     if args.partial {
         check_partial_output(&args.output)?;
@@ -553,6 +583,12 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     }
     if args.rejects.is_some() && global.workers == Workers::Processes {
         bail!("--rejects needs --workers threads: worker processes hand back aggregates, not rejected lines");
+    }
+    if let (Some(rejects), Some(output)) = (&args.rejects, &args.output.output)
+        && output.as_os_str() != "-"
+        && same_destination(rejects, output)
+    {
+        bail!("{}: --rejects and -o name the same file; one would overwrite the other", rejects.display());
     }
     // Rejected lines are copied out of the inputs by byte range afterwards.
     let inputs = open_inputs(global, &args.files, can_stream(global) && args.rejects.is_none())?;

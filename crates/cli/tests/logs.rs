@@ -153,6 +153,21 @@ fn rejects_parquet_and_errors() {
     assert_eq!(std::fs::read(&rejects).unwrap(), b"\x16\x03\x01 not a log line\n");
     assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
 
+    // --rejects and -o on one file (named alike, or through a link, or
+    // not yet there): refused, not one silently overwriting the other.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&rejects, dir.join("link.txt")).unwrap();
+    for (r, o) in [("rejects.txt", "rejects.txt"), ("new.csv", "./new.csv"), ("rejects.txt", "link.txt")] {
+        if cfg!(not(unix)) && o == "link.txt" {
+            continue;
+        }
+        let out = pagemill().current_dir(&dir).args(["logs", "--rejects", r, "-o", o]).arg(&log).output().unwrap();
+        assert!(!out.status.success(), "{r} {o}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("name the same file"), "{r} {o}");
+    }
+    assert_eq!(std::fs::read(&rejects).unwrap(), b"\x16\x03\x01 not a log line\n");
+    assert!(!dir.join("new.csv").exists());
+
     let strict = pagemill().args(["logs", "--strict"]).arg(&log).output().unwrap();
     assert!(!strict.status.success());
     for bad in [&["--log-format", "%h %Z"][..], &["--where", "status=abc"], &["--json-field", "ip=x"]] {
