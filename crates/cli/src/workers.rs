@@ -403,10 +403,34 @@ fn attempt(spec: &WorkerSpec) -> Result<SharedRegion, Failure> {
     run()
 }
 
-/// Whether `path` is a regular file whose size tells its bytes (not a FIFO,
-/// device or a /proc file, which reports size 0).
+/// Whether `path` is a regular file whose size tells its bytes and that
+/// every process opens alike: not a FIFO or device, and not reached
+/// through /proc (`/dev/stdin`, `/dev/fd/N`, links into `/proc/self`),
+/// where each process sees its own file.
 fn is_plain_file(path: &std::path::Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && (m.len() > 0 || !path.starts_with("/proc")))
+    std::fs::metadata(path).is_ok_and(|m| m.is_file()) && !through_proc(path)
+}
+
+/// Whether `path`, or any link on the way to its file, lies under /proc.
+fn through_proc(path: &std::path::Path) -> bool {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        // The directory with its links resolved, the last part as named.
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let (Ok(dir), Some(name)) = (dir.canonicalize(), p.file_name()) else { return false };
+        p = dir.join(name);
+        if p.starts_with("/proc") {
+            return true;
+        }
+        match std::fs::read_link(&p) {
+            Ok(link) => p = if link.is_relative() { dir.join(link) } else { link },
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// The coordinator's side: plan, start the workers, retry the ones that
@@ -531,6 +555,33 @@ fn byte_ranges(plan: &[(usize, Range<usize>)], chunks: &Range<usize>, inputs: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_seen_through_proc_are_not_plain() {
+        let dir = std::env::temp_dir().join(format!("pagemill-plain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("data.txt");
+        std::fs::write(&file, "1\n").unwrap();
+        let link = dir.join("cmdline.link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/proc/self/cmdline", &link).unwrap();
+        let proc_dir = dir.join("me");
+        let _ = std::fs::remove_file(&proc_dir);
+        std::os::unix::fs::symlink("/proc/self", &proc_dir).unwrap();
+        let file_link = dir.join("data.link");
+        let _ = std::fs::remove_file(&file_link);
+        std::os::unix::fs::symlink("data.txt", &file_link).unwrap();
+        assert!(is_plain_file(&file));
+        assert!(is_plain_file(&file_link), "a link to a plain file");
+        for special in [&link, &proc_dir.join("cmdline"), std::path::Path::new("/proc/self/cmdline")] {
+            assert!(!is_plain_file(special), "{special:?}");
+        }
+        // Stdin redirected from a regular file is a regular file, but each
+        // process's own.
+        assert!(through_proc(std::path::Path::new("/dev/stdin")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn shares_round_trip_through_their_text() {
