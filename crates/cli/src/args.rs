@@ -128,7 +128,8 @@ pub struct Global {
     /// line naming the file (exit status 1, no output). One rewritten in place may
     /// yield wrong results; pagemill checks each input's size and modification
     /// time after a run and reports a change as an error. Only `--mmap never`,
-    /// which reads inputs into memory, is immune to both.
+    /// which reads inputs into memory, is immune to both (`redact --in-place`
+    /// edits through a writable map and refuses it).
     #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
     pub mmap: MmapChoice,
 

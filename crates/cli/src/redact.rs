@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use pagemill_engine::{AtomicFile, Malformed};
 use pagemill_logs::{Changes, Mask, RedactKey, Redactor};
-use pagemill_mmap::{Access, ChunkMut, Compression, OpenOptions};
+use pagemill_mmap::{Access, ChunkMut, Compression, MmapChoice, OpenOptions};
 use pagemill_split::Lines;
 use rayon::prelude::*;
 
@@ -39,6 +39,9 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
     };
     if global.workers == Workers::Processes {
         bail!("redact runs on threads (--workers threads): its pieces are edited in one shared mapping");
+    }
+    if mode == Mode::InPlace && global.mmap == MmapChoice::never() {
+        bail!("--in-place edits the file through a writable map, which --mmap never rules out: use -o OUT for a copy");
     }
     if mode == Mode::Copy && args.files.len() != 1 {
         bail!("-o writes one redacted copy: name exactly one FILE");

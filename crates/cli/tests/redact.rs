@@ -156,6 +156,9 @@ fn refusals() {
     assert!(fails(&["redact", "--mask", "ip,ip-hash", "--dry-run", s(&log)]).contains("choose one of ip and ip-hash"));
     assert!(fails(&["redact", "--mask", "ip", "-o", s(&log), s(&log)]).contains("input"));
     assert!(fails(&["redact", "--workers", "processes", "--mask", "ip", "--dry-run", s(&log)]).contains("threads"));
+    let before = std::fs::read(&log).unwrap();
+    assert!(fails(&["redact", "--mmap", "never", "--in-place", "--mask", "ip", s(&log)]).contains("writable map"));
+    assert_eq!(std::fs::read(&log).unwrap(), before);
     // Not regular files, stdin, compressed input.
     #[cfg(unix)]
     {

@@ -20,7 +20,7 @@
 //! `write`, `unlink` and `_exit`, all async-signal-safe).
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 const SLOTS: usize = 64;
 const NAME: usize = 192;
@@ -35,6 +35,8 @@ struct Slot {
     len: AtomicUsize,
     /// Offset in the file of the map's first byte.
     base: AtomicU64,
+    /// A writable map (a file edited in place).
+    writable: AtomicBool,
     name_len: AtomicUsize,
     name: [AtomicU8; NAME],
 }
@@ -46,6 +48,7 @@ impl Slot {
             start: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             base: AtomicU64::new(0),
+            writable: AtomicBool::new(false),
             name_len: AtomicUsize::new(0),
             name: [const { AtomicU8::new(0) }; NAME],
         }
@@ -58,13 +61,15 @@ static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 #[derive(Debug)]
 pub(crate) struct Registration(Option<usize>);
 
-/// Record that `bytes` (file offset `base` on) belong to the input `name`.
-pub(crate) fn register(name: &str, bytes: &[u8], base: u64) -> Registration {
+/// Record that `bytes` (file offset `base` on) belong to the input `name`,
+/// mapped for writing when `writable`.
+pub(crate) fn register(name: &str, bytes: &[u8], base: u64, writable: bool) -> Registration {
     for (i, slot) in TABLE.iter().enumerate() {
         if slot.state.compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             slot.start.store(bytes.as_ptr() as usize, Ordering::Relaxed);
             slot.len.store(bytes.len(), Ordering::Relaxed);
             slot.base.store(base, Ordering::Relaxed);
+            slot.writable.store(writable, Ordering::Relaxed);
             let name = name.as_bytes();
             let n = name.len().min(NAME);
             for (dst, &b) in slot.name.iter().zip(&name[..n]) {
@@ -232,8 +237,10 @@ fn message(addr: usize) -> Line {
             addr >= start && addr - start < slot.len.load(Ordering::Relaxed)
         }
     });
+    let mut edited = false;
     match hit {
         Some(slot) => {
+            edited = slot.writable.load(Ordering::Relaxed);
             let n = slot.name_len.load(Ordering::Relaxed);
             for b in &slot.name[..n] {
                 line.push(&[b.load(Ordering::Relaxed)]);
@@ -245,7 +252,13 @@ fn message(addr: usize) -> Line {
         }
         None => line.push(b"a memory-mapped input shrank while it was read (SIGBUS)"),
     }
-    line.push(b"; no results were produced (--mmap never reads inputs into memory instead)\n");
+    if edited {
+        // Written through the map: what came before the fault may be
+        // changed already, and no copy in memory would have helped.
+        line.push(b"; it was being edited in place, so parts of it may be changed already\n");
+    } else {
+        line.push(b"; no results were produced (--mmap never reads inputs into memory instead)\n");
+    }
     line
 }
 
@@ -271,7 +284,7 @@ mod tests {
     #[test]
     fn the_message_names_the_input_and_the_file_offset() {
         let bytes = vec![0u8; 4096];
-        let reg = register("logs/access.log", &bytes, 100);
+        let reg = register("logs/access.log", &bytes, 100, false);
         let line = message(bytes.as_ptr() as usize + 10);
         let text = String::from_utf8_lossy(&line.buf[..line.len]).into_owned();
         assert!(
@@ -280,9 +293,19 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(text.contains("--mmap never"), "{text}");
         drop(reg);
         let line = message(bytes.as_ptr() as usize + 10);
         let text = String::from_utf8_lossy(&line.buf[..line.len]).into_owned();
         assert!(text.contains("a memory-mapped input shrank"), "{text}");
+        // A file edited in place: no promise that nothing was produced.
+        let reg = register("access.log", &bytes, 0, true);
+        let line = message(bytes.as_ptr() as usize + 10);
+        let text = String::from_utf8_lossy(&line.buf[..line.len]).into_owned();
+        assert!(
+            text.ends_with("SIGBUS at byte 10); it was being edited in place, so parts of it may be changed already\n"),
+            "{text}"
+        );
+        drop(reg);
     }
 }

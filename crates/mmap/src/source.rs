@@ -294,7 +294,8 @@ impl Source {
                         compression: None,
                         registration: None,
                     };
-                    source.registration = Some(register(&source.name, source.bytes(), start));
+                    let writable = opts.access == Access::ReadWrite;
+                    source.registration = Some(register(&source.name, source.bytes(), start, writable));
                     if opts.sequential {
                         source.advise_sequential();
                     }
