@@ -18,6 +18,9 @@ pub(crate) enum Field {
     User,
     /// Present in the line but not used (ident, ports, other headers).
     Skip,
+    /// Not used, and possibly a list (nginx's `$upstream_*` variables:
+    /// `0.001, 0.002 : 0.003`).
+    List,
     TimeClf,
     TimeIso,
     TimeEpoch,
@@ -175,6 +178,7 @@ fn apache_header(name: &str) -> Field {
 fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
     let b = fmt.as_bytes();
     let mut items = Vec::new();
+    let mut ranks = Vec::new();
     let mut i = 0;
     let mut lit_start = 0;
     while i < b.len() {
@@ -189,6 +193,7 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
         while i < b.len() && matches!(b[i], b'<' | b'>' | b'!' | b',' | b'0'..=b'9') {
             i += 1;
         }
+        let last = b[start + 1..i].contains(&b'>');
         let mut arg = None;
         if i < b.len() && b[i] == b'{' {
             let close = memchr::memchr(b'}', &b[i..])
@@ -214,20 +219,27 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
                 push_lit(&mut items, b"]");
                 continue;
             }
-            (b't', Some(f)) if f.starts_with("sec") => Field::TimeEpoch,
-            (b't', Some(f)) if f.starts_with("msec") || f.starts_with("usec") => Field::TimeEpoch,
-            // strftime spelling out `%t`'s own layout (without the brackets).
-            (b't', Some(f)) if f.trim_start_matches("begin:").trim_start_matches("end:") == "%d/%b/%Y:%H:%M:%S %z" => {
-                Field::TimeClf
-            }
-            (b't', Some(_)) => Field::TimeIso,
+            (b't', Some(f)) => apache_time(f).map_err(|why| Error::format(fmt, start, why))?,
             (b'r', _) => Field::Request,
             (b'm', _) => Field::Method,
             (b'U', _) => Field::Path,
             (b'q', _) => Field::Query,
             (b'H', _) => Field::Protocol,
-            (b's', _) => Field::Status,
-            (b'b' | b'B' | b'O', _) => Field::Bytes,
+            (b's', _) => {
+                // `%>s` is the final status, `%s` (`%<s`) an internally
+                // redirected request's original one.
+                ranks.push((items.len(), if last { 2 } else { 1 }));
+                Field::Status
+            }
+            (b'b' | b'B', _) => {
+                ranks.push((items.len(), 2));
+                Field::Bytes
+            }
+            // Bytes sent, headers included: the body's size when no %b says.
+            (b'O', _) => {
+                ranks.push((items.len(), 1));
+                Field::Bytes
+            }
             (b'i', Some(h)) => apache_header(h),
             (b'v' | b'V', _) => Field::Host,
             (b'D', _) => Field::Latency(TimeUnit::Micros),
@@ -242,7 +254,51 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
         items.push(Item::Field(field));
     }
     push_lit(&mut items, &b[lit_start..]);
+    keep_best(&mut items, &ranks);
     Ok(items)
+}
+
+/// Of several fields with one meaning (a status twice, body and total
+/// bytes), keep the first of the highest rank (`ranks`: item index and
+/// rank) and skip the others, so that a field's meaning decides, not its
+/// place in the line.
+fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
+    for kind in [Field::Status, Field::Bytes] {
+        let of_kind: Vec<(usize, u8)> = ranks.iter().copied().filter(|&(i, _)| items[i] == Item::Field(kind)).collect();
+        let best = of_kind.iter().map(|&(_, r)| r).max();
+        let keep = of_kind.iter().find(|&&(_, r)| Some(r) == best).map(|&(i, _)| i);
+        for &(i, _) in &of_kind {
+            if Some(i) != keep {
+                items[i] = Item::Field(Field::Skip);
+            }
+        }
+    }
+}
+
+/// The field of Apache's `%{FORMAT}t`: `sec`, `msec` and `usec` are epochs,
+/// `msec_frac` and `usec_frac` only the fraction of a second (skipped: the
+/// time comes from another field), and a strftime layout is read when it is
+/// `%t`'s own or ISO 8601's; `begin:` and `end:` may prefix any of them.
+fn apache_time(format: &str) -> Result<Field, &'static str> {
+    let f = format.strip_prefix("begin:").or_else(|| format.strip_prefix("end:")).unwrap_or(format);
+    match f {
+        "sec" | "msec" | "usec" => return Ok(Field::TimeEpoch),
+        "msec_frac" | "usec_frac" => return Ok(Field::Skip),
+        _ => {}
+    }
+    let layout = f.replace("%T", "%H:%M:%S").replace("%F", "%Y-%m-%d");
+    if layout == "%d/%b/%Y:%H:%M:%S %z" {
+        return Ok(Field::TimeClf);
+    }
+    let iso = layout
+        .strip_prefix("%Y-%m-%d")
+        .and_then(|rest| rest.strip_prefix('T').or_else(|| rest.strip_prefix(' ')))
+        .and_then(|rest| rest.strip_prefix("%H:%M:%S"));
+    match iso {
+        Some("" | "%z" | " %z" | "Z") => Ok(Field::TimeIso),
+        _ => Err("unsupported %{...}t time layout: pagemill reads %t's own (%d/%b/%Y:%H:%M:%S %z), \
+                  ISO 8601 (%Y-%m-%dT%H:%M:%S with an optional %z), sec, msec and usec"),
+    }
 }
 
 fn nginx_variable(name: &str) -> Field {
@@ -264,6 +320,7 @@ fn nginx_variable(name: &str) -> Field {
         "http_user_agent" => Field::UserAgent,
         "host" | "http_host" | "server_name" => Field::Host,
         "request_time" => Field::Latency(TimeUnit::Seconds),
+        _ if name.starts_with("upstream_") => Field::List,
         _ => Field::Skip,
     }
 }
@@ -272,6 +329,7 @@ fn nginx_variable(name: &str) -> Field {
 fn compile_nginx(fmt: &str) -> Result<Vec<Item>, Error> {
     let b = fmt.as_bytes();
     let mut items = Vec::new();
+    let mut ranks = Vec::new();
     let mut i = 0;
     let mut lit_start = 0;
     while i < b.len() {
@@ -298,9 +356,17 @@ fn compile_nginx(fmt: &str) -> Result<Vec<Item>, Error> {
             return Err(Error::format(fmt, start, "'$' without a variable name"));
         }
         lit_start = i;
-        items.push(Item::Field(nginx_variable(name)));
+        let field = nginx_variable(name);
+        match name {
+            "status" | "body_bytes_sent" => ranks.push((items.len(), 2)),
+            // Headers included: the body's size when no $body_bytes_sent says.
+            "bytes_sent" => ranks.push((items.len(), 1)),
+            _ => {}
+        }
+        items.push(Item::Field(field));
     }
     push_lit(&mut items, &b[lit_start..]);
+    keep_best(&mut items, &ranks);
     Ok(items)
 }
 
@@ -331,7 +397,7 @@ impl Plan {
             }
         }
         items = merged;
-        if !items.iter().any(|i| matches!(i, Item::Field(f) if *f != Field::Skip)) {
+        if !items.iter().any(|i| matches!(i, Item::Field(f) if !matches!(f, Field::Skip | Field::List))) {
             return Err(Error::format(fmt, 0, "the format has no field pagemill understands"));
         }
         let mut leading = Vec::new();
@@ -431,7 +497,7 @@ fn step<'a>(
     let v = &line[*p..end];
     *p = end + after.len();
     match field {
-        Field::Skip => {}
+        Field::Skip | Field::List => {}
         Field::Query => rec.query = rec.query.or(dash_none(v)),
         Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
         Field::User => rec.user = rec.user.or(dash_none(v)),
@@ -474,7 +540,29 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
             let after_seconds = (p + 20).min(len);
             find(line, after_seconds, b' ').map_or(after_seconds, |i| i + 1)
         }
-        Field::TimeIso if line.get(p + 10) == Some(&b' ') => (p + 11).min(len),
+        Field::TimeIso if line.get(p + 10) == Some(&b' ') => {
+            // `2000-10-10 13:55:36 +0200`: the zone after a space too.
+            let zone = line
+                .get(p + 19..p + 25)
+                .is_some_and(|z| z[0] == b' ' && matches!(z[1], b'+' | b'-') && z[2..].iter().all(u8::is_ascii_digit));
+            if zone { (p + 20).min(len) } else { (p + 11).min(len) }
+        }
+        Field::List => {
+            // nginx joins the values of several upstreams with `, ` and
+            // those of internal redirects with ` : `: the field ends at the
+            // first space that is neither.
+            let mut q = p;
+            while let Some(s) = find(line, q, b' ') {
+                if s > p && line[s - 1] == b',' {
+                    q = s + 1;
+                } else if s > p && line.get(s + 1..s + 3) == Some(b": ") {
+                    q = s + 3;
+                } else {
+                    return s;
+                }
+            }
+            len
+        }
         _ => p,
     }
 }
@@ -644,6 +732,66 @@ mod tests {
         let p = Plan::compile("$time_iso8601 $status", Syntax::Nginx).unwrap();
         assert_eq!(p.parse(b"2000-10-10 20:55:36 200", true).unwrap().time, Some(971_211_336_000_000));
         assert_eq!(p.parse(b"2000-10-10T20:55:36Z 200", true).unwrap().status, Some(200));
+    }
+
+    #[test]
+    fn apache_time_forms_are_read_or_refused() {
+        let t = 1_709_251_201_000_000; // 2024-03-01T00:00:01Z
+        for (fmt, line) in [
+            // The fraction alone is not a time: %t's stays.
+            ("%h %t %{msec_frac}t %>s", &b"::1 [01/Mar/2024:00:00:01 +0000] 250 200"[..]),
+            ("%h %{begin:msec}t %>s", b"::1 1709251201000 200"),
+            ("%h %{end:sec}t %>s", b"::1 1709251201 200"),
+            ("%h [%{%Y-%m-%d %H:%M:%S %z}t] %>s", b"::1 [2024-03-01 01:00:01 +0100] 200"),
+            ("%h %{%Y-%m-%d %H:%M:%S %z}t %>s", b"::1 2024-03-01 01:00:01 +0100 200"),
+            ("%h %{%F %T}t %>s", b"::1 2024-03-01 00:00:01 200"),
+            ("%h %{begin:%d/%b/%Y:%H:%M:%S %z}t %>s", b"::1 01/Mar/2024:01:00:01 +0100 200"),
+        ] {
+            let p = Plan::compile(fmt, Syntax::Apache).unwrap();
+            let r = p.parse(line, true).unwrap_or_else(|e| panic!("{fmt}: {e:?}"));
+            assert_eq!((r.time, r.status), (Some(t), Some(200)), "{fmt}");
+        }
+        // Layouts no parser here reads are refused, not every line rejected.
+        for layout in ["%d/%b/%Y %T", "%s", "%Y%m%d"] {
+            let err = Plan::compile(&format!("%h %{{{layout}}}t %>s"), Syntax::Apache).unwrap_err();
+            assert!(err.to_string().contains("unsupported %{...}t time layout"), "{layout}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_field_meaning_decides_between_two_of_one_kind() {
+        // `%>s` is the final status, `%s` the original one.
+        let p = Plan::compile(r#"%h "%r" %>s %s %b"#, Syntax::Apache).unwrap();
+        assert_eq!(p.parse(br#"::1 "GET /a HTTP/1.1" 404 200 10"#, true).unwrap().status, Some(404));
+        let p = Plan::compile(r#"%h "%r" %s %>s %b"#, Syntax::Apache).unwrap();
+        assert_eq!(p.parse(br#"::1 "GET /a HTTP/1.1" 200 404 10"#, true).unwrap().status, Some(404));
+        // Body bytes over bytes sent with headers, in either order.
+        for (fmt, syntax) in [
+            ("$remote_addr \"$request\" $status $bytes_sent $body_bytes_sent", Syntax::Nginx),
+            ("%h \"%r\" %>s %O %b", Syntax::Apache),
+        ] {
+            let p = Plan::compile(fmt, syntax).unwrap();
+            assert_eq!(p.parse(br#"::1 "GET /a HTTP/1.1" 200 350 100"#, true).unwrap().bytes, Some(100), "{fmt}");
+        }
+        let p = Plan::compile("$remote_addr $bytes_sent", Syntax::Nginx).unwrap();
+        assert_eq!(p.parse(b"::1 350", true).unwrap().bytes, Some(350), "alone, bytes sent stand in");
+    }
+
+    #[test]
+    fn nginx_upstream_lists_do_not_shift_later_fields() {
+        let p = Plan::compile(
+            "$remote_addr $status $upstream_response_time $request_time $upstream_addr \"$request\"",
+            Syntax::Nginx,
+        )
+        .unwrap();
+        for (line, latency) in [
+            (&br#"::1 502 0.001, 0.002 : 0.003 0.250 10.0.0.1:80, 10.0.0.2:80 "GET / HTTP/1.1""#[..], 250_000),
+            (br#"::1 200 0.100 0.120 10.0.0.1:80 "GET / HTTP/1.1""#, 120_000),
+            (br#"::1 200 - 0.005 - "GET / HTTP/1.1""#, 5000),
+        ] {
+            let r = p.parse(line, true).unwrap_or_else(|e| panic!("{}: {e:?}", String::from_utf8_lossy(line)));
+            assert_eq!((r.latency_us, r.method), (Some(latency), Some(&b"GET"[..])));
+        }
     }
 
     #[test]

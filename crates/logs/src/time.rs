@@ -147,8 +147,8 @@ fn fraction_micros(frac: &[u8]) -> Option<i64> {
 }
 
 /// Parse an ISO 8601 / RFC 3339 timestamp (`2000-10-10T13:55:36Z`,
-/// `2000-10-10 13:55:36.123+02:00`, no zone meaning UTC) into UTC
-/// microseconds since the epoch.
+/// `2000-10-10 13:55:36.123+02:00`, `2000-10-10 13:55:36 +0200`, no zone
+/// meaning UTC) into UTC microseconds since the epoch.
 pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
         return None;
@@ -168,7 +168,8 @@ pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
     }
     match rest {
         [] | [b'Z' | b'z'] => Some(t),
-        zone => Some(t - offset_seconds(zone)? * MICROS),
+        // strftime's `%Y-%m-%d %H:%M:%S %z` puts a space before the offset.
+        zone => Some(t - offset_seconds(zone.strip_prefix(b" ").unwrap_or(zone))? * MICROS),
     }
 }
 
