@@ -497,16 +497,24 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
     }
 }
 
-/// How many bytes of the first input `--log-format auto` looks at.
+/// How many bytes of an input `--log-format auto` looks at.
 const DETECT_BYTES: usize = 64 << 10;
 
 /// The log format `--log-format` names (`auto`: detected from the first
-/// [`DETECT_BYTES`] of `first`), with the `--json-field` settings applied.
-pub(crate) fn log_format(name: &str, json_field: &[String], first: Option<&Source>) -> Result<LogFormat> {
-    let sample = match first {
-        Some(s) => s.head(DETECT_BYTES)?,
-        None => Default::default(),
-    };
+/// [`DETECT_BYTES`] of the first input that has a non-blank line there),
+/// with the `--json-field` settings applied.
+pub(crate) fn log_format(name: &str, json_field: &[String], inputs: &[Source]) -> Result<LogFormat> {
+    let mut sample = Default::default();
+    if name == "auto" {
+        // The first input with a line to look at: a just-rotated, empty
+        // access.log first must not decide the format of the others.
+        for input in inputs {
+            sample = input.head(DETECT_BYTES)?;
+            if sample.split(|&b| b == b'\n').any(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+                break;
+            }
+        }
+    }
     let mut format = LogFormat::resolve(name, &sample)?;
     if !json_field.is_empty() {
         let mut fields = JsonFields::default();
@@ -521,7 +529,7 @@ pub(crate) fn log_format(name: &str, json_field: &[String], first: Option<&Sourc
 /// Build the logs job from the flags: the format (detected from the first
 /// input for `auto`), JSON field names, grouping, metrics, filters.
 fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
-    let format = log_format(&args.log_format, &args.json_field, inputs.first())?;
+    let format = log_format(&args.log_format, &args.json_field, inputs)?;
     log::debug!("log format: {format}");
     let mut job = LogJob::new(format);
     job.group_by(&args.group_by)?.bucket(args.bucket).distinct_exact_limit(args.distinct_exact_limit);

@@ -129,7 +129,7 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
         Mode::DryRun => Access::ReadOnly,
     });
     let mut source = opts.open(path)?;
-    let format = log_format(&args.log_format, &args.json_field, Some(&source))?;
+    let format = log_format(&args.log_format, &args.json_field, std::slice::from_ref(&source))?;
     log::debug!("{name}: log format {format}");
     let redactor = Redactor::new(format, &args.mask, key)?;
     let chunk_size = runner(global).effective_chunk_size(source.len() as u64);

@@ -95,7 +95,7 @@ fn table(global: &Global, args: &SqlArgs, name: &str, specs: &[&TableSpec]) -> R
                 ("logs", None) => "auto",
                 (preset, _) => preset,
             };
-            let format = log_format(spec, &args.json_field, sources.first())?;
+            let format = log_format(spec, &args.json_field, &sources)?;
             log::debug!("table {name}: log format {format}");
             PagemillTable::logs(sources, format)?
         }

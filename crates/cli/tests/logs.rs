@@ -236,6 +236,21 @@ fn odd_inputs_give_clear_answers() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "path,requests\n/a,1\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-request: 2"), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // An empty first input (a log just rotated) does not decide `auto`.
+    let empty = dir.join("access.log");
+    std::fs::write(&empty, "\n").unwrap();
+    let timed = dir.join("access.log.1");
+    std::fs::write(&timed, "10.0.0.1 - - [01/Mar/2024:00:00:01 +0000] \"GET /a HTTP/1.1\" 200 5 \"-\" \"ua\" 0.250\n")
+        .unwrap();
+    for order in [[&empty, &timed], [&timed, &empty]] {
+        let out = ok(pagemill()
+            .args(["logs", "-m", "requests,latency_max", "--output-format", "csv"])
+            .args(order)
+            .output()
+            .unwrap());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "requests,latency_max\n1,0.25\n", "{order:?}");
+    }
+
     let out = pagemill().args(["logs", "--where", "path~("]).arg(&big).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

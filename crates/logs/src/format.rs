@@ -112,7 +112,7 @@ impl LogFormat {
             candidates.insert(0, LogFormat::json());
         }
         for format in candidates {
-            let ok = lines.iter().filter(|l| format.parse(l).is_ok_and(|r| format.strict_match(r))).count();
+            let ok = lines.iter().filter(|l| format.parse(l).is_ok_and(|r| format.strict_match(l, r))).count();
             if ok * 2 > lines.len() {
                 return Ok(format);
             }
@@ -120,13 +120,23 @@ impl LogFormat {
         Err(Error::Detect { lines: lines.len() })
     }
 
-    /// Whether a parsed record uses what makes this format more specific than
-    /// the next one tried by [`detect`](LogFormat::detect): a request time
-    /// for `timed`.
-    fn strict_match(&self, rec: LogRecord<'_>) -> bool {
+    /// Whether a parsed `line` uses what makes this format more specific
+    /// than the next one tried by [`detect`](LogFormat::detect): for
+    /// `timed`, a request time as nginx writes `$request_time` (seconds
+    /// with a millisecond fraction, `0.004`). A bare integer there is
+    /// something else: Apache's `%D` (microseconds), Traefik's request
+    /// counter; read as seconds it would be off by orders of magnitude.
+    /// Any JSON object is a JSON line (events without a request, such as
+    /// Caddy's start-up messages, are counted as `no-request` later).
+    fn strict_match(&self, line: &[u8], rec: LogRecord<'_>) -> bool {
         match self.name.as_str() {
-            "timed" => rec.latency_us.is_some(),
-            "json" => rec.status.is_some() || rec.uri.is_some(),
+            "timed" => {
+                let last = line.trim_ascii_end().rsplit(|&b| b == b' ').next().unwrap_or_default();
+                rec.latency_us.is_some()
+                    && last.iter().position(|&b| b == b'.').is_some_and(|dot| {
+                        dot > 0 && dot + 1 < last.len() && last.iter().all(|&b| b == b'.' || b.is_ascii_digit())
+                    })
+            }
             _ => true,
         }
     }

@@ -275,7 +275,10 @@ impl Default for JsonFields {
             (User, &["remote_user", "user", "user_id", "request.user_id", "ClientUsername"], Seconds),
             (
                 Time,
-                &["time_iso8601", "time_local", "timestamp", "time", "@timestamp", "ts", "StartUTC", "msec"],
+                // Traefik's `StartUTC` (the request's start, to the
+                // nanosecond) before logrus's `time` (when the line was
+                // written, to the second, in local time).
+                &["time_iso8601", "time_local", "timestamp", "StartUTC", "time", "@timestamp", "ts", "msec"],
                 Seconds,
             ),
             (Request, &["request"], Seconds),

@@ -157,13 +157,36 @@ pub(crate) fn parse_bytes(b: &[u8]) -> Result<u64, LineError> {
     parse_u64(b).ok_or(LineError::BadBytes)
 }
 
-/// A non-negative decimal duration in `unit` (`0.123`, `42`), in
+/// A non-negative decimal duration in `unit` (`0.123`, `42`, `1.2e-05`), in
 /// microseconds (truncated; saturating at `u64::MAX`); `-` is no value.
 /// Fraction digits past the ninth are ignored. All arithmetic is 64-bit:
 /// 128-bit divisions are library calls and cost more than the rest of a
 /// line's parse.
 #[inline]
 pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, LineError> {
+    match plain_duration(b, unit) {
+        Err(LineError::BadLatency) if b.iter().any(|&c| c == b'e' || c == b'E') => {
+            // An exponent, as JSON encoders write small floats (`1.2e-05`).
+            let x: f64 = std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or(LineError::BadLatency)?;
+            let scale = match unit {
+                TimeUnit::Seconds => 1e6,
+                TimeUnit::Millis => 1e3,
+                TimeUnit::Micros => 1.0,
+                TimeUnit::Nanos => 1e-3,
+            };
+            let micros = x * scale;
+            if !(micros >= 0.0) {
+                return Err(LineError::BadLatency);
+            }
+            // Truncated and saturating (`as` does both), as plain numbers are.
+            Ok(Some(micros as u64))
+        }
+        plain => plain,
+    }
+}
+
+/// [`parse_duration`] of a number without an exponent.
+fn plain_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, LineError> {
     const POW10: [u64; 10] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
     if b == b"-" {
         return Ok(None);
@@ -396,6 +419,11 @@ mod tests {
         assert_eq!(parse_duration(b"1500", TimeUnit::Micros), Ok(Some(1500)));
         assert_eq!(parse_duration(b"2.5", TimeUnit::Millis), Ok(Some(2500)));
         assert_eq!(parse_duration(b"929675", TimeUnit::Nanos), Ok(Some(929)));
+        assert_eq!(parse_duration(b"1.2e-05", TimeUnit::Seconds), Ok(Some(12)));
+        assert_eq!(parse_duration(b"5E-1", TimeUnit::Millis), Ok(Some(500)));
+        assert_eq!(parse_duration(b"1e400", TimeUnit::Seconds), Ok(Some(u64::MAX)));
+        assert_eq!(parse_duration(b"-1e-3", TimeUnit::Seconds), Err(LineError::BadLatency));
+        assert_eq!(parse_duration(b"1e", TimeUnit::Seconds), Err(LineError::BadLatency));
         assert_eq!(parse_duration(b".5", TimeUnit::Seconds), Ok(Some(500_000)));
         assert_eq!(parse_duration(b"-", TimeUnit::Seconds), Ok(None));
         assert_eq!(parse_duration(b"-1", TimeUnit::Seconds), Err(LineError::BadLatency));

@@ -173,10 +173,22 @@ pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
     }
 }
 
-/// Parse a numeric epoch (`1646861401.5241024`, `1646861401524`): the unit is
+/// Parse a numeric epoch (`1646861401.5241024`, `1646861401524`, `1.7e9`): the unit is
 /// taken from the magnitude of the integer part: below 10^11 seconds, below
 /// 10^14 milliseconds, below 10^17 microseconds, else nanoseconds.
 pub fn parse_epoch(b: &[u8]) -> Option<i64> {
+    if b.iter().any(|&c| c == b'e' || c == b'E') {
+        // An exponent, as JSON encoders may write a float (`1.7e9`).
+        let x: f64 = std::str::from_utf8(b).ok()?.parse().ok()?;
+        let micros = match x {
+            x if !(x >= 0.0) => return None,
+            x if x < 1e11 => x * 1e6,
+            x if x < 1e14 => x * 1e3,
+            x if x < 1e17 => x,
+            x => x / 1e3,
+        };
+        return (micros < i64::MAX as f64).then_some(micros as i64);
+    }
     let (int, frac) = match memchr::memchr(b'.', b) {
         Some(i) => (&b[..i], Some(&b[i + 1..])),
         None => (b, None),
@@ -280,7 +292,12 @@ mod tests {
         assert_eq!(parse_epoch(b"971211336500000"), Some(t + 500_000));
         assert_eq!(parse_epoch(b"971211336500000000"), Some(t + 500_000));
         assert_eq!(parse_epoch(b"-1"), None);
-        assert_eq!(parse_epoch(b"1e9"), None);
+        // Exponents, as JSON encoders write floats; the magnitude rule holds.
+        assert_eq!(parse_epoch(b"9.71211336e8"), Some(t));
+        assert_eq!(parse_epoch(b"9.712113365E11"), Some(t + 500_000));
+        assert_eq!(parse_epoch(b"-1e9"), None);
+        assert_eq!(parse_epoch(b"1e400"), None);
+        assert_eq!(parse_epoch(b"e9"), None);
         assert_eq!(parse_any(b"[10/Oct/2000:13:55:36 -0700]"), Some(t));
         assert_eq!(parse_any(b"2000-10-10T20:55:36Z"), Some(t));
         assert_eq!(parse_any(b"971211336"), Some(t));

@@ -163,8 +163,8 @@ mod formats {
             (Some("192.0.2.9"), Some("example.com"), Some("POST"), Some("/api/x"))
         );
         assert_eq!((r.status, r.bytes, r.latency_us), (Some(502), Some(42), Some(1_500_000)));
-        // `time` ranks before `StartUTC` in the defaults.
-        assert_eq!(r.time, Some(1_795_845_601_000_000));
+        // `StartUTC` (the request's start) ranks before logrus's `time`.
+        assert_eq!(r.time, Some(1_795_845_600_123_456));
         let r = parse(
             &f,
             r#"{"level":"info","ts":1764309600.5,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"::1","proto":"HTTP/2.0","method":"GET","host":"localhost","uri":"/","headers":{"User-Agent":["curl/8.5.0"]}},"duration":0.25,"size":0,"status":304}"#,
@@ -226,6 +226,26 @@ mod formats {
         let common = b"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /apache_pb.gif HTTP/1.0\" 200 2326\n";
         assert_eq!(LogFormat::detect(common).unwrap().name(), "common");
         assert!(LogFormat::detect(b"hello\nworld\n").is_err());
+        // A combined line and an integer is no nginx request time (Apache's
+        // %D, Traefik's request counter): combined, not timed.
+        let apache_d = concat!(
+            r#"192.0.2.1 - - [01/Mar/2024:00:00:01 +0000] "GET /a HTTP/1.1" 200 512 "-" "curl/8.4.0" 1532"#,
+            "\n",
+            r#"192.0.2.2 - - [01/Mar/2024:00:00:02 +0000] "GET /b HTTP/1.1" 200 512 "-" "curl/8.4.0" 250000"#,
+            "\n",
+        );
+        assert_eq!(LogFormat::detect(apache_d.as_bytes()).unwrap().name(), "combined");
+        let with_fraction = apache_d.replace(" 1532", " 0.153").replace(" 250000", " 0.250");
+        assert_eq!(LogFormat::detect(with_fraction.as_bytes()).unwrap().name(), "timed");
+        // JSON lines whose first events are no requests (Caddy at start-up).
+        let mut caddy = String::new();
+        for _ in 0..20 {
+            caddy.push_str(r#"{"level":"info","ts":1700000000.1,"logger":"tls.cache.maintenance","msg":"started"}"#);
+            caddy.push('\n');
+        }
+        caddy.push_str(r#"{"level":"info","ts":1700000001.5,"msg":"handled request","request":{"method":"GET","uri":"/a"},"status":200,"size":5,"duration":0.001}"#);
+        caddy.push('\n');
+        assert_eq!(LogFormat::detect(caddy.as_bytes()).unwrap().name(), "json");
     }
 }
 
