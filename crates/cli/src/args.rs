@@ -44,13 +44,17 @@ Examples:
 
 const LOGS_HELP: &str = "\
 Formats (--log-format):
-  auto      detect from the first lines (the default)
+  auto      detect from the first lines of the first non-empty input (the default)
   common    %h %l %u %t \"%r\" %>s %b
   combined  common + \"%{Referer}i\" \"%{User-Agent}i\"  (Apache and nginx default)
   timed     combined + nginx $request_time (seconds)
   json      JSON lines; keys per --json-field, defaults read nginx, Caddy and Traefik logs
   or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
   ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').
+  Times: %t, %{sec|msec|usec}t, %{...}t with %t's or an ISO 8601 layout, $time_local,
+  $time_iso8601, $msec. Of two fields of one meaning, %>s beats %s and body bytes
+  (%b, $body_bytes_sent) beat bytes with headers (%O, $bytes_sent). nginx's $upstream_*
+  lists and $uri$is_args$args are understood.
 
 Columns: the --group-by fields (status, status_class, method, path, uri, ip, referrer,
 user_agent, host, time), then the metrics (requests, bytes, bytes_mean, error_4xx_share,

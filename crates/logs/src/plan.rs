@@ -174,6 +174,31 @@ fn apache_header(name: &str) -> Field {
     }
 }
 
+/// A literal of an Apache format with the escapes of its `httpd.conf`
+/// spelling undone: `\"` and `\\` (a format pasted with the quotes of its
+/// `LogFormat` line escaped), and `\t`, as mod_log_config reads them.
+fn apache_unescape(lit: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lit.len());
+    let mut i = 0;
+    while i < lit.len() {
+        match (lit[i], lit.get(i + 1)) {
+            (b'\\', Some(&c @ (b'"' | b'\\'))) => {
+                out.push(c);
+                i += 2;
+            }
+            (b'\\', Some(b't')) => {
+                out.push(b'\t');
+                i += 2;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Compile an Apache `LogFormat` string.
 fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
     let b = fmt.as_bytes();
@@ -186,7 +211,7 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             i += 1;
             continue;
         }
-        push_lit(&mut items, &b[lit_start..i]);
+        push_lit(&mut items, &apache_unescape(&b[lit_start..i]));
         let start = i;
         i += 1;
         // Modifiers: `<`, `>`, and status conditions such as `!200,304`.
@@ -253,7 +278,7 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
         };
         items.push(Item::Field(field));
     }
-    push_lit(&mut items, &b[lit_start..]);
+    push_lit(&mut items, &apache_unescape(&b[lit_start..]));
     keep_best(&mut items, &ranks);
     Ok(items)
 }
@@ -356,6 +381,20 @@ fn compile_nginx(fmt: &str) -> Result<Vec<Item>, Error> {
             return Err(Error::format(fmt, start, "'$' without a variable name"));
         }
         lit_start = i;
+        // `$uri$is_args$args`: `?` when there are arguments, else nothing;
+        // with the two fields around it, the request target, whole (merged
+        // as `$uri?$args` is, below).
+        let rest = &fmt[i..];
+        if name == "is_args"
+            && items.last() == Some(&Item::Field(Field::Path))
+            && ["$args", "${args}", "$query_string", "${query_string}"].iter().any(|v| {
+                rest.strip_prefix(v)
+                    .is_some_and(|after| !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+            })
+        {
+            push_lit(&mut items, b"?");
+            continue;
+        }
         let field = nginx_variable(name);
         match name {
             "status" | "body_bytes_sent" => ranks.push((items.len(), 2)),
@@ -801,5 +840,26 @@ mod tests {
         assert_eq!(r.uri, Some(&b"/a?b=1"[..]));
         assert_eq!(r.path, Some(&b"/a"[..]));
         assert_eq!(r.method, Some(&b"GET"[..]));
+        // nginx's `$uri$is_args$args` idiom, with and without arguments.
+        for fmt in [
+            "$remote_addr \"$request_method $uri$is_args$args\" $status",
+            "$remote_addr \"$request_method ${uri}${is_args}${args}\" $status",
+        ] {
+            let p = Plan::compile(fmt, Syntax::Nginx).unwrap();
+            let r = p.parse(b"::1 \"GET /a?b=1\" 200", true).unwrap();
+            assert_eq!((r.uri, r.path, r.status), (Some(&b"/a?b=1"[..]), Some(&b"/a"[..]), Some(200)), "{fmt}");
+            let r = p.parse(b"::1 \"GET /a\" 200", true).unwrap();
+            assert_eq!((r.uri, r.path), (Some(&b"/a"[..]), Some(&b"/a"[..])), "{fmt}");
+        }
+        assert!(Plan::compile("$remote_addr $is_args$argsx", Syntax::Nginx).is_err());
+    }
+
+    #[test]
+    fn a_format_pasted_from_httpd_conf_keeps_its_quotes() {
+        let plain = Plan::compile(r#"%h %l %u %t "%r" %>s %b"#, Syntax::Apache).unwrap();
+        let pasted = Plan::compile(r#"%h %l %u %t \"%r\" %>s %b"#, Syntax::Apache).unwrap();
+        let line = br#"::1 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5"#;
+        assert_eq!(pasted.parse(line, true), plain.parse(line, true));
+        assert!(pasted.parse(line, true).is_ok());
     }
 }
