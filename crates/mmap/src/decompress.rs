@@ -18,7 +18,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,9 +104,9 @@ pub(crate) fn inflate(kind: Compression, input: impl Read + Send) -> io::Result<
     let mut decoder = decoder(kind, input)?;
     match temporary_file() {
         Ok(file) => {
-            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let mut out = BufWriter::with_capacity(1 << 20, Spill(file));
             io::copy(&mut decoder, &mut out)?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
+            let file = out.into_inner().map_err(|e| e.into_error())?.0;
             if file.metadata()?.len() == 0 {
                 return Ok(Inflated::Owned(Vec::new()));
             }
@@ -124,6 +124,25 @@ pub(crate) fn inflate(kind: Compression, input: impl Read + Send) -> io::Result<
             Ok(Inflated::Owned(bytes))
         }
     }
+}
+
+/// The temporary file being filled, whose write errors say where it is: a
+/// full temporary directory is not the input's fault.
+struct Spill(File);
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(spill_error)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(spill_error)
+    }
+}
+
+fn spill_error(e: io::Error) -> io::Error {
+    let dir = std::env::temp_dir();
+    io::Error::new(e.kind(), format!("writing the decompressed copy in {} (TMPDIR): {e}", dir.display()))
 }
 
 /// A new, already unlinked, read-write file in the temporary directory.
@@ -303,6 +322,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let file = temporary_file().unwrap();
         assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_temporary_directory_is_named_in_the_error() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let err = Spill(full).write(b"x").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("writing the decompressed copy in ") && text.contains("(TMPDIR)"), "{text}");
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull, "{text}");
     }
 
     #[test]
