@@ -65,13 +65,13 @@ impl Exact {
         decimal_to_f64(self.sum, self.scale)
     }
 
-    /// (n, mean, M2), each computed from the exact integers and rounded at
-    /// the end: `M2 = sumsq - sum^2/n` is evaluated as
+    /// The moments (n, mean, M2, sum), each computed from the exact integers
+    /// and rounded at the end: `M2 = sumsq - sum^2/n` is evaluated as
     /// `sumsq - q^2 n - 2 q r - r^2/n` with `sum = q n + r`, so no
     /// cancellation happens in floating point.
-    fn moments(&self) -> (u64, f64, f64) {
+    fn moments(&self) -> Moments {
         if self.n == 0 {
-            return (0, 0.0, 0.0);
+            return Moments::default();
         }
         let n = i128::from(self.n);
         // A 128-bit division is a library call some ten times slower than
@@ -94,7 +94,7 @@ impl Exact {
                 let (s, ss) = (self.sum as f64 / unit, self.sumsq as f64 / (unit * unit));
                 ss - s * s / self.n as f64
             });
-        (self.n, mean, m2.max(0.0))
+        Moments { n: self.n, mean, m2: m2.max(0.0), sum: self.total() }
     }
 }
 
@@ -109,18 +109,22 @@ fn decimal_to_f64(units: i128, scale: u8) -> f64 {
     format!("{units}e-{scale}").parse().unwrap_or(f64::NAN)
 }
 
-/// Welford moments of floats, merged with Chan's formula.
+/// Welford moments of floats, merged with Chan's formula, and their plain
+/// sum: `mean * n` is no sum (values that are all multiples of 0.25, whose
+/// sums are exact floats, summed to -223511.75000000047).
 #[derive(Clone, Copy, Debug, Default)]
 struct Moments {
     n: u64,
     mean: f64,
     m2: f64,
+    sum: f64,
 }
 
 impl Moments {
     #[inline]
     fn add(&mut self, x: f64) {
         self.n += 1;
+        self.sum += x;
         let mut d = x - self.mean;
         if d.is_infinite() {
             // `x` and the mean lie further apart than the largest float
@@ -137,14 +141,16 @@ impl Moments {
         self.m2 += d * (x - self.mean);
     }
 
-    fn merge(&mut self, (n, mean, m2): (u64, f64, f64)) {
+    fn merge(&mut self, other: Moments) {
+        let Moments { n, mean, m2, sum } = other;
         if n == 0 {
             return;
         }
         if self.n == 0 {
-            *self = Moments { n, mean, m2 };
+            *self = other;
             return;
         }
+        self.sum += sum;
         let total = self.n + n;
         let d = mean - self.mean;
         if d.is_infinite() {
@@ -249,7 +255,7 @@ impl ValueAcc {
         self.missing += later.missing;
         self.min = self.min.min(later.min);
         self.max = self.max.max(later.max);
-        self.float.merge((later.float.n, later.float.mean, later.float.m2));
+        self.float.merge(later.float);
         match self.exact.combined(&later.exact) {
             Some(e) => self.exact = e,
             None => {
@@ -264,16 +270,16 @@ impl ValueAcc {
         if self.count() == 0 {
             return Stats::default();
         }
-        let (mean, m2, n) = if self.float.n == 0 {
-            let (n, mean, m2) = self.exact.moments();
-            (mean, m2, n)
+        let all = if self.float.n == 0 {
+            self.exact.moments()
         } else {
             let mut all = self.float;
             all.merge(self.exact.moments());
-            (all.mean, all.m2, all.n)
+            all
         };
+        let (mean, m2, n) = (all.mean, all.m2, all.n);
         Stats {
-            sum: Some(self.exact.total() + self.float.mean * self.float.n as f64),
+            sum: Some(all.sum),
             min: Some(self.min),
             max: Some(self.max),
             mean: Some(mean),
@@ -284,17 +290,19 @@ impl ValueAcc {
     }
 }
 
-/// Bytes in [`ValueAcc::to_bytes`].
-pub(crate) const ACC_BYTES: usize = 114;
+/// Bytes in [`ValueAcc::to_bytes`] (version 2; version 1, without the
+/// float sum, had 114).
+pub(crate) const ACC_BYTES: usize = 122;
 
 impl ValueAcc {
-    /// The accumulator as bytes, for partial results: a version byte (1),
+    /// The accumulator as bytes, for partial results: a version byte (2),
     /// then little-endian `count`, `missing` (u64), the exact decimal part
     /// (`n` u64, `scale` u8, `sum` and `sumsq` i128, in units of
     /// `10^-scale` and `10^-2 scale`), the float moments (`n` u64, `mean`
-    /// and `M2` f64), and `min`, `max`, `first`, `last` (f64).
+    /// and `M2` f64), `min`, `max`, `first`, `last` (f64), and the float
+    /// moments' `sum` (f64).
     pub(crate) fn to_bytes(&self, out: &mut Vec<u8>) {
-        out.push(1);
+        out.push(2);
         for v in [self.count(), self.missing, self.exact.n] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -302,7 +310,7 @@ impl ValueAcc {
         out.extend_from_slice(&self.exact.sum.to_le_bytes());
         out.extend_from_slice(&self.exact.sumsq.to_le_bytes());
         out.extend_from_slice(&self.float.n.to_le_bytes());
-        for v in [self.float.mean, self.float.m2, self.min, self.max, self.first, self.last] {
+        for v in [self.float.mean, self.float.m2, self.min, self.max, self.first, self.last, self.float.sum] {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -310,8 +318,10 @@ impl ValueAcc {
     /// The accumulator saved by [`to_bytes`](ValueAcc::to_bytes), or what
     /// is wrong with the bytes.
     pub(crate) fn from_bytes(b: &[u8]) -> Result<ValueAcc, &'static str> {
-        if b.len() != ACC_BYTES || b[0] != 1 {
-            return Err("value state of the wrong size or version");
+        // Version 1 (partials of earlier releases) had no float sum.
+        match (b.first(), b.len()) {
+            (Some(1), 114) | (Some(2), ACC_BYTES) => {}
+            _ => return Err("value state of the wrong size or version"),
         }
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let i128_at = |i: usize| i128::from_le_bytes(b[i..i + 16].try_into().expect("16 bytes"));
@@ -319,7 +329,12 @@ impl ValueAcc {
         let acc = ValueAcc {
             missing: u64_at(9),
             exact: Exact { n: u64_at(17), scale: b[25], sum: i128_at(26), sumsq: i128_at(42) },
-            float: Moments { n: u64_at(58), mean: f64_at(66), m2: f64_at(74) },
+            float: Moments {
+                n: u64_at(58),
+                mean: f64_at(66),
+                m2: f64_at(74),
+                sum: if b[0] == 1 { f64_at(66) * u64_at(58) as f64 } else { f64_at(114) },
+            },
             min: f64_at(82),
             max: f64_at(90),
             first: f64_at(98),
@@ -340,8 +355,34 @@ mod tests {
     /// Every key holds one accumulator per value column: its size is the
     /// per-key memory of a million-key table.
     #[test]
-    fn an_accumulator_is_112_bytes() {
-        assert_eq!(std::mem::size_of::<ValueAcc>(), 112);
+    fn an_accumulator_is_128_bytes() {
+        // 112 before the float sum; 120 bytes of fields, 16-byte aligned
+        // for the i128 sums.
+        assert_eq!(std::mem::size_of::<ValueAcc>(), 128);
+    }
+
+    #[test]
+    fn float_sums_are_sums_not_means_times_counts() {
+        // Multiples of 0.25 (exponents send them to the float path): every
+        // partial sum is an exact float, and so is the total.
+        let values: Vec<String> = (0..1000).map(|i| format!("{}e0", f64::from(i * 37 % 1001) * 0.25 - 130.5)).collect();
+        let want: f64 = values.iter().map(|v| v.parse::<f64>().unwrap()).sum();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        assert_eq!(acc(&refs).finish().sum, Some(want));
+        // Split anywhere and merged: the same sum.
+        for cut in [1, 333, 999] {
+            let mut left = acc(&refs[..cut]);
+            left.merge(&acc(&refs[cut..]));
+            assert_eq!(left.finish().sum, Some(want), "{cut}");
+        }
+        // Version 1 partial state (no float sum) still reads, as mean * n.
+        let mut bytes = Vec::new();
+        acc(&refs).to_bytes(&mut bytes);
+        let mut v1 = bytes[..114].to_vec();
+        v1[0] = 1;
+        let old = ValueAcc::from_bytes(&v1).unwrap();
+        assert!((old.finish().sum.unwrap() - want).abs() < 1e-6);
+        assert!(ValueAcc::from_bytes(&bytes[..114]).is_err(), "version 2 needs its sum");
     }
 
     fn acc(values: &[&str]) -> ValueAcc {
