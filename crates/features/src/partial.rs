@@ -14,11 +14,13 @@
 //!   little-endian length and the bytes). Binary integer keys keep their
 //!   field's little-endian bytes;
 //! * `rows` (UInt64): the records of the key;
-//! * per value column `<col>`: `<col>_state` (Binary, 114 bytes: a version
-//!   byte, then little-endian `count` and `missing` (u64), the exact decimal
-//!   sums (`n` u64, `scale` u8, `sum` and `sum of squares` i128 in units of
-//!   `10^-scale` and `10^-2 scale`), the float moments (`n` u64, `mean` and
-//!   `M2` f64, Welford/Chan), then `min`, `max`, `first`, `last` (f64)), and
+//! * per value column `<col>`: `<col>_state` (Binary, 122 bytes: a version
+//!   byte (2), then little-endian `count` and `missing` (u64), the exact
+//!   decimal sums (`n` u64, `scale` u8, `sum` and `sum of squares` i128 in
+//!   units of `10^-scale` and `10^-2 scale`), the float moments (`n` u64,
+//!   `mean` and `M2` f64, Welford/Chan), then `min`, `max`, `first`, `last`
+//!   (f64), then the float moments' plain `sum` (f64); version 1, 114
+//!   bytes without that sum, still reads), and
 //!   when quantiles are asked for `<col>_quantiles` (Binary: the
 //!   [`Quantiles`] sketch, see [`Quantiles::to_bytes`]);
 //! * per distinct column `<col>`: `<col>_distinct_state` (Binary: the
