@@ -32,7 +32,9 @@ std, first, last, pNN.N), then `<col>_distinct`; one row per key, sorted by key.
 Malformed records (ragged-row, blank-line, bad-number, unclosed-quote, bad-quote,
 invalid-utf8, short-record, out-of-range) are counted and sampled on stderr and
 left out of the features; --strict makes the first one an error. A value that is
-a null marker (--null) or NaN counts as missing; inf is a bad-number.
+a null marker (--null) or NaN counts as missing; inf is a bad-number. first and last
+are the first and last non-missing values in input order; std and var are sample
+statistics (n - 1).
 
 Examples:
   pagemill features data.csv --key dest --value arr_delay --quantiles p50,p99 --distinct carrier -o out.parquet
