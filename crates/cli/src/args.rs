@@ -68,6 +68,8 @@ host). Rows are sorted by the group columns. Percentiles come from an HdrHistogr
 (3 significant digits); distinct_ips is exact up to --distinct-exact-limit clients per
 group, a HyperLogLog estimate (about 1.6% error) above.
 
+Timestamps are parsed only when a query uses time (--group-by time, first_seen,
+last_seen, --since, --until): otherwise a line with an impossible date still counts.
 Malformed lines are counted by kind with samples on stderr (--strict: first one is an
 error); --rejects FILE writes them out.
 
