@@ -175,7 +175,7 @@ pub(crate) fn parse_duration(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, Li
                 TimeUnit::Nanos => 1e-3,
             };
             let micros = x * scale;
-            if !(micros >= 0.0) {
+            if micros.is_nan() || micros < 0.0 {
                 return Err(LineError::BadLatency);
             }
             // Truncated and saturating (`as` does both), as plain numbers are.

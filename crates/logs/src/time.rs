@@ -181,7 +181,7 @@ pub fn parse_epoch(b: &[u8]) -> Option<i64> {
         // An exponent, as JSON encoders may write a float (`1.7e9`).
         let x: f64 = std::str::from_utf8(b).ok()?.parse().ok()?;
         let micros = match x {
-            x if !(x >= 0.0) => return None,
+            x if x.is_nan() || x < 0.0 => return None,
             x if x < 1e11 => x * 1e6,
             x if x < 1e14 => x * 1e3,
             x if x < 1e17 => x,
