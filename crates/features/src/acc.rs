@@ -217,8 +217,8 @@ pub(crate) struct Stats {
 
 impl ValueAcc {
     /// The number of values (not missing): those summed exactly and those
-    /// in float moments. Not stored: a 16-byte field less per key and
-    /// value column (112 bytes, not 128) at a million keys.
+    /// in float moments. Not stored: a field less per key and value column
+    /// (128 bytes, not 144, with the i128 sums' alignment).
     #[inline]
     pub(crate) fn count(&self) -> u64 {
         self.exact.n + self.float.n
