@@ -217,8 +217,8 @@ pub(crate) struct Stats {
 
 impl ValueAcc {
     /// The number of values (not missing): those summed exactly and those
-    /// in float moments. Not stored: a field less per key and value column
-    /// (128 bytes, not 144, with the i128 sums' alignment).
+    /// in float moments. Not stored: it is the two parts' counts, and a
+    /// stored copy would only have to be kept in step with them.
     #[inline]
     pub(crate) fn count(&self) -> u64 {
         self.exact.n + self.float.n
