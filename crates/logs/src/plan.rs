@@ -276,11 +276,27 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             (b'i' | b'o' | b'n' | b'C' | b'^', _) => Field::Skip,
             _ => return Err(Error::format(fmt, start, "unknown Apache directive")),
         };
+        check_separated(&items, field, fmt, start)?;
         items.push(Item::Field(field));
     }
     push_lit(&mut items, &apache_unescape(&b[lit_start..]));
     keep_best(&mut items, &ranks);
     Ok(items)
+}
+
+/// Refuse `field`, at byte `at` of `fmt`, right after another field: where
+/// one ends could not be told. A path and its query (`%U%q`, `$uri$args`)
+/// are merged into the request target and may touch.
+fn check_separated(items: &[Item], field: Field, fmt: &str, at: usize) -> Result<(), Error> {
+    match items.last() {
+        Some(Item::Field(Field::Path)) if field == Field::Query => Ok(()),
+        Some(Item::Field(_)) => Err(Error::format(
+            fmt,
+            at,
+            "two fields follow each other without a separator; pagemill cannot tell where one ends",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Of several fields with one meaning (a status twice, body and total
@@ -402,6 +418,7 @@ fn compile_nginx(fmt: &str) -> Result<Vec<Item>, Error> {
             "bytes_sent" => ranks.push((items.len(), 1)),
             _ => {}
         }
+        check_separated(&items, field, fmt, start)?;
         items.push(Item::Field(field));
     }
     push_lit(&mut items, &b[lit_start..]);
@@ -751,6 +768,11 @@ mod tests {
         assert!(Plan::compile("%h %Z", Syntax::Apache).is_err());
         assert!(Plan::compile("%h %{Referer", Syntax::Apache).is_err());
         assert!(Plan::compile("%h%s", Syntax::Apache).is_err());
+        // The error points at the second field.
+        let err = Plan::compile("%h %l %u%>s", Syntax::Apache).unwrap_err().to_string();
+        assert!(err.contains("at byte 8: two fields follow each other"), "{err}");
+        let err = Plan::compile("$remote_addr $status$request_time", Syntax::Nginx).unwrap_err().to_string();
+        assert!(err.contains("at byte 20: two fields follow each other"), "{err}");
         assert!(Plan::compile("%l %p", Syntax::Apache).is_err());
     }
 
