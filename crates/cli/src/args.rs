@@ -688,7 +688,7 @@ pub struct GenAccessLog {
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     /// Line format: combined, timed (combined + $request_time) or json (nginx-style JSON lines).
-    #[arg(long, default_value = "combined", value_name = "FORMAT", value_parser = parse_access_log_format)]
+    #[arg(long, default_value = "combined", value_name = "FORMAT", value_parser = access_log_formats())]
     pub log_format: AccessLogFormat,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -782,8 +782,11 @@ fn parse_time(s: &str) -> Result<i64, pagemill_logs::Error> {
     pagemill_logs::parse_time_bound(s)
 }
 
-fn parse_access_log_format(s: &str) -> Result<AccessLogFormat, String> {
-    s.parse()
+/// The generator's line formats, as possible values: shell completions
+/// offer them (a free-form parser made them complete file names).
+fn access_log_formats() -> impl clap::builder::TypedValueParser<Value = AccessLogFormat> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["combined", "timed", "json"]).try_map(|s| s.parse::<AccessLogFormat>())
 }
 
 fn parse_output_format(s: &str) -> Result<OutputFormat, pagemill_arrow::Error> {
