@@ -576,6 +576,12 @@ fn same_destination(a: &Path, b: &Path) -> bool {
         };
         Some(dir.canonicalize().ok()?.join(p.file_name()?))
     }
+    // A device or FIFO is written in place, not replaced: two writers of
+    // /dev/null, or of one terminal, overwrite nothing of each other's.
+    let special = |p: &Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file());
+    if special(a) || special(b) {
+        return false;
+    }
     match (FileId::of_path(a), FileId::of_path(b)) {
         (Some(x), Some(y)) => x == y,
         _ => landing(a).is_some_and(|x| Some(x) == landing(b)),

@@ -131,10 +131,13 @@ impl LogFormat {
     fn strict_match(&self, line: &[u8], rec: LogRecord<'_>) -> bool {
         match self.name.as_str() {
             "timed" => {
-                let last = line.trim_ascii_end().rsplit(|&b| b == b' ').next().unwrap_or_default();
+                // The request time is the token after the user agent's
+                // closing quote (more fields may follow it, ignored).
+                let after_agent = line.windows(2).rposition(|w| w == b"\" ").map_or(line, |i| &line[i + 2..]);
+                let time = after_agent.split(|&b| b == b' ').next().unwrap_or_default();
                 rec.latency_us.is_some()
-                    && last.iter().position(|&b| b == b'.').is_some_and(|dot| {
-                        dot > 0 && dot + 1 < last.len() && last.iter().all(|&b| b == b'.' || b.is_ascii_digit())
+                    && time.iter().position(|&b| b == b'.').is_some_and(|dot| {
+                        dot > 0 && dot + 1 < time.len() && time.iter().all(|&b| b == b'.' || b.is_ascii_digit())
                     })
             }
             _ => true,

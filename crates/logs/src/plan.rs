@@ -318,8 +318,12 @@ fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
 
 /// The field of Apache's `%{FORMAT}t`: `sec`, `msec` and `usec` are epochs,
 /// `msec_frac` and `usec_frac` only the fraction of a second (skipped: the
-/// time comes from another field), and a strftime layout is read when it is
-/// `%t`'s own or ISO 8601's; `begin:` and `end:` may prefix any of them.
+/// time comes from another field), `%t`'s own strftime layout is CLF, and
+/// any other is read as ISO 8601 (which any ISO-like layout is, a space
+/// before `%z` included); `begin:` and `end:` may prefix any of them.
+/// Another layout's times do not parse: its lines are bad-time, but only
+/// for queries that use time, so the format still serves queries by
+/// status, path or bytes.
 fn apache_time(format: &str) -> Result<Field, &'static str> {
     let f = format.strip_prefix("begin:").or_else(|| format.strip_prefix("end:")).unwrap_or(format);
     match f {
@@ -331,15 +335,7 @@ fn apache_time(format: &str) -> Result<Field, &'static str> {
     if layout == "%d/%b/%Y:%H:%M:%S %z" {
         return Ok(Field::TimeClf);
     }
-    let iso = layout
-        .strip_prefix("%Y-%m-%d")
-        .and_then(|rest| rest.strip_prefix('T').or_else(|| rest.strip_prefix(' ')))
-        .and_then(|rest| rest.strip_prefix("%H:%M:%S"));
-    match iso {
-        Some("" | "%z" | " %z" | "Z") => Ok(Field::TimeIso),
-        _ => Err("unsupported %{...}t time layout: pagemill reads %t's own (%d/%b/%Y:%H:%M:%S %z), \
-                  ISO 8601 (%Y-%m-%dT%H:%M:%S with an optional %z), sec, msec and usec"),
-    }
+    Ok(Field::TimeIso)
 }
 
 fn nginx_variable(name: &str) -> Field {
@@ -537,8 +533,10 @@ fn step<'a>(
     let end = if quoted {
         closing_quote(line, *p, after)?
     } else if let Some(&t) = after.first() {
-        // Unquoted fields are short (addresses, numbers): see `scan`.
-        let from = search_from(field, line, *p);
+        // Unquoted fields are short (addresses, numbers): see `scan`. A
+        // list's separators hold spaces, so only a space after it needs
+        // the list scan; any other literal ends it where it stands.
+        let from = if field == Field::List && t != b' ' { *p } else { search_from(field, line, *p) };
         let at = find(line, from, t).ok_or(LineError::Mismatch)?;
         if !lit_at(line, at + 1, &after[1..]) {
             return Err(LineError::Mismatch);
@@ -796,7 +794,7 @@ mod tests {
     }
 
     #[test]
-    fn apache_time_forms_are_read_or_refused() {
+    fn apache_time_forms_are_read_or_skipped() {
         let t = 1_709_251_201_000_000; // 2024-03-01T00:00:01Z
         for (fmt, line) in [
             // The fraction alone is not a time: %t's stays.
@@ -812,11 +810,13 @@ mod tests {
             let r = p.parse(line, true).unwrap_or_else(|e| panic!("{fmt}: {e:?}"));
             assert_eq!((r.time, r.status), (Some(t), Some(200)), "{fmt}");
         }
-        // Layouts no parser here reads are refused, not every line rejected.
-        for layout in ["%d/%b/%Y %T", "%s", "%Y%m%d"] {
-            let err = Plan::compile(&format!("%h %{{{layout}}}t %>s"), Syntax::Apache).unwrap_err();
-            assert!(err.to_string().contains("unsupported %{...}t time layout"), "{layout}: {err}");
-        }
+        // Layouts no parser here reads still serve queries that do not use
+        // time (mod_log_config's own millisecond example among them); for
+        // those that do, their lines are bad-time.
+        let p = Plan::compile(r#"%h [%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t] "%r" %>s %b"#, Syntax::Apache).unwrap();
+        let line = br#"1.2.3.4 [01/Mar/2024 00:00:01.123 +0000] "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(p.parse(line, false).map(|r| (r.status, r.bytes)), Ok((Some(200), Some(5))));
+        assert_eq!(p.parse(line, true), Err(LineError::BadTime));
     }
 
     #[test]
@@ -852,6 +852,17 @@ mod tests {
         ] {
             let r = p.parse(line, true).unwrap_or_else(|e| panic!("{}: {e:?}", String::from_utf8_lossy(line)));
             assert_eq!((r.latency_us, r.method), (Some(latency), Some(&b"GET"[..])));
+        }
+        // Followed by anything but a space, an upstream field ends at that
+        // literal, as any field does.
+        for (fmt, line) in [
+            ("$remote_addr|$upstream_cache_status|$status|$body_bytes_sent", &b"1.2.3.4|HIT|200|512"[..]),
+            ("$remote_addr,$upstream_addr,$status,$body_bytes_sent", b"1.2.3.4,10.0.0.1:80,200,512"),
+            ("$remote_addr [$upstream_addr] $status $body_bytes_sent", b"1.2.3.4 [10.0.0.1:80] 200 512"),
+        ] {
+            let p = Plan::compile(fmt, Syntax::Nginx).unwrap();
+            let r = p.parse(line, true).unwrap_or_else(|e| panic!("{fmt}: {e:?}"));
+            assert_eq!((r.status, r.bytes), (Some(200), Some(512)), "{fmt}");
         }
     }
 

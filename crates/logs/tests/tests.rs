@@ -237,6 +237,10 @@ mod formats {
         assert_eq!(LogFormat::detect(apache_d.as_bytes()).unwrap().name(), "combined");
         let with_fraction = apache_d.replace(" 1532", " 0.153").replace(" 250000", " 0.250");
         assert_eq!(LogFormat::detect(with_fraction.as_bytes()).unwrap().name(), "timed");
+        // Fields after the request time (`$upstream_response_time $pipe`) are
+        // ignored, as they are when parsing.
+        let more = with_fraction.replace(" 0.153", " 0.153 0.150 .").replace(" 0.250", " 0.250 - p");
+        assert_eq!(LogFormat::detect(more.as_bytes()).unwrap().name(), "timed");
         // JSON lines whose first events are no requests (Caddy at start-up).
         let mut caddy = String::new();
         for _ in 0..20 {
