@@ -556,26 +556,6 @@ fn logs_job(args: &LogsArgs, inputs: &[Source]) -> Result<LogJob> {
 /// both exist, else the same name in the same directory, symbolic links
 /// followed.
 fn same_destination(a: &Path, b: &Path) -> bool {
-    fn landing(path: &Path) -> Option<PathBuf> {
-        let mut p = path.to_path_buf();
-        for _ in 0..40 {
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    let link = std::fs::read_link(&p).ok()?;
-                    p = match p.parent() {
-                        Some(dir) if link.is_relative() => dir.join(link),
-                        _ => link,
-                    };
-                }
-                _ => break,
-            }
-        }
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        Some(dir.canonicalize().ok()?.join(p.file_name()?))
-    }
     // A device or FIFO is written in place, not replaced: two writers of
     // /dev/null, or of one terminal, overwrite nothing of each other's.
     let special = |p: &Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file());
@@ -584,7 +564,7 @@ fn same_destination(a: &Path, b: &Path) -> bool {
     }
     match (FileId::of_path(a), FileId::of_path(b)) {
         (Some(x), Some(y)) => x == y,
-        _ => landing(a).is_some_and(|x| Some(x) == landing(b)),
+        _ => AtomicFile::landing_path(a).is_some_and(|x| Some(x) == AtomicFile::landing_path(b)),
     }
 }
 

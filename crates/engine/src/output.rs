@@ -73,6 +73,18 @@ fn follow_links(path: &Path) -> PathBuf {
 }
 
 impl AtomicFile {
+    /// The file a write to `target` replaces: its symbolic links followed
+    /// and its directory resolved (`None` where the directory does not
+    /// exist). Two targets with the same landing path are one file.
+    pub fn landing_path(target: &Path) -> Option<PathBuf> {
+        let dest = follow_links(target);
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(dest.file_name()?))
+    }
+
     /// Start writing `target`, refusing if it is the same file as any of
     /// `inputs`.
     pub fn create(target: impl AsRef<Path>, inputs: &[Source]) -> Result<AtomicFile, Error> {
@@ -251,6 +263,25 @@ mod tests {
     /// A link is written through (the link stays, its file is replaced,
     /// whole); a FIFO and a device are written in place, not replaced by a
     /// regular file (as root, `-o /dev/null` once replaced the device).
+    #[cfg(unix)]
+    #[test]
+    fn landing_paths_follow_links_and_resolve_directories() {
+        let dir = temp_dir("landing");
+        let real = dir.join("real.csv");
+        std::fs::write(&real, "x").unwrap();
+        let link = dir.join("link.csv");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("real.csv", &link).unwrap();
+        let land = |p: &Path| AtomicFile::landing_path(p);
+        assert!(land(&real).is_some());
+        assert_eq!(land(&link), land(&real), "a link lands in its file");
+        assert_eq!(land(&dir.join("sub/../new.csv")), None, "sub/ is not there yet");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        assert_eq!(land(&dir.join("sub/../new.csv")), land(&dir.join("new.csv")), "a file not there yet");
+        assert_eq!(land(&dir.join("nowhere/x.csv")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_replaced_file_keeps_its_permissions() {
