@@ -54,8 +54,9 @@ Formats (--log-format):
   or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
   ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').
   Times: %t, %{sec|msec|usec}t, %{...}t with %t's or an ISO 8601 layout, $time_local,
-  $time_iso8601, $msec. Of two fields of one meaning, %>s beats %s and body bytes
-  (%b, $body_bytes_sent) beat bytes with headers (%O, $bytes_sent). nginx's $upstream_*
+  $time_iso8601, $msec. Of two fields of one meaning, %>s beats %s, body bytes
+  (%b, $body_bytes_sent) beat bytes with headers (%O, $bytes_sent) and the finer request
+  time beats the coarser (%D over %{ms}T over %T). nginx's $upstream_*
   lists and $uri$is_args$args are understood.
 
 Columns: the --group-by fields (status, status_class, method, path, uri, ip, referrer,
@@ -551,7 +552,7 @@ pub struct LogsArgs {
     pub top: Vec<Top>,
 
     /// Keep records matching a condition (repeatable; all must hold): status=404,500, status=5xx,
-    /// status>=400, method!=GET, path^=/api/, uri~REGEX, host=example.com, ...
+    /// status>=400, status_class>=4, method!=GET, path^=/api/, uri~REGEX, host=example.com, ...
     #[arg(long = "where", short = 'w', value_name = "COND", value_parser = parse_filter)]
     pub filters: Vec<Filter>,
 

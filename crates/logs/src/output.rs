@@ -251,9 +251,13 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
                     cell.push(',');
                 }
                 cell.push('[');
-                match text_of(v, t.field) {
-                    Some(s) => json_string(&s, &mut cell),
-                    None => cell.push_str("null"),
+                // A status is a number, as in the status column.
+                match (v, t.field) {
+                    (Out::Int(code), GroupField::Status) => cell.push_str(&code.to_string()),
+                    _ => match text_of(v, t.field) {
+                        Some(s) => json_string(&s, &mut cell),
+                        None => cell.push_str("null"),
+                    },
                 }
                 cell.push_str(&format!(",{count}]"));
             }

@@ -284,6 +284,8 @@ enum Test {
 /// Syntax: `FIELD OP VALUE` with
 /// * `status=404`, `status=404,500`, `status=5xx`, `status!=200`,
 ///   `status>=500`, `status<400` (also `>` and `<=`);
+/// * `status_class=4xx` (or `=4`), `status_class>=4` (4xx and 5xx), and
+///   the other operators, comparing classes;
 /// * `method=GET,HEAD`, `method!=GET`, and the same `=`/`!=` on `path`,
 ///   `uri`, `ip`, `host`, `referrer`, `user_agent`;
 /// * `path^=/api/` (prefix), `path~^/api/v[0-9]+/` (regular expression,
@@ -335,6 +337,24 @@ impl FromStr for Filter {
         }
         let numeric = matches!(field, GroupField::Status | GroupField::StatusClass);
         let test = match (op, numeric) {
+            // A class compares as a class: `status_class>=4` keeps 4xx and 5xx.
+            (_, true) if field == GroupField::StatusClass => {
+                let class = |v: &str| match v.trim().as_bytes() {
+                    [d] | [d, b'x' | b'X', b'x' | b'X'] if d.is_ascii_digit() => Ok(u16::from(d - b'0')),
+                    _ => Err(Error::option("filter", s, "expected status classes like 4xx (or 4)")),
+                };
+                let ranges = match op {
+                    "=" | "!=" => {
+                        value.split(',').map(|v| class(v).map(|c| (c * 100, c * 100 + 99))).collect::<Result<_, _>>()?
+                    }
+                    ">=" => vec![(class(value)? * 100, u16::MAX)],
+                    ">" => vec![(class(value)? * 100 + 100, u16::MAX)],
+                    "<=" => vec![(0, class(value)? * 100 + 99)],
+                    "<" => vec![(0, (class(value)? * 100).saturating_sub(1))],
+                    _ => return Err(Error::option("filter", s, "status_class takes =, !=, >=, >, <=, <")),
+                };
+                Test::StatusIn(ranges)
+            }
             ("=" | "!=", true) => Test::StatusIn(parse_status_set(value, s)?),
             (">=" | ">" | "<=" | "<", true) => {
                 let n: u16 = value.trim().parse().map_err(|_| Error::option("filter", s, "expected a status code"))?;
@@ -411,7 +431,19 @@ mod tests {
         assert!(f("path=/a,/b").accepts(&rec(200, b"/b")));
         assert!(!f("method=GET").accepts(&rec(200, b"/b")));
         assert!(f("method!=GET").accepts(&rec(200, b"/b")));
-        for bad in ["status=abc", "nope=1", "path>3", "status^=4", "path~(", "time=1", "status"] {
+        // Classes compare as classes.
+        assert!(f("status_class>=4").accepts(&rec(404, b"/")));
+        assert!(!f("status_class>=4").accepts(&rec(302, b"/")));
+        assert!(f("status_class>=4xx").accepts(&rec(503, b"/")));
+        assert!(!f("status_class>4").accepts(&rec(499, b"/")));
+        assert!(f("status_class>4").accepts(&rec(500, b"/")));
+        assert!(f("status_class<=4").accepts(&rec(499, b"/")));
+        assert!(!f("status_class<4").accepts(&rec(400, b"/")));
+        assert!(f("status_class<4").accepts(&rec(399, b"/")));
+        assert!(f("status_class=4").accepts(&rec(404, b"/")));
+        assert!(f("status_class=2xx,5").accepts(&rec(503, b"/")));
+        assert!(!f("status_class!=4xx").accepts(&rec(404, b"/")));
+        for bad in ["status=abc", "nope=1", "path>3", "status^=4", "path~(", "time=1", "status", "status_class=404"] {
             assert!(bad.parse::<Filter>().is_err(), "{bad}");
         }
     }
