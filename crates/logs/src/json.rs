@@ -541,6 +541,7 @@ impl<'a> Found<'a> {
             ..LogRecord::default()
         };
         if let Some(r) = self.text(Request) {
+            rec.request = Some(r);
             let (m, u, p) = split_request(r);
             (rec.method, rec.uri, rec.protocol) = (m, u, p);
         }

@@ -300,18 +300,41 @@ fn check_separated(items: &[Item], field: Field, fmt: &str, at: usize) -> Result
 }
 
 /// Of several fields with one meaning (a status twice, body and total
-/// bytes), keep the first of the highest rank (`ranks`: item index and
-/// rank) and skip the others, so that a field's meaning decides, not its
-/// place in the line.
+/// bytes, request times in two units), keep the first of the highest rank
+/// and skip the others, so that a field's meaning decides, not its place
+/// in the line. `ranks` holds item index and rank of each status and bytes
+/// field; request times rank by their unit, the finest first (`%D` beats
+/// `%T`, which Apache writes in whole seconds).
 fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
     for kind in [Field::Status, Field::Bytes] {
         let of_kind: Vec<(usize, u8)> = ranks.iter().copied().filter(|&(i, _)| items[i] == Item::Field(kind)).collect();
-        let best = of_kind.iter().map(|&(_, r)| r).max();
-        let keep = of_kind.iter().find(|&&(_, r)| Some(r) == best).map(|&(i, _)| i);
-        for &(i, _) in &of_kind {
-            if Some(i) != keep {
-                items[i] = Item::Field(Field::Skip);
-            }
+        skip_all_but_best(items, &of_kind);
+    }
+    let times: Vec<(usize, u8)> = (items.iter().enumerate())
+        .filter_map(|(i, item)| match item {
+            Item::Field(Field::Latency(unit)) => Some((
+                i,
+                match unit {
+                    TimeUnit::Seconds => 1,
+                    TimeUnit::Millis => 2,
+                    TimeUnit::Micros => 3,
+                    TimeUnit::Nanos => 4,
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    skip_all_but_best(items, &times);
+}
+
+/// Skip every field of `of_kind` (item index and rank) but the first of
+/// the highest rank.
+fn skip_all_but_best(items: &mut [Item], of_kind: &[(usize, u8)]) {
+    let best = of_kind.iter().map(|&(_, r)| r).max();
+    let keep = of_kind.iter().find(|&&(_, r)| Some(r) == best).map(|&(i, _)| i);
+    for &(i, _) in of_kind {
+        if Some(i) != keep {
+            items[i] = Item::Field(Field::Skip);
         }
     }
 }
@@ -560,6 +583,7 @@ fn step<'a>(
         Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
         Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
         Field::Request => {
+            rec.request = rec.request.or(dash_none(v));
             let (m, u, pr) = split_request(v);
             rec.method = rec.method.or(m);
             rec.uri = rec.uri.or(u);
@@ -836,6 +860,18 @@ mod tests {
         }
         let p = Plan::compile("$remote_addr $bytes_sent", Syntax::Nginx).unwrap();
         assert_eq!(p.parse(b"::1 350", true).unwrap().bytes, Some(350), "alone, bytes sent stand in");
+        // Request times: the finest unit, in either order (`%T` is whole
+        // seconds: a 0.25 s request logs 0).
+        for (fmt, line) in [
+            ("%h %>s %D %T", &b"::1 200 250000 0"[..]),
+            ("%h %>s %T %D", b"::1 200 0 250000"),
+            ("%h %>s %{us}T %{s}T", b"::1 200 250000 0"),
+            ("%h %>s %{s}T %{ms}T", b"::1 200 0 250"),
+            ("%h %>s %T/%D", b"::1 200 0/250000"),
+        ] {
+            let p = Plan::compile(fmt, Syntax::Apache).unwrap();
+            assert_eq!(p.parse(line, true).unwrap().latency_us, Some(250_000), "{fmt}");
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct LogRecord<'a> {
     pub user: Option<&'a [u8]>,
     /// Request time, microseconds since the Unix epoch, UTC.
     pub time: Option<i64>,
+    /// The request line as logged (`GET /a?b=1 HTTP/1.1`, `%r`, `$request`),
+    /// whether or not it splits into method, target and protocol.
+    pub request: Option<&'a [u8]>,
     /// Request method (`GET`); `None` for a request line that is not HTTP.
     pub method: Option<&'a [u8]>,
     /// Request target with its query string (`/a?b=1`).
@@ -254,7 +257,10 @@ pub(crate) fn split_request(r: &[u8]) -> RequestParts<'_> {
     }
     let rest = &r[sp + 1..];
     let (uri, protocol) = match rfind(rest, b' ') {
-        Some(i) if rest[i + 1..].starts_with(b"HTTP/") => (&rest[..i], Some(&rest[i + 1..])),
+        // `HTTP\/1.1`: a JSON encoder that escapes `/` (PHP's does).
+        Some(i) if rest[i + 1..].starts_with(b"HTTP/") || rest[i + 1..].starts_with(b"HTTP\\/") => {
+            (&rest[..i], Some(&rest[i + 1..]))
+        }
         Some(_) => return none,
         None => (rest, None),
     };
@@ -294,11 +300,21 @@ pub(crate) fn path_and_authority(uri: &[u8]) -> (&[u8], Option<&[u8]>) {
 pub(crate) fn split_absolute(uri: &[u8]) -> Option<(&[u8], &[u8])> {
     // RFC 3986: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
     let colon = uri.iter().position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))?;
-    if colon == 0 || !uri[0].is_ascii_alphabetic() || !uri[colon..].starts_with(b"://") {
+    if colon == 0 || !uri[0].is_ascii_alphabetic() {
         return None;
     }
-    let after = &uri[colon + 3..];
-    let end = after.iter().position(|&c| matches!(c, b'/' | b'?' | b'#')).unwrap_or(after.len());
+    // `:\/\/`: still JSON-escaped, by an encoder that escapes `/`; the rest
+    // then starts with `\/`, which the path's decoding turns into `/`.
+    let after = if uri[colon..].starts_with(b"://") {
+        &uri[colon + 3..]
+    } else if uri[colon..].starts_with(b":\\/\\/") {
+        &uri[colon + 5..]
+    } else {
+        return None;
+    };
+    let end = (0..after.len())
+        .find(|&i| matches!(after[i], b'/' | b'?' | b'#') || after[i..].starts_with(b"\\/"))
+        .unwrap_or(after.len());
     if end == 0 {
         return None;
     }
@@ -466,6 +482,23 @@ mod tests {
         assert_eq!(path_and_authority(b"http://h:8/a?b"), (&b"/a"[..], Some(&b"h:8"[..])));
         assert_eq!(path_and_authority(b"https://h"), (&b"/"[..], Some(&b"h"[..])));
         assert_eq!(path_and_authority(b"/a?h://x"), (&b"/a"[..], None));
+    }
+
+    #[test]
+    fn json_escaped_slashes_split_as_written_plainly() {
+        // PHP's json_encode writes `/` as `\/`: the parts stay escaped (the
+        // results decode them) but must be found as in the plain line.
+        assert_eq!(
+            split_request(br"GET \/a?b HTTP\/1.1"),
+            (Some(&b"GET"[..]), Some(&br"\/a?b"[..]), Some(&br"HTTP\/1.1"[..]))
+        );
+        assert_eq!(path_and_authority(br"\/a?b"), (&br"\/a"[..], None));
+        assert_eq!(path_and_authority(br"http:\/\/x.com\/a?b=1"), (&br"\/a"[..], Some(&b"x.com"[..])));
+        assert_eq!(path_and_authority(br"http:\/\/x.com?b"), (&b"/"[..], Some(&b"x.com"[..])));
+        assert_eq!(path_and_authority(br"http:\/\/x.com"), (&b"/"[..], Some(&b"x.com"[..])));
+        // A backslash not before `/` stays in the authority.
+        assert_eq!(split_absolute(br"http://a\x41b/c"), Some((&br"a\x41b"[..], &b"/c"[..])));
+        assert_eq!(split_absolute(br"http:\/x"), None);
     }
 
     #[test]

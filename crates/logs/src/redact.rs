@@ -28,14 +28,19 @@
 //!   written right to left, a run killed inside an address leaves digits
 //!   followed by letters, which the rerun completes exactly as an
 //!   uninterrupted run would have.
-//! * [`Mask::Query`]: every byte of the query string of the request target
-//!   (after its first `?`), and of a query logged on its own (`%q`,
-//!   `$args`), becomes `x`, except `&` and `=`, so the parameter structure
-//!   stays visible. Escapes (`\"`, `\x22`, JSON `\u0026`) are masked whole,
-//!   so the line stays well-formed.
+//! * [`Mask::Query`]: every byte of a query string becomes `x`, except `&`
+//!   and `=`, so the parameter structure stays visible: in the request line
+//!   (after the target's first `?`, up to the next space, whether or not
+//!   the line splits into method, target and protocol), in a target logged
+//!   on its own (`%U%q`, a JSON `request_uri` beside `request`: both are
+//!   masked), and in a query logged on its own (`%q`, `$args`). Escapes
+//!   (`\"`, `\x22`, JSON `\u0026`) are masked whole, so the line stays
+//!   well-formed.
 //! * [`Mask::User`]: every byte of the user field (`%u`, `$remote_user`, a
 //!   JSON `remote_user`/`user`/`user_id`) becomes `x`, unless it is `-` or
-//!   empty.
+//!   empty. A JSON user that is a number (`"user_id":12345`) has its digits
+//!   turned into `9` instead (`99999`: JSON numbers have no `x`); `true`,
+//!   `false` and `null` are kept.
 //!
 //! Every rule is idempotent: masked text (`x`, or the hash letters, which no
 //! address contains) is recognised and left alone, and masking never changes
@@ -47,8 +52,9 @@
 //! an uninterrupted run, for every mask. A line that does
 //! not parse is not touched; it is reported as malformed. For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
-//! first key of [`JsonFields`](crate::JsonFields) present in the line); other
-//! keys holding the same kind of data are not.
+//! first key of [`JsonFields`](crate::JsonFields) present in the line), and
+//! for queries the request line too; other keys holding the same kind of
+//! data are not.
 
 use std::fmt;
 use std::hash::Hasher;
@@ -274,17 +280,22 @@ impl Redactor {
                     }
                 }
                 Mask::Query => {
-                    for span in [spans.query.clone(), spans.query_field.clone()].into_iter().flatten() {
+                    for span in [spans.query.clone(), spans.target_query.clone(), spans.query_field.clone()]
+                        .into_iter()
+                        .flatten()
+                    {
                         if mask_except(&mut line[span], b"&=") {
                             changes.changed(mask);
                         }
                     }
                 }
                 Mask::User => {
-                    if let Some(span) = spans.user.clone()
-                        && mask_except(&mut line[span], b"")
-                    {
-                        changes.changed(mask);
+                    if let Some(span) = spans.user.clone() {
+                        let field = &mut line[span];
+                        let changed = if spans.user_bare { mask_json_number(field) } else { mask_except(field, b"") };
+                        if changed {
+                            changes.changed(mask);
+                        }
                     }
                 }
             }
@@ -297,22 +308,38 @@ impl Redactor {
     /// Where the fields to mask lie in `line`.
     fn spans(&self, line: &[u8]) -> Result<Spans, LineError> {
         let rec = self.format.parse_with(line, false)?;
-        let query = rec.uri.and_then(|uri| {
-            let uri = span_of(line, uri)?;
+        let request = rec.request.and_then(|r| span_of(line, r));
+        // The query of the target: after its first `?`.
+        let uri = rec.uri.and_then(|u| span_of(line, u));
+        let target_query = uri.clone().and_then(|uri| {
             let q = memchr::memchr(b'?', &line[uri.clone()])?;
             Some(uri.start + q + 1..uri.end)
+        });
+        // A request line that does not split into method, target and
+        // protocol (`get /a?b HTTP/1.1`, a fourth word) has no target, but
+        // its query is still the client's: from the `?` after the first
+        // word up to the protocol (or the end, masking too much rather than
+        // too little).
+        let inside = |r: &Range<usize>| uri.as_ref().is_some_and(|u| r.start <= u.start && u.end <= r.end);
+        let query = request.filter(|r| !inside(r)).and_then(|r| {
+            let text = &line[r.clone()];
+            let target = memchr::memchr(b' ', text).map_or(0, |i| i + 1);
+            let q = target + memchr::memchr(b'?', &text[target..])?;
+            let end = memchr::memmem::find(&text[q..], b" HTTP/")
+                .or_else(|| memchr::memmem::find(&text[q..], b" HTTP\\/"))
+                .map_or(text.len(), |i| q + i);
+            Some(r.start + q + 1..r.start + end)
         });
         let query_field = rec.query.and_then(|q| {
             let span = span_of(line, q)?;
             // Apache's `%q` writes the `?` itself: keep it, as in a target.
             Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
         });
-        Ok(Spans {
-            ip: rec.ip.and_then(|ip| span_of(line, ip)),
-            user: rec.user.and_then(|u| span_of(line, u)),
-            query,
-            query_field,
-        })
+        let user = rec.user.and_then(|u| span_of(line, u));
+        // A JSON user that is not a string (`"user_id":12345`).
+        let user_bare = self.format.escapes() == crate::record::Escapes::Json
+            && user.as_ref().is_some_and(|u| u.start == 0 || line[u.start - 1] != b'"');
+        Ok(Spans { ip: rec.ip.and_then(|ip| span_of(line, ip)), user, user_bare, query, target_query, query_field })
     }
 
     /// Redact every line of `chunk` (whole lines, as planned by
@@ -366,8 +393,12 @@ impl Redactor {
 struct Spans {
     ip: Option<Range<usize>>,
     user: Option<Range<usize>>,
-    /// The query of the request target, after its `?`.
+    /// Whether `user` is a JSON number or literal, not a string.
+    user_bare: bool,
+    /// The query of a request line that does not split.
     query: Option<Range<usize>>,
+    /// The query of the request target (in the request line or not).
+    target_query: Option<Range<usize>>,
     /// A query string field of its own.
     query_field: Option<Range<usize>>,
 }
@@ -411,6 +442,23 @@ fn mask_except(field: &mut [u8], keep: &[u8]) -> bool {
     changed
 }
 
+/// [`Mask::User`] on a JSON value that is not a string: every digit of a
+/// number becomes `9` (a JSON number has no room for `x`; sign, point and
+/// exponent stay), so the line stays valid JSON of the same length, and
+/// after every single byte written too (written back to front, as
+/// [`mask_except`]); `true`, `false` and `null` name nobody and are kept.
+/// Whether any byte changed.
+fn mask_json_number(field: &mut [u8]) -> bool {
+    let mut changed = false;
+    for b in field.iter_mut().rev() {
+        if b.is_ascii_digit() && *b != b'9' {
+            *b = b'9';
+            changed = true;
+        }
+    }
+    changed
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum IpOutcome {
     Changed,
@@ -443,15 +491,17 @@ fn classify_ip(field: &[u8]) -> Option<(u64, IpState)> {
     if field.is_empty() || field.len() > 45 {
         return None;
     }
-    let positions = if field.contains(&b':') { ipv6_positions(field)? } else { ipv4_positions(field)? };
-    // Which kinds of byte the maskable positions hold: bit 0 hex digits,
-    // bit 1 `x`, bit 2 hash letters.
+    let v6 = field.contains(&b':');
+    let positions = if v6 { ipv6_positions(field)? } else { ipv4_positions(field)? };
+    // Which kinds of byte the maskable positions hold: bit 0 digits (hex
+    // in IPv6, decimal in IPv4, so that a host name like `10.0.0.dev` is
+    // no address), bit 1 `x`, bit 2 hash letters.
     let mut kinds = 0u8;
     for (i, &c) in field.iter().enumerate() {
         if positions & (1 << i) == 0 {
             continue;
         }
-        kinds |= if c.is_ascii_hexdigit() {
+        kinds |= if c.is_ascii_digit() || (v6 && c.is_ascii_hexdigit()) {
             1
         } else if c == b'x' {
             2

@@ -36,7 +36,7 @@ fn masked_spans(format: &LogFormat, line: &[u8]) -> Vec<std::ops::Range<usize>> 
         let start = f.as_ptr() as usize - line.as_ptr() as usize;
         start..start + f.len()
     };
-    [rec.ip, rec.user, rec.uri, rec.query].into_iter().flatten().map(span).collect()
+    [rec.ip, rec.user, rec.request, rec.uri, rec.query].into_iter().flatten().map(span).collect()
 }
 
 fn check_only_fields_change(format: LogFormat, original: &[u8], masks: &[Mask]) -> pagemill_logs::Changes {
@@ -156,6 +156,82 @@ fn json_escapes_are_masked_whole_and_lines_stay_valid() {
     let rec = format.parse(&line).expect("still a JSON object");
     assert_eq!(rec.status, Some(200));
     check_only_fields_change(format, original, &[Mask::IpHash, Mask::Query, Mask::User]);
+}
+
+#[test]
+fn every_query_of_a_line_is_masked_even_where_the_request_does_not_split() {
+    let r = Redactor::new(LogFormat::combined(), &[Mask::Query], None).unwrap();
+    for (line, want) in [
+        // A lower-case method, a fourth word, a CONNECT authority: no method
+        // or target are read, but the query is still the client's.
+        (r#""get /a?token=SECRET HTTP/1.1""#, r#""get /a?xxxxx=xxxxxx HTTP/1.1""#),
+        (r#""GET /a?token=SECRET HTTP/1.1 x""#, r#""GET /a?xxxxx=xxxxxx HTTP/1.1 x""#),
+        (r#""CONNECT h:443?x HTTP/1.1""#, r#""CONNECT h:443?x HTTP/1.1""#),
+        (r#""CONNECT h:443?k=v HTTP/1.1""#, r#""CONNECT h:443?x=x HTTP/1.1""#),
+        (r#""/a?k=v""#, r#""/a?x=x""#),
+    ] {
+        let head = r#"10.0.0.1 - - [01/May/2024:00:00:00 +0000] "#;
+        let tail = r#" 400 5 "-" "ua""#;
+        let original = format!("{head}{line}{tail}");
+        let mut bytes = original.clone().into_bytes();
+        r.redact_line(&mut bytes).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), format!("{head}{want}{tail}"), "{line}");
+        check_only_fields_change(LogFormat::combined(), original.as_bytes(), &[Mask::Query]);
+    }
+    // JSON: a `request_uri` or `uri` key beside `request` hides neither.
+    let json = LogFormat::json();
+    let r = Redactor::new(json.clone(), &[Mask::Query], None).unwrap();
+    for (line, want) in [
+        (
+            r#"{"remote_addr":"1.2.3.4","request":"GET /a?token=SECRET HTTP/1.1","uri":"/a","status":200}"#,
+            r#"{"remote_addr":"1.2.3.4","request":"GET /a?xxxxx=xxxxxx HTTP/1.1","uri":"/a","status":200}"#,
+        ),
+        (
+            r#"{"request":"GET /a?t=S HTTP/1.1","request_uri":"/a?t=S","status":200}"#,
+            r#"{"request":"GET /a?x=x HTTP/1.1","request_uri":"/a?x=x","status":200}"#,
+        ),
+    ] {
+        let mut bytes = line.as_bytes().to_vec();
+        let c = r.redact_line(&mut bytes).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), want);
+        assert_eq!(c.lines_changed, 1);
+    }
+}
+
+#[test]
+fn a_json_user_that_is_a_number_stays_a_number() {
+    let json = LogFormat::json();
+    let r = Redactor::new(json.clone(), &[Mask::User, Mask::Ip], None).unwrap();
+    for (user, want) in [("12345", "99999"), ("-5", "-9"), ("1.5e3", "9.9e9"), ("true", "true"), ("\"u1\"", "\"xx\"")] {
+        let line =
+            format!(r#"{{"remote_addr":"203.0.113.46","user_id":{user},"request":"GET /a HTTP/1.1","status":200}}"#);
+        let mut bytes = line.clone().into_bytes();
+        r.redact_line(&mut bytes).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!(
+            text,
+            format!(r#"{{"remote_addr":"203.0.113.xx","user_id":{want},"request":"GET /a HTTP/1.1","status":200}}"#)
+        );
+        // Still a line that parses, so a later run masks what it left.
+        json.parse(&bytes).expect("valid JSON");
+        let mut again = bytes.clone();
+        assert_eq!(r.redact_line(&mut again).unwrap().lines_changed, 0, "idempotent: {text}");
+    }
+}
+
+#[test]
+fn a_host_name_in_the_address_field_is_not_taken_for_a_half_masked_address() {
+    let r = Redactor::new(LogFormat::combined(), &[Mask::Ip], None).unwrap();
+    for host in ["10.0.0.dev", "10.0.0.abc", "10.0.0.1ab"] {
+        let line = format!(r#"{host} - - [01/May/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#);
+        let mut bytes = line.clone().into_bytes();
+        let c = r.redact_line(&mut bytes).unwrap();
+        assert_eq!((String::from_utf8(bytes).unwrap(), c.not_ip), (line, 1), "{host}");
+    }
+    // An address half-masked by a killed run is still finished.
+    let mut bytes = br#"10.0.0.x5 - - [01/May/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#.to_vec();
+    r.redact_line(&mut bytes).unwrap();
+    assert!(bytes.starts_with(b"10.0.0.xx "));
 }
 
 #[test]
