@@ -408,6 +408,33 @@ mod read_back {
     }
 
     #[test]
+    fn parquet_of_every_codec_other_writers_use_reads_back() {
+        // Snappy is pyarrow's, polars' and DuckDB's default; gzip, brotli
+        // and lz4 are a setting away.
+        let (schema, batches) = sample();
+        let codecs = [
+            Compression::UNCOMPRESSED,
+            Compression::SNAPPY,
+            Compression::GZIP(Default::default()),
+            Compression::BROTLI(Default::default()),
+            Compression::LZ4,
+            Compression::LZ4_RAW,
+            Compression::ZSTD(Default::default()),
+        ];
+        for codec in codecs {
+            let mut file = Vec::new();
+            let props = parquet::file::properties::WriterProperties::builder().set_compression(codec).build();
+            let mut writer = parquet::arrow::ArrowWriter::try_new(&mut file, schema.clone(), Some(props)).unwrap();
+            for b in &batches {
+                writer.write(b).unwrap();
+            }
+            writer.close().unwrap();
+            let results = read_results_from(Source::from_bytes("c.parquet", file), None).unwrap();
+            assert_eq!(rows(&results.batches), rows(&batches), "{codec:?}");
+        }
+    }
+
+    #[test]
     fn results_read_back_from_every_binary_format_with_a_limit() {
         let dir = TempDir::new("read-results");
         let (schema, batches) = sample();
