@@ -418,7 +418,7 @@ pub enum Preset {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The result file.
+    /// The result file (Arrow IPC file or stream, Parquet); `-` reads stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
@@ -516,7 +516,7 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Partial result files (Arrow IPC or Parquet), in input order.
+    /// Partial result files (Arrow IPC or Parquet), in input order; `-` reads one from stdin.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 

@@ -338,7 +338,7 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     // reads them into memory.
     let mut opts = OpenOptions::new();
     opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
-    let results = read_results_from(opts.open(&args.file)?, limit)?;
+    let results = read_results_from(open_result(&opts, &args.file)?, limit)?;
     if args.schema {
         let mut out = std::io::stdout().lock();
         write!(out, "{}", describe_schema(&results.schema))?;
@@ -347,7 +347,7 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     // The file shown is this command's input: never write onto it.
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
-    let input = opts.open(&args.file)?;
+    let input = open_result(&opts, &args.file)?;
     write_results(global, &args.output, &results.schema, &results.batches, std::slice::from_ref(&input))?;
     let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
     if (shown as u64) < results.total_rows {
@@ -356,9 +356,20 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     Ok(())
 }
 
+/// A result file to read, `-` for stdin (an Arrow stream piped from
+/// another pagemill's `-o -`, say). Opened twice by `show` and `merge`, to
+/// read it and to keep outputs off it: stdin's second opening only finds
+/// what the first left, which is enough to know where it comes from.
+fn open_result(opts: &OpenOptions, file: &Path) -> Result<Source> {
+    Ok(if file.as_os_str() == "-" { opts.stdin()? } else { opts.open(file)? })
+}
+
 pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     if args.partial {
         check_partial_output(&args.output)?;
+    }
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        bail!("stdin (-) is named more than once: it can be read only once");
     }
     let mut opts = OpenOptions::new();
     opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
@@ -366,7 +377,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut metadata: Vec<RunMetadata> = Vec::new();
     for file in &args.files {
-        let results = read_results_from(opts.open(file)?, None)?;
+        let results = read_results_from(open_result(&opts, file)?, None)?;
         let name = file.display();
         let Some(this) = results.schema.metadata().get(PARTIAL_KEY) else {
             bail!("{name}: not a partial result (write one with the job's --partial flag)");
@@ -443,7 +454,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     // The partials are this command's inputs: never write onto one.
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
-    let inputs = args.files.iter().map(|f| opts.open(f)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = args.files.iter().map(|f| open_result(&opts, f)).collect::<Result<Vec<_>>>()?;
     write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs)
 }
 

@@ -116,6 +116,35 @@ fn features_table_carries_metadata_and_dash_streams_arrow() {
     assert!(schema.contains("pagemill.job        features") && schema.contains("preset=1brc"), "{schema}");
 }
 
+#[test]
+fn show_and_merge_read_a_stream_piped_into_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = Dir::new("stdin");
+    let a = dir.file("a.txt", b"1\n2\n3\n");
+    let piped = |args: &[&str], stdin: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pagemill"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let stream = pagemill(&["count", "-o", "-", s(&a)]);
+    assert!(stream.status.success());
+    assert_eq!(ok(piped(&["show", "-"], &stream.stdout)), ok(pagemill(&["count", s(&a)])));
+    let partial = pagemill(&["count", "--partial", "-o", "-", s(&a)]);
+    let file = dir.0.join("p.arrow");
+    ok(pagemill(&["count", "--partial", "-o", s(&file), s(&a)]));
+    let merged = ok(piped(&["merge", "--output-format", "csv", s(&file), "-"], &partial.stdout));
+    assert_eq!(merged, format!("file,records\n{0},3\n{0},3\n", s(&a)));
+    let twice = piped(&["merge", "-", "-"], &partial.stdout);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("named more than once"));
+}
+
 /// Start a long `gen` into `dir/big.txt`, wait for its temporary file to
 /// fill, send `signal`, and check that the process exits 130 leaving nothing.
 #[cfg(unix)]
