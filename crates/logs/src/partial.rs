@@ -314,13 +314,16 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
 }
 
 /// What differs between the queries of two jobs, as far as merging their
-/// partials goes (`since`/`until` may differ), or None.
-fn spec_diff(a: &LogJob, b: &LogJob) -> Option<String> {
+/// partials goes (`since`/`until` may differ), or None. The log format is
+/// not compared when `any_format`: for a partial that parsed no line (an
+/// empty or blank log, whose format detection had nothing to look at), it
+/// decided nothing.
+fn spec_diff(a: &LogJob, b: &LogJob, any_format: bool) -> Option<String> {
     let (fa, fb) = (a.log_format(), b.log_format());
-    if fa.name() != fb.name() {
+    if !any_format && fa.name() != fb.name() {
         return Some(format!("log format {:?} vs {:?}", fa.name(), fb.name()));
     }
-    if format_lines(fa) != format_lines(fb) {
+    if !any_format && format_lines(fa) != format_lines(fb) {
         let describe = |f: &LogFormat| {
             format_lines(f).iter().skip(1).map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("; ")
         };
@@ -838,10 +841,10 @@ impl LogJob {
     pub fn partial_from_batch(&self, batch: &RecordBatch) -> Result<LogPartial, Error> {
         let schema = batch.schema();
         let written = LogJob::from_partial_schema(&schema)?;
-        if let Some(diff) = spec_diff(self, &written) {
+        let totals = read_totals(schema.metadata())?;
+        if let Some(diff) = spec_diff(self, &written, totals.parsed == 0) {
             return Err(Error::PartialMismatch(diff));
         }
-        let totals = read_totals(schema.metadata())?;
         let settings = *self.settings();
         let arity = self.group_fields().len();
 
@@ -940,13 +943,25 @@ impl LogJob {
 /// returned job's bounds then span them all (unbounded where any is). They
 /// are merged in the given order, which does not change the result.
 pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(LogJob, LogPartial), Error> {
-    let first = batches.first().ok_or_else(|| Error::BadPartial("no partials to merge".to_string()))?;
-    let mut job = LogJob::from_partial_schema(&first.schema())?;
+    if batches.is_empty() {
+        return Err(Error::BadPartial("no partials to merge".to_string()));
+    }
+    // The job of the first partial that parsed a line: one of an empty log
+    // (a day's rotated file with no request) merges with any log format.
+    let parsed = |b: &RecordBatch| read_totals(b.schema().metadata()).map(|t| t.parsed > 0);
+    let mut reference = 0;
+    for (i, b) in batches.iter().enumerate() {
+        if parsed(b)? {
+            reference = i;
+            break;
+        }
+    }
+    let mut job = LogJob::from_partial_schema(&batches[reference].schema())?;
     let (mut since, mut until) = job.time_bounds();
-    for (i, b) in batches.iter().enumerate().skip(1) {
+    for (i, b) in batches.iter().enumerate().filter(|&(i, _)| i != reference) {
         let other = LogJob::from_partial_schema(&b.schema())?;
-        if let Some(diff) = spec_diff(&job, &other) {
-            return Err(Error::PartialMismatch(format!("{diff} (partials 1 and {})", i + 1)));
+        if let Some(diff) = spec_diff(&job, &other, !parsed(b)?) {
+            return Err(Error::PartialMismatch(format!("{diff} (partials {} and {})", reference + 1, i + 1)));
         }
         let (s, u) = other.time_bounds();
         since = since.zip(s).map(|(a, b)| a.min(b));
@@ -988,7 +1003,7 @@ mod tests {
         let text = spec_text(job);
         let back = job_from_spec(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(spec_text(&back), text);
-        assert_eq!(spec_diff(job, &back), None);
+        assert_eq!(spec_diff(job, &back, false), None);
         assert_eq!(back.time_bounds(), job.time_bounds());
     }
 
@@ -1023,7 +1038,8 @@ mod tests {
         let back = job_from_spec(&spec_text(&LogJob::new(LogFormat::json_with(fields.clone())))).unwrap();
         assert_eq!(back.log_format().json_fields(), Some(&fields));
         // Other fields: named as differing.
-        let diff = spec_diff(&LogJob::new(LogFormat::json()), &LogJob::new(LogFormat::json_with(fields))).unwrap();
+        let diff =
+            spec_diff(&LogJob::new(LogFormat::json()), &LogJob::new(LogFormat::json_with(fields)), false).unwrap();
         assert!(diff.starts_with("log format \"json\": "), "{diff}");
     }
 

@@ -292,6 +292,26 @@ fn mismatched_specs_are_refused() {
     assert!(matches!(merge_partials(&[]), Err(Error::BadPartial(_))));
 }
 
+#[test]
+fn an_empty_log_of_any_format_merges_with_the_others() {
+    // A day whose rotated log is empty, or blank: format detection had
+    // nothing to look at and chose the default.
+    let days = three_days(400, AccessLogFormat::Timed);
+    let base = job(&[GroupField::Path]);
+    let mut default = LogJob::new(LogFormat::combined());
+    default.group_by(&[GroupField::Path]).unwrap().top("3:ip".parse().unwrap()).distinct_exact_limit(64);
+    let whole = whole(&base, &days);
+    for empty in [&b""[..], b"\n  \n"] {
+        let e = partial(&default, &[Source::from_bytes("empty.log", empty.to_vec())]);
+        let p = partial(&base, &days);
+        for parts in [[e.clone(), p.clone()], [p, e]] {
+            let merged = merge_partials(&parts).unwrap();
+            assert_eq!(merged.batch, whole.batch, "{:?}", String::from_utf8_lossy(empty));
+            assert_eq!(merged.totals.parsed, whole.totals.parsed);
+        }
+    }
+}
+
 /// `batch` with cell `row` of Binary column `name` replaced.
 fn with_cell(batch: &RecordBatch, name: &str, row: usize, bytes: &[u8]) -> RecordBatch {
     let a = binary(batch, name);
