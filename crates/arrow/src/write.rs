@@ -255,7 +255,12 @@ fn encode<W: Write + Send>(
             batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)
         }
         OutputFormat::Ndjson => {
-            let mut writer = arrow_json::LineDelimitedWriter::new(out);
+            // Nulls written out (`"v":null`), as polars and DuckDB write
+            // them: a reader then sees every column, even one that is null
+            // in every row.
+            let mut writer = arrow_json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow_json::writer::LineDelimited>(out);
             batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)?;
             writer.finish().map_err(arrow_err)
         }

@@ -239,6 +239,9 @@ mod round_trip {
         write_batches(&schema, &batches, OutputFormat::Ndjson, Some(&path), &[]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 5, "one line per row: {text}");
+        // Nulls are written out, so every line names every column.
+        assert!(text.lines().all(|l| l.contains("\"mean\":")), "{text}");
+        assert!(text.contains("\"mean\":null"), "{text}");
         // arrow-json reads no dictionaries: read the keys back as plain text.
         let fields: Vec<Field> = schema
             .fields()
