@@ -13,6 +13,13 @@ pub enum Error {
         /// The columns there are.
         available: Vec<String>,
     },
+    /// A column name the header holds more than once.
+    AmbiguousColumn {
+        /// The name asked for.
+        column: String,
+        /// Its 0-based positions in the header.
+        positions: Vec<usize>,
+    },
     /// A 0-based column index past the last column.
     IndexOutOfRange {
         /// The index asked for.
@@ -85,6 +92,12 @@ impl fmt::Display for Error {
             Error::UnknownColumn { column, available } if available.is_empty() => {
                 write!(f, "unknown column '{column}': no input has a header (are they empty?)")
             }
+            Error::AmbiguousColumn { column, positions } => write!(
+                f,
+                "column '{column}' appears {} times in the header (0-based indexes {}): name the one meant by its index",
+                positions.len(),
+                positions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
             Error::UnknownColumn { column, available } => {
                 write!(f, "unknown column '{column}' (columns: {})", available.join(", "))?;
                 // One column whose name holds a usual delimiter: the file

@@ -336,6 +336,12 @@ fn column_name(header: Option<&[String]>, i: usize) -> String {
 /// Resolve a column by name, else (if all digits) by 0-based index.
 fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> {
     if named && let Some(i) = names.iter().position(|n| n == column) {
+        // Polars refuses such a header, DuckDB renames the copies: taking
+        // the first silently may aggregate the wrong column.
+        let positions: Vec<usize> = (i..names.len()).filter(|&j| names[j] == column).collect();
+        if positions.len() > 1 {
+            return Err(Error::AmbiguousColumn { column: column.to_string(), positions });
+        }
         return Ok(i);
     }
     if !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit()) {
