@@ -97,7 +97,7 @@ pub use crate::metadata::{
     InputMetadata, KEY_INPUTS, KEY_JOB, KEY_MALFORMED, KEY_OPTIONS, KEY_VERSION, RunMetadata, attach_metadata,
 };
 pub use crate::read::{MappedIpcFile, Results, read_results, read_results_from};
-pub use crate::table::describe_schema;
+pub use crate::table::{describe_schema, terminal_safe};
 pub use crate::write::{IpcCompression, WriteOptions, write_batches, write_batches_with, write_to};
 
 // The Arrow crates results are built from, re-exported so that users need not

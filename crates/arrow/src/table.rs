@@ -1,6 +1,7 @@
 //! The terminal table: aligned columns, numbers right-aligned, floats rounded
 //! to a readable number of decimals per column.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use arrow_array::cast::AsArray;
@@ -32,7 +33,7 @@ pub(crate) fn write_table(out: &mut dyn Write, schema: &Schema, batches: &[Recor
     let columns = render(schema, batches).map_err(io::Error::other)?;
     let rows = columns.first().map_or(0, |c| c.cells.len());
     let widths: Vec<usize> =
-        columns.iter().map(|c| c.cells.iter().chain([&c.name]).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+        columns.iter().map(|c| c.cells.iter().chain([&c.name]).map(|s| width(s)).max().unwrap_or(0)).collect();
     let mut line = String::new();
     let mut emit = |out: &mut dyn Write, cell: &dyn Fn(&Column) -> &str| -> io::Result<()> {
         line.clear();
@@ -41,7 +42,7 @@ pub(crate) fn write_table(out: &mut dyn Write, schema: &Schema, batches: &[Recor
                 line.push_str("  ");
             }
             let text = cell(col);
-            let pad = w - text.chars().count();
+            let pad = w - width(text);
             if col.align == Align::Right {
                 line.extend(std::iter::repeat_n(' ', pad));
                 line.push_str(text);
@@ -80,19 +81,21 @@ pub fn describe_schema(schema: &Schema) -> String {
             ]
         })
         .collect();
-    let name_width = lines.iter().map(|l| l[0].chars().count()).max().unwrap_or(0);
-    let type_width = lines.iter().map(|l| l[1].chars().count()).max().unwrap_or(0);
+    let name_width = lines.iter().map(|l| width(&l[0])).max().unwrap_or(0);
+    let type_width = lines.iter().map(|l| width(&l[1])).max().unwrap_or(0);
     let mut out = String::new();
     for [name, data_type, nullable] in lines.drain(..) {
-        out.push_str(&format!("{name:<name_width$}  {data_type:<type_width$}  {nullable}\n"));
+        let (n, t) = (name_width - width(&name), type_width - width(&data_type));
+        out.push_str(&format!("{name}{:n$}  {data_type}{:t$}  {nullable}\n", "", ""));
     }
     let mut metadata: Vec<(&String, &String)> = schema.metadata().iter().collect();
     metadata.sort();
     if !metadata.is_empty() {
-        let key_width = metadata.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let key_width = metadata.iter().map(|(k, _)| width(&one_line(k))).max().unwrap_or(0);
         out.push_str("\nmetadata:\n");
         for (key, value) in metadata {
-            out.push_str(&format!("  {:<key_width$}  {}\n", one_line(key), one_line(value)));
+            let key = one_line(key);
+            out.push_str(&format!("  {key}{:pad$}  {}\n", "", one_line(value), pad = key_width - width(&key)));
         }
     }
     out
@@ -190,11 +193,44 @@ fn scientific(v: f64) -> bool {
 
 /// Escape control characters so a cell stays on one line.
 fn one_line(s: &str) -> String {
-    if s.chars().any(char::is_control) {
-        s.chars().flat_map(|c| if c.is_control() { c.escape_debug().collect::<Vec<_>>() } else { vec![c] }).collect()
-    } else {
-        s.to_string()
+    terminal_safe(s).into_owned()
+}
+
+/// `s` made safe to print to a terminal, on one line: control characters
+/// (escape sequences, newlines, carriage returns) and invisible formatting
+/// characters (bidirectional overrides, zero-width spaces, which can make
+/// text display as other text) are written as Rust escapes (`\u{1b}`,
+/// `\n`, `\u{202e}`). Everything else, backslashes included, is kept.
+///
+/// ```
+/// assert_eq!(pagemill_arrow::terminal_safe("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+/// assert_eq!(pagemill_arrow::terminal_safe("Zürich"), "Zürich");
+/// ```
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
     }
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The columns `s` takes on a terminal: two for most CJK characters and
+/// emoji, none for combining marks.
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 #[cfg(test)]
@@ -210,6 +246,21 @@ mod tests {
         let mut out = Vec::new();
         write_table(&mut out, &batch.schema(), std::slice::from_ref(batch)).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn wide_characters_align_and_invisible_ones_show() {
+        let batch = RecordBatch::try_from_iter([
+            ("file", Arc::new(StringArray::from(vec!["日本語.txt", "ab.txt", "a\u{202e}b\u{200b}"])) as _),
+            ("records", Arc::new(UInt64Array::from(vec![1, 2, 3])) as _),
+        ])
+        .unwrap();
+        assert_eq!(
+            render_text(&batch),
+            "file                records\n日本語.txt                1\nab.txt                    2\na\\u{202e}b\\u{200b}        3\n"
+        );
+        assert_eq!(terminal_safe("x\u{1b}]0;pwned\u{7}"), "x\\u{1b}]0;pwned\\u{7}");
+        assert!(matches!(terminal_safe("plain \\ text"), Cow::Borrowed("plain \\ text")));
     }
 
     #[test]

@@ -324,8 +324,16 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
             file.commit()?;
         }
         _ => {
+            use std::io::IsTerminal;
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
+            // Byte for byte, as the challenge prints it; on a terminal, a
+            // station name's escape sequences are shown, not obeyed.
+            if out.is_terminal() {
+                let line = text.strip_suffix('\n').unwrap_or(&text);
+                writeln!(out, "{}", pagemill_arrow::terminal_safe(line))?;
+            } else {
+                out.write_all(text.as_bytes())?;
+            }
             out.flush()?;
         }
     }

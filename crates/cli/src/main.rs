@@ -35,7 +35,8 @@ fn main() -> ExitCode {
         Ok(Some(spec)) => spec.apply(&mut cli.global),
         Ok(None) => {}
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "pagemill: error: {err:#}");
+            let _ =
+                writeln!(std::io::stderr(), "pagemill: error: {}", pagemill_arrow::terminal_safe(&format!("{err:#}")));
             return ExitCode::FAILURE;
         }
     }
@@ -82,7 +83,8 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "pagemill: error: {err:#}");
+            let _ =
+                writeln!(std::io::stderr(), "pagemill: error: {}", pagemill_arrow::terminal_safe(&format!("{err:#}")));
             if cli.global.worker.is_some() && workers::is_verdict(&err) {
                 return ExitCode::from(workers::VERDICT_EXIT);
             }

@@ -198,6 +198,26 @@ fn clear_errors() {
     assert!(err.contains("b.csv: header differs from the first input's: expected [x, y], found [x, z]"), "{err}");
     let out = pagemill(&["features", &a, "-k", "nope"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown column 'nope' (columns: x, y)"));
+    // A header's escape sequences and newlines are shown, not obeyed: the
+    // error stays one line and sends nothing to the terminal.
+    let evil = dir.file("evil.csv", b"x,y\x1b]0;pwned\x07\n1,2\n");
+    let out = pagemill(&["features", &evil, "-k", "nope"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(columns: x, y\\u{1b}]0;pwned\\u{7})") && !err.contains('\x1b'), "{err}");
+    // A name the header holds twice is refused; its index picks one.
+    let dup = dir.file("dup.csv", b"k,v,v\na,1,100\n");
+    let out = pagemill(&["features", &dup, "-k", "k", "--value", "v", "--agg", "sum"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "column 'v' appears 2 times in the header (0-based indexes 1, 2): name the one meant by its index"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pagemill(&["features", &dup, "-k", "k", "--value", "2", "--agg", "sum", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\na,1,100.0\n");
+    let out = pagemill(&["features", &a, "-k", "x\ny"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     let out = pagemill(&["features", &dir.file("empty.csv", b""), "-k", "x"], None);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown column 'x': no input has a header (are they empty?)")
