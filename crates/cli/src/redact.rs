@@ -163,7 +163,14 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
                 source.flush()?;
             }
             lock.sync_all().with_context(|| format!("cannot sync {name}"))?;
-            source.check_unchanged()?;
+            // The edits are on disk already: say so, not "results discarded".
+            match source.check_unchanged() {
+                Err(pagemill_mmap::Error::Changed { detail, .. }) => bail!(
+                    "{name} changed while it was being redacted in place ({detail}; a log still being written?): \
+                     the lines redacted are on disk, lines written meanwhile may not be; run again once it is closed"
+                ),
+                other => other?,
+            }
             result
         }
         Mode::Copy => {
