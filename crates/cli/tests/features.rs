@@ -188,6 +188,23 @@ fn tsv_without_header_and_binary_records() {
 }
 
 #[test]
+fn negative_zero_keeps_its_sign_as_in_polars_and_duckdb() {
+    let dir = Dir::new("negzero");
+    let data = dir.file("z.csv", b"k,v\na,-0.0\na,-0\nb,-0.0\nb,0\nc,0\nc,-0.00\n");
+    let out = pagemill(
+        &["features", &data, "-k", "k", "--value", "v", "--agg", "min,max,first,last", "--output-format", "csv"],
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "k,rows,v_min,v_max,v_first,v_last\n\
+         a,2,-0.0,-0.0,-0.0,-0.0\n\
+         b,2,-0.0,0.0,-0.0,0.0\n\
+         c,2,-0.0,0.0,0.0,-0.0\n"
+    );
+}
+
+#[test]
 fn clear_errors() {
     let dir = Dir::new("errors");
     let a = dir.file("a.csv", b"x,y\n1,2\n");

@@ -231,8 +231,8 @@ impl ValueAcc {
             self.first = value;
         }
         self.last = value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
+        self.min = signed_min(self.min, value);
+        self.max = signed_max(self.max, value);
         match num {
             Num::Dec(m, frac) => {
                 let frac = frac as u8;
@@ -257,8 +257,8 @@ impl ValueAcc {
             self.last = later.last;
         }
         self.missing += later.missing;
-        self.min = self.min.min(later.min);
-        self.max = self.max.max(later.max);
+        self.min = signed_min(self.min, later.min);
+        self.max = signed_max(self.max, later.max);
         self.float.merge(later.float);
         match self.exact.combined(&later.exact) {
             Some(e) => self.exact = e,
@@ -347,8 +347,25 @@ impl ValueAcc {
         if acc.exact.n.checked_add(acc.float.n) != Some(u64_at(1)) || acc.exact.scale > 38 {
             return Err("value state with inconsistent counts");
         }
+        // Values are never NaN (NaN is missing): nor are their bounds.
+        if acc.min.is_nan() || acc.max.is_nan() {
+            return Err("value state with a NaN minimum or maximum");
+        }
         Ok(acc)
     }
+}
+
+/// The smaller of two values (never NaN), -0.0 below 0.0 as polars and
+/// DuckDB order them (`f64::min` may return either zero).
+#[inline]
+fn signed_min(a: f64, b: f64) -> f64 {
+    if b.total_cmp(&a).is_lt() { b } else { a }
+}
+
+/// The larger of two values (never NaN), 0.0 above -0.0.
+#[inline]
+fn signed_max(a: f64, b: f64) -> f64 {
+    if b.total_cmp(&a).is_gt() { b } else { a }
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Num {
         _ => (false, b),
     };
     if let Some(m) = short_integer(digits) {
-        return Num::Dec(if neg { -m } else { m }, 0);
+        return if neg { negative(m) } else { Num::Dec(m, 0) };
     }
     let mut m: i64 = 0;
     let mut n = 0usize; // digits consumed
@@ -77,8 +77,26 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Num {
     if n == 0 {
         return parse_slow(b);
     }
-    let frac_digits = frac.map_or(0, |start| digits.len() - start);
-    Num::Dec(if neg { -m } else { m }, frac_digits as u32)
+    let frac_digits = frac.map_or(0, |start| digits.len() - start) as u32;
+    if neg { negative(m).with_frac(frac_digits) } else { Num::Dec(m, frac_digits) }
+}
+
+/// `-m`; for `m` = 0 the float -0.0, which a decimal cannot hold: min,
+/// max, first and last then keep the sign, as polars and DuckDB do.
+#[inline]
+fn negative(m: i64) -> Num {
+    if m == 0 { Num::Float(-0.0) } else { Num::Dec(-m, 0) }
+}
+
+impl Num {
+    /// A decimal with `frac` digits after the point (a float is kept).
+    #[inline]
+    fn with_frac(self, frac: u32) -> Num {
+        match self {
+            Num::Dec(m, _) => Num::Dec(m, frac),
+            other => other,
+        }
+    }
 }
 
 const ZEROS: u64 = 0x3030_3030_3030_3030;
@@ -148,12 +166,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn negative_zero_keeps_its_sign() {
+        for text in [&b"-0"[..], b"-0.0", b"-00.000", b" -0 "] {
+            match parse_number(text) {
+                Num::Float(x) => assert!(x == 0.0 && x.is_sign_negative(), "{text:?}"),
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        assert_eq!(parse_number(b"-0.5"), Num::Dec(-5, 1));
+        assert_eq!(parse_number(b"0.0"), Num::Dec(0, 1));
+        assert_eq!(parse_number(b"+0"), Num::Dec(0, 0));
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(parse_number(b"12.50"), Num::Dec(1250, 2));
         assert_eq!(parse_number(b" -7 "), Num::Dec(-7, 0));
         assert_eq!(parse_number(b"+.5"), Num::Dec(5, 1));
         assert_eq!(parse_number(b"3."), Num::Dec(3, 0));
-        assert_eq!(parse_number(b"-0.000"), Num::Dec(0, 3));
         assert_eq!(parse_number(b"1e3"), Num::Float(1000.0));
         assert_eq!(parse_number(b"1234567890.1234567890"), Num::Float(1_234_567_890.123_456_7));
         assert_eq!(parse_number(b"NaN"), Num::Nan);
@@ -174,7 +204,10 @@ mod tests {
             return parse_slow(b);
         }
         let m = digits.iter().fold(0i64, |m, &c| m * 10 + i64::from(c - b'0'));
-        Num::Dec(if neg { -m } else { m }, 0)
+        match (neg, m) {
+            (true, 0) => Num::Float(-0.0),
+            _ => Num::Dec(if neg { -m } else { m }, 0),
+        }
     }
 
     #[test]
