@@ -231,6 +231,86 @@ fn conform(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatc
         .collect()
 }
 
+/// CSV (or TSV) with a header row: RFC 4180 quoting (a field holding the
+/// delimiter, a quote, CR or LF is quoted, its quotes doubled), a null as
+/// an empty field and an empty string as `""`, as polars and DuckDB write
+/// them, so that readers tell the two apart (arrow-csv writes both empty).
+/// Values are formatted by arrow's display formatter, as arrow-csv does.
+fn write_delimited<W: Write>(
+    out: &mut W,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    delimiter: u8,
+    arrow_err: impl Fn(ArrowError) -> Error,
+    io_err: impl Fn(io::Error) -> Error,
+) -> Result<(), Error> {
+    fn push(line: &mut Vec<u8>, field: &[u8], delimiter: u8) {
+        let special = |b: &u8| *b == delimiter || matches!(b, b'"' | b'\n' | b'\r');
+        if !field.is_empty() && !field.iter().any(special) {
+            line.extend_from_slice(field);
+            return;
+        }
+        line.push(b'"');
+        for &b in field {
+            if b == b'"' {
+                line.push(b'"');
+            }
+            line.push(b);
+        }
+        line.push(b'"');
+    }
+    let mut line = Vec::with_capacity(1 << 16);
+    for (i, field) in schema.fields().iter().enumerate() {
+        if i > 0 {
+            line.push(delimiter);
+        }
+        push(&mut line, field.name().as_bytes(), delimiter);
+    }
+    line.push(b'\n');
+    let options = arrow_cast::display::FormatOptions::default().with_null("");
+    let mut text = String::new();
+    for batch in batches {
+        let columns = batch.columns();
+        let formatters = columns
+            .iter()
+            .map(|a| {
+                if a.data_type().is_nested() {
+                    return Err(ArrowError::CsvError(format!("nested type {} is not supported in CSV", a.data_type())));
+                }
+                arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &options)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&arrow_err)?;
+        // Logical nulls: a dictionary's null values too.
+        let nulls: Vec<_> = columns.iter().map(|a| a.logical_nulls()).collect();
+        for row in 0..batch.num_rows() {
+            for (c, formatter) in formatters.iter().enumerate() {
+                if c > 0 {
+                    line.push(delimiter);
+                }
+                if nulls[c].as_ref().is_some_and(|n| n.is_null(row)) {
+                    // A line of its own would be a blank line, which
+                    // readers skip: a lone null field is written `""`.
+                    if formatters.len() == 1 {
+                        line.extend_from_slice(b"\"\"");
+                    }
+                    continue;
+                }
+                text.clear();
+                formatter.value(row).write(&mut text).map_err(|e| arrow_err(ArrowError::CsvError(e.to_string())))?;
+                push(&mut line, text.as_bytes(), delimiter);
+            }
+            line.push(b'\n');
+            if line.len() >= 1 << 16 {
+                out.write_all(&line).map_err(&io_err)?;
+                line.clear();
+            }
+        }
+    }
+    out.write_all(&line).map_err(&io_err)?;
+    out.flush().map_err(io_err)
+}
+
 fn encode<W: Write + Send>(
     out: &mut W,
     schema: &SchemaRef,
@@ -246,13 +326,7 @@ fn encode<W: Write + Send>(
         OutputFormat::Table => write_table(out, schema, batches).map_err(io_err),
         OutputFormat::Csv | OutputFormat::Tsv => {
             let delimiter = if format == OutputFormat::Tsv { b'\t' } else { b',' };
-            let mut writer = arrow_csv::WriterBuilder::new().with_header(true).with_delimiter(delimiter).build(out);
-            if batches.is_empty() {
-                // The header alone, so that an empty result still names its
-                // columns.
-                writer.write(&RecordBatch::new_empty(schema.clone())).map_err(arrow_err)?;
-            }
-            batches.iter().try_for_each(|b| writer.write(b)).map_err(arrow_err)
+            write_delimited(out, schema, batches, delimiter, arrow_err, io_err)
         }
         OutputFormat::Ndjson => {
             // Nulls written out (`"v":null`), as polars and DuckDB write

@@ -232,6 +232,33 @@ mod round_trip {
     }
 
     #[test]
+    fn csv_tells_an_empty_string_from_a_null() {
+        let dir = TempDir::new("csv-null");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("n", DataType::UInt64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some(""), None, Some("a\"b"), Some("x,y"), Some("line\r\nbreak")])),
+                Arc::new(UInt64Array::from(vec![Some(1), Some(2), None, Some(4), Some(5)])),
+            ],
+        )
+        .unwrap();
+        let path = dir.path("n.csv");
+        write_batches(&schema, std::slice::from_ref(&batch), OutputFormat::Csv, Some(&path), &[]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "key,n\n\"\",1\n,2\n\"a\"\"b\",\n\"x,y\",4\n\"line\r\nbreak\",5\n");
+        // One column: a null is `""`, not a blank line readers skip.
+        let one = Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)]));
+        let batch =
+            RecordBatch::try_new(one.clone(), vec![Arc::new(StringArray::from(vec![None, Some("a")]))]).unwrap();
+        write_batches(&one, &[batch], OutputFormat::Csv, Some(&path), &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "key\n\"\"\na\n");
+    }
+
+    #[test]
     fn ndjson_reads_back() {
         let dir = TempDir::new("ndjson");
         let (schema, batches) = sample();
