@@ -401,6 +401,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
         batches.push(results.concat().with_context(|| format!("{name}: cannot read"))?);
     }
     let kind = kind.expect("clap requires at least one file");
+    let mut options: Option<String> = None;
     let context = || format!("cannot merge {kind} partials");
     let batch = match kind.as_str() {
         FEATURES_PARTIAL => {
@@ -417,6 +418,15 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
         }
         pagemill_logs::PARTIAL_KIND => {
             let (job, merged) = pagemill_logs::merge_partial_batches(&batches).with_context(context)?;
+            // The options (log format) of the partial whose job merged: the
+            // first that read a line (an empty log's says nothing).
+            let read_lines = |b: &RecordBatch| {
+                b.schema().metadata().get(pagemill_logs::PARTIAL_TOTALS_KEY).is_some_and(|t| !t.starts_with("lines=0 "))
+            };
+            if let Some(m) = batches.iter().find(|b| read_lines(b)).and_then(|b| RunMetadata::from_schema(&b.schema()))
+            {
+                options = Some(m.options);
+            }
             if args.partial { job.partial_batch(merged) } else { runner(global).finish(&job, merged, &[])?.batch }
         }
         COUNT_PARTIAL => {
@@ -456,7 +466,10 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
         }
     };
     let schema = match RunMetadata::merged(&metadata) {
-        Some(m) => m.apply(batch.schema().as_ref().clone()),
+        Some(mut m) => {
+            m.options = options.unwrap_or(m.options);
+            m.apply(batch.schema().as_ref().clone())
+        }
         None => batch.schema().as_ref().clone(),
     };
     // The partials are this command's inputs: never write onto one.

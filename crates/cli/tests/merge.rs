@@ -92,6 +92,18 @@ fn three_days_of_logs_merged_equal_one_run_over_the_three_files() {
     assert!(merged.starts_with("path,status_class,requests,"), "{merged}");
     check_merge(&dir, &["logs", "--group-by", "time", "--bucket", "1h"], &days);
     check_merge(&dir, &["logs"], &days);
+    // A day whose log is empty: its format is detected from nothing, and
+    // the merge takes the others' (also in the merged file's options).
+    let mut with_empty = vec![dir.file("empty.log", b"")];
+    with_empty.extend(days.iter().cloned());
+    check_merge(&dir, &["logs", "--group-by", "path"], &with_empty);
+    let (e, d) = (dir.path("e.arrow"), dir.path("d.arrow"));
+    ok(pagemill(&["logs", "--partial", "-o", s(&e), s(&with_empty[0])]));
+    ok(pagemill(&["logs", "--partial", "-o", s(&d), s(&days[0])]));
+    let m = dir.path("m.arrow");
+    ok(pagemill(&["merge", "-o", s(&m), s(&e), s(&d)]));
+    let schema = ok(pagemill(&["show", "--schema", s(&m)]));
+    assert!(schema.contains("log-format=timed"), "{schema}");
 }
 
 #[test]

@@ -315,9 +315,10 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
 
 /// What differs between the queries of two jobs, as far as merging their
 /// partials goes (`since`/`until` may differ), or None. The log format is
-/// not compared when `any_format`: for a partial that parsed no line (an
-/// empty or blank log, whose format detection had nothing to look at), it
-/// decided nothing.
+/// not compared when `any_format`: for a partial that read no line (an
+/// empty log, whose format detection had nothing to look at), it decided
+/// nothing. (One of malformed lines only did decide: they are malformed in
+/// its format.)
 fn spec_diff(a: &LogJob, b: &LogJob, any_format: bool) -> Option<String> {
     let (fa, fb) = (a.log_format(), b.log_format());
     if !any_format && fa.name() != fb.name() {
@@ -842,7 +843,7 @@ impl LogJob {
         let schema = batch.schema();
         let written = LogJob::from_partial_schema(&schema)?;
         let totals = read_totals(schema.metadata())?;
-        if let Some(diff) = spec_diff(self, &written, totals.parsed == 0) {
+        if let Some(diff) = spec_diff(self, &written, totals.lines == 0) {
             return Err(Error::PartialMismatch(diff));
         }
         let settings = *self.settings();
@@ -946,12 +947,12 @@ pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(LogJob, LogPart
     if batches.is_empty() {
         return Err(Error::BadPartial("no partials to merge".to_string()));
     }
-    // The job of the first partial that parsed a line: one of an empty log
-    // (a day's rotated file with no request) merges with any log format.
-    let parsed = |b: &RecordBatch| read_totals(b.schema().metadata()).map(|t| t.parsed > 0);
+    // The job of the first partial that read a line: one of an empty log (a
+    // day's rotated file that got no request) merges with any log format.
+    let read = |b: &RecordBatch| read_totals(b.schema().metadata()).map(|t| t.lines > 0);
     let mut reference = 0;
     for (i, b) in batches.iter().enumerate() {
-        if parsed(b)? {
+        if read(b)? {
             reference = i;
             break;
         }
@@ -960,7 +961,7 @@ pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(LogJob, LogPart
     let (mut since, mut until) = job.time_bounds();
     for (i, b) in batches.iter().enumerate().filter(|&(i, _)| i != reference) {
         let other = LogJob::from_partial_schema(&b.schema())?;
-        if let Some(diff) = spec_diff(&job, &other, !parsed(b)?) {
+        if let Some(diff) = spec_diff(&job, &other, !read(b)?) {
             return Err(Error::PartialMismatch(format!("{diff} (partials {} and {})", reference + 1, i + 1)));
         }
         let (s, u) = other.time_bounds();
