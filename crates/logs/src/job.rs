@@ -568,7 +568,8 @@ impl LogJob {
                 return false;
             }
         }
-        self.filters.iter().all(|f| f.accepts(r))
+        let escapes = self.format.escapes();
+        self.filters.iter().all(|f| f.accepts(r, escapes))
     }
 
     #[inline]

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::record::LogRecord;
+use crate::record::{Escapes, LogRecord, decode};
 use crate::time;
 
 /// A field to group by (or to count the top values of).
@@ -285,13 +285,15 @@ enum Test {
 /// * `status=404`, `status=404,500`, `status=5xx`, `status!=200`,
 ///   `status>=500`, `status<400` (also `>` and `<=`);
 /// * `status_class=4xx` (or `=4`), `status_class>=4` (4xx and 5xx), and
-///   the other operators, comparing classes;
+///   the other operators, comparing classes (a three-digit code stands for
+///   itself: `status_class>=400` is `status>=400`);
 /// * `method=GET,HEAD`, `method!=GET`, and the same `=`/`!=` on `path`,
 ///   `uri`, `ip`, `host`, `referrer`, `user_agent`;
 /// * `path^=/api/` (prefix), `path~^/api/v[0-9]+/` (regular expression,
 ///   searched anywhere unless anchored) on any text field.
 ///
-/// Text is compared as logged (before unescaping). A record without the
+/// Text is compared decoded, as the results show it (`\"`, `\xHH`, JSON's
+/// `\/` and `\uXXXX` unescaped; invalid UTF-8 as U+FFFD). A record without the
 /// field never matches `=`, `^=` or `~`, and always matches `!=`.
 #[derive(Clone, Debug)]
 pub struct Filter {
@@ -319,6 +321,17 @@ fn parse_status_set(value: &str, whole: &str) -> Result<Vec<(u16, u16)>, Error> 
         .collect()
 }
 
+/// The statuses `op` (`>=`, `>`, `<=`, `<`) keeps against the inclusive
+/// range `(lo, hi)` (one code, or a class's hundred): none for `< 0`.
+fn compare(op: &str, (lo, hi): (u16, u16)) -> Vec<(u16, u16)> {
+    match op {
+        ">=" => vec![(lo, u16::MAX)],
+        ">" => hi.checked_add(1).map(|from| (from, u16::MAX)).into_iter().collect(),
+        "<=" => vec![(0, hi)],
+        _ => lo.checked_sub(1).map(|to| (0, to)).into_iter().collect(),
+    }
+}
+
 impl FromStr for Filter {
     type Err = Error;
 
@@ -337,33 +350,31 @@ impl FromStr for Filter {
         }
         let numeric = matches!(field, GroupField::Status | GroupField::StatusClass);
         let test = match (op, numeric) {
-            // A class compares as a class: `status_class>=4` keeps 4xx and 5xx.
+            // A class compares as a class: `status_class>=4` keeps 4xx and
+            // 5xx. A status code stands for itself (`status_class>=400`, as
+            // partials of earlier releases, which compared codes, say).
             (_, true) if field == GroupField::StatusClass => {
                 let class = |v: &str| match v.trim().as_bytes() {
-                    [d] | [d, b'x' | b'X', b'x' | b'X'] if d.is_ascii_digit() => Ok(u16::from(d - b'0')),
+                    [d] | [d, b'x' | b'X', b'x' | b'X'] if d.is_ascii_digit() => {
+                        let base = u16::from(d - b'0') * 100;
+                        Ok((base, base + 99))
+                    }
+                    code @ [_, _, _] if code.iter().all(u8::is_ascii_digit) => {
+                        let n = code.iter().fold(0u16, |n, &c| n * 10 + u16::from(c - b'0'));
+                        Ok((n, n))
+                    }
                     _ => Err(Error::option("filter", s, "expected status classes like 4xx (or 4)")),
                 };
-                let ranges = match op {
-                    "=" | "!=" => {
-                        value.split(',').map(|v| class(v).map(|c| (c * 100, c * 100 + 99))).collect::<Result<_, _>>()?
-                    }
-                    ">=" => vec![(class(value)? * 100, u16::MAX)],
-                    ">" => vec![(class(value)? * 100 + 100, u16::MAX)],
-                    "<=" => vec![(0, class(value)? * 100 + 99)],
-                    "<" => vec![(0, (class(value)? * 100).saturating_sub(1))],
+                match op {
+                    "=" | "!=" => Test::StatusIn(value.split(',').map(class).collect::<Result<_, _>>()?),
+                    ">=" | ">" | "<=" | "<" => Test::StatusIn(compare(op, class(value)?)),
                     _ => return Err(Error::option("filter", s, "status_class takes =, !=, >=, >, <=, <")),
-                };
-                Test::StatusIn(ranges)
+                }
             }
             ("=" | "!=", true) => Test::StatusIn(parse_status_set(value, s)?),
             (">=" | ">" | "<=" | "<", true) => {
                 let n: u16 = value.trim().parse().map_err(|_| Error::option("filter", s, "expected a status code"))?;
-                Test::StatusIn(vec![match op {
-                    ">=" => (n, u16::MAX),
-                    ">" => (n.saturating_add(1), u16::MAX),
-                    "<=" => (0, n),
-                    _ => (0, n.saturating_sub(1)),
-                }])
+                Test::StatusIn(compare(op, (n, n)))
             }
             (_, true) => return Err(Error::option("filter", s, "status takes =, !=, >=, >, <=, <")),
             ("=" | "!=", false) => Test::TextIn(value.split(',').map(|v| v.as_bytes().into()).collect()),
@@ -381,14 +392,28 @@ impl Filter {
         &self.text
     }
 
-    /// Whether `r` passes.
+    /// Whether `r`, whose text fields are escaped with `escapes`, passes.
     #[inline]
-    pub(crate) fn accepts(&self, r: &LogRecord<'_>) -> bool {
+    pub(crate) fn accepts(&self, r: &LogRecord<'_>, escapes: Escapes) -> bool {
         let hit = match &self.test {
             Test::StatusIn(ranges) => r.status.is_some_and(|s| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s))),
-            Test::TextIn(values) => self.field.text(r).is_some_and(|t| values.iter().any(|v| **v == *t)),
-            Test::Prefix(p) => self.field.text(r).is_some_and(|t| t.starts_with(p)),
-            Test::Regex(re) => self.field.text(r).is_some_and(|t| re.is_match(t)),
+            test => self.field.text(r).is_some_and(|raw| {
+                // Text is compared as the results show it: decoded, which
+                // only a field with a backslash needs (`\/` in JSON).
+                let decoded;
+                let t = if memchr::memchr(b'\\', raw).is_some() {
+                    decoded = decode(raw, escapes);
+                    decoded.as_bytes()
+                } else {
+                    raw
+                };
+                match test {
+                    Test::TextIn(values) => values.iter().any(|v| **v == *t),
+                    Test::Prefix(p) => t.starts_with(p),
+                    Test::Regex(re) => re.is_match(t),
+                    Test::StatusIn(_) => false,
+                }
+            }),
         };
         hit != self.negate
     }
@@ -417,33 +442,45 @@ mod tests {
     #[test]
     fn filters() {
         let f = |s: &str| s.parse::<Filter>().unwrap();
-        assert!(f("status=5xx").accepts(&rec(503, b"/")));
-        assert!(!f("status=5xx").accepts(&rec(404, b"/")));
-        assert!(f("status=404,500").accepts(&rec(500, b"/")));
-        assert!(f("status!=200").accepts(&rec(500, b"/")));
-        assert!(!f("status!=200").accepts(&rec(200, b"/")));
-        assert!(f("status>=400").accepts(&rec(400, b"/")));
-        assert!(!f("status>400").accepts(&rec(400, b"/")));
-        assert!(f("status<400").accepts(&rec(399, b"/")));
-        assert!(f("path^=/api").accepts(&rec(200, b"/api/x")));
-        assert!(!f("path^=/api").accepts(&rec(200, b"/ap")));
-        assert!(f("path~^/v[0-9]+/").accepts(&rec(200, b"/v2/x")));
-        assert!(f("path=/a,/b").accepts(&rec(200, b"/b")));
-        assert!(!f("method=GET").accepts(&rec(200, b"/b")));
-        assert!(f("method!=GET").accepts(&rec(200, b"/b")));
+        assert!(f("status=5xx").accepts(&rec(503, b"/"), Escapes::Log));
+        assert!(!f("status=5xx").accepts(&rec(404, b"/"), Escapes::Log));
+        assert!(f("status=404,500").accepts(&rec(500, b"/"), Escapes::Log));
+        assert!(f("status!=200").accepts(&rec(500, b"/"), Escapes::Log));
+        assert!(!f("status!=200").accepts(&rec(200, b"/"), Escapes::Log));
+        assert!(f("status>=400").accepts(&rec(400, b"/"), Escapes::Log));
+        assert!(!f("status>400").accepts(&rec(400, b"/"), Escapes::Log));
+        assert!(f("status<400").accepts(&rec(399, b"/"), Escapes::Log));
+        assert!(f("path^=/api").accepts(&rec(200, b"/api/x"), Escapes::Log));
+        assert!(!f("path^=/api").accepts(&rec(200, b"/ap"), Escapes::Log));
+        assert!(f("path~^/v[0-9]+/").accepts(&rec(200, b"/v2/x"), Escapes::Log));
+        assert!(f("path=/a,/b").accepts(&rec(200, b"/b"), Escapes::Log));
+        assert!(!f("method=GET").accepts(&rec(200, b"/b"), Escapes::Log));
+        assert!(f("method!=GET").accepts(&rec(200, b"/b"), Escapes::Log));
         // Classes compare as classes.
-        assert!(f("status_class>=4").accepts(&rec(404, b"/")));
-        assert!(!f("status_class>=4").accepts(&rec(302, b"/")));
-        assert!(f("status_class>=4xx").accepts(&rec(503, b"/")));
-        assert!(!f("status_class>4").accepts(&rec(499, b"/")));
-        assert!(f("status_class>4").accepts(&rec(500, b"/")));
-        assert!(f("status_class<=4").accepts(&rec(499, b"/")));
-        assert!(!f("status_class<4").accepts(&rec(400, b"/")));
-        assert!(f("status_class<4").accepts(&rec(399, b"/")));
-        assert!(f("status_class=4").accepts(&rec(404, b"/")));
-        assert!(f("status_class=2xx,5").accepts(&rec(503, b"/")));
-        assert!(!f("status_class!=4xx").accepts(&rec(404, b"/")));
-        for bad in ["status=abc", "nope=1", "path>3", "status^=4", "path~(", "time=1", "status", "status_class=404"] {
+        assert!(f("status_class>=4").accepts(&rec(404, b"/"), Escapes::Log));
+        assert!(!f("status_class>=4").accepts(&rec(302, b"/"), Escapes::Log));
+        assert!(f("status_class>=4xx").accepts(&rec(503, b"/"), Escapes::Log));
+        assert!(!f("status_class>4").accepts(&rec(499, b"/"), Escapes::Log));
+        assert!(f("status_class>4").accepts(&rec(500, b"/"), Escapes::Log));
+        assert!(f("status_class<=4").accepts(&rec(499, b"/"), Escapes::Log));
+        assert!(!f("status_class<4").accepts(&rec(400, b"/"), Escapes::Log));
+        assert!(f("status_class<4").accepts(&rec(399, b"/"), Escapes::Log));
+        assert!(f("status_class=4").accepts(&rec(404, b"/"), Escapes::Log));
+        assert!(f("status_class=2xx,5").accepts(&rec(503, b"/"), Escapes::Log));
+        assert!(!f("status_class!=4xx").accepts(&rec(404, b"/"), Escapes::Log));
+        // Nothing is below 0 or above the largest code.
+        let zero = LogRecord { status: Some(0), ..LogRecord::default() };
+        assert!(!f("status_class<0").accepts(&zero, Escapes::Log));
+        assert!(!f("status<0").accepts(&zero, Escapes::Log));
+        assert!(!f("status>65535").accepts(&rec(65535, b"/"), Escapes::Log));
+        // A code in a class filter stands for itself (earlier releases' partials).
+        assert!(f("status_class>=400").accepts(&rec(404, b"/"), Escapes::Log));
+        assert!(!f("status_class>=400").accepts(&rec(399, b"/"), Escapes::Log));
+        assert!(f("status_class=404").accepts(&rec(404, b"/"), Escapes::Log));
+        // Text compares decoded.
+        assert!(f("path^=/api/").accepts(&rec(200, br"\/api\/x"), Escapes::Json));
+        assert!(f("path=/a\"b").accepts(&rec(200, br#"/a\"b"#), Escapes::Log));
+        for bad in ["status=abc", "nope=1", "path>3", "status^=4", "path~(", "time=1", "status", "status_class=40"] {
             assert!(bad.parse::<Filter>().is_err(), "{bad}");
         }
     }
