@@ -36,6 +36,9 @@ pub(crate) enum Field {
     UserAgent,
     Host,
     Latency(TimeUnit),
+    /// A coarser request time beside a finer one (`%T` beside `%D`): still
+    /// checked, and used only where the finer one is `-`.
+    LatencyFallback(TimeUnit),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,13 +307,16 @@ fn check_separated(items: &[Item], field: Field, fmt: &str, at: usize) -> Result
 /// and skip the others, so that a field's meaning decides, not its place
 /// in the line. `ranks` holds item index and rank of each status and bytes
 /// field; request times rank by their unit, the finest first (`%D` beats
-/// `%T`, which Apache writes in whole seconds).
+/// `%T`, which Apache writes in whole seconds), and the others stay as
+/// fallbacks: checked, and used where the finest is `-`.
 fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
     for kind in [Field::Status, Field::Bytes] {
         let of_kind: Vec<(usize, u8)> = ranks.iter().copied().filter(|&(i, _)| items[i] == Item::Field(kind)).collect();
         skip_all_but_best(items, &of_kind);
     }
-    let times: Vec<(usize, u8)> = (items.iter().enumerate())
+    let times: Vec<(usize, u8)> = items
+        .iter()
+        .enumerate()
         .filter_map(|(i, item)| match item {
             Item::Field(Field::Latency(unit)) => Some((
                 i,
@@ -324,7 +330,13 @@ fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
             _ => None,
         })
         .collect();
-    skip_all_but_best(items, &times);
+    let best = times.iter().map(|&(_, r)| r).max();
+    let keep = times.iter().find(|&&(_, r)| Some(r) == best).map(|&(i, _)| i);
+    for &(i, _) in &times {
+        if let (false, Item::Field(Field::Latency(unit))) = (Some(i) == keep, &items[i]) {
+            items[i] = Item::Field(Field::LatencyFallback(*unit));
+        }
+    }
 }
 
 /// Skip every field of `of_kind` (item index and rank) but the first of
@@ -536,7 +548,7 @@ impl Plan {
 
     /// Whether the format has a request-time field.
     pub(crate) fn has_latency(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s.field, Field::Latency(_)))
+        self.steps.iter().any(|s| matches!(s.field, Field::Latency(_) | Field::LatencyFallback(_)))
     }
 }
 
@@ -601,7 +613,17 @@ fn step<'a>(
         Field::Referrer => rec.referrer = dash_none(v),
         Field::UserAgent => rec.user_agent = dash_none(v),
         Field::Host => rec.host = rec.host.or(dash_none(v)),
-        Field::Latency(unit) => rec.latency_us = parse_duration(v, unit)?,
+        // Only a value overwrites: a fallback's, written before, stays
+        // where this field is `-`.
+        Field::Latency(unit) => {
+            if let Some(us) = parse_duration(v, unit)? {
+                rec.latency_us = Some(us);
+            }
+        }
+        Field::LatencyFallback(unit) => {
+            let us = parse_duration(v, unit)?;
+            rec.latency_us = rec.latency_us.or(us);
+        }
     }
     Ok(())
 }
@@ -871,6 +893,15 @@ mod tests {
         ] {
             let p = Plan::compile(fmt, Syntax::Apache).unwrap();
             assert_eq!(p.parse(line, true).unwrap().latency_us, Some(250_000), "{fmt}");
+        }
+        // The coarser field stands in where the finer is `-`, and is still
+        // checked.
+        for fmt in ["%h %>s %D %T", "%h %>s %T %D"] {
+            let p = Plan::compile(fmt, Syntax::Apache).unwrap();
+            let line: &[u8] = if fmt.ends_with("%T") { b"::1 200 - 2" } else { b"::1 200 2 -" };
+            assert_eq!(p.parse(line, true).unwrap().latency_us, Some(2_000_000), "{fmt}");
+            let bad: &[u8] = if fmt.ends_with("%T") { b"::1 200 250000 abc" } else { b"::1 200 abc 250000" };
+            assert_eq!(p.parse(bad, true), Err(LineError::BadLatency), "{fmt}");
         }
     }
 
