@@ -209,7 +209,18 @@ fn one_line(s: &str) -> String {
 pub fn terminal_safe(s: &str) -> Cow<'_, str> {
     fn hidden(c: char) -> bool {
         c.is_control()
-            || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+            || matches!(
+                c,
+                // Soft hyphen, combining grapheme joiner, Arabic letter mark,
+                // Hangul fillers, Mongolian vowel separator.
+                '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{180e}' | '\u{3164}' | '\u{ffa0}'
+                // Zero-width spaces and joiners, direction marks, line and
+                // paragraph separators, bidirectional embeddings and
+                // overrides, word joiner and invisible operators, isolates.
+                | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}'
+                // Byte order mark, interlinear annotations, tag characters.
+                | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}'
+            )
     }
     if !s.chars().any(hidden) {
         return Cow::Borrowed(s);
@@ -260,6 +271,7 @@ mod tests {
             "file                records\n日本語.txt                1\nab.txt                    2\na\\u{202e}b\\u{200b}        3\n"
         );
         assert_eq!(terminal_safe("x\u{1b}]0;pwned\u{7}"), "x\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(terminal_safe("a\u{2028}b\u{e0041}\u{ad}"), "a\\u{2028}b\\u{e0041}\\u{ad}");
         assert!(matches!(terminal_safe("plain \\ text"), Cow::Borrowed("plain \\ text")));
     }
 

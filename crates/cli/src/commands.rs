@@ -79,7 +79,15 @@ pub(crate) fn runner(global: &Global) -> Runner {
 /// Print the malformed-record summary on stderr, if there is anything to say.
 pub(crate) fn report_malformed(malformed: &Malformed) {
     if !malformed.is_empty() {
-        eprintln!("pagemill: {malformed}");
+        eprint_lines(&format!("pagemill: {malformed}"));
+    }
+}
+
+/// Print `text` on stderr line by line, each made safe for a terminal: file
+/// names and samples come from the inputs, escape sequences and all.
+pub(crate) fn eprint_lines(text: &str) {
+    for line in text.lines() {
+        eprintln!("{}", pagemill_arrow::terminal_safe(line));
     }
 }
 
@@ -655,7 +663,7 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
     }
     if let Some(path) = &args.rejects {
         let n = pagemill_logs::write_rejects(report, &inputs, path)?;
-        eprintln!("pagemill: logs: wrote {n} rejected lines to {}", path.display());
+        eprint_lines(&format!("pagemill: logs: wrote {n} rejected lines to {}", path.display()));
     }
     let schema = attach_metadata(report.schema().as_ref().clone(), "logs", &options, &inputs, &outcome.malformed);
     write_results(global, &args.output, &Arc::new(schema), std::slice::from_ref(&report.batch), &inputs)

@@ -12,7 +12,8 @@ impl log::Log for Stderr {
 
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
-            eprintln!("pagemill: {}: {}", record.level().as_str().to_ascii_lowercase(), record.args());
+            let text = format!("pagemill: {}: {}", record.level().as_str().to_ascii_lowercase(), record.args());
+            crate::commands::eprint_lines(&text);
         }
     }
 

@@ -15,7 +15,7 @@ use pagemill_split::Lines;
 use rayon::prelude::*;
 
 use crate::args::{Global, RedactArgs, Workers};
-use crate::commands::{log_format, pool, runner};
+use crate::commands::{eprint_lines, log_format, pool, runner};
 
 /// Test hook: abort the process (as a kill would) once this many chunks of
 /// an in-place run have been redacted and flushed.
@@ -187,7 +187,7 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
         }
     };
     report_malformed(&name, &malformed);
-    eprintln!("pagemill: {}", summary(&name, mode, &changes, redactor.masks()));
+    eprint_lines(&format!("pagemill: {}", summary(&name, mode, &changes, redactor.masks())));
     Ok(())
 }
 
@@ -249,9 +249,13 @@ fn report_malformed(name: &str, malformed: &Malformed) {
         return;
     }
     let kinds: Vec<String> = malformed.counts().map(|(k, n)| format!("{k}: {n}")).collect();
-    eprintln!("pagemill: {name}: {} malformed lines left as they are ({})", malformed.total(), kinds.join(", "));
+    eprint_lines(&format!(
+        "pagemill: {name}: {} malformed lines left as they are ({})",
+        malformed.total(),
+        kinds.join(", ")
+    ));
     for s in malformed.samples() {
-        eprintln!("  {name}: {} at byte {}: {}", s.kind, s.offset, s.text);
+        eprint_lines(&format!("  {name}: {} at byte {}: {}", s.kind, s.offset, s.text));
     }
 }
 

@@ -205,6 +205,17 @@ fn negative_zero_keeps_its_sign_as_in_polars_and_duckdb() {
 }
 
 #[test]
+fn malformed_summaries_show_escape_sequences_in_file_names() {
+    let dir = Dir::new("evilname");
+    let data = dir.file("ev\x1b[31mil\u{202e}.csv", b"k,v\na,1\nb\n");
+    let out = pagemill(&["features", &data, "-k", "k", "--value", "v"], None);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ev\\u{1b}[31mil\\u{202e}.csv:3:"), "{err}");
+    assert!(!err.contains('\x1b') && !err.contains('\u{202e}'), "{err}");
+}
+
+#[test]
 fn clear_errors() {
     let dir = Dir::new("errors");
     let a = dir.file("a.csv", b"x,y\n1,2\n");
