@@ -33,7 +33,8 @@
 //!   (after the target's first `?`, up to the next space, whether or not
 //!   the line splits into method, target and protocol), in a target logged
 //!   on its own (`%U%q`, a JSON `request_uri` beside `request`: both are
-//!   masked), and in a query logged on its own (`%q`, `$args`). Escapes
+//!   masked), and in a query logged on its own (`%q`, `$args`; a JSON key
+//!   such as `args` is not read, so not masked). Escapes
 //!   (`\"`, `\x22`, JSON `\u0026`) are masked whole, so the line stays
 //!   well-formed.
 //! * [`Mask::User`]: every byte of the user field (`%u`, `$remote_user`, a
