@@ -478,7 +478,8 @@ pub struct RedactArgs {
     #[arg(long, default_value = "auto", value_name = "FORMAT")]
     pub log_format: String,
 
-    /// JSON field mapping TARGET=PATH[,PATH...] (targets as for `pagemill logs`, plus `user`).
+    /// JSON field mapping TARGET=PATH[,PATH...] (targets as for `pagemill logs`, plus `user`, and
+    /// `query` for a query string logged apart: `args` and `query_string` unless set).
     #[arg(long, value_name = "TARGET=PATH")]
     pub json_field: Vec<String>,
 

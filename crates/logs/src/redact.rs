@@ -33,8 +33,9 @@
 //!   (after the target's first `?`, up to the next space, whether or not
 //!   the line splits into method, target and protocol), in a target logged
 //!   on its own (`%U%q`, a JSON `request_uri` beside `request`: both are
-//!   masked), and in a query logged on its own (`%q`, `$args`; a JSON key
-//!   such as `args` is not read, so not masked). Escapes
+//!   masked), and in a query logged on its own (`%q`, `$args`, a JSON
+//!   `args` or `query_string` key, or the keys `--json-field query=...`
+//!   names). Escapes
 //!   (`\"`, `\x22`, JSON `\u0026`) are masked whole, so the line stays
 //!   well-formed.
 //! * [`Mask::User`]: every byte of the user field (`%u`, `$remote_user`, a
@@ -247,6 +248,19 @@ impl Redactor {
                 "needs a secret key (a key file or the PAGEMILL_REDACT_KEY environment variable); \
                  a built-in key would let anyone reverse the hashes",
             ));
+        }
+        let mut format = format;
+        // A JSON query logged apart (`"args":"$args"`): read it to mask it,
+        // unless --json-field says where queries are.
+        if masks.contains(&Mask::Query)
+            && let Some(fields) = format.json_fields()
+            && !fields.entries().any(|(t, _, _)| t == crate::JsonTarget::Query)
+        {
+            let mut fields = fields.clone();
+            for key in ["args", "query_string"] {
+                fields.push_entry(crate::JsonTarget::Query, key, crate::TimeUnit::Seconds);
+            }
+            format.set_json_fields(fields)?;
         }
         Ok(Redactor { format, masks, key })
     }

@@ -199,6 +199,30 @@ fn every_query_of_a_line_is_masked_even_where_the_request_does_not_split() {
 }
 
 #[test]
+fn a_json_query_logged_apart_is_masked() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Query], None).unwrap();
+    for (line, want) in [
+        (
+            r#"{"request":"GET /a HTTP/1.1","args":"b=1&t=SECRET","status":200}"#,
+            r#"{"request":"GET /a HTTP/1.1","args":"x=x&x=xxxxxx","status":200}"#,
+        ),
+        (r#"{"uri":"/a","query_string":"k=v","status":200}"#, r#"{"uri":"/a","query_string":"x=x","status":200}"#),
+        (r#"{"uri":"/a","args":"","status":200}"#, r#"{"uri":"/a","args":"","status":200}"#),
+    ] {
+        let mut bytes = line.as_bytes().to_vec();
+        r.redact_line(&mut bytes).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), want);
+    }
+    // --json-field query=... names the key instead.
+    let mut fields = pagemill_logs::JsonFields::default();
+    fields.apply("query=q").unwrap();
+    let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Query], None).unwrap();
+    let mut bytes = br#"{"uri":"/a","q":"k=v","args":"k=v","status":200}"#.to_vec();
+    r.redact_line(&mut bytes).unwrap();
+    assert_eq!(bytes, br#"{"uri":"/a","q":"x=x","args":"k=v","status":200}"#);
+}
+
+#[test]
 fn a_json_user_that_is_a_number_stays_a_number() {
     let json = LogFormat::json();
     let r = Redactor::new(json.clone(), &[Mask::User, Mask::Ip], None).unwrap();
