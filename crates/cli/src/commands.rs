@@ -428,9 +428,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
             let (job, merged) = pagemill_logs::merge_partial_batches(&batches).with_context(context)?;
             // The options (log format) of the partial whose job merged: the
             // first that read a line (an empty log's says nothing).
-            let read_lines = |b: &RecordBatch| {
-                b.schema().metadata().get(pagemill_logs::PARTIAL_TOTALS_KEY).is_some_and(|t| !t.starts_with("lines=0 "))
-            };
+            let read_lines = |b: &RecordBatch| pagemill_logs::partial_lines(b).is_ok_and(|n| n > 0);
             if let Some(m) = batches.iter().find(|b| read_lines(b)).and_then(|b| RunMetadata::from_schema(&b.schema()))
             {
                 options = Some(m.options);

@@ -39,6 +39,9 @@ pub enum Error {
     /// A logs partial is damaged: bad metadata, a missing or mistyped
     /// column, an undecodable cell (says where).
     BadPartial(String),
+    /// A logs partial written by an earlier pagemill whose query meant
+    /// something else than the same query now (says what).
+    StalePartial(String),
 }
 
 impl Error {
@@ -72,6 +75,9 @@ impl fmt::Display for Error {
             Error::NotAPartial(why) => write!(f, "not a pagemill logs partial: {why}"),
             Error::PartialMismatch(what) => write!(f, "partials differ: {what}"),
             Error::BadPartial(why) => write!(f, "damaged logs partial: {why}"),
+            Error::StalePartial(why) => {
+                write!(f, "logs partial of an earlier pagemill: {why}; run its inputs again with this version")
+            }
         }
     }
 }
@@ -88,7 +94,8 @@ impl std::error::Error for Error {
             | Error::Option { .. }
             | Error::NotAPartial(_)
             | Error::PartialMismatch(_)
-            | Error::BadPartial(_) => None,
+            | Error::BadPartial(_)
+            | Error::StalePartial(_) => None,
         }
     }
 }

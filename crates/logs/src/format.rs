@@ -185,6 +185,15 @@ impl LogFormat {
         if self.is_json() && !rec.has_request() { Err(LineError::NoRequest) } else { Ok(()) }
     }
 
+    /// How many request-time fields a text format has (a JSON format reads
+    /// one key, the first present).
+    pub(crate) fn latency_fields(&self) -> usize {
+        match &self.kind {
+            Kind::Text(p, _) => p.latency_fields(),
+            Kind::Json(_) => 0,
+        }
+    }
+
     /// Whether lines of this format carry a request time.
     pub fn has_latency(&self) -> bool {
         match &self.kind {

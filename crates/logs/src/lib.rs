@@ -155,6 +155,7 @@ pub use crate::json::{JsonFields, JsonTarget};
 pub use crate::output::{LogReport, schema_of, write_rejects};
 pub use crate::partial::{
     PARTIAL_KEY, PARTIAL_KIND, PARTIAL_SPEC_KEY, PARTIAL_TOTALS_KEY, merge_partial_batches, merge_partials,
+    partial_lines,
 };
 pub use crate::query::{Bucket, Filter, GroupField, Metric, parse_time_bound};
 pub use crate::record::{LineError, LogRecord, TimeUnit};

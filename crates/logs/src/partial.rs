@@ -187,6 +187,7 @@ fn spec_text(job: &LogJob) -> String {
     if let Some(u) = until {
         lines.push(("until", u.to_string()));
     }
+    lines.push(("rules", RULES.to_string()));
     let mut text = String::new();
     for (name, value) in lines {
         text.push_str(name);
@@ -197,13 +198,44 @@ fn spec_text(job: &LogJob) -> String {
     text
 }
 
+/// The query rules a partial was made with (the spec's `rules` line; none
+/// in partials of earlier releases). 2: a `status_class` filter compares
+/// classes (before, codes: `status_class>=4` kept every status from 4),
+/// and of two request-time fields the finest is read (before, the last).
+const RULES: u32 = 2;
+
+/// Refuse a partial made under rules 1 whose query those rules answered
+/// differently: a `status_class` filter on anything but three-digit codes,
+/// or a format with two request-time fields.
+fn check_rules_1(job: &LogJob) -> Result<(), Error> {
+    for f in job.filter_list() {
+        if let Some(values) = f.text().strip_prefix("status_class") {
+            let values = values.trim_start_matches(['=', '!', '<', '>']);
+            let codes = values.split(',').all(|v| v.trim().len() == 3 && v.trim().bytes().all(|b| b.is_ascii_digit()));
+            if !codes {
+                return Err(Error::StalePartial(format!(
+                    "its filter {:?} compared status codes, not classes",
+                    f.text()
+                )));
+            }
+        }
+    }
+    if job.log_format().latency_fields() > 1 {
+        return Err(Error::StalePartial(
+            "its log format has two request-time fields, of which the last was read, not the finest".to_string(),
+        ));
+    }
+    Ok(())
+}
+
 fn spec_error(line: usize, why: impl std::fmt::Display) -> Error {
     Error::BadPartial(format!("{PARTIAL_SPEC_KEY}, line {line}: {why}"))
 }
 
 /// Rebuild a job from its spec text.
 fn job_from_spec(text: &str) -> Result<LogJob, Error> {
-    const SINGLE: [&str; 12] = [
+    const SINGLE: [&str; 13] = [
+        "rules",
         "format",
         "syntax",
         "escapes",
@@ -310,6 +342,11 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
         }
     };
     job.set_time_bounds(bound("since")?, bound("until")?);
+    match single.get("rules") {
+        None => check_rules_1(&job)?,
+        Some((_, v)) if v == &RULES.to_string() => {}
+        Some((n, v)) => return Err(spec_error(*n, format!("rules {v:?}: made by a later pagemill"))),
+    }
     Ok(job)
 }
 
@@ -949,7 +986,7 @@ pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(LogJob, LogPart
     }
     // The job of the first partial that read a line: one of an empty log (a
     // day's rotated file that got no request) merges with any log format.
-    let read = |b: &RecordBatch| read_totals(b.schema().metadata()).map(|t| t.lines > 0);
+    let read = |b: &RecordBatch| partial_lines(b).map(|n| n > 0);
     let mut reference = 0;
     for (i, b) in batches.iter().enumerate() {
         if read(b)? {
@@ -983,6 +1020,13 @@ pub fn merge_partial_batches(batches: &[RecordBatch]) -> Result<(LogJob, LogPart
     }
     job.set_time_bounds(since, until);
     Ok((job, merged))
+}
+
+/// How many lines the run that wrote a partial batch read (its
+/// [`PARTIAL_TOTALS_KEY`] metadata): 0 for an empty log, whose partial
+/// merges with partials of any log format.
+pub fn partial_lines(batch: &RecordBatch) -> Result<u64, Error> {
+    read_totals(batch.schema().metadata()).map(|t| t.lines)
 }
 
 /// Merge partial batches (see [`merge_partial_batches`]) and finish them:

@@ -546,6 +546,11 @@ impl Plan {
         Ok(())
     }
 
+    /// How many request-time fields the format has.
+    pub(crate) fn latency_fields(&self) -> usize {
+        self.steps.iter().filter(|s| matches!(s.field, Field::Latency(_) | Field::LatencyFallback(_))).count()
+    }
+
     /// Whether the format has a request-time field.
     pub(crate) fn has_latency(&self) -> bool {
         self.steps.iter().any(|s| matches!(s.field, Field::Latency(_) | Field::LatencyFallback(_)))

@@ -318,6 +318,54 @@ fn an_empty_log_of_any_format_merges_with_the_others() {
     }
 }
 
+/// `batch` as an earlier release wrote it: no `rules` line in its spec.
+fn as_earlier_release(batch: &RecordBatch) -> RecordBatch {
+    let schema = batch.schema();
+    let mut metadata = schema.metadata().clone();
+    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 2\n", "");
+    assert_ne!(spec, metadata[PARTIAL_SPEC_KEY], "this release writes its rules");
+    metadata.insert(PARTIAL_SPEC_KEY.to_string(), spec);
+    let schema = Arc::new(Schema::new(schema.fields().clone()).with_metadata(metadata));
+    RecordBatch::try_new(schema, batch.columns().to_vec()).unwrap()
+}
+
+#[test]
+fn earlier_partials_merge_unless_their_query_meant_something_else() {
+    let input = day("x.log", 300, AccessLogFormat::Timed, 3);
+    let inputs = std::slice::from_ref(&input);
+    let stale = |job: &LogJob| {
+        let p = partial(job, inputs);
+        let whole = merge_partials(std::slice::from_ref(&p)).unwrap();
+        match merge_partials(&[as_earlier_release(&p)]) {
+            Ok(merged) => {
+                assert_eq!(merged.batch, whole.batch);
+                None
+            }
+            Err(e @ Error::StalePartial(_)) => Some(e.to_string()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let mut plain = job(&[GroupField::Path]);
+    assert_eq!(stale(&plain), None);
+    plain.filter("status_class>=400".parse().unwrap());
+    assert_eq!(stale(&plain), None, "a code meant the same");
+    let mut class = job(&[GroupField::Path]);
+    class.filter("status_class>=4".parse().unwrap());
+    let why = stale(&class).unwrap();
+    assert!(why.contains("\"status_class>=4\" compared status codes, not classes"), "{why}");
+    let two = LogFormat::apache(r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i" %D %T"#).unwrap();
+    let mut timed = LogJob::new(two);
+    timed.group_by(&[GroupField::Path]).unwrap();
+    let apache_day = {
+        let mut v = Vec::new();
+        AccessLog::new(200, AccessLogFormat::Combined, 5).write_to(&mut v).unwrap();
+        let text = String::from_utf8(v).unwrap().lines().map(|l| format!("{l} 250000 0\n")).collect::<String>();
+        Source::from_bytes("two.log", text.into_bytes())
+    };
+    let p = partial(&timed, std::slice::from_ref(&apache_day));
+    assert!(matches!(merge_partials(&[as_earlier_release(&p)]), Err(Error::StalePartial(_))));
+}
+
 /// `batch` with cell `row` of Binary column `name` replaced.
 fn with_cell(batch: &RecordBatch, name: &str, row: usize, bytes: &[u8]) -> RecordBatch {
     let a = binary(batch, name);
