@@ -561,7 +561,7 @@ impl LogJob {
     }
 
     #[inline]
-    fn accepts(&self, r: &LogRecord<'_>) -> bool {
+    fn accepts(&self, r: &LogRecord<'_>, scratch: &mut Vec<u8>) -> bool {
         if self.since.is_some() || self.until.is_some() {
             let Some(t) = r.time else { return false };
             if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
@@ -569,7 +569,7 @@ impl LogJob {
             }
         }
         let escapes = self.format.escapes();
-        self.filters.iter().all(|f| f.accepts(r, escapes))
+        self.filters.iter().all(|f| f.accepts(r, escapes, scratch))
     }
 
     #[inline]
@@ -764,6 +764,7 @@ impl LogJob {
         let mut key = [Part::Null; MAX_GROUP_FIELDS + 1];
         let mut record = LogRecord::default();
         let mut parser = self.format.parser();
+        let mut scratch = Vec::new();
         for line in Lines.records(chunk.bytes) {
             totals.lines += 1;
             let parsed = parser.parse_into(line.bytes, need_time, &mut record);
@@ -782,7 +783,7 @@ impl LogJob {
                 }
             };
             totals.parsed += 1;
-            if !self.accepts(r) {
+            if !self.accepts(r, &mut scratch) {
                 continue;
             }
             totals.matched += 1;

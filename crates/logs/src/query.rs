@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::record::{Escapes, LogRecord, decode};
+use crate::record::{Escapes, LogRecord, unescape_into};
 use crate::time;
 
 /// A field to group by (or to count the top values of).
@@ -292,8 +292,9 @@ enum Test {
 /// * `path^=/api/` (prefix), `path~^/api/v[0-9]+/` (regular expression,
 ///   searched anywhere unless anchored) on any text field.
 ///
-/// Text is compared decoded, as the results show it (`\"`, `\xHH`, JSON's
-/// `\/` and `\uXXXX` unescaped; invalid UTF-8 as U+FFFD). A record without the
+/// Text is compared with its escapes decoded, as the results show it (`\"`,
+/// `\xHH`, JSON's `\/` and `\uXXXX`); bytes that are not UTF-8 compare as
+/// they are. A record without the
 /// field never matches `=`, `^=` or `~`, and always matches `!=`.
 #[derive(Clone, Debug)]
 pub struct Filter {
@@ -392,18 +393,19 @@ impl Filter {
         &self.text
     }
 
-    /// Whether `r`, whose text fields are escaped with `escapes`, passes.
+    /// Whether `r`, whose text fields are escaped with `escapes`, passes;
+    /// `scratch` holds a field's decoded text.
     #[inline]
-    pub(crate) fn accepts(&self, r: &LogRecord<'_>, escapes: Escapes) -> bool {
+    pub(crate) fn accepts(&self, r: &LogRecord<'_>, escapes: Escapes, scratch: &mut Vec<u8>) -> bool {
         let hit = match &self.test {
             Test::StatusIn(ranges) => r.status.is_some_and(|s| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s))),
             test => self.field.text(r).is_some_and(|raw| {
-                // Text is compared as the results show it: decoded, which
-                // only a field with a backslash needs (`\/` in JSON).
-                let decoded;
+                // Text is compared with its escapes decoded (`\/` in JSON),
+                // which only a field with a backslash needs.
                 let t = if memchr::memchr(b'\\', raw).is_some() {
-                    decoded = decode(raw, escapes);
-                    decoded.as_bytes()
+                    scratch.clear();
+                    unescape_into(raw, escapes, scratch);
+                    &scratch[..]
                 } else {
                     raw
                 };
@@ -442,44 +444,44 @@ mod tests {
     #[test]
     fn filters() {
         let f = |s: &str| s.parse::<Filter>().unwrap();
-        assert!(f("status=5xx").accepts(&rec(503, b"/"), Escapes::Log));
-        assert!(!f("status=5xx").accepts(&rec(404, b"/"), Escapes::Log));
-        assert!(f("status=404,500").accepts(&rec(500, b"/"), Escapes::Log));
-        assert!(f("status!=200").accepts(&rec(500, b"/"), Escapes::Log));
-        assert!(!f("status!=200").accepts(&rec(200, b"/"), Escapes::Log));
-        assert!(f("status>=400").accepts(&rec(400, b"/"), Escapes::Log));
-        assert!(!f("status>400").accepts(&rec(400, b"/"), Escapes::Log));
-        assert!(f("status<400").accepts(&rec(399, b"/"), Escapes::Log));
-        assert!(f("path^=/api").accepts(&rec(200, b"/api/x"), Escapes::Log));
-        assert!(!f("path^=/api").accepts(&rec(200, b"/ap"), Escapes::Log));
-        assert!(f("path~^/v[0-9]+/").accepts(&rec(200, b"/v2/x"), Escapes::Log));
-        assert!(f("path=/a,/b").accepts(&rec(200, b"/b"), Escapes::Log));
-        assert!(!f("method=GET").accepts(&rec(200, b"/b"), Escapes::Log));
-        assert!(f("method!=GET").accepts(&rec(200, b"/b"), Escapes::Log));
+        assert!(f("status=5xx").accepts(&rec(503, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status=5xx").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status=404,500").accepts(&rec(500, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status!=200").accepts(&rec(500, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status!=200").accepts(&rec(200, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status>=400").accepts(&rec(400, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status>400").accepts(&rec(400, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status<400").accepts(&rec(399, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("path^=/api").accepts(&rec(200, b"/api/x"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("path^=/api").accepts(&rec(200, b"/ap"), Escapes::Log, &mut Vec::new()));
+        assert!(f("path~^/v[0-9]+/").accepts(&rec(200, b"/v2/x"), Escapes::Log, &mut Vec::new()));
+        assert!(f("path=/a,/b").accepts(&rec(200, b"/b"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("method=GET").accepts(&rec(200, b"/b"), Escapes::Log, &mut Vec::new()));
+        assert!(f("method!=GET").accepts(&rec(200, b"/b"), Escapes::Log, &mut Vec::new()));
         // Classes compare as classes.
-        assert!(f("status_class>=4").accepts(&rec(404, b"/"), Escapes::Log));
-        assert!(!f("status_class>=4").accepts(&rec(302, b"/"), Escapes::Log));
-        assert!(f("status_class>=4xx").accepts(&rec(503, b"/"), Escapes::Log));
-        assert!(!f("status_class>4").accepts(&rec(499, b"/"), Escapes::Log));
-        assert!(f("status_class>4").accepts(&rec(500, b"/"), Escapes::Log));
-        assert!(f("status_class<=4").accepts(&rec(499, b"/"), Escapes::Log));
-        assert!(!f("status_class<4").accepts(&rec(400, b"/"), Escapes::Log));
-        assert!(f("status_class<4").accepts(&rec(399, b"/"), Escapes::Log));
-        assert!(f("status_class=4").accepts(&rec(404, b"/"), Escapes::Log));
-        assert!(f("status_class=2xx,5").accepts(&rec(503, b"/"), Escapes::Log));
-        assert!(!f("status_class!=4xx").accepts(&rec(404, b"/"), Escapes::Log));
+        assert!(f("status_class>=4").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status_class>=4").accepts(&rec(302, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class>=4xx").accepts(&rec(503, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status_class>4").accepts(&rec(499, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class>4").accepts(&rec(500, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class<=4").accepts(&rec(499, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status_class<4").accepts(&rec(400, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class<4").accepts(&rec(399, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class=4").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class=2xx,5").accepts(&rec(503, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status_class!=4xx").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
         // Nothing is below 0 or above the largest code.
         let zero = LogRecord { status: Some(0), ..LogRecord::default() };
-        assert!(!f("status_class<0").accepts(&zero, Escapes::Log));
-        assert!(!f("status<0").accepts(&zero, Escapes::Log));
-        assert!(!f("status>65535").accepts(&rec(65535, b"/"), Escapes::Log));
+        assert!(!f("status_class<0").accepts(&zero, Escapes::Log, &mut Vec::new()));
+        assert!(!f("status<0").accepts(&zero, Escapes::Log, &mut Vec::new()));
+        assert!(!f("status>65535").accepts(&rec(65535, b"/"), Escapes::Log, &mut Vec::new()));
         // A code in a class filter stands for itself (earlier releases' partials).
-        assert!(f("status_class>=400").accepts(&rec(404, b"/"), Escapes::Log));
-        assert!(!f("status_class>=400").accepts(&rec(399, b"/"), Escapes::Log));
-        assert!(f("status_class=404").accepts(&rec(404, b"/"), Escapes::Log));
+        assert!(f("status_class>=400").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!f("status_class>=400").accepts(&rec(399, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(f("status_class=404").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
         // Text compares decoded.
-        assert!(f("path^=/api/").accepts(&rec(200, br"\/api\/x"), Escapes::Json));
-        assert!(f("path=/a\"b").accepts(&rec(200, br#"/a\"b"#), Escapes::Log));
+        assert!(f("path^=/api/").accepts(&rec(200, br"\/api\/x"), Escapes::Json, &mut Vec::new()));
+        assert!(f("path=/a\"b").accepts(&rec(200, br#"/a\"b"#), Escapes::Log, &mut Vec::new()));
         for bad in ["status=abc", "nope=1", "path>3", "status^=4", "path~(", "time=1", "status", "status_class=40"] {
             assert!(bad.parse::<Filter>().is_err(), "{bad}");
         }

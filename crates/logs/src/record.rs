@@ -352,6 +352,13 @@ pub(crate) fn decode(raw: &[u8], escapes: Escapes) -> String {
         return String::from_utf8_lossy(raw).into_owned();
     }
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    unescape_into(raw, escapes, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The bytes of a raw field with its escapes decoded, appended to `out`;
+/// bytes that are not UTF-8 are kept as they are.
+pub(crate) fn unescape_into(raw: &[u8], escapes: Escapes, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < raw.len() {
         let c = raw[i];
@@ -398,7 +405,6 @@ pub(crate) fn decode(raw: &[u8], escapes: Escapes) -> String {
         out.push(c);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Decode `\uXXXX` (and a following low surrogate) at the start of `b`.
