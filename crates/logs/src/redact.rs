@@ -295,19 +295,25 @@ impl Redactor {
                     }
                 }
                 Mask::Query => {
-                    for span in [spans.query.clone(), spans.target_query.clone(), spans.query_field.clone()]
-                        .into_iter()
-                        .flatten()
-                    {
+                    for span in [spans.query.clone(), spans.target_query.clone()].into_iter().flatten() {
                         if mask_except(&mut line[span], b"&=") {
+                            changes.changed(mask);
+                        }
+                    }
+                    if let Some(span) = spans.query_field.clone() {
+                        let bare = json_bare(line, &span, self.format.escapes());
+                        let field = &mut line[span];
+                        let changed = if bare { mask_json_number(field) } else { mask_except(field, b"&=") };
+                        if changed {
                             changes.changed(mask);
                         }
                     }
                 }
                 Mask::User => {
                     if let Some(span) = spans.user.clone() {
+                        let bare = json_bare(line, &span, self.format.escapes());
                         let field = &mut line[span];
-                        let changed = if spans.user_bare { mask_json_number(field) } else { mask_except(field, b"") };
+                        let changed = if bare { mask_json_number(field) } else { mask_except(field, b"") };
                         if changed {
                             changes.changed(mask);
                         }
@@ -351,10 +357,7 @@ impl Redactor {
             Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
         });
         let user = rec.user.and_then(|u| span_of(line, u));
-        // A JSON user that is not a string (`"user_id":12345`).
-        let user_bare = self.format.escapes() == crate::record::Escapes::Json
-            && user.as_ref().is_some_and(|u| u.start == 0 || line[u.start - 1] != b'"');
-        Ok(Spans { ip: rec.ip.and_then(|ip| span_of(line, ip)), user, user_bare, query, target_query, query_field })
+        Ok(Spans { ip: rec.ip.and_then(|ip| span_of(line, ip)), user, query, target_query, query_field })
     }
 
     /// Redact every line of `chunk` (whole lines, as planned by
@@ -408,8 +411,6 @@ impl Redactor {
 struct Spans {
     ip: Option<Range<usize>>,
     user: Option<Range<usize>>,
-    /// Whether `user` is a JSON number or literal, not a string.
-    user_bare: bool,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,
     /// The query of the request target (in the request line or not).
@@ -457,7 +458,13 @@ fn mask_except(field: &mut [u8], keep: &[u8]) -> bool {
     changed
 }
 
-/// [`Mask::User`] on a JSON value that is not a string: every digit of a
+/// Whether the field at `span` of `line` is a JSON number or literal
+/// (`"user_id":12345`), not a string.
+fn json_bare(line: &[u8], span: &Range<usize>, escapes: crate::record::Escapes) -> bool {
+    escapes == crate::record::Escapes::Json && (span.start == 0 || line[span.start - 1] != b'"')
+}
+
+/// [`Mask::User`] (or [`Mask::Query`]) on a JSON value that is not a string: every digit of a
 /// number becomes `9` (a JSON number has no room for `x`; sign, point and
 /// exponent stay), so the line stays valid JSON of the same length, and
 /// after every single byte written too (written back to front, as

@@ -208,6 +208,9 @@ fn a_json_query_logged_apart_is_masked() {
         ),
         (r#"{"uri":"/a","query_string":"k=v","status":200}"#, r#"{"uri":"/a","query_string":"x=x","status":200}"#),
         (r#"{"uri":"/a","args":"","status":200}"#, r#"{"uri":"/a","args":"","status":200}"#),
+        // Not a string: the line stays valid JSON.
+        (r#"{"uri":"/a","args":12345,"status":200}"#, r#"{"uri":"/a","args":99999,"status":200}"#),
+        (r#"{"uri":"/a","query_string":true,"status":200}"#, r#"{"uri":"/a","query_string":true,"status":200}"#),
     ] {
         let mut bytes = line.as_bytes().to_vec();
         r.redact_line(&mut bytes).unwrap();
