@@ -27,7 +27,7 @@
 //! | format | name | extensions | notes |
 //! |---|---|---|---|
 //! | terminal table | `table` | | numbers right-aligned, floats rounded per column, nulls as `null` |
-//! | CSV / TSV | `csv`, `tsv` | `.csv`, `.tsv` | header row, RFC 4180 quoting; a null is an empty field, an empty string `""` |
+//! | CSV / TSV | `csv`, `tsv` | `.csv`, `.tsv` | header row, RFC 4180 quoting; a null is an empty field, an empty string `""` (in a one-column file a null is `""` too: an empty line would be skipped) |
 //! | NDJSON | `ndjson`, `jsonl`, `json` | `.ndjson`, `.jsonl`, `.json` | one object per row (arrow-json) |
 //! | Arrow IPC file | `arrow`, `ipc` | `.arrow`, `.ipc`, `.feather` | uncompressed by default, so readers can memory-map it |
 //! | Arrow IPC stream | `arrow-stream`, `ipc-stream` | `.arrows` | what `-o -` writes to stdout |

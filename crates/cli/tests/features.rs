@@ -244,6 +244,11 @@ fn clear_errors() {
     );
     let out = pagemill(&["features", &dup, "-k", "k", "--value", "2", "--agg", "sum", "--output-format", "csv"], None);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\na,1,100.0\n");
+    // A number naming two columns is an index.
+    let digits = dir.file("digits.csv", b"k,1,1\na,5,7\n");
+    let out =
+        pagemill(&["features", &digits, "-k", "k", "--value", "1", "--agg", "sum", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,1_sum\na,1,5.0\n");
     let out = pagemill(&["features", &a, "-k", "x\ny"], None);
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     let out = pagemill(&["features", &dir.file("empty.csv", b""), "-k", "x"], None);

@@ -339,10 +339,15 @@ fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> 
         // Polars refuses such a header, DuckDB renames the copies: taking
         // the first silently may aggregate the wrong column.
         let positions: Vec<usize> = (i..names.len()).filter(|&j| names[j] == column).collect();
-        if positions.len() > 1 {
+        // A number that names several columns is taken as an index, the
+        // way the error below asks to pick one.
+        let index = !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit());
+        if positions.len() == 1 {
+            return Ok(i);
+        }
+        if !index {
             return Err(Error::AmbiguousColumn { column: column.to_string(), positions });
         }
-        return Ok(i);
     }
     if !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit()) {
         let index: usize =
