@@ -50,7 +50,9 @@
 //! TARGET UNIT PATH` (JSON formats, one per key path, in priority order),
 //! `group-by`, `metrics`, `tops` (comma-separated; tops as `K:FIELD`),
 //! `bucket` (seconds), `sigfig`, `exact-limit`, `lg-k`, `filter` (one per
-//! `--where`, as written), and `since`/`until` (µs) when set;
+//! `--where`, as written), `since`/`until` (µs) when set, and `rules 2`
+//! (the query rules; partials of earlier releases have none and are read
+//! unless their query meant something else then);
 //! [`PARTIAL_TOTALS_KEY`] = `lines=N parsed=N matched=N`. Rejected lines
 //! are not kept.
 
