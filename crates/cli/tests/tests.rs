@@ -134,6 +134,28 @@ fn csv_and_fixed_record_formats() {
     let out = run(&["count", "--records", "fixed:16", "--strict", bin.to_str().unwrap()], None, None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("strict"));
+    // A quote never closed swallows every later line into one record: it
+    // is counted once and reported, at any chunk size, and --strict fails.
+    let mut text = b"a,b\n1,2\n3,\"oops\n".to_vec();
+    for i in 0..2000 {
+        text.extend_from_slice(format!("{i},x\n").as_bytes());
+    }
+    let stray = dir.file("stray.csv", &text);
+    for chunk in ["1", "64", "4096", "1M"] {
+        let out = run(
+            &["count", "--records", "csv", "--chunk-size", chunk, "--output-format", "csv", stray.to_str().unwrap()],
+            None,
+            None,
+        );
+        assert_eq!(counts(&out), vec![3], "chunk {chunk}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("malformed records: 1 (unclosed-quote: 1)") && stderr.contains("at byte 8"),
+            "{stderr}"
+        );
+    }
+    let out = run(&["count", "--records", "csv", "--strict", stray.to_str().unwrap()], None, None);
+    assert!(!out.status.success());
 }
 
 #[test]

@@ -9,7 +9,10 @@ use crate::malformed::Malformed;
 ///
 /// With [`Fixed`](pagemill_split::Fixed) records, a trailing piece shorter
 /// than the record size is counted as a record and reported as malformed
-/// (`"short-record"`).
+/// (`"short-record"`). A CSV record whose quoted field is never closed runs
+/// to the end of its input: it is counted as one record and reported as
+/// malformed (`"unclosed-quote"`), since every line after its quote went
+/// into it.
 #[derive(Clone, Debug)]
 pub struct CountRecords<F> {
     format: F,
@@ -51,6 +54,9 @@ impl<F: RecordFormat> Job for CountRecords<F> {
                 let start = chunk.bytes.len() - tail;
                 malformed.report("short-record", start, &chunk.bytes[start..]);
             }
+        }
+        if let Some(start) = self.format.unclosed_tail(chunk.bytes) {
+            malformed.report("unclosed-quote", start, &chunk.bytes[start..]);
         }
         vec![(chunk.input, self.format.count_records(chunk.bytes))]
     }

@@ -135,4 +135,12 @@ impl RecordFormat for AnyFormat {
             AnyFormat::Fixed(f) => f.has_lines(),
         }
     }
+
+    fn unclosed_tail(&self, chunk: &[u8]) -> Option<usize> {
+        match self {
+            AnyFormat::Lines(f) => f.unclosed_tail(chunk),
+            AnyFormat::Csv(f) => f.unclosed_tail(chunk),
+            AnyFormat::Fixed(f) => f.unclosed_tail(chunk),
+        }
+    }
 }

@@ -132,6 +132,16 @@ impl Csv {
 impl RecordFormat for Csv {
     type Records<'a> = CsvRecords<'a>;
 
+    /// A chunk starts outside quotes, so it ends inside one exactly when it
+    /// holds an odd number of quotes: one fast count, and the records are
+    /// walked only then.
+    fn unclosed_tail(&self, chunk: &[u8]) -> Option<usize> {
+        if !self.quote_parity(chunk) {
+            return None;
+        }
+        self.records(chunk).last().map(|r| r.offset)
+    }
+
     /// Scans from the start of `bytes` to learn the quote state at `pos`:
     /// `O(pos)`. [`plan`](RecordFormat::plan) does not use it.
     fn next_boundary(&self, bytes: &[u8], pos: usize) -> usize {

@@ -118,4 +118,13 @@ pub trait RecordFormat: Sync {
     fn has_lines(&self) -> bool {
         true
     }
+
+    /// Where the last record of `chunk` starts when the chunk ends inside
+    /// an open quote (a quoted field whose closing quote never comes, which
+    /// runs to the end of the input), or `None`. Formats without quoting
+    /// have none (the default).
+    fn unclosed_tail(&self, chunk: &[u8]) -> Option<usize> {
+        let _ = chunk;
+        None
+    }
 }
