@@ -363,8 +363,8 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     // The file shown is this command's input: never write onto it.
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
-    let input = open_result(&opts, &args.file)?;
-    write_results(global, &args.output, &results.schema, &results.batches, std::slice::from_ref(&input))?;
+    let inputs: Vec<Source> = reopen_result(&opts, &args.file)?.into_iter().collect();
+    write_results(global, &args.output, &results.schema, &results.batches, &inputs)?;
     let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
     if (shown as u64) < results.total_rows {
         eprintln!("pagemill: showing {shown} of {} rows", results.total_rows);
@@ -373,11 +373,21 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
 }
 
 /// A result file to read, `-` for stdin (an Arrow stream piped from
-/// another pagemill's `-o -`, say). Opened twice by `show` and `merge`, to
-/// read it and to keep outputs off it: stdin's second opening only finds
-/// what the first left, which is enough to know where it comes from.
+/// another pagemill's `-o -`, say).
 fn open_result(opts: &OpenOptions, file: &Path) -> Result<Source> {
     Ok(if file.as_os_str() == "-" { opts.stdin()? } else { opts.open(file)? })
+}
+
+/// A result file opened again, after it was read, only to keep outputs off
+/// it: stdin (whose second opening finds what the first left, enough to
+/// know where it comes from) and regular files. A named pipe is not
+/// opened again: its writer is gone, so the opening would wait forever, and
+/// no output can land on it.
+fn reopen_result(opts: &OpenOptions, file: &Path) -> Result<Option<Source>> {
+    if file.as_os_str() != "-" && !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    open_result(opts, file).map(Some)
 }
 
 pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
@@ -471,6 +481,11 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
             bail!("cannot merge {other} partials: this pagemill ({}) does not know them", env!("CARGO_PKG_VERSION"))
         }
     };
+    // A merged table of groups holds as many as a run over all the inputs
+    // would: the same limit applies (count partials list inputs, not groups).
+    if global.max_groups > 0 && kind != COUNT_PARTIAL && batch.num_rows() > global.max_groups {
+        return Err(pagemill_engine::Error::TooManyGroups { limit: global.max_groups, seen: batch.num_rows() }.into());
+    }
     let schema = match RunMetadata::merged(&metadata) {
         Some(mut m) => {
             m.options = options.unwrap_or(m.options);
@@ -481,7 +496,10 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     // The partials are this command's inputs: never write onto one.
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
-    let inputs = args.files.iter().map(|f| open_result(&opts, f)).collect::<Result<Vec<_>>>()?;
+    let mut inputs = Vec::new();
+    for f in &args.files {
+        inputs.extend(reopen_result(&opts, f)?);
+    }
     write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs)
 }
 

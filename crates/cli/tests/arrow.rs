@@ -143,6 +143,27 @@ fn show_and_merge_read_a_stream_piped_into_stdin() {
     assert_eq!(merged, format!("file,records\n{0},3\n{0},3\n", s(&a)));
     let twice = piped(&["merge", "-", "-"], &partial.stdout);
     assert!(String::from_utf8_lossy(&twice.stderr).contains("named more than once"));
+    // A named pipe: read once, not opened again (its writer is gone).
+    #[cfg(unix)]
+    {
+        let fifo = dir.0.join("results.fifo");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let (path, bytes) = (fifo.clone(), stream.stdout.clone());
+        let writer = std::thread::spawn(move || std::fs::write(path, bytes).unwrap());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pagemill"))
+            .args(["show", s(&fifo)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "show hangs on a named pipe");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        writer.join().unwrap();
+        assert_eq!(ok(child.wait_with_output().unwrap()), ok(pagemill(&["count", s(&a)])));
+    }
 }
 
 /// Start a long `gen` into `dir/big.txt`, wait for its temporary file to

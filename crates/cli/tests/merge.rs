@@ -197,4 +197,9 @@ fn bad_merges_fail_with_one_clear_line() {
     );
     assert!(!pagemill(&["merge"]).status.success());
     assert!(!dir.path("out.csv").exists());
+    // --max-groups holds for a merged table as for a run (not for counts,
+    // whose rows are inputs).
+    one_line(fails(pagemill(&["merge", "--max-groups", "5", s(&brc)])), "more than 5 groups");
+    one_line(fails(pagemill(&["merge", "--max-groups", "1", s(&p1), s(&p1)])), "more than 1 groups");
+    ok(pagemill(&["merge", "--max-groups", "1", s(&lc), s(&lc)]));
 }
