@@ -78,7 +78,7 @@ Examples:
   pagemill logs access.log
   pagemill logs --group-by path --metrics requests,bytes,distinct_ips,latency_p99 access.log*
   pagemill logs --group-by time,status_class --bucket 5m -o summary.parquet access.log
-  pagemill logs --group-by path --where status>=500 --where path^=/api/ --top 3:ip access.log
+  pagemill logs --group-by path --where 'status>=500' --where path^=/api/ --top 3:ip access.log
   pagemill logs --log-format json --json-field latency=elapsed_ms:ms --group-by host app.jsonl
   pagemill logs --since 2024-05-01T10:00:00Z --until 2024-05-01T11:00:00Z --rejects bad.txt access.log";
 

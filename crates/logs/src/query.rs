@@ -342,7 +342,11 @@ impl FromStr for Filter {
             .char_indices()
             .find_map(|(i, _)| OPS.iter().find(|op| s[i..].starts_with(*op)).map(|op| (i, *op)))
             .ok_or_else(|| {
-                Error::option("filter", s, "expected FIELD=VALUE, FIELD!=VALUE, FIELD^=PREFIX or FIELD~REGEX")
+                Error::option(
+                    "filter",
+                    s,
+                    "expected FIELD=VALUE, FIELD!=VALUE, FIELD^=PREFIX, FIELD~REGEX or (status) FIELD>=N, >, <=, <",
+                )
             })?;
         let field: GroupField = s[..at].parse()?;
         let value = &s[at + op.len()..];
