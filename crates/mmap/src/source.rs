@@ -299,6 +299,12 @@ impl Source {
                     if opts.sequential {
                         source.advise_sequential();
                     }
+                    log::debug!(
+                        "{}: memory-mapped ({len} bytes, {:?}, policy {})",
+                        source.name,
+                        opts.access,
+                        opts.mmap
+                    );
                     return Ok(source);
                 }
                 Err(e) if opts.access == Access::ReadWrite => return Err(Error::Map { name, source: e }),
