@@ -27,7 +27,24 @@ use crate::args::{Cli, Command};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    // Help, version and usage errors as clap prints them, but a failed write
+    // (`--help > /dev/full`) is an error, not a silent success.
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            match e.print().and_then(|()| std::io::stdout().flush()) {
+                // `pagemill --help | head`: not an error.
+                Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(io) => {
+                    let _ = writeln!(std::io::stderr(), "pagemill: error: cannot write to stdout: {io}");
+                    return ExitCode::FAILURE;
+                }
+                Ok(()) => {}
+            }
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+    };
     logger::init(cli.global.verbose);
     // A worker process of `--workers processes`: the same command, on its
     // share of the chunks.

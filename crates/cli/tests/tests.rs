@@ -242,7 +242,9 @@ fn odd_outputs_and_arguments_are_clear_errors() {
     let input = dir.file("in.txt", b"a\nb\n");
     let file = input.to_str().unwrap();
     if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
-        for args in [&["completions", "bash"][..], &["demo", "--rows", "100"], &["count", file]] {
+        for args in
+            [&["completions", "bash"][..], &["demo", "--rows", "100"], &["count", file], &["--help"], &["--version"]]
+        {
             let mut cmd = pagemill();
             let out = cmd.args(args).stdout(full.try_clone().unwrap()).stderr(Stdio::piped()).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
