@@ -20,13 +20,15 @@ use crate::commands::{data_extension, log_format, open_inputs, report_malformed,
 /// kept off the inputs (a `COPY` onto an input rewrote it). Results go out
 /// with `-o FILE`, which is both.
 fn refuse_writes(plan: &datafusion::logical_expr::LogicalPlan) -> datafusion::error::Result<()> {
+    use datafusion::common::tree_node::TreeNode;
     use datafusion::logical_expr::LogicalPlan;
-    match plan {
-        LogicalPlan::Copy(_) | LogicalPlan::Dml(_) => Err(datafusion::error::DataFusionError::Plan(
+    // Anywhere in the plan: `EXPLAIN ANALYZE COPY ...` runs the COPY it wraps.
+    if plan.exists(|node| Ok(matches!(node, LogicalPlan::Copy(_) | LogicalPlan::Dml(_))))? {
+        return Err(datafusion::error::DataFusionError::Plan(
             "COPY and INSERT are not supported: write the query's result with -o FILE".into(),
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 /// The kinds `--table NAME=PATH:KIND` takes.
@@ -50,6 +52,15 @@ pub fn parse_table(s: &str) -> Result<TableSpec, String> {
     }
     let (path, kind) = match rest.rsplit_once(':') {
         Some((path, kind)) if KINDS.contains(&kind) => (path, kind.to_string()),
+        // `data.parquet:parquet`: a word after the last ':' of a path that
+        // does not exist is a kind misspelt, not part of the name.
+        Some((_, word))
+            if !word.is_empty()
+                && word.chars().all(|c| c.is_ascii_alphanumeric())
+                && !std::path::Path::new(rest).exists() =>
+        {
+            return Err(format!("unknown kind '{word}' (kinds: {})", KINDS.join(", ")));
+        }
         _ => {
             let kind = match data_extension(std::path::Path::new(rest)).as_deref() {
                 Some("csv") => "csv",

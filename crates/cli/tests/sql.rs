@@ -253,6 +253,19 @@ fn odd_inputs_and_statements() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("COPY and INSERT are not supported"));
     assert_eq!(std::fs::read(&csv).unwrap(), b"a,b\n1,2\n", "the input is untouched");
+    // Nor inside EXPLAIN ANALYZE, which runs what it explains.
+    for wrapped in [format!("EXPLAIN ANALYZE {copy}"), format!("EXPLAIN {copy}")] {
+        let out = sql(&wrapped, &[format!("t={}", s(&csv))], &[]);
+        assert!(!out.status.success(), "{wrapped}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("COPY and INSERT are not supported"));
+        assert_eq!(std::fs::read(&csv).unwrap(), b"a,b\n1,2\n", "the input is untouched: {wrapped}");
+    }
+    // DISTINCT in a sketch quantile would be ignored: refused.
+    let out = sql("SELECT hdr_quantile(DISTINCT a, 0.5) FROM t", &[format!("t={}", s(&csv))], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hdr_quantile(DISTINCT ...) is not supported"));
+    // A misspelt kind is named as such.
+    let out = sql("SELECT 1", &[format!("t={}:parquet", s(&csv))], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown kind 'parquet'"));
 
     let mut late = String::from("id,v\n");
     for i in 0..20_000 {

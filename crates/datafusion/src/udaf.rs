@@ -11,8 +11,10 @@
 //!   [`Distinct`] sketch: exact (a set of 64-bit hashes) up to 1,024 values,
 //!   then a HyperLogLog with about 1.6 % relative standard error. Text and
 //!   binary values are hashed as they are, other types as their text
-//!   (`CAST(value AS VARCHAR)`), so `hll_distinct` counts what
-//!   `pagemill features --distinct` counts.
+//!   (`CAST(value AS VARCHAR)`): values of a number column that are equal
+//!   as numbers count once (`-15` and `-15.0`), where `pagemill features
+//!   --distinct` counts each text as written. `hll_distinct(DISTINCT v)` is
+//!   the same count; `hdr_quantile(DISTINCT v, q)` is refused.
 //!
 //! Both keep their partial state as the sketch's checked byte form
 //! (`to_bytes`), so DataFusion's partial aggregation runs next to each scan
@@ -119,6 +121,12 @@ impl AggregateUDFImpl for HdrQuantile {
 
 /// The quantile and sketch settings of a `hdr_quantile` call.
 fn quantile_args(args: &AccumulatorArgs<'_>) -> Result<(QuantileConfig, f64)> {
+    if args.is_distinct {
+        // The sketch counts every value: DISTINCT would be ignored silently.
+        return plan_err!(
+            "hdr_quantile(DISTINCT ...) is not supported: take the quantile over a subquery of the distinct values"
+        );
+    }
     {
         let q = literal_f64(&args.exprs[1], "quantile")?;
         if !(0.0..=1.0).contains(&q) {
