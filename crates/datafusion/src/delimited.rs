@@ -104,6 +104,8 @@ impl Decoder for DelimitedDecoder {
             return false;
         }
         let quote = self.quote.unwrap_or(b'"');
+        // A record is counted once, however many of its numbers are bad.
+        let mut bad_number = false;
         for &c in projection {
             let f = fields[c];
             let v = f.value(quote, &mut scratch.bytes);
@@ -124,10 +126,13 @@ impl Decoder for DelimitedDecoder {
                 }
             };
             row.push(Cell::Val(cell.unwrap_or_else(|| {
-                // The row stays; the field is null and counted.
-                malformed.report("bad-number", r.offset, r.bytes);
+                // The row stays; the field is null and the record counted.
+                bad_number = true;
                 Value::Null
             })));
+        }
+        if bad_number {
+            malformed.report("bad-number", r.offset, r.bytes);
         }
         true
     }
@@ -143,8 +148,8 @@ impl PagemillTable {
     ///
     /// Ragged rows and broken quoting are malformed records (`ragged-row`,
     /// `blank-line`, `unclosed-quote`, `bad-quote`), never rows; a number that
-    /// does not parse in a numeric column the query reads is null and
-    /// counted as `bad-number`.
+    /// does not parse in a numeric column the query reads is null, and its
+    /// record is counted once as `bad-number`.
     pub fn delimited(sources: Vec<Source>, options: DelimitedOptions) -> Result<PagemillTable, Error> {
         PagemillTable::build(Spec::Delimited(options), sources, None)
     }

@@ -70,12 +70,18 @@ pub(crate) struct Predicate {
 impl Predicate {
     /// Whether a row whose column holds `value` may match. Null never
     /// matches (SQL comparisons with null are not true); incomparable
-    /// values are kept.
+    /// values are kept, and so is text that is not UTF-8: the column shows
+    /// it repaired (U+FFFD), which the raw bytes cannot be compared as.
     #[inline]
     pub(crate) fn keep(&self, value: Value<'_>) -> bool {
         if let Value::Null = value {
             return false;
         }
+        self.test_keeps(value) || matches!(value, Value::Str(s) if !s.is_ascii() && std::str::from_utf8(s).is_err())
+    }
+
+    #[inline]
+    fn test_keeps(&self, value: Value<'_>) -> bool {
         match &self.test {
             Test::Cmp(op, lit) => match value.cmp(lit) {
                 None => true,
@@ -340,6 +346,10 @@ mod tests {
         assert!(p.keep(Value::UInt(500)) && !p.keep(Value::UInt(499)));
         let p = Predicate::from_expr(&col("path").like(lit("/api/%")), &s).unwrap();
         assert!(p.keep(Value::Str(b"/api/x")) && !p.keep(Value::Str(b"/apx")));
+        // Not UTF-8: shown repaired (U+FFFD), so never dropped here.
+        assert!(p.keep(Value::Str(b"/ap\xe9")));
+        let p = Predicate::from_expr(&col("path").eq(lit("/caf\u{fffd}")), &s).unwrap();
+        assert!(p.keep(Value::Str(b"/caf\xe9")) && !p.keep(Value::Str(b"/cafe")));
         assert!(Predicate::from_expr(&col("path").like(lit("%/api")), &s).is_none());
         assert!(Predicate::from_expr(&col("path").like(lit("/a_b%")), &s).is_none());
         let p = Predicate::from_expr(&col("latency").between(lit(0.5), lit(1.0)), &s).unwrap();

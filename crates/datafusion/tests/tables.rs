@@ -266,6 +266,17 @@ fn delimited_quoting_nulls_and_bad_fields() {
     assert_eq!(m.count("ragged-row"), 1, "{m}");
     assert_eq!(m.count("bad-number"), 1, "{m}");
     assert_eq!(m.samples().iter().find(|s| s.kind == "bad-number").unwrap().line, 5);
+    // A record with two bad numbers is one malformed record, one sample.
+    let two = b"a,b\n1,2\nq,r\n";
+    let schema2 = Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new("a", arrow_schema::DataType::Int64, true),
+        arrow_schema::Field::new("b", arrow_schema::DataType::Int64, true),
+    ]));
+    let table =
+        PagemillTable::delimited(vec![source(two)], DelimitedOptions::new(Dialect::csv()).schema(schema2)).unwrap();
+    concat(&query(&[("t", &table)], "SELECT a, b FROM t", 1));
+    let m = table.take_malformed();
+    assert_eq!((m.total(), m.count("bad-number"), m.samples().len()), (1, 1, 1), "{m}");
     // Without a header, columns are numbered.
     let table = PagemillTable::delimited(
         vec![source(b"1;x\n2;y\n")],
