@@ -55,10 +55,11 @@ impl<F: RecordFormat> Job for CountRecords<F> {
                 malformed.report("short-record", start, &chunk.bytes[start..]);
             }
         }
-        if let Some(start) = self.format.unclosed_tail(chunk.bytes) {
+        let (n, unclosed) = self.format.count_records_checked(chunk.bytes);
+        if let Some(start) = unclosed {
             malformed.report("unclosed-quote", start, &chunk.bytes[start..]);
         }
-        vec![(chunk.input, self.format.count_records(chunk.bytes))]
+        vec![(chunk.input, n)]
     }
 
     fn merge(&self, mut left: Self::Partial, right: Self::Partial) -> Self::Partial {

@@ -136,11 +136,11 @@ impl RecordFormat for AnyFormat {
         }
     }
 
-    fn unclosed_tail(&self, chunk: &[u8]) -> Option<usize> {
+    fn count_records_checked(&self, chunk: &[u8]) -> (u64, Option<usize>) {
         match self {
-            AnyFormat::Lines(f) => f.unclosed_tail(chunk),
-            AnyFormat::Csv(f) => f.unclosed_tail(chunk),
-            AnyFormat::Fixed(f) => f.unclosed_tail(chunk),
+            AnyFormat::Lines(f) => f.count_records_checked(chunk),
+            AnyFormat::Csv(f) => f.count_records_checked(chunk),
+            AnyFormat::Fixed(f) => f.count_records_checked(chunk),
         }
     }
 }

@@ -129,7 +129,14 @@ impl<'a, E: RecordEnds> Walk<'a, E> {
     /// from the chunk, then the partial last block, without re-entering
     /// `next` for every record.
     #[inline]
-    pub(crate) fn fold<B>(mut self, init: B, mut f: impl FnMut(B, Record<'a>) -> B) -> B {
+    pub(crate) fn fold<B>(self, init: B, f: impl FnMut(B, Record<'a>) -> B) -> B {
+        self.fold_to_end(init, f).0
+    }
+
+    /// [`fold`](Walk::fold), also returning the finder with the state it
+    /// carries at the end of the chunk (CSV: whether it ends inside quotes).
+    #[inline]
+    pub(crate) fn fold_to_end<B>(mut self, init: B, mut f: impl FnMut(B, Record<'a>) -> B) -> (B, E) {
         let chunk = self.chunk;
         let mut acc = init;
         let mut start = self.start;
@@ -160,7 +167,7 @@ impl<'a, E: RecordEnds> Walk<'a, E> {
         if let Some(record) = last_record(chunk, start) {
             acc = f(acc, record);
         }
-        acc
+        (acc, self.finder)
     }
 }
 

@@ -132,14 +132,11 @@ impl Csv {
 impl RecordFormat for Csv {
     type Records<'a> = CsvRecords<'a>;
 
-    /// A chunk starts outside quotes, so it ends inside one exactly when it
-    /// holds an odd number of quotes: one fast count, and the records are
-    /// walked only then.
-    fn unclosed_tail(&self, chunk: &[u8]) -> Option<usize> {
-        if !self.quote_parity(chunk) {
-            return None;
-        }
-        self.records(chunk).last().map(|r| r.offset)
+    /// One walk: the quote state the walk carries from block to block says,
+    /// at the end, whether the chunk ends inside quotes.
+    fn count_records_checked(&self, chunk: &[u8]) -> (u64, Option<usize>) {
+        let ((n, last), ends) = self.records(chunk).0.fold_to_end((0u64, 0usize), |(n, _), r| (n + 1, r.offset));
+        (n, (n > 0 && ends.quoted).then_some(last))
     }
 
     /// Scans from the start of `bytes` to learn the quote state at `pos`:

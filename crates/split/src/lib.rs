@@ -119,12 +119,11 @@ pub trait RecordFormat: Sync {
         true
     }
 
-    /// Where the last record of `chunk` starts when the chunk ends inside
-    /// an open quote (a quoted field whose closing quote never comes, which
-    /// runs to the end of the input), or `None`. Formats without quoting
-    /// have none (the default).
-    fn unclosed_tail(&self, chunk: &[u8]) -> Option<usize> {
-        let _ = chunk;
-        None
+    /// [`count_records`](RecordFormat::count_records), and where the last
+    /// record of `chunk` starts when the chunk ends inside an open quote (a
+    /// quoted field whose closing quote never comes, which runs to the end
+    /// of the input). Formats without quoting never do (the default).
+    fn count_records_checked(&self, chunk: &[u8]) -> (u64, Option<usize>) {
+        (self.count_records(chunk), None)
     }
 }
