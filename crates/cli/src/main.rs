@@ -36,6 +36,8 @@ fn main() -> ExitCode {
             match e.print().and_then(|()| std::io::stdout().flush()) {
                 // `pagemill --help | head`: not an error.
                 Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {}
+                // A usage error that stderr could not take keeps its status.
+                Err(_) if e.use_stderr() => {}
                 Err(io) => {
                     let _ = writeln!(std::io::stderr(), "pagemill: error: cannot write to stdout: {io}");
                     return ExitCode::FAILURE;

@@ -253,6 +253,11 @@ fn odd_outputs_and_arguments_are_clear_errors() {
             assert_eq!(err.matches("No space left on device").count(), 1, "{args:?}: {err}");
         }
     }
+    // A usage error keeps its status 2 even when stderr cannot take it.
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = pagemill().arg("bogus").stderr(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+    }
     let out = run(&["count", "--threads", "100000", file], None, None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 1024 threads"));
