@@ -210,17 +210,8 @@ const RULES: u32 = 2;
 /// differently: a `status_class` filter on anything but three-digit codes,
 /// or a format with two request-time fields.
 fn check_rules_1(job: &LogJob) -> Result<(), Error> {
-    for f in job.filter_list() {
-        if let Some(values) = f.text().strip_prefix("status_class") {
-            let values = values.trim_start_matches(['=', '!', '<', '>']);
-            let codes = values.split(',').all(|v| v.trim().len() == 3 && v.trim().bytes().all(|b| b.is_ascii_digit()));
-            if !codes {
-                return Err(Error::StalePartial(format!(
-                    "its filter {:?} compared status codes, not classes",
-                    f.text()
-                )));
-            }
-        }
+    if let Some(f) = job.filter_list().iter().find(|f| f.compares_classes()) {
+        return Err(Error::StalePartial(format!("its filter {:?} compared status codes, not classes", f.text())));
     }
     if job.log_format().latency_fields() > 1 {
         return Err(Error::StalePartial(

@@ -305,21 +305,37 @@ pub struct Filter {
     test: Test,
 }
 
+/// One value of a status filter as an inclusive range: a class (`5xx`; in
+/// a `status_class` filter also `5`) as its hundred codes, else a status
+/// code (in a `status_class` filter, of three digits); `None` for anything
+/// else.
+fn status_range(v: &str, class_filter: bool) -> Option<(u16, u16)> {
+    let v = v.trim();
+    let b = v.as_bytes();
+    let class = match b {
+        [d, b'x' | b'X', b'x' | b'X'] => Some(*d),
+        [d] if class_filter => Some(*d),
+        _ => None,
+    };
+    if let Some(d) = class.filter(u8::is_ascii_digit) {
+        let base = u16::from(d - b'0') * 100;
+        return Some((base, base + 99));
+    }
+    if class_filter && !(b.len() == 3 && b.iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    v.parse::<u16>().ok().map(|n| (n, n))
+}
+
 fn parse_status_set(value: &str, whole: &str) -> Result<Vec<(u16, u16)>, Error> {
-    value
-        .split(',')
-        .map(|v| {
-            let v = v.trim();
-            let bad = || Error::option("filter", whole, "expected status codes like 404 or classes like 5xx");
-            match v.as_bytes() {
-                [d, b'x' | b'X', b'x' | b'X'] if d.is_ascii_digit() => {
-                    let base = u16::from(d - b'0') * 100;
-                    Ok((base, base + 99))
-                }
-                _ => v.parse::<u16>().map(|n| (n, n)).map_err(|_| bad()),
-            }
-        })
-        .collect()
+    let bad = || Error::option("filter", whole, "expected status codes like 404 or classes like 5xx");
+    value.split(',').map(|v| status_range(v, false).ok_or_else(bad)).collect()
+}
+
+/// Where the operator of filter text `s` stands, and which it is.
+fn split_op(s: &str) -> Option<(usize, &'static str)> {
+    const OPS: [&str; 8] = ["!=", ">=", "<=", "^=", "=", "~", ">", "<"];
+    s.char_indices().find_map(|(i, _)| OPS.iter().find(|op| s[i..].starts_with(**op)).map(|op| (i, *op)))
 }
 
 /// The statuses `op` (`>=`, `>`, `<=`, `<`) keeps against the inclusive
@@ -337,17 +353,13 @@ impl FromStr for Filter {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Filter, Error> {
-        const OPS: [&str; 8] = ["!=", ">=", "<=", "^=", "=", "~", ">", "<"];
-        let (at, op) = s
-            .char_indices()
-            .find_map(|(i, _)| OPS.iter().find(|op| s[i..].starts_with(*op)).map(|op| (i, *op)))
-            .ok_or_else(|| {
-                Error::option(
-                    "filter",
-                    s,
-                    "expected FIELD=VALUE, FIELD!=VALUE, FIELD^=PREFIX, FIELD~REGEX or (status) FIELD>=N, >, <=, <",
-                )
-            })?;
+        let (at, op) = split_op(s).ok_or_else(|| {
+            Error::option(
+                "filter",
+                s,
+                "expected FIELD=VALUE, FIELD!=VALUE, FIELD^=PREFIX, FIELD~REGEX or (status) FIELD>=N, >, <=, <",
+            )
+        })?;
         let field: GroupField = s[..at].parse()?;
         let value = &s[at + op.len()..];
         if field == GroupField::Time {
@@ -359,16 +371,9 @@ impl FromStr for Filter {
             // 5xx. A status code stands for itself (`status_class>=400`, as
             // partials of earlier releases, which compared codes, say).
             (_, true) if field == GroupField::StatusClass => {
-                let class = |v: &str| match v.trim().as_bytes() {
-                    [d] | [d, b'x' | b'X', b'x' | b'X'] if d.is_ascii_digit() => {
-                        let base = u16::from(d - b'0') * 100;
-                        Ok((base, base + 99))
-                    }
-                    code @ [_, _, _] if code.iter().all(u8::is_ascii_digit) => {
-                        let n = code.iter().fold(0u16, |n, &c| n * 10 + u16::from(c - b'0'));
-                        Ok((n, n))
-                    }
-                    _ => Err(Error::option("filter", s, "expected status classes like 4xx (or 4)")),
+                let class = |v: &str| {
+                    status_range(v, true)
+                        .ok_or_else(|| Error::option("filter", s, "expected status classes like 4xx (or 4)"))
                 };
                 match op {
                     "=" | "!=" => Test::StatusIn(value.split(',').map(class).collect::<Result<_, _>>()?),
@@ -395,6 +400,16 @@ impl Filter {
     /// The filter as written: parsing it again gives the same filter.
     pub(crate) fn text(&self) -> &str {
         &self.text
+    }
+
+    /// Whether this is a `status_class` filter on a class (`4xx`, `4`)
+    /// rather than on status codes: one that partials of earlier releases,
+    /// which compared every value as a code, answered otherwise.
+    pub(crate) fn compares_classes(&self) -> bool {
+        self.field == GroupField::StatusClass
+            && split_op(&self.text).is_some_and(|(at, op)| {
+                self.text[at + op.len()..].split(',').any(|v| status_range(v, true).is_some_and(|(lo, hi)| lo != hi))
+            })
     }
 
     /// Whether `r`, whose text fields are escaped with `escapes`, passes;
@@ -448,44 +463,45 @@ mod tests {
     #[test]
     fn filters() {
         let f = |s: &str| s.parse::<Filter>().unwrap();
-        assert!(f("status=5xx").accepts(&rec(503, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status=5xx").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status=404,500").accepts(&rec(500, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status!=200").accepts(&rec(500, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status!=200").accepts(&rec(200, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status>=400").accepts(&rec(400, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status>400").accepts(&rec(400, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status<400").accepts(&rec(399, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("path^=/api").accepts(&rec(200, b"/api/x"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("path^=/api").accepts(&rec(200, b"/ap"), Escapes::Log, &mut Vec::new()));
-        assert!(f("path~^/v[0-9]+/").accepts(&rec(200, b"/v2/x"), Escapes::Log, &mut Vec::new()));
-        assert!(f("path=/a,/b").accepts(&rec(200, b"/b"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("method=GET").accepts(&rec(200, b"/b"), Escapes::Log, &mut Vec::new()));
-        assert!(f("method!=GET").accepts(&rec(200, b"/b"), Escapes::Log, &mut Vec::new()));
+        let keeps = |s: &str, r: &LogRecord<'_>| f(s).accepts(r, Escapes::Log, &mut Vec::new());
+        assert!(keeps("status=5xx", &rec(503, b"/")));
+        assert!(!keeps("status=5xx", &rec(404, b"/")));
+        assert!(keeps("status=404,500", &rec(500, b"/")));
+        assert!(keeps("status!=200", &rec(500, b"/")));
+        assert!(!keeps("status!=200", &rec(200, b"/")));
+        assert!(keeps("status>=400", &rec(400, b"/")));
+        assert!(!keeps("status>400", &rec(400, b"/")));
+        assert!(keeps("status<400", &rec(399, b"/")));
+        assert!(keeps("path^=/api", &rec(200, b"/api/x")));
+        assert!(!keeps("path^=/api", &rec(200, b"/ap")));
+        assert!(keeps("path~^/v[0-9]+/", &rec(200, b"/v2/x")));
+        assert!(keeps("path=/a,/b", &rec(200, b"/b")));
+        assert!(!keeps("method=GET", &rec(200, b"/b")));
+        assert!(keeps("method!=GET", &rec(200, b"/b")));
         // Classes compare as classes.
-        assert!(f("status_class>=4").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status_class>=4").accepts(&rec(302, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class>=4xx").accepts(&rec(503, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status_class>4").accepts(&rec(499, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class>4").accepts(&rec(500, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class<=4").accepts(&rec(499, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status_class<4").accepts(&rec(400, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class<4").accepts(&rec(399, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class=4").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class=2xx,5").accepts(&rec(503, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status_class!=4xx").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(keeps("status_class>=4", &rec(404, b"/")));
+        assert!(!keeps("status_class>=4", &rec(302, b"/")));
+        assert!(keeps("status_class>=4xx", &rec(503, b"/")));
+        assert!(!keeps("status_class>4", &rec(499, b"/")));
+        assert!(keeps("status_class>4", &rec(500, b"/")));
+        assert!(keeps("status_class<=4", &rec(499, b"/")));
+        assert!(!keeps("status_class<4", &rec(400, b"/")));
+        assert!(keeps("status_class<4", &rec(399, b"/")));
+        assert!(keeps("status_class=4", &rec(404, b"/")));
+        assert!(keeps("status_class=2xx,5", &rec(503, b"/")));
+        assert!(!keeps("status_class!=4xx", &rec(404, b"/")));
         // Nothing is below 0 or above the largest code.
         let zero = LogRecord { status: Some(0), ..LogRecord::default() };
-        assert!(!f("status_class<0").accepts(&zero, Escapes::Log, &mut Vec::new()));
-        assert!(!f("status<0").accepts(&zero, Escapes::Log, &mut Vec::new()));
-        assert!(!f("status>65535").accepts(&rec(65535, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(!keeps("status_class<0", &zero));
+        assert!(!keeps("status<0", &zero));
+        assert!(!keeps("status>65535", &rec(65535, b"/")));
         // A code in a class filter stands for itself (earlier releases' partials).
-        assert!(f("status_class>=400").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(!f("status_class>=400").accepts(&rec(399, b"/"), Escapes::Log, &mut Vec::new()));
-        assert!(f("status_class=404").accepts(&rec(404, b"/"), Escapes::Log, &mut Vec::new()));
+        assert!(keeps("status_class>=400", &rec(404, b"/")));
+        assert!(!keeps("status_class>=400", &rec(399, b"/")));
+        assert!(keeps("status_class=404", &rec(404, b"/")));
         // Text compares decoded.
         assert!(f("path^=/api/").accepts(&rec(200, br"\/api\/x"), Escapes::Json, &mut Vec::new()));
-        assert!(f("path=/a\"b").accepts(&rec(200, br#"/a\"b"#), Escapes::Log, &mut Vec::new()));
+        assert!(keeps("path=/a\"b", &rec(200, br#"/a\"b"#)));
         for bad in ["status=abc", "nope=1", "path>3", "status^=4", "path~(", "time=1", "status", "status_class=40"] {
             assert!(bad.parse::<Filter>().is_err(), "{bad}");
         }
