@@ -312,7 +312,7 @@ fn check_separated(items: &[Item], field: Field, fmt: &str, at: usize) -> Result
 fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
     for kind in [Field::Status, Field::Bytes] {
         let of_kind: Vec<(usize, u8)> = ranks.iter().copied().filter(|&(i, _)| items[i] == Item::Field(kind)).collect();
-        skip_all_but_best(items, &of_kind);
+        demote_all_but_best(items, &of_kind, |_| Field::Skip);
     }
     let times: Vec<(usize, u8)> = items
         .iter()
@@ -330,23 +330,22 @@ fn keep_best(items: &mut [Item], ranks: &[(usize, u8)]) {
             _ => None,
         })
         .collect();
-    let best = times.iter().map(|&(_, r)| r).max();
-    let keep = times.iter().find(|&&(_, r)| Some(r) == best).map(|&(i, _)| i);
-    for &(i, _) in &times {
-        if let (false, Item::Field(Field::Latency(unit))) = (Some(i) == keep, &items[i]) {
-            items[i] = Item::Field(Field::LatencyFallback(*unit));
-        }
-    }
+    demote_all_but_best(items, &times, |field| match field {
+        Field::Latency(unit) => Field::LatencyFallback(unit),
+        other => other,
+    });
 }
 
-/// Skip every field of `of_kind` (item index and rank) but the first of
-/// the highest rank.
-fn skip_all_but_best(items: &mut [Item], of_kind: &[(usize, u8)]) {
+/// Replace every field of `of_kind` (item index and rank) but the first of
+/// the highest rank with what `demote` makes of it.
+fn demote_all_but_best(items: &mut [Item], of_kind: &[(usize, u8)], demote: impl Fn(Field) -> Field) {
     let best = of_kind.iter().map(|&(_, r)| r).max();
     let keep = of_kind.iter().find(|&&(_, r)| Some(r) == best).map(|&(i, _)| i);
     for &(i, _) in of_kind {
-        if Some(i) != keep {
-            items[i] = Item::Field(Field::Skip);
+        if Some(i) != keep
+            && let Item::Field(field) = items[i]
+        {
+            items[i] = Item::Field(demote(field));
         }
     }
 }
@@ -553,7 +552,7 @@ impl Plan {
 
     /// Whether the format has a request-time field.
     pub(crate) fn has_latency(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s.field, Field::Latency(_) | Field::LatencyFallback(_)))
+        self.latency_fields() > 0
     }
 }
 

@@ -300,23 +300,17 @@ impl Redactor {
                             changes.changed(mask);
                         }
                     }
-                    if let Some(span) = spans.query_field.clone() {
-                        let bare = json_bare(line, &span, self.format.escapes());
-                        let field = &mut line[span];
-                        let changed = if bare { mask_json_number(field) } else { mask_except(field, b"&=") };
-                        if changed {
-                            changes.changed(mask);
-                        }
+                    if let Some(span) = spans.query_field.clone()
+                        && self.mask_value(line, span, b"&=")
+                    {
+                        changes.changed(mask);
                     }
                 }
                 Mask::User => {
-                    if let Some(span) = spans.user.clone() {
-                        let bare = json_bare(line, &span, self.format.escapes());
-                        let field = &mut line[span];
-                        let changed = if bare { mask_json_number(field) } else { mask_except(field, b"") };
-                        if changed {
-                            changes.changed(mask);
-                        }
+                    if let Some(span) = spans.user.clone()
+                        && self.mask_value(line, span, b"")
+                    {
+                        changes.changed(mask);
                     }
                 }
             }
@@ -324,6 +318,17 @@ impl Redactor {
         }
         changes.lines_changed = u64::from(any);
         Ok(changes)
+    }
+
+    /// Mask a whole field value at `span` of `line`, bytes in `keep` aside
+    /// ([`mask_except`]), or, for a JSON number, its digits
+    /// ([`mask_json_number`]); whether any byte changed.
+    fn mask_value(&self, line: &mut [u8], span: Range<usize>, keep: &[u8]) -> bool {
+        if json_bare(line, &span, self.format.escapes()) {
+            mask_json_number(&mut line[span])
+        } else {
+            mask_except(&mut line[span], keep)
+        }
     }
 
     /// Where the fields to mask lie in `line`.
