@@ -42,14 +42,20 @@ pub(crate) fn open_inputs(global: &Global, files: &[PathBuf], stream: bool) -> R
     if files.is_empty() {
         return Ok(vec![opts.stdin()?]);
     }
-    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
-        bail!("stdin (-) is named more than once: it can be read only once");
-    }
+    refuse_stdin_twice(files)?;
     files
         .iter()
         .map(|f| if f.as_os_str() == "-" { opts.stdin() } else { opts.open(f) })
         .collect::<Result<_, _>>()
         .map_err(Into::into)
+}
+
+/// Refuse `-` named more than once among `files`: stdin can be read once.
+fn refuse_stdin_twice(files: &[PathBuf]) -> Result<()> {
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        bail!("stdin (-) is named more than once: it can be read only once");
+    }
+    Ok(())
 }
 
 /// Whether a job run on threads in this process can stream compressed
@@ -394,9 +400,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     if args.partial {
         check_partial_output(&args.output)?;
     }
-    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
-        bail!("stdin (-) is named more than once: it can be read only once");
-    }
+    refuse_stdin_twice(&args.files)?;
     let mut opts = OpenOptions::new();
     opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
     let mut kind: Option<String> = None;

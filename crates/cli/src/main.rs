@@ -54,8 +54,7 @@ fn main() -> ExitCode {
         Ok(Some(spec)) => spec.apply(&mut cli.global),
         Ok(None) => {}
         Err(err) => {
-            let _ =
-                writeln!(std::io::stderr(), "pagemill: error: {}", pagemill_arrow::terminal_safe(&format!("{err:#}")));
+            report_error(&err);
             return ExitCode::FAILURE;
         }
     }
@@ -102,12 +101,17 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let _ =
-                writeln!(std::io::stderr(), "pagemill: error: {}", pagemill_arrow::terminal_safe(&format!("{err:#}")));
+            report_error(&err);
             if cli.global.worker.is_some() && workers::is_verdict(&err) {
                 return ExitCode::from(workers::VERDICT_EXIT);
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The one error line on stderr: the error and its causes, with any input
+/// bytes in them escaped (`terminal_safe`).
+fn report_error(err: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr(), "pagemill: error: {}", pagemill_arrow::terminal_safe(&format!("{err:#}")));
 }
