@@ -72,17 +72,21 @@ fn follow_links(path: &Path) -> PathBuf {
     p
 }
 
+/// The directory `path` lies in (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 impl AtomicFile {
     /// The file a write to `target` replaces: its symbolic links followed
     /// and its directory resolved (`None` where the directory does not
     /// exist). Two targets with the same landing path are one file.
     pub fn landing_path(target: &Path) -> Option<PathBuf> {
         let dest = follow_links(target);
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        Some(dir.canonicalize().ok()?.join(dest.file_name()?))
+        Some(dir_of(&dest).canonicalize().ok()?.join(dest.file_name()?))
     }
 
     /// Start writing `target`, refusing if it is the same file as any of
@@ -111,10 +115,7 @@ impl AtomicFile {
             });
         }
         let dest = follow_links(&target);
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = dir_of(&dest).to_path_buf();
         let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut attempt = 0u32;
         loop {
