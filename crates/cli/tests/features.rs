@@ -251,7 +251,19 @@ fn clear_errors() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,1_sum\na,1,5.0\n");
     let out = pagemill(&["features", &a, "-k", "x\ny"], None);
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
-    let out = pagemill(&["features", &dir.file("empty.csv", b""), "-k", "x"], None);
+    // Empty inputs have no header: named columns give an empty result,
+    // an index has nothing to point into.
+    let empty = dir.file("empty.csv", b"");
+    let out =
+        pagemill(&["features", &empty, "-k", "x", "--value", "v", "--agg", "sum", "--output-format", "csv"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x,rows,v_sum\n");
+    let out = pagemill(&["features", &empty, "-k", "1"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "pagemill: error: column index 1: no input has a record to count columns in (are they empty?)\n"
+    );
+    let out = pagemill(&["features", &empty, "-k", "x", "--value", "1"], None);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown column 'x': no input has a header (are they empty?)")
     );

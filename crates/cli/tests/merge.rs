@@ -116,6 +116,12 @@ fn features_partials_merge_across_file_formats() {
         &days,
     );
     assert!(merged.starts_with("carrier,rows,dep_delay_count,"), "{merged}");
+    // A day whose file is empty (no header either) merges with the others.
+    let mut with_empty = vec![dir.file("empty.csv", b"")];
+    with_empty.extend(days.iter().cloned());
+    let again =
+        check_merge(&dir, &["features", "--key", "carrier", "--value", "dep_delay", "--distinct", "dest"], &with_empty);
+    assert!(again.lines().count() > 2, "{again}");
     let bins: Vec<PathBuf> = (1..=3).map(|d| generate(&dir, "records", &format!("r{d}.bin"), 2000, d, &[])).collect();
     check_merge(
         &dir,

@@ -110,6 +110,10 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::IndexOutOfRange { index, width: 0 } => {
+                let index = if *index == usize::MAX { "too large".to_string() } else { index.to_string() };
+                write!(f, "column index {index}: no input has a record to count columns in (are they empty?)")
+            }
             Error::IndexOutOfRange { index: usize::MAX, width } => {
                 write!(f, "column index too large: records have {width} columns (0 to {})", width.saturating_sub(1))
             }

@@ -457,9 +457,28 @@ impl FeatureSpec {
                     // No record to learn the width from (empty inputs, or
                     // nothing but malformed records): columns given by index
                     // still define it, and every record is then checked.
-                    let indices = self.keys.iter().chain(&self.values).chain(&self.distinct);
-                    let width = indices.filter_map(|c| c.parse::<usize>().ok()).max().map_or(0, |i| i + 1);
-                    if dialect.header { Vec::new() } else { vec![String::new(); width] }
+                    let columns = || self.keys.iter().chain(&self.values).chain(&self.distinct);
+                    let index = |c: &String| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
+                    let width = columns().filter_map(|c| c.parse::<usize>().ok()).max().map_or(0, |i| i + 1);
+                    if !dialect.header {
+                        vec![String::new(); width]
+                    } else if columns().any(index) {
+                        // An index means a position in a header there is
+                        // none of: refused below.
+                        Vec::new()
+                    } else {
+                        // Every input is empty, so no record is read: the
+                        // header is the named columns, and the result (or
+                        // partial, which then merges with those of inputs
+                        // that have rows) has no row.
+                        let mut names: Vec<String> = Vec::new();
+                        for c in columns() {
+                            if !names.contains(c) {
+                                names.push(c.clone());
+                            }
+                        }
+                        names
+                    }
                 });
                 let width = fields.len();
                 let names: Vec<String> =
