@@ -507,7 +507,8 @@ partials of runs over different inputs gives what one run over all the inputs,
 in the order the partials are named, would give: exactly for counts, sums, min,
 max, mean, variance, first/last and quantiles; within the HyperLogLog's error for
 distinct counts above the exact limit. Partials must come from the same job with
-the same options.
+the same options. The output is the job's: merged 1BRC partials print the
+challenge's one line unless an output format is asked for.
 
 Examples:
   pagemill logs --group-by path --partial -o mon.arrow access-mon.log

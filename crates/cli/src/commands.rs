@@ -319,21 +319,32 @@ fn features_brc(global: &Global, args: &FeaturesArgs) -> Result<()> {
             attach_metadata(batch.schema().as_ref().clone(), "features", "preset=1brc", &inputs, &outcome.malformed);
         return write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs);
     }
-    let path = args.output.output.as_deref();
-    // `-o -` asks for Arrow on stdout, as for every job (see choose_format).
-    let as_table = args.output.output_format.is_some()
-        || path.is_some_and(|p| p == Path::new("-"))
-        || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some();
-    if as_table {
+    if brc_as_table(&args.output) {
         let batch = outcome.output.to_record_batch();
         let schema =
             attach_metadata(batch.schema().as_ref().clone(), "features", "preset=1brc", &inputs, &outcome.malformed);
         return write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs);
     }
-    let text = outcome.output.to_official();
-    match path {
+    write_brc_official(&args.output, &outcome.output, &inputs)
+}
+
+/// Whether 1BRC results go out as a table (an output format asked for, by
+/// name or by `-o`'s extension; `-o -` asks for Arrow on stdout, as for every
+/// job, see choose_format) rather than as the challenge's one line.
+fn brc_as_table(output: &OutputArgs) -> bool {
+    let path = output.output.as_deref();
+    output.output_format.is_some()
+        || path.is_some_and(|p| p == Path::new("-"))
+        || path.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(OutputFormat::from_extension).is_some()
+}
+
+/// Write `result` as the challenge's one line to `-o` (atomically, never
+/// onto one of `inputs`) or stdout.
+fn write_brc_official(output: &OutputArgs, result: &BrcResult, inputs: &[Source]) -> Result<()> {
+    let text = result.to_official();
+    match output.output.as_deref() {
         Some(path) if path != Path::new("-") => {
-            let mut file = AtomicFile::create(path, &inputs)?;
+            let mut file = AtomicFile::create(path, inputs)?;
             file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
             file.commit()?;
         }
@@ -424,6 +435,7 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     }
     let kind = kind.expect("clap requires at least one file");
     let mut options: Option<String> = None;
+    let mut official: Option<BrcResult> = None;
     let context = || format!("cannot merge {kind} partials");
     let batch = match kind.as_str() {
         FEATURES_PARTIAL => {
@@ -436,7 +448,12 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
         }
         BRC_PARTIAL => {
             let result = BrcResult::merge_partials(&batches).with_context(context)?;
-            if args.partial { result.to_partial_batch() } else { result.to_record_batch() }
+            let batch = if args.partial { result.to_partial_batch() } else { result.to_record_batch() };
+            if !args.partial && !brc_as_table(&args.output) {
+                // As a run over all the inputs prints it.
+                official = Some(result);
+            }
+            batch
         }
         pagemill_logs::PARTIAL_KIND => {
             let (job, merged) = pagemill_logs::merge_partial_batches(&batches).with_context(context)?;
@@ -490,6 +507,9 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
     if global.max_groups > 0 && kind != COUNT_PARTIAL && batch.num_rows() > global.max_groups {
         return Err(pagemill_engine::Error::TooManyGroups { limit: global.max_groups, seen: batch.num_rows() }.into());
     }
+    if let Some(result) = official {
+        return write_brc_official(&args.output, &result, &reopen_all(global, &args.files)?);
+    }
     let schema = match RunMetadata::merged(&metadata) {
         Some(mut m) => {
             m.options = options.unwrap_or(m.options);
@@ -498,13 +518,20 @@ pub fn merge(global: &Global, args: &MergeArgs) -> Result<()> {
         None => batch.schema().as_ref().clone(),
     };
     // The partials are this command's inputs: never write onto one.
+    let inputs = reopen_all(global, &args.files)?;
+    write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs)
+}
+
+/// The partial files of a merge, opened again as inputs that output must
+/// never be written onto (see reopen_result).
+fn reopen_all(global: &Global, files: &[PathBuf]) -> Result<Vec<Source>> {
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
     let mut inputs = Vec::new();
-    for f in &args.files {
+    for f in files {
         inputs.extend(reopen_result(&opts, f)?);
     }
-    write_results(global, &args.output, &Arc::new(schema), &[batch], &inputs)
+    Ok(inputs)
 }
 
 pub(crate) fn pool(global: &Global) -> Result<rayon::ThreadPool> {

@@ -131,6 +131,14 @@ fn features_partials_merge_across_file_formats() {
     let lines: Vec<PathBuf> =
         (1..=3).map(|d| generate(&dir, "measurements", &format!("m{d}.txt"), 5000, d, &[])).collect();
     check_merge(&dir, &["features", "--preset", "1brc"], &lines);
+    // Without an output format, merged 1BRC partials print the challenge's
+    // line, as the run does.
+    let (a, b) = (dir.path("brc-a.arrow"), dir.path("brc-b.arrow"));
+    ok(pagemill(&["features", "--preset", "1brc", "--partial", "-o", s(&a), s(&lines[0])]));
+    ok(pagemill(&["features", "--preset", "1brc", "--partial", "-o", s(&b), s(&lines[1])]));
+    let line = ok(pagemill(&["merge", s(&a), s(&b)]));
+    assert_eq!(line, ok(pagemill(&["features", "--preset", "1brc", s(&lines[0]), s(&lines[1])])));
+    assert!(line.starts_with('{') && line.ends_with("}\n"), "{line}");
     check_merge(&dir, &["count"], &lines);
 }
 
