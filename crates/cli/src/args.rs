@@ -139,7 +139,7 @@ pub struct Global {
     /// time after a run and reports a change as an error. Only `--mmap never`,
     /// which reads inputs into memory, is immune to both (`redact --in-place`
     /// edits through a writable map and refuses it).
-    #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = parse_mmap)]
+    #[arg(long, global = true, default_value = "auto", value_name = "WHEN", value_parser = choices(parse_mmap, WHEN), hide_possible_values = true)]
     pub mmap: MmapChoice,
 
     /// Stop with an error when a job holds more than N groups (keys), before its
@@ -471,11 +471,11 @@ pub struct RedactArgs {
     pub files: Vec<PathBuf>,
 
     /// What to mask, comma-separated: ip, ip-hash, query, user.
-    #[arg(long, required = true, value_name = "LIST", value_delimiter = ',', value_parser = parse_mask)]
+    #[arg(long, required = true, value_name = "LIST", value_delimiter = ',', value_parser = choices(parse_mask, MASK_NAMES), hide_possible_values = true)]
     pub mask: Vec<Mask>,
 
     /// Log format: auto (detect), common, combined, timed, json, or a custom Apache or nginx format.
-    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
     /// JSON field mapping TARGET=PATH[,PATH...] (targets as for `pagemill logs`, plus `user`, and
@@ -533,12 +533,12 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Log format: auto, common, combined, timed, json, or a custom Apache or nginx format string.
-    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
     /// Group by these fields (comma-separated or repeated): status, status_class, method, path,
     /// uri, ip, referrer, user_agent, host, time. None: one row of totals.
-    #[arg(long, short = 'g', value_name = "FIELDS", value_delimiter = ',', value_parser = parse_group_field)]
+    #[arg(long, short = 'g', value_name = "FIELDS", value_delimiter = ',', value_parser = choices(parse_group_field, GROUP_FIELDS), hide_possible_values = true)]
     pub group_by: Vec<GroupField>,
 
     /// Width of `time` groups: 1m, 5m, 1h, 1d, or N with unit s, m, h, d.
@@ -546,7 +546,7 @@ pub struct LogsArgs {
     pub bucket: Bucket,
 
     /// Metrics to compute (comma-separated; default: all). Fewer is faster.
-    #[arg(long, short = 'm', value_name = "METRICS", value_delimiter = ',', value_parser = parse_metric)]
+    #[arg(long, short = 'm', value_name = "METRICS", value_delimiter = ',', value_parser = choices(parse_metric, METRICS), hide_possible_values = true)]
     pub metrics: Vec<Metric>,
 
     /// Add a top_FIELD column: the K most frequent values of FIELD per group, e.g. 5:path (repeatable).
@@ -601,11 +601,11 @@ pub struct OutputArgs {
 
     /// Output format: table, csv, tsv, ndjson, arrow, arrow-stream or parquet
     /// (default: from the extension of -o; `-o -` writes arrow-stream; else table).
-    #[arg(long, value_name = "FORMAT", value_parser = parse_output_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = choices(parse_output_format, OUTPUT_FORMATS), hide_possible_values = true)]
     pub output_format: Option<OutputFormat>,
 
     /// Compress Arrow IPC output: none (the default, memory-mappable by readers), lz4 or zstd.
-    #[arg(long, value_name = "CODEC", default_value = "none", value_parser = parse_ipc_compression)]
+    #[arg(long, value_name = "CODEC", default_value = "none", value_parser = choices(parse_ipc_compression, IPC_CODECS), hide_possible_values = true)]
     pub ipc_compression: IpcCompression,
 }
 
@@ -622,7 +622,7 @@ pub struct SqlArgs {
 
     /// Format of `logs` tables: auto (detected), common, combined, timed, json, or a
     /// custom Apache or nginx format string.
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: Option<String>,
 
     /// JSON lines: read a field from other keys, e.g. `latency=elapsed_ms:ms` (repeatable).
@@ -757,6 +757,77 @@ fn parse_byte(s: &str) -> Result<u8, String> {
     }
 }
 
+/// The values `--mmap` takes.
+const WHEN: &[&str] = &["auto", "always", "never"];
+/// `redact --mask` values ([`Mask`] names).
+const MASK_NAMES: &[&str] = &["ip", "ip-hash", "query", "user"];
+/// `logs --group-by` fields ([`GroupField::ALL`]).
+const GROUP_FIELDS: &[&str] =
+    &["status", "status_class", "method", "path", "uri", "ip", "referrer", "user_agent", "host", "time"];
+/// `logs --metrics` ([`Metric::ALL`]).
+const METRICS: &[&str] = &[
+    "requests",
+    "bytes",
+    "bytes_mean",
+    "error_4xx_share",
+    "error_5xx_share",
+    "latency_p50",
+    "latency_p90",
+    "latency_p99",
+    "latency_p999",
+    "latency_max",
+    "distinct_ips",
+    "first_seen",
+    "last_seen",
+];
+/// `--output-format` names (aliases parse too).
+const OUTPUT_FORMATS: &[&str] = &["table", "csv", "tsv", "ndjson", "arrow", "arrow-stream", "parquet"];
+/// `--ipc-compression` codecs.
+const IPC_CODECS: &[&str] = &["none", "lz4", "zstd"];
+/// `--log-format` presets (a custom format string is taken too).
+const LOG_FORMATS: &[&str] = &["auto", "common", "combined", "timed", "json"];
+
+/// Any text, as given.
+fn free_text(s: &str) -> Result<String, std::convert::Infallible> {
+    Ok(s.to_string())
+}
+
+/// A value parser that names the values a flag usually takes, for shell
+/// completion and help, and still parses (and reports errors) as `parse`:
+/// so aliases and free-form values (custom log formats) keep working.
+#[derive(Clone)]
+struct Choices<F> {
+    parse: F,
+    names: &'static [&'static str],
+}
+
+impl<F, T, E> clap::builder::TypedValueParser for Choices<F>
+where
+    F: Fn(&str) -> Result<T, E> + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        self.parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(self.names.iter().map(|&n| clap::builder::PossibleValue::new(n))))
+    }
+}
+
+/// `parse`, completing to `names`.
+fn choices<F>(parse: F, names: &'static [&'static str]) -> Choices<F> {
+    Choices { parse, names }
+}
+
 fn parse_mmap(s: &str) -> Result<MmapChoice, String> {
     s.parse()
 }
@@ -831,6 +902,27 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completed_values_are_the_parsed_ones() {
+        assert_eq!(GROUP_FIELDS, GroupField::ALL.map(GroupField::name));
+        assert_eq!(METRICS, Metric::ALL.map(Metric::name));
+        for name in MASK_NAMES {
+            assert_eq!(parse_mask(name).unwrap().name(), *name);
+        }
+        for name in OUTPUT_FORMATS {
+            parse_output_format(name).unwrap();
+        }
+        for name in IPC_CODECS {
+            parse_ipc_compression(name).unwrap();
+        }
+        for name in WHEN {
+            parse_mmap(name).unwrap();
+        }
+        for name in LOG_FORMATS {
+            assert!(name.parse::<pagemill_logs::LogFormat>().is_ok() || *name == "auto", "{name}");
+        }
     }
 
     #[test]

@@ -295,6 +295,9 @@ fn help_completions_and_demo() {
         assert!(out.status.success() && script.contains("pagemill"));
         // Fixed value sets are offered, not file names.
         assert!(script.contains("combined") && script.contains("timed"), "{shell}: gen access-log --log-format");
+        for value in ["status_class", "latency_p999", "arrow-stream", "ip-hash", "zstd", "always"] {
+            assert!(script.contains(value), "{shell}: {value} is offered");
+        }
     }
     let out = run(&["demo", "--rows", "20000", "--threads", "2"], None, None);
     let text = String::from_utf8_lossy(&out.stdout);
