@@ -1,5 +1,6 @@
 //! The subcommands: open inputs, build the job, run it, write the results.
 
+use std::borrow::Cow;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -584,8 +585,38 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
     }
 }
 
-/// How many bytes of an input `--log-format auto` looks at.
+/// How many bytes of an input `--log-format auto` looks at: whole lines in
+/// these, or up to [`DETECT_LIMIT`] for a first line longer than them.
 const DETECT_BYTES: usize = 64 << 10;
+
+/// The most bytes read for the first whole line of a detection sample.
+const DETECT_LIMIT: usize = 64 << 20;
+
+/// The start of `input` that `--log-format auto` looks at: the whole lines
+/// of its first [`DETECT_BYTES`] (a line cut there would fail to parse and
+/// count against the format), read further for a longer first line.
+fn detect_sample<'a>(input: &'a Source) -> Result<Cow<'a, [u8]>> {
+    let mut n = DETECT_BYTES;
+    loop {
+        let head = input.head(n)?;
+        if head.len() < n {
+            return Ok(head);
+        }
+        if let Some(end) = head.iter().rposition(|&b| b == b'\n') {
+            return Ok(match head {
+                Cow::Borrowed(b) => Cow::Borrowed(&b[..=end]),
+                Cow::Owned(mut v) => {
+                    v.truncate(end + 1);
+                    Cow::Owned(v)
+                }
+            });
+        }
+        if n >= DETECT_LIMIT {
+            return Ok(head);
+        }
+        n *= 2;
+    }
+}
 
 /// The log format `--log-format` names (`auto`: detected from the first
 /// [`DETECT_BYTES`] of the first input that has a non-blank line there),
@@ -596,7 +627,7 @@ pub(crate) fn log_format(name: &str, json_field: &[String], inputs: &[Source]) -
         // The first input with a line to look at: a just-rotated, empty
         // access.log first must not decide the format of the others.
         for input in inputs {
-            sample = input.head(DETECT_BYTES)?;
+            sample = detect_sample(input)?;
             if sample.split(|&b| b == b'\n').any(|l| !l.iter().all(u8::is_ascii_whitespace)) {
                 break;
             }

@@ -254,6 +254,21 @@ fn odd_inputs_give_clear_answers() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "requests,latency_max\n1,0.25\n", "{order:?}");
     }
 
+    // `auto` looks at whole lines: a first line longer than the sample is
+    // read to its end, not cut into a line no format parses. A byte order
+    // mark before it is no part of it, for detection and the job.
+    let long = dir.join("long.log");
+    let agent = "a".repeat(100_000);
+    let line = format!("10.0.0.1 - - [01/Mar/2024:00:00:01 +0000] \"GET /a HTTP/1.1\" 200 5 \"-\" \"{agent}\" 0.250\n");
+    std::fs::write(&long, format!("\u{feff}{}", line.repeat(3))).unwrap();
+    let out = ok(pagemill()
+        .args(["logs", "-m", "requests,latency_max", "--output-format", "csv"])
+        .arg(&long)
+        .output()
+        .unwrap());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "requests,latency_max\n3,0.25\n");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
     let out = pagemill().args(["logs", "--where", "path~("]).arg(&big).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -95,7 +95,12 @@ impl LogFormat {
     /// lines): JSON if they start with `{`, else the most specific of
     /// `timed`, `combined` and `common` that parses most of them (more than
     /// half, so a few junk lines do not defeat detection).
+    ///
+    /// Timestamps are not parsed (a query that uses none reads lines whose
+    /// time is odd), and a UTF-8 byte order mark before the first line is
+    /// skipped.
     pub fn detect(sample: &[u8]) -> Result<LogFormat, Error> {
+        let sample = sample.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(sample);
         let lines: Vec<&[u8]> = sample
             .split(|&b| b == b'\n')
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -112,7 +117,8 @@ impl LogFormat {
             candidates.insert(0, LogFormat::json());
         }
         for format in candidates {
-            let ok = lines.iter().filter(|l| format.parse(l).is_ok_and(|r| format.strict_match(l, r))).count();
+            let ok =
+                lines.iter().filter(|l| format.parse_with(l, false).is_ok_and(|r| format.strict_match(l, r))).count();
             if ok * 2 > lines.len() {
                 return Ok(format);
             }
@@ -353,8 +359,9 @@ impl FromStr for LogFormat {
             "combined" => Ok(LogFormat::combined()),
             "timed" => Ok(LogFormat::timed()),
             "json" => Ok(LogFormat::json()),
-            _ if s.contains('%') => LogFormat::apache(s),
+            _ if apache_directive(s) => LogFormat::apache(s),
             _ if s.contains('$') => LogFormat::nginx(s),
+            _ if s.contains('%') => LogFormat::apache(s),
             _ => Err(Error::option(
                 "log format",
                 s,
@@ -362,6 +369,13 @@ impl FromStr for LogFormat {
             )),
         }
     }
+}
+
+/// Whether `s` holds an Apache `%` directive (`%h`, `%>s`, `%{...}i`,
+/// `%!200{...}i`, `%%`): a `%` alone, as in an nginx format's `cpu=$cpu%`,
+/// is none.
+fn apache_directive(s: &str) -> bool {
+    s.as_bytes().windows(2).any(|w| w[0] == b'%' && (w[1].is_ascii_alphanumeric() || b"{<>!%^".contains(&w[1])))
 }
 
 /// A [`LogFormat`] taken apart ([`LogFormat::to_parts`]), to be rebuilt

@@ -5,7 +5,7 @@
 
 use pagemill_engine::{Chunk, Job, Malformed};
 use pagemill_mmap::Source;
-use pagemill_split::{Lines, RecordFormat};
+use pagemill_split::{BOM, Lines, RecordFormat};
 
 use crate::error::Error;
 use crate::format::LogFormat;
@@ -765,7 +765,13 @@ impl LogJob {
         let mut record = LogRecord::default();
         let mut parser = self.format.parser();
         let mut scratch = Vec::new();
-        for line in Lines.records(chunk.bytes) {
+        // A byte order mark before an input's first line is not part of it.
+        let (bytes, base) = match chunk.bytes.strip_prefix(BOM) {
+            Some(rest) if chunk.offset == 0 => (rest, BOM.len()),
+            _ => (chunk.bytes, 0),
+        };
+        for mut line in Lines.records(bytes) {
+            line.offset += base;
             totals.lines += 1;
             let parsed = parser.parse_into(line.bytes, need_time, &mut record);
             let r = match parsed.and_then(|()| self.format.require_request(&record)) {

@@ -7,7 +7,7 @@ use crate::record::{
     LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, path_and_authority,
     split_request,
 };
-use crate::scan::find;
+use crate::scan::{find, find2};
 use crate::time;
 
 /// What a field of a text format means.
@@ -24,6 +24,9 @@ pub(crate) enum Field {
     TimeClf,
     TimeIso,
     TimeEpoch,
+    /// An integer count of `unit`s since the epoch (Apache's `%{sec}t`,
+    /// `%{msec}t`, `%{usec}t`).
+    TimeEpochIn(TimeUnit),
     Request,
     Method,
     Uri,
@@ -233,6 +236,13 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             return Err(Error::format(fmt, start, "'%' at the end of the format"));
         };
         i += 1;
+        // `%{name}^ti` and `%{name}^to`: a request or response trailer.
+        if d == b'^' {
+            match b.get(i..i + 2) {
+                Some(b"ti" | b"to") => i += 2,
+                _ => return Err(Error::format(fmt, start, "unknown Apache directive (expected %^ti or %^to)")),
+            }
+        }
         lit_start = i;
         let field = match (d, arg) {
             (b'%', _) => {
@@ -361,7 +371,9 @@ fn demote_all_but_best(items: &mut [Item], of_kind: &[(usize, u8)], demote: impl
 fn apache_time(format: &str) -> Result<Field, &'static str> {
     let f = format.strip_prefix("begin:").or_else(|| format.strip_prefix("end:")).unwrap_or(format);
     match f {
-        "sec" | "msec" | "usec" => return Ok(Field::TimeEpoch),
+        "sec" => return Ok(Field::TimeEpochIn(TimeUnit::Seconds)),
+        "msec" => return Ok(Field::TimeEpochIn(TimeUnit::Millis)),
+        "usec" => return Ok(Field::TimeEpochIn(TimeUnit::Micros)),
         "msec_frac" | "usec_frac" => return Ok(Field::Skip),
         _ => {}
     }
@@ -594,10 +606,11 @@ fn step<'a>(
         Field::Query => rec.query = rec.query.or(dash_none(v)),
         Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
         Field::User => rec.user = rec.user.or(dash_none(v)),
-        Field::TimeClf | Field::TimeIso | Field::TimeEpoch if !want_time => {}
+        Field::TimeClf | Field::TimeIso | Field::TimeEpoch | Field::TimeEpochIn(_) if !want_time => {}
         Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
         Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
         Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
+        Field::TimeEpochIn(unit) => rec.time = Some(time::parse_epoch_in(v, unit).ok_or(LineError::BadTime)?),
         Field::Request => {
             rec.request = rec.request.or(dash_none(v));
             let (m, u, pr) = split_request(v);
@@ -641,10 +654,23 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
     let len = line.len();
     match field {
         Field::TimeClf => {
+            // Past the space before the zone; a time without one (which
+            // `time::parse_clf` reads too) ends at its bracket.
             let after_seconds = (p + 20).min(len);
-            find(line, after_seconds, b' ').map_or(after_seconds, |i| i + 1)
+            match find2(line, after_seconds, b' ', b']') {
+                Some(i) if line[i] == b' ' => i + 1,
+                Some(i) => i,
+                None => after_seconds,
+            }
         }
-        Field::TimeIso if line.get(p + 10) == Some(&b' ') => {
+        // A date and a time, `2000-10-10 13:55:36`: not a date alone
+        // (`%{%Y-%m-%d}t`) before the next field.
+        Field::TimeIso
+            if line.get(p + 10) == Some(&b' ')
+                && line
+                    .get(p + 11..p + 14)
+                    .is_some_and(|t| t[0].is_ascii_digit() && t[1].is_ascii_digit() && t[2] == b':') =>
+        {
             // `2000-10-10 13:55:36 +0200`: the zone after a space too.
             let zone = line
                 .get(p + 19..p + 25)

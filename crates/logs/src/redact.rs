@@ -64,6 +64,7 @@ use std::ops::Range;
 use std::str::FromStr;
 
 use pagemill_engine::Malformed;
+use pagemill_split::BOM;
 use siphasher::sip128::{Hasher128, SipHasher24};
 
 use crate::error::Error;
@@ -371,7 +372,7 @@ impl Redactor {
     /// their offset in the chunk.
     pub fn redact_chunk(&self, chunk: &mut [u8], offset: usize, malformed: &mut Malformed) -> Changes {
         let mut total = Changes::default();
-        let mut at = 0;
+        let mut at = first_line(chunk, offset);
         while let Some((range, next)) = next_line(chunk, at) {
             at = next;
             let line = &mut chunk[range.clone()];
@@ -393,7 +394,7 @@ impl Redactor {
     pub fn survey_chunk(&self, chunk: &[u8], offset: usize, malformed: &mut Malformed) -> Changes {
         let mut total = Changes::default();
         let mut scratch = Vec::new();
-        let mut at = 0;
+        let mut at = first_line(chunk, offset);
         while let Some((range, next)) = next_line(chunk, at) {
             at = next;
             scratch.clear();
@@ -409,6 +410,13 @@ impl Redactor {
         }
         total
     }
+}
+
+/// Where the first line of `chunk` starts, `offset` being where the chunk
+/// starts in its input: past a byte order mark at the input's start, which
+/// is kept as it is.
+fn first_line(chunk: &[u8], offset: usize) -> usize {
+    if offset == 0 && chunk.starts_with(BOM) { BOM.len() } else { 0 }
 }
 
 /// Byte ranges of the fields of one line.

@@ -1,6 +1,8 @@
 //! Hand-written timestamp parsers: Common Log Format, ISO 8601 and numeric
 //! epochs, all normalised to microseconds since the Unix epoch, UTC.
 
+use crate::record::TimeUnit;
+
 /// Microseconds per second.
 pub(crate) const MICROS: i64 = 1_000_000;
 
@@ -170,6 +172,22 @@ pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
         [] | [b'Z' | b'z'] => Some(t),
         // strftime's `%Y-%m-%d %H:%M:%S %z` puts a space before the offset.
         zone => Some(t - offset_seconds(zone.strip_prefix(b" ").unwrap_or(zone))? * MICROS),
+    }
+}
+
+/// Parse an integer count of `unit`s since the Unix epoch (Apache's
+/// `%{sec}t`, `%{msec}t`, `%{usec}t`, whose unit is stated, not guessed
+/// from the size as in [`parse_epoch`]) into microseconds.
+pub fn parse_epoch_in(b: &[u8], unit: TimeUnit) -> Option<i64> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(b).ok()?.parse().ok()?;
+    match unit {
+        TimeUnit::Seconds => n.checked_mul(MICROS),
+        TimeUnit::Millis => n.checked_mul(1000),
+        TimeUnit::Micros => Some(n),
+        TimeUnit::Nanos => Some(n / 1000),
     }
 }
 

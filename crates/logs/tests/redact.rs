@@ -280,6 +280,17 @@ fn malformed_lines_are_left_as_they_are_and_reported() {
 }
 
 #[test]
+fn a_byte_order_mark_at_the_start_stays_and_its_line_is_redacted() {
+    let r = Redactor::new(LogFormat::combined(), &[Mask::Ip], None).unwrap();
+    let line = b"10.1.2.3 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1 \"-\" \"a\"\n";
+    let mut log = [&b"\xEF\xBB\xBF"[..], line].concat();
+    let mut malformed = Malformed::default();
+    let c = r.redact_chunk(&mut log, 0, &mut malformed);
+    assert_eq!((c.lines, c.malformed), (1, 0));
+    assert!(log.starts_with(b"\xEF\xBB\xBF10.1.2.x "), "{}", String::from_utf8_lossy(&log));
+}
+
+#[test]
 fn survey_changes_nothing_and_counts_what_redact_changes() {
     let log = generated(AccessLogFormat::Timed, 500);
     let r = Redactor::new(LogFormat::timed(), &[Mask::Ip, Mask::Query, Mask::User], None).unwrap();

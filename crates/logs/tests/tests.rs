@@ -250,6 +250,39 @@ mod formats {
         caddy.push_str(r#"{"level":"info","ts":1700000001.5,"msg":"handled request","request":{"method":"GET","uri":"/a"},"status":200,"size":5,"duration":0.001}"#);
         caddy.push('\n');
         assert_eq!(LogFormat::detect(caddy.as_bytes()).unwrap().name(), "json");
+        // Odd times do not hide a format (Caddy's `wall_milli` layout, a
+        // 31st of February): queries that use no time read such lines.
+        let wall = r#"{"ts":"2024/05/01 10:00:00.000","request":{"method":"GET","uri":"/a"},"status":200}"#;
+        assert_eq!(LogFormat::detect(wall.as_bytes()).unwrap().name(), "json");
+        let feb = String::from_utf8_lossy(common).replace("10/Oct/2000", "31/Feb/2000");
+        assert_eq!(LogFormat::detect(feb.as_bytes()).unwrap().name(), "common");
+        // A byte order mark before the first line.
+        let marked = [&b"\xEF\xBB\xBF"[..], wall.as_bytes()].concat();
+        assert_eq!(LogFormat::detect(&marked).unwrap().name(), "json");
+    }
+
+    #[test]
+    fn format_strings_pick_their_syntax_by_directives() {
+        // A lone `%` is text in an nginx format, not an Apache directive.
+        let f: LogFormat = "$remote_addr $status cpu=$cpu%".parse().unwrap();
+        assert_eq!(parse(&f, "1.2.3.4 200 cpu=5%").status, Some(200));
+        // Apache's trailer directives take two letters.
+        for d in ["^ti", "^to"] {
+            let f: LogFormat = format!("%h %{{X}}{d} %>s").parse().unwrap();
+            assert_eq!(parse(&f, "1.2.3.4 foo 200").status, Some(200), "{d}");
+        }
+        assert!("%h %{X}^tx %>s".parse::<LogFormat>().is_err());
+        // A stated epoch unit is taken, not guessed from the size.
+        for (d, v) in [("sec", "86400"), ("msec", "86400000"), ("usec", "86400000000")] {
+            let f: LogFormat = format!("%h %{{{d}}}t %>s").parse().unwrap();
+            assert_eq!(parse(&f, &format!("1.2.3.4 {v} 200")).time, Some(86_400_000_000), "{d}");
+        }
+        // A date alone before the next field, and a CLF time with no zone.
+        let f: LogFormat = r#"%h %{%Y-%m-%d}t "%r" %>s %b"#.parse().unwrap();
+        let r = f.parse_with(br#"1.2.3.4 2024-03-01 "GET /a HTTP/1.1" 200 5"#, false).unwrap();
+        assert_eq!((r.path, r.status), (Some(&b"/a"[..]), Some(200)));
+        let r = parse(&LogFormat::common(), r#"1.2.3.4 - - [10/Oct/2000:13:55:36] "GET /a HTTP/1.1" 200 5"#);
+        assert_eq!((r.time, r.status), (Some(971_186_136_000_000), Some(200)));
     }
 }
 
