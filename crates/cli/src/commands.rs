@@ -56,6 +56,25 @@ fn refuse_stdin_twice(files: &[PathBuf]) -> Result<()> {
     if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         bail!("stdin (-) is named more than once: it can be read only once");
     }
+    // The same pipe under two names (`-` and /dev/stdin, a FIFO twice):
+    // two readers would split its bytes between them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let mut pipes: Vec<((u64, u64), &PathBuf)> = Vec::new();
+        for f in files {
+            let path = if f.as_os_str() == "-" { Path::new("/dev/stdin") } else { f.as_path() };
+            let Ok(meta) = std::fs::metadata(path) else { continue };
+            if !(meta.file_type().is_fifo() || meta.file_type().is_socket()) {
+                continue;
+            }
+            let id = (meta.dev(), meta.ino());
+            if let Some((_, first)) = pipes.iter().find(|(seen, _)| *seen == id) {
+                bail!("{} and {} are the same pipe: it can be read only once", first.display(), f.display());
+            }
+            pipes.push((id, f));
+        }
+    }
     Ok(())
 }
 
@@ -692,6 +711,11 @@ pub fn logs(global: &Global, args: &LogsArgs) -> Result<()> {
         if args.rejects.is_some() {
             bail!("--rejects cannot be combined with --partial: write rejected lines in a run without --partial");
         }
+    }
+    if args.rejects.as_deref().is_some_and(|r| r.as_os_str() == "-") {
+        // Not a file named `-`; stdout carries the report (use /dev/stdout
+        // with -o FILE to have the rejected lines there).
+        bail!("--rejects needs a file name, not -: stdout carries the report");
     }
     if args.rejects.is_some() && global.workers == Workers::Processes {
         bail!("--rejects needs --workers threads: worker processes hand back aggregates, not rejected lines");

@@ -269,6 +269,10 @@ fn odd_inputs_give_clear_answers() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "requests,latency_max\n3,0.25\n");
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 
+    let out = pagemill().args(["logs", "--rejects", "-"]).arg(&big).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rejects needs a file name, not -"));
+    assert!(!Path::new("-").exists());
+
     let out = pagemill().args(["logs", "--where", "path~("]).arg(&big).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -219,6 +219,28 @@ fn errors_are_one_clear_line() {
         "refusing to write output onto an input",
     );
     assert_eq!(std::fs::read(&input).unwrap(), b"a\n", "the input is untouched");
+    // Also when stdin is that file and is read, not mapped.
+    for mmap in ["never", "auto"] {
+        let stdin = Stdio::from(std::fs::File::open(&input).unwrap());
+        let out = run(&["count", "--mmap", mmap, "-o", input.to_str().unwrap()], Some(stdin), None);
+        assert_one_line_error(&out, "refusing to write output onto an input");
+        assert_eq!(std::fs::read(&input).unwrap(), b"a\n", "--mmap {mmap}: the input is untouched");
+    }
+    // `-o /dev/stdout` on a shell's `>> file` writes through the descriptor:
+    // what the file held stays, and the output follows it.
+    let log = dir.file("log.txt", b"kept\n");
+    let append = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let out = pagemill()
+        .args(["count", "-o", "/dev/stdout", "--output-format", "csv", input.to_str().unwrap()])
+        .stdout(append)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("kept\nfile,records\n") && text.ends_with(",1\n"), "{text}");
+    // The same pipe under two names would split its bytes between them.
+    let out = run(&["count", "-", "/dev/stdin"], None, Some(b"a\nb\n"));
+    assert_one_line_error(&out, "are the same pipe");
 
     let locked = dir.file("locked.txt", b"secret\n");
     let mut perms = std::fs::metadata(&locked).unwrap().permissions();

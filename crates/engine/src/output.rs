@@ -72,6 +72,54 @@ fn follow_links(path: &Path) -> PathBuf {
     p
 }
 
+/// The file descriptor `path` names, if it is one of the process's own
+/// (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`), through any links.
+fn fd_alias(path: &Path) -> Option<u32> {
+    let own = format!("/proc/{}/fd/", std::process::id());
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        let text = p.to_str()?;
+        let named = match text {
+            "/dev/stdin" => Some(0),
+            "/dev/stdout" => Some(1),
+            "/dev/stderr" => Some(2),
+            _ => ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/", own.as_str()]
+                .iter()
+                .find_map(|prefix| text.strip_prefix(prefix))
+                .and_then(|n| n.parse().ok()),
+        };
+        if named.is_some() {
+            return named;
+        }
+        let link = std::fs::read_link(&p).ok()?;
+        p = match p.parent() {
+            Some(dir) if link.is_relative() => dir.join(link),
+            _ => link,
+        };
+    }
+    None
+}
+
+/// A handle of its own on standard output or error (`fd` 1 or 2), sharing
+/// the descriptor's offset and flags; `None` for other descriptors.
+fn std_handle(fd: u32) -> Option<std::io::Result<File>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let owned = match fd {
+            1 => std::io::stdout().as_fd().try_clone_to_owned(),
+            2 => std::io::stderr().as_fd().try_clone_to_owned(),
+            _ => return None,
+        };
+        Some(owned.map(File::from))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = fd;
+        None
+    }
+}
+
 /// The directory `path` lies in (`.` for a bare name).
 fn dir_of(path: &Path) -> &Path {
     match path.parent() {
@@ -99,6 +147,28 @@ impl AtomicFile {
             return Err(Error::OutputIsInput { path: target });
         }
         let io_err = |source| Error::Output { path: target.clone(), source };
+        if let Some(fd) = fd_alias(&target)
+            && std::fs::metadata(&target).is_ok_and(|m| m.is_file())
+        {
+            // `/dev/stdout` on a shell's `> file` or `>> file`: renaming a
+            // new file over that one would drop what the shell wrote
+            // before and send what it writes after to an unlinked file.
+            // Written through the descriptor itself, at its offset.
+            let file = std_handle(fd)
+                .ok_or_else(|| {
+                    io_err(std::io::Error::other(format!(
+                        "file descriptor {fd} is open on a regular file, which pagemill cannot replace whole; name the file itself"
+                    )))
+                })?
+                .map_err(io_err)?;
+            return Ok(AtomicFile {
+                target,
+                dest: None,
+                temp: None,
+                writer: Some(BufWriter::with_capacity(1 << 16, file)),
+                _sigbus: None,
+            });
+        }
         if let Ok(meta) = std::fs::metadata(&target)
             && !meta.is_file()
             && !meta.is_dir()

@@ -184,6 +184,10 @@ impl Source {
         if opts.access == Access::ReadWrite {
             return Err(Error::Unsupported { name, what: "a read-write map of stdin" });
         }
+        // A regular file on stdin read as a stream (`--mmap never`) is
+        // still that file: output must not be written onto it.
+        #[allow(unused_mut)]
+        let mut regular: Option<File> = None;
         #[cfg(unix)]
         {
             use std::os::fd::AsFd;
@@ -193,15 +197,19 @@ impl Source {
                 let mut file = File::from(fd);
                 if let Ok(meta) = file.metadata()
                     && meta.is_file()
-                    && opts.mmap.policy() != Policy::Never
                 {
-                    let start = file.stream_position().unwrap_or(0);
-                    return Source::from_file(opts, name, None, file, &meta, start);
+                    if opts.mmap.policy() != Policy::Never {
+                        let start = file.stream_position().unwrap_or(0);
+                        return Source::from_file(opts, name, None, file, &meta, start);
+                    }
+                    regular = Some(file);
                 }
             }
         }
         if opts.stream {
-            return Source::piped(opts, name, Box::new(io::stdin()));
+            let mut source = Source::piped(opts, name, Box::new(io::stdin()))?;
+            source.file = regular;
+            return Ok(source);
         }
         let mut bytes = Vec::new();
         io::stdin().lock().read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
@@ -211,7 +219,7 @@ impl Source {
             path: None,
             data,
             access: opts.access,
-            file: None,
+            file: regular,
             stamp: None,
             compression,
             registration: None,
