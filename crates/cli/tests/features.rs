@@ -63,6 +63,35 @@ fn args<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
+fn a_carriage_return_ending_the_last_record_is_no_part_of_it() {
+    let dir = Dir::new("lonecr");
+    for (name, text, extra) in
+        [("q.csv", &b"k,v\r\na,1\r\nb,2\r"[..], &[][..]), ("n.csv", b"k,v\na,1\nb,2\r", &["--no-quote"])]
+    {
+        let file = dir.file(name, text);
+        let mut args = vec!["features", &file, "-k", "k", "--value", "v", "--agg", "sum", "--output-format", "csv"];
+        args.extend_from_slice(extra);
+        let out = pagemill(&args, None);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\na,1,1.0\nb,1,2.0\n", "{name}");
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn agg_quantiles_without_a_list_means_the_default_list() {
+    let dir = Dir::new("aggq");
+    let file = dir.file("q.csv", b"k,v\na,1\na,2\nb,3\n");
+    let out = pagemill(
+        &["features", &file, "-k", "k", "--value", "v", "--agg", "mean,quantiles", "--output-format", "csv"],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().next(), Some("k,rows,v_mean,v_p50,v_p90,v_p99"));
+    let out =
+        pagemill(&["features", &file, "-k", "k", "--value", "v", "--agg", "mean", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().next(), Some("k,rows,v_mean"));
+}
+
+#[test]
 fn csv_features_through_every_input_path() {
     let dir = Dir::new("paths");
     let file = dir.file("flights.csv", FLIGHTS.as_bytes());

@@ -216,4 +216,31 @@ fn bad_merges_fail_with_one_clear_line() {
     one_line(fails(pagemill(&["merge", "--max-groups", "5", s(&brc)])), "more than 5 groups");
     one_line(fails(pagemill(&["merge", "--max-groups", "1", s(&p1), s(&p1)])), "more than 1 groups");
     ok(pagemill(&["merge", "--max-groups", "1", s(&lc), s(&lc)]));
+    // Integer keys of different widths are different key bytes: refused,
+    // not listed twice.
+    let (a16, b32) = (dir.file("a16.bin", b"\x05\x00\x0a\x00"), dir.file("b32.bin", b"\x05\x00\x00\x00\x14\x00"));
+    let (pa, pb) = (dir.path("a16.arrow"), dir.path("b32.arrow"));
+    for (input, size, key, value, out) in
+        [(&a16, "4", "k:u16@0", "v:i16@2", &pa), (&b32, "6", "k:u32@0", "v:i16@4", &pb)]
+    {
+        ok(pagemill(&[
+            "features",
+            "--record-size",
+            size,
+            "--field",
+            key,
+            "--field",
+            value,
+            "-k",
+            "k",
+            "--value",
+            "v",
+            "--partial",
+            "-o",
+            s(out),
+            s(input),
+        ]));
+    }
+    one_line(fails(pagemill(&["merge", s(&pa), s(&pb)])), "key-types=1,uint16 vs key-types=1,uint32");
+    ok(pagemill(&["merge", s(&pa), s(&pa)]));
 }

@@ -206,10 +206,19 @@ impl fmt::Display for Malformed {
 }
 
 /// The printable text of a record: its first bytes, lossily decoded, with
-/// control characters escaped so a sample stays on one line.
+/// control characters (and backslashes, so that an escape is told from the
+/// text) escaped so a sample stays on one line. Quotes stay as they are:
+/// log and CSV records are full of them.
 fn sample_text(bytes: &[u8]) -> String {
     let cut = bytes.len().min(Sample::MAX_TEXT);
-    let mut text: String = String::from_utf8_lossy(&bytes[..cut]).chars().flat_map(char::escape_debug).collect();
+    let mut text = String::with_capacity(cut);
+    for c in String::from_utf8_lossy(&bytes[..cut]).chars() {
+        if c == '\\' || c.is_control() {
+            text.extend(c.escape_debug());
+        } else {
+            text.push(c);
+        }
+    }
     if cut < bytes.len() {
         text.push('…');
     }
@@ -265,6 +274,7 @@ mod tests {
     fn sample_text_is_one_line_and_bounded() {
         let long = vec![b'z'; 1000];
         assert_eq!(sample_text(b"a\nb\0\xff"), "a\\nb\\0\u{fffd}");
+        assert_eq!(sample_text(br#"{"a":"x\"y'"}"#), r#"{"a":"x\\"y'"}"#);
         assert_eq!(sample_text(&long).chars().count(), Sample::MAX_TEXT + 1);
     }
 }

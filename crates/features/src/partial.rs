@@ -123,10 +123,21 @@ fn parse_list(s: &str) -> Result<Vec<String>, Error> {
     Ok(items)
 }
 
+/// A key type's name in the spec. Integer keys keep their field's width
+/// in the partial's keys, so that is part of the type: a `u16` key 5 and a
+/// `u32` key 5 are different bytes, and partials of different widths must
+/// not merge (8-byte types keep the names of the first layout, `int` and
+/// `uint`).
 fn type_name(t: Option<FieldType>) -> &'static str {
     match t {
-        Some(t) if t.is_signed() => "int",
-        Some(t) if t.is_unsigned() => "uint",
+        Some(FieldType::I8) => "int8",
+        Some(FieldType::I16) => "int16",
+        Some(FieldType::I32) => "int32",
+        Some(FieldType::I64) => "int",
+        Some(FieldType::U8) => "uint8",
+        Some(FieldType::U16) => "uint16",
+        Some(FieldType::U32) => "uint32",
+        Some(FieldType::U64) => "uint",
         _ => "text",
     }
 }
@@ -182,7 +193,13 @@ impl Features {
         let key_types = parse_list(get("key-types")?)?
             .iter()
             .map(|t| match t.as_str() {
+                "int8" => Ok(Some(FieldType::I8)),
+                "int16" => Ok(Some(FieldType::I16)),
+                "int32" => Ok(Some(FieldType::I32)),
                 "int" => Ok(Some(FieldType::I64)),
+                "uint8" => Ok(Some(FieldType::U8)),
+                "uint16" => Ok(Some(FieldType::U16)),
+                "uint32" => Ok(Some(FieldType::U32)),
                 "uint" => Ok(Some(FieldType::U64)),
                 "text" => Ok(None),
                 _ => Err(Error::BadPartial(format!("unknown key type '{t}' in spec"))),

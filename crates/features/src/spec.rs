@@ -465,7 +465,8 @@ impl FeatureSpec {
     }
 
     /// The quantiles to compute, as percentages (99.9 for p99.9). Default:
-    /// [`DEFAULT_QUANTILES`] when no [`aggs`](FeatureSpec::aggs) are named.
+    /// [`DEFAULT_QUANTILES`], computed when no [`aggs`](FeatureSpec::aggs)
+    /// are named or `quantiles` (`None`) is among them.
     pub fn quantiles(&mut self, percents: impl IntoIterator<Item = f64>) -> &mut FeatureSpec {
         self.quantiles.get_or_insert_with(Vec::new).extend(percents);
         self
@@ -498,8 +499,8 @@ impl FeatureSpec {
     pub(crate) fn resolved_aggs(&self) -> Vec<Agg> {
         let quantiles: Vec<Agg> = match &self.quantiles {
             Some(q) => q.iter().map(|&p| Agg::Quantile(p)).collect(),
-            None if self.aggs.is_none() => DEFAULT_QUANTILES.iter().map(|&p| Agg::Quantile(p)).collect(),
-            None => Vec::new(),
+            // Used where no aggregates are named, or `quantiles` is.
+            None => DEFAULT_QUANTILES.iter().map(|&p| Agg::Quantile(p)).collect(),
         };
         let mut out: Vec<Agg> = Vec::new();
         let mut push = |a: Agg| {

@@ -102,9 +102,13 @@ pub(crate) fn walk_records<'a>(
         at += BLOCK;
     }
     if rec.start < chunk.len() {
-        // A last record without a newline (or one inside an unclosed quote).
-        rec.clean &= take_field(chunk, field, chunk.len(), carried, q, keep, &mut rec.count, fields);
-        rec.close(chunk, chunk.len(), chunk.len(), fields, &mut f);
+        // A last record without a newline (or one inside an unclosed
+        // quote). A CR that ends it outside quotes goes, as it would before
+        // a newline (the 1BRC preset, polars and DuckDB read `b,2\r` so).
+        let cr = inside_carry == 0 && chunk.last() == Some(&b'\r');
+        let end = (chunk.len() - usize::from(cr)).max(rec.start);
+        rec.clean &= take_field(chunk, field, end.max(field), carried, q, keep, &mut rec.count, fields);
+        rec.close(chunk, end, chunk.len(), fields, &mut f);
     }
 }
 
