@@ -86,6 +86,10 @@ pub struct WorkerSpec {
     pub bounds: ((usize, usize), (usize, usize)),
     /// Read the inputs instead of mapping them (the retry).
     pub read: bool,
+    /// The [`fingerprint`] of the inputs the coordinator opened: a worker
+    /// that opens other files under the same names (a log rotated, a file
+    /// saved over by rename during the run) refuses to map them.
+    pub inputs: u64,
 }
 
 impl fmt::Display for WorkerSpec {
@@ -93,14 +97,15 @@ impl fmt::Display for WorkerSpec {
         let ((i0, b0), (i1, b1)) = self.bounds;
         write!(
             f,
-            "1 {} {} {} {} {} {} {i0} {b0} {i1} {b1} {}",
+            "1 {} {} {} {} {} {} {i0} {b0} {i1} {b1} {} {}",
             self.index,
             self.attempt,
             self.chunks.start,
             self.chunks.end,
             self.planned,
             self.chunk_size,
-            u8::from(self.read)
+            u8::from(self.read),
+            self.inputs
         )
     }
 }
@@ -115,8 +120,14 @@ impl WorkerSpec {
     /// A share from its text (its `Display`).
     fn parse(value: &str) -> Result<WorkerSpec> {
         let bad = || anyhow!("{WORKER_ENV}={value:?}: not a worker share from this pagemill version");
-        let n: Vec<usize> = value.split(' ').map(str::parse).collect::<Result<_, _>>().map_err(|_| bad())?;
-        let [1, index, attempt, lo, hi, planned, chunk_size, i0, b0, i1, b1, read] = n[..] else { return Err(bad()) };
+        let n: Vec<u64> = value.split(' ').map(str::parse).collect::<Result<_, _>>().map_err(|_| bad())?;
+        let [1, index, attempt, lo, hi, planned, chunk_size, i0, b0, i1, b1, read, inputs] = n[..] else {
+            return Err(bad());
+        };
+        let size = |v: u64| usize::try_from(v).map_err(|_| bad());
+        let (index, lo, hi, planned, chunk_size) =
+            (size(index)?, size(lo)?, size(hi)?, size(planned)?, size(chunk_size)?);
+        let (i0, b0, i1, b1) = (size(i0)?, size(b0)?, size(i1)?, size(b1)?);
         if lo >= hi || hi > planned || chunk_size == 0 || read > 1 || attempt > 1 {
             return Err(bad());
         }
@@ -128,6 +139,7 @@ impl WorkerSpec {
             chunk_size,
             bounds: ((i0, b0), (i1, b1)),
             read: read == 1,
+            inputs,
         })
     }
 
@@ -221,6 +233,9 @@ impl Ship for Brc {
 /// region on standard input, and exit. Returns only on failure.
 pub fn serve<J: Ship>(spec: &WorkerSpec, runner: &Runner, job: &J, inputs: &[Source]) -> Result<()> {
     test_hooks(spec)?;
+    if fingerprint(inputs) != spec.inputs {
+        bail!("worker {}: the inputs are not the files the coordinator opened (replaced during the run?)", spec.index);
+    }
     let mut runner = runner.clone();
     runner.threads(1).chunk_size(spec.chunk_size);
     let plan = runner.plan(job, inputs);
@@ -249,6 +264,19 @@ pub fn serve<J: Ship>(spec: &WorkerSpec, runner: &Runner, job: &J, inputs: &[Sou
     region.as_bytes_mut()?.copy_from_slice(&ipc);
     drop(region);
     std::process::exit(0);
+}
+
+/// The identity (device and inode) and length of each input, hashed: the
+/// same in the coordinator and its workers (one binary, one hasher) when
+/// they opened the same files.
+fn fingerprint(inputs: &[Source]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for s in inputs {
+        s.file_id().hash(&mut h);
+        s.len().hash(&mut h);
+    }
+    h.finish()
 }
 
 fn test_hooks(spec: &WorkerSpec) -> Result<()> {
@@ -472,6 +500,7 @@ pub fn coordinate<J: Ship>(
             chunk_size,
             bounds: plan_bounds(&plan, chunks).expect("tree ranges lie in the plan"),
             read: global.mmap == pagemill_mmap::MmapChoice::never(),
+            inputs: fingerprint(inputs),
         })
         .collect();
 
@@ -593,15 +622,17 @@ mod tests {
             chunk_size: 65536,
             bounds: ((0, 100), (1, 2000)),
             read: true,
+            inputs: u64::MAX,
         };
         let text = spec.to_string();
-        assert_eq!(text, "1 2 1 4 9 12 65536 0 100 1 2000 1");
+        assert_eq!(text, "1 2 1 4 9 12 65536 0 100 1 2000 1 18446744073709551615");
         assert_eq!(WorkerSpec::parse(&text).unwrap(), spec);
         for bad in [
             "",
-            "2 2 1 4 9 12 65536 0 100 1 2000 1",
-            "1 2 1 9 4 12 65536 0 100 1 2000 1",
-            "1 2 1 4 9 12 0 0 100 1 2000 1",
+            "1 2 1 4 9 12 65536 0 100 1 2000 1",
+            "2 2 1 4 9 12 65536 0 100 1 2000 1 7",
+            "1 2 1 9 4 12 65536 0 100 1 2000 1 7",
+            "1 2 1 4 9 12 0 0 100 1 2000 1 7",
             "1 x",
         ] {
             assert!(WorkerSpec::parse(bad).is_err(), "{bad}");

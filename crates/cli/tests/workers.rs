@@ -235,6 +235,27 @@ fn a_worker_killed_for_real_is_retried() {
 }
 
 #[test]
+fn an_input_replaced_under_the_workers_is_a_clear_error() {
+    // Worker 0 waits with the first version open; the file is then
+    // replaced by rename with one of the same size, and worker 0 killed:
+    // its retry opens the new file, which is not the one planned.
+    let dir = Dir::new("replace");
+    let log = generate(&dir, "access-log", "a.log", 5_000, b"", &["--log-format", "timed"]);
+    let job = ["logs", "--group-by", "status", "--threads", "2", "--chunk-size", "64K", "--output-format", "csv"];
+    let (child, pid) = start_with_a_waiting_worker(&dir, &[&job[..], &["--workers", "processes", s(&log)]].concat());
+    let text = std::fs::read_to_string(&log).unwrap().replace(" 200 ", " 299 ");
+    let next = dir.path("a.log.next");
+    std::fs::write(&next, text).unwrap();
+    std::fs::rename(&next, &log).unwrap();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(err.contains("the inputs are not the files the coordinator opened"), "{err}");
+}
+
+#[test]
 fn an_input_truncated_under_the_workers_is_a_clear_error() {
     let dir = Dir::new("truncate");
     let m = generate(&dir, "measurements", "m.txt", 30_000, b"", &[]);
