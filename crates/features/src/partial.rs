@@ -12,7 +12,8 @@
 //! * `_key` (Binary): the key as the job stores it, each part a tag byte
 //!   (0: null; `n + 1`: `n` bytes follow, for `n` < 254; 255: a `u32`
 //!   little-endian length and the bytes). Binary integer keys keep their
-//!   field's little-endian bytes;
+//!   field's little-endian bytes, which a reader widens to 8 (sign- or
+//!   zero-extended), so fields declared with different widths merge;
 //! * `rows` (UInt64): the records of the key;
 //! * per value column `<col>`: `<col>_state` (Binary, 122 bytes: a version
 //!   byte (2), then little-endian `count` and `missing` (u64), the exact
@@ -53,7 +54,7 @@ use pagemill_split::{AnyFormat, Lines};
 
 use crate::acc::ValueAcc;
 use crate::error::Error;
-use crate::general::{Features, FeaturesPartial, Reader, RowRef, key_parts};
+use crate::general::{Features, FeaturesPartial, Reader, RowRef, key_parts, push_key_part};
 use crate::spec::{Agg, Dialect, FieldType};
 use crate::table::Prefix;
 
@@ -123,21 +124,10 @@ fn parse_list(s: &str) -> Result<Vec<String>, Error> {
     Ok(items)
 }
 
-/// A key type's name in the spec. Integer keys keep their field's width
-/// in the partial's keys, so that is part of the type: a `u16` key 5 and a
-/// `u32` key 5 are different bytes, and partials of different widths must
-/// not merge (8-byte types keep the names of the first layout, `int` and
-/// `uint`).
 fn type_name(t: Option<FieldType>) -> &'static str {
     match t {
-        Some(FieldType::I8) => "int8",
-        Some(FieldType::I16) => "int16",
-        Some(FieldType::I32) => "int32",
-        Some(FieldType::I64) => "int",
-        Some(FieldType::U8) => "uint8",
-        Some(FieldType::U16) => "uint16",
-        Some(FieldType::U32) => "uint32",
-        Some(FieldType::U64) => "uint",
+        Some(t) if t.is_signed() => "int",
+        Some(t) if t.is_unsigned() => "uint",
         _ => "text",
     }
 }
@@ -193,13 +183,7 @@ impl Features {
         let key_types = parse_list(get("key-types")?)?
             .iter()
             .map(|t| match t.as_str() {
-                "int8" => Ok(Some(FieldType::I8)),
-                "int16" => Ok(Some(FieldType::I16)),
-                "int32" => Ok(Some(FieldType::I32)),
                 "int" => Ok(Some(FieldType::I64)),
-                "uint8" => Ok(Some(FieldType::U8)),
-                "uint16" => Ok(Some(FieldType::U16)),
-                "uint32" => Ok(Some(FieldType::U32)),
                 "uint" => Ok(Some(FieldType::U64)),
                 "text" => Ok(None),
                 _ => Err(Error::BadPartial(format!("unknown key type '{t}' in spec"))),
@@ -390,12 +374,17 @@ impl Features {
         let mut p = self.partial_for(n);
         // The shard of each row, in the batch's order.
         let mut shard_of_row = Vec::with_capacity(n);
+        let mut wide = Vec::new();
         for i in 0..n {
-            let key = keys.value(i);
+            let mut key = keys.value(i);
             let parts =
-                key_parts(key).filter(|p| !p.is_empty()).ok_or_else(|| bad(format!("row {i}: malformed key")))?.len();
-            if parts != nk {
-                return Err(bad(format!("row {i}: key of {parts} parts, expected {nk}")));
+                key_parts(key).filter(|p| !p.is_empty()).ok_or_else(|| bad(format!("row {i}: malformed key")))?;
+            if parts.len() != nk {
+                return Err(bad(format!("row {i}: key of {} parts, expected {nk}", parts.len())));
+            }
+            if self.key_types.iter().any(Option::is_some) {
+                widen_key(&parts, &self.key_types, &mut wide).map_err(|why| bad(format!("row {i}: {why}")))?;
+                key = &wide;
             }
             let (prefix, hash) = Prefix::with_hash(key);
             let shard = p.shard_index(hash);
@@ -454,6 +443,27 @@ fn spec_of(batch: &RecordBatch) -> Result<String, Error> {
         None => return Err(Error::NotAPartial("no pagemill.partial entry in its schema metadata".to_string())),
     }
     metadata.get(PARTIAL_SPEC_KEY).cloned().ok_or_else(|| Error::BadPartial("no job spec in its metadata".to_string()))
+}
+
+/// `parts` of a key with binary integer parts (the field's little-endian
+/// bytes, as mapped) widened to 8 bytes, sign- or zero-extended, into
+/// `out`: the same key whatever width a run declared the field with (`u16`
+/// one day, `u32` the next), so such partials merge key by key.
+fn widen_key(parts: &[Option<&[u8]>], types: &[Option<FieldType>], out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    for (part, ty) in parts.iter().zip(types) {
+        match (part, ty) {
+            (Some(b), Some(t)) if !b.is_empty() && b.len() <= 8 => {
+                let fill = if t.is_signed() && b[b.len() - 1] & 0x80 != 0 { 0xff } else { 0 };
+                let mut w = [fill; 8];
+                w[..b.len()].copy_from_slice(b);
+                push_key_part(out, Some(&w));
+            }
+            (Some(b), Some(_)) => return Err(format!("an integer key part of {} bytes", b.len())),
+            (part, _) => push_key_part(out, *part),
+        }
+    }
+    Ok(())
 }
 
 /// Merge partial batches (from [`Features::partial_batch`], possibly read
