@@ -68,12 +68,18 @@ impl fmt::Display for Error {
                 "chunks {}..{} asked for, but the inputs cut into {chunks} chunks (did they change?)",
                 range.start, range.end
             ),
-            Error::RecordTooLong { name, limit } => write!(
-                f,
-                "{name}: a record longer than {} MiB; records of compressed and piped inputs are held \
-                 in memory whole (decompress it to a file, which is read in place, for longer records)",
-                limit.div_ceil(1 << 20)
-            ),
+            Error::RecordTooLong { name, limit } => {
+                let limit = if limit % (1 << 20) == 0 {
+                    format!("{} MiB", limit >> 20)
+                } else {
+                    format!("{limit} bytes")
+                };
+                write!(
+                    f,
+                    "{name}: a record longer than {limit}; records of compressed and piped inputs are held \
+                     in memory whole (decompress it to a file, which is read in place, for longer records)"
+                )
+            }
             Error::TooManyGroups { limit, seen } => write!(
                 f,
                 "more than {limit} groups (at least {seen} seen); stopped before memory ran out: \

@@ -176,6 +176,12 @@ impl Runner {
         self
     }
 
+    /// Samples kept per kind: at least one in strict mode, which reports
+    /// the first malformed record.
+    fn samples_kept(&self) -> usize {
+        if self.strict { self.max_samples.max(1) } else { self.max_samples }
+    }
+
     /// When to release processed pages of mapped inputs.
     pub fn release(&mut self, release: Release) -> &mut Runner {
         self.release = release;
@@ -409,7 +415,7 @@ impl Runner {
                 release: self.releases(),
             };
             let (partial, malformed) = if lo == hi {
-                (job.empty(), Malformed::new(self.max_samples))
+                (job.empty(), Malformed::new(self.samples_kept()))
             } else if job.order_free() {
                 self.fold(&ctx, lo, hi)
             } else {
@@ -500,7 +506,7 @@ impl Runner {
             }
         }
         accounts.sort_unstable_by_key(|(index, _)| *index);
-        let mut malformed = Malformed::new(self.max_samples);
+        let mut malformed = Malformed::new(self.samples_kept());
         for (_, bad) in accounts {
             malformed.merge(bad);
         }
@@ -546,7 +552,7 @@ impl Runner {
         });
         match (partial, bad) {
             (Some(p), Some(bad)) => (p, bad),
-            _ => (ctx.job.empty(), Malformed::new(self.max_samples)),
+            _ => (ctx.job.empty(), Malformed::new(self.samples_kept())),
         }
     }
 
@@ -568,7 +574,7 @@ impl Runner {
         }
         source.populate(range.clone());
         let chunk = Chunk { input: *input, index, offset: range.start, bytes: &source.bytes()[range.clone()] };
-        let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
+        let mut bad = Malformed::for_chunk(&chunk, self.samples_kept());
         f(chunk, &mut bad);
         if self.strict && !bad.is_empty() {
             ctx.first_bad.fetch_min(index, Ordering::Relaxed);
@@ -582,7 +588,7 @@ impl Runner {
 
     /// Map one chunk, wherever its bytes live.
     fn map_chunk<J: Job>(&self, ctx: &Ctx<'_, J>, chunk: Chunk<'_>) -> (J::Partial, Malformed) {
-        let mut bad = Malformed::for_chunk(&chunk, self.max_samples);
+        let mut bad = Malformed::for_chunk(&chunk, self.samples_kept());
         let partial = ctx.job.map(chunk, &mut bad);
         self.check_groups(ctx, &partial);
         (partial, bad)

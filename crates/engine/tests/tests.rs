@@ -250,6 +250,9 @@ fn strict_mode_reports_the_first_malformed_record_in_input_order() {
     }
     input.push_str("second\n");
     let inputs = sources(&[input.into_bytes()]);
+    // Keeping no samples does not switch strict mode off.
+    let err = Runner::new().max_samples(0).strict(true).run(&SumLines, &inputs).unwrap_err();
+    assert!(matches!(&err, Error::Strict(s) if s.line == 5001), "{err}");
     for threads in [1, 2, 4] {
         let err = Runner::new().threads(threads).chunk_size(64).strict(true).run(&SumLines, &inputs).unwrap_err();
         match err {
@@ -690,7 +693,7 @@ fn a_stream_record_past_the_limit_is_an_error_and_one_at_it_is_read() {
             assert_eq!(run(&fits).unwrap().output, vec![3], "{block}");
             let err = run(&too_long).unwrap_err();
             assert!(matches!(err, Error::RecordTooLong { limit: 5000, .. }), "{block}: {err}");
-            assert!(err_text(&err).contains("in0: a record longer than 1 MiB"), "{}", err_text(&err));
+            assert!(err_text(&err).contains("in0: a record longer than 5000 bytes"), "{}", err_text(&err));
         }
     }
     // A record that fits in a block is read whatever the limit.
@@ -702,6 +705,7 @@ fn a_stream_record_past_the_limit_is_an_error_and_one_at_it_is_read() {
     let endless = OpenOptions::new().reader("zeros", std::io::repeat(0)).unwrap();
     let err = Runner::new().stream_record_limit(1 << 20).run(&CountRecords::new(Lines), &[endless]).unwrap_err();
     assert!(matches!(err, Error::RecordTooLong { .. }), "{err}");
+    assert!(err_text(&err).contains("zeros: a record longer than 1 MiB"), "{}", err_text(&err));
 }
 
 #[test]

@@ -139,7 +139,7 @@ impl Runner {
         // Each batch is folded into the result before the next starts, so
         // memory holds the result and one batch's partials.
         let mut partial: Option<J::Partial> = None;
-        let mut malformed = Malformed::new(self.max_samples);
+        let mut malformed = Malformed::new(self.samples_kept());
         let mut bytes = 0;
         let streamed_chunks = AtomicUsize::new(0);
         let mut fold = |(p, bad, n): Part<J::Partial>| {
@@ -222,7 +222,7 @@ impl Runner {
             next: 0,
             waiting: BTreeMap::new(),
             partial: None,
-            malformed: Malformed::new(self.max_samples),
+            malformed: Malformed::new(self.samples_kept()),
             lines: 0,
             reported: 0,
         });
