@@ -69,11 +69,8 @@ impl fmt::Display for Error {
                 range.start, range.end
             ),
             Error::RecordTooLong { name, limit } => {
-                let limit = if limit % (1 << 20) == 0 {
-                    format!("{} MiB", limit >> 20)
-                } else {
-                    format!("{limit} bytes")
-                };
+                let limit =
+                    if limit % (1 << 20) == 0 { format!("{} MiB", limit >> 20) } else { format!("{limit} bytes") };
                 write!(
                     f,
                     "{name}: a record longer than {limit}; records of compressed and piped inputs are held \

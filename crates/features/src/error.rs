@@ -147,7 +147,7 @@ impl fmt::Display for Error {
             Error::BadField { spec, reason } => write!(f, "bad field '{spec}': {reason}"),
             Error::BadAgg(name) => write!(
                 f,
-                "unknown aggregate '{name}' (expected count, missing, sum, min, max, mean, var, std, first, last, quantiles or pNN.N)"
+                "unknown aggregate '{name}' (expected count, missing, sum, min, max, mean, var, std, first, last, quantiles or pNN.N, a percentage from 0 to 100)"
             ),
             Error::NotNumeric(name) => write!(f, "field '{name}' is a byte string and cannot be a numeric value"),
             Error::FloatKey(name) => {

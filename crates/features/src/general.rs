@@ -427,6 +427,13 @@ impl FeatureSpec {
             return Err(Error::NoKey);
         }
         let aggs = self.resolved_aggs();
+        // As `pNN.N` parses: a percentage from 0 to 100 (a partial's spec
+        // names it so, and must read back).
+        if let Some(Agg::Quantile(p)) =
+            aggs.iter().find(|a| matches!(a, Agg::Quantile(p) if !(0.0..=100.0).contains(p)))
+        {
+            return Err(Error::BadAgg(format!("p{p}")));
+        }
         let qs: Vec<f64> =
             aggs.iter().filter_map(|a| if let Agg::Quantile(p) = a { Some(p / 100.0) } else { None }).collect();
         let (format, reader, names, named, numeric_ok): (AnyFormat, Reader, Vec<String>, bool, Vec<bool>) = match &self

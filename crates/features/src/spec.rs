@@ -498,7 +498,8 @@ impl FeatureSpec {
     /// The features per value column, in output order, without duplicates.
     pub(crate) fn resolved_aggs(&self) -> Vec<Agg> {
         let quantiles: Vec<Agg> = match &self.quantiles {
-            Some(q) => q.iter().map(|&p| Agg::Quantile(p)).collect(),
+            // `+ 0.0` makes a -0.0 the 0.0 it means (`p0`).
+            Some(q) => q.iter().map(|&p| Agg::Quantile(p + 0.0)).collect(),
             // Used where no aggregates are named, or `quantiles` is.
             None => DEFAULT_QUANTILES.iter().map(|&p| Agg::Quantile(p)).collect(),
         };
@@ -514,6 +515,7 @@ impl FeatureSpec {
                 let mut named_quantiles = false;
                 for a in list {
                     match a {
+                        Some(Agg::Quantile(p)) => push(Agg::Quantile(p + 0.0)),
                         Some(a) => push(*a),
                         None => {
                             named_quantiles = true;

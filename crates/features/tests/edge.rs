@@ -486,3 +486,23 @@ fn the_group_limit_counts_keys_once_across_waiting_pieces() {
     // keys between them, the run 40,000.
     assert_eq!(run(200_000, 40_000, 60_000).unwrap(), 40_000);
 }
+
+#[test]
+fn quantiles_are_percentages_from_0_to_100_and_partials_read_back() {
+    let inputs = [Source::from_bytes("q.csv", b"k,v\na,1\na,3\n".to_vec())];
+    for bad in [150.0, -1.0, f64::NAN] {
+        let mut spec = FeatureSpec::delimited(Dialect::csv());
+        spec.key("k").value("v").aggs([Some(Agg::Quantile(bad))]);
+        assert!(matches!(spec.build(&inputs), Err(pagemill_features::Error::BadAgg(_))), "{bad}");
+        let mut spec = FeatureSpec::delimited(Dialect::csv());
+        spec.key("k").value("v").quantiles([bad]);
+        assert!(spec.build(&inputs).is_err(), "{bad}");
+    }
+    // -0.0 is p0, and its partial merges.
+    let mut spec = FeatureSpec::delimited(Dialect::csv());
+    spec.key("k").value("v").aggs([Some(Agg::Quantile(-0.0))]);
+    let job = spec.build(&inputs).unwrap();
+    let partial = job.partial_batch(Runner::new().run_partial(&job, &inputs).unwrap().output);
+    let merged = pagemill_features::merge_partials(&[partial]).unwrap();
+    assert_eq!(f64s(&merged, "v_p0"), [Some(1.0)]);
+}

@@ -295,9 +295,24 @@ impl Distinct {
                 }
             }
             1 => {
-                let sketch = HllSketch::deserialize(r.rest()).map_err(|_| Error::Corrupt("bad HyperLogLog"))?;
+                let bytes = r.rest();
+                let sketch = HllSketch::deserialize(bytes).map_err(|_| Error::Corrupt("bad HyperLogLog"))?;
                 if sketch.lg_config_k() != config.lg_k {
                     return Err(Error::Corrupt("HyperLogLog of another lg_k"));
+                }
+                // This crate writes HLL_8 sketches only. Their registers
+                // (after an 8-byte header and 32 bytes of estimator state,
+                // in HLL mode) hold leading-zero counts, at most 63: the
+                // reader takes any byte, and a merge then shifts by it.
+                if sketch.target_type() != HllType::Hll8 {
+                    return Err(Error::Corrupt("HyperLogLog of another register width"));
+                }
+                if bytes.get(7).is_some_and(|mode| mode & 3 == 2) {
+                    let k = 1usize << config.lg_k;
+                    let registers = bytes.get(40..40 + k).ok_or(Error::Corrupt("bad HyperLogLog"))?;
+                    if registers.iter().any(|&v| v > 63) {
+                        return Err(Error::Corrupt("HyperLogLog register out of range"));
+                    }
                 }
                 d.sketch = Some(Box::new(sketch));
             }
@@ -458,6 +473,20 @@ mod tests {
         unsorted[6..14].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(Distinct::from_bytes(config, &unsorted).is_err());
         assert!(Distinct::from_bytes(config, &[1, 7]).is_err());
+        // A register no hash can give (a merge would shift by it): refused.
+        let tiny = DistinctConfig::new().lg_k(4).unwrap().exact_limit(4).unwrap();
+        let hll = build(tiny, &hashes(300, 300));
+        let mut bytes = hll.to_bytes();
+        let last = bytes.len() - 1;
+        for v in [63, 64, 200] {
+            bytes[last] = v;
+            let read = Distinct::from_bytes(tiny, &bytes);
+            if v > 63 {
+                assert!(matches!(read, Err(Error::Corrupt("HyperLogLog register out of range"))), "{v}");
+            } else {
+                hll.clone().merge(read.unwrap()).unwrap();
+            }
+        }
     }
 
     /// Sets small enough to be scanned, searched or only buffered count

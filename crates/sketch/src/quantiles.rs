@@ -315,6 +315,11 @@ impl Quantiles {
         if other.count == 0 {
             return Ok(());
         }
+        // Counts read from bytes can be anything: more than a u64 of
+        // values between them were never recorded.
+        if self.count.checked_add(other.count).is_none() {
+            return Err(Error::Corrupt("value counts overflow when merged"));
+        }
         if self.count + other.count <= 2 && self.implicit() && other.implicit() {
             // Still at most two values, without a histogram: implicit.
             self.count += other.count;
@@ -927,6 +932,20 @@ mod tests {
         assert_eq!(bytes[1 + 24 + 4], 40);
         bytes[1 + 24 + 4] = 39;
         assert!(matches!(Quantiles::from_bytes(config, &bytes), Err(Error::Corrupt(_))));
+        // Counts that add up on their own but overflow a merge.
+        let spill = QuantileConfig::new().raw_limit(0);
+        let mut five = Quantiles::new(spill);
+        for _ in 0..3 {
+            five.record_scaled(5).unwrap();
+        }
+        let mut bytes = five.to_bytes();
+        let half = (1u64 << 63).to_le_bytes();
+        bytes[1..9].copy_from_slice(&half);
+        let n = bytes.len();
+        bytes[n - 9..n - 1].copy_from_slice(&half); // the one bucket's count, before the empty negative side
+        let big = Quantiles::from_bytes(spill, &bytes).unwrap();
+        assert_eq!(big.count(), 1 << 63);
+        assert_eq!(big.clone().merge(&big), Err(Error::Corrupt("value counts overflow when merged")));
     }
 
     #[test]
