@@ -63,7 +63,14 @@ fn main() -> ExitCode {
     let handler = ctrlc::set_handler(|| {
         let _held = pagemill_engine::AtomicFile::remove_temporaries();
         commands::remove_scratch_dirs();
-        let _ = writeln!(std::io::stderr(), "pagemill: interrupted; unfinished output files removed");
+        let editing = redact::IN_PLACE.try_lock().ok().and_then(|f| f.clone());
+        let _ = match editing {
+            Some(name) => writeln!(
+                std::io::stderr(),
+                "pagemill: interrupted: {name} is partly redacted in place; run the same command again to finish it"
+            ),
+            None => writeln!(std::io::stderr(), "pagemill: interrupted; unfinished output files removed"),
+        };
         std::process::exit(130);
     });
     if let Err(e) = handler {

@@ -47,10 +47,60 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
         bail!("-o writes one redacted copy: name exactly one FILE");
     }
     let key = redaction_key(args)?;
+    if global.strict {
+        // All or nothing: every file is checked before any is written.
+        let mut bad = Vec::new();
+        for file in &args.files {
+            let p = prepare(global, args, Mode::DryRun, file, key.clone())?;
+            let (_, malformed) = survey(&p.pool, &p.redactor, p.source.bytes(), &p.ranges);
+            if !malformed.is_empty() {
+                report_malformed(&p.name, &malformed);
+                bad.push(p.name);
+            }
+        }
+        if !bad.is_empty() {
+            let what = if mode == Mode::DryRun { "a --strict run would write nothing" } else { "nothing was written" };
+            bail!("malformed lines in {} and --strict: {what}", bad.join(", "));
+        }
+    }
     for file in &args.files {
         redact_file(global, args, mode, file, key.clone())?;
     }
     Ok(())
+}
+
+/// Whether an in-place edit is under way (for the interrupt message: the
+/// file is then partly redacted, which a rerun finishes).
+pub static IN_PLACE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// A file opened, locked and planned for redaction.
+struct Prepared {
+    name: String,
+    /// Holds the advisory lock while it lives.
+    lock: File,
+    source: pagemill_mmap::Source,
+    redactor: Redactor,
+    ranges: Vec<Range<usize>>,
+    pool: rayon::ThreadPool,
+}
+
+fn prepare(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Option<RedactKey>) -> Result<Prepared> {
+    let name = path.display().to_string();
+    let lock = check_and_lock(path, mode)?;
+    let mut opts = OpenOptions::new();
+    opts.decompress(false).mmap(global.mmap).access(match mode {
+        Mode::InPlace => Access::ReadWrite,
+        Mode::Copy => Access::CopyOnWrite,
+        Mode::DryRun => Access::ReadOnly,
+    });
+    let source = opts.open(path)?;
+    let format = log_format(&args.log_format, &args.json_field, std::slice::from_ref(&source))?;
+    log::debug!("{name}: log format {format}");
+    let redactor = Redactor::new(format, &args.mask, key)?;
+    let chunk_size = runner(global).effective_chunk_size(source.len() as u64);
+    let ranges = pagemill_split::plan(&Lines, source.bytes(), chunk_size);
+    let pool = pool(global)?;
+    Ok(Prepared { name, lock, source, redactor, ranges, pool })
 }
 
 /// The ip-hash key from `--key-file` or the environment; `None` when no
@@ -84,8 +134,8 @@ fn redaction_key(args: &RedactArgs) -> Result<Option<RedactKey>> {
 /// file being rewritten). The lock lasts as long as the returned file.
 fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
     let name = path.display();
-    if path.as_os_str() == "-" {
-        bail!("redact reads regular files, not stdin");
+    if path.as_os_str() == "-" || crate::workers::through_proc(path) {
+        bail!("redact reads regular files by name, not stdin ({name})");
     }
     // stat before open: opening a FIFO would block until a writer came.
     let meta = std::fs::metadata(path).with_context(|| format!("cannot open {name}"))?;
@@ -120,35 +170,13 @@ fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
 }
 
 fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Option<RedactKey>) -> Result<()> {
-    let name = path.display().to_string();
-    let lock = check_and_lock(path, mode)?;
-    let mut opts = OpenOptions::new();
-    opts.decompress(false).mmap(global.mmap).access(match mode {
-        Mode::InPlace => Access::ReadWrite,
-        Mode::Copy => Access::CopyOnWrite,
-        Mode::DryRun => Access::ReadOnly,
-    });
-    let mut source = opts.open(path)?;
-    let format = log_format(&args.log_format, &args.json_field, std::slice::from_ref(&source))?;
-    log::debug!("{name}: log format {format}");
-    let redactor = Redactor::new(format, &args.mask, key)?;
-    let chunk_size = runner(global).effective_chunk_size(source.len() as u64);
-    let ranges = pagemill_split::plan(&Lines, source.bytes(), chunk_size);
-    let pool = pool(global)?;
-
-    if global.strict && mode != Mode::DryRun {
-        let (_, malformed) = survey(&pool, &redactor, source.bytes(), &ranges);
-        if !malformed.is_empty() {
-            report_malformed(&name, &malformed);
-            bail!("{name}: malformed lines and --strict: nothing was written");
-        }
-    }
-
+    let Prepared { name, lock, mut source, redactor, ranges, pool } = prepare(global, args, mode, path, key)?;
     let (changes, malformed) = match mode {
         Mode::DryRun => survey(&pool, &redactor, source.bytes(), &ranges),
         Mode::InPlace => {
             let abort_after: Option<usize> = std::env::var(ABORT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
             let done = AtomicUsize::new(0);
+            *IN_PLACE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name.clone());
             let pieces = source.split_mut(&ranges)?;
             let result = redact_pieces(&pool, &redactor, pieces, |piece, changes| {
                 if changes.lines_changed > 0 {
@@ -163,6 +191,7 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
                 source.flush()?;
             }
             lock.sync_all().with_context(|| format!("cannot sync {name}"))?;
+            *IN_PLACE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             // The edits are on disk already: say so, not "results discarded".
             match source.check_unchanged() {
                 Err(pagemill_mmap::Error::Changed { detail, .. }) => bail!(
@@ -178,11 +207,19 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
             let pieces = source.split_mut(&ranges)?;
             // Copy-on-write pieces: nothing to flush.
             let result = redact_pieces(&pool, &redactor, pieces, |_, _| Ok(()))?;
-            let mut file = AtomicFile::create(out, std::slice::from_ref(&source))?;
-            std::io::Write::write_all(&mut file, source.bytes())
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            source.check_unchanged()?;
-            file.commit()?;
+            if out.as_os_str() == "-" {
+                // Standard output, as `-o -` is everywhere.
+                source.check_unchanged()?;
+                let mut stdout = std::io::stdout().lock();
+                std::io::Write::write_all(&mut stdout, source.bytes()).context("cannot write to stdout")?;
+                std::io::Write::flush(&mut stdout).context("cannot write to stdout")?;
+            } else {
+                let mut file = AtomicFile::create(out, std::slice::from_ref(&source))?;
+                std::io::Write::write_all(&mut file, source.bytes())
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                source.check_unchanged()?;
+                file.commit()?;
+            }
             result
         }
     };

@@ -144,8 +144,10 @@ impl WorkerSpec {
     }
 
     /// Settings a worker overrides: one thread, the plan's chunk size, the
-    /// read path on a retry, no progress bar, no workers of its own.
+    /// read path on a retry, no progress bar, no workers of its own. Also
+    /// starts the watch on the coordinator (see [`watch_parent`]).
     pub fn apply(&self, global: &mut Global) {
+        watch_parent();
         global.threads = 1;
         global.chunk_size = Some(self.chunk_size);
         if self.read {
@@ -154,6 +156,28 @@ impl WorkerSpec {
         global.progress = crate::args::When::Never;
         global.workers = crate::args::Workers::Threads;
         global.worker = Some(self.clone());
+    }
+}
+
+/// End this worker when its coordinator is gone (interrupted, killed): a
+/// worker left behind would go on using a core for nothing. The worker is
+/// then the child of another process, which a thread checks a few times a
+/// second.
+fn watch_parent() {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        let watch = std::thread::Builder::new().name("parent-watch".into()).spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(130);
+                }
+            }
+        });
+        if let Err(e) = watch {
+            log::debug!("cannot watch the coordinator: {e}");
+        }
     }
 }
 
@@ -440,7 +464,7 @@ fn is_plain_file(path: &std::path::Path) -> bool {
 }
 
 /// Whether `path`, or any link on the way to its file, lies under /proc.
-fn through_proc(path: &std::path::Path) -> bool {
+pub(crate) fn through_proc(path: &std::path::Path) -> bool {
     let mut p = path.to_path_buf();
     for _ in 0..40 {
         // The directory with its links resolved, the last part as named.

@@ -76,6 +76,47 @@ fn malformed_lines_are_reported_left_alone_and_refused_with_strict() {
     assert!(out.contains("format-mismatch at byte 73"), "{out}");
     assert!(out.contains("1 malformed"), "{out}");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), text.replacen("10.0.0.1 ", "10.0.0.x ", 1));
+    // With several files, all or nothing: a good file before a bad one is
+    // not written either, and a strict dry run fails as the run would.
+    let good = dir.path("good.log");
+    let line = "10.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1 \"-\" \"a\"\n";
+    std::fs::write(&good, line).unwrap();
+    std::fs::write(&log, text).unwrap();
+    let args = ["redact", "--strict", "--log-format", "combined", "--mask", "ip"];
+    let err = fails(&[&args[..], &["--in-place", s(&good), s(&log)]].concat());
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), line);
+    let err = fails(&[&args[..], &["--dry-run", s(&log)]].concat());
+    assert!(err.contains("a --strict run would write nothing"), "{err}");
+}
+
+#[test]
+fn every_client_address_is_masked_and_queries_keep_their_separators() {
+    let dir = Dir::new("addresses");
+    let log = dir.path("a.log");
+    std::fs::write(
+        &log,
+        concat!(
+            "1.2.3.4 5.6.7.8 bob [01/May/2024:00:00:00 +0000] \"GET /a?x=1 HTTP/1.1\" 200 5\n",
+            "203.0.113.45:8080 - - [01/May/2024:00:00:00 +0000] \"GET /a?x=1 HTTP/1.1\" 200 5\n",
+            "1.2.3.4 - - [01/May/2024:00:00:00 +0000] \"GET\t/a?x=t b\tHTTP/1.1\" 200 5\n",
+        ),
+    )
+    .unwrap();
+    let out =
+        pagemill(&["redact", "--mask", "ip,query", "--log-format", "%h %a %u %t \"%r\" %>s %b", "-o", "-", s(&log)])
+            .output()
+            .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        concat!(
+            "1.2.3.x 5.6.7.x bob [01/May/2024:00:00:00 +0000] \"GET /a?x=x HTTP/1.1\" 200 5\n",
+            "203.0.113.xx:8080 - - [01/May/2024:00:00:00 +0000] \"GET /a?x=x HTTP/1.1\" 200 5\n",
+            "1.2.3.x - - [01/May/2024:00:00:00 +0000] \"GET\t/a?x=x x\tHTTP/1.1\" 200 5\n",
+        )
+    );
+    assert!(!Path::new("-").exists());
 }
 
 /// The redacted file one uninterrupted run gives, via -o.
@@ -168,6 +209,12 @@ fn refusals() {
     }
     assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&dir.0)]).contains("not a regular file"));
     assert!(fails(&["redact", "--in-place", "--mask", "ip", "-"]).contains("not stdin"));
+    let stdin = pagemill(&["redact", "--in-place", "--mask", "ip", "/dev/stdin"])
+        .stdin(std::fs::File::open(&log).unwrap())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&stdin.stderr).contains("not stdin"));
+    assert_eq!(std::fs::read(&log).unwrap(), before, "stdin's file is untouched");
     let gz = dir.path("a.log.gz");
     std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]).unwrap();
     assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&gz)]).contains("compressed"));

@@ -235,6 +235,27 @@ fn a_worker_killed_for_real_is_retried() {
 }
 
 #[test]
+fn workers_end_with_their_coordinator() {
+    let dir = Dir::new("orphan");
+    let m = generate(&dir, "measurements", "m.txt", 30_000, b"", &[]);
+    let args = ["count", "--threads", "2", "--chunk-size", "64K", "--workers", "processes", s(&m)];
+    let (mut child, pid) = start_with_a_waiting_worker(&dir, &args);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+    // The worker, waiting on its hook for a minute, sees its coordinator
+    // gone and exits (a zombie of a parent that does not reap is gone too).
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let started = Instant::now();
+    while alive() {
+        assert!(started.elapsed() < Duration::from_secs(10), "worker {pid} outlived its coordinator");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn an_input_replaced_under_the_workers_is_a_clear_error() {
     // Worker 0 waits with the first version open; the file is then
     // replaced by rename with one of the same size, and worker 0 killed:

@@ -604,7 +604,10 @@ fn step<'a>(
     match field {
         Field::Skip | Field::List => {}
         Field::Query => rec.query = rec.query.or(dash_none(v)),
-        Field::Ip => rec.ip = rec.ip.or(dash_none(v)),
+        Field::Ip => match rec.ip {
+            None => rec.ip = dash_none(v),
+            Some(_) => rec.other_ip = rec.other_ip.or(dash_none(v)),
+        },
         Field::User => rec.user = rec.user.or(dash_none(v)),
         Field::TimeClf | Field::TimeIso | Field::TimeEpoch | Field::TimeEpochIn(_) if !want_time => {}
         Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),

@@ -15,6 +15,10 @@ use crate::scan::{find, rfind};
 pub struct LogRecord<'a> {
     /// Client address (`%h`, `$remote_addr`), IPv4 or IPv6 as written.
     pub ip: Option<&'a [u8]>,
+    /// A second client address of the same line (`%h` and `%a`,
+    /// `$remote_addr` and `$realip_remote_addr`): not used by queries (the
+    /// first is the client's), but masked by [`Redactor`](crate::Redactor).
+    pub other_ip: Option<&'a [u8]>,
     /// Authenticated user (`%u`, `$remote_user`).
     pub user: Option<&'a [u8]>,
     /// Request time, microseconds since the Unix epoch, UTC.

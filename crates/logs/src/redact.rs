@@ -12,8 +12,11 @@
 //!   its zero groups, so `2001:db8::1` becomes `2001:db8::x` and
 //!   `1::3:4:5:6:7:8` keeps `1::3` (group 2 is the `::`, group 3 is `3`). The
 //!   digits of an embedded IPv4 tail (`::ffff:192.0.2.1`, groups 7 and 8)
-//!   are masked too. A field that is not an address (a host name, a bracketed
-//!   or zoned address) is left as it is and counted in [`Changes::not_ip`].
+//!   are masked too. An IPv4 address with a port (`203.0.113.45:8080`, as
+//!   Go logs a remote address) is masked and its port kept. A field that is
+//!   not an address (a host name, a bracketed or zoned address) is left as
+//!   it is and counted in [`Changes::not_ip`]. A format with two address
+//!   fields (`%h` and `%a`) has both masked.
 //! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
 //!   pseudonym of the address: the letter of each masked digit is that
 //!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
@@ -287,7 +290,7 @@ impl Redactor {
             let before = changes.fields(mask);
             match mask {
                 Mask::Ip | Mask::IpHash => {
-                    if let Some(span) = spans.ip.clone() {
+                    for span in [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten() {
                         match mask_ip(&mut line[span], mask, self.key.as_ref()) {
                             IpOutcome::Changed => changes.changed(mask),
                             IpOutcome::Unchanged => {}
@@ -296,8 +299,11 @@ impl Redactor {
                     }
                 }
                 Mask::Query => {
-                    for span in [spans.query.clone(), spans.target_query.clone()].into_iter().flatten() {
-                        if mask_except(&mut line[span], b"&=") {
+                    // In a request line that does not split, spaces and
+                    // tabs stay: masking one would change how it splits.
+                    let queries = [(spans.query.clone(), &b"&= \t"[..]), (spans.target_query.clone(), b"&=")];
+                    for (span, keep) in queries.into_iter().filter_map(|(s, k)| Some((s?, k))) {
+                        if mask_except(&mut line[span], keep) {
                             changes.changed(mask);
                         }
                     }
@@ -350,10 +356,12 @@ impl Redactor {
         let inside = |r: &Range<usize>| uri.as_ref().is_some_and(|u| r.start <= u.start && u.end <= r.end);
         let query = request.filter(|r| !inside(r)).and_then(|r| {
             let text = &line[r.clone()];
-            let target = memchr::memchr(b' ', text).map_or(0, |i| i + 1);
+            let target = memchr::memchr2(b' ', b'\t', text).map_or(0, |i| i + 1);
             let q = target + memchr::memchr(b'?', &text[target..])?;
-            let end = memchr::memmem::find(&text[q..], b" HTTP/")
-                .or_else(|| memchr::memmem::find(&text[q..], b" HTTP\\/"))
+            let end = [&b" HTTP/"[..], b"\tHTTP/", b" HTTP\\/"]
+                .iter()
+                .filter_map(|p| memchr::memmem::find(&text[q..], p))
+                .min()
                 .map_or(text.len(), |i| q + i);
             Some(r.start + q + 1..r.start + end)
         });
@@ -363,7 +371,14 @@ impl Redactor {
             Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
         });
         let user = rec.user.and_then(|u| span_of(line, u));
-        Ok(Spans { ip: rec.ip.and_then(|ip| span_of(line, ip)), user, query, target_query, query_field })
+        Ok(Spans {
+            ip: rec.ip.and_then(|ip| span_of(line, ip)),
+            other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
+            user,
+            query,
+            target_query,
+            query_field,
+        })
     }
 
     /// Redact every line of `chunk` (whole lines, as planned by
@@ -423,6 +438,8 @@ fn first_line(chunk: &[u8], offset: usize) -> usize {
 #[derive(Debug, Default)]
 struct Spans {
     ip: Option<Range<usize>>,
+    /// A second address field of the line.
+    other_ip: Option<Range<usize>>,
     user: Option<Range<usize>>,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,
@@ -675,6 +692,16 @@ fn bits(r: Range<usize>) -> u64 {
 
 /// Apply [`Mask::Ip`] or [`Mask::IpHash`] to an address field.
 fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
+    // `203.0.113.45:8080` (as Go logs `RemoteAddr`): the address before
+    // the port. (An IPv6 address with a port is bracketed, left as it is.)
+    if let Some(colon) = memchr::memrchr(b':', field)
+        && colon + 1 < field.len()
+        && field[colon + 1..].iter().all(u8::is_ascii_digit)
+        && field[..colon].contains(&b'.')
+        && !field[..colon].contains(&b':')
+    {
+        return mask_ip(&mut field[..colon], mask, key);
+    }
     let Some((positions, state)) = classify_ip(field) else { return IpOutcome::NotIp };
     match (state, mask, key) {
         (IpState::Masked | IpState::Hashed, _, _) => IpOutcome::Unchanged,
