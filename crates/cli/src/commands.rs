@@ -63,8 +63,13 @@ fn refuse_stdin_twice(files: &[PathBuf]) -> Result<()> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let mut pipes: Vec<((u64, u64), &PathBuf)> = Vec::new();
         for f in files {
-            let path = if f.as_os_str() == "-" { Path::new("/dev/stdin") } else { f.as_path() };
-            let Ok(meta) = std::fs::metadata(path) else { continue };
+            let meta = if f.as_os_str() == "-" {
+                use std::os::fd::AsFd;
+                std::io::stdin().as_fd().try_clone_to_owned().map(std::fs::File::from).and_then(|s| s.metadata())
+            } else {
+                std::fs::metadata(f)
+            };
+            let Ok(meta) = meta else { continue };
             if !(meta.file_type().is_fifo() || meta.file_type().is_socket()) {
                 continue;
             }
@@ -647,7 +652,8 @@ pub(crate) fn log_format(name: &str, json_field: &[String], inputs: &[Source]) -
         // access.log first must not decide the format of the others.
         for input in inputs {
             sample = detect_sample(input)?;
-            if sample.split(|&b| b == b'\n').any(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+            let text = sample.strip_prefix(pagemill_split::BOM).unwrap_or(&sample);
+            if text.split(|&b| b == b'\n').any(|l| !l.iter().all(u8::is_ascii_whitespace)) {
                 break;
             }
         }

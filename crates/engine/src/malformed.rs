@@ -206,17 +206,18 @@ impl fmt::Display for Malformed {
 }
 
 /// The printable text of a record: its first bytes, lossily decoded, with
-/// control characters (and backslashes, so that an escape is told from the
-/// text) escaped so a sample stays on one line. Quotes stay as they are:
-/// log and CSV records are full of them.
+/// what Rust's debug escaping escapes (control characters, line and
+/// paragraph separators, bidirectional overrides, backslashes) escaped so
+/// a sample stays on one line and reads as what it is. Quotes stay as they
+/// are: log and CSV records are full of them.
 fn sample_text(bytes: &[u8]) -> String {
     let cut = bytes.len().min(Sample::MAX_TEXT);
     let mut text = String::with_capacity(cut);
     for c in String::from_utf8_lossy(&bytes[..cut]).chars() {
-        if c == '\\' || c.is_control() {
-            text.extend(c.escape_debug());
-        } else {
+        if c == '"' || c == '\'' {
             text.push(c);
+        } else {
+            text.extend(c.escape_debug());
         }
     }
     if cut < bytes.len() {
@@ -275,6 +276,7 @@ mod tests {
         let long = vec![b'z'; 1000];
         assert_eq!(sample_text(b"a\nb\0\xff"), "a\\nb\\0\u{fffd}");
         assert_eq!(sample_text(br#"{"a":"x\"y'"}"#), r#"{"a":"x\\"y'"}"#);
+        assert_eq!(sample_text("a\u{2028}b\u{202e}c".as_bytes()), "a\\u{2028}b\\u{202e}c");
         assert_eq!(sample_text(&long).chars().count(), Sample::MAX_TEXT + 1);
     }
 }

@@ -282,12 +282,18 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.take().is_some()
-            && let Some(temp) = &self.temp
-        {
-            let mut pending = pending();
-            let _ = std::fs::remove_file(temp);
-            pending.retain(|p| p != temp);
+        let Some(writer) = self.writer.take() else { return };
+        match &self.temp {
+            Some(temp) => {
+                drop(writer);
+                let mut pending = pending();
+                let _ = std::fs::remove_file(temp);
+                pending.retain(|p| p != temp);
+            }
+            // Written in place (a device, a FIFO, standard output): what is
+            // still buffered of an output that was not committed stays
+            // unwritten (a plain drop would flush it).
+            None => drop(writer.into_parts()),
         }
     }
 }
@@ -406,6 +412,15 @@ mod tests {
             out.commit().unwrap();
             assert_eq!(reader.join().unwrap(), b"through the pipe");
             assert!(!std::fs::metadata(&fifo).unwrap().is_file(), "the FIFO stays a FIFO");
+            // An output abandoned (a failed run) sends nothing it buffered.
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+            };
+            let mut out = AtomicFile::create(&fifo, &[]).unwrap();
+            out.write_all(b"half a result").unwrap();
+            drop(out);
+            assert_eq!(reader.join().unwrap(), b"");
         }
         // (Devices are left out: a regression would replace the machine's
         // /dev/null before the test could fail.)

@@ -236,11 +236,12 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             return Err(Error::format(fmt, start, "'%' at the end of the format"));
         };
         i += 1;
-        // `%{name}^ti` and `%{name}^to`: a request or response trailer.
+        // Two-letter directives after `^`: `%{name}^ti` and `%^to`
+        // (trailers), `%^FB` (time to first byte), and any later ones.
         if d == b'^' {
             match b.get(i..i + 2) {
-                Some(b"ti" | b"to") => i += 2,
-                _ => return Err(Error::format(fmt, start, "unknown Apache directive (expected %^ti or %^to)")),
+                Some(name) if name.iter().all(u8::is_ascii_alphabetic) => i += 2,
+                _ => return Err(Error::format(fmt, start, "unknown Apache directive (expected %^ and two letters)")),
             }
         }
         lit_start = i;

@@ -271,7 +271,9 @@ mod formats {
             let f: LogFormat = format!("%h %{{X}}{d} %>s").parse().unwrap();
             assert_eq!(parse(&f, "1.2.3.4 foo 200").status, Some(200), "{d}");
         }
-        assert!("%h %{X}^tx %>s".parse::<LogFormat>().is_err());
+        let f: LogFormat = "%h %^FB %>s".parse().unwrap();
+        assert_eq!(parse(&f, "1.2.3.4 1234 200").status, Some(200));
+        assert!("%h %^t %>s".parse::<LogFormat>().is_err());
         // A stated epoch unit is taken, not guessed from the size.
         for (d, v) in [("sec", "86400"), ("msec", "86400000"), ("usec", "86400000000")] {
             let f: LogFormat = format!("%h %{{{d}}}t %>s").parse().unwrap();
