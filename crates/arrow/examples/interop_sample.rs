@@ -1,7 +1,7 @@
-//! Write one result with every column type pagemill jobs produce (text keys,
-//! dictionary-encoded keys, counts, statistics with a null, UTC time buckets)
-//! in every format, for `scripts/interop.sh` to check with pyarrow, polars
-//! and duckdb.
+//! Write one result with the column types the writers must handle (text
+//! keys, dictionary-encoded keys, counts, statistics with a null, UTC time
+//! buckets) in every format, for `scripts/interop.sh` to check with pyarrow,
+//! polars and duckdb.
 //!
 //! ```text
 //! cargo run -p pagemill-arrow --example interop_sample -- OUT_DIR

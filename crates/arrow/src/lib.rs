@@ -43,12 +43,13 @@
 //!
 //! [`AtomicFile::remove_temporaries`]: pagemill_engine::AtomicFile::remove_temporaries
 //!
-//! Column types follow one convention across jobs: keys are `Utf8`
-//! (dictionary-encoded where values repeat), counts `UInt64`, statistics
-//! `Float64`, time buckets `Timestamp` in `UTC`. An IPC file keeps one
-//! dictionary per column, so batches with their own dictionaries are
-//! concatenated before an IPC file is written; the stream and Parquet
-//! writers take them as they are.
+//! Column types follow one convention across jobs: text keys are `Utf8`,
+//! the `status` key `UInt16`, integer fields of binary records `Int64` or
+//! `UInt64`; counts `UInt64`, statistics `Float64`, times `Timestamp`
+//! (microseconds) in `UTC`. No job writes dictionary columns, but the
+//! writers take them: an IPC file keeps one dictionary per column, so
+//! batches with their own dictionaries are concatenated before an IPC file
+//! is written; the stream and Parquet writers take them as they are.
 //!
 //! # Example
 //!

@@ -69,8 +69,9 @@ host). Rows are sorted by the group columns. Percentiles come from an HdrHistogr
 (3 significant digits); distinct_ips is exact up to --distinct-exact-limit clients per
 group, a HyperLogLog estimate (about 1.6% error) above.
 
-Timestamps are parsed only when a query uses time (--group-by time, first_seen,
-last_seen, --since, --until): otherwise a line with an impossible date still counts.
+Timestamps are parsed only when a query uses time (--group-by time, --top N:time,
+first_seen, last_seen, --since, --until): otherwise a line with an impossible date
+still counts.
 Malformed lines are counted by kind with samples on stderr (--strict: first one is an
 error); --rejects FILE writes them out.
 
@@ -178,9 +179,10 @@ pub struct Global {
     pub no_decompress: bool,
 
     /// Target chunk size, e.g. 4M, 512K (default: about 1/32 of the input per thread, 64K to 32M;
-    /// `logs`: 1/8 of the input per thread, 16M to 64M while each thread gets two, since each chunk
-    /// builds a group table; `features` with named columns: 1/8 of the input per thread, up to 32M,
-    /// since each chunk's key table is merged with the others).
+    /// `logs`: 1/8 of the input per thread, 16M to 64M while each thread gets two, since each chunk's
+    /// request times and addresses are summarised into every group that has some; `features` but
+    /// --preset 1brc: 1/8 of the input per thread, up to 32M, since each chunk's key table is merged
+    /// with the others).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<usize>,
 
@@ -232,7 +234,7 @@ pub enum Workers {
 /// auto / always / never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum When {
-    /// Decide from the environment.
+    /// As the flag says (--progress: when stderr is a terminal; --release-pages: every mapped input).
     Auto,
     /// Always.
     Always,
@@ -507,7 +509,9 @@ partials of runs over different inputs gives what one run over all the inputs,
 in the order the partials are named, would give: exactly for counts, sums, min,
 max, mean, variance, first/last and quantiles; within the HyperLogLog's error for
 distinct counts above the exact limit. Partials must come from the same job with
-the same options. The output is the job's: merged 1BRC partials print the
+the same aggregation (keys, values, aggregates, sketch settings; for logs the
+format, groups, metrics and filters); reading options such as --null, and logs'
+--since/--until, may differ. The output is the job's: merged 1BRC partials print the
 challenge's one line unless an output format is asked for.
 
 Examples:

@@ -20,7 +20,8 @@
 //!   ([`Mask`]: `ip`, `ip-hash` with a [`RedactKey`], `query`, `user`).
 //! * Malformed lines are reported to the engine's malformed-record account by
 //!   kind ([`LineError::kind`]: `empty-line`, `format-mismatch`, `bad-time`,
-//!   `bad-status`, `bad-bytes`, `bad-latency`, `bad-json`), never dropped;
+//!   `bad-status`, `bad-bytes`, `bad-latency`, `bad-json`, and `no-request`
+//!   for a JSON line with none of a request's fields), never dropped;
 //!   [`write_rejects`] writes them to a file. Timestamps are parsed, and so
 //!   can be `bad-time`, only when the query uses time (a `time` group or top
 //!   field, `first_seen`/`last_seen`, `since`/`until`): otherwise the field is

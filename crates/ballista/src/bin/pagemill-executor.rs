@@ -1,6 +1,8 @@
 //! `pagemill-executor`: a Ballista executor that scans pagemill tables (see
 //! the `pagemill-ballista` crate).
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use pagemill_ballista::{ExecutorOptions, init_logging, parse_log_level, run_executor, serve};
 

@@ -1,6 +1,8 @@
 //! `pagemill-scheduler`: a Ballista scheduler that plans queries over
 //! pagemill tables (see the `pagemill-ballista` crate).
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use pagemill_ballista::{SchedulerOptions, init_logging, parse_log_level, run_scheduler, serve};
 
