@@ -65,6 +65,11 @@ fn args<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn a_carriage_return_ending_the_last_record_is_no_part_of_it() {
     let dir = Dir::new("lonecr");
+    // A header alone, its CR and all, is an empty input's header.
+    let header = dir.file("h.csv", b"k,v\r");
+    let out =
+        pagemill(&["features", &header, "-k", "k", "--value", "v", "--agg", "sum", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\n", "{}", String::from_utf8_lossy(&out.stderr));
     for (name, text, extra) in
         [("q.csv", &b"k,v\r\na,1\r\nb,2\r"[..], &[][..]), ("n.csv", b"k,v\na,1\nb,2\r", &["--no-quote"])]
     {

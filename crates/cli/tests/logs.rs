@@ -269,6 +269,18 @@ fn odd_inputs_give_clear_answers() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "requests,latency_max\n3,0.25\n");
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // A CRLF log whose last LF is missing: its last line is still a line.
+    let crlf = dir.join("crlf.log");
+    let line = "10.0.0.1 - - [01/Mar/2024:00:00:01 +0000] \"GET /a HTTP/1.1\" 200 5";
+    std::fs::write(&crlf, format!("{line}\r\n{line}\r")).unwrap();
+    let out = ok(pagemill()
+        .args(["logs", "--log-format", "common", "-m", "requests,bytes", "--output-format", "csv"])
+        .arg(&crlf)
+        .output()
+        .unwrap());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "requests,bytes\n2,10\n");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
     let out = pagemill().args(["logs", "--rejects", "-"]).arg(&big).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rejects needs a file name, not -"));
     assert!(!Path::new("-").exists());

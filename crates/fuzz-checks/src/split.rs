@@ -22,7 +22,9 @@ pub fn reference_split(input: &[u8], quote: Option<u8>) -> Vec<(usize, &[u8])> {
         }
     }
     if start < input.len() {
-        out.push((start, &input[start..]));
+        // A CR ending the last record outside quotes goes, as before a newline.
+        let rec = &input[start..];
+        out.push((start, if quoted { rec } else { rec.strip_suffix(b"\r").unwrap_or(rec) }));
     }
     out
 }

@@ -23,6 +23,11 @@ pub(crate) enum Field {
     List,
     TimeClf,
     TimeIso,
+    /// An ISO-like timestamp of a layout with this many spaces inside
+    /// (Apache's `%{%Y-%m-%d %H:%M:%S %z}t`: 2; `%{%Y-%m-%d}t`: none),
+    /// which the field's end is looked for past. (`TimeIso`, nginx's
+    /// `$time_iso8601`, is told by its text.)
+    TimeIsoSpaced(u8),
     TimeEpoch,
     /// An integer count of `unit`s since the epoch (Apache's `%{sec}t`,
     /// `%{msec}t`, `%{usec}t`).
@@ -382,7 +387,8 @@ fn apache_time(format: &str) -> Result<Field, &'static str> {
     if layout == "%d/%b/%Y:%H:%M:%S %z" {
         return Ok(Field::TimeClf);
     }
-    Ok(Field::TimeIso)
+    let spaces = layout.bytes().filter(|&b| b == b' ').count();
+    u8::try_from(spaces).map(Field::TimeIsoSpaced).map_err(|_| "too many spaces in a %{...}t layout")
 }
 
 fn nginx_variable(name: &str) -> Field {
@@ -610,9 +616,10 @@ fn step<'a>(
             Some(_) => rec.other_ip = rec.other_ip.or(dash_none(v)),
         },
         Field::User => rec.user = rec.user.or(dash_none(v)),
-        Field::TimeClf | Field::TimeIso | Field::TimeEpoch | Field::TimeEpochIn(_) if !want_time => {}
+        Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_)
+            if !want_time => {}
         Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
-        Field::TimeIso => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
+        Field::TimeIso | Field::TimeIsoSpaced(_) => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
         Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
         Field::TimeEpochIn(unit) => rec.time = Some(time::parse_epoch_in(v, unit).ok_or(LineError::BadTime)?),
         Field::Request => {
@@ -667,19 +674,30 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
                 None => after_seconds,
             }
         }
-        // A date and a time, `2000-10-10 13:55:36`: not a date alone
-        // (`%{%Y-%m-%d}t`) before the next field.
+        // `$time_iso8601` written with a space: `2000-10-10 13:55:36`, maybe
+        // with a zone after another space.
         Field::TimeIso
             if line.get(p + 10) == Some(&b' ')
                 && line
                     .get(p + 11..p + 14)
                     .is_some_and(|t| t[0].is_ascii_digit() && t[1].is_ascii_digit() && t[2] == b':') =>
         {
-            // `2000-10-10 13:55:36 +0200`: the zone after a space too.
             let zone = line
                 .get(p + 19..p + 25)
                 .is_some_and(|z| z[0] == b' ' && matches!(z[1], b'+' | b'-') && z[2..].iter().all(u8::is_ascii_digit));
             if zone { (p + 20).min(len) } else { (p + 11).min(len) }
+        }
+        // Past the spaces the layout puts inside (`2000-10-10 13:55:36
+        // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none.
+        Field::TimeIsoSpaced(n) => {
+            let mut q = p;
+            for _ in 0..n {
+                match find(line, q, b' ') {
+                    Some(i) => q = i + 1,
+                    None => return len,
+                }
+            }
+            q
         }
         Field::List => {
             // nginx joins the values of several upstreams with `, ` and

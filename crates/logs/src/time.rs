@@ -150,8 +150,13 @@ fn fraction_micros(frac: &[u8]) -> Option<i64> {
 
 /// Parse an ISO 8601 / RFC 3339 timestamp (`2000-10-10T13:55:36Z`,
 /// `2000-10-10 13:55:36.123+02:00`, `2000-10-10 13:55:36 +0200`, no zone
-/// meaning UTC) into UTC microseconds since the epoch.
+/// meaning UTC; a date alone means its midnight, UTC) into UTC
+/// microseconds since the epoch.
 pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        // A date alone (Apache's `%{%Y-%m-%d}t`): its midnight, UTC.
+        return epoch_micros(i64::from(digits(&b[0..4])?), digits(&b[5..7])?, digits(&b[8..10])?, 0, 0, 0);
+    }
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
         return None;
     }

@@ -283,6 +283,12 @@ mod formats {
         let f: LogFormat = r#"%h %{%Y-%m-%d}t "%r" %>s %b"#.parse().unwrap();
         let r = f.parse_with(br#"1.2.3.4 2024-03-01 "GET /a HTTP/1.1" 200 5"#, false).unwrap();
         assert_eq!((r.path, r.status), (Some(&b"/a"[..]), Some(200)));
+        // Its time is the date's midnight (UTC).
+        assert_eq!(parse(&f, r#"1.2.3.4 2024-03-01 "GET /a HTTP/1.1" 200 5"#).time, Some(1_709_251_200_000_000));
+        // A date and a time in two fields: each ends at its own space.
+        let f: LogFormat = r#"%h %{%Y-%m-%d}t %{%H:%M:%S}t "%r" %>s %b"#.parse().unwrap();
+        let r = f.parse_with(br#"1.2.3.4 2024-03-01 13:55:36 "GET /a HTTP/1.1" 200 5"#, false).unwrap();
+        assert_eq!((r.path, r.status), (Some(&b"/a"[..]), Some(200)));
         let r = parse(&LogFormat::common(), r#"1.2.3.4 - - [10/Oct/2000:13:55:36] "GET /a HTTP/1.1" 200 5"#);
         assert_eq!((r.time, r.status), (Some(971_186_136_000_000), Some(200)));
     }

@@ -75,6 +75,12 @@ pub(crate) trait RecordEnds {
     /// `valid` (the bytes inside the chunk). Called once per block, in order,
     /// so formats may carry state from block to block.
     fn ends(&mut self, block: &[u8; BLOCK], valid: u64) -> u64;
+
+    /// Whether the bytes seen so far end inside an open quote (a CR there
+    /// is data, not part of a line end).
+    fn open(&self) -> bool {
+        false
+    }
 }
 
 /// The walk over record ends that the line and CSV iterators share: a mask
@@ -117,7 +123,7 @@ impl<'a, E: RecordEnds> Walk<'a, E> {
             }
             self.block += BLOCK;
             if self.block >= self.chunk.len() {
-                let record = last_record(self.chunk, self.start);
+                let record = last_record(self.chunk, self.start, self.finder.open());
                 self.start = self.chunk.len();
                 return record;
             }
@@ -164,7 +170,7 @@ impl<'a, E: RecordEnds> Walk<'a, E> {
             ends = self.ends_at(block);
             emit!();
         }
-        if let Some(record) = last_record(chunk, start) {
+        if let Some(record) = last_record(chunk, start, self.finder.open()) {
             acc = f(acc, record);
         }
         (acc, self.finder)
@@ -179,10 +185,15 @@ fn line_record(chunk: &[u8], start: usize, nl: usize) -> Record<'_> {
 }
 
 /// The record from `start` to the end of a chunk that has no newline left:
-/// a last line without one, or nothing.
+/// a last line without one, or nothing. A CR that ends it goes, as before a
+/// newline (a CRLF file whose last LF is missing), unless it is inside an
+/// `open` quote.
 #[inline]
-fn last_record(chunk: &[u8], start: usize) -> Option<Record<'_>> {
-    (start < chunk.len()).then(|| Record { offset: start, bytes: &chunk[start..] })
+fn last_record(chunk: &[u8], start: usize, open: bool) -> Option<Record<'_>> {
+    (start < chunk.len()).then(|| {
+        let end = if !open && chunk[chunk.len() - 1] == b'\r' { chunk.len() - 1 } else { chunk.len() };
+        Record { offset: start, bytes: &chunk[start..end] }
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use crate::plan::ranges;
 use crate::{Record, RecordFormat};
 
 /// RFC 4180 CSV records: a newline ends a record unless it is inside a quoted
-/// field. A CR right before the ending LF is stripped.
+/// field. A CR right before the ending LF is stripped, as is one ending a last
+/// record without an LF (outside quotes).
 ///
 /// # Splitting rule
 ///
@@ -229,6 +230,11 @@ impl RecordEnds for QuotedNewlines {
         // population count, which baseline x86-64 lacks an instruction for).
         self.quoted ^= parity >> 63 == 1;
         eq_mask(block, b'\n') & valid & !inside
+    }
+
+    #[inline(always)]
+    fn open(&self) -> bool {
+        self.quoted
     }
 }
 

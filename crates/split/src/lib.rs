@@ -5,7 +5,8 @@
 //!
 //! * [`Lines`]: newline-terminated lines. LF ends a record; a CR right before
 //!   the LF is stripped from the record (CRLF files); a last line without a
-//!   newline is a record; an empty line is an (empty) record.
+//!   newline is a record (without a CR that ends it: a CRLF file whose last
+//!   LF is missing); an empty line is an (empty) record.
 //! * [`Csv`]: RFC 4180 records, where a quoted field may hold delimiters,
 //!   doubled quotes and newlines. See [`Csv`] for how boundaries inside quoted
 //!   fields are resolved in parallel.
