@@ -688,8 +688,12 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
             if zone { (p + 20).min(len) } else { (p + 11).min(len) }
         }
         // Past the spaces the layout puts inside (`2000-10-10 13:55:36
-        // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none.
+        // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none. A `-` is
+        // no time, and ends at the next space.
         Field::TimeIsoSpaced(n) => {
+            if line.get(p) == Some(&b'-') && matches!(line.get(p + 1), None | Some(b' ')) {
+                return p;
+            }
             let mut q = p;
             for _ in 0..n {
                 match find(line, q, b' ') {

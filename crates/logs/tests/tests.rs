@@ -285,6 +285,12 @@ mod formats {
         assert_eq!((r.path, r.status), (Some(&b"/a"[..]), Some(200)));
         // Its time is the date's midnight (UTC).
         assert_eq!(parse(&f, r#"1.2.3.4 2024-03-01 "GET /a HTTP/1.1" 200 5"#).time, Some(1_709_251_200_000_000));
+        // A layout with spaces logged as `-`: no time, but the line's other
+        // fields are read.
+        let f: LogFormat = r#"%h %{%Y-%m-%d %H:%M:%S}t "%r" %>s %b"#.parse().unwrap();
+        let r = f.parse_with(br#"1.2.3.4 - "GET /a HTTP/1.1" 200 5"#, false).unwrap();
+        assert_eq!((r.path, r.status, r.bytes), (Some(&b"/a"[..]), Some(200), Some(5)));
+        assert_eq!(f.parse(br#"1.2.3.4 - "GET /a HTTP/1.1" 200 5"#), Err(pagemill_logs::LineError::BadTime));
         // A date and a time in two fields: each ends at its own space.
         let f: LogFormat = r#"%h %{%Y-%m-%d}t %{%H:%M:%S}t "%r" %>s %b"#.parse().unwrap();
         let r = f.parse_with(br#"1.2.3.4 2024-03-01 13:55:36 "GET /a HTTP/1.1" 200 5"#, false).unwrap();
