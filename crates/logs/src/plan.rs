@@ -28,6 +28,12 @@ pub(crate) enum Field {
     /// which the field's end is looked for past. (`TimeIso`, nginx's
     /// `$time_iso8601`, is told by its text.)
     TimeIsoSpaced(u8),
+    /// A time of day in a field of its own (`%{%H:%M:%S}t`), added to the
+    /// date of an earlier field (`%{%Y-%m-%d}t`); with none, no time.
+    TimeOfDay,
+    /// A UTC offset in a field of its own (`%{%z}t`), applied to the time
+    /// of the fields before it.
+    TimeZone,
     TimeEpoch,
     /// An integer count of `unit`s since the epoch (Apache's `%{sec}t`,
     /// `%{msec}t`, `%{usec}t`).
@@ -387,6 +393,16 @@ fn apache_time(format: &str) -> Result<Field, &'static str> {
     if layout == "%d/%b/%Y:%H:%M:%S %z" {
         return Ok(Field::TimeClf);
     }
+    // Pieces of one time in fields of their own: a time of day after a
+    // date, a zone after both.
+    let has = |codes: &[&str]| codes.iter().any(|c| layout.contains(c));
+    let (date, time) = (has(&["%Y", "%y", "%m", "%d", "%e", "%b", "%j", "%D"]), has(&["%H", "%M", "%S", "%R", "%I"]));
+    if layout == "%z" {
+        return Ok(Field::TimeZone);
+    }
+    if time && !date && matches!(layout.as_str(), "%H:%M:%S") {
+        return Ok(Field::TimeOfDay);
+    }
     let spaces = layout.bytes().filter(|&b| b == b' ').count();
     u8::try_from(spaces).map(Field::TimeIsoSpaced).map_err(|_| "too many spaces in a %{...}t layout")
 }
@@ -616,10 +632,29 @@ fn step<'a>(
             Some(_) => rec.other_ip = rec.other_ip.or(dash_none(v)),
         },
         Field::User => rec.user = rec.user.or(dash_none(v)),
-        Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_)
+        Field::TimeClf
+        | Field::TimeIso
+        | Field::TimeIsoSpaced(_)
+        | Field::TimeOfDay
+        | Field::TimeZone
+        | Field::TimeEpoch
+        | Field::TimeEpochIn(_)
             if !want_time => {}
         Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
         Field::TimeIso | Field::TimeIsoSpaced(_) => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
+        // Added to a date (its midnight) before it; without one, or after
+        // a full time, it is no time.
+        Field::TimeOfDay => {
+            let tod = time::parse_time_of_day(v).ok_or(LineError::BadTime)?;
+            match rec.time {
+                Some(day) if day.rem_euclid(86_400 * time::MICROS) == 0 => rec.time = Some(day + tod),
+                _ => return Err(LineError::BadTime),
+            }
+        }
+        Field::TimeZone => {
+            let offset = time::parse_offset(v).ok_or(LineError::BadTime)?;
+            rec.time = Some(rec.time.ok_or(LineError::BadTime)? - offset * time::MICROS);
+        }
         Field::TimeEpoch => rec.time = Some(time::parse_epoch(v).ok_or(LineError::BadTime)?),
         Field::TimeEpochIn(unit) => rec.time = Some(time::parse_epoch_in(v, unit).ok_or(LineError::BadTime)?),
         Field::Request => {

@@ -103,6 +103,32 @@ fn offset_seconds(b: &[u8]) -> Option<i64> {
     Some(sign * i64::from(h * 3600 + m * 60))
 }
 
+/// Parse a time of day, `HH:MM:SS` with an optional fraction (Apache's
+/// `%{%H:%M:%S}t` or `%{%T}t` beside a date in a field of its own), into
+/// microseconds since midnight.
+pub fn parse_time_of_day(b: &[u8]) -> Option<i64> {
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let (h, mi, s) = (digits(&b[0..2])?, digits(&b[3..5])?, digits(&b[6..8])?);
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut t = i64::from(h * 3600 + mi * 60 + s) * MICROS;
+    match &b[8..] {
+        [] => {}
+        [b'.' | b',', frac @ ..] => t += fraction_micros(frac)?,
+        _ => return None,
+    }
+    Some(t)
+}
+
+/// Parse a UTC offset (`+0200`, `-07:00`, `+05`: Apache's `%{%z}t` in a
+/// field of its own) into seconds east of UTC.
+pub fn parse_offset(b: &[u8]) -> Option<i64> {
+    offset_seconds(b)
+}
+
 /// Parse a Common Log Format timestamp `10/Oct/2000:13:55:36 -0700`
 /// (optionally inside `[...]`) into UTC microseconds since the epoch.
 pub fn parse_clf(b: &[u8]) -> Option<i64> {

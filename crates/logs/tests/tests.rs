@@ -291,6 +291,14 @@ mod formats {
         let r = f.parse_with(br#"1.2.3.4 - "GET /a HTTP/1.1" 200 5"#, false).unwrap();
         assert_eq!((r.path, r.status, r.bytes), (Some(&b"/a"[..]), Some(200), Some(5)));
         assert_eq!(f.parse(br#"1.2.3.4 - "GET /a HTTP/1.1" 200 5"#), Err(pagemill_logs::LineError::BadTime));
+        // A date, a time of day and a zone in fields of their own make one
+        // time; a time of day without a date is none.
+        let f: LogFormat = r#"%h %{%F}t %{%T}t %{%z}t "%r" %>s %b"#.parse().unwrap();
+        let r = parse(&f, r#"1.2.3.4 2024-03-01 13:55:36 +0200 "GET /a HTTP/1.1" 200 5"#);
+        assert_eq!(r.time, Some(1_709_251_200_000_000 + (11 * 3600 + 55 * 60 + 36) * 1_000_000));
+        let f: LogFormat = r#"%h %{%T}t "%r" %>s %b"#.parse().unwrap();
+        assert_eq!(f.parse(br#"1.2.3.4 13:55:36 "GET /a HTTP/1.1" 200 5"#), Err(pagemill_logs::LineError::BadTime));
+        assert_eq!(f.parse_with(br#"1.2.3.4 13:55:36 "GET /a HTTP/1.1" 200 5"#, false).unwrap().status, Some(200));
         // A date and a time in two fields: each ends at its own space.
         let f: LogFormat = r#"%h %{%Y-%m-%d}t %{%H:%M:%S}t "%r" %>s %b"#.parse().unwrap();
         let r = f.parse_with(br#"1.2.3.4 2024-03-01 13:55:36 "GET /a HTTP/1.1" 200 5"#, false).unwrap();
