@@ -53,8 +53,9 @@ Formats (--log-format):
   json      JSON lines; keys per --json-field, defaults read nginx, Caddy and Traefik logs
   or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
   ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').
-  Times: %t, %{sec|msec|usec}t, %{...}t with %t's or an ISO 8601 layout, $time_local,
-  $time_iso8601, $msec. Of two fields of one meaning, %>s beats %s, body bytes
+  Times: %t, %{sec|msec|usec}t, %{...}t with %t's or an ISO 8601 layout (a date alone
+  is its midnight; %{%F}t %{%T}t %{%z}t, in fields of their own, make one time),
+  $time_local, $time_iso8601, $msec. Of two fields of one meaning, %>s beats %s, body bytes
   (%b, $body_bytes_sent) beat bytes with headers (%O, $bytes_sent) and the finer request
   time beats the coarser (%D over %{ms}T over %T). nginx's $upstream_*
   lists and $uri$is_args$args are understood.
