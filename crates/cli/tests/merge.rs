@@ -104,6 +104,19 @@ fn three_days_of_logs_merged_equal_one_run_over_the_three_files() {
     ok(pagemill(&["merge", "-o", s(&m), s(&e), s(&d)]));
     let schema = ok(pagemill(&["show", "--schema", s(&m)]));
     assert!(schema.contains("log-format=timed"), "{schema}");
+    // Partials are byte for byte the same on any thread count and chunk
+    // size, HyperLogLog sketches included.
+    let bytes = |flags: &[&str]| {
+        let p = dir.path("t.arrow");
+        let mut args = vec!["logs", "-g", "path", "--distinct-exact-limit", "64", "--partial", "-o", s(&p)];
+        args.extend_from_slice(flags);
+        args.push(s(&days[2]));
+        ok(pagemill(&args));
+        std::fs::read(&p).unwrap()
+    };
+    let one = bytes(&["--threads", "1"]);
+    assert!(bytes(&["--threads", "2", "--chunk-size", "16K"]) == one, "partials of 1 and 2 threads differ");
+    assert!(bytes(&["--threads", "3", "--chunk-size", "4K"]) == one, "partials of 1 and 3 threads differ");
 }
 
 #[test]

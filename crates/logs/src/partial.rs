@@ -39,7 +39,9 @@
 //! * `distinct_ips`: tag `0`, a u64 count `n`, then the `n` exact, strictly
 //!   ascending u64 address hashes (at most the exact limit); or tag `1`, a
 //!   u64 length, then an Apache DataSketches HLL sketch image of that length
-//!   (`HllSketch::serialize`, Hll8, lg_k of the spec).
+//!   (`HllSketch::serialize`, Hll8, lg_k of the spec; its estimator state
+//!   taken from the registers, so that the bytes do not depend on the
+//!   order the addresses came in: `pagemill_sketch::write_hll`).
 //! * `top_<field>`: `(key part, u64 count)` entries, parts strictly
 //!   ascending, counts summing to the group's `requests`.
 //!
@@ -64,7 +66,6 @@ use arrow_array::{
     Array, ArrayRef, BinaryArray, BinaryViewArray, Int64Array, LargeBinaryArray, RecordBatch, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
-use datasketches::hll::HllSketch;
 use pagemill_engine::Job;
 
 use crate::error::Error;
@@ -459,7 +460,7 @@ fn put_distinct(out: &mut Vec<u8>, distinct: &Distinct) {
         }
         Distinct::Sketch(s) => {
             out.push(DISTINCT_HLL);
-            let image = s.serialize();
+            let image = pagemill_sketch::write_hll(s, s.lg_config_k());
             out.extend_from_slice(&(image.len() as u64).to_le_bytes());
             out.extend_from_slice(&image);
         }
@@ -605,10 +606,8 @@ fn read_distinct(cell: &[u8], requests: u64, settings: &Settings) -> Result<Dist
         }
         DISTINCT_HLL => {
             let image = r.counted(1)?;
-            let sketch = HllSketch::deserialize(image).map_err(|e| format!("HyperLogLog sketch: {e}"))?;
-            if sketch.lg_config_k() != settings.lg_k {
-                return Err(format!("HyperLogLog lg_k {} (expected {})", sketch.lg_config_k(), settings.lg_k));
-            }
+            let sketch =
+                pagemill_sketch::read_hll(image, settings.lg_k).map_err(|e| format!("{e} (lg_k {})", settings.lg_k))?;
             Ok(Distinct::Sketch(Box::new(sketch)))
         }
         tag => Err(format!("unknown distinct_ips tag {tag}")),

@@ -478,6 +478,12 @@ fn damaged_partials_are_errors_not_panics() {
         bad[at] = 0xff;
         survives(&job, &with_cell(&batch, "distinct_ips", row, &bad));
     }
+    // A register no hash gives (a merge would shift by it): refused.
+    assert_eq!(cell[9 + 7] & 3, 2, "the largest sketch holds registers");
+    let mut bad = cell.clone();
+    *bad.last_mut().unwrap() = 200;
+    let e = job.partial_from_batch(&with_cell(&batch, "distinct_ips", row, &bad)).unwrap_err();
+    assert!(e.to_string().contains("HyperLogLog register out of range"), "{e}");
 
     // Wrong types, missing columns, nulls.
     let n = batch.num_rows();

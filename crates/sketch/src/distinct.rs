@@ -252,7 +252,8 @@ impl Distinct {
     /// tag 0 and the sorted distinct hashes (`u32` length, `u64` each,
     /// little-endian) while exact, or tag 1 and the HyperLogLog in Apache
     /// DataSketches' portable format (readable by the Java, C++ and Python
-    /// DataSketches libraries). The settings are not included:
+    /// DataSketches libraries; its estimator state taken from the
+    /// registers, see [`write_hll`]). The settings are not included:
     /// [`from_bytes`](Distinct::from_bytes) takes them.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![VERSION];
@@ -260,7 +261,7 @@ impl Distinct {
         match &d.sketch {
             Some(s) => {
                 out.push(1);
-                out.extend_from_slice(&s.serialize());
+                out.extend_from_slice(&write_hll(s, self.config.lg_k));
             }
             None => {
                 out.push(0);
@@ -295,31 +296,84 @@ impl Distinct {
                 }
             }
             1 => {
-                let bytes = r.rest();
-                let sketch = HllSketch::deserialize(bytes).map_err(|_| Error::Corrupt("bad HyperLogLog"))?;
-                if sketch.lg_config_k() != config.lg_k {
-                    return Err(Error::Corrupt("HyperLogLog of another lg_k"));
-                }
-                // This crate writes HLL_8 sketches only. Their registers
-                // (after an 8-byte header and 32 bytes of estimator state,
-                // in HLL mode) hold leading-zero counts, at most 63: the
-                // reader takes any byte, and a merge then shifts by it.
-                if sketch.target_type() != HllType::Hll8 {
-                    return Err(Error::Corrupt("HyperLogLog of another register width"));
-                }
-                if bytes.get(7).is_some_and(|mode| mode & 3 == 2) {
-                    let k = 1usize << config.lg_k;
-                    let registers = bytes.get(40..40 + k).ok_or(Error::Corrupt("bad HyperLogLog"))?;
-                    if registers.iter().any(|&v| v > 63) {
-                        return Err(Error::Corrupt("HyperLogLog register out of range"));
-                    }
-                }
+                let sketch = read_hll(r.rest(), config.lg_k).map_err(Error::Corrupt)?;
                 d.sketch = Some(Box::new(sketch));
             }
             _ => return Err(Error::Corrupt("bad tag")),
         }
         Ok(d)
     }
+}
+
+/// An HLL_8 sketch of `lg_k` from the bytes of
+/// [`HllSketch::serialize`], checked further than the reader does: this
+/// workspace writes HLL_8 sketches only, and their registers (after an
+/// 8-byte header and 32 bytes of estimator state, in HLL mode) hold
+/// leading-zero counts, at most 63. The reader takes any byte, and a merge
+/// then shifts by it (a panic in debug builds, a wrong count in release).
+pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
+    let sketch = HllSketch::deserialize(bytes).map_err(|_| "bad HyperLogLog")?;
+    if sketch.lg_config_k() != lg_k {
+        return Err("HyperLogLog of another lg_k");
+    }
+    if sketch.target_type() != HllType::Hll8 {
+        return Err("HyperLogLog of another register width");
+    }
+    if bytes.get(7).is_some_and(|mode| mode & 3 == 2) {
+        let k = 1usize << lg_k;
+        let registers = bytes.get(40..40 + k).ok_or("bad HyperLogLog")?;
+        if registers.iter().any(|&v| v > 63) {
+            return Err("HyperLogLog register out of range");
+        }
+    }
+    Ok(sketch)
+}
+
+/// The bytes of `sketch` ([`HllSketch::serialize`]), made to depend on its
+/// registers only (see [`canonical_hll`]).
+pub fn write_hll(sketch: &HllSketch, lg_k: u8) -> Vec<u8> {
+    let mut bytes = sketch.serialize();
+    canonical_hll(&mut bytes, lg_k);
+    bytes
+}
+
+/// Make the bytes of an HLL_8 sketch depend on the values it holds only,
+/// not on the order they came in (a run on more threads adds them in
+/// another order). In list and set mode (few values) the coupons are
+/// written in the order of the sketch's array: they are sorted. In HLL mode
+/// the estimator state (the HIP accumulator and the `kxq` sums) is a float
+/// sum kept as values came in: the sums are taken again in register order,
+/// as a union computes them, and the sketch is marked out of order
+/// (composite estimate, HIP dropped), as every merged sketch is already.
+fn canonical_hll(bytes: &mut [u8], lg_k: u8) {
+    const FLAGS: usize = 5;
+    const OUT_OF_ORDER: u8 = 16;
+    let sort_coupons = |coupons: &mut [u8]| {
+        let mut c: Vec<u32> =
+            coupons.chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))).collect();
+        c.sort_unstable();
+        for (w, v) in coupons.chunks_exact_mut(4).zip(c) {
+            w.copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    let k = 1usize << lg_k;
+    match bytes.get(7).map(|mode| mode & 3) {
+        // List mode: coupons after the 8-byte header; set mode: after the
+        // header and a u32 count.
+        Some(0) if bytes.len() >= 8 => return sort_coupons(&mut bytes[8..]),
+        Some(1) if bytes.len() >= 12 => return sort_coupons(&mut bytes[12..]),
+        Some(2) if bytes.len() >= 40 + k => {}
+        _ => return,
+    }
+    let (mut kxq0, mut kxq1) = (0.0f64, 0.0f64);
+    for &v in &bytes[40..40 + k] {
+        let inv = 1.0 / (1u64 << v.min(63)) as f64;
+        if v < 32 { kxq0 += inv } else { kxq1 += inv }
+    }
+    bytes[FLAGS] |= OUT_OF_ORDER;
+    bytes[8..16].copy_from_slice(&0.0f64.to_le_bytes());
+    bytes[16..24].copy_from_slice(&kxq0.to_le_bytes());
+    bytes[24..32].copy_from_slice(&kxq1.to_le_bytes());
 }
 
 /// The sorted union of two sorted, duplicate-free lists of hashes (or any
@@ -473,6 +527,11 @@ mod tests {
         unsorted[6..14].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(Distinct::from_bytes(config, &unsorted).is_err());
         assert!(Distinct::from_bytes(config, &[1, 7]).is_err());
+        // The bytes of a count do not depend on the order of its values.
+        let mut values = hashes(5000, 5000);
+        let forward = build(config, &values).to_bytes();
+        values.reverse();
+        assert_eq!(build(config, &values).to_bytes(), forward);
         // A register no hash can give (a merge would shift by it): refused.
         let tiny = DistinctConfig::new().lg_k(4).unwrap().exact_limit(4).unwrap();
         let hll = build(tiny, &hashes(300, 300));
