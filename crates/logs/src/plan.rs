@@ -28,6 +28,10 @@ pub(crate) enum Field {
     /// which the field's end is looked for past. (`TimeIso`, nginx's
     /// `$time_iso8601`, is told by its text.)
     TimeIsoSpaced(u8),
+    /// A date alone (`%{%Y-%m-%d}t`, this many spaces inside): its
+    /// midnight, to which a [`TimeOfDay`](Field::TimeOfDay) and a
+    /// [`TimeZone`](Field::TimeZone) after it may add.
+    TimeDate(u8),
     /// A time of day in a field of its own (`%{%H:%M:%S}t`), added to the
     /// date of an earlier field (`%{%Y-%m-%d}t`); with none, no time.
     TimeOfDay,
@@ -306,7 +310,40 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
     }
     push_lit(&mut items, &apache_unescape(&b[lit_start..]));
     keep_best(&mut items, &ranks);
+    join_time_pieces(&mut items);
     Ok(items)
+}
+
+/// A time of day or a zone in a field of its own is a piece of the time
+/// whose date a field before it holds (`%{%F}t %{%T}t %{%z}t`): each piece
+/// once, after a date. After a full time (`%t %{%T}t`) it says again what
+/// that time says, and is skipped; one with no time before it at all stays,
+/// and is no time (bad-time for queries that use time).
+fn join_time_pieces(items: &mut [Item]) {
+    // The time of day and the zone a date has been given so far.
+    let mut pieces: Option<(bool, bool)> = None;
+    let mut full = false;
+    for item in items.iter_mut() {
+        let Item::Field(field) = item else { continue };
+        match *field {
+            Field::TimeDate(_) => pieces = Some((false, false)),
+            Field::TimeOfDay => match pieces {
+                Some((false, zone)) => pieces = Some((true, zone)),
+                None if !full => {}
+                _ => *field = Field::Skip,
+            },
+            Field::TimeZone => match pieces {
+                Some((tod, false)) => pieces = Some((tod, true)),
+                None if !full => {}
+                _ => *field = Field::Skip,
+            },
+            Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_) => {
+                pieces = None;
+                full = true;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Refuse `field`, at byte `at` of `fmt`, right after another field: where
@@ -403,8 +440,9 @@ fn apache_time(format: &str) -> Result<Field, &'static str> {
     if time && !date && matches!(layout.as_str(), "%H:%M:%S") {
         return Ok(Field::TimeOfDay);
     }
-    let spaces = layout.bytes().filter(|&b| b == b' ').count();
-    u8::try_from(spaces).map(Field::TimeIsoSpaced).map_err(|_| "too many spaces in a %{...}t layout")
+    let spaces = u8::try_from(layout.bytes().filter(|&b| b == b' ').count())
+        .map_err(|_| "too many spaces in a %{...}t layout")?;
+    Ok(if date && !time { Field::TimeDate(spaces) } else { Field::TimeIsoSpaced(spaces) })
 }
 
 fn nginx_variable(name: &str) -> Field {
@@ -635,21 +673,21 @@ fn step<'a>(
         Field::TimeClf
         | Field::TimeIso
         | Field::TimeIsoSpaced(_)
+        | Field::TimeDate(_)
         | Field::TimeOfDay
         | Field::TimeZone
         | Field::TimeEpoch
         | Field::TimeEpochIn(_)
             if !want_time => {}
         Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
-        Field::TimeIso | Field::TimeIsoSpaced(_) => rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?),
-        // Added to a date (its midnight) before it; without one, or after
-        // a full time, it is no time.
+        Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeDate(_) => {
+            rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?);
+        }
+        // Added to the date before it (`join_time_pieces` keeps only such
+        // pieces and those with no time before them, which are no time).
         Field::TimeOfDay => {
             let tod = time::parse_time_of_day(v).ok_or(LineError::BadTime)?;
-            match rec.time {
-                Some(day) if day.rem_euclid(86_400 * time::MICROS) == 0 => rec.time = Some(day + tod),
-                _ => return Err(LineError::BadTime),
-            }
+            rec.time = Some(rec.time.ok_or(LineError::BadTime)? + tod);
         }
         Field::TimeZone => {
             let offset = time::parse_offset(v).ok_or(LineError::BadTime)?;
@@ -723,10 +761,10 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
             if zone { (p + 20).min(len) } else { (p + 11).min(len) }
         }
         // Past the spaces the layout puts inside (`2000-10-10 13:55:36
-        // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none. A `-` is
-        // no time, and ends at the next space.
-        Field::TimeIsoSpaced(n) => {
-            if line.get(p) == Some(&b'-') && matches!(line.get(p + 1), None | Some(b' ')) {
+        // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none. A `-` (not
+        // a year's sign) is no time, and ends at the literal after it.
+        Field::TimeIsoSpaced(n) | Field::TimeDate(n) => {
+            if line.get(p) == Some(&b'-') && !line.get(p + 1).is_some_and(u8::is_ascii_digit) {
                 return p;
             }
             let mut q = p;

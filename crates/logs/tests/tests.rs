@@ -299,6 +299,22 @@ mod formats {
         let f: LogFormat = r#"%h %{%T}t "%r" %>s %b"#.parse().unwrap();
         assert_eq!(f.parse(br#"1.2.3.4 13:55:36 "GET /a HTTP/1.1" 200 5"#), Err(pagemill_logs::LineError::BadTime));
         assert_eq!(f.parse_with(br#"1.2.3.4 13:55:36 "GET /a HTTP/1.1" 200 5"#, false).unwrap().status, Some(200));
+        // A piece after a full time says again what it says: skipped (not
+        // added to a time that happens to fall on midnight), and so is a
+        // second time of day.
+        let noon = |line: &str, fmt: &str| parse(&fmt.parse().unwrap(), line).time;
+        let t0 = 1_709_251_200_000_000; // 2024-03-01T00:00:00Z
+        let line = r#"1.2.3.4 [01/Mar/2024:00:00:00 +0000] 13:00:00 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %t %{%T}t "%r" %>s %b"#), Some(t0));
+        let line = r#"1.2.3.4 [01/Mar/2024:10:00:00 +0200] +0200 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %t %{%z}t "%r" %>s %b"#), Some(t0 + 8 * 3_600_000_000));
+        let line = r#"1.2.3.4 2024-03-01 +0200 13:00:00 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %{%F}t %{%z}t %{%T}t "%r" %>s %b"#), Some(t0 + 11 * 3_600_000_000));
+        let line = r#"1.2.3.4 2024-03-01 00:00:00 13:00:00 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %{%F}t %{%T}t %{%T}t "%r" %>s %b"#), Some(t0));
+        // A `-` in a bracketed layout with spaces ends at the bracket.
+        let f: LogFormat = r#"[%{%F %T}t] %h "%r" %>s %b"#.parse().unwrap();
+        assert_eq!(f.parse_with(br#"[-] 1.2.3.4 "GET /a HTTP/1.1" 200 5"#, false).unwrap().status, Some(200));
         // A date and a time in two fields: each ends at its own space.
         let f: LogFormat = r#"%h %{%Y-%m-%d}t %{%H:%M:%S}t "%r" %>s %b"#.parse().unwrap();
         let r = f.parse_with(br#"1.2.3.4 2024-03-01 13:55:36 "GET /a HTTP/1.1" 200 5"#, false).unwrap();

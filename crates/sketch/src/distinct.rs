@@ -311,20 +311,33 @@ impl Distinct {
 /// 8-byte header and 32 bytes of estimator state, in HLL mode) hold
 /// leading-zero counts, at most 63. The reader takes any byte, and a merge
 /// then shifts by it (a panic in debug builds, a wrong count in release).
+///
+/// The image must be exactly as long as its mode and count say, and its
+/// estimator state is taken again from the registers ([`canonical_hll`]):
+/// damaged sums gave counts of `u64::MAX`, a smaller count dropped coupons.
 pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
-    let sketch = HllSketch::deserialize(bytes).map_err(|_| "bad HyperLogLog")?;
+    let k = 1usize << lg_k;
+    let (Some(&mode), Some(&count)) = (bytes.get(7), bytes.get(6)) else { return Err("bad HyperLogLog") };
+    let want = match mode & 3 {
+        0 => 8 + 4 * usize::from(count),
+        1 => 12 + 4 * bytes.get(8..12).map_or(0, |c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize),
+        2 => 40 + k,
+        _ => return Err("bad HyperLogLog"),
+    };
+    if bytes.len() != want {
+        return Err("HyperLogLog image of the wrong length");
+    }
+    if mode & 3 == 2 && bytes[40..].iter().any(|&v| v > 63) {
+        return Err("HyperLogLog register out of range");
+    }
+    let mut image = bytes.to_vec();
+    canonical_hll(&mut image, lg_k);
+    let sketch = HllSketch::deserialize(&image).map_err(|_| "bad HyperLogLog")?;
     if sketch.lg_config_k() != lg_k {
         return Err("HyperLogLog of another lg_k");
     }
     if sketch.target_type() != HllType::Hll8 {
         return Err("HyperLogLog of another register width");
-    }
-    if bytes.get(7).is_some_and(|mode| mode & 3 == 2) {
-        let k = 1usize << lg_k;
-        let registers = bytes.get(40..40 + k).ok_or("bad HyperLogLog")?;
-        if registers.iter().any(|&v| v > 63) {
-            return Err("HyperLogLog register out of range");
-        }
     }
     Ok(sketch)
 }
@@ -532,6 +545,14 @@ mod tests {
         let forward = build(config, &values).to_bytes();
         values.reverse();
         assert_eq!(build(config, &values).to_bytes(), forward);
+        // Damaged estimator sums are taken again from the registers; an
+        // image of the wrong length is refused.
+        let mut sums = forward.clone();
+        sums[2 + 16..2 + 24].copy_from_slice(&1e-300f64.to_le_bytes());
+        assert_eq!(Distinct::from_bytes(config, &sums).unwrap().estimate(), build(config, &values).estimate());
+        let mut short = forward.clone();
+        short.pop();
+        assert!(Distinct::from_bytes(config, &short).is_err());
         // A register no hash can give (a merge would shift by it): refused.
         let tiny = DistinctConfig::new().lg_k(4).unwrap().exact_limit(4).unwrap();
         let hll = build(tiny, &hashes(300, 300));
