@@ -429,8 +429,12 @@ impl JsonFields {
         if s.p == line.len() {
             return Err(LineError::Empty);
         }
-        let mut found =
-            Found { values: [None; TARGETS], ranks: [u8::MAX; TARGETS], units: [TimeUnit::Seconds; TARGETS] };
+        let mut found = Found {
+            values: [None; TARGETS],
+            ranks: [u8::MAX; TARGETS],
+            units: [TimeUnit::Seconds; TARGETS],
+            other_ip: None,
+        };
         let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         s.object(self, shape, &mut path, 0, &mut found)?;
         s.ws();
@@ -509,6 +513,9 @@ struct Found<'a> {
     values: [Option<Value<'a>>; TARGETS],
     ranks: [u8; TARGETS],
     units: [TimeUnit; TARGETS],
+    /// The first address of another key than the one kept (Caddy's
+    /// `remote_ip` beside `client_ip`): for redact to mask too.
+    other_ip: Option<Value<'a>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -540,6 +547,7 @@ impl<'a> Found<'a> {
         use JsonTarget::*;
         *rec = LogRecord {
             ip: self.text(Ip),
+            other_ip: self.other_ip.and_then(|v| dash_none(v.bytes())),
             user: self.text(User),
             referrer: self.text(Referrer),
             user_agent: self.text(UserAgent),
@@ -842,8 +850,13 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
             let t = h.target as usize;
             if h.rank < found.ranks[t] {
                 found.ranks[t] = h.rank;
-                found.values[t] = Some(value);
+                let before = found.values[t].replace(value);
                 found.units[t] = h.unit;
+                if t == JsonTarget::Ip as usize && before.is_some() {
+                    found.other_ip = found.other_ip.or(before);
+                }
+            } else if t == JsonTarget::Ip as usize {
+                found.other_ip = found.other_ip.or(Some(value));
             }
         }
     }

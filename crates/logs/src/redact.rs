@@ -58,8 +58,11 @@
 //! not parse is not touched; it is reported as malformed. For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line), and
-//! for queries the request line too; other keys holding the same kind of
-//! data are not.
+//! for queries the request line too, and for addresses a second key of the
+//! list as well (Caddy's `remote_ip` beside `client_ip`); other keys
+//! holding the same kind of data are not (nginx's `realip_remote_addr`,
+//! Traefik's `ClientAddr`: adding them to the default keys would change
+//! the spec of JSON partials, so that older ones no longer merge).
 
 use std::fmt;
 use std::hash::Hasher;

@@ -291,6 +291,15 @@ fn a_byte_order_mark_at_the_start_stays_and_its_line_is_redacted() {
 }
 
 #[test]
+fn both_address_keys_of_a_caddy_line_are_masked() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let mut line = br#"{"request":{"remote_ip":"1.2.3.4","client_ip":"5.6.7.8","uri":"/a"},"status":200}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(c.fields(Mask::Ip), 2);
+    assert_eq!(line, br#"{"request":{"remote_ip":"1.2.3.x","client_ip":"5.6.7.x","uri":"/a"},"status":200}"#);
+}
+
+#[test]
 fn survey_changes_nothing_and_counts_what_redact_changes() {
     let log = generated(AccessLogFormat::Timed, 500);
     let r = Redactor::new(LogFormat::timed(), &[Mask::Ip, Mask::Query, Mask::User], None).unwrap();
