@@ -32,6 +32,9 @@ pub(crate) enum Field {
     /// midnight, to which a [`TimeOfDay`](Field::TimeOfDay) and a
     /// [`TimeZone`](Field::TimeZone) after it may add.
     TimeDate(u8),
+    /// A date and a time without a zone (`%{%F %T}t`, this many spaces
+    /// inside): read as UTC unless a [`TimeZone`](Field::TimeZone) follows.
+    TimeLocal(u8),
     /// A time of day in a field of its own (`%{%H:%M:%S}t`), added to the
     /// date of an earlier field (`%{%Y-%m-%d}t`); with none, no time.
     TimeOfDay,
@@ -327,6 +330,8 @@ fn join_time_pieces(items: &mut [Item]) {
         let Item::Field(field) = item else { continue };
         match *field {
             Field::TimeDate(_) => pieces = Some((false, false)),
+            // A date and time whose zone may follow.
+            Field::TimeLocal(_) => pieces = Some((true, false)),
             Field::TimeOfDay => match pieces {
                 Some((false, zone)) => pieces = Some((true, zone)),
                 None if !full => {}
@@ -442,7 +447,13 @@ fn apache_time(format: &str) -> Result<Field, &'static str> {
     }
     let spaces = u8::try_from(layout.bytes().filter(|&b| b == b' ').count())
         .map_err(|_| "too many spaces in a %{...}t layout")?;
-    Ok(if date && !time { Field::TimeDate(spaces) } else { Field::TimeIsoSpaced(spaces) })
+    Ok(if date && !time {
+        Field::TimeDate(spaces)
+    } else if date && !layout.contains("%z") {
+        Field::TimeLocal(spaces)
+    } else {
+        Field::TimeIsoSpaced(spaces)
+    })
 }
 
 fn nginx_variable(name: &str) -> Field {
@@ -674,13 +685,14 @@ fn step<'a>(
         | Field::TimeIso
         | Field::TimeIsoSpaced(_)
         | Field::TimeDate(_)
+        | Field::TimeLocal(_)
         | Field::TimeOfDay
         | Field::TimeZone
         | Field::TimeEpoch
         | Field::TimeEpochIn(_)
             if !want_time => {}
         Field::TimeClf => rec.time = Some(time::parse_clf(v).ok_or(LineError::BadTime)?),
-        Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeDate(_) => {
+        Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeDate(_) | Field::TimeLocal(_) => {
             rec.time = Some(time::parse_iso8601(v).ok_or(LineError::BadTime)?);
         }
         // Added to the date before it (`join_time_pieces` keeps only such
@@ -763,7 +775,7 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
         // Past the spaces the layout puts inside (`2000-10-10 13:55:36
         // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none. A `-` (not
         // a year's sign) is no time, and ends at the literal after it.
-        Field::TimeIsoSpaced(n) | Field::TimeDate(n) => {
+        Field::TimeIsoSpaced(n) | Field::TimeDate(n) | Field::TimeLocal(n) => {
             if line.get(p) == Some(&b'-') && !line.get(p + 1).is_some_and(u8::is_ascii_digit) {
                 return p;
             }

@@ -312,6 +312,9 @@ mod formats {
         assert_eq!(noon(line, r#"%h %{%F}t %{%z}t %{%T}t "%r" %>s %b"#), Some(t0 + 11 * 3_600_000_000));
         let line = r#"1.2.3.4 2024-03-01 00:00:00 13:00:00 "GET / HTTP/1.1" 200 5"#;
         assert_eq!(noon(line, r#"%h %{%F}t %{%T}t %{%T}t "%r" %>s %b"#), Some(t0));
+        // A zone after a date and time without one applies to it.
+        let line = r#"1.2.3.4 2024-03-01 13:00:00 +0200 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %{%F %T}t %{%z}t "%r" %>s %b"#), Some(t0 + 11 * 3_600_000_000));
         // A `-` in a bracketed layout with spaces ends at the bracket.
         let f: LogFormat = r#"[%{%F %T}t] %h "%r" %>s %b"#.parse().unwrap();
         assert_eq!(f.parse_with(br#"[-] 1.2.3.4 "GET /a HTTP/1.1" 200 5"#, false).unwrap().status, Some(200));

@@ -318,13 +318,13 @@ impl Distinct {
 pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
     let k = 1usize << lg_k;
     let (Some(&mode), Some(&count)) = (bytes.get(7), bytes.get(6)) else { return Err("bad HyperLogLog") };
-    let want = match mode & 3 {
-        0 => 8 + 4 * usize::from(count),
-        1 => 12 + 4 * bytes.get(8..12).map_or(0, |c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize),
-        2 => 40 + k,
+    let want: u64 = match mode & 3 {
+        0 => 8 + 4 * u64::from(count),
+        1 => 12 + 4 * bytes.get(8..12).map_or(0, |c| u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes")))),
+        2 => 40 + k as u64,
         _ => return Err("bad HyperLogLog"),
     };
-    if bytes.len() != want {
+    if bytes.len() as u64 != want {
         return Err("HyperLogLog image of the wrong length");
     }
     if mode & 3 == 2 && bytes[40..].iter().any(|&v| v > 63) {
@@ -332,6 +332,19 @@ pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
     }
     let mut image = bytes.to_vec();
     canonical_hll(&mut image, lg_k);
+    // Coupons (list and set mode, sorted now): each once, none empty.
+    let coupons = match mode & 3 {
+        0 => &image[8..],
+        1 => &image[12..],
+        _ => &[][..],
+    };
+    let mut last = 0u32;
+    for c in coupons.chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))) {
+        if c <= last {
+            return Err("HyperLogLog coupons empty or repeated");
+        }
+        last = c;
+    }
     let sketch = HllSketch::deserialize(&image).map_err(|_| "bad HyperLogLog")?;
     if sketch.lg_config_k() != lg_k {
         return Err("HyperLogLog of another lg_k");
@@ -357,7 +370,9 @@ pub fn write_hll(sketch: &HllSketch, lg_k: u8) -> Vec<u8> {
 /// the estimator state (the HIP accumulator and the `kxq` sums) is a float
 /// sum kept as values came in: the sums are taken again in register order,
 /// as a union computes them, and the sketch is marked out of order
-/// (composite estimate, HIP dropped), as every merged sketch is already.
+/// (composite estimate, HIP dropped), as every merged sketch is already;
+/// the count of zero registers is taken from the registers too (a reader
+/// trusts it: a wrong one skipped the sketch in a union, or underflowed).
 fn canonical_hll(bytes: &mut [u8], lg_k: u8) {
     const FLAGS: usize = 5;
     const OUT_OF_ORDER: u8 = 16;
@@ -383,6 +398,8 @@ fn canonical_hll(bytes: &mut [u8], lg_k: u8) {
         let inv = 1.0 / (1u64 << v.min(63)) as f64;
         if v < 32 { kxq0 += inv } else { kxq1 += inv }
     }
+    let zeros = bytes[40..40 + k].iter().filter(|&&v| v == 0).count() as u32;
+    bytes[32..36].copy_from_slice(&zeros.to_le_bytes());
     bytes[FLAGS] |= OUT_OF_ORDER;
     bytes[8..16].copy_from_slice(&0.0f64.to_le_bytes());
     bytes[16..24].copy_from_slice(&kxq0.to_le_bytes());
@@ -553,6 +570,14 @@ mod tests {
         let mut short = forward.clone();
         short.pop();
         assert!(Distinct::from_bytes(config, &short).is_err());
+        // A damaged count of zero registers is taken from the registers.
+        let mut zeros = forward.clone();
+        zeros[2 + 32..2 + 36].copy_from_slice(&0u32.to_le_bytes());
+        let mut read = Distinct::from_bytes(config, &zeros).unwrap();
+        read.merge(build(config, &hashes(7, 7))).unwrap();
+        let mut good = Distinct::from_bytes(config, &forward).unwrap();
+        good.merge(build(config, &hashes(7, 7))).unwrap();
+        assert_eq!(read.estimate(), good.estimate());
         // A register no hash can give (a merge would shift by it): refused.
         let tiny = DistinctConfig::new().lg_k(4).unwrap().exact_limit(4).unwrap();
         let hll = build(tiny, &hashes(300, 300));
@@ -567,6 +592,27 @@ mod tests {
                 hll.clone().merge(read.unwrap()).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn hll_images_in_list_mode_are_sorted_and_checked() {
+        let mut a = HllSketch::new(10, HllType::Hll8).unwrap();
+        let mut b = HllSketch::new(10, HllType::Hll8).unwrap();
+        for v in 0..5u64 {
+            a.update_with_coupon(Coupon::from_value(v));
+            b.update_with_coupon(Coupon::from_value(4 - v));
+        }
+        let image = write_hll(&a, 10);
+        assert_eq!(image[7] & 3, 0, "list mode");
+        assert_eq!(image, write_hll(&b, 10));
+        assert_eq!(read_hll(&image, 10).unwrap().estimate().round(), 5.0);
+        // A coupon repeated, or an empty one, is refused.
+        let mut repeated = image.clone();
+        repeated.copy_within(8..12, 12);
+        assert_eq!(read_hll(&repeated, 10).err(), Some("HyperLogLog coupons empty or repeated"));
+        let mut empty = image.clone();
+        empty[8..12].fill(0);
+        assert!(read_hll(&empty, 10).is_err());
     }
 
     /// Sets small enough to be scanned, searched or only buffered count
