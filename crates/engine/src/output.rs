@@ -129,6 +129,18 @@ fn dir_of(path: &Path) -> &Path {
 }
 
 impl AtomicFile {
+    /// Output to `target` written straight into `file`, in place (a
+    /// device, a FIFO, standard output): not atomic.
+    fn in_place(target: PathBuf, file: File) -> AtomicFile {
+        AtomicFile {
+            target,
+            dest: None,
+            temp: None,
+            writer: Some(BufWriter::with_capacity(1 << 16, file)),
+            _sigbus: None,
+        }
+    }
+
     /// The file a write to `target` replaces: its symbolic links followed
     /// and its directory resolved (`None` where the directory does not
     /// exist). Two targets with the same landing path are one file.
@@ -147,8 +159,9 @@ impl AtomicFile {
             return Err(Error::OutputIsInput { path: target });
         }
         let io_err = |source| Error::Output { path: target.clone(), source };
+        let meta = std::fs::metadata(&target).ok();
         if let Some(fd) = fd_alias(&target)
-            && std::fs::metadata(&target).is_ok_and(|m| m.is_file())
+            && meta.as_ref().is_some_and(std::fs::Metadata::is_file)
         {
             // `/dev/stdout` on a shell's `> file` or `>> file`: renaming a
             // new file over that one would drop what the shell wrote
@@ -161,28 +174,16 @@ impl AtomicFile {
                     )))
                 })?
                 .map_err(io_err)?;
-            return Ok(AtomicFile {
-                target,
-                dest: None,
-                temp: None,
-                writer: Some(BufWriter::with_capacity(1 << 16, file)),
-                _sigbus: None,
-            });
+            return Ok(AtomicFile::in_place(target, file));
         }
-        if let Ok(meta) = std::fs::metadata(&target)
+        if let Some(meta) = &meta
             && !meta.is_file()
             && !meta.is_dir()
         {
             // A FIFO, device or socket: opened through any links, written
             // in place.
             let file = std::fs::OpenOptions::new().write(true).open(&target).map_err(io_err)?;
-            return Ok(AtomicFile {
-                target,
-                dest: None,
-                temp: None,
-                writer: Some(BufWriter::with_capacity(1 << 16, file)),
-                _sigbus: None,
-            });
+            return Ok(AtomicFile::in_place(target, file));
         }
         let dest = follow_links(&target);
         let dir = dir_of(&dest).to_path_buf();
