@@ -320,26 +320,22 @@ pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
     let (Some(&mode), Some(&count)) = (bytes.get(7), bytes.get(6)) else { return Err("bad HyperLogLog") };
     let want: u64 = match mode & 3 {
         0 => 8 + 4 * u64::from(count),
-        1 => 12 + 4 * bytes.get(8..12).map_or(0, |c| u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes")))),
-        2 => 40 + k as u64,
+        1 => 12 + 4 * bytes.get(8..12).map_or(0, |c| u64::from(le_u32(c))),
+        2 => (HLL_REGISTERS + k) as u64,
         _ => return Err("bad HyperLogLog"),
     };
     if bytes.len() as u64 != want {
         return Err("HyperLogLog image of the wrong length");
     }
-    if mode & 3 == 2 && bytes[40..].iter().any(|&v| v > 63) {
+    if mode & 3 == 2 && bytes[HLL_REGISTERS..].iter().any(|&v| v > 63) {
         return Err("HyperLogLog register out of range");
     }
     let mut image = bytes.to_vec();
     canonical_hll(&mut image, lg_k);
     // Coupons (list and set mode, sorted now): each once, none empty.
-    let coupons = match mode & 3 {
-        0 => &image[8..],
-        1 => &image[12..],
-        _ => &[][..],
-    };
+    let coupons = coupons_start(mode).map_or(&[][..], |at| &image[at..]);
     let mut last = 0u32;
-    for c in coupons.chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))) {
+    for c in coupons.chunks_exact(4).map(le_u32) {
         if c <= last {
             return Err("HyperLogLog coupons empty or repeated");
         }
@@ -376,34 +372,53 @@ pub fn write_hll(sketch: &HllSketch, lg_k: u8) -> Vec<u8> {
 fn canonical_hll(bytes: &mut [u8], lg_k: u8) {
     const FLAGS: usize = 5;
     const OUT_OF_ORDER: u8 = 16;
-    let sort_coupons = |coupons: &mut [u8]| {
-        let mut c: Vec<u32> =
-            coupons.chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes"))).collect();
-        c.sort_unstable();
-        for (w, v) in coupons.chunks_exact_mut(4).zip(c) {
-            w.copy_from_slice(&v.to_le_bytes());
-        }
-    };
     let k = 1usize << lg_k;
-    match bytes.get(7).map(|mode| mode & 3) {
-        // List mode: coupons after the 8-byte header; set mode: after the
-        // header and a u32 count.
-        Some(0) if bytes.len() >= 8 => return sort_coupons(&mut bytes[8..]),
-        Some(1) if bytes.len() >= 12 => return sort_coupons(&mut bytes[12..]),
-        Some(2) if bytes.len() >= 40 + k => {}
-        _ => return,
+    let Some(&mode) = bytes.get(7) else { return };
+    if let Some(at) = coupons_start(mode) {
+        if let Some(coupons) = bytes.get_mut(at..) {
+            let mut c: Vec<u32> = coupons.chunks_exact(4).map(le_u32).collect();
+            c.sort_unstable();
+            for (w, v) in coupons.chunks_exact_mut(4).zip(c) {
+                w.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        return;
     }
+    if mode & 3 != 2 || bytes.len() < HLL_REGISTERS + k {
+        return;
+    }
+    let registers = &bytes[HLL_REGISTERS..HLL_REGISTERS + k];
     let (mut kxq0, mut kxq1) = (0.0f64, 0.0f64);
-    for &v in &bytes[40..40 + k] {
+    for &v in registers {
         let inv = 1.0 / (1u64 << v.min(63)) as f64;
         if v < 32 { kxq0 += inv } else { kxq1 += inv }
     }
-    let zeros = bytes[40..40 + k].iter().filter(|&&v| v == 0).count() as u32;
+    let zeros = registers.iter().filter(|&&v| v == 0).count() as u32;
     bytes[32..36].copy_from_slice(&zeros.to_le_bytes());
     bytes[FLAGS] |= OUT_OF_ORDER;
     bytes[8..16].copy_from_slice(&0.0f64.to_le_bytes());
     bytes[16..24].copy_from_slice(&kxq0.to_le_bytes());
     bytes[24..32].copy_from_slice(&kxq1.to_le_bytes());
+}
+
+/// Where the registers of an HLL_8 image in HLL mode start: after an
+/// 8-byte header and 32 bytes of estimator state.
+const HLL_REGISTERS: usize = 40;
+
+/// Where the coupons of an HLL image in `mode` (its byte 7) start: after
+/// the 8-byte header in list mode, after it and a `u32` count in set mode;
+/// `None` in HLL mode (registers) or an unknown one.
+fn coupons_start(mode: u8) -> Option<usize> {
+    match mode & 3 {
+        0 => Some(8),
+        1 => Some(12),
+        _ => None,
+    }
+}
+
+/// The little-endian `u32` of 4 bytes.
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().expect("4 bytes"))
 }
 
 /// The sorted union of two sorted, duplicate-free lists of hashes (or any
