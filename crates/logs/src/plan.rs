@@ -442,7 +442,7 @@ fn apache_time(format: &str) -> Result<Field, &'static str> {
     if layout == "%z" {
         return Ok(Field::TimeZone);
     }
-    if time && !date && matches!(layout.as_str(), "%H:%M:%S") {
+    if layout == "%H:%M:%S" {
         return Ok(Field::TimeOfDay);
     }
     let spaces = u8::try_from(layout.bytes().filter(|&b| b == b' ').count())
