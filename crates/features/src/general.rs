@@ -333,23 +333,28 @@ fn column_name(header: Option<&[String]>, i: usize) -> String {
     header.map_or_else(|| format!("column_{i}"), |h| h[i].clone())
 }
 
+/// Whether `column` is all digits: a 0-based index unless a header names it
+/// (once).
+fn is_index(column: &str) -> bool {
+    !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Resolve a column by name, else (if all digits) by 0-based index.
 fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> {
     if named && let Some(i) = names.iter().position(|n| n == column) {
         // Polars refuses such a header, DuckDB renames the copies: taking
         // the first silently may aggregate the wrong column.
         let positions: Vec<usize> = (i..names.len()).filter(|&j| names[j] == column).collect();
-        // A number that names several columns is taken as an index, the
-        // way the error below asks to pick one.
-        let index = !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit());
         if positions.len() == 1 {
             return Ok(i);
         }
-        if !index {
+        // A number that names several columns is taken as an index, the
+        // way the error below asks to pick one.
+        if !is_index(column) {
             return Err(Error::AmbiguousColumn { column: column.to_string(), positions });
         }
     }
-    if !column.is_empty() && column.bytes().all(|b| b.is_ascii_digit()) {
+    if is_index(column) {
         let index: usize =
             column.parse().map_err(|_| Error::IndexOutOfRange { index: usize::MAX, width: names.len() })?;
         if index >= names.len() {
@@ -465,11 +470,10 @@ impl FeatureSpec {
                     // nothing but malformed records): columns given by index
                     // still define it, and every record is then checked.
                     let columns = || self.keys.iter().chain(&self.values).chain(&self.distinct);
-                    let index = |c: &String| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
                     let width = columns().filter_map(|c| c.parse::<usize>().ok()).max().map_or(0, |i| i + 1);
                     if !dialect.header {
                         vec![String::new(); width]
-                    } else if columns().any(index) {
+                    } else if columns().any(|c| is_index(c)) {
                         // An index means a position in a header there is
                         // none of: refused below.
                         Vec::new()
