@@ -83,8 +83,9 @@ fn epoch_micros(year: i64, month: u32, day: u32, h: u32, mi: u32, s: u32) -> Opt
     Some(secs * MICROS)
 }
 
-/// Parse a UTC offset `+hhmm`, `-hh:mm`, `+hh` into seconds east of UTC.
-fn offset_seconds(b: &[u8]) -> Option<i64> {
+/// Parse a UTC offset `+hhmm`, `-hh:mm`, `+hh` (also Apache's `%{%z}t` in
+/// a field of its own) into seconds east of UTC.
+pub fn parse_offset(b: &[u8]) -> Option<i64> {
     let sign = match b.first()? {
         b'+' => 1,
         b'-' => -1,
@@ -123,12 +124,6 @@ pub fn parse_time_of_day(b: &[u8]) -> Option<i64> {
     Some(t)
 }
 
-/// Parse a UTC offset (`+0200`, `-07:00`, `+05`: Apache's `%{%z}t` in a
-/// field of its own) into seconds east of UTC.
-pub fn parse_offset(b: &[u8]) -> Option<i64> {
-    offset_seconds(b)
-}
-
 /// Parse a Common Log Format timestamp `10/Oct/2000:13:55:36 -0700`
 /// (optionally inside `[...]`) into UTC microseconds since the epoch.
 pub fn parse_clf(b: &[u8]) -> Option<i64> {
@@ -151,7 +146,7 @@ pub fn parse_clf(b: &[u8]) -> Option<i64> {
     }
     match rest {
         [] => Some(t),
-        [b' ', zone @ ..] => Some(t - offset_seconds(zone)? * MICROS),
+        [b' ', zone @ ..] => Some(t - parse_offset(zone)? * MICROS),
         _ => None,
     }
 }
@@ -202,7 +197,7 @@ pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
     match rest {
         [] | [b'Z' | b'z'] => Some(t),
         // strftime's `%Y-%m-%d %H:%M:%S %z` puts a space before the offset.
-        zone => Some(t - offset_seconds(zone.strip_prefix(b" ").unwrap_or(zone))? * MICROS),
+        zone => Some(t - parse_offset(zone.strip_prefix(b" ").unwrap_or(zone))? * MICROS),
     }
 }
 
