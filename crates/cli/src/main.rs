@@ -59,8 +59,8 @@ fn main() -> ExitCode {
         }
     }
     // An interrupted run leaves no partial output: remove the temporary files
-    // of outputs in flight and exit while holding off any commit.
-    let handler = ctrlc::set_handler(|| {
+    // of outputs in flight and end while holding off any commit.
+    on_termination(|| {
         let _held = pagemill_engine::AtomicFile::remove_temporaries();
         commands::remove_scratch_dirs();
         let editing = redact::IN_PLACE.try_lock().ok().and_then(|f| f.clone());
@@ -71,11 +71,7 @@ fn main() -> ExitCode {
             ),
             None => writeln!(std::io::stderr(), "pagemill: interrupted; unfinished output files removed"),
         };
-        std::process::exit(130);
     });
-    if let Err(e) = handler {
-        log::debug!("cannot install the signal handler: {e}");
-    }
     // A mapped input truncated by another process: one clear error line and
     // exit status 1, instead of death by SIGBUS.
     pagemill_mmap::sigbus::install();
@@ -121,4 +117,40 @@ fn main() -> ExitCode {
 /// bytes in them escaped (`terminal_safe`).
 fn report_error(err: &anyhow::Error) {
     let _ = writeln!(std::io::stderr(), "pagemill: error: {}", pagemill_arrow::terminal_safe(&format!("{err:#}")));
+}
+
+/// Run `cleanup` on SIGINT, SIGTERM or SIGHUP (on a thread of its own, not
+/// in the signal handler), then end the process by that same signal, as
+/// if it had not been caught: a shell then reports 130, 143 or 129, and a
+/// script interrupted by Ctrl-C stops too.
+fn on_termination(cleanup: impl Fn() + Send + 'static) {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]);
+        let watch = signals.and_then(|mut signals| {
+            std::thread::Builder::new().name("signals".into()).spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    cleanup();
+                    // Falls back to the shell's convention if the default
+                    // action cannot be restored.
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    std::process::exit(128 + signal);
+                }
+            })
+        });
+        if let Err(e) = watch {
+            log::debug!("cannot install the signal handler: {e}");
+        }
+        // A write past the file-size limit (`ulimit -f`) would kill the
+        // process before an unfinished output is removed. Caught, the
+        // write fails with EFBIG instead, which the outputs report and
+        // clean up after like any failed write.
+        let caught = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, caught) {
+            log::debug!("cannot catch SIGXFSZ: {e}");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = cleanup;
 }

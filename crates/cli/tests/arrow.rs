@@ -167,9 +167,11 @@ fn show_and_merge_read_a_stream_piped_into_stdin() {
 }
 
 /// Start a long `gen` into `dir/big.txt`, wait for its temporary file to
-/// fill, send `signal`, and check that the process exits 130 leaving nothing.
+/// fill, send `signal` (number `number`), and check that the process ends by
+/// that signal (as a shell sees it: 128 + `number`) leaving nothing.
 #[cfg(unix)]
-fn interrupt(dir: &Dir, signal: &str) {
+fn interrupt(dir: &Dir, signal: &str, number: i32) {
+    use std::os::unix::process::ExitStatusExt;
     use std::time::{Duration, Instant};
     let target = dir.0.join("big.txt");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pagemill"))
@@ -197,7 +199,7 @@ fn interrupt(dir: &Dir, signal: &str) {
     assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
+    assert_eq!(out.status.signal(), Some(number), "{signal}: {:?} {stderr}", out.status);
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(!temp.exists(), "{signal}: temporary file left behind");
     assert!(!target.exists(), "{signal}: a partial output appeared");
@@ -229,15 +231,38 @@ fn an_interrupted_demo_leaves_no_scratch_folder() {
     }
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!scratch.exists(), "the demo's scratch folder was left behind");
 }
 
 #[cfg(unix)]
 #[test]
-fn sigint_and_sigterm_leave_no_partial_output() {
+fn sigint_sigterm_and_sighup_leave_no_partial_output() {
     let dir = Dir::new("signals");
-    interrupt(&dir, "INT");
-    interrupt(&dir, "TERM");
+    interrupt(&dir, "INT", 2);
+    interrupt(&dir, "TERM", 15);
+    interrupt(&dir, "HUP", 1);
     assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
+}
+
+/// A write past `ulimit -f` is a failed write (EFBIG), not death by SIGXFSZ:
+/// the old output stays and no temporary file is left.
+#[cfg(unix)]
+#[test]
+fn a_file_size_limit_is_a_clean_write_error() {
+    let dir = Dir::new("xfsz");
+    let target = dir.0.join("out.txt");
+    std::fs::write(&target, "old\n").unwrap();
+    let script = format!(
+        "ulimit -f 64; exec {} gen measurements --rows 100000 -o {}",
+        env!("CARGO_BIN_EXE_pagemill"),
+        s(&target)
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?} {stderr}", out.status);
+    assert!(stderr.starts_with("pagemill: error:") && stderr.contains("too large"), "{stderr}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"old\n");
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 1, "a temporary file was left");
 }
