@@ -397,19 +397,47 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     let mut opts = OpenOptions::new();
     opts.mmap(if global.mmap == MmapChoice::never() { MmapChoice::never() } else { MmapChoice::always() });
     let results = read_results_from(open_result(&opts, &args.file)?, limit)?;
-    if args.schema {
-        let mut out = std::io::stdout().lock();
-        write!(out, "{}", describe_schema(&results.schema))?;
-        return Ok(out.flush()?);
-    }
     // The file shown is this command's input: never write onto it.
     let mut opts = OpenOptions::new();
     opts.mmap(global.mmap);
     let inputs: Vec<Source> = reopen_result(&opts, &args.file)?.into_iter().collect();
-    write_results(global, &args.output, &results.schema, &results.batches, &inputs)?;
+    if args.schema {
+        let text = describe_schema(&results.schema);
+        return match args.output.output.as_deref() {
+            Some(path) if path != Path::new("-") => {
+                let mut file = AtomicFile::create(path, &inputs)?;
+                file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
+                Ok(file.commit()?)
+            }
+            _ => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                Ok(out.flush()?)
+            }
+        };
+    }
     let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
-    if (shown as u64) < results.total_rows {
-        eprintln!("pagemill: showing {shown} of {} rows", results.total_rows);
+    let cut = (shown as u64) < results.total_rows;
+    let mut schema = results.schema.clone();
+    if cut && schema.metadata().contains_key(pagemill_engine::PARTIAL_KEY) {
+        // Some of a partial's groups are not a partial of the inputs it
+        // names: written without its partial keys, `merge` refuses it
+        // instead of merging what is left as if it were all.
+        let mut metadata = schema.metadata().clone();
+        metadata.retain(|key, _| !key.starts_with(pagemill_engine::PARTIAL_KEY));
+        schema = Arc::new(Schema::new_with_metadata(schema.fields().clone(), metadata));
+    }
+    let batches = results
+        .batches
+        .iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot show the result")?;
+    write_results(global, &args.output, &schema, &batches, &inputs)?;
+    if cut {
+        let note =
+            if schema.metadata().len() < results.schema.metadata().len() { " (not a partial to merge)" } else { "" };
+        eprintln!("pagemill: showing {shown} of {} rows{note}", results.total_rows);
     }
     Ok(())
 }

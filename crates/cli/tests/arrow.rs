@@ -62,6 +62,11 @@ fn show_schema_prints_the_run_metadata() {
     for needle in ["pagemill.job        count", "pagemill.options    records=csv", "\"size\":12", "pagemill.version"] {
         assert!(text.contains(needle), "{needle} missing: {text}");
     }
+    // With -o, the description goes to the file, never onto the input.
+    let described = dir.0.join("schema.txt");
+    assert_eq!(ok(pagemill(&["show", "--schema", "-o", s(&described), s(&out)])), "");
+    assert_eq!(std::fs::read_to_string(&described).unwrap(), text);
+    assert_eq!(pagemill(&["show", "--schema", "-o", s(&out), s(&out)]).status.code(), Some(1));
 }
 
 #[test]

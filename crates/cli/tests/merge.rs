@@ -21,6 +21,12 @@ fn fails(out: Output) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+/// The standard error of a run that succeeded.
+fn ok_err(out: Output) -> Vec<u8> {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stderr
+}
+
 /// `pagemill gen KIND --rows N --seed S -o dir/NAME` (plus `extra` flags).
 fn generate(dir: &Dir, kind: &str, name: &str, rows: u64, seed: u64, extra: &[&str]) -> PathBuf {
     let path = dir.path(name);
@@ -211,6 +217,14 @@ fn bad_merges_fail_with_one_clear_line() {
     );
     ok(pagemill(&["merge", s(&lc), s(&lc)]));
     one_line(fails(pagemill(&["merge", s(&plain)])), "not a partial result");
+    // A partial cut by `show --limit` holds some groups only: no partial.
+    let cut = dir.path("cut.arrow");
+    let shown = pagemill(&["show", "-n", "1", "-o", s(&cut), s(&p1)]);
+    assert!(String::from_utf8_lossy(&ok_err(shown)).contains("(not a partial to merge)"));
+    one_line(fails(pagemill(&["merge", s(&cut), s(&p1)])), "not a partial result");
+    let whole = dir.path("whole.arrow");
+    ok(pagemill(&["show", "-o", s(&whole), s(&p1)]));
+    ok(pagemill(&["merge", s(&whole), s(&p1)]));
     one_line(fails(pagemill(&["merge", s(&lines)])), "not an Arrow IPC file or a Parquet file");
     one_line(fails(pagemill(&["merge", "-o", s(&p1), s(&p1)])), "input");
     one_line(
