@@ -560,6 +560,7 @@ pub struct LogsArgs {
 
     /// Keep records matching a condition (repeatable; all must hold): status=404,500, status=5xx,
     /// status>=400, status_class>=4, method!=GET, path^=/api/, uri~REGEX, host=example.com, ...
+    /// In a `=`/`!=` list, `\,` is a comma inside a value (user_agent=KHTML\, like Gecko).
     #[arg(long = "where", short = 'w', value_name = "COND", value_parser = parse_filter)]
     pub filters: Vec<Filter>,
 

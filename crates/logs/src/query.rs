@@ -288,7 +288,9 @@ enum Test {
 ///   the other operators, comparing classes (a three-digit code stands for
 ///   itself: `status_class>=400` is `status>=400`);
 /// * `method=GET,HEAD`, `method!=GET`, and the same `=`/`!=` on `path`,
-///   `uri`, `ip`, `host`, `referrer`, `user_agent`;
+///   `uri`, `ip`, `host`, `referrer`, `user_agent`: a list of values split
+///   at commas, where `\,` is a comma inside a value and `\\` a backslash
+///   (`user_agent=Mozilla/5.0 (KHTML\, like Gecko)`);
 /// * `path^=/api/` (prefix), `path~^/api/v[0-9]+/` (regular expression,
 ///   searched anywhere unless anchored) on any text field.
 ///
@@ -349,6 +351,30 @@ fn compare(op: &str, (lo, hi): (u16, u16)) -> Vec<(u16, u16)> {
     }
 }
 
+/// The values of a text `=`/`!=` list: split at commas, except `\,`, a
+/// comma inside a value; `\\` is one backslash, and any other backslash
+/// stays as written.
+fn text_list(value: &str) -> Vec<Box<[u8]>> {
+    let mut values = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = value.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b',' => values.push(std::mem::take(&mut current).into_boxed_slice()),
+            b'\\' => match bytes.clone().next() {
+                Some(next @ (b',' | b'\\')) => {
+                    bytes.next();
+                    current.push(next);
+                }
+                _ => current.push(b),
+            },
+            _ => current.push(b),
+        }
+    }
+    values.push(current.into_boxed_slice());
+    values
+}
+
 impl FromStr for Filter {
     type Err = Error;
 
@@ -387,7 +413,7 @@ impl FromStr for Filter {
                 Test::StatusIn(compare(op, (n, n)))
             }
             (_, true) => return Err(Error::option("filter", s, "status takes =, !=, >=, >, <=, <")),
-            ("=" | "!=", false) => Test::TextIn(value.split(',').map(|v| v.as_bytes().into()).collect()),
+            ("=" | "!=", false) => Test::TextIn(text_list(value)),
             ("^=", false) => Test::Prefix(value.as_bytes().into()),
             ("~", false) => Test::Regex(regex::bytes::Regex::new(value).map_err(|e| Error::Regex(Box::new(e)))?),
             _ => return Err(Error::option("filter", s, "text fields take =, !=, ^= or ~")),
@@ -476,6 +502,13 @@ mod tests {
         assert!(!keeps("path^=/api", &rec(200, b"/ap")));
         assert!(keeps("path~^/v[0-9]+/", &rec(200, b"/v2/x")));
         assert!(keeps("path=/a,/b", &rec(200, b"/b")));
+        // `\,` is a comma inside a value, `\\` a backslash.
+        assert!(keeps(r"path=/a\,b", &rec(200, b"/a,b")));
+        assert!(!keeps(r"path=/a\,b", &rec(200, b"/a")));
+        assert!(!keeps(r"path!=/x,/a\,b", &rec(200, b"/a,b")));
+        assert!(keeps(r"path=/a\\,/b", &rec(200, br"/a\")));
+        assert!(keeps(r"path=/a\b", &rec(200, br"/a\b")));
+        assert_eq!(text_list(r"a\,b,,c\\\,d\"), [&b"a,b"[..], b"", br"c\,d\"].map(Box::from));
         assert!(!keeps("method=GET", &rec(200, b"/b")));
         assert!(keeps("method!=GET", &rec(200, b"/b")));
         // Classes compare as classes.
