@@ -573,7 +573,7 @@ pub struct LogsArgs {
     pub until: Option<i64>,
 
     /// JSON lines: read a field from other keys, TARGET=PATH[,PATH...][:UNIT], e.g.
-    /// ip=client.address, latency=elapsed_ms:ms (units s, ms, us, ns). Repeatable.
+    /// ip=client.address, latency=elapsed_ms:ms (a unit, s, ms, us or ns, for latency only). Repeatable.
     #[arg(long, value_name = "TARGET=PATH")]
     pub json_field: Vec<String>,
 

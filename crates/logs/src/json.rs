@@ -351,13 +351,19 @@ impl JsonFields {
     }
 
     /// Apply a `TARGET=PATH[,PATH...][:UNIT]` setting, as given to
-    /// `--json-field` (`latency=elapsed_ms:ms`, `ip=client.address`). Units:
-    /// `s`, `ms`, `us`, `ns`.
+    /// `--json-field` (`latency=elapsed_ms:ms`, `ip=client.address`). Units,
+    /// for `latency` only: `s`, `ms`, `us`, `ns`. (A `time` number's unit
+    /// follows from its size, as for every epoch time: seconds, ms, µs or ns.)
     pub fn apply(&mut self, setting: &str) -> Result<&mut JsonFields, Error> {
         let bad = |why: &str| Error::Option { option: "json field", value: setting.to_string(), why: why.to_string() };
         let (name, rest) = setting.split_once('=').ok_or_else(|| bad("expected TARGET=PATH"))?;
         let target = JsonTarget::from_name(name.trim()).ok_or_else(|| bad("unknown target"))?;
         let (paths, unit) = match rest.rsplit_once(':') {
+            Some(_) if target != JsonTarget::Latency => {
+                return Err(bad(
+                    "a unit applies to latency only (a time number's unit follows from its size: s, ms, us or ns)",
+                ));
+            }
             Some((p, u)) => (
                 p,
                 match u {
@@ -969,5 +975,8 @@ mod tests {
         assert!(f.apply("nope=x").is_err());
         assert!(f.apply("ip").is_err());
         assert!(f.apply("latency=x:h").is_err());
+        // A unit is the latency's alone: it would be ignored anywhere else.
+        assert!(f.apply("time=t:ms").is_err());
+        assert!(f.apply("status=s:s").is_err());
     }
 }
