@@ -9,7 +9,10 @@
 //! * a field is configured by dotted paths, best first; the best path that
 //!   has a value wins, and among repeated keys the first;
 //! * strings, numbers and booleans are values; `null` is none; an array
-//!   offers its first element if that is a string; objects are walked;
+//!   offers its first element if that is a string; objects are walked
+//!   (for a number field, time, status, size or duration, an object or
+//!   such an array where no other key gave a value makes the line
+//!   malformed; the text fields checked here are simply absent);
 //! * keys are compared as written, so an escaped key (`"\u0069p"`) matches
 //!   no path;
 //! * the chosen value is none if it is `-` or empty, as written.

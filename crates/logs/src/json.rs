@@ -530,12 +530,16 @@ enum Value<'a> {
     Str(&'a [u8]),
     /// A number, `true` or `false`.
     Bare(&'a [u8]),
+    /// An object, or an array without a string first: no value a time,
+    /// status, size or duration can be read from (see [`offer`]).
+    Other,
 }
 
 impl<'a> Value<'a> {
     fn bytes(self) -> &'a [u8] {
         match self {
             Value::Str(b) | Value::Bare(b) => b,
+            Value::Other => b"",
         }
     }
 }
@@ -547,6 +551,15 @@ impl<'a> Found<'a> {
 
     fn text(&self, t: JsonTarget) -> Option<&'a [u8]> {
         self.get(t).and_then(|v| dash_none(v.bytes()))
+    }
+
+    /// The value of a number target (time, status, size, duration): an
+    /// object or array there is `wrong`, as a mistyped scalar is.
+    fn number(&self, t: JsonTarget, wrong: LineError) -> Result<Option<Value<'a>>, LineError> {
+        match self.get(t) {
+            Some(Value::Other) => Err(wrong),
+            v => Ok(v),
+        }
     }
 
     fn record(&self, want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
@@ -571,22 +584,23 @@ impl<'a> Found<'a> {
         rec.protocol = self.text(Protocol).or(rec.protocol);
         rec.query = self.text(Query);
         finish_paths(rec);
-        if want_time && let Some(v) = self.get(Time) {
+        if want_time && let Some(v) = self.number(Time, LineError::BadTime)? {
             rec.time = Some(
                 match v {
                     Value::Str(b) => time::parse_any(b),
                     Value::Bare(b) => time::parse_epoch(b),
+                    Value::Other => None,
                 }
                 .ok_or(LineError::BadTime)?,
             );
         }
-        if let Some(v) = self.get(Status) {
+        if let Some(v) = self.number(Status, LineError::BadStatus)? {
             rec.status = Some(parse_status(v.bytes())?);
         }
-        if let Some(v) = self.get(Bytes) {
+        if let Some(v) = self.number(Bytes, LineError::BadBytes)? {
             rec.bytes = Some(parse_bytes(v.bytes())?);
         }
-        if let Some(v) = self.get(Latency) {
+        if let Some(v) = self.number(Latency, LineError::BadLatency)? {
             rec.latency_us = parse_duration(v.bytes(), self.units[Latency as usize])?;
         }
         Ok(())
@@ -750,21 +764,29 @@ impl<'a> Scanner<'a> {
     ) -> Result<(), LineError> {
         self.ws();
         match self.b.get(self.p) {
-            Some(b'{') => self.object(fields, shape, path, depth, found),
+            Some(b'{') => {
+                // Keys below are walked; a number field here is mistyped.
+                offer(fields, hits, &path[..depth], Value::Other, found);
+                self.object(fields, shape, path, depth, found)
+            }
             Some(b'[') => {
                 // Header arrays (`"User-Agent": ["curl/8"]`): the first element.
                 self.p += 1;
                 self.ws();
+                let mut first = true;
                 if self.b.get(self.p) == Some(&b']') {
                     self.p += 1;
+                    offer(fields, hits, &path[..depth], Value::Other, found);
                     return Ok(());
                 }
-                let mut first = true;
                 loop {
                     if first && matches!(self.b.get(self.p), Some(b'"')) {
                         let v = self.string()?;
                         offer(fields, hits, &path[..depth], Value::Str(v), found);
                     } else {
+                        if first {
+                            offer(fields, hits, &path[..depth], Value::Other, found);
+                        }
                         self.skip_value(depth)?;
                     }
                     first = false;
@@ -854,6 +876,16 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
             })
         {
             let t = h.target as usize;
+            if let Value::Other = value {
+                // Only a number target takes it, and only where no key gave
+                // one a value: it never hides a value another key holds.
+                let number =
+                    matches!(h.target, JsonTarget::Time | JsonTarget::Status | JsonTarget::Bytes | JsonTarget::Latency);
+                if number && found.values[t].is_none() {
+                    found.values[t] = Some(value);
+                }
+                continue;
+            }
             if h.rank < found.ranks[t] {
                 found.ranks[t] = h.rank;
                 let before = found.values[t].replace(value);
@@ -928,6 +960,28 @@ mod tests {
         }
         assert_eq!(f.parse(b"  ", true), Err(LineError::Empty));
         assert_eq!(f.parse(b"{\"status\":\"abc\"}", true), Err(LineError::BadStatus));
+    }
+
+    #[test]
+    fn an_object_or_array_where_a_number_belongs_is_mistyped() {
+        let f = JsonFields::default();
+        let parse = |line: &'static str| f.parse(line.as_bytes(), true);
+        assert_eq!(parse(r#"{"status":{"code":500}}"#), Err(LineError::BadStatus));
+        assert_eq!(parse(r#"{"status":[500]}"#), Err(LineError::BadStatus));
+        assert_eq!(parse(r#"{"status":[]}"#), Err(LineError::BadStatus));
+        assert_eq!(parse(r#"{"body_bytes_sent":[10]}"#), Err(LineError::BadBytes));
+        assert_eq!(parse(r#"{"request_time":{"s":0.5}}"#), Err(LineError::BadLatency));
+        assert_eq!(parse(r#"{"time_iso8601":{"t":"x"}}"#), Err(LineError::BadTime));
+        // Time is only read when wanted.
+        assert!(f.parse(br#"{"time_iso8601":{"t":"x"}}"#, false).is_ok());
+        // Another key's value wins, before or after the object.
+        assert_eq!(parse(r#"{"status":{"a":1},"status":404}"#).unwrap().status, Some(404));
+        assert_eq!(parse(r#"{"time_iso8601":{},"ts":1700000000}"#).unwrap().time, Some(1_700_000_000_000_000));
+        assert_eq!(parse(r#"{"ts":1700000000,"time_iso8601":[1]}"#).unwrap().time, Some(1_700_000_000_000_000));
+        // Text fields still read a header array's first string, and an
+        // object where text belongs is no text.
+        let r = parse(r#"{"request":{"method":"GET"},"http_user_agent":["curl/8"]}"#).unwrap();
+        assert_eq!((r.request, r.user_agent), (None, Some(&b"curl/8"[..])));
     }
 
     #[test]
