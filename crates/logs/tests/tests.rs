@@ -586,6 +586,22 @@ garbage
     }
 
     #[test]
+    fn an_escaped_address_counts_as_the_address_it_decodes_to() {
+        let lines = concat!(
+            r#"{"remote_addr":"2001:db8::1","request":"GET /a HTTP/1.1","status":200}"#,
+            "\n",
+            r#"{"remote_addr":"2001:db8::\u0031","request":"GET /a HTTP/1.1","status":200}"#,
+            "\n",
+            r#"{"remote_addr":"2001:db8::\u0032","request":"GET /a HTTP/1.1","status":200}"#,
+            "\n",
+        );
+        let mut job = LogJob::new(LogFormat::json());
+        job.metrics(&[Metric::Requests, Metric::DistinctIps]);
+        let b = run(&job, lines.as_bytes(), 1, None).output.batch;
+        assert_eq!((u64s(&b, "requests"), u64s(&b, "distinct_ips")), (vec![3], vec![2]));
+    }
+
+    #[test]
     fn suggested_chunk_sizes() {
         use pagemill_logs::suggested_chunk_size;
         assert_eq!(suggested_chunk_size(1 << 30, 2, 4 << 20), 64 << 20, "1 GiB on 2 threads: 8 chunks each");
