@@ -145,7 +145,8 @@ pub struct Global {
     pub mmap: MmapChoice,
 
     /// Stop with an error when a job holds more than N groups (keys), before its
-    /// per-key state exhausts memory; 0: no limit.
+    /// per-key state exhausts memory; 0: no limit. In `logs`, each value a --top
+    /// table holds for a group counts as one too.
     #[arg(long, global = true, default_value_t = pagemill_engine::DEFAULT_MAX_GROUPS, value_name = "N")]
     pub max_groups: usize,
 
@@ -541,8 +542,8 @@ pub struct LogsArgs {
     #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
-    /// Group by these fields (comma-separated or repeated): status, status_class, method, path,
-    /// uri, ip, referrer, user_agent, host, time. None: one row of totals.
+    /// Group by these fields (comma-separated or repeated, at most 8): status, status_class,
+    /// method, path, uri, ip, referrer, user_agent, host, time. None: one row of totals.
     #[arg(long, short = 'g', value_name = "FIELDS", value_delimiter = ',', value_parser = choices(parse_group_field, GROUP_FIELDS), hide_possible_values = true)]
     pub group_by: Vec<GroupField>,
 
@@ -602,7 +603,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Write results to FILE (atomically: whole or not at all) instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_parser = parse_output_path)]
     pub output: Option<PathBuf>,
 
     /// Output format: table, csv, tsv, ndjson, arrow, arrow-stream or parquet
@@ -745,6 +746,20 @@ fn parse_quantile(s: &str) -> Result<f64, String> {
 /// is started, spins and is woken), and a typo like 100000 would run for
 /// minutes before doing anything.
 const MAX_THREADS: usize = 1024;
+
+/// An output file: any name but one that says it is compressed, which
+/// results (written as they are) would not be.
+fn parse_output_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if let Some(ext @ ("gz" | "zst" | "zstd" | "bz2" | "xz" | "lz4" | "zip" | "br")) = ext.as_deref() {
+        return Err(format!(
+            "results are not compressed, so a .{ext} name would not hold what it says: write -o - and pipe it \
+             to a compressor, or use -o FILE.parquet or --ipc-compression for compact results"
+        ));
+    }
+    Ok(path)
+}
 
 fn parse_threads(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -995,5 +1010,11 @@ mod tests {
         assert_eq!(args.output.ipc_compression, IpcCompression::zstd());
         let err = Cli::try_parse_from(["pagemill", "count", "--output-format", "xlsx"]).unwrap_err();
         assert!(err.to_string().contains("unknown output format 'xlsx'"), "{err}");
+        // A compressed name would hold an uncompressed result.
+        for name in ["out.csv.gz", "r.ZST", "x.parquet.xz"] {
+            let err = Cli::try_parse_from(["pagemill", "logs", "-o", name, "a.log"]).unwrap_err();
+            assert!(err.to_string().contains("results are not compressed"), "{err}");
+        }
+        assert!(Cli::try_parse_from(["pagemill", "logs", "-o", "gz", "a.log"]).is_ok());
     }
 }

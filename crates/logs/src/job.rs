@@ -428,7 +428,8 @@ impl LogJob {
             }
         }
         if v.len() > MAX_GROUP_FIELDS {
-            return Err(Error::option("group-by", &format!("{v:?}"), format!("at most {MAX_GROUP_FIELDS} fields")));
+            let names: Vec<&str> = v.iter().map(|f| f.name()).collect();
+            return Err(Error::option("group-by", &names.join(","), format!("at most {MAX_GROUP_FIELDS} fields")));
         }
         self.group_by = v;
         Ok(self)
