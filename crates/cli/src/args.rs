@@ -442,7 +442,9 @@ const REDACT_HELP: &str = "\
 Masks (--mask, comma-separated):
   ip       IPv4: keep the /24, the last octet's digits become x (203.0.113.45 -> 203.0.113.xx);
            IPv6: keep the /48 (the first three groups, `::` counted as the zeros it stands for),
-           every later hex digit becomes x (2001:db8::1 -> 2001:db8::x)
+           every later hex digit becomes x (2001:db8::1 -> 2001:db8::x); every address field
+           of a text format (%h, %a, $remote_addr, ...) and each address of an X-Forwarded-For
+           list (%{X-Forwarded-For}i, $http_x_forwarded_for)
   ip-hash  the same digits become letters g-v of a keyed hash of the address: one address, one
            pseudonym in every file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY;
            at least 16 bytes, a trailing newline of the key file is dropped; no default key)

@@ -21,6 +21,10 @@ pub(crate) enum Field {
     /// Not used, and possibly a list (nginx's `$upstream_*` variables:
     /// `0.001, 0.002 : 0.003`).
     List,
+    /// The `X-Forwarded-For` header (`%{X-Forwarded-For}i`,
+    /// `$http_x_forwarded_for`): a list of addresses (`203.0.113.7,
+    /// 10.0.0.1`), read only to be masked by the redactor.
+    Forwarded,
     TimeClf,
     TimeIso,
     /// An ISO-like timestamp of a layout with this many spaces inside
@@ -194,6 +198,7 @@ fn apache_header(name: &str) -> Field {
         "referer" | "referrer" => Field::Referrer,
         "user-agent" => Field::UserAgent,
         "host" => Field::Host,
+        "x-forwarded-for" => Field::Forwarded,
         _ => Field::Skip,
     }
 }
@@ -475,6 +480,7 @@ fn nginx_variable(name: &str) -> Field {
         "http_user_agent" => Field::UserAgent,
         "host" | "http_host" | "server_name" => Field::Host,
         "request_time" => Field::Latency(TimeUnit::Seconds),
+        "http_x_forwarded_for" => Field::Forwarded,
         _ if name.starts_with("upstream_") => Field::List,
         _ => Field::Skip,
     }
@@ -567,7 +573,10 @@ impl Plan {
             }
         }
         items = merged;
-        if !items.iter().any(|i| matches!(i, Item::Field(f) if !matches!(f, Field::Skip | Field::List))) {
+        if !items
+            .iter()
+            .any(|i| matches!(i, Item::Field(f) if !matches!(f, Field::Skip | Field::List | Field::Forwarded)))
+        {
             return Err(Error::format(fmt, 0, "the format has no field pagemill understands"));
         }
         let mut leading = Vec::new();
@@ -659,7 +668,8 @@ fn step<'a>(
         // Unquoted fields are short (addresses, numbers): see `scan`. A
         // list's separators hold spaces, so only a space after it needs
         // the list scan; any other literal ends it where it stands.
-        let from = if field == Field::List && t != b' ' { *p } else { search_from(field, line, *p) };
+        let list = matches!(field, Field::List | Field::Forwarded);
+        let from = if list && t != b' ' { *p } else { search_from(field, line, *p) };
         let at = find(line, from, t).ok_or(LineError::Mismatch)?;
         if !lit_at(line, at + 1, &after[1..]) {
             return Err(LineError::Mismatch);
@@ -675,6 +685,7 @@ fn step<'a>(
     *p = end + after.len();
     match field {
         Field::Skip | Field::List => {}
+        Field::Forwarded => rec.forwarded = rec.forwarded.or(dash_none(v)),
         Field::Query => rec.query = rec.query.or(dash_none(v)),
         Field::Ip => match rec.ip {
             None => rec.ip = dash_none(v),
@@ -788,7 +799,8 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
             }
             q
         }
-        Field::List => {
+        // An address list is joined with `, ` too.
+        Field::List | Field::Forwarded => {
             // nginx joins the values of several upstreams with `, ` and
             // those of internal redirects with ` : `: the field ends at the
             // first space that is neither.

@@ -19,6 +19,10 @@ pub struct LogRecord<'a> {
     /// `$remote_addr` and `$realip_remote_addr`): not used by queries (the
     /// first is the client's), but masked by [`Redactor`](crate::Redactor).
     pub other_ip: Option<&'a [u8]>,
+    /// The `X-Forwarded-For` list of addresses (`%{X-Forwarded-For}i`,
+    /// `$http_x_forwarded_for`), as written: not used by queries, but
+    /// masked, address by address, by [`Redactor`](crate::Redactor).
+    pub forwarded: Option<&'a [u8]>,
     /// Authenticated user (`%u`, `$remote_user`).
     pub user: Option<&'a [u8]>,
     /// Request time, microseconds since the Unix epoch, UTC.

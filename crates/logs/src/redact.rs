@@ -16,7 +16,9 @@
 //!   Go logs a remote address) is masked and its port kept. A field that is
 //!   not an address (a host name, a bracketed or zoned address) is left as
 //!   it is and counted in [`Changes::not_ip`]. A format with two address
-//!   fields (`%h` and `%a`) has both masked.
+//!   fields (`%h` and `%a`) has both masked, and every address of an
+//!   `X-Forwarded-For` list (`%{X-Forwarded-For}i`, `$http_x_forwarded_for`:
+//!   items between commas, spaces around them kept) in a text format.
 //! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
 //!   pseudonym of the address: the letter of each masked digit is that
 //!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
@@ -61,8 +63,9 @@
 //! for queries the request line too, and for addresses a second key of the
 //! list as well (Caddy's `remote_ip` beside `client_ip`); other keys
 //! holding the same kind of data are not (nginx's `realip_remote_addr`,
-//! Traefik's `ClientAddr`: adding them to the default keys would change
-//! the spec of JSON partials, so that older ones no longer merge).
+//! Traefik's `ClientAddr`, an `X-Forwarded-For` key: adding them to the
+//! default keys would change the spec of JSON partials, so that older ones
+//! no longer merge).
 
 use std::fmt;
 use std::hash::Hasher;
@@ -293,7 +296,9 @@ impl Redactor {
             let before = changes.fields(mask);
             match mask {
                 Mask::Ip | Mask::IpHash => {
-                    for span in [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten() {
+                    let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
+                    let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
+                    for span in fields.chain(forwarded.into_iter().flatten()) {
                         match mask_ip(&mut line[span], mask, self.key.as_ref()) {
                             IpOutcome::Changed => changes.changed(mask),
                             IpOutcome::Unchanged => {}
@@ -377,6 +382,7 @@ impl Redactor {
         Ok(Spans {
             ip: rec.ip.and_then(|ip| span_of(line, ip)),
             other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
+            forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
             user,
             query,
             target_query,
@@ -443,6 +449,8 @@ struct Spans {
     ip: Option<Range<usize>>,
     /// A second address field of the line.
     other_ip: Option<Range<usize>>,
+    /// An `X-Forwarded-For` list of addresses.
+    forwarded: Option<Range<usize>>,
     user: Option<Range<usize>>,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,
@@ -450,6 +458,24 @@ struct Spans {
     target_query: Option<Range<usize>>,
     /// A query string field of its own.
     query_field: Option<Range<usize>>,
+}
+
+/// The items of a comma-separated list, `list`, which starts at `start` in
+/// its line: where each lies in the line, without the spaces and tabs
+/// around it (empty items are left out).
+fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
+    let mut items = Vec::new();
+    let mut from = 0;
+    for end in memchr::memchr_iter(b',', list).chain([list.len()]) {
+        let item = &list[from..end];
+        let lead = item.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+        let trail = item[lead..].iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
+        if lead + trail < item.len() {
+            items.push(start + from + lead..start + end - trail);
+        }
+        from = end + 1;
+    }
+    items
 }
 
 /// Where `field`, a slice of `line`, lies in it; `None` if it is not inside.

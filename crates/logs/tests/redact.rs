@@ -36,7 +36,11 @@ fn masked_spans(format: &LogFormat, line: &[u8]) -> Vec<std::ops::Range<usize>> 
         let start = f.as_ptr() as usize - line.as_ptr() as usize;
         start..start + f.len()
     };
-    [rec.ip, rec.user, rec.request, rec.uri, rec.query].into_iter().flatten().map(span).collect()
+    [rec.ip, rec.other_ip, rec.forwarded, rec.user, rec.request, rec.uri, rec.query]
+        .into_iter()
+        .flatten()
+        .map(span)
+        .collect()
 }
 
 fn check_only_fields_change(format: LogFormat, original: &[u8], masks: &[Mask]) -> pagemill_logs::Changes {
@@ -288,6 +292,35 @@ fn a_byte_order_mark_at_the_start_stays_and_its_line_is_redacted() {
     let c = r.redact_chunk(&mut log, 0, &mut malformed);
     assert_eq!((c.lines, c.malformed), (1, 0));
     assert!(log.starts_with(b"\xEF\xBB\xBF10.1.2.x "), "{}", String::from_utf8_lossy(&log));
+}
+
+#[test]
+fn every_address_of_an_x_forwarded_for_list_is_masked() {
+    // nginx's default `main` format ends with the list, quoted.
+    let main = LogFormat::nginx(
+        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#,
+    )
+    .unwrap();
+    let log = b"10.0.0.2 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" \"203.0.113.45, 2001:db8:1:2::7,unknown,198.51.100.9:443\"\n\
+                10.0.0.3 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" \"-\"\n";
+    let r = Redactor::new(main.clone(), &[Mask::Ip], None).unwrap();
+    let mut redacted = log.to_vec();
+    let c = r.redact_chunk(&mut redacted, 0, &mut Malformed::default());
+    assert_eq!(
+        String::from_utf8(redacted).unwrap(),
+        "10.0.0.x - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" \"203.0.113.xx, 2001:db8:1:x::x,unknown,198.51.100.x:443\"\n\
+         10.0.0.x - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" \"-\"\n"
+    );
+    assert_eq!((c.fields(Mask::Ip), c.not_ip), (5, 1));
+    check_only_fields_change(main, log, &[Mask::IpHash]);
+    // Unquoted (Apache's header directive), a list of several addresses
+    // is one field; it used to end at the first space and mismatch.
+    let apache = LogFormat::apache("%h %{X-Forwarded-For}i %>s").unwrap();
+    let r = Redactor::new(apache.clone(), &[Mask::Ip], None).unwrap();
+    let mut line = b"10.0.0.2 203.0.113.45, 192.0.2.1 200".to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(line, b"10.0.0.x 203.0.113.xx, 192.0.2.x 200");
+    assert_eq!(apache.parse(b"10.0.0.2 203.0.113.45, 192.0.2.1 200").unwrap().status, Some(200));
 }
 
 #[test]
