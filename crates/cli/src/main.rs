@@ -61,7 +61,9 @@ fn main() -> ExitCode {
     // An interrupted run leaves no partial output: remove the temporary files
     // of outputs in flight and end while holding off any commit.
     on_termination(|| {
-        let _held = pagemill_engine::AtomicFile::remove_temporaries();
+        // Held until the process ends: no output is created or committed
+        // after its temporary file was removed.
+        let held = pagemill_engine::AtomicFile::remove_temporaries();
         commands::remove_scratch_dirs();
         let editing = redact::IN_PLACE.try_lock().ok().and_then(|f| f.clone());
         let _ = match editing {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
             ),
             None => writeln!(std::io::stderr(), "pagemill: interrupted; unfinished output files removed"),
         };
+        held
     });
     // A mapped input truncated by another process: one clear error line and
     // exit status 1, instead of death by SIGBUS.
@@ -121,19 +124,25 @@ fn report_error(err: &anyhow::Error) {
 
 /// Run `cleanup` on SIGINT, SIGTERM or SIGHUP (on a thread of its own, not
 /// in the signal handler), then end the process by that same signal, as
-/// if it had not been caught: a shell then reports 130, 143 or 129, and a
-/// script interrupted by Ctrl-C stops too.
-fn on_termination(cleanup: impl Fn() + Send + 'static) {
+/// if it had not been caught, while still holding what `cleanup` returned:
+/// a shell then reports 130, 143 or 129, and a script interrupted by
+/// Ctrl-C stops too.
+fn on_termination<G>(cleanup: impl Fn() -> G + Send + 'static) {
     #[cfg(unix)]
     {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]);
+        // A signal ignored from the start stays ignored: `nohup pagemill
+        // ...` must outlive its terminal, and a background job of a script
+        // ignores Ctrl-C.
+        let caught = [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&s| !pagemill_mmap::sigbus::is_ignored(s));
+        let signals = signal_hook::iterator::Signals::new(caught);
         let watch = signals.and_then(|mut signals| {
             std::thread::Builder::new().name("signals".into()).spawn(move || {
                 if let Some(signal) = signals.forever().next() {
-                    cleanup();
-                    // Falls back to the shell's convention if the default
-                    // action cannot be restored.
+                    let _held = cleanup();
+                    // Does not return for these signals (it aborts if the
+                    // signal cannot be raised again); the exit is the
+                    // shell's convention for a signal it does not know.
                     let _ = signal_hook::low_level::emulate_default_handler(signal);
                     std::process::exit(128 + signal);
                 }

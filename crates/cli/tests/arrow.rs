@@ -251,6 +251,44 @@ fn sigint_sigterm_and_sighup_leave_no_partial_output() {
     assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
 }
 
+/// A signal ignored from the start (`nohup`, SIGHUP) stays ignored: the run
+/// goes on, and SIGTERM still ends it cleanly.
+#[cfg(unix)]
+#[test]
+fn an_inherited_ignored_sighup_stays_ignored() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let dir = Dir::new("nohup");
+    let target = dir.0.join("big.txt");
+    let script = format!(
+        "trap '' HUP; exec {} gen measurements --rows 2000000000 -o {}",
+        env!("CARGO_BIN_EXE_pagemill"),
+        s(&target)
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let has_temp = || {
+        std::fs::read_dir(&dir.0).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".big.txt"))
+    };
+    while !has_temp() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no temporary file appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "an ignored SIGHUP ended the run");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(15), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0, "a file was left");
+}
+
 /// A write past `ulimit -f` is a failed write (EFBIG), not death by SIGXFSZ:
 /// the old output stays and no temporary file is left.
 #[cfg(unix)]

@@ -191,6 +191,10 @@ impl AtomicFile {
         let mut attempt = 0u32;
         loop {
             let temp = dir.join(format!(".{name}.pagemill-{}-{attempt}.tmp", std::process::id()));
+            // Created and listed under the lock: a file created just before
+            // an interruption's `remove_temporaries` would not be listed yet,
+            // and one created after it waits for the process to end.
+            let mut pending = pending();
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
                     // A file replaced keeps its permissions: a private
@@ -202,7 +206,8 @@ impl AtomicFile {
                         let _ = std::fs::remove_file(&temp);
                         return Err(io_err(e));
                     }
-                    pending().push(temp.clone());
+                    pending.push(temp.clone());
+                    drop(pending);
                     // Absolute, in case the handler runs after a chdir.
                     let _sigbus = pagemill_mmap::sigbus::remove_on_sigbus(
                         &std::env::current_dir().map_or_else(|_| temp.clone(), |cwd| cwd.join(&temp)),

@@ -196,6 +196,27 @@ pub fn install() {
     });
 }
 
+/// Whether `signal` is ignored (`SIG_IGN`) in this process, as a program
+/// started by `nohup` (SIGHUP) or in the background of a non-interactive
+/// shell (SIGINT) inherits it: a program that sets handlers for such
+/// signals should leave those it inherited ignored. Only asks; changes
+/// nothing. `false` off Unix and for signals the system refuses to name.
+pub fn is_ignored(signal: i32) -> bool {
+    #[cfg(unix)]
+    // SAFETY: `sigaction` with a null new action only writes the current
+    // action into `old`, a zero-initialised (valid) `sigaction` value that
+    // lives across the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = signal;
+        false
+    }
+}
+
 /// A fixed buffer for the message: no allocation in the handler.
 struct Line {
     buf: [u8; 512],
