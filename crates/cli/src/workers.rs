@@ -19,6 +19,8 @@
 //! as an error (more groups than `--max-groups`, a malformed record under
 //! `--strict`) exits with [`VERDICT_EXIT`] instead: the read path would only
 //! find the same again, so the run fails at once with the worker's error.
+//! Nor is a worker ended by SIGINT, SIGTERM or SIGHUP run again: it was
+//! asked to stop (Ctrl-C in a terminal reaches every worker).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -399,11 +401,15 @@ struct Failure {
     how: String,
     /// The worker's error, when it exited with [`VERDICT_EXIT`].
     verdict: Option<String>,
+    /// Ended by SIGINT, SIGTERM or SIGHUP: asked to stop (Ctrl-C reaches
+    /// the workers too), so not run again.
+    interrupted: bool,
 }
 
 /// How a worker that did not succeed ended, from its status and the last
 /// line of its standard error.
 fn describe(status: ExitStatus, stderr: &[u8]) -> Failure {
+    let interrupted = matches!(status.signal(), Some(1 | 2 | 15));
     let how = match (status.code(), status.signal()) {
         (_, Some(sig)) => format!("killed by signal {sig}{}", signal_name(sig)),
         (Some(code), _) => format!("exit status {code}"),
@@ -417,11 +423,13 @@ fn describe(status: ExitStatus, stderr: &[u8]) -> Failure {
         Some(last) => format!("{how} ({last})"),
         None => how,
     };
-    Failure { how, verdict }
+    Failure { how, verdict, interrupted }
 }
 
 fn signal_name(sig: i32) -> &'static str {
     match sig {
+        1 => " (SIGHUP)",
+        2 => " (SIGINT)",
         6 => " (SIGABRT)",
         7 => " (SIGBUS)",
         9 => " (SIGKILL)",
@@ -433,7 +441,7 @@ fn signal_name(sig: i32) -> &'static str {
 
 /// Run one attempt of one worker to its end: its region, or how it failed.
 fn attempt(spec: &WorkerSpec) -> Result<SharedRegion, Failure> {
-    let failure = |how: String| Failure { how, verdict: None };
+    let failure = |how: String| Failure { how, verdict: None, interrupted: false };
     let run = || -> Result<SharedRegion, Failure> {
         let region = SharedRegion::create(&format!("worker-{}", spec.index), 0).map_err(|e| failure(format!("{e}")))?;
         let fd = region.try_clone_fd().map_err(|e| failure(format!("{e}")))?;
@@ -534,7 +542,7 @@ pub fn coordinate<J: Ship>(
             .map(|spec| {
                 scope.spawn(move || match attempt(spec) {
                     Ok(region) => Ok(region),
-                    Err(first) if first.verdict.is_some() => Err(first),
+                    Err(first) if first.verdict.is_some() || first.interrupted => Err(first),
                     Err(first) => {
                         eprintln!(
                             "pagemill: worker {} {}; retrying its chunks with --mmap never",
@@ -544,6 +552,7 @@ pub fn coordinate<J: Ship>(
                         attempt(&retry).map_err(|again| Failure {
                             how: format!("{}, then on retry {}", first.how, again.how),
                             verdict: again.verdict,
+                            interrupted: again.interrupted,
                         })
                     }
                 })
@@ -551,7 +560,9 @@ pub fn coordinate<J: Ship>(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Failure { how: "lost".into(), verdict: None })))
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Err(Failure { how: "lost".into(), verdict: None, interrupted: false }))
+            })
             .collect()
     });
 

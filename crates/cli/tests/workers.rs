@@ -220,6 +220,20 @@ fn start_with_a_waiting_worker(dir: &Dir, args: &[&str]) -> (std::process::Child
 }
 
 #[test]
+fn a_worker_asked_to_stop_is_not_retried() {
+    let dir = Dir::new("term");
+    let log = generate(&dir, "access-log", "a.log", 5_000, b"", &["--log-format", "timed"]);
+    let job = ["logs", "--group-by", "status", "--threads", "3", "--chunk-size", "64K", "--workers", "processes"];
+    let (child, pid) = start_with_a_waiting_worker(&dir, &[&job[..], &[s(&log)]].concat());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("retrying"), "{err}");
+    assert!(err.contains("worker 0 failed: killed by signal 15 (SIGTERM)"), "{err}");
+}
+
+#[test]
 fn a_worker_killed_for_real_is_retried() {
     let dir = Dir::new("kill");
     let log = generate(&dir, "access-log", "a.log", 5_000, b"", &["--log-format", "timed"]);
