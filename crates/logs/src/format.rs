@@ -222,6 +222,18 @@ impl LogFormat {
         crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
     }
 
+    /// Parse one line for what the redactor masks: a text line as
+    /// [`parse_with`](LogFormat::parse_with) without the time; a JSON line
+    /// for its text fields alone, so that a mistyped number (an object
+    /// where the status belongs) does not keep its addresses from being
+    /// masked.
+    pub(crate) fn parse_for_masking<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+        match &self.kind {
+            Kind::Text(..) => self.parse_with(line, false),
+            Kind::Json(f) => f.parse_text(line),
+        }
+    }
+
     /// [`parse_with`](LogFormat::parse_with) into a record the caller
     /// keeps, for loops over many lines: a record is about 200 bytes, and
     /// returning it by value copied it twice a line (about 16% of the

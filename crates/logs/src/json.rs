@@ -430,6 +430,17 @@ impl JsonFields {
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
     ) -> Result<(), LineError> {
+        self.parse_wanted(line, Want::All { time: want_time }, rec, shape)
+    }
+
+    #[inline(always)]
+    fn parse_wanted<'a, 'f>(
+        &'f self,
+        line: &'a [u8],
+        want: Want,
+        rec: &mut LogRecord<'a>,
+        shape: &mut Shape<'f>,
+    ) -> Result<(), LineError> {
         let mut s = Scanner { b: line, p: 0 };
         s.ws();
         if s.p == line.len() {
@@ -447,8 +458,31 @@ impl JsonFields {
         if s.p != line.len() {
             return Err(LineError::BadJson);
         }
-        found.record(want_time, rec)
+        match want {
+            Want::Text => {
+                found.text_fields(rec);
+                Ok(())
+            }
+            Want::All { time } => found.record(time, rec),
+        }
     }
+
+    /// Parse one JSON line for its text fields alone (addresses, user,
+    /// request, query...): time, status, size and duration are neither read
+    /// nor checked, so a line is refused only if it is not JSON. What the
+    /// redactor masks by.
+    pub(crate) fn parse_text<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, &mut Shape::none()))
+    }
+}
+
+/// What a JSON parse fills in.
+#[derive(Clone, Copy)]
+enum Want {
+    /// Every field; the time only if `time`.
+    All { time: bool },
+    /// The text fields only.
+    Text,
 }
 
 const MAX_DEPTH: usize = 8;
@@ -564,26 +598,7 @@ impl<'a> Found<'a> {
 
     fn record(&self, want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
         use JsonTarget::*;
-        *rec = LogRecord {
-            ip: self.text(Ip),
-            other_ip: self.other_ip.and_then(|v| dash_none(v.bytes())),
-            user: self.text(User),
-            referrer: self.text(Referrer),
-            user_agent: self.text(UserAgent),
-            host: self.text(Host),
-            ..LogRecord::default()
-        };
-        if let Some(r) = self.text(Request) {
-            rec.request = Some(r);
-            let (m, u, p) = split_request(r);
-            (rec.method, rec.uri, rec.protocol) = (m, u, p);
-        }
-        rec.method = self.text(Method).or(rec.method);
-        rec.uri = self.text(Uri).or(rec.uri);
-        rec.path = self.text(Path);
-        rec.protocol = self.text(Protocol).or(rec.protocol);
-        rec.query = self.text(Query);
-        finish_paths(rec);
+        self.text_fields(rec);
         if want_time && let Some(v) = self.number(Time, LineError::BadTime)? {
             rec.time = Some(
                 match v {
@@ -604,6 +619,31 @@ impl<'a> Found<'a> {
             rec.latency_us = parse_duration(v.bytes(), self.units[Latency as usize])?;
         }
         Ok(())
+    }
+
+    /// The text fields of the record (the rest left empty).
+    fn text_fields(&self, rec: &mut LogRecord<'a>) {
+        use JsonTarget::*;
+        *rec = LogRecord {
+            ip: self.text(Ip),
+            other_ip: self.other_ip.and_then(|v| dash_none(v.bytes())),
+            user: self.text(User),
+            referrer: self.text(Referrer),
+            user_agent: self.text(UserAgent),
+            host: self.text(Host),
+            ..LogRecord::default()
+        };
+        if let Some(r) = self.text(Request) {
+            rec.request = Some(r);
+            let (m, u, p) = split_request(r);
+            (rec.method, rec.uri, rec.protocol) = (m, u, p);
+        }
+        rec.method = self.text(Method).or(rec.method);
+        rec.uri = self.text(Uri).or(rec.uri);
+        rec.path = self.text(Path);
+        rec.protocol = self.text(Protocol).or(rec.protocol);
+        rec.query = self.text(Query);
+        finish_paths(rec);
     }
 }
 

@@ -57,7 +57,9 @@
 //! (text fields are written back to front, so a half-masked escape never
 //! turns a quote loose; a half-masked address is completed), identically to
 //! an uninterrupted run, for every mask. A line that does
-//! not parse is not touched; it is reported as malformed. For JSON lines,
+//! not parse is not touched; it is reported as malformed. (A JSON line's
+//! numbers, time, status, size and duration, are not read for masking: only
+//! a line that is not JSON is left as it is.) For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line), and
 //! for queries the request line too, and for addresses a second key of the
@@ -348,7 +350,7 @@ impl Redactor {
 
     /// Where the fields to mask lie in `line`.
     fn spans(&self, line: &[u8]) -> Result<Spans, LineError> {
-        let rec = self.format.parse_with(line, false)?;
+        let rec = self.format.parse_for_masking(line)?;
         let request = rec.request.and_then(|r| span_of(line, r));
         // The query of the target: after its first `?`.
         let uri = rec.uri.and_then(|u| span_of(line, u));

@@ -324,6 +324,22 @@ fn every_address_of_an_x_forwarded_for_list_is_masked() {
 }
 
 #[test]
+fn a_json_line_with_a_mistyped_number_is_still_masked() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip, Mask::Query], None).unwrap();
+    let mut line =
+        br#"{"remote_addr":"203.0.113.45","request":"GET /a?x=1 HTTP/1.1","status":{"code":500},"request_time":"abc"}"#
+            .to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!((c.fields(Mask::Ip), c.fields(Mask::Query)), (1, 1));
+    assert_eq!(
+        line,
+        br#"{"remote_addr":"203.0.113.xx","request":"GET /a?x=x HTTP/1.1","status":{"code":500},"request_time":"abc"}"#
+    );
+    // A line that is not JSON is left as it is.
+    assert!(r.redact_line(&mut br#"{"remote_addr":"203.0.113.45""#.to_vec()).is_err());
+}
+
+#[test]
 fn both_address_keys_of_a_caddy_line_are_masked() {
     let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
     let mut line = br#"{"request":{"remote_ip":"1.2.3.4","client_ip":"5.6.7.8","uri":"/a"},"status":200}"#.to_vec();
