@@ -329,6 +329,9 @@ impl JsonFields {
     }
 
     fn push(&mut self, target: JsonTarget, path: &str, unit: TimeUnit) {
+        // Only a latency has a unit; any other target's (`time ms` in
+        // partials of releases that took and ignored one) means nothing.
+        let unit = if target == JsonTarget::Latency { unit } else { TimeUnit::Seconds };
         let rank = self.candidates.iter().filter(|c| c.target == target).count().min(255) as u8;
         let segments = path.split('.').map(|s| s.as_bytes().into()).collect();
         self.candidates.push(Candidate { target, rank, segments, unit });
@@ -1069,8 +1072,15 @@ mod tests {
         assert!(f.apply("nope=x").is_err());
         assert!(f.apply("ip").is_err());
         assert!(f.apply("latency=x:h").is_err());
-        // A unit is the latency's alone: it would be ignored anywhere else.
+        // A unit is the latency's alone: it would be ignored anywhere else,
+        // and one recorded for another target (an earlier release's
+        // partial) is dropped, so such partials describe the same fields.
         assert!(f.apply("time=t:ms").is_err());
         assert!(f.apply("status=s:s").is_err());
+        let mut old = JsonFields::empty();
+        old.push_entry(JsonTarget::Time, "t", TimeUnit::Millis);
+        old.push_entry(JsonTarget::Latency, "d", TimeUnit::Millis);
+        let units: Vec<TimeUnit> = old.entries().map(|(_, _, u)| u).collect();
+        assert_eq!(units, [TimeUnit::Seconds, TimeUnit::Millis]);
     }
 }

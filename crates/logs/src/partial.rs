@@ -52,9 +52,9 @@
 //! TARGET UNIT PATH` (JSON formats, one per key path, in priority order),
 //! `group-by`, `metrics`, `tops` (comma-separated; tops as `K:FIELD`),
 //! `bucket` (seconds), `sigfig`, `exact-limit`, `lg-k`, `filter` (one per
-//! `--where`, as written), `since`/`until` (µs) when set, and `rules 2`
-//! (the query rules; partials of earlier releases have none and are read
-//! unless their query meant something else then);
+//! `--where`, as written), `since`/`until` (µs) when set, and `rules 3`
+//! (the query rules; partials of earlier releases have an older number or
+//! none, and are read unless their query meant something else then);
 //! [`PARTIAL_TOTALS_KEY`] = `lines=N parsed=N matched=N`. Rejected lines
 //! are not kept.
 
@@ -205,7 +205,21 @@ fn spec_text(job: &LogJob) -> String {
 /// in partials of earlier releases). 2: a `status_class` filter compares
 /// classes (before, codes: `status_class>=4` kept every status from 4),
 /// and of two request-time fields the finest is read (before, the last).
-const RULES: u32 = 2;
+/// 3: in a text `=`/`!=` filter, `\,` is a comma inside a value and `\\`
+/// a backslash (before, the list was split at every comma).
+const RULES: u32 = 3;
+
+/// Refuse a partial made under rules 2 (or before) whose query those rules
+/// answered differently: a text `=`/`!=` filter with `\,` or `\\`.
+fn check_rules_2(job: &LogJob) -> Result<(), Error> {
+    if let Some(f) = job.filter_list().iter().find(|f| f.escapes_list()) {
+        return Err(Error::StalePartial(format!(
+            "its filter {:?} split its values at every comma, backslash or not",
+            f.text()
+        )));
+    }
+    Ok(())
+}
 
 /// Refuse a partial made under rules 1 whose query those rules answered
 /// differently: a `status_class` filter on anything but three-digit codes,
@@ -336,9 +350,13 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
         }
     };
     job.set_time_bounds(bound("since")?, bound("until")?);
-    match single.get("rules") {
-        None => check_rules_1(&job)?,
-        Some((_, v)) if v == &RULES.to_string() => {}
+    match single.get("rules").map(|(n, v)| (n, v.as_str())) {
+        None => {
+            check_rules_1(&job)?;
+            check_rules_2(&job)?;
+        }
+        Some((_, "2")) => check_rules_2(&job)?,
+        Some((_, v)) if v == RULES.to_string() => {}
         Some((n, v)) => return Err(spec_error(*n, format!("rules {v:?}: made by a later pagemill"))),
     }
     Ok(job)

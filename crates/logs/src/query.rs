@@ -428,6 +428,17 @@ impl Filter {
         &self.text
     }
 
+    /// Whether this is a text `=`/`!=` list holding `\,` or `\\`, which
+    /// partials of rules 2 and before read as written (splitting at every
+    /// comma), not as a comma or a backslash inside a value.
+    pub(crate) fn escapes_list(&self) -> bool {
+        matches!(self.test, Test::TextIn(_))
+            && split_op(&self.text).is_some_and(|(at, op)| {
+                let value = &self.text[at + op.len()..];
+                value.contains("\\,") || value.contains("\\\\")
+            })
+    }
+
     /// Whether this is a `status_class` filter on a class (`4xx`, `4`)
     /// rather than on status codes: one that partials of earlier releases,
     /// which compared every value as a code, answered otherwise.

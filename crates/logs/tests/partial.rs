@@ -320,9 +320,15 @@ fn an_empty_log_of_any_format_merges_with_the_others() {
 
 /// `batch` as an earlier release wrote it: no `rules` line in its spec.
 fn as_earlier_release(batch: &RecordBatch) -> RecordBatch {
+    with_rules(batch, "")
+}
+
+/// `batch` with its spec's `rules 3` line replaced by `rules` (a whole
+/// line, or nothing).
+fn with_rules(batch: &RecordBatch, rules: &str) -> RecordBatch {
     let schema = batch.schema();
     let mut metadata = schema.metadata().clone();
-    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 2\n", "");
+    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 3\n", rules);
     assert_ne!(spec, metadata[PARTIAL_SPEC_KEY], "this release writes its rules");
     metadata.insert(PARTIAL_SPEC_KEY.to_string(), spec);
     let schema = Arc::new(Schema::new(schema.fields().clone()).with_metadata(metadata));
@@ -364,6 +370,20 @@ fn earlier_partials_merge_unless_their_query_meant_something_else() {
     };
     let p = partial(&timed, std::slice::from_ref(&apache_day));
     assert!(matches!(merge_partials(&[as_earlier_release(&p)]), Err(Error::StalePartial(_))));
+
+    // Rules 2 split a text list at every comma, `\,` or not.
+    let mut list = job(&[GroupField::Path]);
+    list.filter(r"user_agent!=a\,b,c".parse().unwrap());
+    let p = partial(&list, inputs);
+    for earlier in [with_rules(&p, "rules 2\n"), as_earlier_release(&p)] {
+        let why = merge_partials(&[earlier]).unwrap_err().to_string();
+        assert!(why.contains("split its values at every comma"), "{why}");
+    }
+    let mut plain_list = job(&[GroupField::Path]);
+    plain_list.filter("method=GET,HEAD".parse().unwrap());
+    let p = partial(&plain_list, inputs);
+    let whole = merge_partials(std::slice::from_ref(&p)).unwrap();
+    assert_eq!(merge_partials(&[with_rules(&p, "rules 2\n")]).unwrap().batch, whole.batch);
 }
 
 /// `batch` with cell `row` of Binary column `name` replaced.
