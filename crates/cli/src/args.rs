@@ -563,7 +563,8 @@ pub struct LogsArgs {
 
     /// Keep records matching a condition (repeatable; all must hold): status=404,500, status=5xx,
     /// status>=400, status_class>=4, method!=GET, path^=/api/, uri~REGEX, host=example.com, ...
-    /// In a `=`/`!=` list, `\,` is a comma inside a value (user_agent=KHTML\, like Gecko).
+    /// In a `=`/`!=` list, `\,` is a comma inside a value: --where 'user_agent=KHTML\, like Gecko'
+    /// (quoted for the shell); ^= and ~ take their text as written.
     #[arg(long = "where", short = 'w', value_name = "COND", value_parser = parse_filter)]
     pub filters: Vec<Filter>,
 
@@ -634,7 +635,8 @@ pub struct SqlArgs {
     #[arg(long, value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: Option<String>,
 
-    /// JSON lines: read a field from other keys, e.g. `latency=elapsed_ms:ms` (repeatable).
+    /// JSON lines: read a field from other keys, e.g. `latency=elapsed_ms:ms` (repeatable; a unit, s,
+    /// ms, us or ns, for latency only).
     #[arg(long, value_name = "TARGET=KEY[,KEY...][:UNIT]")]
     pub json_field: Vec<String>,
 

@@ -402,6 +402,12 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     opts.mmap(global.mmap);
     let inputs: Vec<Source> = reopen_result(&opts, &args.file)?.into_iter().collect();
     if args.schema {
+        let named = args.output.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str());
+        if args.output.output_format.is_some() || named.is_some_and(|e| OutputFormat::from_extension(e).is_some()) {
+            bail!(
+                "--schema writes a text description, not a result format: leave out --output-format, or name a .txt file"
+            );
+        }
         let text = describe_schema(&results.schema);
         return match args.output.output.as_deref() {
             Some(path) if path != Path::new("-") => {
@@ -419,7 +425,8 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     let shown: usize = results.batches.iter().map(RecordBatch::num_rows).sum();
     let cut = (shown as u64) < results.total_rows;
     let mut schema = results.schema.clone();
-    if cut && schema.metadata().contains_key(pagemill_engine::PARTIAL_KEY) {
+    let stripped = cut && schema.metadata().contains_key(pagemill_engine::PARTIAL_KEY);
+    if stripped {
         // Some of a partial's groups are not a partial of the inputs it
         // names: written without its partial keys, `merge` refuses it
         // instead of merging what is left as if it were all.
@@ -427,16 +434,18 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
         metadata.retain(|key, _| !key.starts_with(pagemill_engine::PARTIAL_KEY));
         schema = Arc::new(Schema::new_with_metadata(schema.fields().clone(), metadata));
     }
-    let batches = results
-        .batches
-        .iter()
-        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot show the result")?;
+    let batches = if !stripped {
+        results.batches
+    } else {
+        let rebuilt = results.batches.iter().map(|b| {
+            let rows = arrow_array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+            RecordBatch::try_new_with_options(schema.clone(), b.columns().to_vec(), &rows)
+        });
+        rebuilt.collect::<Result<Vec<_>, _>>().context("cannot show the result")?
+    };
     write_results(global, &args.output, &schema, &batches, &inputs)?;
     if cut {
-        let note =
-            if schema.metadata().len() < results.schema.metadata().len() { " (not a partial to merge)" } else { "" };
+        let note = if stripped { " (not a partial to merge)" } else { "" };
         eprintln!("pagemill: showing {shown} of {} rows{note}", results.total_rows);
     }
     Ok(())

@@ -67,6 +67,9 @@ fn show_schema_prints_the_run_metadata() {
     assert_eq!(ok(pagemill(&["show", "--schema", "-o", s(&described), s(&out)])), "");
     assert_eq!(std::fs::read_to_string(&described).unwrap(), text);
     assert_eq!(pagemill(&["show", "--schema", "-o", s(&out), s(&out)]).status.code(), Some(1));
+    let parquet = dir.0.join("schema.parquet");
+    assert_eq!(pagemill(&["show", "--schema", "-o", s(&parquet), s(&out)]).status.code(), Some(1));
+    assert!(!parquet.exists());
 }
 
 #[test]
