@@ -158,6 +158,24 @@ fn fields() -> JsonFields {
     f
 }
 
+/// The paths of the number field under test (the status).
+const STATUS_PATHS: &[&str] = &["s", "x.s"];
+
+/// Whether some key at `path` holds an object, or an array without a
+/// string first: no number can be read there.
+fn holds_other(doc: &Json, path: &[&str]) -> bool {
+    let Json::Object(entries) = doc else { return false };
+    let Some((first, rest)) = path.split_first() else { return false };
+    entries.iter().filter(|(key, _)| key.0.as_deref() == Some(*first)).any(|(_, value)| {
+        match (rest.is_empty(), value) {
+            (false, Json::Object(_)) => holds_other(value, rest),
+            (true, Json::Object(_)) => true,
+            (true, Json::Array(items)) => !matches!(items.first(), Some(Json::Str { .. })),
+            _ => false,
+        }
+    })
+}
+
 /// What the extractor must give for `target`: the raw value's meaning.
 fn expected<'j>(doc: &'j Json, paths: &[&str]) -> Option<&'j Json> {
     let value = paths.iter().find_map(|p| doc.find(&p.split('.').collect::<Vec<_>>()))?;
@@ -190,7 +208,10 @@ pub fn json_fields(data: &[u8]) {
     let line = data.strip_suffix(b"\n").unwrap_or(data);
     let default = LogFormat::json();
     let test = LogFormat::json_with(fields());
-    let results = [default.parse(line), test.parse(line)];
+    let mut status_fields = JsonFields::empty();
+    status_fields.set(JsonTarget::Status, STATUS_PATHS, TimeUnit::Seconds);
+    let status = LogFormat::json_with(status_fields);
+    let results = [default.parse(line), test.parse(line), status.parse(line)];
     for rec in results.iter().flatten() {
         assert_subslices(rec, line);
     }
@@ -214,6 +235,18 @@ pub fn json_fields(data: &[u8]) {
             _ => panic!("{target:?}: extracted {:?}, serde_json reads {want:?}", got.map(String::from_utf8_lossy)),
         }
     }
+    // A number field: the best value any of its paths holds; with none, an
+    // object or a stringless array at one of them is a mistyped status.
+    let value = STATUS_PATHS.iter().find_map(|p| doc.find(&p.split('.').collect::<Vec<_>>()));
+    let other = STATUS_PATHS.iter().any(|p| holds_other(&doc, &p.split('.').collect::<Vec<_>>()));
+    match (value, &results[2]) {
+        (None, got) if other => assert_eq!(got.as_ref().err(), Some(&LineError::BadStatus), "mistyped status"),
+        (None, got) => assert_eq!(got.as_ref().map(|r| r.status), Ok(None), "no status"),
+        (Some(Json::Bare(Value::Number(n))), got) if n.as_u64().is_some_and(|n| (100..=599).contains(&n)) => {
+            assert_eq!(got.as_ref().map(|r| r.status.map(u64::from)), Ok(n.as_u64()), "status {n}")
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -235,5 +268,24 @@ mod tests {
         assert!(same(br"a\u0041", &Json::Str { text: "aA".into(), escaped: true }));
         assert!(!same(b"a", &Json::Str { text: "b".into(), escaped: false }));
         assert!(same(b"1.5e3", &Json::Bare(Value::from(1500.0))));
+        assert!(holds_other(&doc(r#"{"s":{"a":1}}"#), &["s"]));
+        assert!(holds_other(&doc(r#"{"x":{"s":[1]}}"#), &["x", "s"]));
+        assert!(holds_other(&doc(r#"{"s":[]}"#), &["s"]));
+        assert!(!holds_other(&doc(r#"{"s":["200"],"x":[{"s":{}}]}"#), &["s"]));
+        assert!(!holds_other(&doc(r#"{"x":[{"s":{}}]}"#), &["x", "s"]));
+    }
+
+    #[test]
+    fn number_fields_follow_the_reference() {
+        for line in [
+            r#"{"s":{"code":500}}"#,
+            r#"{"s":[],"x":{"s":404}}"#,
+            r#"{"x":{"s":[5]},"s":200}"#,
+            r#"{"s":null}"#,
+            r#"{"s":{"s":200}}"#,
+            r#"{"s":{},"s":301}"#,
+        ] {
+            json_fields(line.as_bytes());
+        }
     }
 }
