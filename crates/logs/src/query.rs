@@ -140,7 +140,10 @@ pub enum Metric {
     LatencyMax,
     /// Distinct client addresses (UInt64): exact up to the limit set with
     /// [`LogJob::distinct_exact_limit`](crate::LogJob::distinct_exact_limit),
-    /// a HyperLogLog estimate above it.
+    /// a HyperLogLog estimate above it. Addresses are compared with their
+    /// escapes decoded, byte for byte: two that differ only in bytes that
+    /// are not UTF-8 count twice, though a group or `--top` shows both as
+    /// the same text (with U+FFFD).
     DistinctIps,
     /// Earliest request time (Timestamp µs, UTC).
     FirstSeen,
