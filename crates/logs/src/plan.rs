@@ -18,6 +18,9 @@ pub(crate) enum Field {
     User,
     /// Present in the line but not used (ident, ports, other headers).
     Skip,
+    /// Not used, with this many spaces inside: a date and time that a full
+    /// time before it already gave (`%t %{%F %T}t`).
+    SkipSpaced(u8),
     /// Not used, and possibly a list (nginx's `$upstream_*` variables:
     /// `0.001, 0.002 : 0.003`).
     List,
@@ -325,26 +328,36 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
 /// A time of day or a zone in a field of its own is a piece of the time
 /// whose date a field before it holds (`%{%F}t %{%T}t %{%z}t`): each piece
 /// once, after a date. After a full time (`%t %{%T}t`) it says again what
-/// that time says, and is skipped; one with no time before it at all stays,
-/// and is no time (bad-time for queries that use time).
+/// that time says, and is skipped, as is a date after a full time (`%t
+/// %{%F}t`: the full time stays). A piece before any date or time is
+/// skipped where a full time follows (`%{%T}t %t`: that one says it all);
+/// with none, it stays, and is no time (bad-time for queries that use time).
 fn join_time_pieces(items: &mut [Item]) {
+    let is_full = |f: &Field| {
+        matches!(
+            f,
+            Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_)
+        )
+    };
+    let full_later = items.iter().any(|i| matches!(i, Item::Field(f) if is_full(f)));
     // The time of day and the zone a date has been given so far.
     let mut pieces: Option<(bool, bool)> = None;
     let mut full = false;
     for item in items.iter_mut() {
         let Item::Field(field) = item else { continue };
         match *field {
+            Field::TimeDate(n) | Field::TimeLocal(n) if full => *field = Field::SkipSpaced(n),
             Field::TimeDate(_) => pieces = Some((false, false)),
             // A date and time whose zone may follow.
             Field::TimeLocal(_) => pieces = Some((true, false)),
             Field::TimeOfDay => match pieces {
                 Some((false, zone)) => pieces = Some((true, zone)),
-                None if !full => {}
+                None if !full && !full_later => {}
                 _ => *field = Field::Skip,
             },
             Field::TimeZone => match pieces {
                 Some((tod, false)) => pieces = Some((tod, true)),
-                None if !full => {}
+                None if !full && !full_later => {}
                 _ => *field = Field::Skip,
             },
             Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_) => {
@@ -684,7 +697,7 @@ fn step<'a>(
     let v = &line[*p..end];
     *p = end + after.len();
     match field {
-        Field::Skip | Field::List => {}
+        Field::Skip | Field::SkipSpaced(_) | Field::List => {}
         Field::Forwarded => rec.forwarded = rec.forwarded.or(dash_none(v)),
         Field::Query => rec.query = rec.query.or(dash_none(v)),
         Field::Ip => match rec.ip {
@@ -786,7 +799,7 @@ fn search_from(field: Field, line: &[u8], p: usize) -> usize {
         // Past the spaces the layout puts inside (`2000-10-10 13:55:36
         // +0200`: two); a date alone (`%{%Y-%m-%d}t`) has none. A `-` (not
         // a year's sign) is no time, and ends at the literal after it.
-        Field::TimeIsoSpaced(n) | Field::TimeDate(n) | Field::TimeLocal(n) => {
+        Field::TimeIsoSpaced(n) | Field::TimeDate(n) | Field::TimeLocal(n) | Field::SkipSpaced(n) => {
             if line.get(p) == Some(&b'-') && !line.get(p + 1).is_some_and(u8::is_ascii_digit) {
                 return p;
             }

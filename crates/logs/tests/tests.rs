@@ -312,6 +312,20 @@ mod formats {
         assert_eq!(noon(line, r#"%h %{%F}t %{%z}t %{%T}t "%r" %>s %b"#), Some(t0 + 11 * 3_600_000_000));
         let line = r#"1.2.3.4 2024-03-01 00:00:00 13:00:00 "GET / HTTP/1.1" 200 5"#;
         assert_eq!(noon(line, r#"%h %{%F}t %{%T}t %{%T}t "%r" %>s %b"#), Some(t0));
+        // A piece before a full time is skipped (that time says it all), and
+        // a date after a full time does not overwrite it with its midnight.
+        let line = r#"1.2.3.4 13:00:00 [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %{%T}t %t "%r" %>s %b"#), Some(t0 + 10 * 3_600_000_000));
+        let line = r#"1.2.3.4 +0200 [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %{%z}t %t "%r" %>s %b"#), Some(t0 + 10 * 3_600_000_000));
+        let line = r#"1.2.3.4 [01/Mar/2024:10:00:00 +0000] 2024-03-01 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %t %{%F}t "%r" %>s %b"#), Some(t0 + 10 * 3_600_000_000));
+        let line = r#"1.2.3.4 [01/Mar/2024:10:00:00 +0000] 2024-03-01 13:00:00 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(noon(line, r#"%h %t %{%F %T}t "%r" %>s %b"#), Some(t0 + 10 * 3_600_000_000));
+        // Before a date alone, a time of day cannot be placed: no time.
+        let f: LogFormat = r#"%h %{%T}t %{%F}t "%r" %>s %b"#.parse().unwrap();
+        let line = br#"1.2.3.4 13:00:00 2024-03-01 "GET / HTTP/1.1" 200 5"#;
+        assert_eq!(f.parse(line), Err(pagemill_logs::LineError::BadTime));
         // A zone after a date and time without one applies to it.
         let line = r#"1.2.3.4 2024-03-01 13:00:00 +0200 "GET / HTTP/1.1" 200 5"#;
         assert_eq!(noon(line, r#"%h %{%F %T}t %{%z}t "%r" %>s %b"#), Some(t0 + 11 * 3_600_000_000));
