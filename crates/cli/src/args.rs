@@ -46,7 +46,8 @@ Examples:
 
 const LOGS_HELP: &str = "\
 Formats (--log-format):
-  auto      detect from the first lines of the first non-empty input (the default)
+  auto      detect from the first lines of the first non-empty input (the default): json,
+            timed, nginx's main (combined + \"$http_x_forwarded_for\"), combined or common
   common    %h %l %u %t \"%r\" %>s %b
   combined  common + \"%{Referer}i\" \"%{User-Agent}i\"  (Apache and nginx default)
   timed     combined + nginx $request_time (seconds)

@@ -10,6 +10,10 @@ use crate::record::{Escapes, LineError, LogRecord, TimeUnit};
 pub const COMMON: &str = r#"%h %l %u %t "%r" %>s %b"#;
 /// The Apache `LogFormat` of the `combined` preset (also nginx's default).
 pub const COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
+/// nginx's default `main` `log_format`: `combined` plus the
+/// `X-Forwarded-For` list, which `detect` tells apart so that `redact`
+/// masks the list's addresses.
+pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#;
 /// The nginx `log_format` of the `timed` preset: `combined` plus
 /// `$request_time` in seconds.
 pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
@@ -93,8 +97,9 @@ impl LogFormat {
 
     /// Detect the format from the first lines of `sample` (up to 32 non-empty
     /// lines): JSON if they start with `{`, else the most specific of
-    /// `timed`, `combined` and `common` that parses most of them (more than
-    /// half, so a few junk lines do not defeat detection).
+    /// `timed`, nginx's `main` ([`MAIN`]: `combined` and the
+    /// `X-Forwarded-For` list), `combined` and `common` that parses most of
+    /// them (more than half, so a few junk lines do not defeat detection).
     ///
     /// Timestamps are not parsed (a query that uses none reads lines whose
     /// time is odd), and a UTF-8 byte order mark before the first line is
@@ -112,7 +117,8 @@ impl LogFormat {
             return Ok(LogFormat::combined());
         }
         let starts_json = lines.iter().filter(|l| l.trim_ascii_start().starts_with(b"{")).count();
-        let mut candidates = vec![LogFormat::timed(), LogFormat::combined(), LogFormat::common()];
+        let main = LogFormat::nginx(MAIN).expect("the main format compiles");
+        let mut candidates = vec![LogFormat::timed(), main, LogFormat::combined(), LogFormat::common()];
         if starts_json * 2 > lines.len() {
             candidates.insert(0, LogFormat::json());
         }
@@ -197,6 +203,15 @@ impl LogFormat {
         match &self.kind {
             Kind::Text(p, _) => p.latency_fields(),
             Kind::Json(_) => 0,
+        }
+    }
+
+    /// Whether releases of partial rules 2 and before read lines of this
+    /// text format otherwise (time pieces, an unquoted forwarded list).
+    pub(crate) fn read_otherwise_before_rules_3(&self) -> bool {
+        match &self.kind {
+            Kind::Text(p, _) => p.read_otherwise_before_rules_3(),
+            Kind::Json(_) => false,
         }
     }
 

@@ -206,17 +206,31 @@ fn spec_text(job: &LogJob) -> String {
 /// classes (before, codes: `status_class>=4` kept every status from 4),
 /// and of two request-time fields the finest is read (before, the last).
 /// 3: in a text `=`/`!=` filter, `\,` is a comma inside a value and `\\`
-/// a backslash (before, the list was split at every comma).
+/// a backslash (before, the list was split at every comma); a time piece
+/// before a full time and a date after one are skipped (before, kept: no
+/// time, or midnight); an unquoted `X-Forwarded-For` list is one field
+/// (before, it ended at its first space). Not marked by the rules, as they
+/// depend on the data: a JSON number field holding an object or array is
+/// malformed (before, absent), and escaped addresses are counted decoded.
 const RULES: u32 = 3;
 
 /// Refuse a partial made under rules 2 (or before) whose query those rules
-/// answered differently: a text `=`/`!=` filter with `\,` or `\\`.
+/// answered differently: a text `=`/`!=` filter with `\,` or `\\`, or a
+/// format those releases read otherwise (a time piece before a full time or
+/// a date after one, an unquoted `X-Forwarded-For` list).
 fn check_rules_2(job: &LogJob) -> Result<(), Error> {
     if let Some(f) = job.filter_list().iter().find(|f| f.escapes_list()) {
         return Err(Error::StalePartial(format!(
             "its filter {:?} split its values at every comma, backslash or not",
             f.text()
         )));
+    }
+    if job.log_format().read_otherwise_before_rules_3() {
+        return Err(Error::StalePartial(
+            "its log format was read otherwise then (a time piece before a full time or a date after one, \
+             or an unquoted X-Forwarded-For list)"
+                .to_string(),
+        ));
     }
     Ok(())
 }

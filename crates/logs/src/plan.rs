@@ -92,6 +92,10 @@ pub(crate) struct Plan {
     steps: Box<[Step]>,
     /// A parser with these very steps written out, if one exists.
     unrolled: Option<Unrolled>,
+    /// Releases of partial rules 2 and before read this format otherwise:
+    /// a time piece before a full time or a date after one was kept, an
+    /// unquoted `X-Forwarded-For` list ended at its first space.
+    read_otherwise_before_rules_3: bool,
 }
 
 /// The step lists of the preset formats, each with a parser that runs its
@@ -163,6 +167,17 @@ unrolled! {
         (Field::Bytes, false, b" \""),
         (Field::Referrer, true, b"\" \""),
         (Field::UserAgent, true, b"\""),
+    ],
+    Main parse_main [
+        (Field::Ip, false, b" - "),
+        (Field::User, false, b" ["),
+        (Field::TimeClf, false, b"] \""),
+        (Field::Request, true, b"\" "),
+        (Field::Status, false, b" "),
+        (Field::Bytes, false, b" \""),
+        (Field::Referrer, true, b"\" \""),
+        (Field::UserAgent, true, b"\" \""),
+        (Field::Forwarded, true, b"\""),
     ],
     Timed parse_timed [
         (Field::Ip, false, b" "),
@@ -321,7 +336,6 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
     }
     push_lit(&mut items, &apache_unescape(&b[lit_start..]));
     keep_best(&mut items, &ranks);
-    join_time_pieces(&mut items);
     Ok(items)
 }
 
@@ -332,7 +346,11 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
 /// %{%F}t`: the full time stays). A piece before any date or time is
 /// skipped where a full time follows (`%{%T}t %t`: that one says it all);
 /// with none, it stays, and is no time (bad-time for queries that use time).
-fn join_time_pieces(items: &mut [Item]) {
+///
+/// Returns whether the skipping of a piece before a full time or of a date
+/// after one changed the format from what releases of partial rules 2 and
+/// before read.
+fn join_time_pieces(items: &mut [Item]) -> bool {
     let is_full = |f: &Field| {
         matches!(
             f,
@@ -343,21 +361,33 @@ fn join_time_pieces(items: &mut [Item]) {
     // The time of day and the zone a date has been given so far.
     let mut pieces: Option<(bool, bool)> = None;
     let mut full = false;
+    let mut changed = false;
     for item in items.iter_mut() {
         let Item::Field(field) = item else { continue };
         match *field {
-            Field::TimeDate(n) | Field::TimeLocal(n) if full => *field = Field::SkipSpaced(n),
+            Field::TimeDate(n) | Field::TimeLocal(n) if full => {
+                *field = Field::SkipSpaced(n);
+                changed = true;
+            }
             Field::TimeDate(_) => pieces = Some((false, false)),
             // A date and time whose zone may follow.
             Field::TimeLocal(_) => pieces = Some((true, false)),
             Field::TimeOfDay => match pieces {
                 Some((false, zone)) => pieces = Some((true, zone)),
                 None if !full && !full_later => {}
+                None if !full => {
+                    *field = Field::Skip;
+                    changed = true;
+                }
                 _ => *field = Field::Skip,
             },
             Field::TimeZone => match pieces {
                 Some((tod, false)) => pieces = Some((tod, true)),
                 None if !full && !full_later => {}
+                None if !full => {
+                    *field = Field::Skip;
+                    changed = true;
+                }
                 _ => *field = Field::Skip,
             },
             Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_) => {
@@ -367,6 +397,7 @@ fn join_time_pieces(items: &mut [Item]) {
             _ => {}
         }
     }
+    changed
 }
 
 /// Refuse `field`, at byte `at` of `fmt`, right after another field: where
@@ -566,6 +597,7 @@ impl Plan {
             Syntax::Apache => compile_apache(fmt)?,
             Syntax::Nginx => compile_nginx(fmt)?,
         };
+        let pieces_changed = join_time_pieces(&mut items);
         // `%U%q` and `$uri?$args` style pairs: the request target, whole.
         let mut merged = Vec::with_capacity(items.len());
         let mut i = 0;
@@ -621,7 +653,9 @@ impl Plan {
             }
         }
         let unrolled = Unrolled::find(&leading, &steps);
-        Ok(Plan { leading: leading.into(), steps: steps.into(), unrolled })
+        let read_otherwise_before_rules_3 =
+            pieces_changed || steps.iter().any(|s| s.field == Field::Forwarded && !s.quoted);
+        Ok(Plan { leading: leading.into(), steps: steps.into(), unrolled, read_otherwise_before_rules_3 })
     }
 
     /// Parse one line.
@@ -649,6 +683,12 @@ impl Plan {
         }
         finish_paths(rec);
         Ok(())
+    }
+
+    /// Whether releases of partial rules 2 and before read this format
+    /// otherwise (see the field of that name).
+    pub(crate) fn read_otherwise_before_rules_3(&self) -> bool {
+        self.read_otherwise_before_rules_3
     }
 
     /// How many request-time fields the format has.
@@ -900,7 +940,7 @@ mod tests {
 
     #[test]
     fn presets_run_unrolled_and_parse_as_the_general_loop() {
-        use crate::format::{COMBINED, COMMON, TIMED};
+        use crate::format::{COMBINED, COMMON, MAIN, TIMED};
         let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/samples/");
         let mut lines: Vec<Vec<u8>> = Vec::new();
         for name in ["access-combined.log", "access-timed.log"] {
@@ -913,6 +953,8 @@ mod tests {
                 br#"1.2.3.4 - bob [10/Oct/2000:13:55:36 +0000] "-" 404 12 "r" "u""#,
                 br#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "\x16\x03" 400 0"#,
                 br#"1.2.3.4 - - [bad] "GET / HTTP/1.1" 200 1 "r" "u" 1"#,
+                br#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u" "5.6.7.8, 10.0.0.1""#,
+                br#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u" "-""#,
                 b"",
                 b"   ",
             ]
@@ -935,6 +977,7 @@ mod tests {
             (COMMON, Syntax::Apache, Unrolled::Common),
             (COMBINED, Syntax::Apache, Unrolled::Combined),
             (TIMED, Syntax::Nginx, Unrolled::Timed),
+            (MAIN, Syntax::Nginx, Unrolled::Main),
         ] {
             let plan = Plan::compile(fmt, syntax).unwrap();
             assert_eq!(plan.unrolled, Some(unrolled), "{fmt}");

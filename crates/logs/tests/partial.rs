@@ -379,6 +379,20 @@ fn earlier_partials_merge_unless_their_query_meant_something_else() {
         let why = merge_partials(&[earlier]).unwrap_err().to_string();
         assert!(why.contains("split its values at every comma"), "{why}");
     }
+    // And formats they read otherwise.
+    for fmt in [r#"%h %t %{%F}t "%r" %>s %b"#, r#"%h %{X-Forwarded-For}i %t "%r" %>s %b"#] {
+        let mut j = LogJob::new(LogFormat::apache(fmt).unwrap());
+        j.group_by(&[GroupField::Status]).unwrap();
+        let p = partial(&j, &[Source::from_bytes("e.log", Vec::new())]);
+        let why = merge_partials(&[with_rules(&p, "rules 2\n")]).unwrap_err().to_string();
+        assert!(why.contains("its log format was read otherwise then"), "{fmt}: {why}");
+        assert!(merge_partials(&[p]).is_ok());
+    }
+    let quoted = LogFormat::apache(r#"%h %t "%r" %>s %b "%{X-Forwarded-For}i""#).unwrap();
+    let mut j = LogJob::new(quoted);
+    j.group_by(&[GroupField::Status]).unwrap();
+    let p = partial(&j, &[Source::from_bytes("e.log", Vec::new())]);
+    assert!(merge_partials(&[with_rules(&p, "rules 2\n")]).is_ok(), "a quoted list was read so before");
     let mut plain_list = job(&[GroupField::Path]);
     plain_list.filter("method=GET,HEAD".parse().unwrap());
     let p = partial(&plain_list, inputs);

@@ -259,6 +259,27 @@ mod formats {
         // A byte order mark before the first line.
         let marked = [&b"\xEF\xBB\xBF"[..], wall.as_bytes()].concat();
         assert_eq!(LogFormat::detect(&marked).unwrap().name(), "json");
+        // nginx's default `main` format: combined and the forwarded list,
+        // told apart (so that redact masks it), and read as combined is.
+        let main = combined
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+            .map(|(i, l)| {
+                let xff = ["\"-\"", "\"203.0.113.7\"", "\"203.0.113.7, 10.0.0.1\""][i % 3];
+                format!("{} {xff}\n", String::from_utf8_lossy(l))
+            })
+            .collect::<String>();
+        let detected = LogFormat::detect(main.as_bytes()).unwrap();
+        assert_eq!(detected.name(), pagemill_logs::MAIN);
+        for (line, plain) in main.lines().zip(String::from_utf8_lossy(&combined).lines()) {
+            let (a, b) = (parse(&detected, line), parse(&LogFormat::combined(), plain));
+            assert_eq!(
+                (a.ip, a.path, a.status, a.bytes, a.user_agent),
+                (b.ip, b.path, b.status, b.bytes, b.user_agent)
+            );
+            assert!(line.ends_with("\"-\"") == a.forwarded.is_none(), "{line}");
+        }
     }
 
     #[test]
