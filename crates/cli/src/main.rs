@@ -61,6 +61,7 @@ fn main() -> ExitCode {
     // An interrupted run leaves no partial output: remove the temporary files
     // of outputs in flight and end while holding off any commit.
     on_termination(|| {
+        workers::stop();
         // Held until the process ends: no output is created or committed
         // after its temporary file was removed.
         let held = pagemill_engine::AtomicFile::remove_temporaries();

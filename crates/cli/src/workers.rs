@@ -19,8 +19,9 @@
 //! as an error (more groups than `--max-groups`, a malformed record under
 //! `--strict`) exits with [`VERDICT_EXIT`] instead: the read path would only
 //! find the same again, so the run fails at once with the worker's error.
-//! Nor is a worker ended by SIGINT, SIGTERM or SIGHUP run again: it was
-//! asked to stop (Ctrl-C in a terminal reaches every worker).
+//! Nor is a worker ended by SIGINT, SIGTERM or SIGHUP run again when the
+//! coordinator received one too (Ctrl-C in a terminal reaches every
+//! worker); a worker signalled alone is.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -396,13 +397,39 @@ fn intern(kind: &str) -> Result<&'static str> {
     Ok(leaked)
 }
 
+/// Set when this process receives SIGINT, SIGTERM or SIGHUP (by the
+/// binary's handler, before it cleans up and ends).
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Note that this process was asked to stop: workers it sees end by a
+/// signal now are not run again.
+pub(crate) fn stop() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether this process is stopping, for a worker just ended by SIGINT,
+/// SIGTERM or SIGHUP: a signal sent to the whole group (Ctrl-C) reaches
+/// this process at the same moment, so it is given a moment to arrive. A
+/// worker signalled alone (an out-of-memory killer's SIGTERM) is retried.
+fn stopping() -> bool {
+    let asked = std::time::Instant::now();
+    while asked.elapsed() < std::time::Duration::from_millis(300) {
+        if STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// How a worker attempt ended, when it did not succeed.
 struct Failure {
     how: String,
     /// The worker's error, when it exited with [`VERDICT_EXIT`].
     verdict: Option<String>,
-    /// Ended by SIGINT, SIGTERM or SIGHUP: asked to stop (Ctrl-C reaches
-    /// the workers too), so not run again.
+    /// Ended by SIGINT, SIGTERM or SIGHUP: not run again if this process
+    /// was asked to stop too (Ctrl-C reaches every worker), see
+    /// [`stopping`].
     interrupted: bool,
 }
 
@@ -542,7 +569,7 @@ pub fn coordinate<J: Ship>(
             .map(|spec| {
                 scope.spawn(move || match attempt(spec) {
                     Ok(region) => Ok(region),
-                    Err(first) if first.verdict.is_some() || first.interrupted => Err(first),
+                    Err(first) if first.verdict.is_some() || (first.interrupted && stopping()) => Err(first),
                     Err(first) => {
                         eprintln!(
                             "pagemill: worker {} {}; retrying its chunks with --mmap never",

@@ -220,17 +220,31 @@ fn start_with_a_waiting_worker(dir: &Dir, args: &[&str]) -> (std::process::Child
 }
 
 #[test]
-fn a_worker_asked_to_stop_is_not_retried() {
+fn a_worker_terminated_alone_is_retried_but_not_when_all_are() {
+    use std::os::unix::process::ExitStatusExt;
     let dir = Dir::new("term");
     let log = generate(&dir, "access-log", "a.log", 5_000, b"", &["--log-format", "timed"]);
-    let job = ["logs", "--group-by", "status", "--threads", "3", "--chunk-size", "64K", "--workers", "processes"];
-    let (child, pid) = start_with_a_waiting_worker(&dir, &[&job[..], &[s(&log)]].concat());
+    let job = ["logs", "--group-by", "status", "--threads", "3", "--chunk-size", "64K", "--output-format", "csv"];
+    let threads = ok(pagemill(&[&job[..], &[s(&log)]].concat())).stdout;
+    let args = [&job[..], &["--workers", "processes", s(&log)]].concat();
+    // An out-of-memory killer's SIGTERM to one worker: retried.
+    let (child, pid) = start_with_a_waiting_worker(&dir, &args);
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.status.success(), "{err}");
+    assert!(err.starts_with("pagemill: worker 0 killed by signal 15 (SIGTERM)"), "{err}");
+    assert_eq!(out.stdout, threads);
+    // The coordinator and its worker both asked to stop: no retry, and the
+    // run ends by the signal.
+    let _ = std::fs::remove_file(dir.path("worker.pid"));
+    let (child, pid) = start_with_a_waiting_worker(&dir, &args);
+    let coordinator = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &coordinator, &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.signal(), Some(15), "{err}");
     assert!(!err.contains("retrying"), "{err}");
-    assert!(err.contains("worker 0 failed: killed by signal 15 (SIGTERM)"), "{err}");
 }
 
 #[test]
