@@ -495,7 +495,7 @@ pub struct RedactArgs {
     pub in_place: bool,
 
     /// Write a redacted copy of the one FILE to OUT (atomically); FILE is not touched.
-    #[arg(short, long, value_name = "OUT")]
+    #[arg(short, long, value_name = "OUT", value_parser = parse_output_path)]
     pub output: Option<PathBuf>,
 
     /// Change nothing: report what would change.
@@ -564,7 +564,7 @@ pub struct LogsArgs {
 
     /// Keep records matching a condition (repeatable; all must hold): status=404,500, status=5xx,
     /// status>=400, status_class>=4, method!=GET, path^=/api/, uri~REGEX, host=example.com, ...
-    /// In a `=`/`!=` list, `\,` is a comma inside a value: --where 'user_agent=KHTML\, like Gecko'
+    /// In a `=`/`!=` list, `\,` is a comma inside a value: --where 'path=/a\,b,/c' keeps /a,b and /c
     /// (quoted for the shell); ^= and ~ take their text as written.
     #[arg(long = "where", short = 'w', value_name = "COND", value_parser = parse_filter)]
     pub filters: Vec<Filter>,
@@ -583,7 +583,7 @@ pub struct LogsArgs {
     pub json_field: Vec<String>,
 
     /// Write rejected (malformed) lines to FILE, atomically.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = parse_output_path)]
     pub rejects: Option<PathBuf>,
 
     /// Count distinct clients exactly up to N per group; estimate with HyperLogLog above.
@@ -693,7 +693,7 @@ pub struct GenRows {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output file (default: stdout).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_parser = parse_output_path)]
     pub output: Option<PathBuf>,
 }
 
@@ -709,7 +709,7 @@ pub struct GenAccessLog {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output file (default: stdout).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_parser = parse_output_path)]
     pub output: Option<PathBuf>,
 }
 
@@ -725,7 +725,7 @@ pub struct GenMeasurements {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output file (default: stdout).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_parser = parse_output_path)]
     pub output: Option<PathBuf>,
 }
 
@@ -752,15 +752,18 @@ fn parse_quantile(s: &str) -> Result<f64, String> {
 /// minutes before doing anything.
 const MAX_THREADS: usize = 1024;
 
-/// An output file: any name but one that says it is compressed, which
-/// results (written as they are) would not be.
+/// An output file (results, a redacted copy, rejected lines, generated
+/// data): any name but one that says it is compressed, which pagemill's
+/// outputs (written as they are) would not be.
 fn parse_output_path(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    if let Some(ext @ ("gz" | "zst" | "zstd" | "bz2" | "xz" | "lz4" | "zip" | "br")) = ext.as_deref() {
+    let ext = path.extension().and_then(|e| e.to_str());
+    let compressed =
+        ["gz", "tgz", "z", "zst", "zstd", "bz2", "tbz2", "xz", "txz", "lz4", "lz", "lzma", "zip", "7z", "br"];
+    if let Some(ext) = ext.filter(|e| compressed.iter().any(|c| e.eq_ignore_ascii_case(c))) {
         return Err(format!(
-            "results are not compressed, so a .{ext} name would not hold what it says: write -o - and pipe it \
-             to a compressor, or use -o FILE.parquet or --ipc-compression for compact results"
+            "pagemill does not compress what it writes, so a .{ext} name would not hold what it says: write to \
+             stdout and pipe it to a compressor (for results, -o FILE.parquet or --ipc-compression are compact)"
         ));
     }
     Ok(path)
@@ -1018,7 +1021,15 @@ mod tests {
         // A compressed name would hold an uncompressed result.
         for name in ["out.csv.gz", "r.ZST", "x.parquet.xz"] {
             let err = Cli::try_parse_from(["pagemill", "logs", "-o", name, "a.log"]).unwrap_err();
-            assert!(err.to_string().contains("results are not compressed"), "{err}");
+            assert!(err.to_string().contains("does not compress what it writes"), "{err}");
+        }
+        for args in [
+            &["pagemill", "gen", "access-log", "-o", "g.log.gz"][..],
+            &["pagemill", "redact", "--mask", "ip", "-o", "r.log.tgz", "a.log"],
+            &["pagemill", "logs", "--rejects", "rj.Z", "a.log"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(err.to_string().contains("does not compress what it writes"), "{args:?}: {err}");
         }
         assert!(Cli::try_parse_from(["pagemill", "logs", "-o", "gz", "a.log"]).is_ok());
     }

@@ -402,11 +402,9 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     opts.mmap(global.mmap);
     let inputs: Vec<Source> = reopen_result(&opts, &args.file)?.into_iter().collect();
     if args.schema {
-        let named = args.output.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str());
-        if args.output.output_format.is_some() || named.is_some_and(|e| OutputFormat::from_extension(e).is_some()) {
-            bail!(
-                "--schema writes a text description, not a result format: leave out --output-format, or name a .txt file"
-            );
+        let path = args.output.output.as_deref().filter(|p| *p != Path::new("-"));
+        if path.is_some() && choose_format(args.output.output_format, path).is_binary() {
+            bail!("--schema writes a text description, not Arrow or Parquet: name a .txt file, or leave out -o");
         }
         let text = describe_schema(&results.schema);
         return match args.output.output.as_deref() {
@@ -445,7 +443,8 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     };
     write_results(global, &args.output, &schema, &batches, &inputs)?;
     if cut {
-        let note = if stripped { " (not a partial to merge)" } else { "" };
+        let binary = choose_format(args.output.output_format, args.output.output.as_deref()).is_binary();
+        let note = if stripped && binary { " (not a partial to merge)" } else { "" };
         eprintln!("pagemill: showing {shown} of {} rows{note}", results.total_rows);
     }
     Ok(())

@@ -70,6 +70,11 @@ fn show_schema_prints_the_run_metadata() {
     let parquet = dir.0.join("schema.parquet");
     assert_eq!(pagemill(&["show", "--schema", "-o", s(&parquet), s(&out)]).status.code(), Some(1));
     assert!(!parquet.exists());
+    // Text formats are text: as before, the description.
+    assert_eq!(ok(pagemill(&["show", "--schema", "--output-format", "table", s(&out)])), text);
+    let tsv = dir.0.join("schema.tsv");
+    ok(pagemill(&["show", "--schema", "-o", s(&tsv), s(&out)]));
+    assert_eq!(std::fs::read_to_string(&tsv).unwrap(), text);
 }
 
 #[test]
