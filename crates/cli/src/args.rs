@@ -445,7 +445,8 @@ Masks (--mask, comma-separated):
            IPv6: keep the /48 (the first three groups, `::` counted as the zeros it stands for),
            every later hex digit becomes x (2001:db8::1 -> 2001:db8::x); every address field
            of a text format (%h, %a, $remote_addr, ...) and each address of an X-Forwarded-For
-           list (%{X-Forwarded-For}i, $http_x_forwarded_for)
+           list (%{X-Forwarded-For}i, $http_x_forwarded_for, $proxy_add_x_forwarded_for) or
+           X-Real-IP field
   ip-hash  the same digits become letters g-v of a keyed hash of the address: one address, one
            pseudonym in every file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY;
            at least 16 bytes, a trailing newline of the key file is dropped; no default key)

@@ -25,8 +25,9 @@ pub(crate) enum Field {
     /// `0.001, 0.002 : 0.003`).
     List,
     /// The `X-Forwarded-For` header (`%{X-Forwarded-For}i`,
-    /// `$http_x_forwarded_for`): a list of addresses (`203.0.113.7,
-    /// 10.0.0.1`), read only to be masked by the redactor.
+    /// `$http_x_forwarded_for`, `$proxy_add_x_forwarded_for`; also
+    /// `X-Real-IP`): a list of addresses (`203.0.113.7, 10.0.0.1`), read
+    /// only to be masked by the redactor.
     Forwarded,
     TimeClf,
     TimeIso,
@@ -216,7 +217,7 @@ fn apache_header(name: &str) -> Field {
         "referer" | "referrer" => Field::Referrer,
         "user-agent" => Field::UserAgent,
         "host" => Field::Host,
-        "x-forwarded-for" => Field::Forwarded,
+        "x-forwarded-for" | "x-real-ip" => Field::Forwarded,
         _ => Field::Skip,
     }
 }
@@ -524,7 +525,7 @@ fn nginx_variable(name: &str) -> Field {
         "http_user_agent" => Field::UserAgent,
         "host" | "http_host" | "server_name" => Field::Host,
         "request_time" => Field::Latency(TimeUnit::Seconds),
-        "http_x_forwarded_for" => Field::Forwarded,
+        "http_x_forwarded_for" | "proxy_add_x_forwarded_for" | "http_x_real_ip" => Field::Forwarded,
         _ if name.starts_with("upstream_") => Field::List,
         _ => Field::Skip,
     }

@@ -17,8 +17,10 @@
 //!   not an address (a host name, a bracketed or zoned address) is left as
 //!   it is and counted in [`Changes::not_ip`]. A format with two address
 //!   fields (`%h` and `%a`) has both masked, and every address of an
-//!   `X-Forwarded-For` list (`%{X-Forwarded-For}i`, `$http_x_forwarded_for`:
-//!   items between commas, spaces around them kept) in a text format.
+//!   `X-Forwarded-For` list (`%{X-Forwarded-For}i`, `$http_x_forwarded_for`,
+//!   `$proxy_add_x_forwarded_for`, and `X-Real-IP`: items between commas,
+//!   spaces around them kept, a bracketed address masked inside its
+//!   brackets) in a text format.
 //! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
 //!   pseudonym of the address: the letter of each masked digit is that
 //!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
@@ -464,7 +466,8 @@ struct Spans {
 
 /// The items of a comma-separated list, `list`, which starts at `start` in
 /// its line: where each lies in the line, without the spaces and tabs
-/// around it (empty items are left out).
+/// around it (empty items are left out), and inside the brackets of a
+/// bracketed address (`[2001:db8::5]:443`).
 fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
     let mut items = Vec::new();
     let mut from = 0;
@@ -473,7 +476,13 @@ fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
         let lead = item.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
         let trail = item[lead..].iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
         if lead + trail < item.len() {
-            items.push(start + from + lead..start + end - trail);
+            let (mut a, mut b) = (from + lead, end - trail);
+            if list[a] == b'['
+                && let Some(close) = memchr::memchr(b']', &list[a..b])
+            {
+                (a, b) = (a + 1, a + close);
+            }
+            items.push(start + a..start + b);
         }
         from = end + 1;
     }
