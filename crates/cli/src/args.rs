@@ -47,10 +47,12 @@ Examples:
 const LOGS_HELP: &str = "\
 Formats (--log-format):
   auto      detect from the first lines of the first non-empty input (the default): json,
-            timed, nginx's main (combined + \"$http_x_forwarded_for\"), combined or common
+            timed, main, combined or common
   common    %h %l %u %t \"%r\" %>s %b
   combined  common + \"%{Referer}i\" \"%{User-Agent}i\"  (Apache and nginx default)
   timed     combined + nginx $request_time (seconds)
+  main      combined + nginx \"$http_x_forwarded_for\" (nginx's default main format); a line
+            without it is read as combined
   json      JSON lines; keys per --json-field, defaults read nginx, Caddy and Traefik logs
   or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
   ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').
@@ -89,7 +91,8 @@ Examples:
 const SQL_HELP: &str = "\
 Tables (--table NAME=PATH[:KIND], repeat a NAME to read several files as one table):
   logs                      access logs, format from --log-format (default: detected)
-  common, combined, timed, json   access logs of that format
+  common, combined, timed, main, json
+                            access logs of that format
   csv, tsv                  delimited text with a header (--no-header, --delimiter)
   1brc                      `station;temperature` lines
   binary                    fixed-width records (--record-size, --field)
@@ -482,7 +485,7 @@ pub struct RedactArgs {
     #[arg(long, required = true, value_name = "LIST", value_delimiter = ',', value_parser = choices(parse_mask, MASK_NAMES), hide_possible_values = true)]
     pub mask: Vec<Mask>,
 
-    /// Log format: auto (detect), common, combined, timed, json, or a custom Apache or nginx format.
+    /// Log format: auto (detect), common, combined, timed, main, json, or a custom Apache or nginx format.
     #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
@@ -542,7 +545,7 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Log format: auto, common, combined, timed, json, or a custom Apache or nginx format string.
+    /// Log format: auto, common, combined, timed, main, json, or a custom Apache or nginx format string.
     #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
@@ -632,7 +635,7 @@ pub struct SqlArgs {
     #[arg(short, long, value_name = "NAME=PATH[:KIND]", required = true, value_parser = crate::sql::parse_table)]
     pub table: Vec<crate::sql::TableSpec>,
 
-    /// Format of `logs` tables: auto (detected), common, combined, timed, json, or a
+    /// Format of `logs` tables: auto (detected), common, combined, timed, main, json, or a
     /// custom Apache or nginx format string.
     #[arg(long, value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: Option<String>,
@@ -759,8 +762,9 @@ const MAX_THREADS: usize = 1024;
 fn parse_output_path(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
     let ext = path.extension().and_then(|e| e.to_str());
-    let compressed =
-        ["gz", "tgz", "z", "zst", "zstd", "bz2", "tbz2", "xz", "txz", "lz4", "lz", "lzma", "zip", "7z", "br"];
+    // Not `.br` (Brotli) nor `.z`: domain names (`example.com.br`) and
+    // other files end so.
+    let compressed = ["gz", "tgz", "zst", "zstd", "bz2", "tbz2", "xz", "txz", "lz4", "lz", "lzma", "lzo", "zip", "7z"];
     if let Some(ext) = ext.filter(|e| compressed.iter().any(|c| e.eq_ignore_ascii_case(c))) {
         return Err(format!(
             "pagemill does not compress what it writes, so a .{ext} name would not hold what it says: write to \
@@ -815,7 +819,7 @@ const OUTPUT_FORMATS: &[&str] = &["table", "csv", "tsv", "ndjson", "arrow", "arr
 /// `--ipc-compression` codecs.
 const IPC_CODECS: &[&str] = &["none", "lz4", "zstd"];
 /// `--log-format` presets (a custom format string is taken too).
-const LOG_FORMATS: &[&str] = &["auto", "common", "combined", "timed", "json"];
+const LOG_FORMATS: &[&str] = &["auto", "common", "combined", "timed", "main", "json"];
 
 /// Any text, as given.
 fn free_text(s: &str) -> Result<String, std::convert::Infallible> {
@@ -1027,7 +1031,7 @@ mod tests {
         for args in [
             &["pagemill", "gen", "access-log", "-o", "g.log.gz"][..],
             &["pagemill", "redact", "--mask", "ip", "-o", "r.log.tgz", "a.log"],
-            &["pagemill", "logs", "--rejects", "rj.Z", "a.log"],
+            &["pagemill", "logs", "--rejects", "rj.XZ", "a.log"],
         ] {
             let err = Cli::try_parse_from(args).unwrap_err();
             assert!(err.to_string().contains("does not compress what it writes"), "{args:?}: {err}");

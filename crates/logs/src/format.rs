@@ -25,6 +25,7 @@ pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$requ
 /// | `common` | `%h %l %u %t "%r" %>s %b` (Common Log Format) |
 /// | `combined` | `common` plus `"%{Referer}i" "%{User-Agent}i"` (Apache and nginx default) |
 /// | `timed` | `combined` plus nginx `$request_time` (seconds) |
+/// | `main` | nginx's default: `combined` plus `"$http_x_forwarded_for"` ([`MAIN`]); a line without the list is read as `combined` |
 /// | `json` | one JSON object per line, fields per [`JsonFields`] |
 ///
 /// Custom formats: a string with `%` directives is an Apache `LogFormat`
@@ -57,6 +58,15 @@ impl LogFormat {
     /// The combined format (Apache and nginx default).
     pub fn combined() -> LogFormat {
         LogFormat::preset("combined", COMBINED, Syntax::Apache)
+    }
+
+    /// nginx's default `main` format ([`MAIN`]): combined plus the
+    /// `X-Forwarded-For` list, which the redactor masks. A line that does
+    /// not match it (no list, an ident other than `-`) is read as combined.
+    pub fn main() -> LogFormat {
+        let plan = Plan::compile(MAIN, Syntax::Nginx).expect("preset formats compile");
+        let combined = Plan::compile(COMBINED, Syntax::Apache).expect("preset formats compile");
+        LogFormat { name: "main".to_string(), kind: Kind::Text(plan.with_fallback(combined), Syntax::Nginx) }
     }
 
     /// Combined plus a trailing request time in seconds.
@@ -97,9 +107,10 @@ impl LogFormat {
 
     /// Detect the format from the first lines of `sample` (up to 32 non-empty
     /// lines): JSON if they start with `{`, else the most specific of
-    /// `timed`, nginx's `main` ([`MAIN`]: `combined` and the
-    /// `X-Forwarded-For` list), `combined` and `common` that parses most of
-    /// them (more than half, so a few junk lines do not defeat detection).
+    /// `timed`, `main` (nginx's default: `combined` and the `X-Forwarded-For`
+    /// list), `combined` and `common` that parses most of them (more than
+    /// half, so a few junk lines do not defeat detection). Only a line with
+    /// the list counts for `main`, whose plan reads the others as `combined`.
     ///
     /// Timestamps are not parsed (a query that uses none reads lines whose
     /// time is odd), and a UTF-8 byte order mark before the first line is
@@ -117,8 +128,7 @@ impl LogFormat {
             return Ok(LogFormat::combined());
         }
         let starts_json = lines.iter().filter(|l| l.trim_ascii_start().starts_with(b"{")).count();
-        let main = LogFormat::nginx(MAIN).expect("the main format compiles");
-        let mut candidates = vec![LogFormat::timed(), main, LogFormat::combined(), LogFormat::common()];
+        let mut candidates = vec![LogFormat::timed(), LogFormat::main(), LogFormat::combined(), LogFormat::common()];
         if starts_json * 2 > lines.len() {
             candidates.insert(0, LogFormat::json());
         }
@@ -152,6 +162,9 @@ impl LogFormat {
                         dot > 0 && dot + 1 < time.len() && time.iter().all(|&b| b == b'.' || b.is_ascii_digit())
                     })
             }
+            // Its own plan, not the combined one it falls back to: a line
+            // that carries the forwarded list.
+            "main" => matches!(&self.kind, Kind::Text(plan, _) if plan.matches_own(line)),
             _ => true,
         }
     }
@@ -346,7 +359,7 @@ impl LogFormat {
                     return Err(bad("JSON fields for a text format".to_string()));
                 }
                 match name.as_str() {
-                    "common" | "combined" | "timed" => name.parse()?,
+                    "common" | "combined" | "timed" | "main" => name.parse()?,
                     _ if syntax == "apache" => LogFormat::apache(name)?,
                     _ => LogFormat::nginx(name)?,
                 }
@@ -377,7 +390,7 @@ impl fmt::Display for LogFormat {
 impl FromStr for LogFormat {
     type Err = Error;
 
-    /// `common`, `combined`, `timed`, `json`, or a custom format string (with
+    /// `common`, `combined`, `timed`, `main`, `json`, or a custom format string (with
     /// `%` directives: Apache; with `$` variables: nginx). `auto` needs the
     /// input: use [`LogFormat::detect`].
     fn from_str(s: &str) -> Result<LogFormat, Error> {
@@ -385,6 +398,7 @@ impl FromStr for LogFormat {
             "common" => Ok(LogFormat::common()),
             "combined" => Ok(LogFormat::combined()),
             "timed" => Ok(LogFormat::timed()),
+            "main" => Ok(LogFormat::main()),
             "json" => Ok(LogFormat::json()),
             _ if apache_directive(s) => LogFormat::apache(s),
             _ if s.contains('$') => LogFormat::nginx(s),
@@ -392,7 +406,7 @@ impl FromStr for LogFormat {
             _ => Err(Error::option(
                 "log format",
                 s,
-                "expected common, combined, timed, json, auto, or a custom Apache (%h ...) or nginx ($remote_addr ...) format",
+                "expected common, combined, timed, main, json, auto, or a custom Apache (%h ...) or nginx ($remote_addr ...) format",
             )),
         }
     }

@@ -228,7 +228,7 @@ fn check_rules_2(job: &LogJob) -> Result<(), Error> {
     if job.log_format().read_otherwise_before_rules_3() {
         return Err(Error::StalePartial(
             "its log format was read otherwise then (a time piece before a full time or a date after one, \
-             or an unquoted X-Forwarded-For list)"
+             or an unquoted X-Forwarded-For or X-Real-IP field)"
                 .to_string(),
         ));
     }

@@ -93,9 +93,14 @@ pub(crate) struct Plan {
     steps: Box<[Step]>,
     /// A parser with these very steps written out, if one exists.
     unrolled: Option<Unrolled>,
+    /// The plan a line that does not match this one is read with: `main`
+    /// falls back to `combined`, whose fields it shares, so lines without
+    /// the forwarded list still count.
+    fallback: Option<Box<Plan>>,
     /// Releases of partial rules 2 and before read this format otherwise:
     /// a time piece before a full time or a date after one was kept, an
-    /// unquoted `X-Forwarded-For` list ended at its first space.
+    /// unquoted `X-Forwarded-For` (or `X-Real-IP`) field followed by a space
+    /// ended at its first space.
     read_otherwise_before_rules_3: bool,
 }
 
@@ -654,18 +659,53 @@ impl Plan {
             }
         }
         let unrolled = Unrolled::find(&leading, &steps);
-        let read_otherwise_before_rules_3 =
-            pieces_changed || steps.iter().any(|s| s.field == Field::Forwarded && !s.quoted);
-        Ok(Plan { leading: leading.into(), steps: steps.into(), unrolled, read_otherwise_before_rules_3 })
+        // An unquoted list ends elsewhere than the skipped field it was
+        // only where a space follows it (at the end, what follows is
+        // ignored; before another literal, both end at that literal).
+        let read_otherwise_before_rules_3 = pieces_changed
+            || steps.iter().any(|s| s.field == Field::Forwarded && !s.quoted && s.after.first() == Some(&b' '));
+        Ok(Plan {
+            leading: leading.into(),
+            steps: steps.into(),
+            unrolled,
+            fallback: None,
+            read_otherwise_before_rules_3,
+        })
     }
 
-    /// Parse one line.
+    /// This plan, reading lines that do not match it with `fallback`.
+    pub(crate) fn with_fallback(mut self, fallback: Plan) -> Plan {
+        self.fallback = Some(Box::new(fallback));
+        self
+    }
+
+    /// Parse one line (with the fallback plan if it does not match).
+    #[inline]
     pub(crate) fn parse_into<'a>(
         &self,
         line: &'a [u8],
         want_time: bool,
         rec: &mut LogRecord<'a>,
     ) -> Result<(), LineError> {
+        match self.parse_own(line, want_time, rec) {
+            Err(LineError::Mismatch) => match &self.fallback {
+                Some(f) => f.parse_own(line, want_time, rec),
+                None => Err(LineError::Mismatch),
+            },
+            parsed => parsed,
+        }
+    }
+
+    /// Whether `line` parses with this plan's own steps (not the fallback),
+    /// its time unread.
+    pub(crate) fn matches_own(&self, line: &[u8]) -> bool {
+        let mut rec = LogRecord::default();
+        self.parse_own(line, false, &mut rec).is_ok()
+    }
+
+    /// Parse one line with this plan's own steps.
+    #[inline(always)]
+    fn parse_own<'a>(&self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(LineError::Empty);
         }

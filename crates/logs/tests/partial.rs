@@ -388,11 +388,12 @@ fn earlier_partials_merge_unless_their_query_meant_something_else() {
         assert!(why.contains("its log format was read otherwise then"), "{fmt}: {why}");
         assert!(merge_partials(&[p]).is_ok());
     }
-    let quoted = LogFormat::apache(r#"%h %t "%r" %>s %b "%{X-Forwarded-For}i""#).unwrap();
-    let mut j = LogJob::new(quoted);
-    j.group_by(&[GroupField::Status]).unwrap();
-    let p = partial(&j, &[Source::from_bytes("e.log", Vec::new())]);
-    assert!(merge_partials(&[with_rules(&p, "rules 2\n")]).is_ok(), "a quoted list was read so before");
+    for same in [r#"%h %t "%r" %>s %b "%{X-Forwarded-For}i""#, r#"%h %t "%r" %>s %b %{X-Forwarded-For}i"#] {
+        let mut j = LogJob::new(LogFormat::apache(same).unwrap());
+        j.group_by(&[GroupField::Status]).unwrap();
+        let p = partial(&j, &[Source::from_bytes("e.log", Vec::new())]);
+        assert!(merge_partials(&[with_rules(&p, "rules 2\n")]).is_ok(), "{same}: read so before (quoted, or last)");
+    }
     let mut plain_list = job(&[GroupField::Path]);
     plain_list.filter("method=GET,HEAD".parse().unwrap());
     let p = partial(&plain_list, inputs);

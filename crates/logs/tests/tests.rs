@@ -271,7 +271,7 @@ mod formats {
             })
             .collect::<String>();
         let detected = LogFormat::detect(main.as_bytes()).unwrap();
-        assert_eq!(detected.name(), pagemill_logs::MAIN);
+        assert_eq!(detected.name(), "main");
         for (line, plain) in main.lines().zip(String::from_utf8_lossy(&combined).lines()) {
             let (a, b) = (parse(&detected, line), parse(&LogFormat::combined(), plain));
             assert_eq!(
@@ -280,6 +280,21 @@ mod formats {
             );
             assert!(line.ends_with("\"-\"") == a.forwarded.is_none(), "{line}");
         }
+        // Lines without the list (a file whose format changed, two access
+        // logs into one) are read as combined; a combined file stays one.
+        let mixed: String = main
+            .lines()
+            .zip(String::from_utf8_lossy(&combined).lines())
+            .take(10)
+            .map(|(m, c)| format!("{m}\n{c}\n"))
+            .collect();
+        let detected = LogFormat::detect(mixed.as_bytes()).unwrap();
+        for line in mixed.lines() {
+            assert!(detected.parse(line.as_bytes()).is_ok(), "{} {line}", detected.name());
+        }
+        assert_eq!(LogFormat::detect(&combined).unwrap().name(), "combined");
+        let other_ident = r#"1.2.3.4 id - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u" "5.6.7.8""#;
+        assert_eq!(parse(&LogFormat::main(), other_ident).status, Some(200));
     }
 
     #[test]
