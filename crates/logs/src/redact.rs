@@ -12,15 +12,15 @@
 //!   its zero groups, so `2001:db8::1` becomes `2001:db8::x` and
 //!   `1::3:4:5:6:7:8` keeps `1::3` (group 2 is the `::`, group 3 is `3`). The
 //!   digits of an embedded IPv4 tail (`::ffff:192.0.2.1`, groups 7 and 8)
-//!   are masked too. An IPv4 address with a port (`203.0.113.45:8080`, as
-//!   Go logs a remote address) is masked and its port kept. A field that is
-//!   not an address (a host name, a bracketed or zoned address) is left as
+//!   are masked too. An address with a port (`203.0.113.45:8080`, as Go
+//!   logs a remote address; `[2001:db8::5]:443`) or in brackets is masked
+//!   and its brackets and port kept. A field that is
+//!   not an address (a host name, a zoned address) is left as
 //!   it is and counted in [`Changes::not_ip`]. A format with two address
 //!   fields (`%h` and `%a`) has both masked, and every address of an
 //!   `X-Forwarded-For` list (`%{X-Forwarded-For}i`, `$http_x_forwarded_for`,
 //!   `$proxy_add_x_forwarded_for`, and `X-Real-IP`: items between commas,
-//!   spaces around them kept, a bracketed address masked inside its
-//!   brackets) in a text format.
+//!   spaces around them kept) in a text format.
 //! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
 //!   pseudonym of the address: the letter of each masked digit is that
 //!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
@@ -191,7 +191,7 @@ pub struct Changes {
     /// Lines that do not parse, left as they are.
     pub malformed: u64,
     /// Client-address fields that are not an IP address (host names,
-    /// bracketed or zoned addresses), left as they are.
+    /// zoned addresses), left as they are.
     pub not_ip: u64,
     fields: [u64; 4],
     lines_with: [u64; 4],
@@ -466,8 +466,7 @@ struct Spans {
 
 /// The items of a comma-separated list, `list`, which starts at `start` in
 /// its line: where each lies in the line, without the spaces and tabs
-/// around it (empty items are left out), and inside the brackets of a
-/// bracketed address (`[2001:db8::5]:443`).
+/// around it (empty items are left out).
 fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
     let mut items = Vec::new();
     let mut from = 0;
@@ -476,13 +475,7 @@ fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
         let lead = item.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
         let trail = item[lead..].iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
         if lead + trail < item.len() {
-            let (mut a, mut b) = (from + lead, end - trail);
-            if list[a] == b'['
-                && let Some(close) = memchr::memchr(b']', &list[a..b])
-            {
-                (a, b) = (a + 1, a + close);
-            }
-            items.push(start + a..start + b);
+            items.push(start + from + lead..start + end - trail);
         }
         from = end + 1;
     }
@@ -732,8 +725,16 @@ fn bits(r: Range<usize>) -> u64 {
 
 /// Apply [`Mask::Ip`] or [`Mask::IpHash`] to an address field.
 fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
+    // `[2001:db8::5]:443`, `[2001:db8::5]`: the address inside the brackets.
+    if field.first() == Some(&b'[')
+        && let Some(close) = memchr::memchr(b']', field)
+        && (close + 1 == field.len()
+            || field[close + 1] == b':' && close + 2 < field.len() && field[close + 2..].iter().all(u8::is_ascii_digit))
+    {
+        return mask_ip(&mut field[1..close], mask, key);
+    }
     // `203.0.113.45:8080` (as Go logs `RemoteAddr`): the address before
-    // the port. (An IPv6 address with a port is bracketed, left as it is.)
+    // the port.
     if let Some(colon) = memchr::memrchr(b':', field)
         && colon + 1 < field.len()
         && field[colon + 1..].iter().all(u8::is_ascii_digit)
@@ -860,13 +861,26 @@ mod tests {
             ("fe80::1:2", "fe80::x:x"),
             ("::ffff:192.0.2.1", "::xxxx:xxx.x.x.x"),
             ("2001:DB8:A::BEEF", "2001:DB8:A::xxxx"),
+            ("[::1]", "[::x]"),
+            ("[2001:db8::1]:443", "[2001:db8::x]:443"),
         ];
         for (from, to) in cases {
             let (got, _) = ip(from, Mask::Ip);
             assert_eq!(got, to, "{from}");
             assert_eq!(ip(to, Mask::Ip).0, to, "idempotent: {to}");
         }
-        for not in ["1:2:3", "1:::2", "1::2::3", "[::1]", "fe80::1%eth0", "12345::1", "g::1", "1:2:3:4:5:6:7:8:9"] {
+        for not in [
+            "1:2:3",
+            "1:::2",
+            "1::2::3",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "fe80::1%eth0",
+            "12345::1",
+            "g::1",
+            "1:2:3:4:5:6:7:8:9",
+        ] {
             assert_eq!(ip(not, Mask::Ip).1, IpOutcome::NotIp, "{not}");
         }
     }

@@ -320,11 +320,17 @@ fn every_address_of_an_x_forwarded_for_list_is_masked() {
     let mut line = b"10.0.0.2 203.0.113.45, 192.0.2.1 200".to_vec();
     r.redact_line(&mut line).unwrap();
     assert_eq!(line, b"10.0.0.x 203.0.113.xx, 192.0.2.x 200");
-    // A bracketed IPv6 address with a port; X-Real-IP and nginx's
+    // A bracketed IPv6 address with a port, in the list or as the client
+    // (Go's RemoteAddr); X-Real-IP and nginx's
     // $proxy_add_x_forwarded_for are such lists too.
     let mut line = b"10.0.0.2 [2001:db8:1:2::5]:443 200".to_vec();
     r.redact_line(&mut line).unwrap();
     assert_eq!(line, b"10.0.0.x [2001:db8:1:x::x]:443 200");
+    let mut line = b"[2001:db8:1:2::5]:443 - 200".to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(line, b"[2001:db8:1:x::x]:443 - 200");
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(line, b"[2001:db8:1:x::x]:443 - 200", "idempotent");
     for fmt in [r#"$remote_addr "$http_x_real_ip" $status"#, r#"$remote_addr "$proxy_add_x_forwarded_for" $status"#] {
         let r = Redactor::new(LogFormat::nginx(fmt).unwrap(), &[Mask::Ip], None).unwrap();
         let mut line = br#"10.0.0.2 "203.0.113.45" 200"#.to_vec();
