@@ -403,7 +403,9 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
     let inputs: Vec<Source> = reopen_result(&opts, &args.file)?.into_iter().collect();
     if args.schema {
         let path = args.output.output.as_deref().filter(|p| *p != Path::new("-"));
-        if path.is_some() && choose_format(args.output.output_format, path).is_binary() {
+        if (path.is_some() || args.output.output_format.is_some())
+            && choose_format(args.output.output_format, path).is_binary()
+        {
             bail!("--schema writes a text description, not Arrow or Parquet: name a .txt file, or leave out -o");
         }
         let text = describe_schema(&results.schema);

@@ -446,9 +446,11 @@ fn describe(status: ExitStatus, stderr: &[u8]) -> Failure {
     let last = text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().trim_start_matches("pagemill: "));
     let verdict = (status.code() == Some(i32::from(VERDICT_EXIT)))
         .then(|| last.map_or(how.clone(), |l| l.trim_start_matches("error: ").to_string()));
+    // The last line of a worker that was itself interrupted is its own
+    // "interrupted" message, which would read as if the run were.
     let how = match last {
-        Some(last) => format!("{how} ({last})"),
-        None => how,
+        Some(last) if !interrupted => format!("{how} ({last})"),
+        _ => how,
     };
     Failure { how, verdict, interrupted }
 }
