@@ -42,17 +42,17 @@ mkdir -p "$dir"
 
 if [ -z "${PAGEMILL:-}" ]; then
     (cd "$top" && cargo build --release -p pagemill-cli >&2)
-    PAGEMILL=$top/target/release/pagemill
+    target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$top/$target ;; esac
+    PAGEMILL=$target/release/pagemill
 fi
 py=${PYTHON:-python3}
 
 log=$dir/access-timed-$rows.log
 if [ ! -s "$log" ]; then
     echo "generating $rows timed lines into $log" >&2
-    # Under another name until complete: an interrupted run must not leave
-    # a truncated log that the next run reuses.
-    "$PAGEMILL" gen access-log --rows "$rows" --log-format timed --seed 1 -o "$log.tmp"
-    mv "$log.tmp" "$log"
+    # pagemill writes -o whole or not at all: no truncated log is reused.
+    "$PAGEMILL" gen access-log --rows "$rows" --log-format timed --seed 1 -o "$log"
 fi
 bytes=$(stat -c %s "$log")
 cat "$log" > /dev/null # page cache
@@ -133,7 +133,9 @@ con.sql("""
 """).write_csv(sys.argv[2] if len(sys.argv) > 2 else "/dev/null")
 EOF
     add duckdb "\"$py\" \"$dir/duckdb_summary.py\" \"$log\""
-    check duckdb csv "\"$py\" \"$dir/duckdb_summary.py\" \"$log\" /dev/stdout"
+    # Into a file of its own: DuckDB replaces an existing target by
+    # renaming a temporary file over it, which /dev/stdout must not see.
+    check duckdb csv "\"$py\" \"$dir/duckdb_summary.py\" \"$log\" \"$dir/check-duckdb.csv\" && cat \"$dir/check-duckdb.csv\""
 fi
 if [ -n "$peers" ] && ! command -v mawk > /dev/null; then
     skip mawk "not installed"
@@ -150,8 +152,11 @@ elif [ -n "$peers" ]; then
     # on a ~100 MB slice (whole lines), with pagemill on the same slice.
     slice=$dir/access-timed-$rows-slice100MB.log
     if [ ! -s "$slice" ]; then
-        head -c 100000000 "$log" | head -n -1 > "$slice.tmp"
-        mv "$slice.tmp" "$slice"
+        # Under a name of its own until complete (another run may be
+        # cutting the same slice).
+        tmp=$(mktemp "$slice.XXXXXX")
+        head -c 100000000 "$log" | head -n -1 > "$tmp"
+        mv -f "$tmp" "$slice"
     fi
     add "pagemill@100MB" "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$slice\" > /dev/null"
     add "goaccess@100MB" "goaccess \"$slice\" --no-global-config --no-progress --log-format='%h %^[%d:%t %^] \"%r\" %s %b \"%R\" \"%u\" %T' --date-format=%d/%b/%Y --time-format=%T -o \"$dir/goaccess.json\" > /dev/null 2>&1"
