@@ -592,6 +592,7 @@ impl<'a> Found<'a> {
 
     /// The value of a number target (time, status, size, duration): an
     /// object or array there is `wrong`, as a mistyped scalar is.
+    #[inline(always)]
     fn number(&self, t: JsonTarget, wrong: LineError) -> Result<Option<Value<'a>>, LineError> {
         match self.get(t) {
             Some(Value::Other) => Err(wrong),
@@ -625,6 +626,7 @@ impl<'a> Found<'a> {
     }
 
     /// The text fields of the record (the rest left empty).
+    #[inline(always)]
     fn text_fields(&self, rec: &mut LogRecord<'a>) {
         use JsonTarget::*;
         *rec = LogRecord {
@@ -809,7 +811,7 @@ impl<'a> Scanner<'a> {
         match self.b.get(self.p) {
             Some(b'{') => {
                 // Keys below are walked; a number field here is mistyped.
-                offer(fields, hits, &path[..depth], Value::Other, found);
+                offer_other(fields, hits, &path[..depth], found);
                 self.object(fields, shape, path, depth, found)
             }
             Some(b'[') => {
@@ -819,7 +821,7 @@ impl<'a> Scanner<'a> {
                 let mut first = true;
                 if self.b.get(self.p) == Some(&b']') {
                     self.p += 1;
-                    offer(fields, hits, &path[..depth], Value::Other, found);
+                    offer_other(fields, hits, &path[..depth], found);
                     return Ok(());
                 }
                 loop {
@@ -828,7 +830,7 @@ impl<'a> Scanner<'a> {
                         offer(fields, hits, &path[..depth], Value::Str(v), found);
                     } else {
                         if first {
-                            offer(fields, hits, &path[..depth], Value::Other, found);
+                            offer_other(fields, hits, &path[..depth], found);
                         }
                         self.skip_value(depth)?;
                     }
@@ -919,16 +921,6 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
             })
         {
             let t = h.target as usize;
-            if let Value::Other = value {
-                // Only a number target takes it, and only where no key gave
-                // one a value: it never hides a value another key holds.
-                let number =
-                    matches!(h.target, JsonTarget::Time | JsonTarget::Status | JsonTarget::Bytes | JsonTarget::Latency);
-                if number && found.values[t].is_none() {
-                    found.values[t] = Some(value);
-                }
-                continue;
-            }
             if h.rank < found.ranks[t] {
                 found.ranks[t] = h.rank;
                 let before = found.values[t].replace(value);
@@ -939,6 +931,29 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
             } else if t == JsonTarget::Ip as usize {
                 found.other_ip = found.other_ip.or(Some(value));
             }
+        }
+    }
+}
+
+/// Offer an object, or an array without a string first, at `path` to the
+/// candidates `hits`: only a number target takes it, and only where no key
+/// gave that target a value yet (its rank is left as it was, so any value
+/// found later replaces it: it never hides a value another key holds). Kept
+/// apart from [`offer`], the hot path.
+#[inline(never)]
+fn offer_other(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], found: &mut Found<'_>) {
+    for h in hits {
+        let number =
+            matches!(h.target, JsonTarget::Time | JsonTarget::Status | JsonTarget::Bytes | JsonTarget::Latency);
+        if number
+            && usize::from(h.depth) == path.len()
+            && (path.len() == 1 || {
+                let c = &fields.candidates[h.candidate as usize];
+                c.segments.len() == path.len() && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
+            })
+            && found.values[h.target as usize].is_none()
+        {
+            found.values[h.target as usize] = Some(Value::Other);
         }
     }
 }
