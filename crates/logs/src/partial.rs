@@ -385,7 +385,14 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
 fn spec_diff(a: &LogJob, b: &LogJob, any_format: bool) -> Option<String> {
     let (fa, fb) = (a.log_format(), b.log_format());
     if !any_format && fa.name() != fb.name() {
-        return Some(format!("log format {:?} vs {:?}", fa.name(), fb.name()));
+        // `main` is what `auto` now detects where it detected `combined`.
+        let hint = match (fa.name(), fb.name()) {
+            ("main", "combined") | ("combined", "main") => {
+                " (main reads every field combined does: make both partials with --log-format combined, or both with main)"
+            }
+            _ => "",
+        };
+        return Some(format!("log format {:?} vs {:?}{hint}", fa.name(), fb.name()));
     }
     if !any_format && format_lines(fa) != format_lines(fb) {
         let describe = |f: &LogFormat| {

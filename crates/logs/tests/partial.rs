@@ -285,6 +285,9 @@ fn mismatched_specs_are_refused() {
     let mut other = LogJob::new(LogFormat::combined());
     other.group_by(&[GroupField::Path]).unwrap().top("3:ip".parse().unwrap()).distinct_exact_limit(64);
     assert!(mismatch(&base, &other).contains("log format \"timed\" vs \"combined\""));
+    let mut main = LogJob::new(LogFormat::main());
+    main.group_by(&[GroupField::Path]).unwrap().top("3:ip".parse().unwrap()).distinct_exact_limit(64);
+    assert!(mismatch(&main, &other).contains("make both partials with --log-format combined"));
     // A partial decoded by a job with another query.
     let input = day("x.log", 100, AccessLogFormat::Timed, 3);
     let p = partial(&base, std::slice::from_ref(&input));
