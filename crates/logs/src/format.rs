@@ -109,8 +109,9 @@ impl LogFormat {
     /// lines): JSON if they start with `{`, else the most specific of
     /// `timed`, `main` (nginx's default: `combined` and the `X-Forwarded-For`
     /// list), `combined` and `common` that parses most of them (more than
-    /// half, so a few junk lines do not defeat detection). Only a line with
-    /// the list counts for `main`, whose plan reads the others as `combined`.
+    /// half, so a few junk lines do not defeat detection). `main`, whose
+    /// plan reads a line without the list as `combined` does, also needs
+    /// one sampled line with the list.
     ///
     /// Timestamps are not parsed (a query that uses none reads lines whose
     /// time is odd), and a UTF-8 byte order mark before the first line is
@@ -135,7 +136,12 @@ impl LogFormat {
         for format in candidates {
             let ok =
                 lines.iter().filter(|l| format.parse_with(l, false).is_ok_and(|r| format.strict_match(l, r))).count();
-            if ok * 2 > lines.len() {
+            // `main` reads combined lines as combined does: it is chosen
+            // where one sampled line carries the forwarded list (a file
+            // whose format changed part-way, a list on some lines only).
+            let carries = format.name() != "main"
+                || matches!(&format.kind, Kind::Text(p, _) if lines.iter().any(|l| p.matches_own(l)));
+            if ok * 2 > lines.len() && carries {
                 return Ok(format);
             }
         }
@@ -162,9 +168,6 @@ impl LogFormat {
                         dot > 0 && dot + 1 < time.len() && time.iter().all(|&b| b == b'.' || b.is_ascii_digit())
                     })
             }
-            // Its own plan, not the combined one it falls back to: a line
-            // that carries the forwarded list.
-            "main" => matches!(&self.kind, Kind::Text(plan, _) if plan.matches_own(line)),
             _ => true,
         }
     }
@@ -423,7 +426,7 @@ fn apache_directive(s: &str) -> bool {
 /// elsewhere with [`LogFormat::from_parts`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FormatParts {
-    /// The preset name (`common`, `combined`, `timed`, `json`) or the
+    /// The preset name (`common`, `combined`, `timed`, `main`, `json`) or the
     /// format string.
     pub name: String,
     /// `apache`, `nginx` or `json`.

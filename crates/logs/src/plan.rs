@@ -136,7 +136,8 @@ macro_rules! unrolled {
             }
 
             #[inline]
-            fn parse<'a>(self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
+            /// Where the last step ended.
+            fn parse<'a>(self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<usize, LineError> {
                 match self {
                     $(Unrolled::$name => $fn_name(line, want_time, rec),)*
                 }
@@ -144,10 +145,10 @@ macro_rules! unrolled {
         }
 
         $(
-            fn $fn_name<'a>(line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
+            fn $fn_name<'a>(line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<usize, LineError> {
                 let mut p = 0;
                 $(step(line, &mut p, $field, $quoted, $after, want_time, rec)?;)*
-                Ok(())
+                Ok(p)
             }
         )*
     };
@@ -688,11 +689,24 @@ impl Plan {
         rec: &mut LogRecord<'a>,
     ) -> Result<(), LineError> {
         match self.parse_own(line, want_time, rec) {
+            Ok(_) => Ok(()),
+            // Only a line that ends where the fallback's last field does:
+            // one with more after it (a broken or unquoted forwarded list,
+            // another field) is no line of the fallback's format either,
+            // and reading it so would leave what follows unread (and, for
+            // the redactor, unmasked).
             Err(LineError::Mismatch) => match &self.fallback {
-                Some(f) => f.parse_own(line, want_time, rec),
+                Some(f) => {
+                    let end = f.parse_own(line, want_time, rec)?;
+                    if line.get(end..).is_some_and(|rest| rest.iter().all(u8::is_ascii_whitespace)) {
+                        Ok(())
+                    } else {
+                        Err(LineError::Mismatch)
+                    }
+                }
                 None => Err(LineError::Mismatch),
             },
-            parsed => parsed,
+            Err(e) => Err(e),
         }
     }
 
@@ -705,7 +719,8 @@ impl Plan {
 
     /// Parse one line with this plan's own steps.
     #[inline(always)]
-    fn parse_own<'a>(&self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<(), LineError> {
+    /// Returns where its last step ended.
+    fn parse_own<'a>(&self, line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<usize, LineError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Err(LineError::Empty);
         }
@@ -713,17 +728,18 @@ impl Plan {
             return Err(LineError::Mismatch);
         }
         *rec = LogRecord::default();
-        match self.unrolled {
+        let end = match self.unrolled {
             Some(u) => u.parse(line, want_time, rec)?,
             None => {
                 let mut p = self.leading.len();
                 for s in self.steps.iter() {
                     step(line, &mut p, s.field, s.quoted, &s.after, want_time, rec)?;
                 }
+                p
             }
-        }
+        };
         finish_paths(rec);
-        Ok(())
+        Ok(end)
     }
 
     /// Whether releases of partial rules 2 and before read this format

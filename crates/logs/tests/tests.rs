@@ -293,8 +293,31 @@ mod formats {
             assert!(detected.parse(line.as_bytes()).is_ok(), "{} {line}", detected.name());
         }
         assert_eq!(LogFormat::detect(&combined).unwrap().name(), "combined");
-        let other_ident = r#"1.2.3.4 id - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u" "5.6.7.8""#;
-        assert_eq!(parse(&LogFormat::main(), other_ident).status, Some(200));
+        // One sampled line with the list is enough (the format changed
+        // after the first lines), as main reads the others as combined.
+        let switched: String = String::from_utf8_lossy(&combined)
+            .lines()
+            .enumerate()
+            .map(|(i, l)| if i < 40 { format!("{l}\n") } else { format!("{l} \"198.51.100.{}\"\n", i % 250) })
+            .collect();
+        assert_eq!(LogFormat::detect(switched.as_bytes()).unwrap().name(), "combined", "none in the first 32");
+        let late: String = switched.lines().skip(20).map(|l| format!("{l}\n")).collect();
+        assert_eq!(LogFormat::detect(late.as_bytes()).unwrap().name(), "main");
+        // A line with more after the user agent than a well-formed list (a
+        // broken or unquoted one, another field) is no combined line for
+        // main either: reported, not read with its addresses unread.
+        let main_format = LogFormat::main();
+        let head = r#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u""#;
+        for tail in [r#" "5.6.7.8"#, " 5.6.7.8", r#" "5.6.7.8"x"#, " 0.004"] {
+            let line = format!("{head}{tail}");
+            assert_eq!(main_format.parse(line.as_bytes()), Err(pagemill_logs::LineError::Mismatch), "{line}");
+        }
+        // Text after the list is ignored, as after any format's last field.
+        let after = format!(r#"{head} "5.6.7.8" x"#);
+        assert_eq!(parse(&main_format, &after).forwarded, Some(&b"5.6.7.8"[..]));
+        assert_eq!(parse(&main_format, &format!("{head}  ")).status, Some(200), "trailing spaces");
+        let other_ident = r#"1.2.3.4 id - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u""#;
+        assert_eq!(parse(&main_format, other_ident).status, Some(200), "combined with an ident");
     }
 
     #[test]
