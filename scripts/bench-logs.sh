@@ -135,7 +135,7 @@ EOF
     add duckdb "\"$py\" \"$dir/duckdb_summary.py\" \"$log\""
     # Into a file of its own: DuckDB replaces an existing target by
     # renaming a temporary file over it, which /dev/stdout must not see.
-    check duckdb csv "\"$py\" \"$dir/duckdb_summary.py\" \"$log\" \"$dir/check-duckdb.csv\" && cat \"$dir/check-duckdb.csv\""
+    check duckdb csv "\"$py\" \"$dir/duckdb_summary.py\" \"$log\" \"$dir/check-$$-duckdb.csv\" && cat \"$dir/check-$$-duckdb.csv\""
 fi
 if [ -n "$peers" ] && ! command -v mawk > /dev/null; then
     skip mawk "not installed"
@@ -154,7 +154,7 @@ elif [ -n "$peers" ]; then
     if [ ! -s "$slice" ]; then
         # Under a name of its own until complete (another run may be
         # cutting the same slice).
-        tmp=$(mktemp "$slice.XXXXXX")
+        tmp="$slice.$$.tmp"
         head -c 100000000 "$log" | head -n -1 > "$tmp"
         mv -f "$tmp" "$slice"
     fi
@@ -169,13 +169,13 @@ if [ ${#checked[@]} -gt 0 ]; then
         skip "agreement check" "no $py; set PYTHON"
     else
         "$PAGEMILL" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \
-            "$log" > "$dir/check-pagemill.csv"
+            "$log" > "$dir/check-$$-pagemill.csv"
         for name in "${checked[@]}"; do
-            eval "${check[$name]}" > "$dir/check-$name.out" || { echo "bench-logs.sh: $name failed" >&2; exit 1; }
+            eval "${check[$name]}" > "$dir/check-$$-$name.out" || { echo "bench-logs.sh: $name failed" >&2; exit 1; }
         done
         args=()
-        for name in "${checked[@]}"; do args+=("$name" "${fmt[$name]}" "$dir/check-$name.out"); done
-        "$py" - "$dir/check-pagemill.csv" "${args[@]}" <<'EOF'
+        for name in "${checked[@]}"; do args+=("$name" "${fmt[$name]}" "$dir/check-$$-$name.out"); done
+        "$py" - "$dir/check-$$-pagemill.csv" "${args[@]}" <<'EOF'
 import csv, sys
 
 def summary(fmt, path):
@@ -211,7 +211,7 @@ if failed:
 print(f"agreement with pagemill: {', '.join(sys.argv[2::3])}: the same requests and bytes for all {len(ref)} paths "
       "(and p99, where computed)", file=sys.stderr)
 EOF
-        rm -f "$dir"/check-*  # kept for a look when they disagree
+        rm -f "$dir"/check-$$-*  # kept for a look when they disagree
     fi
 fi
 
