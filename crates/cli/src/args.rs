@@ -52,7 +52,7 @@ Formats (--log-format):
   combined  common + \"%{Referer}i\" \"%{User-Agent}i\"  (Apache and nginx default)
   timed     combined + nginx $request_time (seconds)
   main      combined + nginx \"$http_x_forwarded_for\" (nginx's default main format); a line
-            without it is read as combined
+            without it is read as combined, one with a broken list is malformed
   json      JSON lines; keys per --json-field, defaults read nginx, Caddy and Traefik logs
   or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
   ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').

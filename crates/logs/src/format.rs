@@ -14,6 +14,10 @@ pub const COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agen
 /// `X-Forwarded-For` list, which `detect` tells apart so that `redact`
 /// masks the list's addresses.
 pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for""#;
+/// The fields of [`MAIN`] as the `main` preset reads them: with any ident
+/// (nginx writes `-`; combined reads any), so a line of another server that
+/// carries the list is read whole.
+pub(crate) const MAIN_READ: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i""#;
 /// The nginx `log_format` of the `timed` preset: `combined` plus
 /// `$request_time` in seconds.
 pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
@@ -25,7 +29,7 @@ pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$requ
 /// | `common` | `%h %l %u %t "%r" %>s %b` (Common Log Format) |
 /// | `combined` | `common` plus `"%{Referer}i" "%{User-Agent}i"` (Apache and nginx default) |
 /// | `timed` | `combined` plus nginx `$request_time` (seconds) |
-/// | `main` | nginx's default: `combined` plus `"$http_x_forwarded_for"` ([`MAIN`]); a line without the list is read as `combined` |
+/// | `main` | nginx's default: `combined` plus `"$http_x_forwarded_for"` ([`MAIN`]); a line without the list is read as `combined`, one with a broken list is malformed |
 /// | `json` | one JSON object per line, fields per [`JsonFields`] |
 ///
 /// Custom formats: a string with `%` directives is an Apache `LogFormat`
@@ -62,9 +66,11 @@ impl LogFormat {
 
     /// nginx's default `main` format ([`MAIN`]): combined plus the
     /// `X-Forwarded-For` list, which the redactor masks. A line that does
-    /// not match it (no list, an ident other than `-`) is read as combined.
+    /// not match it (no list) is read as combined, unless a quoted field
+    /// it cannot read follows the user agent (a broken list): that line is
+    /// malformed, not read with its list unread.
     pub fn main() -> LogFormat {
-        let plan = Plan::compile(MAIN, Syntax::Nginx).expect("preset formats compile");
+        let plan = Plan::compile(MAIN_READ, Syntax::Apache).expect("preset formats compile");
         let combined = Plan::compile(COMBINED, Syntax::Apache).expect("preset formats compile");
         LogFormat { name: "main".to_string(), kind: Kind::Text(plan.with_fallback(combined), Syntax::Nginx) }
     }

@@ -176,7 +176,8 @@ unrolled! {
         (Field::UserAgent, true, b"\""),
     ],
     Main parse_main [
-        (Field::Ip, false, b" - "),
+        (Field::Ip, false, b" "),
+        (Field::Skip, false, b" "),
         (Field::User, false, b" ["),
         (Field::TimeClf, false, b"] \""),
         (Field::Request, true, b"\" "),
@@ -690,19 +691,17 @@ impl Plan {
     ) -> Result<(), LineError> {
         match self.parse_own(line, want_time, rec) {
             Ok(_) => Ok(()),
-            // Only a line that ends where the fallback's last field does:
-            // one with more after it (a broken or unquoted forwarded list,
-            // another field) is no line of the fallback's format either,
-            // and reading it so would leave what follows unread (and, for
-            // the redactor, unmasked).
+            // Not a line whose fallback's last field is followed by a quoted
+            // field this plan could not read (for `main`, a broken list):
+            // read so, the list would be left unread (and, by the
+            // redactor, unmasked) without a word. Other text after it (a
+            // request time, more fields) is ignored, as the fallback's own
+            // format ignores it.
             Err(LineError::Mismatch) => match &self.fallback {
                 Some(f) => {
                     let end = f.parse_own(line, want_time, rec)?;
-                    if line.get(end..).is_some_and(|rest| rest.iter().all(u8::is_ascii_whitespace)) {
-                        Ok(())
-                    } else {
-                        Err(LineError::Mismatch)
-                    }
+                    let rest = line.get(end..).unwrap_or_default();
+                    if rest.trim_ascii_start().starts_with(b"\"") { Err(LineError::Mismatch) } else { Ok(()) }
                 }
                 None => Err(LineError::Mismatch),
             },
@@ -997,7 +996,7 @@ mod tests {
 
     #[test]
     fn presets_run_unrolled_and_parse_as_the_general_loop() {
-        use crate::format::{COMBINED, COMMON, MAIN, TIMED};
+        use crate::format::{COMBINED, COMMON, MAIN_READ, TIMED};
         let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/samples/");
         let mut lines: Vec<Vec<u8>> = Vec::new();
         for name in ["access-combined.log", "access-timed.log"] {
@@ -1034,7 +1033,7 @@ mod tests {
             (COMMON, Syntax::Apache, Unrolled::Common),
             (COMBINED, Syntax::Apache, Unrolled::Combined),
             (TIMED, Syntax::Nginx, Unrolled::Timed),
-            (MAIN, Syntax::Nginx, Unrolled::Main),
+            (MAIN_READ, Syntax::Apache, Unrolled::Main),
         ] {
             let plan = Plan::compile(fmt, syntax).unwrap();
             assert_eq!(plan.unrolled, Some(unrolled), "{fmt}");

@@ -303,14 +303,17 @@ mod formats {
         assert_eq!(LogFormat::detect(switched.as_bytes()).unwrap().name(), "combined", "none in the first 32");
         let late: String = switched.lines().skip(20).map(|l| format!("{l}\n")).collect();
         assert_eq!(LogFormat::detect(late.as_bytes()).unwrap().name(), "main");
-        // A line with more after the user agent than a well-formed list (a
-        // broken or unquoted one, another field) is no combined line for
-        // main either: reported, not read with its addresses unread.
+        // A broken list (a quoted field main cannot read) is reported, not
+        // read as combined with its addresses unread; other text after the
+        // user agent (a request time) is ignored, as combined ignores it.
         let main_format = LogFormat::main();
         let head = r#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u""#;
-        for tail in [r#" "5.6.7.8"#, " 5.6.7.8", r#" "5.6.7.8"x"#, " 0.004"] {
+        for tail in [r#" "5.6.7.8"#, r#" "5.6.7.8"x"#, r#"  "a"b"#] {
             let line = format!("{head}{tail}");
             assert_eq!(main_format.parse(line.as_bytes()), Err(pagemill_logs::LineError::Mismatch), "{line}");
+        }
+        for tail in [" 0.004", " 1532 -", " 5.6.7.8"] {
+            assert_eq!(parse(&main_format, &format!("{head}{tail}")).status, Some(200), "{tail}");
         }
         // Text after the list is ignored, as after any format's last field.
         let after = format!(r#"{head} "5.6.7.8" x"#);
@@ -318,6 +321,18 @@ mod formats {
         assert_eq!(parse(&main_format, &format!("{head}  ")).status, Some(200), "trailing spaces");
         let other_ident = r#"1.2.3.4 id - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "r" "u""#;
         assert_eq!(parse(&main_format, other_ident).status, Some(200), "combined with an ident");
+        let with_list = format!(r#"{other_ident} "5.6.7.8""#);
+        assert_eq!(parse(&main_format, &with_list).forwarded, Some(&b"5.6.7.8"[..]), "any ident, list read");
+        // A file switched to main after its sample, or mixing timed lines:
+        // main reads every line combined would.
+        let mixed: String = String::from_utf8_lossy(&generated(10, AccessLogFormat::Timed, 2))
+            .lines()
+            .map(|l| format!("{l}\n"))
+            .chain(main.lines().take(30).map(|l| format!("{l}\n")))
+            .collect();
+        let detected = LogFormat::detect(mixed.as_bytes()).unwrap();
+        assert_eq!(detected.name(), "main");
+        assert!(mixed.lines().all(|l| detected.parse(l.as_bytes()).is_ok()));
     }
 
     #[test]
