@@ -155,7 +155,7 @@ elif [ -n "$peers" ]; then
         # Under a name of its own until complete (another run may be
         # cutting the same slice).
         tmp="$slice.$$.tmp"
-        head -c 100000000 "$log" | head -n -1 > "$tmp"
+        head -c 100000000 "$log" | head -n -1 > "$tmp" || { rm -f "$tmp"; exit 1; }
         mv -f "$tmp" "$slice"
     fi
     add "pagemill@100MB" "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$slice\" > /dev/null"
