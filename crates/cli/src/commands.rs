@@ -368,11 +368,7 @@ fn brc_as_table(output: &OutputArgs) -> bool {
 fn write_brc_official(output: &OutputArgs, result: &BrcResult, inputs: &[Source]) -> Result<()> {
     let text = result.to_official();
     match output.output.as_deref() {
-        Some(path) if path != Path::new("-") => {
-            let mut file = AtomicFile::create(path, inputs)?;
-            file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
-            file.commit()?;
-        }
+        Some(path) if path != Path::new("-") => write_text_file(path, &text, inputs)?,
         _ => {
             use std::io::IsTerminal;
             let mut out = std::io::stdout().lock();
@@ -388,6 +384,14 @@ fn write_brc_official(output: &OutputArgs, result: &BrcResult, inputs: &[Source]
         }
     }
     Ok(())
+}
+
+/// Write `text` to the file `path`, atomically and never onto one of
+/// `inputs`.
+fn write_text_file(path: &Path, text: &str, inputs: &[Source]) -> Result<()> {
+    let mut file = AtomicFile::create(path, inputs)?;
+    file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
+    Ok(file.commit()?)
 }
 
 pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
@@ -409,12 +413,8 @@ pub fn show(global: &Global, args: &ShowArgs) -> Result<()> {
             bail!("--schema writes a text description, not Arrow or Parquet: name a .txt file, or leave out -o");
         }
         let text = describe_schema(&results.schema);
-        return match args.output.output.as_deref() {
-            Some(path) if path != Path::new("-") => {
-                let mut file = AtomicFile::create(path, &inputs)?;
-                file.write_all(text.as_bytes()).with_context(|| format!("cannot write output {}", path.display()))?;
-                Ok(file.commit()?)
-            }
+        return match path {
+            Some(path) => write_text_file(path, &text, &inputs),
             _ => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(text.as_bytes())?;
