@@ -205,6 +205,8 @@ fn a_worker_over_the_group_limit_is_not_retried() {
 /// file is removed: returns the coordinator and the worker's pid.
 fn start_with_a_waiting_worker(dir: &Dir, args: &[&str]) -> (std::process::Child, String) {
     let pid_file = dir.path("worker.pid");
+    // Left by an earlier start in the same folder.
+    let _ = std::fs::remove_file(&pid_file);
     let child = command(args)
         .env("PAGEMILL_TEST_WORKER_HANG", format!("0:{}", pid_file.display()))
         .stdout(std::process::Stdio::piped())
@@ -220,24 +222,14 @@ fn start_with_a_waiting_worker(dir: &Dir, args: &[&str]) -> (std::process::Child
 }
 
 #[test]
-fn a_worker_terminated_alone_is_retried_but_not_when_all_are() {
+fn a_worker_and_its_coordinator_asked_to_stop_are_not_retried() {
     use std::os::unix::process::ExitStatusExt;
     let dir = Dir::new("term");
     let log = generate(&dir, "access-log", "a.log", 5_000, b"", &["--log-format", "timed"]);
-    let job = ["logs", "--group-by", "status", "--threads", "3", "--chunk-size", "64K", "--output-format", "csv"];
-    let threads = ok(pagemill(&[&job[..], &[s(&log)]].concat())).stdout;
-    let args = [&job[..], &["--workers", "processes", s(&log)]].concat();
-    // An out-of-memory killer's SIGTERM to one worker: retried.
-    let (child, pid) = start_with_a_waiting_worker(&dir, &args);
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{err}");
-    assert!(err.starts_with("pagemill: worker 0 killed by signal 15 (SIGTERM)"), "{err}");
-    assert_eq!(out.stdout, threads);
-    // The coordinator and its worker both asked to stop: no retry, and the
-    // run ends by the signal.
-    let _ = std::fs::remove_file(dir.path("worker.pid"));
+    let args =
+        ["logs", "--group-by", "status", "--threads", "3", "--chunk-size", "64K", "--workers", "processes", s(&log)];
+    // Both asked to stop (Ctrl-C reaches the whole group): no retry, and
+    // the run ends by the signal.
     let (child, pid) = start_with_a_waiting_worker(&dir, &args);
     let coordinator = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &coordinator, &pid]).status().unwrap().success());
@@ -253,13 +245,17 @@ fn a_worker_killed_for_real_is_retried() {
     let log = generate(&dir, "access-log", "a.log", 5_000, b"", &["--log-format", "timed"]);
     let job = ["logs", "--group-by", "status", "--threads", "3", "--chunk-size", "64K", "--output-format", "csv"];
     let threads = ok(pagemill(&[&job[..], &[s(&log)]].concat())).stdout;
-    let (child, pid) = start_with_a_waiting_worker(&dir, &[&job[..], &["--workers", "processes", s(&log)]].concat());
-    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{err}");
-    assert!(err.starts_with("pagemill: worker 0 killed by signal 9 (SIGKILL); retrying"), "{err}");
-    assert_eq!(out.stdout, threads);
+    // SIGKILL, and an out-of-memory killer's SIGTERM to that worker alone.
+    for (signal, killed) in [("-KILL", "signal 9 (SIGKILL)"), ("-TERM", "signal 15 (SIGTERM)")] {
+        let (child, pid) =
+            start_with_a_waiting_worker(&dir, &[&job[..], &["--workers", "processes", s(&log)]].concat());
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{err}");
+        assert!(err.starts_with(&format!("pagemill: worker 0 killed by {killed}; retrying")), "{err}");
+        assert_eq!(out.stdout, threads);
+    }
 }
 
 #[test]
