@@ -913,13 +913,7 @@ impl<'a> Scanner<'a> {
 #[inline(always)]
 fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>, found: &mut Found<'a>) {
     for h in hits {
-        // The last segment matched in the table; check the ones above it.
-        if usize::from(h.depth) == path.len()
-            && (path.len() == 1 || {
-                let c = &fields.candidates[h.candidate as usize];
-                c.segments.len() == path.len() && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
-            })
-        {
+        if at_path(fields, h, path) {
             let t = h.target as usize;
             if h.rank < found.ranks[t] {
                 found.ranks[t] = h.rank;
@@ -935,6 +929,17 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
     }
 }
 
+/// Whether candidate `h`, whose last segment matched in the name table, is
+/// the candidate of exactly `path` (the segments above it match too).
+#[inline(always)]
+fn at_path(fields: &JsonFields, h: &Hit, path: &[&[u8]]) -> bool {
+    usize::from(h.depth) == path.len()
+        && (path.len() == 1 || {
+            let c = &fields.candidates[h.candidate as usize];
+            c.segments.len() == path.len() && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
+        })
+}
+
 /// Offer an object, or an array without a string first, at `path` to the
 /// candidates `hits`: only a number target takes it, and only where no key
 /// gave that target a value yet (its rank is left as it was, so any value
@@ -945,14 +950,7 @@ fn offer_other(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], found: &mut Fo
     for h in hits {
         let number =
             matches!(h.target, JsonTarget::Time | JsonTarget::Status | JsonTarget::Bytes | JsonTarget::Latency);
-        if number
-            && usize::from(h.depth) == path.len()
-            && (path.len() == 1 || {
-                let c = &fields.candidates[h.candidate as usize];
-                c.segments.len() == path.len() && c.segments.iter().zip(path).all(|(a, b)| **a == **b)
-            })
-            && found.values[h.target as usize].is_none()
-        {
+        if number && at_path(fields, h, path) && found.values[h.target as usize].is_none() {
             found.values[h.target as usize] = Some(Value::Other);
         }
     }
