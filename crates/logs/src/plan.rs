@@ -380,25 +380,25 @@ fn join_time_pieces(items: &mut [Item]) -> bool {
             Field::TimeDate(_) => pieces = Some((false, false)),
             // A date and time whose zone may follow.
             Field::TimeLocal(_) => pieces = Some((true, false)),
+            // Skipped where it cannot be placed: a piece before any time
+            // that a full time follows was kept by releases of rules 2.
             Field::TimeOfDay => match pieces {
                 Some((false, zone)) => pieces = Some((true, zone)),
                 None if !full && !full_later => {}
-                None if !full => {
+                unplaced => {
+                    changed |= unplaced.is_none() && !full;
                     *field = Field::Skip;
-                    changed = true;
                 }
-                _ => *field = Field::Skip,
             },
             Field::TimeZone => match pieces {
                 Some((tod, false)) => pieces = Some((tod, true)),
                 None if !full && !full_later => {}
-                None if !full => {
+                unplaced => {
+                    changed |= unplaced.is_none() && !full;
                     *field = Field::Skip;
-                    changed = true;
                 }
-                _ => *field = Field::Skip,
             },
-            Field::TimeClf | Field::TimeIso | Field::TimeIsoSpaced(_) | Field::TimeEpoch | Field::TimeEpochIn(_) => {
+            f if is_full(&f) => {
                 pieces = None;
                 full = true;
             }
@@ -690,7 +690,6 @@ impl Plan {
         rec: &mut LogRecord<'a>,
     ) -> Result<(), LineError> {
         match self.parse_own(line, want_time, rec) {
-            Ok(_) => Ok(()),
             // Not a line whose fallback's last field is followed by a quoted
             // field this plan could not read (for `main`, a broken list):
             // read so, the list would be left unread (and, by the
@@ -705,7 +704,7 @@ impl Plan {
                 }
                 None => Err(LineError::Mismatch),
             },
-            Err(e) => Err(e),
+            parsed => parsed.map(drop),
         }
     }
 
