@@ -12,7 +12,7 @@ use crate::format::LogFormat;
 use crate::hash::{hash_bytes, hash_u64, same_bytes};
 use crate::output::{self, LogReport};
 use crate::query::{Bucket, Filter, GroupField, Metric};
-use crate::record::{LogRecord, unescape_into};
+use crate::record::{LogRecord, decoded};
 use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 
 /// The chunk size to run a [`LogJob`] with over `total` input bytes on
@@ -818,14 +818,7 @@ impl LogJob {
             if need_ips && let Some(ip) = r.ip {
                 // Counted as the results show it: with its escapes decoded
                 // (`\u0031` is `1`), as groups and filters compare it.
-                let ip = if ip.contains(&b'\\') {
-                    scratch.clear();
-                    unescape_into(ip, self.format.escapes(), &mut scratch);
-                    &scratch[..]
-                } else {
-                    ip
-                };
-                addresses.push(g, hash_bytes(ip, 0x1b));
+                addresses.push(g, hash_bytes(decoded(ip, self.format.escapes(), &mut scratch), 0x1b));
             }
             for (t, top) in self.tops.iter().zip(tops.iter_mut()) {
                 let p = self.part(t.field, r);

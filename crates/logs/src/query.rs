@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::record::{Escapes, LogRecord, unescape_into};
+use crate::record::{Escapes, LogRecord, decoded};
 use crate::time;
 
 /// A field to group by (or to count the top values of).
@@ -459,15 +459,8 @@ impl Filter {
         let hit = match &self.test {
             Test::StatusIn(ranges) => r.status.is_some_and(|s| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s))),
             test => self.field.text(r).is_some_and(|raw| {
-                // Text is compared with its escapes decoded (`\/` in JSON),
-                // which only a field with a backslash needs.
-                let t = if memchr::memchr(b'\\', raw).is_some() {
-                    scratch.clear();
-                    unescape_into(raw, escapes, scratch);
-                    &scratch[..]
-                } else {
-                    raw
-                };
+                // Text is compared with its escapes decoded (`\/` in JSON).
+                let t = decoded(raw, escapes, scratch);
                 match test {
                     Test::TextIn(values) => values.iter().any(|v| **v == *t),
                     Test::Prefix(p) => t.starts_with(p),

@@ -356,12 +356,20 @@ fn hex(c: u8) -> Option<u8> {
 /// Decode a raw field into text. Unknown escapes are kept as written;
 /// invalid UTF-8 is replaced (U+FFFD).
 pub(crate) fn decode(raw: &[u8], escapes: Escapes) -> String {
+    let mut scratch = Vec::new();
+    String::from_utf8_lossy(decoded(raw, escapes, &mut scratch)).into_owned()
+}
+
+/// A raw field's bytes with its escapes decoded: `raw` itself when it holds
+/// no backslash (most fields), else decoded into `scratch`.
+#[inline]
+pub(crate) fn decoded<'s>(raw: &'s [u8], escapes: Escapes, scratch: &'s mut Vec<u8>) -> &'s [u8] {
     if memchr::memchr(b'\\', raw).is_none() {
-        return String::from_utf8_lossy(raw).into_owned();
+        return raw;
     }
-    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
-    unescape_into(raw, escapes, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    scratch.clear();
+    unescape_into(raw, escapes, scratch);
+    scratch
 }
 
 /// The bytes of a raw field with its escapes decoded, appended to `out`;
