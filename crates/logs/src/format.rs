@@ -271,6 +271,21 @@ impl LogFormat {
         }
     }
 
+    /// Formats whose records, together, hold every field of a kind a
+    /// record of this format keeps only one of (see `Plan::masking_rounds`):
+    /// the redactor reads a line with each, to mask every such field. Empty
+    /// for JSON and for text formats without repeated fields.
+    pub(crate) fn masking_rounds(&self) -> Vec<LogFormat> {
+        match &self.kind {
+            Kind::Text(p, syntax) => p
+                .masking_rounds()
+                .into_iter()
+                .map(|plan| LogFormat { name: self.name.clone(), kind: Kind::Text(plan, *syntax) })
+                .collect(),
+            Kind::Json(_) => Vec::new(),
+        }
+    }
+
     /// [`parse_with`](LogFormat::parse_with) into a record the caller
     /// keeps, for loops over many lines: a record is about 200 bytes, and
     /// returning it by value copied it twice a line (about 16% of the

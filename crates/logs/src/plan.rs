@@ -740,6 +740,70 @@ impl Plan {
         Ok(end)
     }
 
+    /// Plans that, together, read every field of a kind a record keeps
+    /// one of (an address field past the second; a forwarded list, user,
+    /// query field, request or target past the first), for the redactor,
+    /// which must mask them all: plan `r` keeps the `r + 1`-th round of
+    /// each (the first and second address, the first list, ...; then the
+    /// third and fourth address, the second list, ...) and skips the
+    /// others, with the same extents, so a line this plan's own steps read
+    /// reads alike with each. Empty for a format without such repeats (all
+    /// presets).
+    pub(crate) fn masking_rounds(&self) -> Vec<Plan> {
+        // The kinds a record keeps, with how many of each it keeps.
+        let class = |f: Field| match f {
+            Field::Ip => Some((0, 2)),
+            Field::Forwarded => Some((1, 1)),
+            Field::User => Some((2, 1)),
+            Field::Query => Some((3, 1)),
+            Field::Request => Some((4, 1)),
+            Field::Uri => Some((5, 1)),
+            _ => None,
+        };
+        let mut seen = [0usize; 6];
+        let rounds: Vec<Option<usize>> = self
+            .steps
+            .iter()
+            .map(|s| {
+                class(s.field).map(|(c, slots)| {
+                    seen[c] += 1;
+                    (seen[c] - 1) / slots
+                })
+            })
+            .collect();
+        let last = rounds.iter().flatten().copied().max().unwrap_or(0);
+        if last == 0 {
+            return Vec::new();
+        }
+        (0..=last)
+            .map(|r| {
+                let steps = self
+                    .steps
+                    .iter()
+                    .zip(&rounds)
+                    .map(|(s, round)| {
+                        let field = match (s.field, round) {
+                            (f, Some(k)) if *k != r => {
+                                // Skipped alike: a list stays a list (its
+                                // end is looked for past its spaces).
+                                if f == Field::Forwarded { Field::List } else { Field::Skip }
+                            }
+                            (f, _) => f,
+                        };
+                        Step { field, quoted: s.quoted, after: s.after.clone() }
+                    })
+                    .collect();
+                Plan {
+                    leading: self.leading.clone(),
+                    steps,
+                    unrolled: None,
+                    fallback: None,
+                    read_otherwise_before_rules_3: self.read_otherwise_before_rules_3,
+                }
+            })
+            .collect()
+    }
+
     /// Whether releases of partial rules 2 and before read this format
     /// otherwise (see the field of that name).
     pub(crate) fn read_otherwise_before_rules_3(&self) -> bool {

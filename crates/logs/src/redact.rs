@@ -237,6 +237,9 @@ impl Changes {
 #[derive(Clone, Debug)]
 pub struct Redactor {
     format: LogFormat,
+    /// The format's reads of fields a record keeps only the first of
+    /// ([`LogFormat::masking_rounds`]).
+    rounds: Vec<LogFormat>,
     masks: Vec<Mask>,
     key: Option<RedactKey>,
 }
@@ -276,7 +279,8 @@ impl Redactor {
             }
             format.set_json_fields(fields)?;
         }
-        Ok(Redactor { format, masks, key })
+        let rounds = format.masking_rounds();
+        Ok(Redactor { format, rounds, masks, key })
     }
 
     /// The format lines are read with.
@@ -293,50 +297,64 @@ impl Redactor {
     /// masked fields change; the length never does. A line that does not
     /// parse is left untouched and its error returned.
     pub fn redact_line(&self, line: &mut [u8]) -> Result<Changes, LineError> {
-        let spans = self.spans(line)?;
+        let first = self.spans(&self.format, line)?;
+        // A format with repeated fields (two forwarded lists, three
+        // addresses), whose records keep one or two of each: its rounds
+        // read them all, from the line before any mask. Each round reads
+        // every line the format reads (formats with a fallback plan, whose
+        // lines another plan may read, have no repeats).
+        let rounds: Vec<Spans> = self.rounds.iter().filter_map(|f| self.spans(f, line).ok()).collect();
+        let all = if self.rounds.is_empty() { std::slice::from_ref(&first) } else { &rounds[..] };
         let mut changes = Changes { lines: 1, ..Changes::default() };
         let mut any = false;
         for &mask in &self.masks {
             let before = changes.fields(mask);
-            match mask {
-                Mask::Ip | Mask::IpHash => {
-                    let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
-                    let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
-                    for span in fields.chain(forwarded.into_iter().flatten()) {
-                        match mask_ip(&mut line[span], mask, self.key.as_ref()) {
-                            IpOutcome::Changed => changes.changed(mask),
-                            IpOutcome::Unchanged => {}
-                            IpOutcome::NotIp => changes.not_ip += 1,
-                        }
-                    }
-                }
-                Mask::Query => {
-                    // In a request line that does not split, spaces and
-                    // tabs stay: masking one would change how it splits.
-                    let queries = [(spans.query.clone(), &b"&= \t"[..]), (spans.target_query.clone(), b"&=")];
-                    for (span, keep) in queries.into_iter().filter_map(|(s, k)| Some((s?, k))) {
-                        if mask_except(&mut line[span], keep) {
-                            changes.changed(mask);
-                        }
-                    }
-                    if let Some(span) = spans.query_field.clone()
-                        && self.mask_value(line, span, b"&=")
-                    {
-                        changes.changed(mask);
-                    }
-                }
-                Mask::User => {
-                    if let Some(span) = spans.user.clone()
-                        && self.mask_value(line, span, b"")
-                    {
-                        changes.changed(mask);
-                    }
-                }
+            for spans in all {
+                self.apply(mask, spans, line, &mut changes);
             }
             any |= changes.fields(mask) > before;
         }
         changes.lines_changed = u64::from(any);
         Ok(changes)
+    }
+
+    /// Apply `mask` to the fields of `line` at `spans`, counting in `changes`.
+    fn apply(&self, mask: Mask, spans: &Spans, line: &mut [u8], changes: &mut Changes) {
+        match mask {
+            Mask::Ip | Mask::IpHash => {
+                let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
+                let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
+                for span in fields.chain(forwarded.into_iter().flatten()) {
+                    match mask_ip(&mut line[span], mask, self.key.as_ref()) {
+                        IpOutcome::Changed => changes.changed(mask),
+                        IpOutcome::Unchanged => {}
+                        IpOutcome::NotIp => changes.not_ip += 1,
+                    }
+                }
+            }
+            Mask::Query => {
+                // In a request line that does not split, spaces and
+                // tabs stay: masking one would change how it splits.
+                let queries = [(spans.query.clone(), &b"&= \t"[..]), (spans.target_query.clone(), b"&=")];
+                for (span, keep) in queries.into_iter().filter_map(|(s, k)| Some((s?, k))) {
+                    if mask_except(&mut line[span], keep) {
+                        changes.changed(mask);
+                    }
+                }
+                if let Some(span) = spans.query_field.clone()
+                    && self.mask_value(line, span, b"&=")
+                {
+                    changes.changed(mask);
+                }
+            }
+            Mask::User => {
+                if let Some(span) = spans.user.clone()
+                    && self.mask_value(line, span, b"")
+                {
+                    changes.changed(mask);
+                }
+            }
+        }
     }
 
     /// Mask a whole field value at `span` of `line`, bytes in `keep` aside
@@ -351,8 +369,8 @@ impl Redactor {
     }
 
     /// Where the fields to mask lie in `line`.
-    fn spans(&self, line: &[u8]) -> Result<Spans, LineError> {
-        let rec = self.format.parse_for_masking(line)?;
+    fn spans(&self, format: &LogFormat, line: &[u8]) -> Result<Spans, LineError> {
+        let rec = format.parse_for_masking(line)?;
         let request = rec.request.and_then(|r| span_of(line, r));
         // The query of the target: after its first `?`.
         let uri = rec.uri.and_then(|u| span_of(line, u));

@@ -454,3 +454,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn repeated_fields_of_a_kind_are_all_masked() {
+    // A record keeps two addresses and one list, user, query, request and
+    // target: a format with more (X-Real-IP beside X-Forwarded-For is
+    // common) had the others left in clear, and counted as done.
+    let cases: [(&str, &[Mask], &str, &str); 7] = [
+        (
+            r#"$remote_addr $http_x_real_ip "$http_x_forwarded_for" $status"#,
+            &[Mask::Ip],
+            r#"1.2.3.4 9.8.7.6 "5.6.7.8, 1.1.1.1" 200"#,
+            r#"1.2.3.x 9.8.7.x "5.6.7.x, 1.1.1.x" 200"#,
+        ),
+        (
+            r#"$remote_addr "$http_x_forwarded_for" "$proxy_add_x_forwarded_for" $status"#,
+            &[Mask::Ip],
+            r#"1.2.3.4 "7.7.7.7" "5.6.7.8, 1.2.3.4" 200"#,
+            r#"1.2.3.x "7.7.7.x" "5.6.7.x, 1.2.3.x" 200"#,
+        ),
+        ("%h %a %{c}a %>s", &[Mask::Ip], "1.2.3.4 9.9.9.9 8.8.8.8 200", "1.2.3.x 9.9.9.x 8.8.8.x 200"),
+        ("%h %u %u %>s", &[Mask::User], "1.2.3.4 alice bob 200", "1.2.3.4 xxxxx xxx 200"),
+        ("%h %q %q %>s", &[Mask::Query], "1.2.3.4 ?x=1 ?r=2 200", "1.2.3.4 ?x=x ?x=x 200"),
+        (
+            r#"%h "%r" "%r" %>s"#,
+            &[Mask::Query],
+            r#"1.2.3.4 "GET /a?k=1 HTTP/1.1" "GET /b?s=22 HTTP/1.1" 200"#,
+            r#"1.2.3.4 "GET /a?x=x HTTP/1.1" "GET /b?x=xx HTTP/1.1" 200"#,
+        ),
+        (
+            r#"$remote_addr "$request_uri" "$request_uri" $status"#,
+            &[Mask::Query, Mask::Ip],
+            r#"1.2.3.4 "/a?k=1" "/b?s=22" 200"#,
+            r#"1.2.3.x "/a?x=x" "/b?x=xx" 200"#,
+        ),
+    ];
+    for (fmt, masks, line, want) in cases {
+        let format = if fmt.contains('$') { LogFormat::nginx(fmt).unwrap() } else { LogFormat::apache(fmt).unwrap() };
+        let r = Redactor::new(format, masks, None).unwrap();
+        let mut redacted = line.as_bytes().to_vec();
+        r.redact_line(&mut redacted).unwrap();
+        assert_eq!(String::from_utf8(redacted.clone()).unwrap(), want, "{fmt}");
+        // Idempotent, and each field counted once.
+        r.redact_line(&mut redacted).unwrap();
+        assert_eq!(String::from_utf8(redacted).unwrap(), want, "{fmt}");
+    }
+    let r = Redactor::new(LogFormat::apache("%h %a %{c}a %>s").unwrap(), &[Mask::Ip], None).unwrap();
+    let c = r.redact_line(&mut b"1.2.3.4 9.9.9.9 8.8.8.8 200".to_vec()).unwrap();
+    assert_eq!((c.fields(Mask::Ip), c.lines_changed), (3, 1));
+    // A line the format does not read is still an error, and untouched.
+    assert!(r.redact_line(&mut b"1.2.3.4 9.9.9.9 200".to_vec()).is_err());
+}
