@@ -12,7 +12,7 @@ use pagemill_split::AnyFormat;
 
 const EXAMPLES: &str = "\
 Examples:
-  pagemill demo                          generate a small dataset and run every job on it
+  pagemill demo                          generate a small dataset and run the jobs on it
   pagemill count access.log*             records per file, in parallel
   pagemill count --records csv data.csv  records of a CSV file (quoted newlines understood)
   cat big.log | pagemill count           count stdin
@@ -396,9 +396,10 @@ pub struct FeaturesArgs {
     #[arg(long, default_value_t = 12, value_name = "N")]
     pub distinct_lg_k: u8,
 
-    /// Count distinct values exactly up to this many per key (at least 2^lg_k / 4).
-    #[arg(long, default_value_t = 1024, value_name = "N")]
-    pub distinct_exact: usize,
+    /// Count distinct values exactly up to this many per key (at least 2^lg_k / 4)
+    /// [default: 1024, or 2^lg_k / 4 where that is more]
+    #[arg(long, value_name = "N")]
+    pub distinct_exact: Option<usize>,
 
     /// Write the job's mergeable partial state (Arrow IPC or Parquet) instead
     /// of its results; `pagemill merge` combines partials of several runs.
@@ -690,7 +691,7 @@ pub enum GenCommand {
 /// The flags of generators that take only a size, a seed and an output.
 #[derive(Debug, Args)]
 pub struct GenRows {
-    /// Number of rows or records (a CSV's header line comes on top).
+    /// Number of rows or records to write (for CSV, data rows: the header line comes on top).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     /// Random seed.

@@ -295,7 +295,12 @@ fn feature_spec(args: &FeaturesArgs) -> Result<FeatureSpec> {
         spec.nulls(args.null.iter().map(|n| n.as_bytes().to_vec()));
     }
     spec.quantile_config(QuantileConfig::new().sigfig(args.sigfig)?.scale(args.quantile_scale)?);
-    spec.distinct_config(DistinctConfig::new().lg_k(args.distinct_lg_k)?.exact_limit(args.distinct_exact)?);
+    let mut distinct = DistinctConfig::new().lg_k(args.distinct_lg_k)?;
+    // Without --distinct-exact, the limit `lg_k` raised where it had to.
+    if let Some(limit) = args.distinct_exact {
+        distinct = distinct.exact_limit(limit)?;
+    }
+    spec.distinct_config(distinct);
     Ok(spec)
 }
 

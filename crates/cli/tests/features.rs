@@ -401,6 +401,10 @@ fn without_a_header_the_columns_come_from_the_first_real_record() {
     let (out, err) = run(&dir.file("blank.csv", b"\na,1\nb,2\n"));
     assert_eq!(out, "column_0,rows,column_1_count,column_1_sum\na,1,1,1.0\nb,1,1,2.0\n");
     assert!(err.contains("blank-line: 1"), "{err}");
+    // More blank lines than records probed for the width (1000).
+    let (out, err) = run(&dir.file("blanks.csv", &[&b"\n".repeat(1500)[..], b"a,1,x\nb,2,y\n"].concat()));
+    assert_eq!(out, "column_0,rows,column_1_count,column_1_sum\na,1,1,1.0\nb,1,1,2.0\n");
+    assert!(err.contains("blank-line: 1500") && !err.contains("ragged"), "{err}");
     let (out, _) = run(&dir.file("bom.csv", b"\xEF\xBB\xBFa,1\na,2\n"));
     assert_eq!(out, "column_0,rows,column_1_count,column_1_sum\na,2,2,3.0\n");
     let mut long = b"a,1,".to_vec();
@@ -454,4 +458,32 @@ fn compressed_tsv_and_preset_flags() {
         assert!(!out.status.success(), "{flag:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"), "{flag:?}");
     }
+}
+
+/// `--distinct-lg-k` alone raises the exact limit to its minimum; an exact
+/// limit given below that minimum is refused.
+#[test]
+fn distinct_lg_k_alone_works() {
+    let dir = Dir::new("lgk");
+    let mut csv = b"k,v\n".to_vec();
+    for i in 0..5000 {
+        csv.extend_from_slice(format!("a,{i}\n").as_bytes());
+    }
+    let file = dir.file("d.csv", &csv);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["features", &file, "-k", "k", "-d", "v", "--output-format", "csv"];
+        args.extend_from_slice(extra);
+        pagemill(&args, None)
+    };
+    // lg_k 14: exact up to 4096 values, then a sketch of 16384 registers.
+    let out = run(&["--distinct-lg-k", "14"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let count: f64 =
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().rsplit(',').next().unwrap().parse().unwrap();
+    assert!((count - 5000.0).abs() < 5000.0 * 0.03, "{count}");
+    let out = run(&["--distinct-lg-k", "14", "--distinct-exact", "8192"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_distinct\na,5000,5000\n");
+    let out = run(&["--distinct-lg-k", "14", "--distinct-exact", "1024"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("below the minimum 4096"), "{err}");
 }

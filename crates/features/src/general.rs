@@ -368,7 +368,8 @@ fn resolve(column: &str, names: &[String], named: bool) -> Result<usize, Error> 
     Err(Error::UnknownColumn { column: column.to_string(), available: names.to_vec() })
 }
 
-/// Records looked at, without a header, for one that splits into fields.
+/// Records looked at, without a header, for one that splits into fields
+/// (blank lines aside).
 const WIDTH_PROBE: usize = 1000;
 
 /// Bytes at the start of an input read for its header (or, without one, for
@@ -409,10 +410,12 @@ fn first_record(format: &AnyFormat, dialect: &Dialect, source: &Source) -> Resul
         let bytes = unmarked(&record);
         split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields)
             .map_err(|reason| Error::BadHeader { input: source.name().to_string(), reason })?;
-    } else if !records.take(WIDTH_PROBE).any(|r| {
-        let bytes = unmarked(&r);
-        !bytes.is_empty() && split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields).is_ok()
-    }) {
+    } else if !records
+        // Blank lines are no records to probe (a file may start with many).
+        .filter(|r| !unmarked(r).is_empty())
+        .take(WIDTH_PROBE)
+        .any(|r| split_fields(unmarked(&r), dialect.delimiter, dialect.quote, &mut fields).is_ok())
+    {
         return Ok(None);
     }
     let mut scratch = Vec::new();
