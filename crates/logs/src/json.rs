@@ -360,7 +360,10 @@ impl JsonFields {
     pub fn apply(&mut self, setting: &str) -> Result<&mut JsonFields, Error> {
         let bad = |why: &str| Error::Option { option: "json field", value: setting.to_string(), why: why.to_string() };
         let (name, rest) = setting.split_once('=').ok_or_else(|| bad("expected TARGET=PATH"))?;
-        let target = JsonTarget::from_name(name.trim()).ok_or_else(|| bad("unknown target"))?;
+        let target = JsonTarget::from_name(name.trim()).ok_or_else(|| {
+            bad("unknown target (one of ip, user, time, request, method, uri, path, protocol, status, bytes, \
+                 referrer, user_agent, host, latency, query)")
+        })?;
         let (paths, unit) = match rest.rsplit_once(':') {
             Some(_) if target != JsonTarget::Latency => {
                 return Err(bad(
@@ -959,6 +962,17 @@ fn offer_other(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], found: &mut Fo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_target_lists_every_target() {
+        let e = JsonFields::default().apply("bogus=x").unwrap_err().to_string();
+        let list = e.split_once("(one of ").and_then(|(_, l)| l.split_once(')')).map(|(l, _)| l).unwrap();
+        let names: Vec<&str> = list.split(", ").collect();
+        assert_eq!(names.len(), TARGETS, "{e}");
+        for name in names {
+            assert_eq!(JsonTarget::from_name(name).map(JsonTarget::name), Some(name));
+        }
+    }
 
     #[test]
     fn caddy_line() {
