@@ -31,7 +31,9 @@ Reads stdin when FILE is `-` or absent. Output columns: the keys, `rows`, then
 std, first, last, pNN.N), then `<col>_distinct`; one row per key, sorted by key.
 Malformed records (ragged-row, blank-line, bad-number, unclosed-quote, bad-quote,
 invalid-utf8, short-record, out-of-range) are counted and sampled on stderr and
-left out of the features; --strict makes the first one an error. A value that is
+left out of the features; --strict makes the first one an error. A quote inside
+an unquoted field (5\" disk) spoils its own line only: the lines that quoting
+joined to it are read as records, as Python's csv and DuckDB read them. A value that is
 a null marker (--null) or NaN counts as missing; inf is a bad-number. first and last
 are the first and last non-missing values in input order; std and var are sample
 statistics (n - 1).

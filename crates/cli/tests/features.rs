@@ -487,3 +487,47 @@ fn distinct_lg_k_alone_works() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("below the minimum 4096"), "{err}");
 }
+
+/// A quote inside an unquoted field (`5" disk`) spoils its own line only:
+/// the lines that RFC 4180 quoting joined to it are read (as Python's `csv`
+/// and DuckDB read them), with their own offsets and line numbers.
+#[test]
+fn a_stray_quote_spoils_only_its_line() {
+    let dir = Dir::new("stray");
+    for (name, text, delimiter) in [
+        ("st.csv", "k,v\na,5\" disk\nb,1\nc,\"2\"\nd,3\"\ne,4\n", ","),
+        ("st.tsv", "k\tv\na\t5\" disk\nb\t1\nc\t\"2\"\nd\t3\"\ne\t4\n", "tab"),
+    ] {
+        let file = dir.file(name, text.as_bytes());
+        for chunk in ["1", "7", "1M"] {
+            let args = [
+                "features",
+                &file,
+                "-k",
+                "k",
+                "--value",
+                "v",
+                "--agg",
+                "sum",
+                "--delimiter",
+                delimiter,
+                "--chunk-size",
+                chunk,
+                "--output-format",
+                "csv",
+            ];
+            let out = pagemill(&args, None);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "k,rows,v_sum\nb,1,1.0\nc,1,2.0\ne,1,4.0\n",
+                "{name} {chunk}"
+            );
+            // Lines 2 and 5 (of the file; the header is line 1), each alone.
+            assert!(err.contains("malformed records: 2 (bad-quote: 2)"), "{err}");
+            assert!(err.contains(&format!("{name}:2: bad-quote at byte 4:")), "{err}");
+            assert!(err.contains(&format!("{name}:5: bad-quote at byte 24:")), "{err}");
+        }
+    }
+}

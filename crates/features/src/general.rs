@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::acc::ValueAcc;
 use crate::error::Error;
-use crate::field::{RawField, split_fields};
+use crate::field::{RawField, split_fields, stray_quote_lines};
 use crate::number::{Num, parse_number};
 use crate::spec::{Agg, BinaryField, Dialect, FeatureSpec, FieldType, FieldValue, InputKind, Layout, le_i64, le_u64};
 use crate::table::{KeyTable, Prefix};
@@ -991,6 +991,36 @@ impl Features {
             Some(walked) => walked,
             None => {
                 if let Err(e) = split_fields(record, dialect.delimiter, dialect.quote, &mut s.fields) {
+                    // A stray quote (`5" disk`) made one record of several
+                    // lines: only the line that holds it is malformed.
+                    if let Some(q) = dialect.quote
+                        && memchr::memchr(b'\n', record).is_some()
+                        && let Some(lines) = stray_quote_lines(record, dialect.delimiter, q)
+                    {
+                        for (start, end) in lines {
+                            let (offset, line) = (offset + start, &record[start..end]);
+                            match split_fields(line, dialect.delimiter, dialect.quote, &mut s.fields) {
+                                Err(e) => malformed.report(e.kind(), offset, line),
+                                Ok(()) if s.fields.len() != width => {
+                                    let kind = if line.is_empty() { "blank-line" } else { "ragged-row" };
+                                    malformed.report(kind, offset, line);
+                                }
+                                Ok(()) => self.map_record(
+                                    dialect,
+                                    offset,
+                                    line,
+                                    &s.fields,
+                                    None,
+                                    &mut s.key,
+                                    &mut s.unescaped,
+                                    &mut s.nums,
+                                    p,
+                                    malformed,
+                                ),
+                            }
+                        }
+                        return;
+                    }
                     malformed.report(e.kind(), offset, record);
                     return;
                 }

@@ -89,7 +89,13 @@ fn reference_records(input: &[u8]) -> Vec<Result<Vec<Vec<u8>>, &'static str>> {
             if rec.last() == Some(&b'\r') {
                 rec = &rec[..rec.len() - 1];
             }
-            records.push(reference_fields(rec));
+            match (reference_fields(rec), reference_lines(rec)) {
+                // A stray quote joined lines: each is a record of its own.
+                (Err(_), Some(lines)) if lines.len() > 1 => {
+                    records.extend(lines.into_iter().map(reference_fields));
+                }
+                (fields, _) => records.push(fields),
+            }
             start = i + 1;
         } else if input[i] == b'"' {
             quoted = !quoted;
@@ -97,6 +103,45 @@ fn reference_records(input: &[u8]) -> Vec<Result<Vec<Vec<u8>>, &'static str>> {
         i += 1;
     }
     records
+}
+
+/// The lines of `rec` as a reader that takes a quote inside an unquoted
+/// field for text cuts them (Python's `csv`); `None` if `rec` ends inside
+/// a quoted field.
+fn reference_lines(rec: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut lines = Vec::new();
+    let (mut start, mut in_quotes, mut at_start) = (0, false, true);
+    let mut i = 0;
+    while i < rec.len() {
+        let c = rec[i];
+        if in_quotes {
+            if c == b'"' {
+                if rec.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if c == b'"' && at_start {
+            in_quotes = true;
+            at_start = false;
+        } else if c == b',' {
+            at_start = true;
+        } else if c == b'\n' {
+            let line = &rec[start..i];
+            lines.push(line.strip_suffix(b"\r").unwrap_or(line));
+            start = i + 1;
+            at_start = true;
+        } else {
+            at_start = false;
+        }
+        i += 1;
+    }
+    if in_quotes {
+        return None;
+    }
+    lines.push(&rec[start..]);
+    Some(lines)
 }
 
 fn reference_fields(rec: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {

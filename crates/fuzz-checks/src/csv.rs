@@ -83,6 +83,36 @@ pub fn library_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result
     Ok(out.iter().map(|f| f.value(quote.unwrap_or(0), &mut scratch).to_vec()).collect())
 }
 
+/// How many lines a reader that takes a quote inside an unquoted field for
+/// text (Python's `csv`) cuts `record` into; `None` if it ends inside a
+/// quoted field.
+pub fn reference_lines(record: &[u8], delimiter: u8, q: u8) -> Option<usize> {
+    let (mut lines, mut in_quotes, mut at_start) = (1, false, true);
+    let mut i = 0;
+    while i < record.len() {
+        let c = record[i];
+        if in_quotes {
+            if c == q {
+                if record.get(i + 1) == Some(&q) {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if c == q && at_start {
+            in_quotes = true;
+            at_start = false;
+        } else if c == delimiter || c == b'\n' {
+            lines += usize::from(c == b'\n');
+            at_start = true;
+        } else {
+            at_start = false;
+        }
+        i += 1;
+    }
+    (!in_quotes).then_some(lines)
+}
+
 /// Rows of the features job's output plus its malformed records.
 fn accounted(dialect: Dialect, input: &[u8], threads: usize, chunk: usize) -> (u64, Vec<(&'static str, u64)>) {
     let inputs = [Source::from_bytes("fuzz.csv", input.to_vec())];
@@ -128,10 +158,21 @@ pub fn csv_fields(data: &[u8]) {
         );
     }
 
+    // A record that does not split and holds newlines was joined by a
+    // stray quote: the job reads each of its lines as a record.
+    let expected: usize = records
+        .iter()
+        .map(|r| match quote {
+            Some(q) if reference_fields(r, delimiter, quote).is_err() => {
+                reference_lines(r, delimiter, q).map_or(1, |n| n)
+            }
+            _ => 1,
+        })
+        .sum();
     let dialect = Dialect::csv().delimiter(delimiter).quote(quote).header(false);
     let (rows, bad) = accounted(dialect, input, 1, chunk);
     let malformed: u64 = bad.iter().map(|(_, n)| n).sum();
-    assert_eq!(rows + malformed, records.len() as u64, "every record is a row or malformed: {bad:?}");
+    assert_eq!(rows + malformed, expected as u64, "every record is a row or malformed: {bad:?}");
     assert_eq!(accounted(dialect, input, 2, chunk * 5 + 3), (rows, bad), "2 threads, other chunks");
 }
 

@@ -43,7 +43,7 @@ mod split;
 /// own tests to share (`pagemill-split`'s and `pagemill-features`'
 /// integration tests use them too).
 pub mod reference {
-    pub use crate::csv::{library_fields, reference_fields};
+    pub use crate::csv::{library_fields, reference_fields, reference_lines};
     pub use crate::split::{reference_fixed, reference_split, split_all};
 }
 

@@ -18,7 +18,10 @@ use crate::{Record, RecordFormat};
 /// record began. This is the rule a sequential RFC 4180 reader follows on
 /// well-formed input. On malformed input (a stray quote in an unquoted field)
 /// it still cuts deterministically, and a quote that is never closed makes the
-/// rest of the input one record, which the field parser then reports.
+/// rest of the input one record, which the field parser then reports. (The
+/// features job reads a record that a stray quote made of several lines
+/// line by line again, so only the line with the stray quote is lost; the
+/// record count here does not.)
 ///
 /// # Boundaries in parallel
 ///
