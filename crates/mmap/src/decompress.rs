@@ -99,6 +99,36 @@ pub(crate) fn decoder<'a>(kind: Compression, input: impl Read + Send + 'a) -> io
     })
 }
 
+/// Read all of `reader` into memory, `hint` bytes reserved first. Memory
+/// that cannot be had is an error (`OutOfMemory`: a file larger than the
+/// memory it may use, read with `--mmap never` or after a failed map),
+/// never the abort of a failed `Vec` growth.
+pub(crate) fn read_all(reader: &mut dyn Read, hint: usize) -> io::Result<Vec<u8>> {
+    fn reserve(bytes: &mut Vec<u8>, more: usize) -> io::Result<()> {
+        bytes.try_reserve_exact(more).map_err(|_| {
+            let want = bytes.len().saturating_add(more);
+            io::Error::new(io::ErrorKind::OutOfMemory, format!("out of memory for {want} bytes"))
+        })
+    }
+    let mut bytes = Vec::new();
+    // One byte past the hint, so reading as many as it says ends without
+    // growing the buffer to find the end.
+    reserve(&mut bytes, hint.saturating_add(1).max(1 << 13))?;
+    loop {
+        if bytes.len() == bytes.capacity() {
+            // Double, as a growing `Vec` would.
+            let more = bytes.capacity();
+            reserve(&mut bytes, more)?;
+        }
+        // Only into the capacity reserved: `take` keeps `read_to_end` from
+        // growing the buffer itself.
+        let spare = bytes.capacity() - bytes.len();
+        if reader.take(spare as u64).read_to_end(&mut bytes)? == 0 {
+            return Ok(bytes);
+        }
+    }
+}
+
 /// Decompress all of `input` as `kind`.
 pub(crate) fn inflate(kind: Compression, input: impl Read + Send) -> io::Result<Inflated> {
     let mut decoder = decoder(kind, input)?;
@@ -119,9 +149,7 @@ pub(crate) fn inflate(kind: Compression, input: impl Read + Send) -> io::Result<
         }
         Err(e) => {
             log::debug!("no temporary file for decompression ({e}); decompressing into memory");
-            let mut bytes = Vec::new();
-            decoder.read_to_end(&mut bytes)?;
-            Ok(Inflated::Owned(bytes))
+            Ok(Inflated::Owned(read_all(&mut decoder, 0)?))
         }
     }
 }
@@ -315,6 +343,22 @@ impl<R: Read> Read for Counting<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_all_reads_everything_and_fails_cleanly_without_memory() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for hint in [0, 1, 99_999, 100_000, 100_001, 1 << 20] {
+            let bytes = read_all(&mut &data[..], hint).unwrap();
+            assert_eq!(bytes, data, "hint {hint}");
+            if hint == data.len() {
+                assert!(bytes.capacity() <= data.len() + (1 << 13), "no doubling to find the end");
+            }
+        }
+        // More than any allocator gives: an error, not an abort.
+        let e = read_all(&mut &data[..], usize::MAX / 2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+        assert!(e.to_string().contains("out of memory"), "{e}");
+    }
 
     #[cfg(unix)]
     #[test]

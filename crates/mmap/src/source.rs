@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use memmap2::{Advice, Mmap, MmapMut, MmapOptions, UncheckedAdvice};
 
-use crate::decompress::{Compression, Counting, Inflated, Stream, decoder, fill, inflate, peek, read_error};
+use crate::decompress::{Compression, Counting, Inflated, Stream, decoder, fill, inflate, peek, read_all, read_error};
 use crate::error::Error;
 use crate::options::{Access, OpenOptions, Policy};
 use crate::sigbus::{Registration, register};
@@ -211,8 +211,8 @@ impl Source {
             source.file = regular;
             return Ok(source);
         }
-        let mut bytes = Vec::new();
-        io::stdin().lock().read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
+        let bytes =
+            read_all(&mut io::stdin().lock(), 0).map_err(|source| Error::Read { name: name.clone(), source })?;
         let (data, compression) = inflate_owned(opts, &name, bytes)?;
         Ok(Source {
             name,
@@ -338,11 +338,12 @@ impl Source {
             // A FIFO, a character device, a /proc file: read as it comes.
             return Source::piped(opts, name, Box::new(file));
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
         if start > 0 {
             file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
         }
-        file.read_to_end(&mut bytes).map_err(|source| Error::Read { name: name.clone(), source })?;
+        // The size is a hint (a /proc file says 0; a file may grow).
+        let hint = usize::try_from(len.saturating_sub(start)).unwrap_or(usize::MAX).min(1 << 40);
+        let bytes = read_all(&mut file, hint).map_err(|source| Error::Read { name: name.clone(), source })?;
         let is_file = meta.is_file();
         let (data, compression) = inflate_owned(opts, &name, bytes)?;
         Ok(Source {
