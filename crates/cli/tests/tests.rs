@@ -293,7 +293,25 @@ fn odd_outputs_and_arguments_are_clear_errors() {
         let out = run(&["count", "--workers", "processes", fifo.to_str().unwrap()], None, None);
         writer.join().unwrap().unwrap();
         assert_one_line_error(&out, "--workers processes needs regular files");
+        // Output onto the input FIFO (named, or as stdin through /dev/stdin)
+        // is refused: it hung, or wrote into pagemill's own input.
+        let f = fifo.to_str().unwrap();
+        let feed = |fifo: std::path::PathBuf| std::thread::spawn(move || std::fs::write(&fifo, b"a\n"));
+        let writer = feed(fifo.clone());
+        let out = run(&["count", f, "-o", f], None, None);
+        writer.join().unwrap().unwrap();
+        assert_one_line_error(&out, "refusing to write output onto an input file");
+        for output in [f, "/dev/stdin"] {
+            let writer = feed(fifo.clone());
+            let stdin = std::fs::File::open(&fifo).unwrap();
+            let out = run(&["count", "-", "-o", output], Some(Stdio::from(stdin)), None);
+            writer.join().unwrap().unwrap();
+            assert_one_line_error(&out, "refusing to write output onto an input file");
+        }
     }
+    // A pipe on stdin is no file the output could land on.
+    let out = run(&["count", "-o", dir.path("piped.csv").to_str().unwrap()], None, Some(b"a\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let real = dir.file("real.csv", b"old");
     let link = dir.path("link.csv");
     std::os::unix::fs::symlink(&real, &link).unwrap();

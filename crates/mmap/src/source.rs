@@ -112,6 +112,20 @@ impl FileId {
     }
 }
 
+/// Whether `meta` is a FIFO (a pipe) or a socket.
+fn pipe_like(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        meta.file_type().is_fifo() || meta.file_type().is_socket()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
 /// The mapping granularity assumed when rounding ranges inward for
 /// [`Source::release`]. Rounding to a multiple of 4 KiB is correct on systems
 /// with larger pages too: memmap2 aligns the start down to the real page size,
@@ -195,14 +209,18 @@ impl Source {
             // like any other file. Dropping it closes only the duplicate.
             if let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() {
                 let mut file = File::from(fd);
-                if let Ok(meta) = file.metadata()
-                    && meta.is_file()
-                {
-                    if opts.mmap.policy() != Policy::Never {
-                        let start = file.stream_position().unwrap_or(0);
-                        return Source::from_file(opts, name, None, file, &meta, start);
+                if let Ok(meta) = file.metadata() {
+                    if meta.is_file() {
+                        if opts.mmap.policy() != Policy::Never {
+                            let start = file.stream_position().unwrap_or(0);
+                            return Source::from_file(opts, name, None, file, &meta, start);
+                        }
+                        regular = Some(file);
+                    } else if pipe_like(&meta) {
+                        // Kept for its identity only: `-o` naming this
+                        // pipe (or `/dev/stdin`) would write into the input.
+                        regular = Some(file);
                     }
-                    regular = Some(file);
                 }
             }
         }
@@ -336,7 +354,11 @@ impl Source {
 
         if opts.stream && !meta.is_file() && opts.access == Access::ReadOnly {
             // A FIFO, a character device, a /proc file: read as it comes.
-            return Source::piped(opts, name, Box::new(file));
+            // A duplicate kept for its identity (see `file_id`).
+            let same = file.try_clone().ok();
+            let mut source = Source::piped(opts, name, Box::new(file))?;
+            source.file = same;
+            return Ok(source);
         }
         if start > 0 {
             file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
@@ -507,9 +529,15 @@ impl Source {
         self.access
     }
 
-    /// The identity of the underlying file, if it is one.
+    /// The identity of the underlying file, if it is one: a regular file,
+    /// or a FIFO or socket (named, or on stdin), whose bytes an output
+    /// written to it would mix with or steal from the input.
     pub fn file_id(&self) -> Option<FileId> {
-        self.file.as_ref().and_then(|f| f.metadata().ok()).filter(|m| m.is_file()).and_then(|m| FileId::of_metadata(&m))
+        self.file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .filter(|m| m.is_file() || pipe_like(m))
+            .and_then(|m| FileId::of_metadata(&m))
     }
 
     /// The input's bytes. Empty for a [streamed](Source::is_streamed)
