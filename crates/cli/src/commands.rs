@@ -44,6 +44,12 @@ pub(crate) fn open_inputs(global: &Global, files: &[PathBuf], stream: bool) -> R
         return Ok(vec![opts.stdin()?]);
     }
     refuse_stdin_twice(files)?;
+    // Each input stays open to the end (its size and modification time
+    // are checked then): room for all of them and the run's own files.
+    let want = files.len() as u64 + 256;
+    if pagemill_mmap::raise_open_file_limit(want).is_some_and(|now| now < want) {
+        log::debug!("the open-file limit is below {want}; some inputs may not open");
+    }
     files
         .iter()
         .map(|f| if f.as_os_str() == "-" { opts.stdin() } else { opts.open(f) })

@@ -73,6 +73,7 @@
 
 mod decompress;
 mod error;
+mod limits;
 mod options;
 mod prefetch;
 #[cfg(unix)]
@@ -82,6 +83,7 @@ mod source;
 
 pub use crate::decompress::{Compression, Stream};
 pub use crate::error::Error;
+pub use crate::limits::raise_open_file_limit;
 pub use crate::options::{Access, MmapChoice, OpenOptions};
 pub use crate::prefetch::prefetch;
 #[cfg(unix)]
