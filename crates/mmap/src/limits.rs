@@ -6,6 +6,8 @@
 /// reads it from the open file), does not fail with "Too many open files"
 /// where `wc -l` succeeds. Returns the soft limit now in force, or `None`
 /// where the platform has no such limit or it cannot be read.
+// `rlim_t` is `u64` on Linux, not on every Unix: the casts are needed there.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_open_file_limit(want: u64) -> Option<u64> {
     #[cfg(unix)]
     {
