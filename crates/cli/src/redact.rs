@@ -90,8 +90,9 @@ fn prepare(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Opt
     let mut opts = OpenOptions::new();
     opts.decompress(false).mmap(global.mmap).access(match mode {
         Mode::InPlace => Access::ReadWrite,
-        Mode::Copy => Access::CopyOnWrite,
-        Mode::DryRun => Access::ReadOnly,
+        // A copy redacts each chunk in a buffer of its own and writes it
+        // out in order: a private map would keep every page it changed.
+        Mode::Copy | Mode::DryRun => Access::ReadOnly,
     });
     let source = opts.open(path)?;
     let format = log_format(&args.log_format, &args.json_field, std::slice::from_ref(&source))?;
@@ -204,23 +205,24 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
         }
         Mode::Copy => {
             let out: &PathBuf = args.output.as_ref().expect("copy mode has an output");
-            let pieces = source.split_mut(&ranges)?;
-            // Copy-on-write pieces: nothing to flush.
-            let result = redact_pieces(&pool, &redactor, pieces, |_, _| Ok(()))?;
             if out.as_os_str() == "-" {
-                // Standard output, as `-o -` is everywhere.
-                source.check_unchanged()?;
+                // Standard output, as `-o -` is everywhere: written as it is
+                // redacted (a change of the input found at the end fails
+                // the run after the fact, as for any stream).
                 let mut stdout = std::io::stdout().lock();
-                std::io::Write::write_all(&mut stdout, source.bytes()).context("cannot write to stdout")?;
-                std::io::Write::flush(&mut stdout).context("cannot write to stdout")?;
+                let result = redact_copy(&pool, &redactor, &source, &ranges, &mut stdout)
+                    .and_then(|r| std::io::Write::flush(&mut stdout).map(|()| r))
+                    .context("cannot write to stdout")?;
+                source.check_unchanged()?;
+                result
             } else {
                 let mut file = AtomicFile::create(out, std::slice::from_ref(&source))?;
-                std::io::Write::write_all(&mut file, source.bytes())
+                let result = redact_copy(&pool, &redactor, &source, &ranges, &mut file)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 source.check_unchanged()?;
                 file.commit()?;
+                result
             }
-            result
         }
     };
     report_malformed(&name, &malformed);
@@ -248,6 +250,51 @@ fn redact_pieces(
             })
             .collect::<Result<Vec<_>, pagemill_mmap::Error>>()
     })?;
+    Ok(merge(results))
+}
+
+/// Redact a copy of `source`, cut at `ranges`, into `out`, in input order:
+/// a window of chunks at a time is copied into buffers and redacted in
+/// parallel, then written, and the window's mapped pages are released, so
+/// memory stays at a few chunks per thread however large the input.
+fn redact_copy(
+    pool: &rayon::ThreadPool,
+    redactor: &Redactor,
+    source: &pagemill_mmap::Source,
+    ranges: &[Range<usize>],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<(Changes, Malformed)> {
+    let bytes = source.bytes();
+    let window = pool.current_num_threads().max(1) * 2;
+    let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); window];
+    let mut results = Vec::with_capacity(ranges.len());
+    let mut written = 0;
+    for group in ranges.chunks(window) {
+        let done: Vec<(Changes, Malformed)> = pool.install(|| {
+            group
+                .par_iter()
+                .zip(buffers.par_iter_mut())
+                .map(|(r, buf)| {
+                    buf.clear();
+                    buf.extend_from_slice(&bytes[r.clone()]);
+                    let mut malformed = Malformed::default();
+                    (redactor.redact_chunk(buf, r.start, &mut malformed), malformed)
+                })
+                .collect()
+        });
+        for (r, buf) in group.iter().zip(&buffers) {
+            // Bytes between chunks (none: the plan covers the input) as
+            // they are.
+            out.write_all(&bytes[written.min(r.start)..r.start])?;
+            out.write_all(buf)?;
+            written = r.end;
+        }
+        results.extend(done);
+        if let (Some(first), Some(last)) = (group.first(), group.last()) {
+            source.release(first.start..last.end);
+        }
+    }
+    out.write_all(&bytes[written.min(bytes.len())..])?;
     Ok(merge(results))
 }
 
