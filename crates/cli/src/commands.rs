@@ -205,6 +205,19 @@ pub(crate) fn write_results(
     Ok(())
 }
 
+/// Refuse binary output (Arrow IPC, Parquet) bound for stdout when stdout is
+/// a terminal: checked before a run, so a long run does not end in the
+/// refusal the writer would give.
+pub(crate) fn refuse_binary_to_terminal(output: &OutputArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let path = output.output.as_deref();
+    let format = choose_format(output.output_format, path);
+    if format.is_binary() && path.is_none_or(|p| p == Path::new("-")) && std::io::stdout().is_terminal() {
+        bail!("refusing to write binary {format} output to a terminal; redirect stdout or use -o FILE");
+    }
+    Ok(())
+}
+
 /// Partial results keep sketches in binary columns: only Arrow IPC and
 /// Parquet hold them. Checked before a run, so a long run does not end in
 /// this error.

@@ -79,7 +79,27 @@ fn main() -> ExitCode {
     // A mapped input truncated by another process: one clear error line and
     // exit status 1, instead of death by SIGBUS.
     pagemill_mmap::sigbus::install();
-    let result = match &cli.command {
+    // Binary output for a terminal is refused before the run, not after it.
+    let output = match &cli.command {
+        Command::Count(args) => Some(&args.output),
+        Command::Show(args) => Some(&args.output),
+        Command::Features(args) => Some(&args.output),
+        Command::Logs(args) => Some(&args.output),
+        Command::Merge(args) => Some(&args.output),
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => Some(&args.output),
+        _ => None,
+    };
+    let result = match output.map(commands::refuse_binary_to_terminal).unwrap_or(Ok(())) {
+        Err(e) => Err(e),
+        Ok(()) => run_command(&cli),
+    };
+    exit_with(&cli, result)
+}
+
+/// Run the subcommand of `cli`.
+fn run_command(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
         Command::Count(args) => commands::count(&cli.global, args),
         Command::Show(args) => commands::show(&cli.global, args),
         Command::Features(args) => commands::features(&cli.global, args),
@@ -98,7 +118,11 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut cmd, "pagemill", &mut script);
             std::io::stdout().write_all(&script).map_err(anyhow::Error::from)
         }
-    };
+    }
+}
+
+/// The process's exit status for `result`, its error reported.
+fn exit_with(cli: &Cli, result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -456,3 +456,24 @@ fn checked_in_samples_match_their_generators_and_read_cleanly() {
         assert!(out.stdout.iter().filter(|&&b| b == b'\n').count() > 1, "{name}: an empty result");
     }
 }
+
+/// Binary output bound for a terminal is refused before the run (it was
+/// refused after it, progress bar and all). Needs util-linux `script` for a
+/// terminal; skipped without it.
+#[test]
+fn binary_output_to_a_terminal_is_refused_before_the_run() {
+    let dir = Dir::new("binary-tty");
+    let file = dir.file("a.txt", b"a\nb\n");
+    let file = file.display();
+    let bin = env!("CARGO_BIN_EXE_pagemill");
+    let command = format!("{bin} count --progress always {file} --output-format parquet; echo rc=$?");
+    let Ok(out) = Command::new("script").args(["-qec", &command, "/dev/null"]).stdin(Stdio::null()).output() else {
+        return;
+    };
+    if !out.status.success() && out.stdout.is_empty() {
+        return; // no usable `script`
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refusing to write binary parquet output to a terminal"), "{text}");
+    assert!(text.contains("rc=1") && !text.contains("finishing"), "{text}");
+}
