@@ -108,6 +108,11 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Redact(args) => redact::redact(&cli.global, args),
         #[cfg(feature = "sql")]
         Command::Sql(args) => sql::sql(&cli.global, args),
+        #[cfg(not(feature = "sql"))]
+        Command::Sql { .. } => Err(anyhow::anyhow!(
+            "this pagemill was built without SQL: build it with the `sql` feature \
+             (cargo install --path crates/cli --features sql)"
+        )),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

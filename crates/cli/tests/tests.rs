@@ -477,3 +477,10 @@ fn binary_output_to_a_terminal_is_refused_before_the_run() {
     assert!(text.contains("refusing to write binary parquet output to a terminal"), "{text}");
     assert!(text.contains("rc=1") && !text.contains("finishing"), "{text}");
 }
+
+/// Without the `sql` feature, `pagemill sql` says how to get it.
+#[cfg(not(feature = "sql"))]
+#[test]
+fn sql_without_the_feature_says_how_to_get_it() {
+    assert_one_line_error(&run(&["sql", "SELECT 1", "-t", "t=x.csv"], None, None), "--features sql");
+}
