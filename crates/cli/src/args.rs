@@ -29,6 +29,8 @@ const FEATURES_HELP: &str = "\
 Reads stdin when FILE is `-` or absent. Output columns: the keys, `rows`, then
 `<value>_<feature>` per value column (count, missing, sum, min, max, mean, var,
 std, first, last, pNN.N), then `<col>_distinct`; one row per key, sorted by key.
+A name the header holds more than once is picked by its 0-based index, and its
+output columns are named `<name>_<index>` (v_1_sum, v_2_sum).
 Malformed records (ragged-row, blank-line, bad-number, unclosed-quote, bad-quote,
 invalid-utf8, short-record, out-of-range) are counted and sampled on stderr and
 left out of the features; --strict makes the first one an error. A quote inside

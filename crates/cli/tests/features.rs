@@ -277,12 +277,22 @@ fn clear_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = pagemill(&["features", &dup, "-k", "k", "--value", "2", "--agg", "sum", "--output-format", "csv"], None);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\na,1,100.0\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_2_sum\na,1,100.0\n");
+    // Both, by index: their output columns carry the index.
+    let both = ["features", &dup, "-k", "k", "--value", "1", "--value", "2", "--agg", "sum", "--output-format", "csv"];
+    assert_eq!(String::from_utf8_lossy(&pagemill(&both, None).stdout), "k,rows,v_1_sum,v_2_sum\na,1,1.0,100.0\n");
+    let keys = dir.file("dupkeys.csv", b"k,k,v\na,b,1\n");
+    let out = pagemill(&["features", &keys, "-k", "0", "-k", "1", "--value", "v", "--output-format", "csv"], None);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("k_0,k_1,rows,"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A number naming two columns is an index.
     let digits = dir.file("digits.csv", b"k,1,1\na,5,7\n");
     let out =
         pagemill(&["features", &digits, "-k", "k", "--value", "1", "--agg", "sum", "--output-format", "csv"], None);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,1_sum\na,1,5.0\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,1_1_sum\na,1,5.0\n");
     let out = pagemill(&["features", &a, "-k", "x\ny"], None);
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     // Empty inputs have no header: named columns give an empty result,

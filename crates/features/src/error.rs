@@ -94,7 +94,8 @@ impl fmt::Display for Error {
             }
             Error::AmbiguousColumn { column, positions } => write!(
                 f,
-                "column '{column}' appears {} times in the header (0-based indexes {}): name the one meant by its index",
+                "column '{column}' appears {} times in the header (0-based indexes {}): name the one meant by its index \
+                 (its output columns are then named '{column}_INDEX_...')",
                 positions.len(),
                 positions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             ),

@@ -329,8 +329,16 @@ impl<'p> SortedKeys<'p> {
 /// key columns are built per piece and joined).
 const FINISH_PIECE: usize = 1 << 14;
 
+/// The name of column `i` in output column names: its header name, with
+/// its 0-based index after it where the header holds the name more than
+/// once (`v_1`, `v_2`: both may be used, picked by index); `column_i`
+/// without a header.
 fn column_name(header: Option<&[String]>, i: usize) -> String {
-    header.map_or_else(|| format!("column_{i}"), |h| h[i].clone())
+    match header {
+        None => format!("column_{i}"),
+        Some(h) if h.iter().filter(|n| **n == h[i]).count() > 1 => format!("{}_{i}", h[i]),
+        Some(h) => h[i].clone(),
+    }
 }
 
 /// Whether `column` is all digits: a 0-based index unless a header names it
