@@ -298,10 +298,14 @@ fn clear_errors() {
     // Empty inputs have no header: named columns give an empty result,
     // an index has nothing to point into.
     let empty = dir.file("empty.csv", b"");
-    let out =
-        pagemill(&["features", &empty, "-k", "x", "--value", "v", "--agg", "sum", "--output-format", "csv"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "x,rows,v_sum\n");
+    // So is a byte order mark alone, with or without a line end.
+    for empty in [&empty, &dir.file("bom.csv", b"\xEF\xBB\xBF"), &dir.file("bom-lf.csv", b"\xEF\xBB\xBF\r\n")] {
+        let out =
+            pagemill(&["features", empty, "-k", "x", "--value", "v", "--agg", "sum", "--output-format", "csv"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x,rows,v_sum\n");
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     let out = pagemill(&["features", &empty, "-k", "1"], None);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

@@ -416,6 +416,10 @@ fn first_record(format: &AnyFormat, dialect: &Dialect, source: &Source) -> Resul
     if dialect.header {
         let Some(record) = records.next() else { return Ok(None) };
         let bytes = unmarked(&record);
+        // A byte order mark alone (and maybe a line end) is an empty input.
+        if bytes.is_empty() && records.next().is_none() && head.len() < n {
+            return Ok(None);
+        }
         split_fields(bytes, dialect.delimiter, dialect.quote, &mut fields)
             .map_err(|reason| Error::BadHeader { input: source.name().to_string(), reason })?;
     } else if !records
