@@ -94,7 +94,7 @@ pub(crate) enum Inflated {
 pub(crate) fn decoder<'a>(kind: Compression, input: impl Read + Send + 'a) -> io::Result<Box<dyn Read + Send + 'a>> {
     let input = io::BufReader::with_capacity(1 << 20, input);
     Ok(match kind {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Gzip => Box::new(GzMembers { member: Some(flate2::bufread::GzDecoder::new(input)) }),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
     })
 }
@@ -125,6 +125,50 @@ pub(crate) fn read_all(reader: &mut dyn Read, hint: usize) -> io::Result<Vec<u8>
         let spare = bytes.capacity() - bytes.len();
         if reader.take(spare as u64).read_to_end(&mut bytes)? == 0 {
             return Ok(bytes);
+        }
+    }
+}
+
+/// A gzip decoder over every member of its input, as `gzip -d` reads a
+/// file: bytes after the last member that do not start another (zero
+/// padding, garbage) end the data with a warning, where a multi-member
+/// decoder took them for a damaged member ("invalid gzip header",
+/// "unexpected end of file").
+struct GzMembers<R: io::BufRead> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: io::BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else { return Ok(0) };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: another, the end, or bytes that are not gzip.
+            let mut input = self.member.take().expect("a member").into_inner();
+            let rest = input.fill_buf()?;
+            if rest.is_empty() {
+                return Ok(0);
+            }
+            if rest[0] == 0x1f && rest.get(1).is_none_or(|&b| b == 0x8b) {
+                self.member = Some(flate2::bufread::GzDecoder::new(input));
+                continue;
+            }
+            let mut trailing = 0u64;
+            loop {
+                let n = input.fill_buf()?.len();
+                if n == 0 {
+                    break;
+                }
+                input.consume(n);
+                trailing += n as u64;
+            }
+            log::warn!(
+                "{trailing} bytes after the last gzip member are not gzip data: ignored, as gzip -d ignores them"
+            );
+            return Ok(0);
         }
     }
 }
@@ -343,6 +387,29 @@ impl<R: Read> Read for Counting<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_reads_every_member_and_ignores_bytes_after_the_last() {
+        let gz = |text: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        let decode = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            decoder(Compression::Gzip, bytes).unwrap().read_to_end(&mut out).map(|_| out)
+        };
+        let (a, b) = (gz(b"a\n"), gz(b"b\n"));
+        assert_eq!(decode(&[&a[..], &b].concat()).unwrap(), b"a\nb\n");
+        // Zero padding and garbage after the last member: the data, as
+        // gzip -d gives it (it used to be "invalid gzip header").
+        assert_eq!(decode(&[&a[..], &b, &[0; 1000]].concat()).unwrap(), b"a\nb\n");
+        assert_eq!(decode(&[&a[..], b"garbage\n"].concat()).unwrap(), b"a\n");
+        // A member cut short, first or later, is still an error.
+        assert!(decode(&a[..a.len() - 3]).is_err());
+        assert!(decode(&[&a[..], &b[..b.len() - 3]].concat()).is_err());
+        assert!(decode(&[&a[..], &b[..1]].concat()).is_err());
+    }
 
     #[test]
     fn read_all_reads_everything_and_fails_cleanly_without_memory() {
