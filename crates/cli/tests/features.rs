@@ -544,4 +544,17 @@ fn a_stray_quote_spoils_only_its_line() {
             assert!(err.contains(&format!("{name}:5: bad-quote at byte 24:")), "{err}");
         }
     }
+    // A stray quote never closed takes the input's last line end into its
+    // record: that ends the last line, it adds no blank one.
+    for text in ["k,v\na,5\" disk\nb,1\nc,2\n", "k,v\r\na,5\" disk\r\nb,1\r\nc,2\r\n"] {
+        let file = dir.file("open.csv", text.as_bytes());
+        let out =
+            pagemill(&["features", &file, "-k", "k", "--value", "v", "--agg", "sum", "--output-format", "csv"], None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows,v_sum\nb,1,1.0\nc,1,2.0\n", "{err}");
+        assert!(err.contains("malformed records: 1 (bad-quote: 1)"), "{err}");
+    }
+    let file = dir.file("one.csv", b"k\na\"b\nc\n");
+    let out = pagemill(&["features", &file, "-k", "k", "--output-format", "csv"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "k,rows\nc,1\n", "{}", String::from_utf8_lossy(&out.stderr));
 }

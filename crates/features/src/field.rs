@@ -119,12 +119,16 @@ pub fn split_fields<'a>(
 
 /// The lines of a record that a stray quote made (a quote inside an
 /// unquoted field, which RFC 4180 quoting, and so the record cutter, takes
-/// for an opening one): where each lies in `record`, as a reader that takes
-/// such a quote for text (Python's `csv`, DuckDB) cuts them. Quoted fields
-/// (a quote as a field's first byte) still hold newlines and doubled
-/// quotes. `None` when the record ends inside such a field (the bytes give
-/// no clear cut). A CR before a newline is not part of its line.
-pub(crate) fn stray_quote_lines(record: &[u8], delimiter: u8, quote: u8) -> Option<Vec<(usize, usize)>> {
+/// for an opening one), as a reader that takes such a quote for text
+/// (Python's `csv`, DuckDB) cuts them: `line` gets where each lies in
+/// `record`, in order. Quoted fields (a quote as a field's first byte)
+/// still hold newlines and doubled quotes. A CR before a newline is not
+/// part of its line, and a newline ending the record ends its last line
+/// (an unclosed quote took the input's last line end into the record).
+/// False, and no line handed out, when the record ends inside such a field
+/// (the bytes give no clear cut). Two passes, no list of lines: a record
+/// can be the rest of a large input.
+pub(crate) fn stray_quote_lines(record: &[u8], delimiter: u8, quote: u8, mut line: impl FnMut(usize, usize)) -> bool {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         FieldStart,
@@ -134,30 +138,34 @@ pub(crate) fn stray_quote_lines(record: &[u8], delimiter: u8, quote: u8) -> Opti
         /// doubled pair.
         QuoteInQuoted,
     }
-    let mut lines = Vec::new();
-    let mut state = State::FieldStart;
-    let mut start = 0;
-    for (i, &b) in record.iter().enumerate() {
-        state = match state {
-            State::Quoted if b == quote => State::QuoteInQuoted,
-            State::Quoted => State::Quoted,
-            State::QuoteInQuoted if b == quote => State::Quoted,
-            State::FieldStart if b == quote => State::Quoted,
-            _ if b == delimiter => State::FieldStart,
-            _ if b == b'\n' => {
-                let end = if i > start && record[i - 1] == b'\r' { i - 1 } else { i };
-                lines.push((start, end));
-                start = i + 1;
-                State::FieldStart
-            }
-            _ => State::Unquoted,
-        };
+    let walk = |line: &mut dyn FnMut(usize, usize)| {
+        let mut state = State::FieldStart;
+        let mut start = 0;
+        for (i, &b) in record.iter().enumerate() {
+            state = match state {
+                State::Quoted if b == quote => State::QuoteInQuoted,
+                State::Quoted => State::Quoted,
+                State::QuoteInQuoted if b == quote => State::Quoted,
+                State::FieldStart if b == quote => State::Quoted,
+                _ if b == delimiter => State::FieldStart,
+                _ if b == b'\n' => {
+                    line(start, if i > start && record[i - 1] == b'\r' { i - 1 } else { i });
+                    start = i + 1;
+                    State::FieldStart
+                }
+                _ => State::Unquoted,
+            };
+        }
+        if state != State::Quoted && (start < record.len() || start == 0) {
+            line(start, record.len());
+        }
+        state
+    };
+    if walk(&mut |_, _| {}) == State::Quoted {
+        return false;
     }
-    if state == State::Quoted {
-        return None;
-    }
-    lines.push((start, record.len()));
-    Some(lines)
+    walk(&mut line);
+    true
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -215,13 +223,18 @@ mod tests {
     #[test]
     fn stray_quotes_are_text_when_lines_are_cut_again() {
         let lines = |r: &[u8]| {
-            stray_quote_lines(r, b',', b'"').map(|v| v.into_iter().map(|(a, b)| r[a..b].to_vec()).collect::<Vec<_>>())
+            let mut out = Vec::new();
+            stray_quote_lines(r, b',', b'"', |a, b| out.push(r[a..b].to_vec())).then_some(out)
         };
         let cut = |v: &[&[u8]]| Some(v.iter().map(|l| l.to_vec()).collect::<Vec<_>>());
         assert_eq!(lines(b"a,5\" disk\nb,1\r\nc,2\""), cut(&[b"a,5\" disk", b"b,1", b"c,2\""]));
         // A quoted field still holds newlines and doubled quotes; text after
         // its closing quote is text.
-        assert_eq!(lines(b"a,5\"\nc,\"x\ny\"\"\"\nd,\"e\"f\n"), cut(&[b"a,5\"", b"c,\"x\ny\"\"\"", b"d,\"e\"f", b""]));
+        assert_eq!(lines(b"a,5\"\nc,\"x\ny\"\"\"\nd,\"e\"f\n"), cut(&[b"a,5\"", b"c,\"x\ny\"\"\"", b"d,\"e\"f"]));
+        // The input's last line end, which an unclosed stray quote took
+        // into the record, ends the last line; a blank line before it is one.
+        assert_eq!(lines(b"a\"b\nc\r\n"), cut(&[b"a\"b", b"c"]));
+        assert_eq!(lines(b"a\"b\n\n"), cut(&[b"a\"b", b""]));
         // Ending inside a quoted field: no clear cut.
         assert_eq!(lines(b"a,5\"\nb,\"open\n"), None);
     }

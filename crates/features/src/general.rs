@@ -1007,9 +1007,7 @@ impl Features {
                     // lines: only the line that holds it is malformed.
                     if let Some(q) = dialect.quote
                         && memchr::memchr(b'\n', record).is_some()
-                        && let Some(lines) = stray_quote_lines(record, dialect.delimiter, q)
-                    {
-                        for (start, end) in lines {
+                        && stray_quote_lines(record, dialect.delimiter, q, |start, end| {
                             let (offset, line) = (offset + start, &record[start..end]);
                             match split_fields(line, dialect.delimiter, dialect.quote, &mut s.fields) {
                                 Err(e) => malformed.report(e.kind(), offset, line),
@@ -1030,7 +1028,8 @@ impl Features {
                                     malformed,
                                 ),
                             }
-                        }
+                        })
+                    {
                         return;
                     }
                     malformed.report(e.kind(), offset, record);

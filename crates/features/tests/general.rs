@@ -140,7 +140,11 @@ fn reference_lines(rec: &[u8]) -> Option<Vec<&[u8]>> {
     if in_quotes {
         return None;
     }
-    lines.push(&rec[start..]);
+    // A line end that ends the record (the input's last, taken in by an
+    // unclosed quote) starts no line.
+    if start < rec.len() || start == 0 {
+        lines.push(&rec[start..]);
+    }
     Some(lines)
 }
 

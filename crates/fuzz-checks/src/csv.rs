@@ -87,7 +87,7 @@ pub fn library_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result
 /// text (Python's `csv`) cuts `record` into; `None` if it ends inside a
 /// quoted field.
 pub fn reference_lines(record: &[u8], delimiter: u8, q: u8) -> Option<usize> {
-    let (mut lines, mut in_quotes, mut at_start) = (1, false, true);
+    let (mut newlines, mut in_quotes, mut at_start) = (0, false, true);
     let mut i = 0;
     while i < record.len() {
         let c = record[i];
@@ -103,14 +103,17 @@ pub fn reference_lines(record: &[u8], delimiter: u8, q: u8) -> Option<usize> {
             in_quotes = true;
             at_start = false;
         } else if c == delimiter || c == b'\n' {
-            lines += usize::from(c == b'\n');
+            newlines += usize::from(c == b'\n');
             at_start = true;
         } else {
             at_start = false;
         }
         i += 1;
     }
-    (!in_quotes).then_some(lines)
+    // A line end that ends the record (the input's last, taken in by an
+    // unclosed quote) starts no line.
+    let tail = usize::from(newlines == 0 || record.last() != Some(&b'\n'));
+    (!in_quotes).then_some(newlines + tail)
 }
 
 /// Rows of the features job's output plus its malformed records.

@@ -112,12 +112,14 @@ impl FileId {
     }
 }
 
-/// Whether `meta` is a FIFO (a pipe) or a socket.
-fn pipe_like(meta: &std::fs::Metadata) -> bool {
+/// Whether `meta` is a FIFO (a pipe). Not a socket: one socket is often
+/// both stdin and stdout (inetd, socat), and writing to it never feeds its
+/// own read side.
+fn fifo(meta: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
-        meta.file_type().is_fifo() || meta.file_type().is_socket()
+        meta.file_type().is_fifo()
     }
     #[cfg(not(unix))]
     {
@@ -216,7 +218,7 @@ impl Source {
                             return Source::from_file(opts, name, None, file, &meta, start);
                         }
                         regular = Some(file);
-                    } else if pipe_like(&meta) {
+                    } else if fifo(&meta) {
                         // Kept for its identity only: `-o` naming this
                         // pipe (or `/dev/stdin`) would write into the input.
                         regular = Some(file);
@@ -364,7 +366,7 @@ impl Source {
             file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
         }
         // The size is a hint (a /proc file says 0; a file may grow).
-        let hint = usize::try_from(len.saturating_sub(start)).unwrap_or(usize::MAX).min(1 << 40);
+        let hint = usize::try_from(len).unwrap_or(usize::MAX).min(1 << 40);
         let bytes = read_all(&mut file, hint).map_err(|source| Error::Read { name: name.clone(), source })?;
         let is_file = meta.is_file();
         let (data, compression) = inflate_owned(opts, &name, bytes)?;
@@ -530,13 +532,13 @@ impl Source {
     }
 
     /// The identity of the underlying file, if it is one: a regular file,
-    /// or a FIFO or socket (named, or on stdin), whose bytes an output
-    /// written to it would mix with or steal from the input.
+    /// or a FIFO (named, or a pipe on stdin), whose bytes an output written
+    /// to it would mix with or steal from the input.
     pub fn file_id(&self) -> Option<FileId> {
         self.file
             .as_ref()
             .and_then(|f| f.metadata().ok())
-            .filter(|m| m.is_file() || pipe_like(m))
+            .filter(|m| m.is_file() || fifo(m))
             .and_then(|m| FileId::of_metadata(&m))
     }
 
