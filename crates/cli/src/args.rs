@@ -464,8 +464,9 @@ Masks (--mask, comma-separated):
            of a text format (%h, %a, $remote_addr, ...) and each address of an X-Forwarded-For
            list (%{X-Forwarded-For}i, $http_x_forwarded_for, $proxy_add_x_forwarded_for) or
            X-Real-IP field, however many the format has. In JSON lines: the client address
-           keys (remote_addr, client_ip, ...; --json-field ip=KEY) only; forwarded lists in
-           JSON keys are NOT masked
+           keys (remote_addr, client_ip, ...; --json-field ip=KEY) and every forwarded key
+           present (http_x_forwarded_for, x_forwarded_for, http_x_real_ip, x_real_ip; or
+           --json-field forwarded=KEY,...)
   ip-hash  the same digits become letters g-v of a keyed hash of the address: one address, one
            pseudonym in every file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY;
            at least 16 bytes, a trailing newline of the key file is dropped; no default key)

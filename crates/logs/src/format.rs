@@ -264,10 +264,16 @@ impl LogFormat {
     /// for its text fields alone, so that a mistyped number (an object
     /// where the status belongs) does not keep its addresses from being
     /// masked.
-    pub(crate) fn parse_for_masking<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
+    /// The values of a JSON line's forwarded keys (all of them: a record
+    /// keeps one) go to `forwarded`; a text format's list is the record's.
+    pub(crate) fn parse_for_masking<'a>(
+        &self,
+        line: &'a [u8],
+        forwarded: &mut Vec<&'a [u8]>,
+    ) -> Result<LogRecord<'a>, LineError> {
         match &self.kind {
             Kind::Text(..) => self.parse_with(line, false),
-            Kind::Json(f) => f.parse_text(line),
+            Kind::Json(f) => f.parse_text(line, forwarded),
         }
     }
 

@@ -50,9 +50,19 @@ pub enum JsonTarget {
     /// Not read by default (the logs job has no use for it); `redact
     /// --mask query` reads `args` and `query_string`.
     Query,
+    /// An `X-Forwarded-For` list or `X-Real-IP` address. Not read by default;
+    /// `redact --mask ip` reads `http_x_forwarded_for`, `x_forwarded_for`,
+    /// `http_x_real_ip` and `x_real_ip`, and masks every one present (not
+    /// only the first, as for other targets).
+    Forwarded,
 }
 
-const TARGETS: usize = 15;
+const TARGETS: usize = 16;
+
+/// The keys `redact --mask ip` reads as [`JsonTarget::Forwarded`] unless
+/// `--json-field forwarded=...` names others: nginx's `$http_x_forwarded_for`
+/// and `$http_x_real_ip` under their variable names, with or without `http_`.
+pub(crate) const FORWARDED_KEYS: [&str; 4] = ["http_x_forwarded_for", "x_forwarded_for", "http_x_real_ip", "x_real_ip"];
 
 impl JsonTarget {
     /// The name [`JsonTarget::from_name`] reads.
@@ -73,6 +83,7 @@ impl JsonTarget {
             JsonTarget::Host => "host",
             JsonTarget::Latency => "latency",
             JsonTarget::Query => "query",
+            JsonTarget::Forwarded => "forwarded",
         }
     }
 
@@ -96,6 +107,7 @@ impl JsonTarget {
             "host" => JsonTarget::Host,
             "latency" => JsonTarget::Latency,
             "query" => JsonTarget::Query,
+            "forwarded" => JsonTarget::Forwarded,
             _ => return None,
         })
     }
@@ -362,7 +374,7 @@ impl JsonFields {
         let (name, rest) = setting.split_once('=').ok_or_else(|| bad("expected TARGET=PATH"))?;
         let target = JsonTarget::from_name(name.trim()).ok_or_else(|| {
             bad("unknown target (one of ip, user, time, request, method, uri, path, protocol, status, bytes, \
-                 referrer, user_agent, host, latency, query)")
+                 referrer, user_agent, host, latency, query, forwarded)")
         })?;
         let (paths, unit) = match rest.rsplit_once(':') {
             Some(_) if target != JsonTarget::Latency => {
@@ -436,7 +448,7 @@ impl JsonFields {
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
     ) -> Result<(), LineError> {
-        self.parse_wanted(line, Want::All { time: want_time }, rec, shape)
+        self.parse_wanted(line, Want::All { time: want_time }, rec, shape, None)
     }
 
     #[inline(always)]
@@ -446,6 +458,7 @@ impl JsonFields {
         want: Want,
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
+        forwarded: Option<&mut Vec<&'a [u8]>>,
     ) -> Result<(), LineError> {
         let mut s = Scanner { b: line, p: 0 };
         s.ws();
@@ -457,6 +470,7 @@ impl JsonFields {
             ranks: [u8::MAX; TARGETS],
             units: [TimeUnit::Seconds; TARGETS],
             other_ip: None,
+            forwarded: Vec::new(),
         };
         let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         s.object(self, shape, &mut path, 0, &mut found)?;
@@ -467,6 +481,12 @@ impl JsonFields {
         match want {
             Want::Text => {
                 found.text_fields(rec);
+                if let Some(out) = forwarded {
+                    out.extend(found.forwarded.iter().filter_map(|v| match v {
+                        Value::Str(b) => dash_none(b),
+                        _ => None,
+                    }));
+                }
                 Ok(())
             }
             Want::All { time } => found.record(time, rec),
@@ -476,9 +496,14 @@ impl JsonFields {
     /// Parse one JSON line for its text fields alone (addresses, user,
     /// request, query...): time, status, size and duration are neither read
     /// nor checked, so a line is refused only if it is not JSON. What the
-    /// redactor masks by.
-    pub(crate) fn parse_text<'a>(&self, line: &'a [u8]) -> Result<LogRecord<'a>, LineError> {
-        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, &mut Shape::none()))
+    /// redactor masks by; every forwarded value (a string, not `-`) goes to
+    /// `forwarded`.
+    pub(crate) fn parse_text<'a>(
+        &self,
+        line: &'a [u8],
+        forwarded: &mut Vec<&'a [u8]>,
+    ) -> Result<LogRecord<'a>, LineError> {
+        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some(forwarded)))
     }
 }
 
@@ -562,6 +587,9 @@ struct Found<'a> {
     /// The first address of another key than the one kept (Caddy's
     /// `remote_ip` beside `client_ip`): for redact to mask too.
     other_ip: Option<Value<'a>>,
+    /// Every forwarded value (no key ranks before another: the redactor
+    /// masks them all). Empty, unallocated, unless forwarded keys are read.
+    forwarded: Vec<Value<'a>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -918,7 +946,9 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
     for h in hits {
         if at_path(fields, h, path) {
             let t = h.target as usize;
-            if h.rank < found.ranks[t] {
+            if t == JsonTarget::Forwarded as usize {
+                found.forwarded.push(value);
+            } else if h.rank < found.ranks[t] {
                 found.ranks[t] = h.rank;
                 let before = found.values[t].replace(value);
                 found.units[t] = h.unit;

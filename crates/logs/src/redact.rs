@@ -17,10 +17,13 @@
 //!   and its brackets and port kept. A field that is
 //!   not an address (a host name, a zoned address) is left as
 //!   it is and counted in [`Changes::not_ip`]. A format with two address
-//!   fields (`%h` and `%a`) has both masked, and every address of an
-//!   `X-Forwarded-For` list (`%{X-Forwarded-For}i`, `$http_x_forwarded_for`,
-//!   `$proxy_add_x_forwarded_for`, and `X-Real-IP`: items between commas,
-//!   spaces around them kept) in a text format.
+//!   fields (`%h` and `%a`, or more) has all masked, and every address of
+//!   each `X-Forwarded-For` list (`%{X-Forwarded-For}i`,
+//!   `$http_x_forwarded_for`, `$proxy_add_x_forwarded_for`, and `X-Real-IP`:
+//!   items between commas, spaces around them kept), in a text format or in
+//!   a JSON line's `http_x_forwarded_for`, `x_forwarded_for`,
+//!   `http_x_real_ip` and `x_real_ip` keys (or those `--json-field
+//!   forwarded=KEY` names: [`JsonTarget::Forwarded`](crate::JsonTarget::Forwarded)).
 //! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
 //!   pseudonym of the address: the letter of each masked digit is that
 //!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
@@ -65,11 +68,12 @@
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line), and
 //! for queries the request line too, and for addresses a second key of the
-//! list as well (Caddy's `remote_ip` beside `client_ip`); other keys
-//! holding the same kind of data are not (nginx's `realip_remote_addr`,
-//! Traefik's `ClientAddr`, an `X-Forwarded-For` key: adding them to the
-//! default keys would change the spec of JSON partials, so that older ones
-//! no longer merge).
+//! list as well (Caddy's `remote_ip` beside `client_ip`), and every
+//! forwarded key present; other keys holding the same kind of data are not
+//! (nginx's `realip_remote_addr`, Traefik's `ClientAddr`: adding them to the
+//! default address keys would change the spec of JSON partials, so that
+//! older ones no longer merge; the forwarded keys are added by the redactor
+//! alone).
 
 use std::fmt;
 use std::hash::Hasher;
@@ -279,6 +283,18 @@ impl Redactor {
             }
             format.set_json_fields(fields)?;
         }
+        // JSON forwarded lists (`"http_x_forwarded_for":"$http_x_forwarded_for"`):
+        // read them to mask them, unless --json-field says where they are.
+        if masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash))
+            && let Some(fields) = format.json_fields()
+            && !fields.entries().any(|(t, _, _)| t == crate::JsonTarget::Forwarded)
+        {
+            let mut fields = fields.clone();
+            for key in crate::json::FORWARDED_KEYS {
+                fields.push_entry(crate::JsonTarget::Forwarded, key, crate::TimeUnit::Seconds);
+            }
+            format.set_json_fields(fields)?;
+        }
         let rounds = format.masking_rounds();
         Ok(Redactor { format, rounds, masks, key })
     }
@@ -323,8 +339,10 @@ impl Redactor {
         match mask {
             Mask::Ip | Mask::IpHash => {
                 let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
-                let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
-                for span in fields.chain(forwarded.into_iter().flatten()) {
+                let forwarded: Vec<Range<usize>> = (spans.forwarded.iter().chain(&spans.json_forwarded))
+                    .flat_map(|span| list_items(&line[span.clone()], span.start))
+                    .collect();
+                for span in fields.chain(forwarded) {
                     match mask_ip(&mut line[span], mask, self.key.as_ref()) {
                         IpOutcome::Changed => changes.changed(mask),
                         IpOutcome::Unchanged => {}
@@ -370,7 +388,8 @@ impl Redactor {
 
     /// Where the fields to mask lie in `line`.
     fn spans(&self, format: &LogFormat, line: &[u8]) -> Result<Spans, LineError> {
-        let rec = format.parse_for_masking(line)?;
+        let mut forwarded = Vec::new();
+        let rec = format.parse_for_masking(line, &mut forwarded)?;
         let request = rec.request.and_then(|r| span_of(line, r));
         // The query of the target: after its first `?`.
         let uri = rec.uri.and_then(|u| span_of(line, u));
@@ -405,6 +424,7 @@ impl Redactor {
             ip: rec.ip.and_then(|ip| span_of(line, ip)),
             other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
             forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
+            json_forwarded: forwarded.into_iter().filter_map(|list| span_of(line, list)).collect(),
             user,
             query,
             target_query,
@@ -473,6 +493,8 @@ struct Spans {
     other_ip: Option<Range<usize>>,
     /// An `X-Forwarded-For` list of addresses.
     forwarded: Option<Range<usize>>,
+    /// The forwarded lists of a JSON line, every key's.
+    json_forwarded: Vec<Range<usize>>,
     user: Option<Range<usize>>,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,

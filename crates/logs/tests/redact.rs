@@ -505,3 +505,29 @@ fn repeated_fields_of_a_kind_are_all_masked() {
     // A line the format does not read is still an error, and untouched.
     assert!(r.redact_line(&mut b"1.2.3.4 9.9.9.9 200".to_vec()).is_err());
 }
+
+#[test]
+fn json_forwarded_keys_are_all_masked() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let mut line = br#"{"remote_addr":"10.0.0.2","http_x_forwarded_for":"203.0.113.45, 198.51.100.9","http_x_real_ip":"192.0.2.7","x_forwarded_for":"-","status":200}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"10.0.0.x","http_x_forwarded_for":"203.0.113.xx, 198.51.100.x","http_x_real_ip":"192.0.2.x","x_forwarded_for":"-","status":200}"#
+    );
+    assert_eq!(c.fields(Mask::Ip), 4);
+    // --json-field forwarded=KEY names other keys (nested ones too), in
+    // place of the defaults.
+    let mut fields = pagemill_logs::JsonFields::default();
+    fields.apply("forwarded=headers.xff").unwrap();
+    let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Ip], None).unwrap();
+    let mut line =
+        br#"{"remote_addr":"10.0.0.2","headers":{"xff":"203.0.113.45"},"http_x_real_ip":"192.0.2.7"}"#.to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"10.0.0.x","headers":{"xff":"203.0.113.xx"},"http_x_real_ip":"192.0.2.7"}"#
+    );
+    // Not read by the logs job: a line parses as before.
+    assert!(LogFormat::json().parse(br#"{"http_x_forwarded_for":{"a":1},"status":200}"#).is_ok());
+}
