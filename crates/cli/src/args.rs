@@ -280,15 +280,6 @@ pub enum Command {
     #[cfg(feature = "sql")]
     #[command(after_help = SQL_HELP)]
     Sql(SqlArgs),
-    /// `sql` in a build without the `sql` feature: a clear error saying how
-    /// to get it, not clap's "unrecognized subcommand".
-    #[cfg(not(feature = "sql"))]
-    #[command(hide = true, disable_help_flag = true)]
-    Sql {
-        /// Whatever followed.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<std::ffi::OsString>,
-    },
     /// Generate test and benchmark data.
     #[command(subcommand)]
     Gen(GenCommand),

@@ -31,6 +31,20 @@ fn main() -> ExitCode {
     // (`--help > /dev/full`) is an error, not a silent success.
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // `sql` in a build without it: say how to get it, not just that
+        // there is no such subcommand.
+        Err(e)
+            if cfg!(not(feature = "sql"))
+                && e.kind() == clap::error::ErrorKind::InvalidSubcommand
+                && e.get(clap::error::ContextKind::InvalidSubcommand).is_some_and(|v| v.to_string() == "sql") =>
+        {
+            let _ = writeln!(
+                std::io::stderr(),
+                "pagemill: error: this pagemill was built without SQL: build it with the `sql` feature \
+                 (cargo install --path crates/cli --features sql)"
+            );
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             let code = e.exit_code();
             match e.print().and_then(|()| std::io::stdout().flush()) {
@@ -82,7 +96,8 @@ fn main() -> ExitCode {
     // Binary output for a terminal is refused before the run, not after it.
     let output = match &cli.command {
         Command::Count(args) => Some(&args.output),
-        Command::Show(args) => Some(&args.output),
+        // `show --schema` prints text wherever -o points (`-` is stdout).
+        Command::Show(args) if !args.schema => Some(&args.output),
         Command::Features(args) => Some(&args.output),
         Command::Logs(args) => Some(&args.output),
         Command::Merge(args) => Some(&args.output),
@@ -108,11 +123,6 @@ fn run_command(cli: &Cli) -> anyhow::Result<()> {
         Command::Redact(args) => redact::redact(&cli.global, args),
         #[cfg(feature = "sql")]
         Command::Sql(args) => sql::sql(&cli.global, args),
-        #[cfg(not(feature = "sql"))]
-        Command::Sql { .. } => Err(anyhow::anyhow!(
-            "this pagemill was built without SQL: build it with the `sql` feature \
-             (cargo install --path crates/cli --features sql)"
-        )),
         Command::Gen(args) => commands::generate(&cli.global, args),
         Command::Demo(args) => commands::demo(&cli.global, args),
         Command::Completions { shell } => {

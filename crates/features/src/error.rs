@@ -154,7 +154,11 @@ impl fmt::Display for Error {
             Error::FloatKey(name) => {
                 write!(f, "field '{name}' is a float and cannot be a key (group by integer or byte-string fields)")
             }
-            Error::DuplicateColumn(name) => write!(f, "two output columns would be named '{name}'"),
+            Error::DuplicateColumn(name) => write!(
+                f,
+                "two output columns would be named '{name}' (a column named twice, or a name the header \
+                 repeats, which is suffixed with its index, meeting another column's name)"
+            ),
             Error::Sketch(e) => e.fmt(f),
             Error::Input(e) => e.fmt(f),
         }

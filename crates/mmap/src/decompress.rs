@@ -18,7 +18,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,11 +90,20 @@ pub(crate) enum Inflated {
     Owned(Vec<u8>),
 }
 
-/// A decoder of `kind` over `input`, reading it in 1 MiB pieces.
-pub(crate) fn decoder<'a>(kind: Compression, input: impl Read + Send + 'a) -> io::Result<Box<dyn Read + Send + 'a>> {
+/// A decoder of `kind` over `input` (of the input `name`, which warnings
+/// name), reading it in 1 MiB pieces.
+pub(crate) fn decoder<'a>(
+    kind: Compression,
+    input: impl Read + Send + 'a,
+    name: &str,
+) -> io::Result<Box<dyn Read + Send + 'a>> {
     let input = io::BufReader::with_capacity(1 << 20, input);
     Ok(match kind {
-        Compression::Gzip => Box::new(GzMembers { member: Some(flate2::bufread::GzDecoder::new(input)) }),
+        Compression::Gzip => {
+            let input: Box<dyn io::BufRead + Send + 'a> = Box::new(input);
+            let member = flate2::bufread::GzDecoder::new(Peek::new(input));
+            Box::new(GzMembers { member, name: name.to_string(), done: false })
+        }
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
     })
 }
@@ -131,51 +140,134 @@ pub(crate) fn read_all(reader: &mut dyn Read, hint: usize) -> io::Result<Vec<u8>
 
 /// A gzip decoder over every member of its input, as `gzip -d` reads a
 /// file: bytes after the last member that do not start another (zero
-/// padding, garbage) end the data with a warning, where a multi-member
-/// decoder took them for a damaged member ("invalid gzip header",
-/// "unexpected end of file").
-struct GzMembers<R: io::BufRead> {
-    member: Option<flate2::bufread::GzDecoder<R>>,
+/// padding, garbage) end the data with a warning naming the input, where a
+/// multi-member decoder took them for a damaged member ("invalid gzip
+/// header", "unexpected end of file"). One decoder is reset for each
+/// member (a new one per member made a file of one small member per line,
+/// as `gzip >>` appends write, half again as slow).
+struct GzMembers<'a> {
+    member: flate2::bufread::GzDecoder<Peek<Box<dyn io::BufRead + Send + 'a>>>,
+    name: String,
+    done: bool,
 }
 
-impl<R: io::BufRead> Read for GzMembers<R> {
+impl<'a> Read for GzMembers<'a> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let Some(member) = self.member.as_mut() else { return Ok(0) };
-            let n = member.read(buf)?;
+            if self.done {
+                return Ok(0);
+            }
+            let n = self.member.read(buf)?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
             // The member ended: another, the end, or bytes that are not gzip.
-            let mut input = self.member.take().expect("a member").into_inner();
-            let rest = input.fill_buf()?;
-            if rest.is_empty() {
-                return Ok(0);
-            }
-            if rest[0] == 0x1f && rest.get(1).is_none_or(|&b| b == 0x8b) {
-                self.member = Some(flate2::bufread::GzDecoder::new(input));
-                continue;
-            }
-            let mut trailing = 0u64;
-            loop {
-                let n = input.fill_buf()?.len();
-                if n == 0 {
-                    break;
+            let input = self.member.get_mut();
+            match input.peek(2)? {
+                [] => {
+                    self.done = true;
+                    return Ok(0);
                 }
-                input.consume(n);
-                trailing += n as u64;
+                // A lone 0x1f at the very end is a member cut short (an
+                // error, as for gzip -d).
+                [0x1f, 0x8b] | [0x1f] => {
+                    // One reset, handing the same input back (a reset
+                    // clears the inflate state: once per member).
+                    let placeholder: Box<dyn io::BufRead + Send + 'a> = Box::new(io::empty());
+                    let input = std::mem::replace(self.member.get_mut(), Peek::new(placeholder));
+                    self.member.reset(input);
+                }
+                _ => {
+                    let mut trailing = 0u64;
+                    loop {
+                        let n = input.fill_buf()?.len();
+                        if n == 0 {
+                            break;
+                        }
+                        input.consume(n);
+                        trailing += n as u64;
+                    }
+                    warn_trailing(&self.name, trailing);
+                    self.done = true;
+                    return Ok(0);
+                }
             }
-            log::warn!(
-                "{trailing} bytes after the last gzip member are not gzip data: ignored, as gzip -d ignores them"
-            );
-            return Ok(0);
+        }
+    }
+}
+
+/// Warn once per input (a head probe and the run decode it twice) that
+/// `trailing` bytes after its last gzip member were ignored.
+fn warn_trailing(name: &str, trailing: u64) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.iter().any(|n| n == name) {
+        warned.push(name.to_string());
+        log::warn!(
+            "{name}: {trailing} bytes after the last gzip member are not gzip data: ignored, as gzip -d ignores them"
+        );
+    }
+}
+
+/// A reader that can look a few bytes ahead across its inner reader's
+/// buffer refills (a `BufRead` shows only what its buffer holds: one byte,
+/// at a refill boundary).
+struct Peek<R> {
+    inner: R,
+    /// Bytes taken from `inner` by `peek`, not yet consumed.
+    ahead: Vec<u8>,
+}
+
+impl<R: io::BufRead> Peek<R> {
+    fn new(inner: R) -> Peek<R> {
+        Peek { inner, ahead: Vec::new() }
+    }
+
+    /// The next `n` bytes (fewer at the end), not consumed.
+    fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        if self.ahead.is_empty() && self.inner.fill_buf()?.len() >= n {
+            return Ok(&self.inner.fill_buf()?[..n]);
+        }
+        while self.ahead.len() < n {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let take = (n - self.ahead.len()).min(buf.len());
+            self.ahead.extend_from_slice(&buf[..take]);
+            self.inner.consume(take);
+        }
+        Ok(&self.ahead[..self.ahead.len().min(n)])
+    }
+}
+
+impl<R: io::BufRead> Read for Peek<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let buf = self.fill_buf()?;
+        let n = buf.len().min(out.len());
+        out[..n].copy_from_slice(&buf[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: io::BufRead> io::BufRead for Peek<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.ahead.is_empty() { self.inner.fill_buf() } else { Ok(&self.ahead) }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.ahead.is_empty() {
+            self.inner.consume(n);
+        } else {
+            self.ahead.drain(..n.min(self.ahead.len()));
         }
     }
 }
 
 /// Decompress all of `input` as `kind`.
-pub(crate) fn inflate(kind: Compression, input: impl Read + Send) -> io::Result<Inflated> {
-    let mut decoder = decoder(kind, input)?;
+pub(crate) fn inflate(kind: Compression, input: impl Read + Send, name: &str) -> io::Result<Inflated> {
+    let mut decoder = decoder(kind, input, name)?;
     match temporary_file() {
         Ok(file) => {
             let mut out = BufWriter::with_capacity(1 << 20, Spill(file));
@@ -284,7 +376,7 @@ impl<'a> Stream<'a> {
     pub(crate) fn new(name: &'a str, kind: Compression, file: &'a File, start: u64) -> io::Result<Stream<'a>> {
         let consumed = Arc::new(AtomicU64::new(0));
         let at = Counting { inner: At { file, pos: start }, consumed: consumed.clone() };
-        Ok(Stream { decoder: decoder(kind, at)?, consumed, name, kind: Some(kind) })
+        Ok(Stream { decoder: decoder(kind, at, name)?, consumed, name, kind: Some(kind) })
     }
 
     /// A stream over a pipe: `reader` (already decoding, for `kind`), whose
@@ -395,9 +487,20 @@ mod tests {
             e.write_all(text).unwrap();
             e.finish().unwrap()
         };
+        // Through the 1 MiB buffer, and through tiny ones, whose refills
+        // split member starts (`1f 8b`) and ends everywhere.
         let decode = |bytes: &[u8]| {
             let mut out = Vec::new();
-            decoder(Compression::Gzip, bytes).unwrap().read_to_end(&mut out).map(|_| out)
+            let whole = decoder(Compression::Gzip, bytes, "t.gz").unwrap().read_to_end(&mut out).map(|_| out);
+            for cap in [1, 2, 3, 5, 8] {
+                let input: Box<dyn BufRead + Send> = Box::new(io::BufReader::with_capacity(cap, bytes));
+                let member = flate2::bufread::GzDecoder::new(Peek::new(input));
+                let mut small = GzMembers { member, name: "t.gz".to_string(), done: false };
+                let mut out = Vec::new();
+                let got = small.read_to_end(&mut out).map(|_| out);
+                assert_eq!(got.as_ref().ok(), whole.as_ref().ok(), "buffer of {cap}");
+            }
+            whole
         };
         let (a, b) = (gz(b"a\n"), gz(b"b\n"));
         assert_eq!(decode(&[&a[..], &b].concat()).unwrap(), b"a\nb\n");
@@ -405,6 +508,13 @@ mod tests {
         // gzip -d gives it (it used to be "invalid gzip header").
         assert_eq!(decode(&[&a[..], &b, &[0; 1000]].concat()).unwrap(), b"a\nb\n");
         assert_eq!(decode(&[&a[..], b"garbage\n"].concat()).unwrap(), b"a\n");
+        // Garbage starting with 0x1f (but not 1f 8b) is garbage too.
+        assert_eq!(decode(&[&a[..], b"\x1f\x00garbage"].concat()).unwrap(), b"a\n");
+        // Empty members, and many members.
+        let empty = gz(b"");
+        assert_eq!(decode(&[&empty[..], &a, &empty, &b, &empty].concat()).unwrap(), b"a\nb\n");
+        let many: Vec<u8> = (0..50).flat_map(|_| a.clone()).collect();
+        assert_eq!(decode(&many).unwrap(), b"a\n".repeat(50));
         // A member cut short, first or later, is still an error.
         assert!(decode(&a[..a.len() - 3]).is_err());
         assert!(decode(&[&a[..], &b[..b.len() - 3]].concat()).is_err());

@@ -277,7 +277,7 @@ impl Source {
                 });
             }
             file.seek(io::SeekFrom::Start(start)).map_err(|source| Error::Read { name: name.clone(), source })?;
-            let data = inflate(kind, &file).map_err(|source| Error::Decompress {
+            let data = inflate(kind, &file, &name).map_err(|source| Error::Decompress {
                 name: name.clone(),
                 format: kind.name(),
                 source,
@@ -394,7 +394,7 @@ impl Source {
         let (head, rest): (Vec<u8>, Box<dyn Read + Send>) = match compression {
             Some(kind) => {
                 let input = io::Cursor::new(magic).chain(raw);
-                let decoded = decoder(kind, input).map_err(|e| read_error(&name, compression, e))?;
+                let decoded = decoder(kind, input, &name).map_err(|e| read_error(&name, compression, e))?;
                 (Vec::new(), decoded)
             }
             None => (magic, Box::new(raw)),
@@ -891,7 +891,7 @@ impl From<Inflated> for Data {
 fn inflate_owned(opts: &OpenOptions, name: &str, bytes: Vec<u8>) -> Result<(Data, Option<Compression>), Error> {
     match Compression::detect(&bytes) {
         Some(kind) if opts.decompress && opts.access == Access::ReadOnly => {
-            let data = inflate(kind, &bytes[..]).map_err(|source| Error::Decompress {
+            let data = inflate(kind, &bytes[..], name).map_err(|source| Error::Decompress {
                 name: name.to_string(),
                 format: kind.name(),
                 source,
