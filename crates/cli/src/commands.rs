@@ -665,6 +665,11 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
             write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }
         GenCommand::Records(args) => {
+            use std::io::IsTerminal;
+            // Binary records, like Arrow output, are no text for a terminal.
+            if args.output.as_deref().is_none_or(|p| p == Path::new("-")) && std::io::stdout().is_terminal() {
+                bail!("refusing to write binary records to a terminal; redirect stdout or use -o FILE");
+            }
             let generator = Records::new(args.rows, args.seed);
             write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }

@@ -476,6 +476,11 @@ fn binary_output_to_a_terminal_is_refused_before_the_run() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("refusing to write binary parquet output to a terminal"), "{text}");
     assert!(text.contains("rc=1") && !text.contains("finishing"), "{text}");
+    // Nor binary records from gen.
+    let command = format!("{bin} gen records --rows 3; echo rc=$?");
+    let out = Command::new("script").args(["-qec", &command, "/dev/null"]).stdin(Stdio::null()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refusing to write binary records to a terminal") && text.contains("rc=1"), "{text}");
     // `show --schema` writes text, to stdout with `-o -` too.
     let arrow = dir.path("r.arrow");
     assert!(run(&["count", &file.to_string(), "-o", arrow.to_str().unwrap()], None, None).status.success());
