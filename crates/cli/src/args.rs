@@ -460,7 +460,9 @@ Masks (--mask, comma-separated):
            --json-field forwarded=KEY,...)
   ip-hash  the same digits become letters g-v of a keyed hash of the address: one address, one
            pseudonym in every file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY;
-           at least 16 bytes, a trailing newline of the key file is dropped; no default key)
+           at least 16 bytes, a trailing newline of the key file is dropped; no default key).
+           A pseudonym, not encryption: many IPv4 addresses of one /24 reveal their last
+           octets without the key (see the README); use ip where that matters
   query    the request target's query string: every byte but & and = becomes x
   user     the user field (%u, $remote_user, JSON remote_user/user/user_id), unless it is -
 

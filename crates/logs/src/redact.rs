@@ -31,8 +31,12 @@
 //!   of this one. So one address gives the same text wherever it occurs, in
 //!   any file redacted with the same key; two addresses of one /24 (/48) get
 //!   different texts, sharing letters exactly as far as their digits agree
-//!   from the left (prefix-preserving, in the spirit of Crypto-PAn); and
-//!   without the key nobody can tell which address a text stands for. With
+//!   from the left (prefix-preserving, in the spirit of Crypto-PAn). It is
+//!   a pseudonym, not encryption: a decimal digit shifted modulo 16 takes
+//!   only 10 of the 16 letters at a position, so the letters seen across
+//!   many IPv4 addresses of one /24 narrow down (a whole /24 reveals) the
+//!   shifts, and so the digits, without the key (IPv6 digits take all 16).
+//!   Use [`Mask::Ip`] where the last octet must not be recoverable. With
 //!   the key, the mapping can be reversed: keep it as secret as the logs.
 //!   Because each letter needs only the digits to its left, and letters are
 //!   written right to left, a run killed inside an address leaves digits
