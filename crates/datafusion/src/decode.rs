@@ -69,6 +69,14 @@ pub(crate) trait Decoder: fmt::Debug + Send + Sync + 'static {
         scratch: &mut Scratch<'a>,
         malformed: &mut Malformed,
     ) -> bool;
+
+    /// The records `rec` is to be read as, if not itself: a delimited
+    /// record that a stray quote made of several lines is read line by
+    /// line (see `pagemill_features::stray_quote_lines`). `None` for most
+    /// records, and every record of other kinds.
+    fn recut<'a>(&self, _rec: &Record<'a>) -> Option<Vec<Record<'a>>> {
+        None
+    }
 }
 
 /// What one chunk's decoding needs besides the decoder.
@@ -220,25 +228,35 @@ pub(crate) fn decode_chunk(
         out.push(RecordBatch::try_new_with_options(Arc::clone(job.schema), arrays, &options)?);
         Ok(())
     };
-    for rec in records {
-        if rows >= job.limit {
-            break;
+    let mut lines = Vec::new();
+    'records: for rec in records {
+        // Most records are read as they are; one a stray quote joined, as
+        // its lines.
+        lines.clear();
+        match decoder.recut(&rec) {
+            Some(recut) => lines.extend(recut),
+            None => lines.push(rec),
         }
-        row.clear();
-        if !decoder.parse(rec, job.projection, &mut row, &mut scratch, malformed) {
-            continue;
-        }
-        if filtered && !row.iter().zip(job.projection).all(|(cell, &c)| job.filter.keep(c, cell.value())) {
-            continue;
-        }
-        for (col, cell) in cols.iter_mut().zip(row.drain(..)) {
-            col.push(cell, job.bytes);
-        }
-        rows += 1;
-        in_batch += 1;
-        if in_batch == job.batch_size {
-            flush(&mut cols, in_batch, out)?;
-            in_batch = 0;
+        for rec in lines.drain(..) {
+            if rows >= job.limit {
+                break 'records;
+            }
+            row.clear();
+            if !decoder.parse(rec, job.projection, &mut row, &mut scratch, malformed) {
+                continue;
+            }
+            if filtered && !row.iter().zip(job.projection).all(|(cell, &c)| job.filter.keep(c, cell.value())) {
+                continue;
+            }
+            for (col, cell) in cols.iter_mut().zip(row.drain(..)) {
+                col.push(cell, job.bytes);
+            }
+            rows += 1;
+            in_batch += 1;
+            if in_batch == job.batch_size {
+                flush(&mut cols, in_batch, out)?;
+                in_batch = 0;
+            }
         }
     }
     if in_batch > 0 {

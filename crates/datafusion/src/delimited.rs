@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pagemill_engine::Malformed;
-use pagemill_features::{DEFAULT_NULLS, Dialect, split_fields};
+use pagemill_features::{DEFAULT_NULLS, Dialect, split_fields, stray_quote_lines};
 use pagemill_mmap::Source;
 use pagemill_split::{AnyFormat, BOM, Csv, Lines, Record, RecordFormat};
 
@@ -85,6 +85,20 @@ fn parse_float(v: &[u8]) -> Option<f64> {
 }
 
 impl Decoder for DelimitedDecoder {
+    fn recut<'a>(&self, rec: &Record<'a>) -> Option<Vec<Record<'a>>> {
+        let quote = self.quote?;
+        memchr::memchr(b'\n', rec.bytes)?;
+        let mut fields = Vec::new();
+        if split_fields(rec.bytes, self.delimiter, self.quote, &mut fields).is_ok() {
+            return None;
+        }
+        let mut lines = Vec::new();
+        stray_quote_lines(rec.bytes, self.delimiter, quote, |start, end| {
+            lines.push(Record { offset: rec.offset + start, bytes: &rec.bytes[start..end] });
+        })
+        .then_some(lines)
+    }
+
     fn parse<'a>(
         &self,
         r: Record<'a>,

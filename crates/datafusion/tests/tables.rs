@@ -237,6 +237,22 @@ fn delimited_tables_match_the_features_job() {
     assert_eq!(u64s(&b, 6), distinct_want);
 }
 
+/// A quote inside an unquoted field spoils its own line, as in `pagemill
+/// features`: the lines RFC 4180 quoting joined to it are rows.
+#[test]
+fn a_stray_quote_spoils_only_its_line() {
+    let data = b"k,v\nx,9\na,5\" disk\nb,1\nc,2\"\nd,4\n";
+    for partitions in [1, 2] {
+        let table = PagemillTable::delimited(vec![source(data)], DelimitedOptions::new(Dialect::csv())).unwrap();
+        let b = concat(&query(&[("t", &table)], "SELECT k, v FROM t ORDER BY k", partitions));
+        assert_eq!(strings(&b, 0), ["b", "d", "x"]);
+        let m = table.take_malformed();
+        assert_eq!((m.total(), m.count("bad-quote")), (2, 2), "{m}");
+        let lines: Vec<u64> = m.samples().iter().map(|s| s.line).collect();
+        assert_eq!(lines, [3, 5], "{m}");
+    }
+}
+
 #[test]
 fn delimited_quoting_nulls_and_bad_fields() {
     let data = b"id,name,score\n1,\"a, \"\"quoted\"\" name\",1.5\n2,\"two\nlines\",NA\n3,plain,oops\n4,short\n5,,2\n";

@@ -128,7 +128,7 @@ pub fn split_fields<'a>(
 /// False, and no line handed out, when the record ends inside such a field
 /// (the bytes give no clear cut). Two passes, no list of lines: a record
 /// can be the rest of a large input.
-pub(crate) fn stray_quote_lines(record: &[u8], delimiter: u8, quote: u8, mut line: impl FnMut(usize, usize)) -> bool {
+pub fn stray_quote_lines(record: &[u8], delimiter: u8, quote: u8, mut line: impl FnMut(usize, usize)) -> bool {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         FieldStart,

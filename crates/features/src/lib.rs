@@ -82,7 +82,7 @@ mod walk;
 
 pub use crate::brc::{BRC_PARTIAL, Brc, BrcPartial, BrcResult, BrcStats, StationStats, parse_tenths};
 pub use crate::error::Error;
-pub use crate::field::{FieldError, RawField, split_fields};
+pub use crate::field::{FieldError, RawField, split_fields, stray_quote_lines};
 pub use crate::general::{Features, FeaturesPartial, suggested_chunk_size};
 pub use crate::partial::{FEATURES_PARTIAL, PARTIAL_KEY, PARTIAL_SPEC_KEY, merge_partial_batches, merge_partials};
 pub use crate::spec::{
