@@ -43,7 +43,8 @@ fn main() -> ExitCode {
                 "pagemill: error: this pagemill was built without SQL: build it with the `sql` feature \
                  (cargo install --path crates/cli --features sql)"
             );
-            return ExitCode::FAILURE;
+            // The status of the usage error it replaces.
+            return ExitCode::from(2);
         }
         Err(e) => {
             let code = e.exit_code();

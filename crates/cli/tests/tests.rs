@@ -494,5 +494,8 @@ fn binary_output_to_a_terminal_is_refused_before_the_run() {
 #[cfg(not(feature = "sql"))]
 #[test]
 fn sql_without_the_feature_says_how_to_get_it() {
-    assert_one_line_error(&run(&["sql", "SELECT 1", "-t", "t=x.csv"], None, None), "--features sql");
+    let out = run(&["sql", "SELECT 1", "-t", "t=x.csv"], None, None);
+    assert_eq!(out.status.code(), Some(2), "a usage error's status");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().count() == 1 && err.contains("--features sql"), "{err}");
 }
