@@ -266,13 +266,19 @@ impl LogFormat {
     /// masked.
     /// The values of a JSON line's forwarded keys (all of them: a record
     /// keeps one) go to `forwarded`; a text format's list is the record's.
+    /// For a text line, `end` gets where the fields the format names end
+    /// (see `Plan::parse_to_end`); for JSON it stays `None`.
     pub(crate) fn parse_for_masking<'a>(
         &self,
         line: &'a [u8],
         forwarded: &mut Vec<&'a [u8]>,
+        end: &mut Option<usize>,
     ) -> Result<LogRecord<'a>, LineError> {
         match &self.kind {
-            Kind::Text(..) => self.parse_with(line, false),
+            Kind::Text(p, _) => crate::record::by_value(|rec| {
+                *end = Some(p.parse_to_end(line, false, rec)?);
+                Ok(())
+            }),
             Kind::Json(f) => f.parse_text(line, forwarded),
         }
     }

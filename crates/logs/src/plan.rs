@@ -689,6 +689,19 @@ impl Plan {
         want_time: bool,
         rec: &mut LogRecord<'a>,
     ) -> Result<(), LineError> {
+        self.parse_to_end(line, want_time, rec).map(drop)
+    }
+
+    /// [`parse_into`](Plan::parse_into), giving where the fields the
+    /// format names end: the text after is what it does not name (fields a
+    /// server appends; a list a preset ignores).
+    #[inline]
+    pub(crate) fn parse_to_end<'a>(
+        &self,
+        line: &'a [u8],
+        want_time: bool,
+        rec: &mut LogRecord<'a>,
+    ) -> Result<usize, LineError> {
         match self.parse_own(line, want_time, rec) {
             // Not a line whose fallback's last field is followed by a quoted
             // field this plan could not read (for `main`, a broken list):
@@ -700,11 +713,11 @@ impl Plan {
                 Some(f) => {
                     let end = f.parse_own(line, want_time, rec)?;
                     let rest = line.get(end..).unwrap_or_default();
-                    if rest.trim_ascii_start().starts_with(b"\"") { Err(LineError::Mismatch) } else { Ok(()) }
+                    if rest.trim_ascii_start().starts_with(b"\"") { Err(LineError::Mismatch) } else { Ok(end) }
                 }
                 None => Err(LineError::Mismatch),
             },
-            parsed => parsed.map(drop),
+            parsed => parsed,
         }
     }
 

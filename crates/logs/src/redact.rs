@@ -24,6 +24,10 @@
 //!   a JSON line's `http_x_forwarded_for`, `x_forwarded_for`,
 //!   `http_x_real_ip` and `x_real_ip` keys (or those `--json-field
 //!   forwarded=KEY` names: [`JsonTarget::Forwarded`](crate::JsonTarget::Forwarded)).
+//!   In a text line, every address in the text after the fields the format
+//!   names is masked too (a preset reads up to its last field and ignores
+//!   the rest, which may be an `X-Forwarded-For` list appended to it); the
+//!   other words there are left and not counted.
 //! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
 //!   pseudonym of the address: the letter of each masked digit is that
 //!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
@@ -325,12 +329,26 @@ impl Redactor {
         // lines another plan may read, have no repeats).
         let rounds: Vec<Spans> = self.rounds.iter().filter_map(|f| self.spans(f, line).ok()).collect();
         let all = if self.rounds.is_empty() { std::slice::from_ref(&first) } else { &rounds[..] };
+        // Text after the fields the format names (a server's extra fields;
+        // an X-Forwarded-For list a preset does not read, as `timed` or
+        // `combined` with `"$http_x_forwarded_for"` appended): its
+        // addresses are masked too.
+        let tail = first.end;
         let mut changes = Changes { lines: 1, ..Changes::default() };
         let mut any = false;
         for &mask in &self.masks {
             let before = changes.fields(mask);
             for spans in all {
                 self.apply(mask, spans, line, &mut changes);
+            }
+            if let (Mask::Ip | Mask::IpHash, Some(end)) = (mask, tail) {
+                for span in tail_items(&line[end..], end) {
+                    // Words that are no address (a request id, a time) are
+                    // not counted: the format does not say they should be.
+                    if let IpOutcome::Changed = mask_ip(&mut line[span], mask, self.key.as_ref()) {
+                        changes.changed(mask);
+                    }
+                }
             }
             any |= changes.fields(mask) > before;
         }
@@ -393,7 +411,8 @@ impl Redactor {
     /// Where the fields to mask lie in `line`.
     fn spans(&self, format: &LogFormat, line: &[u8]) -> Result<Spans, LineError> {
         let mut forwarded = Vec::new();
-        let rec = format.parse_for_masking(line, &mut forwarded)?;
+        let mut end = None;
+        let rec = format.parse_for_masking(line, &mut forwarded, &mut end)?;
         let request = rec.request.and_then(|r| span_of(line, r));
         // The query of the target: after its first `?`.
         let uri = rec.uri.and_then(|u| span_of(line, u));
@@ -429,6 +448,7 @@ impl Redactor {
             other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
             forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
             json_forwarded: forwarded.into_iter().filter_map(|list| span_of(line, list)).collect(),
+            end,
             user,
             query,
             target_query,
@@ -499,6 +519,8 @@ struct Spans {
     forwarded: Option<Range<usize>>,
     /// The forwarded lists of a JSON line, every key's.
     json_forwarded: Vec<Range<usize>>,
+    /// Where a text line's named fields end.
+    end: Option<usize>,
     user: Option<Range<usize>>,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,
@@ -522,6 +544,23 @@ fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
             items.push(start + from + lead..start + end - trail);
         }
         from = end + 1;
+    }
+    items
+}
+
+/// The words of `tail`, the text of a line after its named fields, which
+/// starts at `start` in the line: what lies between spaces, tabs, quotes
+/// and commas (so each item of a list, quoted or not).
+fn tail_items(tail: &[u8], start: usize) -> Vec<Range<usize>> {
+    let mut items = Vec::new();
+    let mut from = 0;
+    for (i, b) in tail.iter().copied().enumerate().chain([(tail.len(), b' ')]) {
+        if matches!(b, b' ' | b'\t' | b'"' | b',') {
+            if i > from {
+                items.push(start + from..start + i);
+            }
+            from = i + 1;
+        }
     }
     items
 }

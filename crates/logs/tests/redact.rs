@@ -531,3 +531,30 @@ fn json_forwarded_keys_are_all_masked() {
     // Not read by the logs job: a line parses as before.
     assert!(LogFormat::json().parse(br#"{"http_x_forwarded_for":{"a":1},"status":200}"#).is_ok());
 }
+
+#[test]
+fn addresses_after_the_named_fields_are_masked() {
+    // `timed` with the forwarded list appended: the preset reads up to the
+    // request time and ignores the rest, which held the list in clear.
+    let line = br#"203.0.113.1 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "ua" 0.004 "198.51.100.77, 192.0.2.99" req-1.5 [2001:db8:1:2::5]:443"#;
+    for format in [LogFormat::timed(), LogFormat::combined()] {
+        let r = Redactor::new(format.clone(), &[Mask::Ip], None).unwrap();
+        let mut redacted = line.to_vec();
+        let c = r.redact_line(&mut redacted).unwrap();
+        let text = String::from_utf8(redacted.clone()).unwrap();
+        assert!(
+            text.ends_with(r#" "198.51.100.xx, 192.0.2.xx" req-1.5 [2001:db8:1:x::x]:443"#)
+                && text.starts_with("203.0.113.x "),
+            "{format}: {text}"
+        );
+        // The address field and three in the tail; the other words are not
+        // counted as addresses left.
+        assert_eq!((c.fields(Mask::Ip), c.not_ip), (4, 0), "{format}");
+        assert_eq!(r.redact_line(&mut redacted).unwrap().lines_changed, 0, "idempotent");
+    }
+    // A line the format does not read is untouched and reported, as before.
+    let r = Redactor::new(LogFormat::timed(), &[Mask::Ip], None).unwrap();
+    let mut junk = b"not a log line 192.0.2.1".to_vec();
+    assert!(r.redact_line(&mut junk).is_err());
+    assert_eq!(junk, b"not a log line 192.0.2.1");
+}
