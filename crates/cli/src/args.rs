@@ -465,7 +465,8 @@ Masks (--mask, comma-separated):
            A pseudonym, not encryption: many IPv4 addresses of one /24 reveal their last
            octets without the key (see the README); use ip where that matters
   query    the request target's query string: every byte but & and = becomes x
-  user     the user field (%u, $remote_user, JSON remote_user/user/user_id), unless it is -
+  user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
+           present), unless it is -
 
 Guarantees: the file keeps its length and every byte outside the masked fields; lines that
 do not parse are left as they are and reported (kind, byte offset, sample; --strict refuses

@@ -264,14 +264,15 @@ impl LogFormat {
     /// for its text fields alone, so that a mistyped number (an object
     /// where the status belongs) does not keep its addresses from being
     /// masked.
-    /// The values of a JSON line's forwarded keys (all of them: a record
-    /// keeps one) go to `forwarded`; a text format's list is the record's.
+    /// Every value of a JSON line's keys of the targets the redactor masks
+    /// (all of them: a record keeps one key's) goes to `every`; a text
+    /// format's fields are the record's (see `masking_rounds`).
     /// For a text line, `end` gets where the fields the format names end
     /// (see `Plan::parse_to_end`); for JSON it stays `None`.
     pub(crate) fn parse_for_masking<'a>(
         &self,
         line: &'a [u8],
-        forwarded: &mut Vec<&'a [u8]>,
+        every: &mut Vec<(crate::JsonTarget, &'a [u8])>,
         end: &mut Option<usize>,
     ) -> Result<LogRecord<'a>, LineError> {
         match &self.kind {
@@ -279,7 +280,7 @@ impl LogFormat {
                 *end = Some(p.parse_to_end(line, false, rec)?);
                 Ok(())
             }),
-            Kind::Json(f) => f.parse_text(line, forwarded),
+            Kind::Json(f) => f.parse_text(line, every),
         }
     }
 

@@ -458,7 +458,7 @@ impl JsonFields {
         want: Want,
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
-        forwarded: Option<&mut Vec<&'a [u8]>>,
+        every: Option<&mut Vec<(JsonTarget, &'a [u8])>>,
     ) -> Result<(), LineError> {
         let mut s = Scanner { b: line, p: 0 };
         s.ws();
@@ -470,7 +470,8 @@ impl JsonFields {
             ranks: [u8::MAX; TARGETS],
             units: [TimeUnit::Seconds; TARGETS],
             other_ip: None,
-            forwarded: Vec::new(),
+            every: Vec::new(),
+            collect: matches!(want, Want::Text),
         };
         let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         s.object(self, shape, &mut path, 0, &mut found)?;
@@ -481,9 +482,11 @@ impl JsonFields {
         match want {
             Want::Text => {
                 found.text_fields(rec);
-                if let Some(out) = forwarded {
-                    out.extend(found.forwarded.iter().filter_map(|v| match v {
-                        Value::Str(b) => dash_none(b),
+                if let Some(out) = every {
+                    out.extend(found.every.iter().filter_map(|&(t, v)| match v {
+                        Value::Str(b) => Some((t, dash_none(b)?)),
+                        // A numeric user id is a user too.
+                        Value::Bare(b) if t == JsonTarget::User => Some((t, b)),
                         _ => None,
                     }));
                 }
@@ -496,14 +499,15 @@ impl JsonFields {
     /// Parse one JSON line for its text fields alone (addresses, user,
     /// request, query...): time, status, size and duration are neither read
     /// nor checked, so a line is refused only if it is not JSON. What the
-    /// redactor masks by; every forwarded value (a string, not `-`) goes to
-    /// `forwarded`.
+    /// redactor masks by; every value (a string, not `-`; or a numeric
+    /// user) of every key present of the targets it masks (address,
+    /// forwarded, user, query, target, request) goes to `every`.
     pub(crate) fn parse_text<'a>(
         &self,
         line: &'a [u8],
-        forwarded: &mut Vec<&'a [u8]>,
+        every: &mut Vec<(JsonTarget, &'a [u8])>,
     ) -> Result<LogRecord<'a>, LineError> {
-        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some(forwarded)))
+        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some(every)))
     }
 }
 
@@ -587,9 +591,11 @@ struct Found<'a> {
     /// The first address of another key than the one kept (Caddy's
     /// `remote_ip` beside `client_ip`): for redact to mask too.
     other_ip: Option<Value<'a>>,
-    /// Every forwarded value (no key ranks before another: the redactor
-    /// masks them all). Empty, unallocated, unless forwarded keys are read.
-    forwarded: Vec<Value<'a>>,
+    /// For the redactor (`collect`): every value of a target it masks, of
+    /// every key present (a record keeps one key's; forwarded values have no
+    /// rank at all). Empty, unallocated, otherwise.
+    every: Vec<(JsonTarget, Value<'a>)>,
+    collect: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -946,8 +952,21 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
     for h in hits {
         if at_path(fields, h, path) {
             let t = h.target as usize;
+            if found.collect
+                && matches!(
+                    h.target,
+                    JsonTarget::Ip
+                        | JsonTarget::Forwarded
+                        | JsonTarget::User
+                        | JsonTarget::Query
+                        | JsonTarget::Uri
+                        | JsonTarget::Request
+                )
+            {
+                found.every.push((h.target, value));
+            }
             if t == JsonTarget::Forwarded as usize {
-                found.forwarded.push(value);
+                // Read for the redactor alone.
             } else if h.rank < found.ranks[t] {
                 found.ranks[t] = h.rank;
                 let before = found.values[t].replace(value);

@@ -75,9 +75,9 @@
 //! a line that is not JSON is left as it is.) For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line), and
-//! for queries the request line too, and for addresses a second key of the
-//! list as well (Caddy's `remote_ip` beside `client_ip`), and every
-//! forwarded key present; other keys holding the same kind of data are not
+//! every other key of the target's list present too (Caddy's `remote_ip`
+//! beside `client_ip`, `user` beside `remote_user`, `query_string` beside
+//! `args`, `uri` beside `request_uri`), and every forwarded key present; other keys holding the same kind of data are not
 //! (nginx's `realip_remote_addr`, Traefik's `ClientAddr`: adding them to the
 //! default address keys would change the spec of JSON partials, so that
 //! older ones no longer merge; the forwarded keys are added by the redactor
@@ -94,7 +94,8 @@ use siphasher::sip128::{Hasher128, SipHasher24};
 
 use crate::error::Error;
 use crate::format::LogFormat;
-use crate::record::LineError;
+use crate::json::JsonTarget;
+use crate::record::{LineError, LogRecord};
 
 /// One kind of field to anonymise. See the [module documentation](self) for
 /// the exact rules.
@@ -395,6 +396,9 @@ impl Redactor {
                 }
             }
         }
+        for more in &spans.more {
+            self.apply(mask, more, line, changes);
+        }
     }
 
     /// Mask a whole field value at `span` of `line`, bytes in `keep` aside
@@ -410,50 +414,43 @@ impl Redactor {
 
     /// Where the fields to mask lie in `line`.
     fn spans(&self, format: &LogFormat, line: &[u8]) -> Result<Spans, LineError> {
-        let mut forwarded = Vec::new();
+        let mut every = Vec::new();
         let mut end = None;
-        let rec = format.parse_for_masking(line, &mut forwarded, &mut end)?;
-        let request = rec.request.and_then(|r| span_of(line, r));
-        // The query of the target: after its first `?`.
-        let uri = rec.uri.and_then(|u| span_of(line, u));
-        let target_query = uri.clone().and_then(|uri| {
-            let q = memchr::memchr(b'?', &line[uri.clone()])?;
-            Some(uri.start + q + 1..uri.end)
-        });
-        // A request line that does not split into method, target and
-        // protocol (`get /a?b HTTP/1.1`, a fourth word) has no target, but
-        // its query is still the client's: from the `?` after the first
-        // word up to the protocol (or the end, masking too much rather than
-        // too little).
-        let inside = |r: &Range<usize>| uri.as_ref().is_some_and(|u| r.start <= u.start && u.end <= r.end);
-        let query = request.filter(|r| !inside(r)).and_then(|r| {
-            let text = &line[r.clone()];
-            let target = memchr::memchr2(b' ', b'\t', text).map_or(0, |i| i + 1);
-            let q = target + memchr::memchr(b'?', &text[target..])?;
-            let end = [&b" HTTP/"[..], b"\tHTTP/", b" HTTP\\/"]
-                .iter()
-                .filter_map(|p| memchr::memmem::find(&text[q..], p))
-                .min()
-                .map_or(text.len(), |i| q + i);
-            Some(r.start + q + 1..r.start + end)
-        });
-        let query_field = rec.query.and_then(|q| {
-            let span = span_of(line, q)?;
-            // Apache's `%q` writes the `?` itself: keep it, as in a target.
-            Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
-        });
-        let user = rec.user.and_then(|u| span_of(line, u));
-        Ok(Spans {
-            ip: rec.ip.and_then(|ip| span_of(line, ip)),
-            other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
-            forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
-            json_forwarded: forwarded.into_iter().filter_map(|list| span_of(line, list)).collect(),
-            end,
-            user,
-            query,
-            target_query,
-            query_field,
-        })
+        let rec = format.parse_for_masking(line, &mut every, &mut end)?;
+        let mut spans = spans_of(&rec, line);
+        spans.end = end;
+        // A JSON line: every key of each target, not only the one (or, for
+        // addresses, two) the record keeps. Masking a field twice changes
+        // nothing the second time; an address the record holds is left out,
+        // so a value that is no address is not counted twice.
+        let held = [spans.ip.clone(), spans.other_ip.clone()];
+        // The value the record kept for a target: no second look.
+        let kept = |v: Option<&[u8]>, value: &[u8]| v.is_some_and(|v| std::ptr::eq(v, value));
+        for (target, value) in every {
+            let mut one = LogRecord::default();
+            match target {
+                JsonTarget::Forwarded => {
+                    spans.json_forwarded.extend(span_of(line, value));
+                    continue;
+                }
+                JsonTarget::Ip if held.contains(&span_of(line, value)) => continue,
+                JsonTarget::User if kept(rec.user, value) => continue,
+                JsonTarget::Query if kept(rec.query, value) => continue,
+                JsonTarget::Uri if kept(rec.uri, value) => continue,
+                JsonTarget::Request if kept(rec.request, value) => continue,
+                JsonTarget::Ip => one.ip = Some(value),
+                JsonTarget::User => one.user = Some(value),
+                JsonTarget::Query => one.query = Some(value),
+                JsonTarget::Uri => one.uri = Some(value),
+                JsonTarget::Request => {
+                    one.request = Some(value);
+                    (one.method, one.uri, one.protocol) = crate::record::split_request(value);
+                }
+                _ => continue,
+            }
+            spans.more.push(spans_of(&one, line));
+        }
+        Ok(spans)
     }
 
     /// Redact every line of `chunk` (whole lines, as planned by
@@ -521,6 +518,9 @@ struct Spans {
     json_forwarded: Vec<Range<usize>>,
     /// Where a text line's named fields end.
     end: Option<usize>,
+    /// The fields of a JSON line's other keys of each target (a record
+    /// keeps one key's).
+    more: Vec<Spans>,
     user: Option<Range<usize>>,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,
@@ -546,6 +546,52 @@ fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
         from = end + 1;
     }
     items
+}
+
+/// Where the fields of `rec`, parsed from `line`, lie in it.
+fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
+    let request = rec.request.and_then(|r| span_of(line, r));
+    // The query of the target: after its first `?`.
+    let uri = rec.uri.and_then(|u| span_of(line, u));
+    let target_query = uri.clone().and_then(|uri| {
+        let q = memchr::memchr(b'?', &line[uri.clone()])?;
+        Some(uri.start + q + 1..uri.end)
+    });
+    // A request line that does not split into method, target and
+    // protocol (`get /a?b HTTP/1.1`, a fourth word) has no target, but
+    // its query is still the client's: from the `?` after the first
+    // word up to the protocol (or the end, masking too much rather than
+    // too little).
+    let inside = |r: &Range<usize>| uri.as_ref().is_some_and(|u| r.start <= u.start && u.end <= r.end);
+    let query = request.filter(|r| !inside(r)).and_then(|r| {
+        let text = &line[r.clone()];
+        let target = memchr::memchr2(b' ', b'\t', text).map_or(0, |i| i + 1);
+        let q = target + memchr::memchr(b'?', &text[target..])?;
+        let end = [&b" HTTP/"[..], b"\tHTTP/", b" HTTP\\/"]
+            .iter()
+            .filter_map(|p| memchr::memmem::find(&text[q..], p))
+            .min()
+            .map_or(text.len(), |i| q + i);
+        Some(r.start + q + 1..r.start + end)
+    });
+    let query_field = rec.query.and_then(|q| {
+        let span = span_of(line, q)?;
+        // Apache's `%q` writes the `?` itself: keep it, as in a target.
+        Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
+    });
+    let user = rec.user.and_then(|u| span_of(line, u));
+    Spans {
+        ip: rec.ip.and_then(|ip| span_of(line, ip)),
+        other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
+        forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
+        json_forwarded: Vec::new(),
+        end: None,
+        more: Vec::new(),
+        user,
+        query,
+        target_query,
+        query_field,
+    }
 }
 
 /// The words of `tail`, the text of a line after its named fields, which

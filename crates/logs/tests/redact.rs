@@ -558,3 +558,27 @@ fn addresses_after_the_named_fields_are_masked() {
     assert!(r.redact_line(&mut junk).is_err());
     assert_eq!(junk, b"not a log line 192.0.2.1");
 }
+
+#[test]
+fn every_json_key_of_a_masked_target_is_masked() {
+    // A record keeps one key's value per target (two for addresses): the
+    // others were left in clear.
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip, Mask::User, Mask::Query], None).unwrap();
+    let mut line = br#"{"remote_addr":"203.0.113.45","client_ip":"198.51.100.7","ip":"192.0.2.8","remote_user":"alice","user":"bob","user_id":42,"request":"GET /a?s=1 HTTP/1.1","args":"a=1","query_string":"qs=2","request_uri":"/b?ru=1","uri":"/c?u=2","url":"/d?url=3","status":200}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line.clone()).unwrap(),
+        r#"{"remote_addr":"203.0.113.xx","client_ip":"198.51.100.x","ip":"192.0.2.x","remote_user":"xxxxx","user":"xxx","user_id":99,"request":"GET /a?x=x HTTP/1.1","args":"x=x","query_string":"xx=x","request_uri":"/b?xx=x","uri":"/c?x=x","url":"/d?xxx=x","status":200}"#
+    );
+    assert_eq!((c.fields(Mask::Ip), c.fields(Mask::User), c.not_ip), (3, 3, 0));
+    assert_eq!(r.redact_line(&mut line).unwrap().lines_changed, 0, "idempotent");
+    // A key repeated, and a value that is no address counted once.
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let mut line = br#"{"remote_addr":"203.0.113.1","remote_addr":"203.0.113.2","client_ip":"unknown"}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"203.0.113.x","remote_addr":"203.0.113.x","client_ip":"unknown"}"#
+    );
+    assert_eq!((c.fields(Mask::Ip), c.not_ip), (2, 1));
+}
