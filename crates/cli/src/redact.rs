@@ -227,6 +227,16 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
     };
     report_malformed(&name, &malformed);
     eprint_lines(&format!("pagemill: {}", summary(&name, mode, &changes, redactor.masks())));
+    // Every access log line has a client: none found means the format does
+    // not say where (JSON keys that are none of the defaults, say), and the
+    // addresses were left in clear.
+    let ip = redactor.masks().iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
+    if ip && changes.addresses == 0 && changes.lines > changes.malformed {
+        eprint_lines(&format!(
+            "pagemill: warning: {name}: no client address found in any line: if the lines hold one, name \
+             its field (--log-format, or --json-field ip=KEY for JSON)"
+        ));
+    }
     Ok(())
 }
 

@@ -219,3 +219,24 @@ fn refusals() {
     std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]).unwrap();
     assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&gz)]).contains("compressed"));
 }
+
+/// A run that finds no client address in any line (JSON keys that are
+/// none of the defaults) warns instead of passing the addresses in
+/// silence; a rerun over masked lines finds them and does not.
+#[test]
+fn no_address_found_is_a_warning() {
+    let dir = Dir::new("no-address");
+    let gcp = dir.file("gcp.jsonl", b"{\"httpRequest\":{\"remoteIp\":\"203.0.113.4\"},\"status\":200}\n");
+    let out = run(&["redact", "--mask", "ip", "-o", "-", s(&gcp)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("warning") && err.contains("no client address found"), "{err}");
+    let out = run(&["redact", "--mask", "ip", "-o", "-", "--json-field", "ip=httpRequest.remoteIp", s(&gcp)]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"httpRequest\":{\"remoteIp\":\"203.0.113.x\"},\"status\":200}\n"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    let masked = dir.file("masked.jsonl", &out.stdout);
+    let out = run(&["redact", "--mask", "ip", "-o", "-", "--json-field", "ip=httpRequest.remoteIp", s(&masked)]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "a rerun finds the masked addresses");
+}

@@ -206,6 +206,10 @@ pub struct Changes {
     /// Client-address fields that are not an IP address (host names,
     /// zoned addresses), left as they are.
     pub not_ip: u64,
+    /// Client addresses found, masked now or before, or not an IP: none in
+    /// a whole file means the format does not name them (a JSON log whose
+    /// keys are none of the defaults, say).
+    pub addresses: u64,
     fields: [u64; 4],
     lines_with: [u64; 4],
 }
@@ -232,6 +236,7 @@ impl Changes {
         self.lines_changed += other.lines_changed;
         self.malformed += other.malformed;
         self.not_ip += other.not_ip;
+        self.addresses += other.addresses;
         for i in 0..MASKS.len() {
             self.fields[i] += other.fields[i];
             self.lines_with[i] += other.lines_with[i];
@@ -346,8 +351,13 @@ impl Redactor {
                 for span in tail_items(&line[end..], end) {
                     // Words that are no address (a request id, a time) are
                     // not counted: the format does not say they should be.
-                    if let IpOutcome::Changed = mask_ip(&mut line[span], mask, self.key.as_ref()) {
-                        changes.changed(mask);
+                    match mask_ip(&mut line[span], mask, self.key.as_ref()) {
+                        IpOutcome::Changed => {
+                            changes.addresses += 1;
+                            changes.changed(mask);
+                        }
+                        IpOutcome::Unchanged => changes.addresses += 1,
+                        IpOutcome::NotIp => {}
                     }
                 }
             }
@@ -366,6 +376,7 @@ impl Redactor {
                     .flat_map(|span| list_items(&line[span.clone()], span.start))
                     .collect();
                 for span in fields.chain(forwarded) {
+                    changes.addresses += 1;
                     match mask_ip(&mut line[span], mask, self.key.as_ref()) {
                         IpOutcome::Changed => changes.changed(mask),
                         IpOutcome::Unchanged => {}
