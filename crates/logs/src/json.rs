@@ -865,6 +865,14 @@ impl<'a> Scanner<'a> {
                     if first && matches!(self.b.get(self.p), Some(b'"')) {
                         let v = self.string()?;
                         offer(fields, hits, &path[..depth], Value::Str(v), found);
+                    } else if found.collect && matches!(self.b.get(self.p), Some(b'"')) {
+                        // For the redactor, the later strings too
+                        // (`"X-Forwarded-For": ["a", "b"]`).
+                        if first {
+                            offer_other(fields, hits, &path[..depth], found);
+                        }
+                        let v = self.string()?;
+                        collect_more(fields, hits, &path[..depth], Value::Str(v), found);
                     } else {
                         if first {
                             offer_other(fields, hits, &path[..depth], found);
@@ -952,17 +960,7 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
     for h in hits {
         if at_path(fields, h, path) {
             let t = h.target as usize;
-            if found.collect
-                && matches!(
-                    h.target,
-                    JsonTarget::Ip
-                        | JsonTarget::Forwarded
-                        | JsonTarget::User
-                        | JsonTarget::Query
-                        | JsonTarget::Uri
-                        | JsonTarget::Request
-                )
-            {
+            if found.collect && masked_target(h.target) {
                 found.every.push((h.target, value));
             }
             if t == JsonTarget::Forwarded as usize {
@@ -979,6 +977,32 @@ fn offer<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>
             }
         }
     }
+}
+
+/// For the redactor: hand `value` (a later string of an array) to every
+/// masked target whose candidate path is `path`, past the ranks a record
+/// keeps.
+#[inline(never)]
+fn collect_more<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Value<'a>, found: &mut Found<'a>) {
+    for h in hits {
+        if at_path(fields, h, path) && masked_target(h.target) {
+            found.every.push((h.target, value));
+        }
+    }
+}
+
+/// The targets whose every value the redactor masks.
+#[inline(always)]
+fn masked_target(t: JsonTarget) -> bool {
+    matches!(
+        t,
+        JsonTarget::Ip
+            | JsonTarget::Forwarded
+            | JsonTarget::User
+            | JsonTarget::Query
+            | JsonTarget::Uri
+            | JsonTarget::Request
+    )
 }
 
 /// Whether candidate `h`, whose last segment matched in the name table, is

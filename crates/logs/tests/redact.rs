@@ -582,3 +582,19 @@ fn every_json_key_of_a_masked_target_is_masked() {
     );
     assert_eq!((c.fields(Mask::Ip), c.not_ip), (2, 1));
 }
+
+#[test]
+fn every_string_of_a_json_array_is_masked() {
+    // Caddy logs headers as arrays; only the first element was read.
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let mut line = br#"{"remote_addr":"203.0.113.45","x_forwarded_for":["198.51.100.7","192.0.2.8"],"http_x_real_ip":[null,"198.51.100.2"]}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"203.0.113.xx","x_forwarded_for":["198.51.100.x","192.0.2.x"],"http_x_real_ip":[null,"198.51.100.x"]}"#
+    );
+    assert_eq!(c.fields(Mask::Ip), 4);
+    // The logs job still reads a header array's first string.
+    let rec = LogFormat::json().parse(br#"{"status":200,"user_agent":["curl/8","x"]}"#).unwrap();
+    assert_eq!(rec.user_agent, Some(&b"curl/8"[..]));
+}
