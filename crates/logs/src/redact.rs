@@ -434,22 +434,31 @@ impl Redactor {
         // addresses, two) the record keeps. Masking a field twice changes
         // nothing the second time; an address the record holds is left out,
         // so a value that is no address is not counted twice.
-        let held = [spans.ip.clone(), spans.other_ip.clone()];
+        // Addresses already taken, so that a value named twice (two
+        // candidates of one key, an address key that is also a forwarded
+        // one) is looked at once.
+        let mut seen: Vec<Range<usize>> = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten().collect();
         // The value the record kept for a target: no second look.
         let kept = |v: Option<&[u8]>, value: &[u8]| v.is_some_and(|v| std::ptr::eq(v, value));
         for (target, value) in every {
             let mut one = LogRecord::default();
             match target {
-                JsonTarget::Forwarded => {
-                    spans.json_forwarded.extend(span_of(line, value));
-                    continue;
+                JsonTarget::Forwarded | JsonTarget::Ip => {
+                    let Some(span) = span_of(line, value) else { continue };
+                    if seen.contains(&span) {
+                        continue;
+                    }
+                    seen.push(span.clone());
+                    if target == JsonTarget::Forwarded {
+                        spans.json_forwarded.push(span);
+                        continue;
+                    }
+                    one.ip = Some(value);
                 }
-                JsonTarget::Ip if held.contains(&span_of(line, value)) => continue,
                 JsonTarget::User if kept(rec.user, value) => continue,
                 JsonTarget::Query if kept(rec.query, value) => continue,
                 JsonTarget::Uri if kept(rec.uri, value) => continue,
                 JsonTarget::Request if kept(rec.request, value) => continue,
-                JsonTarget::Ip => one.ip = Some(value),
                 JsonTarget::User => one.user = Some(value),
                 JsonTarget::Query => one.query = Some(value),
                 JsonTarget::Uri => one.uri = Some(value),
@@ -606,18 +615,44 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
 }
 
 /// The words of `tail`, the text of a line after its named fields, which
-/// starts at `start` in the line: what lies between spaces, tabs, quotes
-/// and commas (so each item of a list, quoted or not).
+/// starts at `start` in the line, that may be addresses: what lies between
+/// bytes no address holds (spaces, quotes, `,` `;` `=` `(` `)` `|` `<` `>`,
+/// and escapes, `\"` or `\x22`), so each item of a list, quoted or not,
+/// `for=` of a `Forwarded` header, and `key=value` pairs; only words with
+/// three dots or two colons, as an address has (a user agent's `5.0` or
+/// `537.36` is not worth a look). Not at `/`: `Chrome/120.0.0.0` is a
+/// version, not an address.
 fn tail_items(tail: &[u8], start: usize) -> Vec<Range<usize>> {
     let mut items = Vec::new();
-    let mut from = 0;
-    for (i, b) in tail.iter().copied().enumerate().chain([(tail.len(), b' ')]) {
-        if matches!(b, b' ' | b'\t' | b'"' | b',') {
-            if i > from {
-                items.push(start + from..start + i);
-            }
-            from = i + 1;
+    let mut push = |from: usize, to: usize| {
+        let word = &tail[from..to];
+        let dots = word.iter().filter(|&&b| b == b'.').count();
+        let colons = word.iter().filter(|&&b| b == b':').count();
+        if dots >= 3 || colons >= 2 {
+            items.push(start + from..start + to);
         }
+    };
+    let (mut from, mut i) = (0, 0);
+    while i < tail.len() {
+        let skip = match tail[i] {
+            b' ' | b'\t' | b'"' | b'\'' | b',' | b';' | b'=' | b'(' | b')' | b'|' | b'<' | b'>' => 1,
+            // An escape: `\xNN` (nginx's escaped quote) or `\"`.
+            b'\\' if tail.get(i + 1) == Some(&b'x') && tail.len() >= i + 4 => 4,
+            b'\\' => 2,
+            _ => 0,
+        };
+        if skip == 0 {
+            i += 1;
+            continue;
+        }
+        if i > from {
+            push(from, i);
+        }
+        i = (i + skip).min(tail.len());
+        from = i;
+    }
+    if tail.len() > from {
+        push(from, tail.len());
     }
     items
 }

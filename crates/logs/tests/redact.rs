@@ -598,3 +598,36 @@ fn every_string_of_a_json_array_is_masked() {
     let rec = LogFormat::json().parse(br#"{"status":200,"user_agent":["curl/8","x"]}"#).unwrap();
     assert_eq!(rec.user_agent, Some(&b"curl/8"[..]));
 }
+
+#[test]
+fn tail_words_are_cut_at_every_byte_no_address_holds() {
+    let r = Redactor::new(LogFormat::combined(), &[Mask::Ip], None).unwrap();
+    let head =
+        r#"203.0.113.1 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "Mozilla/5.0 (X11; Linux 10.1)""#;
+    for (tail, want) in [
+        (" xff=198.51.100.7 client=198.51.100.8;", " xff=198.51.100.x client=198.51.100.x;"),
+        (
+            " (1.2.3.4) '1.2.3.4' 1.2.3.4|5.6.7.8 Chrome/120.0.0.0",
+            " (1.2.3.x) '1.2.3.x' 1.2.3.x|5.6.7.x Chrome/120.0.0.0",
+        ),
+        (r#" for=192.0.2.60;proto=http"#, r#" for=192.0.2.xx;proto=http"#),
+        (r#" \x22198.51.100.7\x22 \"198.51.100.8\""#, r#" \x22198.51.100.x\x22 \"198.51.100.x\""#),
+    ] {
+        let mut line = format!("{head}{tail}").into_bytes();
+        r.redact_line(&mut line).unwrap();
+        let text = String::from_utf8(line).unwrap();
+        // The user agent's words are no address: left as they are.
+        assert_eq!(text, format!("203.0.113.x{}{want}", &head["203.0.113.1".len()..]), "{tail}");
+    }
+    // A JSON value named by two candidates is one address: counted once.
+    let mut fields = pagemill_logs::JsonFields::default();
+    fields.apply("ip=a,b,c,c").unwrap();
+    let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Ip], None).unwrap();
+    let c = r.redact_line(&mut br#"{"a":"1.1.1.1","b":"2.2.2.2","c":"unknown"}"#.to_vec()).unwrap();
+    assert_eq!((c.fields(Mask::Ip), c.not_ip), (2, 1));
+    let mut fields = pagemill_logs::JsonFields::default();
+    fields.apply("ip=x_real_ip,remote_addr").unwrap();
+    let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Ip], None).unwrap();
+    let c = r.redact_line(&mut br#"{"x_real_ip":"unknown","remote_addr":"1.1.1.1"}"#.to_vec()).unwrap();
+    assert_eq!((c.fields(Mask::Ip), c.not_ip), (1, 1));
+}
