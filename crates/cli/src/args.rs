@@ -454,8 +454,9 @@ Masks (--mask, comma-separated):
            every later hex digit becomes x (2001:db8::1 -> 2001:db8::x); every address field
            of a text format (%h, %a, $remote_addr, ...) and each address of an X-Forwarded-For
            list (%{X-Forwarded-For}i, $http_x_forwarded_for, $proxy_add_x_forwarded_for) or
-           X-Real-IP field, however many the format has, and any address after the format's
-           last field (a list appended to a preset). In JSON lines: the client address
+           X-Real-IP field, however many the format has, and any address in a field the
+           format names but does not read or after its last field (a list appended to a
+           preset). In JSON lines: the client address
            keys (remote_addr, client_ip, ...; --json-field ip=KEY) and every forwarded key
            present (http_x_forwarded_for, x_forwarded_for, http_x_real_ip, x_real_ip; or
            --json-field forwarded=KEY,...)

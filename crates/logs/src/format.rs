@@ -259,6 +259,15 @@ impl LogFormat {
         crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
     }
 
+    /// Where a text line's fields that the format names but does not read
+    /// lie (see `Plan::unread_fields`); empty for JSON.
+    pub(crate) fn unread_fields(&self, line: &[u8]) -> Vec<std::ops::Range<usize>> {
+        match &self.kind {
+            Kind::Text(p, _) => p.unread_fields(line),
+            Kind::Json(_) => Vec::new(),
+        }
+    }
+
     /// Parse one line for what the redactor masks: a text line as
     /// [`parse_with`](LogFormat::parse_with) without the time; a JSON line
     /// for its text fields alone, so that a mistyped number (an object

@@ -728,6 +728,40 @@ impl Plan {
         self.parse_own(line, false, &mut rec).is_ok()
     }
 
+    /// Where the fields of `line` that the format names but does not read
+    /// lie (another header, `$upstream_addr`, `%l`: skipped and list
+    /// fields), for the redactor, which looks for addresses in them as in
+    /// the text after the last field. Read by the plan's own steps, else
+    /// its fallback's; empty if neither reads the line.
+    pub(crate) fn unread_fields(&self, line: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut ranges = Vec::new();
+        // A preset (its steps written out) skips only the ident (`%l`),
+        // no address: not worth a second parse of every line.
+        if self.unrolled.is_some() {
+            return ranges;
+        }
+        for plan in std::iter::once(self).chain(self.fallback.as_deref()) {
+            if !lit_at(line, 0, &plan.leading) {
+                continue;
+            }
+            let mut rec = LogRecord::default();
+            let mut p = plan.leading.len();
+            let read = plan.steps.iter().try_for_each(|s| {
+                let from = p;
+                step(line, &mut p, s.field, s.quoted, &s.after, false, &mut rec)?;
+                if matches!(s.field, Field::Skip | Field::SkipSpaced(_) | Field::List) {
+                    ranges.push(from..p.saturating_sub(s.after.len()).max(from));
+                }
+                Ok::<(), LineError>(())
+            });
+            if read.is_ok() {
+                return ranges;
+            }
+            ranges.clear();
+        }
+        ranges
+    }
+
     /// Parse one line with this plan's own steps.
     #[inline(always)]
     /// Returns where its last step ended.

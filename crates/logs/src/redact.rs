@@ -340,6 +340,10 @@ impl Redactor {
         // `combined` with `"$http_x_forwarded_for"` appended): its
         // addresses are masked too.
         let tail = first.end;
+        // Fields the format names but does not read (another client header,
+        // `$upstream_addr`): looked at as the tail is.
+        let ip = self.masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
+        let unread = if ip { self.format.unread_fields(line) } else { Vec::new() };
         let mut changes = Changes { lines: 1, ..Changes::default() };
         let mut any = false;
         for &mask in &self.masks {
@@ -348,7 +352,13 @@ impl Redactor {
                 self.apply(mask, spans, line, &mut changes);
             }
             if let (Mask::Ip | Mask::IpHash, Some(end)) = (mask, tail) {
-                for span in tail_items(&line[end..], end) {
+                let words: Vec<Range<usize>> = unread
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::once(end..line.len()))
+                    .flat_map(|r| tail_items(&line[r.clone()], r.start))
+                    .collect();
+                for span in words {
                     // Words that are no address (a request id, a time) are
                     // not counted: the format does not say they should be.
                     match mask_ip(&mut line[span], mask, self.key.as_ref()) {

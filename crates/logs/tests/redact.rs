@@ -631,3 +631,24 @@ fn tail_words_are_cut_at_every_byte_no_address_holds() {
     let c = r.redact_line(&mut br#"{"x_real_ip":"unknown","remote_addr":"1.1.1.1"}"#.to_vec()).unwrap();
     assert_eq!((c.fields(Mask::Ip), c.not_ip), (1, 1));
 }
+
+#[test]
+fn addresses_in_fields_a_format_names_but_does_not_read_are_masked() {
+    // Naming a field (another client header, the upstream) used to mask
+    // less than leaving it in the tail of a preset.
+    let line = br#"203.0.113.1 - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "ua" "198.51.100.7" 10.0.0.5:8080"#;
+    let want =
+        r#"203.0.113.x - - [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5 "-" "ua" "198.51.100.x" 10.0.0.x:8080"#;
+    for format in [
+        LogFormat::nginx(r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_cf_connecting_ip" $upstream_addr"#).unwrap(),
+        LogFormat::apache(r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{True-Client-IP}i" %{X-Upstream}i"#).unwrap(),
+        LogFormat::combined(),
+    ] {
+        let r = Redactor::new(format.clone(), &[Mask::Ip], None).unwrap();
+        let mut redacted = line.to_vec();
+        let c = r.redact_line(&mut redacted).unwrap();
+        assert_eq!(String::from_utf8(redacted.clone()).unwrap(), want, "{format}");
+        assert_eq!(c.fields(Mask::Ip), 3, "{format}");
+        assert_eq!(r.redact_line(&mut redacted).unwrap().lines_changed, 0, "idempotent");
+    }
+}
