@@ -213,7 +213,8 @@ pub(crate) fn refuse_binary_to_terminal(output: &OutputArgs) -> Result<()> {
     let path = output.output.as_deref();
     let format = choose_format(output.output_format, path);
     if format.is_binary() && path.is_none_or(|p| p == Path::new("-")) && std::io::stdout().is_terminal() {
-        bail!("refusing to write binary {format} output to a terminal; redirect stdout or use -o FILE");
+        // The writer's own refusal, given before the run.
+        return Err(pagemill_arrow::Error::BinaryToTerminal { format }.into());
     }
     Ok(())
 }
