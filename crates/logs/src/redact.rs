@@ -382,10 +382,8 @@ impl Redactor {
         match mask {
             Mask::Ip | Mask::IpHash => {
                 let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
-                let forwarded: Vec<Range<usize>> = (spans.forwarded.iter().chain(&spans.json_forwarded))
-                    .flat_map(|span| list_items(&line[span.clone()], span.start))
-                    .collect();
-                for span in fields.chain(forwarded) {
+                let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
+                for span in fields.chain(forwarded.into_iter().flatten()) {
                     changes.addresses += 1;
                     match mask_ip(&mut line[span], mask, self.key.as_ref()) {
                         IpOutcome::Changed => changes.changed(mask),
@@ -458,12 +456,12 @@ impl Redactor {
                     if seen.contains(&span) {
                         continue;
                     }
-                    seen.push(span.clone());
+                    seen.push(span);
                     if target == JsonTarget::Forwarded {
-                        spans.json_forwarded.push(span);
-                        continue;
+                        one.forwarded = Some(value);
+                    } else {
+                        one.ip = Some(value);
                     }
-                    one.ip = Some(value);
                 }
                 JsonTarget::User if kept(rec.user, value) => continue,
                 JsonTarget::Query if kept(rec.query, value) => continue,
@@ -544,8 +542,6 @@ struct Spans {
     other_ip: Option<Range<usize>>,
     /// An `X-Forwarded-For` list of addresses.
     forwarded: Option<Range<usize>>,
-    /// The forwarded lists of a JSON line, every key's.
-    json_forwarded: Vec<Range<usize>>,
     /// Where a text line's named fields end.
     end: Option<usize>,
     /// The fields of a JSON line's other keys of each target (a record
@@ -614,7 +610,6 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
         ip: rec.ip.and_then(|ip| span_of(line, ip)),
         other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
         forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
-        json_forwarded: Vec::new(),
         end: None,
         more: Vec::new(),
         user,
