@@ -1011,22 +1011,14 @@ impl Features {
                             let (offset, line) = (offset + start, &record[start..end]);
                             match split_fields(line, dialect.delimiter, dialect.quote, &mut s.fields) {
                                 Err(e) => malformed.report(e.kind(), offset, line),
-                                Ok(()) if s.fields.len() != width => {
-                                    let kind = if line.is_empty() { "blank-line" } else { "ragged-row" };
-                                    malformed.report(kind, offset, line);
+                                Ok(()) => {
+                                    let count = s.fields.len();
+                                    let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
+                                    let fields = &s.fields;
+                                    self.map_counted(
+                                        dialect, width, offset, line, fields, count, key, unescaped, nums, p, malformed,
+                                    );
                                 }
-                                Ok(()) => self.map_record(
-                                    dialect,
-                                    offset,
-                                    line,
-                                    &s.fields,
-                                    None,
-                                    &mut s.key,
-                                    &mut s.unescaped,
-                                    &mut s.nums,
-                                    p,
-                                    malformed,
-                                ),
                             }
                         })
                     {
@@ -1038,12 +1030,34 @@ impl Features {
                 (&s.fields[..], s.fields.len())
             }
         };
+        let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
+        self.map_counted(dialect, width, offset, record, fields, count, key, unescaped, nums, p, malformed);
+    }
+
+    /// Map one record split into `count` fields (the first of them in
+    /// `fields`): a record of another width is malformed (blank or ragged).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn map_counted(
+        &self,
+        dialect: &Dialect,
+        width: usize,
+        offset: usize,
+        record: &[u8],
+        fields: &[RawField<'_>],
+        count: usize,
+        key: &mut Vec<u8>,
+        unescaped: &mut Vec<u8>,
+        nums: &mut [Option<(Num, f64)>],
+        p: &mut FeaturesPartial,
+        malformed: &mut Malformed,
+    ) {
         if count != width {
             let kind = if record.is_empty() { "blank-line" } else { "ragged-row" };
             malformed.report(kind, offset, record);
             return;
         }
-        self.map_record(dialect, offset, record, fields, None, &mut s.key, &mut s.unescaped, &mut s.nums, p, malformed);
+        self.map_record(dialect, offset, record, fields, None, key, unescaped, nums, p, malformed);
     }
 
     /// Map the records of `batch` in order, after touching the key-table
