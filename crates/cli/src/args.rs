@@ -460,11 +460,12 @@ Masks (--mask, comma-separated):
            keys (remote_addr, client_ip, ...; --json-field ip=KEY) and every forwarded key
            present (http_x_forwarded_for, x_forwarded_for, http_x_real_ip, x_real_ip; or
            --json-field forwarded=KEY,...)
-  ip-hash  the same digits become letters g-v of a keyed hash of the address: one address, one
-           pseudonym in every file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY;
-           at least 16 bytes, a trailing newline of the key file is dropped; no default key).
-           A pseudonym, not encryption: many IPv4 addresses of one /24 reveal their last
-           octets without the key (see the README); use ip where that matters
+  ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
+           each digit drawn from the digits before it: one address, one pseudonym in every
+           file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,
+           a trailing newline of the key file is dropped; no default key). A pseudonym, not
+           encryption: it keeps octet lengths and shared prefixes, so many addresses of one
+           /24 narrow some digits down (see the README); use ip where that matters
   query    the request target's query string: every byte but & and = becomes x
   user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
            present), unless it is -

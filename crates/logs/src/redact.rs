@@ -28,20 +28,24 @@
 //!   names is masked too (a preset reads up to its last field and ignores
 //!   the rest, which may be an `X-Forwarded-For` list appended to it); the
 //!   other words there are left and not counted.
-//! * [`Mask::IpHash`]: the same positions get letters `g` to `v`, a keyed
-//!   pseudonym of the address: the letter of each masked digit is that
-//!   digit's value plus a nibble of a keyed SipHash-2-4 (modulo 16), where
-//!   the hash covers the kept part of the field and the digits to the left
-//!   of this one. So one address gives the same text wherever it occurs, in
-//!   any file redacted with the same key; two addresses of one /24 (/48) get
-//!   different texts, sharing letters exactly as far as their digits agree
-//!   from the left (prefix-preserving, in the spirit of Crypto-PAn). It is
-//!   a pseudonym, not encryption: a decimal digit shifted modulo 16 takes
-//!   only 10 of the 16 letters at a position, so the letters seen across
-//!   many IPv4 addresses of one /24 narrow down (a whole /24 reveals) the
-//!   shifts, and so the digits, without the key (IPv6 digits take all 16).
-//!   Use [`Mask::Ip`] where the last octet must not be recoverable. With
-//!   the key, the mapping can be reversed: keep it as secret as the logs.
+//! * [`Mask::IpHash`]: the same positions get letters, a keyed pseudonym
+//!   of the address: each masked digit goes through a keyed permutation of
+//!   its alphabet (an IPv4 octet's decimal digits onto `g` to `p`, an IPv6
+//!   group's hex digits onto `g` to `v`), drawn from a SipHash-2-4 of the
+//!   kept part of the field and the digits to the left of this one. So one
+//!   address gives the same text wherever it occurs, in any file redacted
+//!   with the same key; two addresses of one /24 (/48) get different texts,
+//!   sharing letters exactly as far as their digits agree from the left
+//!   (prefix-preserving, in the spirit of Crypto-PAn). It is a pseudonym,
+//!   not encryption: it keeps each octet's length and which addresses share
+//!   leading digits, so many addresses of one /24 still narrow some digits
+//!   down by counting (a three-digit octet starts with 1 or 2, and only a 2
+//!   is followed by just six letters). Use [`Mask::Ip`] where the last
+//!   octet must not be recoverable at all. With the key, the mapping can
+//!   be reversed: keep it as secret as the logs. (The first version of this
+//!   scheme shifted each digit by a keyed nibble, modulo 16; a decimal
+//!   digit then took only 10 of 16 letters, and the letters of a /24 gave
+//!   the shifts away. Pseudonyms written by it differ from today's.)
 //!   Because each letter needs only the digits to its left, and letters are
 //!   written right to left, a run killed inside an address leaves digits
 //!   followed by letters, which the rerun completes exactly as an
@@ -962,6 +966,13 @@ fn nibble(c: u8) -> u8 {
 /// run, see the module docs). Letters are written right to left, each from
 /// the kept text and the digits to its left only. `None` if the field is not
 /// digits followed by letters; else whether anything changed.
+///
+/// Each digit goes through a keyed permutation of its alphabet (the ten
+/// decimal digits of an IPv4 octet onto `g` to `p`, the sixteen hex digits
+/// of an IPv6 group onto `g` to `v`), drawn afresh from a SipHash of the
+/// kept text and the digits before it. A permutation, unlike the shift of
+/// the first version of this scheme, leaves no gap in the letters to read
+/// the key's choice from: every letter of the alphabet is some digit's.
 fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> {
     let masked: Vec<usize> = (0..field.len()).filter(|&i| positions & (1 << i) != 0).collect();
     let digits = masked.iter().take_while(|&&i| field[i].is_ascii_hexdigit()).count();
@@ -971,8 +982,9 @@ fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> 
     if digits == 0 {
         return Some(false);
     }
+    let decimal = decimal_positions(field);
     let mut run = SipHasher24::new_with_keys(key.k0, key.k1);
-    run.write(b"pagemill-ip/1");
+    run.write(b"pagemill-ip/2");
     for (i, &c) in field.iter().enumerate() {
         if positions & (1 << i) == 0 {
             run.write_u8(c.to_ascii_lowercase());
@@ -984,13 +996,47 @@ fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> 
         let mut h = run;
         h.write_u8(n as u8);
         let value = nibble(field[i]);
-        letters[n] = b'g' + ((value + (h.finish() & 0xf) as u8) & 0xf);
+        let size = if decimal & (1 << i) != 0 { 10 } else { 16 };
+        if value >= size {
+            // A hex letter in a dotted part: no address.
+            return None;
+        }
+        letters[n] = b'g' + permuted(h.finish(), size, value);
         run.write_u8(value);
     }
     for (n, &i) in masked[..digits].iter().enumerate().rev() {
         field[i] = letters[n];
     }
     Some(true)
+}
+
+/// The positions of `field` (an address, bit i: byte i) that hold decimal
+/// digits: an IPv4 address's, or those after an IPv6 address's last `:`
+/// when that part is dotted (`::ffff:192.0.2.1`).
+fn decimal_positions(field: &[u8]) -> u64 {
+    let from = memchr::memrchr(b':', field).map_or(0, |c| c + 1);
+    if from > 0 && !field[from..].contains(&b'.') {
+        return 0;
+    }
+    bits(from..field.len())
+}
+
+/// Where `value` (below `size`, at most 16) lands in the permutation of
+/// `0..size` that `seed` draws (Fisher-Yates, each swap's choice taken
+/// from `seed` in mixed radix: 16! needs 45 of its 64 bits, and the bias
+/// of taking them by remainder is below one in a million).
+fn permuted(mut seed: u64, size: u8, value: u8) -> u8 {
+    let mut perm = [0u8; 16];
+    for (i, p) in perm.iter_mut().enumerate() {
+        *p = i as u8;
+    }
+    for i in (1..usize::from(size)).rev() {
+        let radix = i as u64 + 1;
+        let j = (seed % radix) as usize;
+        seed /= radix;
+        perm.swap(i, j);
+    }
+    perm[usize::from(value)]
 }
 
 #[cfg(test)]
@@ -1100,6 +1146,72 @@ mod tests {
         assert_ne!(a, b);
         // Case does not matter in IPv6 digits.
         assert_eq!(ip("2001:db8:1:AB::1", Mask::IpHash).0, ip("2001:db8:1:ab::1", Mask::IpHash).0);
+    }
+
+    /// The attack that broke the first version: within one class (the same
+    /// kept text and digits to the left), letter minus digit was one keyed
+    /// shift, so a /24's letters gave it away. Now each class is a keyed
+    /// permutation: a shift only by chance, and never the whole alphabet's.
+    #[test]
+    fn ip_hash_letters_of_a_slash_24_do_not_give_the_digits_away() {
+        // Pairs (digit, letter) by class: the octet's length, position and
+        // the digits before it.
+        let mut classes: std::collections::BTreeMap<String, Vec<(u8, u8)>> = Default::default();
+        for o in 0..=255u32 {
+            let text = o.to_string();
+            let (hashed, _) = ip(&format!("198.51.100.{o}"), Mask::IpHash);
+            let letters = &hashed.as_bytes()[11..];
+            assert!(letters.iter().all(|c| (b'g'..=b'p').contains(c)), "{hashed}: decimal digits take g to p");
+            for (n, (&d, &l)) in text.as_bytes().iter().zip(letters).enumerate() {
+                classes.entry(format!("{}/{}", n, &text[..n])).or_default().push((d - b'0', l - b'g'));
+            }
+        }
+        let (mut full, mut shifts) = (0, 0);
+        for pairs in classes.values() {
+            let mut seen: Vec<(u8, u8)> = pairs.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            let letters: std::collections::BTreeSet<u8> = seen.iter().map(|p| p.1).collect();
+            assert_eq!(letters.len(), seen.len(), "a bijection within a class: {seen:?}");
+            if seen.len() == 10 {
+                full += 1;
+                let shift = |&(d, l): &(u8, u8)| (l + 16 - d) % 16;
+                if seen.iter().all(|p| shift(p) == shift(&seen[0])) {
+                    shifts += 1;
+                }
+            }
+        }
+        assert!(full >= 10, "classes with every digit: {full}");
+        assert_eq!(shifts, 0, "whole classes that are a shift: {shifts} of {full}");
+        // Guessing each digit as its letter's rank recovers few octets.
+        let guessed = (0..=255u32)
+            .filter(|o| {
+                let hashed = ip(&format!("198.51.100.{o}"), Mask::IpHash).0;
+                let guess: String = hashed.as_bytes()[11..].iter().map(|&l| char::from(l - b'g' + b'0')).collect();
+                guess == o.to_string()
+            })
+            .count();
+        assert!(guessed < 32, "{guessed} of 256 octets read back as letter ranks");
+    }
+
+    /// A permutation's every draw is one: each value lands on its own slot.
+    #[test]
+    fn permuted_is_a_permutation_for_every_seed() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            for size in [10u8, 16] {
+                let mut hit = [false; 16];
+                for v in 0..size {
+                    let p = permuted(seed, size, v);
+                    assert!(p < size && !hit[usize::from(p)], "seed {seed} size {size}");
+                    hit[usize::from(p)] = true;
+                }
+            }
+        }
+        assert_eq!(decimal_positions(b"198.51.100.7"), bits(0..12));
+        assert_eq!(decimal_positions(b"::ffff:192.0.2.1"), bits(7..16));
+        assert_eq!(decimal_positions(b"2001:db8::1"), 0);
     }
 
     #[test]
