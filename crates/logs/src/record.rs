@@ -364,12 +364,52 @@ pub(crate) fn decode(raw: &[u8], escapes: Escapes) -> String {
 /// no backslash (most fields), else decoded into `scratch`.
 #[inline]
 pub(crate) fn decoded<'s>(raw: &'s [u8], escapes: Escapes, scratch: &'s mut Vec<u8>) -> &'s [u8] {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if !has_backslash(raw) {
         return raw;
     }
     scratch.clear();
     unescape_into(raw, escapes, scratch);
     scratch
+}
+
+/// Whether `raw` holds a backslash. A field such as a client address is a
+/// few bytes long, where a `memchr` call costs more than the search (3% of
+/// the `timed` summary with `distinct_ips`, one thread): short fields are
+/// searched eight (or four) bytes at a time in registers.
+#[inline]
+fn has_backslash(raw: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const SLASHES: u64 = 0x5c5c_5c5c_5c5c_5c5c;
+    // Whether some byte of `w` is a backslash: exact, by the zero-byte test
+    // on `w` with every backslash turned into zero.
+    let any = |w: u64| {
+        let x = w ^ SLASHES;
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    };
+    let n = raw.len();
+    if n > 32 {
+        return memchr::memchr(b'\\', raw).is_some();
+    }
+    if n >= 8 {
+        let word = |at: usize| u64::from_le_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
+        let mut at = 0;
+        while at + 8 < n {
+            if any(word(at)) {
+                return true;
+            }
+            at += 8;
+        }
+        // The last eight bytes, overlapping what was searched.
+        return any(word(n - 8));
+    }
+    if n >= 4 {
+        // Two four-byte words, from each end, each in a word of its own
+        // (the upper half zero, which is no backslash).
+        let word = |at: usize| u64::from(u32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes")));
+        return any(word(0)) || any(word(n - 4));
+    }
+    raw.contains(&b'\\')
 }
 
 /// The bytes of a raw field with its escapes decoded, appended to `out`;
@@ -445,6 +485,30 @@ fn json_unicode(b: &[u8]) -> Option<(char, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_backslash_finds_one_at_every_offset_and_length() {
+        for len in 0..48 {
+            let clean = vec![b'a'; len];
+            assert!(!has_backslash(&clean), "{len}");
+            // Bytes next to a backslash's value must not count.
+            assert!(
+                !has_backslash(&vec![0x5d; len])
+                    && !has_backslash(&vec![0x5b; len])
+                    && !has_backslash(&vec![0xdc; len])
+            );
+            for at in 0..len {
+                let mut b = clean.clone();
+                b[at] = b'\\';
+                assert!(has_backslash(&b), "{len} {at}");
+                // A zero byte before it must not hide it.
+                if at > 0 {
+                    b[at - 1] = 0;
+                    assert!(has_backslash(&b), "{len} {at} after a zero");
+                }
+            }
+        }
+    }
 
     fn path_of(uri: &[u8]) -> &[u8] {
         path_and_authority(uri).0
