@@ -458,8 +458,9 @@ Masks (--mask, comma-separated):
            format names but does not read or after its last field (a list appended to a
            preset). In JSON lines: the client address
            keys (remote_addr, client_ip, ...; --json-field ip=KEY) and every forwarded key
-           present (http_x_forwarded_for, x_forwarded_for, http_x_real_ip, x_real_ip; or
-           --json-field forwarded=KEY,...)
+           present (http_x_forwarded_for, x_forwarded_for, http_x_real_ip, x_real_ip;
+           Traefik's ClientAddr and request_X-Forwarded-For, request_X-Real-Ip, ...; Caddy's
+           request.headers.X-Forwarded-For, ...; or --json-field forwarded=KEY,...)
   ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
            each digit drawn from the digits before it: one address, one pseudonym in every
            file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,

@@ -50,10 +50,12 @@ pub enum JsonTarget {
     /// Not read by default (the logs job has no use for it); `redact
     /// --mask query` reads `args` and `query_string`.
     Query,
-    /// An `X-Forwarded-For` list or `X-Real-IP` address. Not read by default;
-    /// `redact --mask ip` reads `http_x_forwarded_for`, `x_forwarded_for`,
-    /// `http_x_real_ip` and `x_real_ip`, and masks every one present (not
-    /// only the first, as for other targets).
+    /// An `X-Forwarded-For` list, an `X-Real-IP` address, or another key
+    /// holding a client's address. Not read by default; `redact --mask ip`
+    /// reads nginx's `http_x_forwarded_for`, `x_forwarded_for`,
+    /// `http_x_real_ip` and `x_real_ip`, Traefik's and Caddy's (see the
+    /// README), and masks every one present (not only the first, as for
+    /// other targets).
     Forwarded,
 }
 
@@ -61,8 +63,28 @@ const TARGETS: usize = 16;
 
 /// The keys `redact --mask ip` reads as [`JsonTarget::Forwarded`] unless
 /// `--json-field forwarded=...` names others: nginx's `$http_x_forwarded_for`
-/// and `$http_x_real_ip` under their variable names, with or without `http_`.
-pub(crate) const FORWARDED_KEYS: [&str; 4] = ["http_x_forwarded_for", "x_forwarded_for", "http_x_real_ip", "x_real_ip"];
+/// and `$http_x_real_ip` under their variable names, with or without `http_`;
+/// Traefik's `ClientAddr` (the client's `address:port`, beside the
+/// `ClientHost` the logs job reads) and its request headers
+/// (`request_X-Forwarded-For`, ...); Caddy's request headers
+/// (`request.headers.X-Forwarded-For`, an array of strings). Headers that
+/// carry a client address: `X-Forwarded-For`, `X-Real-Ip`,
+/// `Cf-Connecting-Ip`, `True-Client-Ip`, in the spelling each server logs.
+pub(crate) const FORWARDED_KEYS: [&str; 13] = [
+    "http_x_forwarded_for",
+    "x_forwarded_for",
+    "http_x_real_ip",
+    "x_real_ip",
+    "ClientAddr",
+    "request_X-Forwarded-For",
+    "request_X-Real-Ip",
+    "request_Cf-Connecting-Ip",
+    "request_True-Client-Ip",
+    "request.headers.X-Forwarded-For",
+    "request.headers.X-Real-Ip",
+    "request.headers.Cf-Connecting-Ip",
+    "request.headers.True-Client-Ip",
+];
 
 impl JsonTarget {
     /// The name [`JsonTarget::from_name`] reads.

@@ -22,8 +22,11 @@
 //!   `$http_x_forwarded_for`, `$proxy_add_x_forwarded_for`, and `X-Real-IP`:
 //!   items between commas, spaces around them kept), in a text format or in
 //!   a JSON line's `http_x_forwarded_for`, `x_forwarded_for`,
-//!   `http_x_real_ip` and `x_real_ip` keys (or those `--json-field
-//!   forwarded=KEY` names: [`JsonTarget::Forwarded`](crate::JsonTarget::Forwarded)).
+//!   `http_x_real_ip` and `x_real_ip` keys, Traefik's `ClientAddr` and
+//!   `request_X-Forwarded-For` (`X-Real-Ip`, `Cf-Connecting-Ip`,
+//!   `True-Client-Ip`), and Caddy's `request.headers` of those names (or
+//!   the keys `--json-field forwarded=KEY` names:
+//!   [`JsonTarget::Forwarded`](crate::JsonTarget::Forwarded)).
 //!   In a text line, every address in the text after the fields the format
 //!   names is masked too (a preset reads up to its last field and ignores
 //!   the rest, which may be an `X-Forwarded-For` list appended to it); the

@@ -532,6 +532,33 @@ fn json_forwarded_keys_are_all_masked() {
     assert!(LogFormat::json().parse(br#"{"http_x_forwarded_for":{"a":1},"status":200}"#).is_ok());
 }
 
+/// Traefik logs the client as `ClientAddr` (address and port) beside
+/// `ClientHost`, and request headers as `request_<Header>`; Caddy logs
+/// headers as arrays under `request.headers`. All of them used to be left
+/// in clear while `ClientHost` and `client_ip` were masked.
+#[test]
+fn traefik_and_caddy_address_keys_are_masked() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let cases: [(&str, &str, u64); 2] = [
+        (
+            r#"{"ClientAddr":"203.0.113.9:51234","ClientHost":"203.0.113.9","DownstreamStatus":200,"RequestPath":"/","request_X-Forwarded-For":"198.51.100.7, 10.1.2.3","request_X-Real-Ip":"198.51.100.8","request_Cf-Connecting-Ip":"[2001:db8::77]:443","request_True-Client-Ip":"192.0.2.4"}"#,
+            r#"{"ClientAddr":"203.0.113.x:51234","ClientHost":"203.0.113.x","DownstreamStatus":200,"RequestPath":"/","request_X-Forwarded-For":"198.51.100.x, 10.1.2.x","request_X-Real-Ip":"198.51.100.x","request_Cf-Connecting-Ip":"[2001:db8::xx]:443","request_True-Client-Ip":"192.0.2.x"}"#,
+            7,
+        ),
+        (
+            r#"{"request":{"remote_ip":"10.0.0.1","client_ip":"203.0.113.50","uri":"/a","headers":{"User-Agent":["curl"],"X-Forwarded-For":["203.0.113.50, 10.0.0.9"],"X-Real-Ip":["203.0.113.50"],"Cf-Connecting-Ip":["203.0.113.51"],"True-Client-Ip":["203.0.113.52"]}},"status":200}"#,
+            r#"{"request":{"remote_ip":"10.0.0.x","client_ip":"203.0.113.xx","uri":"/a","headers":{"User-Agent":["curl"],"X-Forwarded-For":["203.0.113.xx, 10.0.0.x"],"X-Real-Ip":["203.0.113.xx"],"Cf-Connecting-Ip":["203.0.113.xx"],"True-Client-Ip":["203.0.113.xx"]}},"status":200}"#,
+            7,
+        ),
+    ];
+    for (line, want, fields) in cases {
+        let mut b = line.as_bytes().to_vec();
+        let c = r.redact_line(&mut b).unwrap();
+        assert_eq!(String::from_utf8(b).unwrap(), want);
+        assert_eq!(c.fields(Mask::Ip), fields, "{line}");
+    }
+}
+
 #[test]
 fn addresses_after_the_named_fields_are_masked() {
     // `timed` with the forwarded list appended: the preset reads up to the
