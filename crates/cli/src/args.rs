@@ -462,11 +462,12 @@ Masks (--mask, comma-separated):
            Traefik's ClientAddr and request_X-Forwarded-For, request_X-Real-Ip, ...; Caddy's
            request.headers.X-Forwarded-For, ...; or --json-field forwarded=KEY,...)
   ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
-           each digit drawn from the digits before it: one address, one pseudonym in every
+           each digit drawn from the text before it: one address, one pseudonym in every
            file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,
            a trailing newline of the key file is dropped; no default key). A pseudonym, not
-           encryption: it keeps octet lengths and shared prefixes, so many addresses of one
-           /24 narrow some digits down (see the README); use ip where that matters
+           encryption: it keeps octet and group lengths and shared prefixes, so many
+           addresses of one /24 narrow some digits down (see the README); use ip where that
+           matters
   query    the request target's query string: every byte but & and = becomes x
   user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
            present), unless it is -

@@ -35,20 +35,24 @@
 //!   of the address: each masked digit goes through a keyed permutation of
 //!   its alphabet (an IPv4 octet's decimal digits onto `g` to `p`, an IPv6
 //!   group's hex digits onto `g` to `v`), drawn from a SipHash-2-4 of the
-//!   kept part of the field and the digits to the left of this one. So one
-//!   address gives the same text wherever it occurs, in any file redacted
-//!   with the same key; two addresses of one /24 (/48) get different texts,
-//!   sharing letters exactly as far as their digits agree from the left
+//!   field up to that digit and the length of its octet or group. So one
+//!   address, written alike, gives the same text wherever it occurs, in any
+//!   file redacted with the same key (one address written two ways,
+//!   `::ffff:192.0.2.1` and `192.0.2.1`, or IPv6 compressed and not, gets
+//!   two texts); two addresses of one /24 (/48) get different texts,
+//!   sharing letters exactly as far as their text agrees from the left
 //!   (prefix-preserving, in the spirit of Crypto-PAn). It is a pseudonym,
-//!   not encryption: it keeps each octet's length and which addresses share
+//!   not encryption: it keeps each octet's and group's length (and an IPv6
+//!   address's `::`, so which groups are zero), and which addresses share
 //!   leading digits, so many addresses of one /24 still narrow some digits
 //!   down by counting (a three-digit octet starts with 1 or 2, and only a 2
 //!   is followed by just six letters). Use [`Mask::Ip`] where the last
 //!   octet must not be recoverable at all. With the key, the mapping can
 //!   be reversed: keep it as secret as the logs. (The first version of this
-//!   scheme shifted each digit by a keyed nibble, modulo 16; a decimal
-//!   digit then took only 10 of 16 letters, and the letters of a /24 gave
-//!   the shifts away. Pseudonyms written by it differ from today's.)
+//!   scheme shifted each digit by a keyed nibble, modulo 16, from a hash of
+//!   the whole kept text: a decimal digit took only 10 of 16 letters, and
+//!   the letters of a /24 gave the shifts away; IPv6 letters changed with
+//!   the text right of them. Pseudonyms written by it differ from today's.)
 //!   Because each letter needs only the digits to its left, and letters are
 //!   written right to left, a run killed inside an address leaves digits
 //!   followed by letters, which the rerun completes exactly as an
@@ -84,11 +88,12 @@
 //! first key of [`JsonFields`](crate::JsonFields) present in the line), and
 //! every other key of the target's list present too (Caddy's `remote_ip`
 //! beside `client_ip`, `user` beside `remote_user`, `query_string` beside
-//! `args`, `uri` beside `request_uri`), and every forwarded key present; other keys holding the same kind of data are not
-//! (nginx's `realip_remote_addr`, Traefik's `ClientAddr`: adding them to the
-//! default address keys would change the spec of JSON partials, so that
-//! older ones no longer merge; the forwarded keys are added by the redactor
-//! alone).
+//! `args`, `uri` beside `request_uri`), and every forwarded key present
+//! (which include the other keys servers log client addresses under:
+//! nginx's `realip_remote_addr`, Traefik's `ClientAddr`, ...; they are
+//! added by the redactor alone, as adding them to the default address keys
+//! would change the spec of JSON partials, so that older ones no longer
+//! merge). Keys no list names are not read.
 
 use std::fmt;
 use std::hash::Hasher;
@@ -766,18 +771,21 @@ fn classify_ip(field: &[u8]) -> Option<(u64, IpState)> {
     let v6 = field.contains(&b':');
     let positions = if v6 { ipv6_positions(field)? } else { ipv4_positions(field)? };
     // Which kinds of byte the maskable positions hold: bit 0 digits (hex
-    // in IPv6, decimal in IPv4, so that a host name like `10.0.0.dev` is
-    // no address), bit 1 `x`, bit 2 hash letters.
+    // in an IPv6 group, decimal in an IPv4 octet, so that a host name like
+    // `10.0.0.dev` is no address), bit 1 `x`, bit 2 hash letters (`g` to
+    // `p` in an octet, as `ip-hash` writes them there).
+    let decimal = decimal_positions(field);
     let mut kinds = 0u8;
     for (i, &c) in field.iter().enumerate() {
         if positions & (1 << i) == 0 {
             continue;
         }
-        kinds |= if c.is_ascii_digit() || (v6 && c.is_ascii_hexdigit()) {
+        let octet = decimal & (1 << i) != 0;
+        kinds |= if c.is_ascii_digit() || (!octet && c.is_ascii_hexdigit()) {
             1
         } else if c == b'x' {
             2
-        } else if is_hash_letter(c) {
+        } else if is_hash_letter(c) && (!octet || c <= b'p') {
             4
         } else {
             return None;
@@ -967,15 +975,20 @@ fn nibble(c: u8) -> u8 {
 /// Write the [`Mask::IpHash`] letters of the digits at `positions`: those
 /// still digits (a leading run; letters after them come from an interrupted
 /// run, see the module docs). Letters are written right to left, each from
-/// the kept text and the digits to its left only. `None` if the field is not
-/// digits followed by letters; else whether anything changed.
+/// the text to its left only. `None` if the field is not digits followed by
+/// letters; else whether anything changed.
 ///
 /// Each digit goes through a keyed permutation of its alphabet (the ten
 /// decimal digits of an IPv4 octet onto `g` to `p`, the sixteen hex digits
 /// of an IPv6 group onto `g` to `v`), drawn afresh from a SipHash of the
-/// kept text and the digits before it. A permutation, unlike the shift of
-/// the first version of this scheme, leaves no gap in the letters to read
-/// the key's choice from: every letter of the alphabet is some digit's.
+/// field up to the digit, in order (kept bytes, and digits by value), and
+/// the length of the digit's octet or group. So a digit's letter depends on
+/// nothing to its right: addresses agreeing up to a group, spelled alike,
+/// share its letters however the rest of them is written or compressed;
+/// and octets of different lengths draw different permutations, so a
+/// one-digit octet's letter says nothing about how longer ones start. A
+/// permutation, unlike the shift of the first version of this scheme,
+/// leaves no gap in the letters to read the key's choice from.
 fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> {
     let masked: Vec<usize> = (0..field.len()).filter(|&i| positions & (1 << i) != 0).collect();
     let digits = masked.iter().take_while(|&&i| field[i].is_ascii_hexdigit()).count();
@@ -988,29 +1001,39 @@ fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> 
     let decimal = decimal_positions(field);
     let mut run = SipHasher24::new_with_keys(key.k0, key.k1);
     run.write(b"pagemill-ip/2");
-    for (i, &c) in field.iter().enumerate() {
-        if positions & (1 << i) == 0 {
-            run.write_u8(c.to_ascii_lowercase());
-        }
-    }
-    run.write_u8(0xff);
+    // `run` has taken `field[..at]`: kept bytes lowercased, masked digits
+    // (all still digits left of a digit being lettered) as their values,
+    // which no kept byte (`0`-`9`, `a`-`f`, `.`, `:`) equals.
+    let mut at = 0;
     let mut letters = [0u8; 64];
     for (n, &i) in masked[..digits].iter().enumerate() {
-        let mut h = run;
-        h.write_u8(n as u8);
-        let value = nibble(field[i]);
+        for (j, &c) in field.iter().enumerate().take(i).skip(at) {
+            run.write_u8(if positions & (1 << j) != 0 { nibble(c) } else { c.to_ascii_lowercase() });
+        }
+        at = i;
         let size = if decimal & (1 << i) != 0 { 10 } else { 16 };
+        let value = nibble(field[i]);
         if value >= size {
-            // A hex letter in a dotted part: no address.
+            // A hex letter in a dotted part: `classify_ip` lets none through.
             return None;
         }
+        let mut h = run;
+        h.write_u8(0xff);
+        h.write_u8(run_length(positions, i) as u8);
         letters[n] = b'g' + permuted(h.finish(), size, value);
-        run.write_u8(value);
     }
     for (n, &i) in masked[..digits].iter().enumerate().rev() {
         field[i] = letters[n];
     }
     Some(true)
+}
+
+/// The length of the run of set bits of `positions` (an octet's or group's
+/// masked bytes) that holds bit `i`.
+fn run_length(positions: u64, i: usize) -> u32 {
+    let below = !positions & ((1u64 << i) - 1);
+    let start = if below == 0 { 0 } else { 64 - below.leading_zeros() };
+    (positions >> start).trailing_ones()
 }
 
 /// The positions of `field` (an address, bit i: byte i) that hold decimal
@@ -1026,8 +1049,9 @@ fn decimal_positions(field: &[u8]) -> u64 {
 
 /// Where `value` (below `size`, at most 16) lands in the permutation of
 /// `0..size` that `seed` draws (Fisher-Yates, each swap's choice taken
-/// from `seed` in mixed radix: 16! needs 45 of its 64 bits, and the bias
-/// of taking them by remainder is below one in a million).
+/// from `seed` in mixed radix: the choices are `seed mod size!` written in
+/// mixed radix, so for 16! (45 of the 64 bits) no permutation is more
+/// likely than another by more than about one in a million).
 fn permuted(mut seed: u64, size: u8, value: u8) -> u8 {
     let mut perm = [0u8; 16];
     for (i, p) in perm.iter_mut().enumerate() {
@@ -1156,7 +1180,7 @@ mod tests {
     /// shift, so a /24's letters gave it away. Now each class is a keyed
     /// permutation: a shift only by chance, and never the whole alphabet's.
     #[test]
-    fn ip_hash_letters_of_a_slash_24_do_not_give_the_digits_away() {
+    fn ip_hash_letters_of_a_slash_24_are_no_keyed_shift() {
         // Pairs (digit, letter) by class: the octet's length, position and
         // the digits before it.
         let mut classes: std::collections::BTreeMap<String, Vec<(u8, u8)>> = Default::default();
@@ -1166,7 +1190,7 @@ mod tests {
             let letters = &hashed.as_bytes()[11..];
             assert!(letters.iter().all(|c| (b'g'..=b'p').contains(c)), "{hashed}: decimal digits take g to p");
             for (n, (&d, &l)) in text.as_bytes().iter().zip(letters).enumerate() {
-                classes.entry(format!("{}/{}", n, &text[..n])).or_default().push((d - b'0', l - b'g'));
+                classes.entry(format!("{}/{}/{}", text.len(), n, &text[..n])).or_default().push((d - b'0', l - b'g'));
             }
         }
         let (mut full, mut shifts) = (0, 0);
@@ -1195,6 +1219,50 @@ mod tests {
             })
             .count();
         assert!(guessed < 32, "{guessed} of 256 octets read back as letter ranks");
+    }
+
+    /// A one-digit octet's letter used to come from the same permutation
+    /// as the first digit of longer octets: the one letter that starts no
+    /// two- or three-digit octet of a /24 was `.0`'s. Octet lengths now
+    /// draw permutations of their own, so that guess is right one time in
+    /// ten, by chance.
+    #[test]
+    fn octets_of_different_lengths_draw_different_permutations() {
+        let mut right = 0;
+        for k in 0..40 {
+            let key = RedactKey::new(format!("a key of sixteen bytes, number {k}").as_bytes()).unwrap();
+            let hashed = |o: u32| {
+                let mut b = format!("198.51.100.{o}").into_bytes();
+                mask_ip(&mut b, Mask::IpHash, Some(&key));
+                String::from_utf8(b[11..].to_vec()).unwrap()
+            };
+            let starts: std::collections::HashSet<char> =
+                (10..=255).map(|o| hashed(o).chars().next().unwrap()).collect();
+            let lonely: Vec<u32> = (0..10).filter(|&o| !starts.contains(&hashed(o).chars().next().unwrap())).collect();
+            right += usize::from(lonely == [0]);
+        }
+        assert!(right < 12, ".0 singled out for {right} of 40 keys");
+    }
+
+    /// A group's letters depend only on the text to its left: one /64,
+    /// however the rest is written, keeps its letters; and two addresses
+    /// whose digits split into groups differently do not share theirs.
+    #[test]
+    fn ipv6_letters_depend_only_on_the_text_to_their_left() {
+        for g4 in ["0", "a", "ab", "1c2", "ffff"] {
+            let short = ip(&format!("2001:db8:1:{g4}::1"), Mask::IpHash).0;
+            let long = ip(&format!("2001:db8:1:{g4}:1:2:3:4"), Mask::IpHash).0;
+            let n = 11 + g4.len();
+            assert_eq!(short[..n], long[..n], "{short} {long}");
+            assert_ne!(short, ip(&format!("2001:db8:1:{g4}::2"), Mask::IpHash).0);
+        }
+        let letters = |a: &str| ip(a, Mask::IpHash).0.replace(':', "");
+        assert_ne!(letters("2001:db8:1:ab:c::1"), letters("2001:db8:1:a:bc::1"));
+        assert_ne!(letters("::1:23"), letters("::12:3"));
+        // Decimal positions take only what ip-hash writes there.
+        assert_eq!(ip("203.0.113.4q", Mask::IpHash).1, IpOutcome::NotIp);
+        assert_eq!(ip("::ffff:1.2.a.g", Mask::IpHash).1, IpOutcome::NotIp);
+        assert_eq!(ip("203.0.113.qq", Mask::IpHash).1, IpOutcome::NotIp);
     }
 
     /// A permutation's every draw is one: each value lands on its own slot.
