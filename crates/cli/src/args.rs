@@ -456,11 +456,12 @@ Masks (--mask, comma-separated):
            list (%{X-Forwarded-For}i, $http_x_forwarded_for, $proxy_add_x_forwarded_for) or
            X-Real-IP field, however many the format has, and any address in a field the
            format names but does not read or after its last field (a list appended to a
-           preset). In JSON lines: the client address
-           keys (remote_addr, client_ip, ...; --json-field ip=KEY) and every forwarded key
-           present (http_x_forwarded_for, x_forwarded_for, http_x_real_ip, x_real_ip;
-           Traefik's ClientAddr and request_X-Forwarded-For, request_X-Real-Ip, ...; Caddy's
-           request.headers.X-Forwarded-For, ...; or --json-field forwarded=KEY,...)
+           preset). In JSON lines: the client address keys (remote_addr, client_ip, ...)
+           and every forwarded key present (nginx's http_x_forwarded_for, http_x_real_ip,
+           http_cf_connecting_ip, realip_remote_addr, proxy_protocol_addr, ...; Traefik's
+           ClientAddr and request_X-Forwarded-For, ...; Caddy's
+           request.headers.X-Forwarded-For, ...); keys --json-field ip=KEY or
+           forwarded=KEY names are masked beside these, not instead of them
   ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
            each digit drawn from the text before it: one address, one pseudonym in every
            file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,
@@ -468,7 +469,9 @@ Masks (--mask, comma-separated):
            encryption: it keeps octet and group lengths and shared prefixes, so many
            addresses of one /24 narrow some digits down (see the README); use ip where that
            matters
-  query    the request target's query string: every byte but & and = becomes x
+  query    every query string: the request target's, one logged apart (%q, $args; JSON
+           args, query_string, request_query) and the referrer's; every byte but & and =
+           becomes x
   user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
            present), unless it is -
 

@@ -61,29 +61,46 @@ pub enum JsonTarget {
 
 const TARGETS: usize = 16;
 
-/// The keys `redact --mask ip` reads as [`JsonTarget::Forwarded`] unless
-/// `--json-field forwarded=...` names others: nginx's `$http_x_forwarded_for`
-/// and `$http_x_real_ip` under their variable names, with or without `http_`;
+/// The keys `redact --mask ip` reads as [`JsonTarget::Forwarded`] (beside
+/// any `--json-field forwarded=...` names): nginx's `$http_x_forwarded_for`,
+/// `$http_x_real_ip`, `$http_cf_connecting_ip`, `$http_true_client_ip` and
+/// `$http_forwarded` under their variable names, with or without `http_`,
+/// and its other client addresses, `$realip_remote_addr` and
+/// `$proxy_protocol_addr`; ingress-nginx's `x_forward_for`;
 /// Traefik's `ClientAddr` (the client's `address:port`, beside the
 /// `ClientHost` the logs job reads) and its request headers
 /// (`request_X-Forwarded-For`, ...); Caddy's request headers
 /// (`request.headers.X-Forwarded-For`, an array of strings). Headers that
 /// carry a client address: `X-Forwarded-For`, `X-Real-Ip`,
 /// `Cf-Connecting-Ip`, `True-Client-Ip`, in the spelling each server logs.
-pub(crate) const FORWARDED_KEYS: [&str; 13] = [
+pub(crate) const FORWARDED_KEYS: [&str; 26] = [
     "http_x_forwarded_for",
     "x_forwarded_for",
     "http_x_real_ip",
     "x_real_ip",
+    "http_cf_connecting_ip",
+    "cf_connecting_ip",
+    "http_true_client_ip",
+    "true_client_ip",
+    "http_forwarded",
+    "realip_remote_addr",
+    "proxy_protocol_addr",
+    // ingress-nginx's JSON template, and hand-written ones.
+    "x_forward_for",
+    "x-forward-for",
+    "x-forwarded-for",
+    "x-real-ip",
     "ClientAddr",
     "request_X-Forwarded-For",
     "request_X-Real-Ip",
     "request_Cf-Connecting-Ip",
     "request_True-Client-Ip",
+    "request_Forwarded",
     "request.headers.X-Forwarded-For",
     "request.headers.X-Real-Ip",
     "request.headers.Cf-Connecting-Ip",
     "request.headers.True-Client-Ip",
+    "request.headers.Forwarded",
 ];
 
 impl JsonTarget {
@@ -1024,6 +1041,7 @@ fn masked_target(t: JsonTarget) -> bool {
             | JsonTarget::Query
             | JsonTarget::Uri
             | JsonTarget::Request
+            | JsonTarget::Referrer
     )
 }
 

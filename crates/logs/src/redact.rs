@@ -62,9 +62,11 @@
 //!   (after the target's first `?`, up to the next space, whether or not
 //!   the line splits into method, target and protocol), in a target logged
 //!   on its own (`%U%q`, a JSON `request_uri` beside `request`: both are
-//!   masked), and in a query logged on its own (`%q`, `$args`, a JSON
-//!   `args` or `query_string` key, or the keys `--json-field query=...`
-//!   names). Escapes
+//!   masked), in a query logged on its own (`%q`, `$args`, a JSON
+//!   `args`, `query_string` or `request_query` key, or the keys
+//!   `--json-field query=...` names), and in the referrer (after its first
+//!   `?`: a page's query comes back as the referrer of every asset the page
+//!   loads). Escapes
 //!   (`\"`, `\x22`, JSON `\u0026`) are masked whole, so the line stays
 //!   well-formed.
 //! * [`Mask::User`]: every byte of the user field (`%u`, `$remote_user`, a
@@ -93,7 +95,10 @@
 //! nginx's `realip_remote_addr`, Traefik's `ClientAddr`, ...; they are
 //! added by the redactor alone, as adding them to the default address keys
 //! would change the spec of JSON partials, so that older ones no longer
-//! merge). Keys no list names are not read.
+//! merge). Keys that [`JsonFields`](crate::JsonFields) names for a masked
+//! target (`--json-field`) are read beside the default keys, never instead
+//! of them: naming one more key must not leave another in clear. Keys no
+//! list names are not read.
 
 use std::fmt;
 use std::hash::Hasher;
@@ -297,28 +302,8 @@ impl Redactor {
             ));
         }
         let mut format = format;
-        // A JSON query logged apart (`"args":"$args"`): read it to mask it,
-        // unless --json-field says where queries are.
-        if masks.contains(&Mask::Query)
-            && let Some(fields) = format.json_fields()
-            && !fields.entries().any(|(t, _, _)| t == crate::JsonTarget::Query)
-        {
-            let mut fields = fields.clone();
-            for key in ["args", "query_string"] {
-                fields.push_entry(crate::JsonTarget::Query, key, crate::TimeUnit::Seconds);
-            }
-            format.set_json_fields(fields)?;
-        }
-        // JSON forwarded lists (`"http_x_forwarded_for":"$http_x_forwarded_for"`):
-        // read them to mask them, unless --json-field says where they are.
-        if masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash))
-            && let Some(fields) = format.json_fields()
-            && !fields.entries().any(|(t, _, _)| t == crate::JsonTarget::Forwarded)
-        {
-            let mut fields = fields.clone();
-            for key in crate::json::FORWARDED_KEYS {
-                fields.push_entry(crate::JsonTarget::Forwarded, key, crate::TimeUnit::Seconds);
-            }
+        if let Some(fields) = format.json_fields() {
+            let fields = masking_keys(fields, &masks);
             format.set_json_fields(fields)?;
         }
         let rounds = format.masking_rounds();
@@ -394,13 +379,39 @@ impl Redactor {
         match mask {
             Mask::Ip | Mask::IpHash => {
                 let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
-                let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
-                for span in fields.chain(forwarded.into_iter().flatten()) {
+                for span in fields {
                     changes.addresses += 1;
                     match mask_ip(&mut line[span], mask, self.key.as_ref()) {
                         IpOutcome::Changed => changes.changed(mask),
                         IpOutcome::Unchanged => {}
                         IpOutcome::NotIp => changes.not_ip += 1,
+                    }
+                }
+                let forwarded = spans.forwarded.clone().map(|span| list_items(&line[span.clone()], span.start));
+                for span in forwarded.into_iter().flatten() {
+                    changes.addresses += 1;
+                    match mask_ip(&mut line[span.clone()], mask, self.key.as_ref()) {
+                        IpOutcome::Changed => changes.changed(mask),
+                        IpOutcome::Unchanged => {}
+                        IpOutcome::NotIp => {
+                            // An item that is no address as a whole may hold
+                            // one: RFC 7239's `for=192.0.2.60`, a quoted
+                            // `"[2001:db8::17]:4711"`.
+                            let mut found = false;
+                            for word in tail_items(&line[span.clone()], span.start) {
+                                match mask_ip(&mut line[word], mask, self.key.as_ref()) {
+                                    IpOutcome::Changed => {
+                                        changes.changed(mask);
+                                        found = true;
+                                    }
+                                    IpOutcome::Unchanged => found = true,
+                                    IpOutcome::NotIp => {}
+                                }
+                            }
+                            if !found {
+                                changes.not_ip += 1;
+                            }
+                        }
                     }
                 }
             }
@@ -415,6 +426,14 @@ impl Redactor {
                 }
                 if let Some(span) = spans.query_field.clone()
                     && self.mask_value(line, span, b"&=")
+                {
+                    changes.changed(mask);
+                }
+                // The referring page's query: every page's assets are
+                // requested with it, so a query masked in the request line
+                // would come back in the next lines' referrers.
+                if let Some(span) = spans.referrer_query.clone()
+                    && mask_except(&mut line[span], b"&=")
                 {
                     changes.changed(mask);
                 }
@@ -479,6 +498,8 @@ impl Redactor {
                 JsonTarget::Query if kept(rec.query, value) => continue,
                 JsonTarget::Uri if kept(rec.uri, value) => continue,
                 JsonTarget::Request if kept(rec.request, value) => continue,
+                JsonTarget::Referrer if kept(rec.referrer, value) => continue,
+                JsonTarget::Referrer => one.referrer = Some(value),
                 JsonTarget::User => one.user = Some(value),
                 JsonTarget::Query => one.query = Some(value),
                 JsonTarget::Uri => one.uri = Some(value),
@@ -566,22 +587,57 @@ struct Spans {
     target_query: Option<Range<usize>>,
     /// A query string field of its own.
     query_field: Option<Range<usize>>,
+    /// The query of the referrer (after its first `?`).
+    referrer_query: Option<Range<usize>>,
 }
 
-/// The items of a comma-separated list, `list`, which starts at `start` in
-/// its line: where each lies in the line, without the spaces and tabs
-/// around it (empty items are left out).
+/// The JSON keys a redactor with `masks` reads: those of `fields` (the
+/// format's, `--json-field` included), then, for each target it masks, every
+/// default key not among them. A key `--json-field` names is read in
+/// addition to the defaults, never instead of them: masking is not the
+/// place where naming one more key should leave another in clear. Beside
+/// the targets the logs job reads: forwarded addresses
+/// ([`FORWARDED_KEYS`](crate::json::FORWARDED_KEYS)), query strings logged
+/// apart (`args`, `query_string`, ingress-nginx's `request_query`).
+fn masking_keys(fields: &crate::JsonFields, masks: &[Mask]) -> crate::JsonFields {
+    use crate::JsonTarget::*;
+    let ip = masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
+    let query = masks.contains(&Mask::Query);
+    let user = masks.contains(&Mask::User);
+    let masked = |t: crate::JsonTarget| match t {
+        Ip | Forwarded => ip,
+        Query | Uri | Request | Referrer => query,
+        User => user,
+        _ => false,
+    };
+    let mut wanted: Vec<(crate::JsonTarget, String)> =
+        crate::JsonFields::default().entries().filter(|(t, _, _)| masked(*t)).map(|(t, path, _)| (t, path)).collect();
+    wanted.extend(crate::json::FORWARDED_KEYS.iter().map(|k| (Forwarded, k.to_string())));
+    wanted.extend(["args", "query_string", "request_query"].iter().map(|k| (Query, k.to_string())));
+    let mut out = fields.clone();
+    for (target, path) in wanted {
+        if masked(target) && !out.entries().any(|(t, p, _)| t == target && p == path) {
+            out.push_entry(target, &path, crate::TimeUnit::Seconds);
+        }
+    }
+    out
+}
+
+/// The items of a list of addresses, `list`, which starts at `start` in its
+/// line: where each lies in the line. Items are separated by commas, as
+/// `X-Forwarded-For` writes them, or by spaces, tabs or `;`, as some
+/// proxies and hand-written formats do (no address holds any of them);
+/// empty items are left out.
 fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
     let mut items = Vec::new();
     let mut from = 0;
-    for end in memchr::memchr_iter(b',', list).chain([list.len()]) {
-        let item = &list[from..end];
-        let lead = item.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        let trail = item[lead..].iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        if lead + trail < item.len() {
-            items.push(start + from + lead..start + end - trail);
+    for (end, &b) in list.iter().enumerate().chain([(list.len(), &b',')]) {
+        if matches!(b, b',' | b' ' | b'\t' | b';') {
+            if end > from {
+                items.push(start + from..start + end);
+            }
+            from = end + 1;
         }
-        from = end + 1;
     }
     items
 }
@@ -618,6 +674,11 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
         Some(if q.first() == Some(&b'?') { span.start + 1..span.end } else { span })
     });
     let user = rec.user.and_then(|u| span_of(line, u));
+    let referrer_query = rec.referrer.and_then(|r| {
+        let span = span_of(line, r)?;
+        let q = memchr::memchr(b'?', &line[span.clone()])?;
+        Some(span.start + q + 1..span.end)
+    });
     Spans {
         ip: rec.ip.and_then(|ip| span_of(line, ip)),
         other_ip: rec.other_ip.and_then(|ip| span_of(line, ip)),
@@ -628,6 +689,7 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
         query,
         target_query,
         query_field,
+        referrer_query,
     }
 }
 

@@ -36,7 +36,7 @@ fn masked_spans(format: &LogFormat, line: &[u8]) -> Vec<std::ops::Range<usize>> 
         let start = f.as_ptr() as usize - line.as_ptr() as usize;
         start..start + f.len()
     };
-    [rec.ip, rec.other_ip, rec.forwarded, rec.user, rec.request, rec.uri, rec.query]
+    [rec.ip, rec.other_ip, rec.forwarded, rec.user, rec.request, rec.uri, rec.query, rec.referrer]
         .into_iter()
         .flatten()
         .map(span)
@@ -220,13 +220,17 @@ fn a_json_query_logged_apart_is_masked() {
         r.redact_line(&mut bytes).unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap(), want);
     }
-    // --json-field query=... names the key instead.
+    // --json-field query=... names one more key: the defaults are still
+    // masked (naming a key must not leave another in clear).
     let mut fields = pagemill_logs::JsonFields::default();
     fields.apply("query=q").unwrap();
     let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Query], None).unwrap();
-    let mut bytes = br#"{"uri":"/a","q":"k=v","args":"k=v","status":200}"#.to_vec();
+    let mut bytes = br#"{"uri":"/a","q":"k=v","args":"k=v","request_query":"a=b","status":200}"#.to_vec();
     r.redact_line(&mut bytes).unwrap();
-    assert_eq!(bytes, br#"{"uri":"/a","q":"x=x","args":"k=v","status":200}"#);
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"uri":"/a","q":"x=x","args":"x=x","request_query":"x=x","status":200}"#
+    );
 }
 
 #[test]
@@ -516,8 +520,8 @@ fn json_forwarded_keys_are_all_masked() {
         r#"{"remote_addr":"10.0.0.x","http_x_forwarded_for":"203.0.113.xx, 198.51.100.x","http_x_real_ip":"192.0.2.x","x_forwarded_for":"-","status":200}"#
     );
     assert_eq!(c.fields(Mask::Ip), 4);
-    // --json-field forwarded=KEY names other keys (nested ones too), in
-    // place of the defaults.
+    // --json-field forwarded=KEY names other keys (nested ones too), beside
+    // the defaults.
     let mut fields = pagemill_logs::JsonFields::default();
     fields.apply("forwarded=headers.xff").unwrap();
     let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Ip], None).unwrap();
@@ -526,7 +530,7 @@ fn json_forwarded_keys_are_all_masked() {
     r.redact_line(&mut line).unwrap();
     assert_eq!(
         String::from_utf8(line).unwrap(),
-        r#"{"remote_addr":"10.0.0.x","headers":{"xff":"203.0.113.xx"},"http_x_real_ip":"192.0.2.7"}"#
+        r#"{"remote_addr":"10.0.0.x","headers":{"xff":"203.0.113.xx"},"http_x_real_ip":"192.0.2.x"}"#
     );
     // Not read by the logs job: a line parses as before.
     assert!(LogFormat::json().parse(br#"{"http_x_forwarded_for":{"a":1},"status":200}"#).is_ok());
@@ -678,4 +682,90 @@ fn addresses_in_fields_a_format_names_but_does_not_read_are_masked() {
         assert_eq!(c.fields(Mask::Ip), 3, "{format}");
         assert_eq!(r.redact_line(&mut redacted).unwrap().lines_changed, 0, "idempotent");
     }
+}
+
+/// A page's query comes back as the referrer of every asset the page
+/// loads: `query` masks it there too, in text and JSON lines.
+#[test]
+fn referrer_queries_are_masked() {
+    let r = Redactor::new(LogFormat::combined(), &[Mask::Query], None).unwrap();
+    let mut line = br#"203.0.113.45 - - [10/Oct/2023:13:55:37 +0000] "GET /static/app.css HTTP/1.1" 200 99 "https://shop.example/reset?token=9f8e&email=alice%40example.com" "Mozilla/5.0""#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"203.0.113.45 - - [10/Oct/2023:13:55:37 +0000] "GET /static/app.css HTTP/1.1" 200 99 "https://shop.example/reset?xxxxx=xxxx&xxxxx=xxxxxxxxxxxxxxxxxxx" "Mozilla/5.0""#
+    );
+    assert_eq!(c.fields(Mask::Query), 1);
+    let r = Redactor::new(LogFormat::json(), &[Mask::Query], None).unwrap();
+    for (line, want) in [
+        (
+            r#"{"request_uri":"/a.css","http_referer":"https://x.example/p?q=secret","status":200}"#,
+            r#"{"request_uri":"/a.css","http_referer":"https://x.example/p?x=xxxxxx","status":200}"#,
+        ),
+        (
+            r#"{"request":{"uri":"/a.css","headers":{"Referer":["https://x.example/p?q=secret"]}},"status":200}"#,
+            r#"{"request":{"uri":"/a.css","headers":{"Referer":["https://x.example/p?x=xxxxxx"]}},"status":200}"#,
+        ),
+        (
+            r#"{"RequestPath":"/a.css","request_Referer":"https://x.example/p?q=1","referer":"/b?k=v","DownstreamStatus":200}"#,
+            r#"{"RequestPath":"/a.css","request_Referer":"https://x.example/p?x=x","referer":"/b?x=x","DownstreamStatus":200}"#,
+        ),
+    ] {
+        let mut b = line.as_bytes().to_vec();
+        r.redact_line(&mut b).unwrap();
+        assert_eq!(String::from_utf8(b).unwrap(), want);
+    }
+}
+
+/// nginx JSON templates log client addresses under their variable names,
+/// and ingress-nginx's widely copied one under `x_forward_for` and its
+/// query as `request_query`; `--json-field ip=KEY` adds a key to the
+/// defaults instead of leaving `remote_addr` in clear.
+#[test]
+fn nginx_json_address_keys_and_named_keys_add_to_the_defaults() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip, Mask::Query], None).unwrap();
+    let mut line = br#"{"remote_addr":"10.0.0.5","realip_remote_addr":"203.0.113.45","proxy_protocol_addr":"203.0.113.46","http_cf_connecting_ip":"198.51.100.7","http_true_client_ip":"198.51.100.8","x_forward_for":"198.51.100.9, 10.0.0.1","request_query":"token=s3","status":200}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"10.0.0.x","realip_remote_addr":"203.0.113.xx","proxy_protocol_addr":"203.0.113.xx","http_cf_connecting_ip":"198.51.100.x","http_true_client_ip":"198.51.100.x","x_forward_for":"198.51.100.x, 10.0.0.x","request_query":"xxxxx=xx","status":200}"#
+    );
+    assert_eq!(c.fields(Mask::Ip), 7);
+    let mut fields = pagemill_logs::JsonFields::default();
+    fields.apply("ip=client").unwrap();
+    let r = Redactor::new(LogFormat::json_with(fields), &[Mask::Ip], None).unwrap();
+    let mut line = br#"{"client":"203.0.113.45","remote_addr":"10.0.0.5","status":200}"#.to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(String::from_utf8(line).unwrap(), r#"{"client":"203.0.113.xx","remote_addr":"10.0.0.x","status":200}"#);
+}
+
+/// Forwarded lists separated by spaces or `;`, and RFC 7239 `Forwarded`
+/// values (`for=`, quoted IPv6 with a port), are masked item by item.
+#[test]
+fn forwarded_lists_of_any_separator_and_rfc_7239_values_are_masked() {
+    let fmt = LogFormat::nginx(r#"$remote_addr "$http_x_forwarded_for" $status"#).unwrap();
+    let r = Redactor::new(fmt, &[Mask::Ip], None).unwrap();
+    for (line, want, not_ip) in [
+        (r#"10.0.0.1 "198.51.100.7 10.0.0.2" 200"#, r#"10.0.0.x "198.51.100.x 10.0.0.x" 200"#, 0),
+        (r#"10.0.0.1 "198.51.100.7;10.0.0.2" 200"#, r#"10.0.0.x "198.51.100.x;10.0.0.x" 200"#, 0),
+        (r#"10.0.0.1 "198.51.100.7, unknown" 200"#, r#"10.0.0.x "198.51.100.x, unknown" 200"#, 1),
+        (
+            r#"10.0.0.1 "for=192.0.2.60;proto=http;by=203.0.113.43" 200"#,
+            r#"10.0.0.x "for=192.0.2.xx;proto=http;by=203.0.113.xx" 200"#,
+            1,
+        ),
+    ] {
+        let mut b = line.as_bytes().to_vec();
+        let c = r.redact_line(&mut b).unwrap();
+        assert_eq!(String::from_utf8(b).unwrap(), want);
+        assert_eq!(c.not_ip, not_ip, "{line}");
+    }
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let mut line =
+        br#"{"remote_addr":"10.0.0.1","http_forwarded":"for=\"[2001:db8:cafe::17]:4711\", for=192.0.2.43"}"#.to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"10.0.0.x","http_forwarded":"for=\"[2001:db8:cafe::xx]:4711\", for=192.0.2.xx"}"#
+    );
 }
