@@ -476,8 +476,8 @@ Masks (--mask, comma-separated):
            present), unless it is -
 
 Guarantees: the file keeps its length and every byte outside the masked fields; lines that
-do not parse are left as they are and reported (kind, byte offset, sample; --strict refuses
-to write anything when there are any). Redaction is idempotent, so an in-place run that is
+do not parse are reported (kind, byte offset, sample; --strict refuses to write anything
+when there are any), and only the words in them that are addresses are masked. Redaction is idempotent, so an in-place run that is
 killed at any point can simply be run again: the result is the file one uninterrupted run
 gives. In place, the file is locked (flock) for the run, each chunk is written back (msync)
 as soon as it is done, and the file is fsynced at the end. Host names in the address field

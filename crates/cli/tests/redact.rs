@@ -63,7 +63,7 @@ fn in_place_copy_and_dry_run_agree_and_only_in_place_touches_the_input() {
 }
 
 #[test]
-fn malformed_lines_are_reported_left_alone_and_refused_with_strict() {
+fn malformed_lines_are_reported_have_their_addresses_masked_and_are_refused_with_strict() {
     let dir = Dir::new("malformed");
     let log = dir.path("a.log");
     let text =
@@ -75,7 +75,12 @@ fn malformed_lines_are_reported_left_alone_and_refused_with_strict() {
     let out = ok(&["redact", "--in-place", "--log-format", "combined", "--mask", "ip", s(&log)]);
     assert!(out.contains("format-mismatch at byte 73"), "{out}");
     assert!(out.contains("1 malformed"), "{out}");
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), text.replacen("10.0.0.1 ", "10.0.0.x ", 1));
+    // The sample shows the line as written: its address masked.
+    assert!(out.contains("not a log line 10.0.0.x") && !out.contains("10.0.0.2"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text.replacen("10.0.0.1 ", "10.0.0.x ", 1).replacen("10.0.0.2", "10.0.0.x", 1)
+    );
     // With several files, all or nothing: a good file before a bad one is
     // not written either, and a strict dry run fails as the run would.
     let good = dir.path("good.log");

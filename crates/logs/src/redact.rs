@@ -83,9 +83,11 @@
 //! (text fields are written back to front, so a half-masked escape never
 //! turns a quote loose; a half-masked address is completed), identically to
 //! an uninterrupted run, for every mask. A line that does
-//! not parse is not touched; it is reported as malformed. (A JSON line's
-//! numbers, time, status, size and duration, are not read for masking: only
-//! a line that is not JSON is left as it is.) For JSON lines,
+//! not parse is reported as malformed, and only its words that are
+//! addresses are masked (with `ip` or `ip-hash`; its fields cannot be told
+//! apart, so its users and queries stay). (A JSON line's numbers, time,
+//! status, size and duration, are not read for masking: only a line that
+//! is not JSON is malformed.) For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
 //! first key of [`JsonFields`](crate::JsonFields) present in the line), and
 //! every other key of the target's list present too (Caddy's `remote_ip`
@@ -514,6 +516,29 @@ impl Redactor {
         Ok(spans)
     }
 
+    /// A line the format does not read (`redact_line` failed, so nothing
+    /// in it has changed): every word of it that is an address, as in a
+    /// text line's tail ([`tail_items`]), is masked with the address mask,
+    /// if there is one. A client's address must not stay in clear because
+    /// another field of its line was unusual (a user name with a space);
+    /// the other fields cannot be told apart, and stay as they are.
+    fn redact_unparsed(&self, line: &mut [u8]) -> Changes {
+        let mut changes = Changes { lines: 1, ..Changes::default() };
+        let Some(&mask) = self.masks.iter().find(|m| matches!(m, Mask::Ip | Mask::IpHash)) else { return changes };
+        for word in tail_items(line, 0) {
+            match mask_ip(&mut line[word], mask, self.key.as_ref()) {
+                IpOutcome::Changed => {
+                    changes.addresses += 1;
+                    changes.changed(mask);
+                }
+                IpOutcome::Unchanged => changes.addresses += 1,
+                IpOutcome::NotIp => {}
+            }
+        }
+        changes.lines_changed = u64::from(changes.fields(mask) > 0);
+        changes
+    }
+
     /// Redact every line of `chunk` (whole lines, as planned by
     /// [`pagemill_split::Lines`]) in place. Malformed lines are reported to
     /// `malformed` at `offset` (where the chunk starts in its input) plus
@@ -527,7 +552,7 @@ impl Redactor {
             match self.redact_line(line) {
                 Ok(c) => total.merge(c),
                 Err(e) => {
-                    total.lines += 1;
+                    total.merge(self.redact_unparsed(line));
                     total.malformed += 1;
                     malformed.report(e.kind(), offset + range.start, line);
                 }
@@ -550,9 +575,9 @@ impl Redactor {
             match self.redact_line(&mut scratch) {
                 Ok(c) => total.merge(c),
                 Err(e) => {
-                    total.lines += 1;
+                    total.merge(self.redact_unparsed(&mut scratch));
                     total.malformed += 1;
-                    malformed.report(e.kind(), offset + range.start, &chunk[range]);
+                    malformed.report(e.kind(), offset + range.start, &scratch);
                 }
             }
         }
