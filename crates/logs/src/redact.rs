@@ -500,7 +500,9 @@ impl Redactor {
                 JsonTarget::Query if kept(rec.query, value) => continue,
                 JsonTarget::Uri if kept(rec.uri, value) => continue,
                 JsonTarget::Request if kept(rec.request, value) => continue,
-                JsonTarget::Referrer if kept(rec.referrer, value) => continue,
+                // Most referrers hold no query (or are empty, `-`): nothing
+                // to look at again.
+                JsonTarget::Referrer if kept(rec.referrer, value) || memchr::memchr(b'?', value).is_none() => continue,
                 JsonTarget::Referrer => one.referrer = Some(value),
                 JsonTarget::User => one.user = Some(value),
                 JsonTarget::Query => one.query = Some(value),
