@@ -237,6 +237,15 @@ impl LogFormat {
         }
     }
 
+    /// Whether releases of partial rules 3 and before read lines of this
+    /// text format otherwise (an address followed by `:` and a port).
+    pub(crate) fn read_otherwise_before_rules_4(&self) -> bool {
+        match &self.kind {
+            Kind::Text(p, _) => p.read_otherwise_before_rules_4(),
+            Kind::Json(_) => false,
+        }
+    }
+
     /// Whether lines of this format carry a request time.
     pub fn has_latency(&self) -> bool {
         match &self.kind {

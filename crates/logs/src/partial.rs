@@ -52,7 +52,7 @@
 //! TARGET UNIT PATH` (JSON formats, one per key path, in priority order),
 //! `group-by`, `metrics`, `tops` (comma-separated; tops as `K:FIELD`),
 //! `bucket` (seconds), `sigfig`, `exact-limit`, `lg-k`, `filter` (one per
-//! `--where`, as written), `since`/`until` (µs) when set, and `rules 3`
+//! `--where`, as written), `since`/`until` (µs) when set, and `rules 4`
 //! (the query rules; partials of earlier releases have an older number or
 //! none, and are read unless their query meant something else then);
 //! [`PARTIAL_TOTALS_KEY`] = `lines=N parsed=N matched=N`. Rejected lines
@@ -212,7 +212,23 @@ fn spec_text(job: &LogJob) -> String {
 /// (before, it ended at its first space). Not marked by the rules, as they
 /// depend on the data: a JSON number field holding an object or array is
 /// malformed (before, absent), and escaped addresses are counted decoded.
-const RULES: u32 = 3;
+/// 4: an address followed by `:` (`$remote_addr:$remote_port`) ends at the
+/// last colon before its port (before, at its first: an IPv6 address was
+/// cut after one group).
+const RULES: u32 = 4;
+
+/// Refuse a partial made under rules 3 (or before) whose format those
+/// rules read otherwise: an address followed by `:` and a port.
+fn check_rules_3(job: &LogJob) -> Result<(), Error> {
+    if job.log_format().read_otherwise_before_rules_4() {
+        return Err(Error::StalePartial(
+            "its log format was read otherwise then (an address followed by ':' and a port ended at the \
+             address's first colon)"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
 
 /// Refuse a partial made under rules 2 (or before) whose query those rules
 /// answered differently: a text `=`/`!=` filter with `\,` or `\\`, or a
@@ -368,8 +384,13 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
         None => {
             check_rules_1(&job)?;
             check_rules_2(&job)?;
+            check_rules_3(&job)?;
         }
-        Some((_, "2")) => check_rules_2(&job)?,
+        Some((_, "2")) => {
+            check_rules_2(&job)?;
+            check_rules_3(&job)?;
+        }
+        Some((_, "3")) => check_rules_3(&job)?,
         Some((_, v)) if v == RULES.to_string() => {}
         Some((n, v)) => return Err(spec_error(*n, format!("rules {v:?}: made by a later pagemill"))),
     }

@@ -102,6 +102,10 @@ pub(crate) struct Plan {
     /// unquoted `X-Forwarded-For` (or `X-Real-IP`) field followed by a space
     /// ended at its first space.
     read_otherwise_before_rules_3: bool,
+    /// Releases of partial rules 3 and before ended an address followed by
+    /// `:` (`$remote_addr:$remote_port`) at its first colon, so an IPv6
+    /// address was cut after its first group.
+    read_otherwise_before_rules_4: bool,
 }
 
 /// The step lists of the preset formats, each with a parser that runs its
@@ -666,12 +670,15 @@ impl Plan {
         // ignored; before another literal, both end at that literal).
         let read_otherwise_before_rules_3 = pieces_changed
             || steps.iter().any(|s| s.field == Field::Forwarded && !s.quoted && s.after.first() == Some(&b' '));
+        let read_otherwise_before_rules_4 =
+            steps.iter().any(|s| s.field == Field::Ip && !s.quoted && s.after.first() == Some(&b':'));
         Ok(Plan {
             leading: leading.into(),
             steps: steps.into(),
             unrolled,
             fallback: None,
             read_otherwise_before_rules_3,
+            read_otherwise_before_rules_4,
         })
     }
 
@@ -846,6 +853,7 @@ impl Plan {
                     unrolled: None,
                     fallback: None,
                     read_otherwise_before_rules_3: self.read_otherwise_before_rules_3,
+                    read_otherwise_before_rules_4: self.read_otherwise_before_rules_4,
                 }
             })
             .collect()
@@ -855,6 +863,12 @@ impl Plan {
     /// otherwise (see the field of that name).
     pub(crate) fn read_otherwise_before_rules_3(&self) -> bool {
         self.read_otherwise_before_rules_3
+    }
+
+    /// Whether releases of partial rules 3 and before read this format
+    /// otherwise (see the field of that name).
+    pub(crate) fn read_otherwise_before_rules_4(&self) -> bool {
+        self.read_otherwise_before_rules_4
     }
 
     /// How many request-time fields the format has.
@@ -888,8 +902,12 @@ fn step<'a>(
         // list's separators hold spaces, so only a space after it needs
         // the list scan; any other literal ends it where it stands.
         let list = matches!(field, Field::List | Field::Forwarded);
-        let from = if list && t != b' ' { *p } else { search_from(field, line, *p) };
-        let at = find(line, from, t).ok_or(LineError::Mismatch)?;
+        let at = if field == Field::Ip && t == b':' {
+            port_colon(line, *p).ok_or(LineError::Mismatch)?
+        } else {
+            let from = if list && t != b' ' { *p } else { search_from(field, line, *p) };
+            find(line, from, t).ok_or(LineError::Mismatch)?
+        };
         if !lit_at(line, at + 1, &after[1..]) {
             return Err(LineError::Mismatch);
         }
@@ -969,6 +987,16 @@ fn step<'a>(
         }
     }
     Ok(())
+}
+
+/// Where an address starting at `p` and followed by `:` and a port ends:
+/// at the last colon of the run of bytes an address and a port are made of
+/// (hex digits, `:`, `.`), so `2001:db8::1:443` is `2001:db8::1`, port 443
+/// (its first colon would cut an IPv6 address after one group).
+fn port_colon(line: &[u8], p: usize) -> Option<usize> {
+    let rest = &line[p..];
+    let run = rest.iter().position(|&b| !(b.is_ascii_hexdigit() || b == b':' || b == b'.')).unwrap_or(rest.len());
+    memchr::memrchr(b':', &rest[..run]).map(|i| p + i)
 }
 
 /// Where to look for the end of an unquoted field starting at `p`: past the
@@ -1306,6 +1334,32 @@ mod tests {
             let r = p.parse(line, true).unwrap_or_else(|e| panic!("{fmt}: {e:?}"));
             assert_eq!((r.status, r.bytes), (Some(200), Some(512)), "{fmt}");
         }
+    }
+
+    /// `$remote_addr:$remote_port`: an IPv6 address holds colons, so the
+    /// address ends at the last colon before the port, not the first.
+    #[test]
+    fn an_address_followed_by_a_port_ends_at_the_last_colon() {
+        for (fmt, syntax) in [
+            ("$remote_addr:$remote_port - $remote_user [$time_local] \"$request\" $status", Syntax::Nginx),
+            ("%a:%{remote}p - %u %t \"%r\" %>s", Syntax::Apache),
+        ] {
+            let p = Plan::compile(fmt, syntax).unwrap();
+            assert!(p.read_otherwise_before_rules_4(), "{fmt}");
+            for (addr, port) in [
+                ("2001:db8:85a3:8d3:1319:8a2e:370:7348", "5555"),
+                ("2001:db8::1", "443"),
+                ("::1", "8080"),
+                ("203.0.113.9", "51234"),
+                ("::ffff:192.0.2.1", "80"),
+            ] {
+                let line = format!("{addr}:{port} - bob [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200");
+                let r = p.parse(line.as_bytes(), true).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+                assert_eq!((r.ip, r.user, r.status), (Some(addr.as_bytes()), Some(&b"bob"[..]), Some(200)), "{line}");
+            }
+        }
+        let plain = Plan::compile("$remote_addr $remote_port $status", Syntax::Nginx).unwrap();
+        assert!(!plain.read_otherwise_before_rules_4());
     }
 
     #[test]

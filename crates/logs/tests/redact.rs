@@ -778,3 +778,25 @@ fn forwarded_lists_of_any_separator_and_rfc_7239_values_are_masked() {
         r#"{"remote_addr":"10.0.0.x","http_forwarded":"for=\"[2001:db8:cafe::xx]:4711\", for=192.0.2.xx"}"#
     );
 }
+
+/// `$remote_addr:$remote_port` with an IPv6 client: the address ends at the
+/// last colon, so the /48 is kept and the port is left as written (the
+/// address used to end at its first colon: the /64 stayed, the port was
+/// masked).
+#[test]
+fn an_ipv6_address_followed_by_a_port_is_masked_as_one() {
+    let fmt = LogFormat::nginx(
+        r#"$remote_addr:$remote_port - $remote_user [$time_local] "$request" $status $body_bytes_sent"#,
+    )
+    .unwrap();
+    let r = Redactor::new(fmt, &[Mask::Ip], None).unwrap();
+    let mut line =
+        br#"2001:db8:85a3:8d3:1319:8a2e:370:7348:5555 - bob [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#
+            .to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"2001:db8:85a3:xxx:xxxx:xxxx:xxx:xxxx:5555 - bob [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#
+    );
+    assert_eq!((c.fields(Mask::Ip), c.not_ip), (1, 0));
+}
