@@ -686,7 +686,10 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
     let inside = |r: &Range<usize>| uri.as_ref().is_some_and(|u| r.start <= u.start && u.end <= r.end);
     let query = request.filter(|r| !inside(r)).and_then(|r| {
         let text = &line[r.clone()];
-        let target = memchr::memchr2(b' ', b'\t', text).map_or(0, |i| i + 1);
+        // The target is the second word, or the first when that holds a
+        // `?` (a request line without its method).
+        let first = memchr::memchr2(b' ', b'\t', text).unwrap_or(text.len());
+        let target = if first == text.len() || memchr::memchr(b'?', &text[..first]).is_some() { 0 } else { first + 1 };
         let q = target + memchr::memchr(b'?', &text[target..])?;
         let end = [&b" HTTP/"[..], b"\tHTTP/", b" HTTP\\/"]
             .iter()

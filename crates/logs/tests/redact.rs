@@ -173,6 +173,8 @@ fn every_query_of_a_line_is_masked_even_where_the_request_does_not_split() {
         (r#""CONNECT h:443?x HTTP/1.1""#, r#""CONNECT h:443?x HTTP/1.1""#),
         (r#""CONNECT h:443?k=v HTTP/1.1""#, r#""CONNECT h:443?x=x HTTP/1.1""#),
         (r#""/a?k=v""#, r#""/a?x=x""#),
+        // No method: the first word is the target.
+        (r#""/a?token=s2 HTTP/1.1""#, r#""/a?xxxxx=xx HTTP/1.1""#),
     ] {
         let head = r#"10.0.0.1 - - [01/May/2024:00:00:00 +0000] "#;
         let tail = r#" 400 5 "-" "ua""#;
