@@ -460,8 +460,7 @@ Masks (--mask, comma-separated):
            and every forwarded key present (nginx's http_x_forwarded_for, http_x_real_ip,
            http_cf_connecting_ip, realip_remote_addr, proxy_protocol_addr, ...; Traefik's
            ClientAddr and request_X-Forwarded-For, ...; Caddy's
-           request.headers.X-Forwarded-For, ...); keys --json-field ip=KEY or
-           forwarded=KEY names are masked beside these, not instead of them
+           request.headers.X-Forwarded-For, ...)
   ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
            each digit drawn from the text before it: one address, one pseudonym in every
            file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,
@@ -475,9 +474,14 @@ Masks (--mask, comma-separated):
   user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
            present), unless it is -
 
+In JSON lines, the keys --json-field names for a masked target (ip=, forwarded=, user=,
+query=, uri=, request=, referrer=) are masked beside that target's default keys, never
+instead of them.
+
 Guarantees: the file keeps its length and every byte outside the masked fields; lines that
 do not parse are reported (kind, byte offset, sample; --strict refuses to write anything
-when there are any), and only the words in them that are addresses are masked. Redaction is idempotent, so an in-place run that is
+when there are any), and only the address-shaped words in them (split at spaces, quotes and
+,;=()|<>) are masked with ip or ip-hash. Redaction is idempotent, so an in-place run that is
 killed at any point can simply be run again: the result is the file one uninterrupted run
 gives. In place, the file is locked (flock) for the run, each chunk is written back (msync)
 as soon as it is done, and the file is fsynced at the end. Host names in the address field

@@ -344,7 +344,7 @@ fn report_malformed(name: &str, malformed: &Malformed) {
     }
     let kinds: Vec<String> = malformed.counts().map(|(k, n)| format!("{k}: {n}")).collect();
     eprint_lines(&format!(
-        "pagemill: {name}: {} malformed lines left as they are ({})",
+        "pagemill: {name}: {} malformed lines, only their address-shaped words masked ({})",
         malformed.total(),
         kinds.join(", ")
     ));

@@ -72,8 +72,9 @@ const TARGETS: usize = 16;
 /// (`request_X-Forwarded-For`, ...); Caddy's request headers
 /// (`request.headers.X-Forwarded-For`, an array of strings). Headers that
 /// carry a client address: `X-Forwarded-For`, `X-Real-Ip`,
-/// `Cf-Connecting-Ip`, `True-Client-Ip`, in the spelling each server logs.
-pub(crate) const FORWARDED_KEYS: [&str; 26] = [
+/// `Cf-Connecting-Ip`, `True-Client-Ip`, `Forwarded`, in the spelling each
+/// server logs (and hyphenated, as hand-written templates name them).
+pub(crate) const FORWARDED_KEYS: [&str; 29] = [
     "http_x_forwarded_for",
     "x_forwarded_for",
     "http_x_real_ip",
@@ -83,6 +84,7 @@ pub(crate) const FORWARDED_KEYS: [&str; 26] = [
     "http_true_client_ip",
     "true_client_ip",
     "http_forwarded",
+    "forwarded",
     "realip_remote_addr",
     "proxy_protocol_addr",
     // ingress-nginx's JSON template, and hand-written ones.
@@ -90,6 +92,8 @@ pub(crate) const FORWARDED_KEYS: [&str; 26] = [
     "x-forward-for",
     "x-forwarded-for",
     "x-real-ip",
+    "cf-connecting-ip",
+    "true-client-ip",
     "ClientAddr",
     "request_X-Forwarded-For",
     "request_X-Real-Ip",

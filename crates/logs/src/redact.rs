@@ -20,12 +20,12 @@
 //!   fields (`%h` and `%a`, or more) has all masked, and every address of
 //!   each `X-Forwarded-For` list (`%{X-Forwarded-For}i`,
 //!   `$http_x_forwarded_for`, `$proxy_add_x_forwarded_for`, and `X-Real-IP`:
-//!   items between commas, spaces around them kept), in a text format or in
-//!   a JSON line's `http_x_forwarded_for`, `x_forwarded_for`,
-//!   `http_x_real_ip` and `x_real_ip` keys, Traefik's `ClientAddr` and
-//!   `request_X-Forwarded-For` (`X-Real-Ip`, `Cf-Connecting-Ip`,
-//!   `True-Client-Ip`), and Caddy's `request.headers` of those names (or
-//!   the keys `--json-field forwarded=KEY` names:
+//!   items between commas, spaces, tabs or `;`; an item that is no address
+//!   as a whole, such as RFC 7239's `for=192.0.2.60`, is searched for one),
+//!   in a text format or in a JSON line's forwarded keys (nginx's variable
+//!   names, Traefik's `ClientAddr` and `request_X-Forwarded-For`, Caddy's
+//!   `request.headers`, ...: see the README; and the keys `--json-field
+//!   forwarded=KEY` names, beside them:
 //!   [`JsonTarget::Forwarded`](crate::JsonTarget::Forwarded)).
 //!   In a text line, every address in the text after the fields the format
 //!   names is masked too (a preset reads up to its last field and ignores
@@ -83,9 +83,10 @@
 //! (text fields are written back to front, so a half-masked escape never
 //! turns a quote loose; a half-masked address is completed), identically to
 //! an uninterrupted run, for every mask. A line that does
-//! not parse is reported as malformed, and only its words that are
-//! addresses are masked (with `ip` or `ip-hash`; its fields cannot be told
-//! apart, so its users and queries stay). (A JSON line's numbers, time,
+//! not parse is reported as malformed, and only its address-shaped words
+//! (split at spaces, quotes and `,;=()|<>`) are masked (with `ip` or
+//! `ip-hash`; its fields cannot be told apart, so its users and queries
+//! stay, and so does an address inside a URL). (A JSON line's numbers, time,
 //! status, size and duration, are not read for masking: only a line that
 //! is not JSON is malformed.) For JSON lines,
 //! the field that [`LogFormat::parse`] reads for each target is masked (the
@@ -220,10 +221,12 @@ pub struct Changes {
     pub lines: u64,
     /// Lines in which at least one byte changed.
     pub lines_changed: u64,
-    /// Lines that do not parse, left as they are.
+    /// Lines that do not parse: only their address-shaped words are masked.
     pub malformed: u64,
-    /// Client-address fields that are not an IP address (host names,
-    /// zoned addresses), left as they are.
+    /// Client-address fields (and items of forwarded lists: RFC 7239's
+    /// `for=` and `by=` included, its other parameters not) that are not
+    /// an IP address (host names, zoned addresses, `unknown`), left as they
+    /// are.
     pub not_ip: u64,
     /// Client addresses found, masked now or before, or not an IP: none in
     /// a whole file means the format does not name them (a JSON log whose
@@ -398,7 +401,12 @@ impl Redactor {
                         IpOutcome::NotIp => {
                             // An item that is no address as a whole may hold
                             // one: RFC 7239's `for=192.0.2.60`, a quoted
-                            // `"[2001:db8::17]:4711"`.
+                            // `"[2001:db8::17]:4711"`. Its parameters other
+                            // than `for` and `by` (`proto=https`) are none.
+                            let item = &line[span.clone()];
+                            let param = memchr::memchr(b'=', item).map(|eq| &item[..eq]);
+                            let address_param =
+                                param.is_none_or(|k| k.eq_ignore_ascii_case(b"for") || k.eq_ignore_ascii_case(b"by"));
                             let mut found = false;
                             for word in tail_items(&line[span.clone()], span.start) {
                                 match mask_ip(&mut line[word], mask, self.key.as_ref()) {
@@ -410,7 +418,7 @@ impl Redactor {
                                     IpOutcome::NotIp => {}
                                 }
                             }
-                            if !found {
+                            if !found && address_param {
                                 changes.not_ip += 1;
                             }
                         }

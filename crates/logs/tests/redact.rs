@@ -763,7 +763,14 @@ fn forwarded_lists_of_any_separator_and_rfc_7239_values_are_masked() {
         (
             r#"10.0.0.1 "for=192.0.2.60;proto=http;by=203.0.113.43" 200"#,
             r#"10.0.0.x "for=192.0.2.xx;proto=http;by=203.0.113.xx" 200"#,
-            1,
+            0,
+        ),
+        // `proto=` is no address; `for=unknown` and `for=_hidden` are
+        // addresses RFC 7239 chose not to give.
+        (
+            r#"10.0.0.1 "for=unknown;proto=https, for=_hidden" 200"#,
+            r#"10.0.0.x "for=unknown;proto=https, for=_hidden" 200"#,
+            2,
         ),
     ] {
         let mut b = line.as_bytes().to_vec();
@@ -772,6 +779,12 @@ fn forwarded_lists_of_any_separator_and_rfc_7239_values_are_masked() {
         assert_eq!(c.not_ip, not_ip, "{line}");
     }
     let r = Redactor::new(LogFormat::json(), &[Mask::Ip], None).unwrap();
+    let mut line = br#"{"remote_addr":"10.0.0.1","forwarded":"for=1.2.3.4","cf-connecting-ip":"1.2.3.5","true-client-ip":"1.2.3.6"}"#.to_vec();
+    r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"10.0.0.x","forwarded":"for=1.2.3.x","cf-connecting-ip":"1.2.3.x","true-client-ip":"1.2.3.x"}"#
+    );
     let mut line =
         br#"{"remote_addr":"10.0.0.1","http_forwarded":"for=\"[2001:db8:cafe::17]:4711\", for=192.0.2.43"}"#.to_vec();
     r.redact_line(&mut line).unwrap();
