@@ -220,12 +220,25 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
                 let result = redact_copy(&pool, &redactor, &source, &ranges, &mut file)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 source.check_unchanged()?;
+                if none_parsed(&result.0) {
+                    // Dropped, not committed: no half-redacted copy.
+                    report_malformed(&name, &result.1);
+                    bail!("{}; nothing was written", no_line_matches(&name, &redactor));
+                }
                 file.commit()?;
                 result
             }
         }
     };
     report_malformed(&name, &malformed);
+    if none_parsed(&changes) {
+        let what = match mode {
+            Mode::DryRun => "a run would mask only address-shaped words",
+            Mode::InPlace => "only address-shaped words were masked (run again with the right format to finish)",
+            Mode::Copy => "only address-shaped words were masked in what was written",
+        };
+        bail!("{}; {what}", no_line_matches(&name, &redactor));
+    }
     eprint_lines(&format!("pagemill: {}", summary(&name, mode, &changes, redactor.masks())));
     // Every access log line has a client: none found means the format does
     // not say where (JSON keys that are none of the defaults, say), and the
@@ -238,6 +251,16 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
         ));
     }
     Ok(())
+}
+
+/// Whether no line of a file with lines parsed: a wrong `--log-format`,
+/// most likely, which would otherwise pass with only addresses masked.
+fn none_parsed(changes: &Changes) -> bool {
+    changes.lines > 0 && changes.malformed == changes.lines
+}
+
+fn no_line_matches(name: &str, redactor: &Redactor) -> String {
+    format!("no line of {name} matches the log format {} (check --log-format)", redactor.format())
 }
 
 /// Redact `pieces` in parallel; `done` runs on each piece once it is

@@ -245,3 +245,29 @@ fn no_address_found_is_a_warning() {
     let out = run(&["redact", "--mask", "ip", "-o", "-", "--json-field", "ip=httpRequest.remoteIp", s(&masked)]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "a rerun finds the masked addresses");
 }
+
+/// A wrong `--log-format` makes every line malformed: the run fails
+/// instead of passing with only addresses masked, and a copy is not
+/// written.
+#[test]
+fn a_file_of_which_no_line_parses_is_an_error() {
+    let dir = Dir::new("nolineparses");
+    let log = dir.path("a.jsonl");
+    let text = "{\"remote_addr\":\"203.0.113.9\",\"request\":\"GET /a?t=1 HTTP/1.1\",\"status\":200}\n";
+    std::fs::write(&log, text.repeat(3)).unwrap();
+    let out = dir.path("out.jsonl");
+    let err = fails(&["redact", "--log-format", "combined", "--mask", "ip,query", "-o", s(&out), s(&log)]);
+    assert!(
+        err.contains("no line of") && err.contains("matches the log format") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let err = fails(&["redact", "--dry-run", "--log-format", "combined", "--mask", "ip", s(&log)]);
+    assert!(err.contains("a run would mask only address-shaped words"), "{err}");
+    let err = fails(&["redact", "--in-place", "--log-format", "combined", "--mask", "ip", s(&log)]);
+    assert!(err.contains("run again with the right format"), "{err}");
+    // Run again with the right format: finished.
+    ok(&["redact", "--in-place", "--log-format", "json", "--mask", "ip,query", s(&log)]);
+    let want = "{\"remote_addr\":\"203.0.113.x\",\"request\":\"GET /a?x=x HTTP/1.1\",\"status\":200}\n";
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), want.repeat(3));
+}
