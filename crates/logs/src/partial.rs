@@ -211,9 +211,7 @@ fn spec_text(job: &LogJob) -> String {
 /// time, or midnight); an unquoted `X-Forwarded-For` list is one field
 /// (before, it ended at its first space). Not marked by the rules, as they
 /// depend on the data: a JSON number field holding an object or array is
-/// malformed (before, absent), escaped addresses are counted decoded, and
-/// a user name with spaces ends at the literal after it (before, its line
-/// was malformed).
+/// malformed (before, absent), and escaped addresses are counted decoded.
 /// 4: an address followed by `:` (`$remote_addr:$remote_port`) ends at the
 /// last colon before its port (before, at its first: an IPv6 address was
 /// cut after one group).
