@@ -989,14 +989,31 @@ fn step<'a>(
     Ok(())
 }
 
-/// Where an address starting at `p` and followed by `:` and a port ends:
-/// at the last colon of the run of bytes an address and a port are made of
-/// (hex digits, `:`, `.`), so `2001:db8::1:443` is `2001:db8::1`, port 443
-/// (its first colon would cut an IPv6 address after one group).
+/// Where an address starting at `p` and followed by `:` and a port ends.
+/// An IPv4 address or a host name (a `.` before the first colon), or no
+/// address (`-`, `unix`): at the first colon, as any field ends at its
+/// literal. An IPv6 address holds colons: at the last colon of its run of
+/// letters, digits, `:`, `.` and `%` (a zone), so `2001:db8::1:443` is
+/// `2001:db8::1`, port 443, and so is a masked `2001:db8::x:443` or a
+/// hashed one (letters). In brackets, `[2001:db8::1]:443`: after the `]`.
 fn port_colon(line: &[u8], p: usize) -> Option<usize> {
     let rest = &line[p..];
-    let run = rest.iter().position(|&b| !(b.is_ascii_hexdigit() || b == b':' || b == b'.')).unwrap_or(rest.len());
-    memchr::memrchr(b':', &rest[..run]).map(|i| p + i)
+    if rest.first() == Some(&b'[')
+        && let Some(close) = memchr::memchr(b']', rest)
+        && rest.get(close + 1) == Some(&b':')
+    {
+        return Some(p + close + 1);
+    }
+    let first = memchr::memchr(b':', rest)?;
+    if rest[..first].contains(&b'.') {
+        return Some(p + first);
+    }
+    let run = rest
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'%')))
+        .unwrap_or(rest.len());
+    let last = memchr::memrchr(b':', &rest[..run]).unwrap_or(first);
+    Some(p + last.max(first))
 }
 
 /// Where to look for the end of an unquoted field starting at `p`: past the
@@ -1352,12 +1369,29 @@ mod tests {
                 ("::1", "8080"),
                 ("203.0.113.9", "51234"),
                 ("::ffff:192.0.2.1", "80"),
+                // Masked and hashed (redact's own output reads back).
+                ("2001:db8::x", "443"),
+                ("203.0.113.xx", "443"),
+                ("2001:db8:1:gk::lv", "443"),
+                ("fe80::a:b%eth0", "5555"),
+                ("[2001:db8::1]", "443"),
+                // Host names and no address, as before.
+                ("example.com", "5555"),
+                ("host-1.example.com", "5555"),
+                ("unix", "5555"),
+                ("-", "5555"),
             ] {
                 let line = format!("{addr}:{port} - bob [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200");
                 let r = p.parse(line.as_bytes(), true).unwrap_or_else(|e| panic!("{line}: {e:?}"));
-                assert_eq!((r.ip, r.user, r.status), (Some(addr.as_bytes()), Some(&b"bob"[..]), Some(200)), "{line}");
+                let want = (addr != "-").then_some(addr.as_bytes());
+                assert_eq!((r.ip, r.user, r.status), (want, Some(&b"bob"[..]), Some(200)), "{line}");
             }
         }
+        // An IPv4 address before a port and more colon-separated fields
+        // ends at its first colon, as before.
+        let p = Plan::compile("$remote_addr:$remote_port:$status - $remote_user", Syntax::Nginx).unwrap();
+        let r = p.parse(b"203.0.113.9:5555:200 - bob", true).unwrap();
+        assert_eq!((r.ip, r.status), (Some(&b"203.0.113.9"[..]), Some(200)));
         let plain = Plan::compile("$remote_addr $remote_port $status", Syntax::Nginx).unwrap();
         assert!(!plain.read_otherwise_before_rules_4());
     }
