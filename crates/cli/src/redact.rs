@@ -54,7 +54,7 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             let p = prepare(global, args, Mode::DryRun, file, key.clone())?;
             let (_, malformed) = survey(&p.pool, &p.redactor, p.source.bytes(), &p.ranges);
             if !malformed.is_empty() {
-                report_malformed(&p.name, &malformed);
+                report_malformed(&p.name, &malformed, p.redactor.masks());
                 bad.push(p.name);
             }
         }
@@ -222,7 +222,7 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
                 source.check_unchanged()?;
                 if none_parsed(&result.0) {
                     // Dropped, not committed: no half-redacted copy.
-                    report_malformed(&name, &result.1);
+                    report_malformed(&name, &result.1, redactor.masks());
                     bail!("{}; nothing was written", no_line_matches(&name, &redactor));
                 }
                 file.commit()?;
@@ -230,7 +230,7 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
             }
         }
     };
-    report_malformed(&name, &malformed);
+    report_malformed(&name, &malformed, redactor.masks());
     if none_parsed(&changes) {
         let what = match mode {
             Mode::DryRun => "a run would mask only address-shaped words",
@@ -361,16 +361,17 @@ fn merge(results: Vec<(Changes, Malformed)>) -> (Changes, Malformed) {
     (changes, malformed)
 }
 
-fn report_malformed(name: &str, malformed: &Malformed) {
+fn report_malformed(name: &str, malformed: &Malformed, masks: &[Mask]) {
     if malformed.is_empty() {
         return;
     }
     let kinds: Vec<String> = malformed.counts().map(|(k, n)| format!("{k}: {n}")).collect();
-    eprint_lines(&format!(
-        "pagemill: {name}: {} malformed lines, only their address-shaped words masked ({})",
-        malformed.total(),
-        kinds.join(", ")
-    ));
+    let what = if masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash)) {
+        "only their address-shaped words masked"
+    } else {
+        "left as they are"
+    };
+    eprint_lines(&format!("pagemill: {name}: {} malformed lines, {what} ({})", malformed.total(), kinds.join(", ")));
     for s in malformed.samples() {
         eprint_lines(&format!("  {name}: {} at byte {}: {}", s.kind, s.offset, s.text));
     }

@@ -872,8 +872,9 @@ fn classify_ip(field: &[u8]) -> Option<(u64, IpState)> {
     let positions = if v6 { ipv6_positions(field)? } else { ipv4_positions(field)? };
     // Which kinds of byte the maskable positions hold: bit 0 digits (hex
     // in an IPv6 group, decimal in an IPv4 octet, so that a host name like
-    // `10.0.0.dev` is no address), bit 1 `x`, bit 2 hash letters (`g` to
-    // `p` in an octet, as `ip-hash` writes them there).
+    // `10.0.0.dev` is no address), bit 1 `x`, bit 2 hash letters (`ip-hash`
+    // writes only `g` to `p` in an octet; `q` to `v` there come from its
+    // first version, and digits beside them are masked with `x`).
     let decimal = decimal_positions(field);
     let mut kinds = 0u8;
     for (i, &c) in field.iter().enumerate() {
@@ -885,7 +886,7 @@ fn classify_ip(field: &[u8]) -> Option<(u64, IpState)> {
             1
         } else if c == b'x' {
             2
-        } else if is_hash_letter(c) && (!octet || c <= b'p') {
+        } else if is_hash_letter(c) {
             4
         } else {
             return None;
@@ -1092,13 +1093,15 @@ fn nibble(c: u8) -> u8 {
 fn pseudonym(field: &mut [u8], positions: u64, key: &RedactKey) -> Option<bool> {
     let masked: Vec<usize> = (0..field.len()).filter(|&i| positions & (1 << i) != 0).collect();
     let digits = masked.iter().take_while(|&&i| field[i].is_ascii_hexdigit()).count();
-    if !masked[digits..].iter().all(|&i| is_hash_letter(field[i])) {
+    let decimal = decimal_positions(field);
+    // Letters this scheme writes: `g` to `p` in an octet.
+    let ours = |i: usize| is_hash_letter(field[i]) && (decimal & (1 << i) == 0 || field[i] <= b'p');
+    if !masked[digits..].iter().all(|&i| ours(i)) {
         return None;
     }
     if digits == 0 {
         return Some(false);
     }
-    let decimal = decimal_positions(field);
     let mut run = SipHasher24::new_with_keys(key.k0, key.k1);
     run.write(b"pagemill-ip/2");
     // `run` has taken `field[..at]`: kept bytes lowercased, masked digits
@@ -1359,10 +1362,12 @@ mod tests {
         let letters = |a: &str| ip(a, Mask::IpHash).0.replace(':', "");
         assert_ne!(letters("2001:db8:1:ab:c::1"), letters("2001:db8:1:a:bc::1"));
         assert_ne!(letters("::1:23"), letters("::12:3"));
-        // Decimal positions take only what ip-hash writes there.
-        assert_eq!(ip("203.0.113.4q", Mask::IpHash).1, IpOutcome::NotIp);
+        // In an octet, ip-hash writes `g` to `p`: a digit beside `q` to `v`
+        // (the first scheme's letters) is masked with `x`, not completed.
+        assert_eq!(ip("203.0.113.4q", Mask::IpHash), ("203.0.113.xq".into(), IpOutcome::Changed));
+        assert_eq!(ip("203.0.113.4q", Mask::Ip), ("203.0.113.xq".into(), IpOutcome::Changed));
+        assert_eq!(ip("203.0.113.qq", Mask::IpHash).1, IpOutcome::Unchanged);
         assert_eq!(ip("::ffff:1.2.a.g", Mask::IpHash).1, IpOutcome::NotIp);
-        assert_eq!(ip("203.0.113.qq", Mask::IpHash).1, IpOutcome::NotIp);
     }
 
     /// A permutation's every draw is one: each value lands on its own slot.
