@@ -63,8 +63,16 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             bail!("malformed lines in {} and --strict: {what}", bad.join(", "));
         }
     }
+    // A file of which no line parses fails the run, after the other files.
+    let mut unread = Vec::new();
     for file in &args.files {
-        redact_file(global, args, mode, file, key.clone())?;
+        if let Some(why) = redact_file(global, args, mode, file, key.clone())? {
+            eprint_lines(&format!("pagemill: error: {why}"));
+            unread.push(file.display().to_string());
+        }
+    }
+    if !unread.is_empty() {
+        bail!("no line of {} matches the log format (check --log-format)", unread.join(", "));
     }
     Ok(())
 }
@@ -170,7 +178,15 @@ fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
     Ok(file)
 }
 
-fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Option<RedactKey>) -> Result<()> {
+/// Redact one file; `Some(why)` when no line of it parses (the other files
+/// are still redacted, and the run fails at the end).
+fn redact_file(
+    global: &Global,
+    args: &RedactArgs,
+    mode: Mode,
+    path: &Path,
+    key: Option<RedactKey>,
+) -> Result<Option<String>> {
     let Prepared { name, lock, mut source, redactor, ranges, pool } = prepare(global, args, mode, path, key)?;
     let (changes, malformed) = match mode {
         Mode::DryRun => survey(&pool, &redactor, source.bytes(), &ranges),
@@ -220,10 +236,10 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
                 let result = redact_copy(&pool, &redactor, &source, &ranges, &mut file)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 source.check_unchanged()?;
-                if none_parsed(&result.0) {
+                if none_parsed(&result.0, &result.1) {
                     // Dropped, not committed: no half-redacted copy.
                     report_malformed(&name, &result.1, redactor.masks());
-                    bail!("{}; nothing was written", no_line_matches(&name, &redactor));
+                    return Ok(Some(format!("{}; nothing was written", no_line_matches(&name, &redactor))));
                 }
                 file.commit()?;
                 result
@@ -231,13 +247,19 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
         }
     };
     report_malformed(&name, &malformed, redactor.masks());
-    if none_parsed(&changes) {
-        let what = match mode {
-            Mode::DryRun => "a run would mask only address-shaped words",
-            Mode::InPlace => "only address-shaped words were masked (run again with the right format to finish)",
-            Mode::Copy => "only address-shaped words were masked in what was written",
+    if none_parsed(&changes, &malformed) {
+        let ip = redactor.masks().iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
+        let what = match (mode, ip) {
+            (Mode::DryRun, true) => "a run would mask only address-shaped words",
+            (Mode::DryRun, false) => "a run would mask nothing",
+            (Mode::InPlace, true) => {
+                "only address-shaped words were masked (run again with the right format to finish)"
+            }
+            (Mode::InPlace, false) => "nothing was masked",
+            (Mode::Copy, true) => "what was written to standard output has only address-shaped words masked",
+            (Mode::Copy, false) => "what was written to standard output is unmasked",
         };
-        bail!("{}; {what}", no_line_matches(&name, &redactor));
+        return Ok(Some(format!("{}; {what}", no_line_matches(&name, &redactor))));
     }
     eprint_lines(&format!("pagemill: {}", summary(&name, mode, &changes, redactor.masks())));
     // Every access log line has a client: none found means the format does
@@ -250,13 +272,14 @@ fn redact_file(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key:
              its field (--log-format, or --json-field ip=KEY for JSON)"
         ));
     }
-    Ok(())
+    Ok(None)
 }
 
-/// Whether no line of a file with lines parsed: a wrong `--log-format`,
-/// most likely, which would otherwise pass with only addresses masked.
-fn none_parsed(changes: &Changes) -> bool {
-    changes.lines > 0 && changes.malformed == changes.lines
+/// Whether no line of a file with lines parsed, and not all of them are
+/// empty: a wrong `--log-format`, most likely, which would otherwise pass
+/// with only addresses masked.
+fn none_parsed(changes: &Changes, malformed: &Malformed) -> bool {
+    changes.lines > 0 && changes.malformed == changes.lines && malformed.count("empty-line") < malformed.total()
 }
 
 fn no_line_matches(name: &str, redactor: &Redactor) -> String {

@@ -270,4 +270,27 @@ fn a_file_of_which_no_line_parses_is_an_error() {
     ok(&["redact", "--in-place", "--log-format", "json", "--mask", "ip,query", s(&log)]);
     let want = "{\"remote_addr\":\"203.0.113.x\",\"request\":\"GET /a?x=x HTTP/1.1\",\"status\":200}\n";
     assert_eq!(std::fs::read_to_string(&log).unwrap(), want.repeat(3));
+    // Without an address mask, nothing is said to be masked.
+    let err = fails(&["redact", "--dry-run", "--log-format", "combined", "--mask", "user", s(&log)]);
+    assert!(err.contains("a run would mask nothing"), "{err}");
+    // A file of empty lines is no such file; and one that does not parse
+    // does not stop the files after it from being redacted.
+    let blank = dir.path("blank.log");
+    std::fs::write(&blank, "\n\n").unwrap();
+    ok(&["redact", "--dry-run", "--log-format", "combined", "--mask", "ip", s(&blank)]);
+    let good = dir.path("good.log");
+    std::fs::write(
+        &good,
+        "203.0.113.9 - bob [10/Oct/2000:13:55:36 -0700] \"GET /a?t=1 HTTP/1.1\" 200 5 \"-\" \"ua\"\n",
+    )
+    .unwrap();
+    let bad = dir.path("bad.log");
+    std::fs::write(&bad, "not a log line\n").unwrap();
+    let err =
+        fails(&["redact", "--in-place", "--log-format", "combined", "--mask", "ip,user,query", s(&bad), s(&good)]);
+    assert!(err.contains(&format!("no line of {} matches the log format", s(&bad))), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&good).unwrap(),
+        "203.0.113.x - xxx [10/Oct/2000:13:55:36 -0700] \"GET /a?x=x HTTP/1.1\" 200 5 \"-\" \"ua\"\n"
+    );
 }
