@@ -510,7 +510,7 @@ impl Redactor {
                 JsonTarget::Request if kept(rec.request, value) => continue,
                 // Most referrers hold no query (or are empty, `-`): nothing
                 // to look at again.
-                JsonTarget::Referrer if kept(rec.referrer, value) || memchr::memchr(b'?', value).is_none() => continue,
+                JsonTarget::Referrer if kept(rec.referrer, value) || query_mark(value).is_none() => continue,
                 JsonTarget::Referrer => one.referrer = Some(value),
                 JsonTarget::User => one.user = Some(value),
                 JsonTarget::Query => one.query = Some(value),
@@ -677,14 +677,29 @@ fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
     items
 }
 
+/// Where the query of `text` (a target, a request line, a referrer)
+/// starts: its first `?`, or a JSON `\u003f` (the same character, which
+/// an encoder may write so), as (where the mark is, its length).
+fn query_mark(text: &[u8]) -> Option<(usize, usize)> {
+    let plain = memchr::memchr(b'?', text);
+    let escaped = memchr::memmem::find_iter(text, b"\\u003")
+        .find(|&i| matches!(text.get(i + 5), Some(b'f' | b'F')))
+        .map(|i| (i, 6));
+    match (plain, escaped) {
+        (Some(p), Some(e)) if e.0 < p => Some(e),
+        (Some(p), _) => Some((p, 1)),
+        (None, e) => e,
+    }
+}
+
 /// Where the fields of `rec`, parsed from `line`, lie in it.
 fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
     let request = rec.request.and_then(|r| span_of(line, r));
     // The query of the target: after its first `?`.
     let uri = rec.uri.and_then(|u| span_of(line, u));
     let target_query = uri.clone().and_then(|uri| {
-        let q = memchr::memchr(b'?', &line[uri.clone()])?;
-        Some(uri.start + q + 1..uri.end)
+        let (q, n) = query_mark(&line[uri.clone()])?;
+        Some(uri.start + q + n..uri.end)
     });
     // A request line that does not split into method, target and
     // protocol (`get /a?b HTTP/1.1`, a fourth word) has no target, but
@@ -697,8 +712,9 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
         // The target is the second word, or the first when that holds a
         // `?` (a request line without its method).
         let first = memchr::memchr2(b' ', b'\t', text).unwrap_or(text.len());
-        let target = if first == text.len() || memchr::memchr(b'?', &text[..first]).is_some() { 0 } else { first + 1 };
-        let q = target + memchr::memchr(b'?', &text[target..])?;
+        let target = if first == text.len() || query_mark(&text[..first]).is_some() { 0 } else { first + 1 };
+        let (q, n) = query_mark(&text[target..])?;
+        let q = target + q + n - 1;
         let end = [&b" HTTP/"[..], b"\tHTTP/", b" HTTP\\/"]
             .iter()
             .filter_map(|p| memchr::memmem::find(&text[q..], p))
@@ -714,8 +730,8 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8]) -> Spans {
     let user = rec.user.and_then(|u| span_of(line, u));
     let referrer_query = rec.referrer.and_then(|r| {
         let span = span_of(line, r)?;
-        let q = memchr::memchr(b'?', &line[span.clone()])?;
-        Some(span.start + q + 1..span.end)
+        let (q, n) = query_mark(&line[span.clone()])?;
+        Some(span.start + q + n..span.end)
     });
     Spans {
         ip: rec.ip.and_then(|ip| span_of(line, ip)),
@@ -753,8 +769,10 @@ fn tail_items(tail: &[u8], start: usize) -> Vec<Range<usize>> {
     while i < tail.len() {
         let skip = match tail[i] {
             b' ' | b'\t' | b'"' | b'\'' | b',' | b';' | b'=' | b'(' | b')' | b'|' | b'<' | b'>' => 1,
-            // An escape: `\xNN` (nginx's escaped quote) or `\"`.
+            // An escape: `\xNN` (nginx's escaped quote), JSON's `\uNNNN`
+            // (a `\u002c` between two addresses), or `\"`.
             b'\\' if tail.get(i + 1) == Some(&b'x') && tail.len() >= i + 4 => 4,
+            b'\\' if tail.get(i + 1) == Some(&b'u') && tail.len() >= i + 6 => 6,
             b'\\' => 2,
             _ => 0,
         };

@@ -837,3 +837,18 @@ fn an_ipv6_address_followed_by_a_port_is_masked_as_one() {
         assert_eq!(twice, once);
     }
 }
+
+/// A JSON encoder may escape `?` as `\u003f` and `,` as `\u002c`: the
+/// query after it is a query, and the address after it an address (both
+/// stayed in clear when only the raw bytes were looked at).
+#[test]
+fn json_escaped_query_marks_and_list_commas_are_read() {
+    let r = Redactor::new(LogFormat::json(), &[Mask::Ip, Mask::Query], None).unwrap();
+    let mut line = br#"{"remote_addr":"10.0.0.1","request_uri":"/a\u003ft=S","http_referer":"https://x.example/p\u003Fq=secret","x_forwarded_for":"198.51.100.7\u002c10.0.0.2","status":200}"#.to_vec();
+    let c = r.redact_line(&mut line).unwrap();
+    assert_eq!(
+        String::from_utf8(line).unwrap(),
+        r#"{"remote_addr":"10.0.0.x","request_uri":"/a\u003fx=x","http_referer":"https://x.example/p\u003Fx=xxxxxx","x_forwarded_for":"198.51.100.x\u002c10.0.0.x","status":200}"#
+    );
+    assert_eq!(c.not_ip, 0);
+}
