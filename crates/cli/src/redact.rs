@@ -237,9 +237,18 @@ fn redact_file(
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 source.check_unchanged()?;
                 if none_parsed(&result.0, &result.1) {
-                    // Dropped, not committed: no half-redacted copy.
                     report_malformed(&name, &result.1, redactor.masks());
-                    return Ok(Some(format!("{}; nothing was written", no_line_matches(&name, &redactor))));
+                    let why = no_line_matches(&name, &redactor);
+                    if file.temp_path().is_some() {
+                        // Dropped, not committed: no half-redacted copy.
+                        return Ok(Some(format!("{why}; nothing was written")));
+                    }
+                    // A FIFO or a device is written in place, as it came:
+                    // the rest goes too, and the message says what it got.
+                    file.commit()?;
+                    let ip = redactor.masks().iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
+                    let got = if ip { "has only address-shaped words masked" } else { "is unmasked" };
+                    return Ok(Some(format!("{why}; what was written to {} {got}", out.display())));
                 }
                 file.commit()?;
                 result

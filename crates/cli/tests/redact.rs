@@ -270,6 +270,9 @@ fn a_file_of_which_no_line_parses_is_an_error() {
     ok(&["redact", "--in-place", "--log-format", "json", "--mask", "ip,query", s(&log)]);
     let want = "{\"remote_addr\":\"203.0.113.x\",\"request\":\"GET /a?x=x HTTP/1.1\",\"status\":200}\n";
     assert_eq!(std::fs::read_to_string(&log).unwrap(), want.repeat(3));
+    // A device is written as the lines come: the message says what it got.
+    let err = fails(&["redact", "--log-format", "combined", "--mask", "ip", "-o", "/dev/null", s(&log)]);
+    assert!(err.contains("what was written to /dev/null has only address-shaped words masked"), "{err}");
     // Without an address mask, nothing is said to be masked.
     let err = fails(&["redact", "--dry-run", "--log-format", "combined", "--mask", "user", s(&log)]);
     assert!(err.contains("a run would mask nothing"), "{err}");

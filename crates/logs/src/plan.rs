@@ -995,7 +995,11 @@ fn step<'a>(
 /// literal. An IPv6 address holds colons: at the last colon of its run of
 /// letters, digits, `:`, `.` and `%` (a zone), so `2001:db8::1:443` is
 /// `2001:db8::1`, port 443, and so is a masked `2001:db8::x:443` or a
-/// hashed one (letters). In brackets, `[2001:db8::1]:443`: after the `]`.
+/// hashed one (letters); only when at least two colons come before that
+/// one (an IPv6 address has two or more), so `localhost:5555:200` of
+/// `$remote_addr:$remote_port:$status` is `localhost`. (An IPv6 address in
+/// that format is ambiguous, and read up to its port's end.) In brackets,
+/// `[2001:db8::1]:443`: after the `]`.
 fn port_colon(line: &[u8], p: usize) -> Option<usize> {
     let rest = &line[p..];
     if rest.first() == Some(&b'[')
@@ -1013,7 +1017,8 @@ fn port_colon(line: &[u8], p: usize) -> Option<usize> {
         .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'%')))
         .unwrap_or(rest.len());
     let last = memchr::memrchr(b':', &rest[..run]).unwrap_or(first);
-    Some(p + last.max(first))
+    let ipv6 = last > first && memchr::memchr_iter(b':', &rest[..last]).nth(1).is_some();
+    Some(p + if ipv6 { last } else { first })
 }
 
 /// Where to look for the end of an unquoted field starting at `p`: past the
@@ -1390,8 +1395,14 @@ mod tests {
         // An IPv4 address before a port and more colon-separated fields
         // ends at its first colon, as before.
         let p = Plan::compile("$remote_addr:$remote_port:$status - $remote_user", Syntax::Nginx).unwrap();
-        let r = p.parse(b"203.0.113.9:5555:200 - bob", true).unwrap();
-        assert_eq!((r.ip, r.status), (Some(&b"203.0.113.9"[..]), Some(200)));
+        for (line, ip) in [
+            (&b"203.0.113.9:5555:200 - bob"[..], &b"203.0.113.9"[..]),
+            (b"localhost:5555:200 - bob", b"localhost"),
+            (b"unix:5555:200 - bob", b"unix"),
+        ] {
+            let r = p.parse(line, true).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!((r.ip, r.status), (Some(ip), Some(200)));
+        }
         let plain = Plan::compile("$remote_addr $remote_port $status", Syntax::Nginx).unwrap();
         assert!(!plain.read_otherwise_before_rules_4());
     }

@@ -56,9 +56,12 @@
 //!   Because each letter needs only the digits to its left, and letters are
 //!   written right to left, a run killed inside an address leaves digits
 //!   followed by letters, which the rerun completes exactly as an
-//!   uninterrupted run would have.
+//!   uninterrupted run would have. (Digits beside letters this scheme does
+//!   not write, `q` to `v` in an octet from its first version, are masked
+//!   with `x` instead.)
 //! * [`Mask::Query`]: every byte of a query string becomes `x`, except `&`
-//!   and `=`, so the parameter structure stays visible: in the request line
+//!   and `=`, so the parameter structure stays visible (a query starts at
+//!   the first `?`, or a JSON `\u003f`): in the request line
 //!   (after the target's first `?`, up to the next space, whether or not
 //!   the line splits into method, target and protocol), in a target logged
 //!   on its own (`%U%q`, a JSON `request_uri` beside `request`: both are
@@ -84,7 +87,7 @@
 //! turns a quote loose; a half-masked address is completed), identically to
 //! an uninterrupted run, for every mask. A line that does
 //! not parse is reported as malformed, and only its address-shaped words
-//! (split at spaces, quotes and `,;=()|<>`) are masked (with `ip` or
+//! (split at spaces, tabs, quotes, `,;=()|<>` and escapes) are masked (with `ip` or
 //! `ip-hash`; its fields cannot be told apart, so its users and queries
 //! stay, and so does an address inside a URL). (A JSON line's numbers, time,
 //! status, size and duration, are not read for masking: only a line that
@@ -772,7 +775,12 @@ fn tail_items(tail: &[u8], start: usize) -> Vec<Range<usize>> {
             // An escape: `\xNN` (nginx's escaped quote), JSON's `\uNNNN`
             // (a `\u002c` between two addresses), or `\"`.
             b'\\' if tail.get(i + 1) == Some(&b'x') && tail.len() >= i + 4 => 4,
-            b'\\' if tail.get(i + 1) == Some(&b'u') && tail.len() >= i + 6 => 6,
+            b'\\'
+                if tail.get(i + 1) == Some(&b'u')
+                    && tail.get(i + 2..i + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+            {
+                6
+            }
             b'\\' => 2,
             _ => 0,
         };
