@@ -26,7 +26,7 @@
 //!   names, Traefik's `ClientAddr` and `request_X-Forwarded-For`, Caddy's
 //!   `request.headers`, ...: see the README; and the keys `--json-field
 //!   forwarded=KEY` names, beside them:
-//!   [`JsonTarget::Forwarded`](crate::JsonTarget::Forwarded)).
+//!   [`JsonTarget::Forwarded`]).
 //!   In a text line, every address in the text after the fields the format
 //!   names is masked too (a preset reads up to its last field and ignores
 //!   the rest, which may be an `X-Forwarded-For` list appended to it); the
