@@ -1,4 +1,8 @@
 //! Command-line flags.
+//!
+//! The doc comments here are clap's help text, written for a terminal:
+//! brackets in them (`[,PATH...][:UNIT]`) are syntax, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use std::path::PathBuf;
 

@@ -313,7 +313,7 @@ impl Distinct {
 /// then shifts by it (a panic in debug builds, a wrong count in release).
 ///
 /// The image must be exactly as long as its mode and count say, and its
-/// estimator state is taken again from the registers ([`canonical_hll`]):
+/// estimator state is taken again from the registers (`canonical_hll`):
 /// damaged sums gave counts of `u64::MAX`, a smaller count dropped coupons.
 pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
     let k = 1usize << lg_k;
@@ -352,7 +352,7 @@ pub fn read_hll(bytes: &[u8], lg_k: u8) -> Result<HllSketch, &'static str> {
 }
 
 /// The bytes of `sketch` ([`HllSketch::serialize`]), made to depend on its
-/// registers only (see [`canonical_hll`]).
+/// registers only (see `canonical_hll`).
 pub fn write_hll(sketch: &HllSketch, lg_k: u8) -> Vec<u8> {
     let mut bytes = sketch.serialize();
     canonical_hll(&mut bytes, lg_k);
