@@ -684,15 +684,24 @@ fn list_items(list: &[u8], start: usize) -> Vec<Range<usize>> {
 /// starts: its first `?`, or a JSON `\u003f` (the same character, which
 /// an encoder may write so), as (where the mark is, its length).
 fn query_mark(text: &[u8]) -> Option<(usize, usize)> {
-    let plain = memchr::memchr(b'?', text);
-    let escaped = memchr::memmem::find_iter(text, b"\\u003")
-        .find(|&i| matches!(text.get(i + 5), Some(b'f' | b'F')))
-        .map(|i| (i, 6));
-    match (plain, escaped) {
-        (Some(p), Some(e)) if e.0 < p => Some(e),
-        (Some(p), _) => Some((p, 1)),
-        (None, e) => e,
+    // One pass for `?` or a backslash (no escape searcher set up per
+    // field: this runs on every target and referrer); an escaped
+    // backslash (`\\`) is skipped whole, so `\\u003f` is no mark.
+    let mut from = 0;
+    while let Some(i) = memchr::memchr2(b'?', b'\\', &text[from..]).map(|i| from + i) {
+        if text[i] == b'?' {
+            return Some((i, 1));
+        }
+        let rest = &text[i + 1..];
+        if rest.starts_with(b"u003") && matches!(rest.get(4), Some(b'f' | b'F')) {
+            return Some((i, 6));
+        }
+        from = i + if rest.first() == Some(&b'\\') { 2 } else { 1 };
+        if from >= text.len() {
+            break;
+        }
     }
+    None
 }
 
 /// Where the fields of `rec`, parsed from `line`, lie in it.
@@ -1394,6 +1403,25 @@ mod tests {
         assert_eq!(ip("203.0.113.4q", Mask::Ip), ("203.0.113.xq".into(), IpOutcome::Changed));
         assert_eq!(ip("203.0.113.qq", Mask::IpHash).1, IpOutcome::Unchanged);
         assert_eq!(ip("::ffff:1.2.a.g", Mask::IpHash).1, IpOutcome::NotIp);
+    }
+
+    #[test]
+    fn query_marks_are_question_marks_or_their_json_escape() {
+        for (text, want) in [
+            (&br"/a?b"[..], Some((2, 1))),
+            (br"/a\u003fb", Some((2, 6))),
+            (br"/a\u003Fb?c", Some((2, 6))),
+            (br"/a\\u003fb", None),
+            (br"/a\\?b", Some((4, 1))),
+            (br#"/a\"?b"#, Some((4, 1))),
+            (br"/a\u0030?b", Some((8, 1))),
+            (br"/a\", None),
+            (br"\\", None),
+            (br"/a\u003", None),
+            (b"", None),
+        ] {
+            assert_eq!(query_mark(text), want, "{}", String::from_utf8_lossy(text));
+        }
     }
 
     /// A permutation's every draw is one: each value lands on its own slot.
