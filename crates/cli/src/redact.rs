@@ -54,7 +54,7 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             let p = prepare(global, args, Mode::DryRun, file, key.clone())?;
             let (_, malformed) = survey(&p.pool, &p.redactor, p.source.bytes(), &p.ranges);
             if !malformed.is_empty() {
-                report_malformed(&p.name, &malformed, p.redactor.masks());
+                report_malformed(&p.name, &malformed, p.redactor.address_mask().is_some());
                 bad.push(p.name);
             }
         }
@@ -188,6 +188,7 @@ fn redact_file(
     key: Option<RedactKey>,
 ) -> Result<Option<String>> {
     let Prepared { name, lock, mut source, redactor, ranges, pool } = prepare(global, args, mode, path, key)?;
+    let ip = redactor.address_mask().is_some();
     let (changes, malformed) = match mode {
         Mode::DryRun => survey(&pool, &redactor, source.bytes(), &ranges),
         Mode::InPlace => {
@@ -237,7 +238,7 @@ fn redact_file(
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 source.check_unchanged()?;
                 if none_parsed(&result.0, &result.1) {
-                    report_malformed(&name, &result.1, redactor.masks());
+                    report_malformed(&name, &result.1, ip);
                     let why = no_line_matches(&name, &redactor);
                     if file.temp_path().is_some() {
                         // Dropped, not committed: no half-redacted copy.
@@ -246,27 +247,23 @@ fn redact_file(
                     // A FIFO or a device is written in place, as it came:
                     // the rest goes too, and the message says what it got.
                     file.commit()?;
-                    let ip = redactor.masks().iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
-                    let got = if ip { "has only address-shaped words masked" } else { "is unmasked" };
-                    return Ok(Some(format!("{why}; what was written to {} {got}", out.display())));
+                    return Ok(Some(format!("{why}; {}", written_unparsed(&out.display().to_string(), ip))));
                 }
                 file.commit()?;
                 result
             }
         }
     };
-    report_malformed(&name, &malformed, redactor.masks());
+    report_malformed(&name, &malformed, ip);
     if none_parsed(&changes, &malformed) {
-        let ip = redactor.masks().iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
         let what = match (mode, ip) {
-            (Mode::DryRun, true) => "a run would mask only address-shaped words",
-            (Mode::DryRun, false) => "a run would mask nothing",
+            (Mode::DryRun, true) => "a run would mask only address-shaped words".to_string(),
+            (Mode::DryRun, false) => "a run would mask nothing".to_string(),
             (Mode::InPlace, true) => {
-                "only address-shaped words were masked (run again with the right format to finish)"
+                "only address-shaped words were masked (run again with the right format to finish)".to_string()
             }
-            (Mode::InPlace, false) => "nothing was masked",
-            (Mode::Copy, true) => "what was written to standard output has only address-shaped words masked",
-            (Mode::Copy, false) => "what was written to standard output is unmasked",
+            (Mode::InPlace, false) => "nothing was masked".to_string(),
+            (Mode::Copy, _) => written_unparsed("standard output", ip),
         };
         return Ok(Some(format!("{}; {what}", no_line_matches(&name, &redactor))));
     }
@@ -274,7 +271,6 @@ fn redact_file(
     // Every access log line has a client: none found means the format does
     // not say where (JSON keys that are none of the defaults, say), and the
     // addresses were left in clear.
-    let ip = redactor.masks().iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
     if ip && changes.addresses == 0 && changes.lines > changes.malformed {
         eprint_lines(&format!(
             "pagemill: warning: {name}: no client address found in any line: if the lines hold one, name \
@@ -393,16 +389,22 @@ fn merge(results: Vec<(Changes, Malformed)>) -> (Changes, Malformed) {
     (changes, malformed)
 }
 
-fn report_malformed(name: &str, malformed: &Malformed, masks: &[Mask]) {
+/// What a copy of a file of which no line parsed got, written to `to`
+/// before that was known (standard output, a FIFO, a device), with or
+/// without an address mask (`ip`).
+fn written_unparsed(to: &str, ip: bool) -> String {
+    let got = if ip { "has only address-shaped words masked" } else { "is unmasked" };
+    format!("what was written to {to} {got}")
+}
+
+/// Report a file's malformed lines; `ip`: whether an address mask ran
+/// (and so masked their address-shaped words).
+fn report_malformed(name: &str, malformed: &Malformed, ip: bool) {
     if malformed.is_empty() {
         return;
     }
     let kinds: Vec<String> = malformed.counts().map(|(k, n)| format!("{k}: {n}")).collect();
-    let what = if masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash)) {
-        "only their address-shaped words masked"
-    } else {
-        "left as they are"
-    };
+    let what = if ip { "only their address-shaped words masked" } else { "left as they are" };
     eprint_lines(&format!("pagemill: {name}: {} malformed lines, {what} ({})", malformed.total(), kinds.join(", ")));
     for s in malformed.samples() {
         eprint_lines(&format!("  {name}: {} at byte {}: {}", s.kind, s.offset, s.text));

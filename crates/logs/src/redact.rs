@@ -328,6 +328,12 @@ impl Redactor {
         &self.masks
     }
 
+    /// The address mask applied ([`Mask::Ip`] or [`Mask::IpHash`]; at most
+    /// one of them), if any.
+    pub fn address_mask(&self) -> Option<Mask> {
+        self.masks.iter().copied().find(|m| matches!(m, Mask::Ip | Mask::IpHash))
+    }
+
     /// Redact one line (without its newline) in place. Only bytes inside the
     /// masked fields change; the length never does. A line that does not
     /// parse is left untouched and its error returned.
@@ -347,8 +353,7 @@ impl Redactor {
         let tail = first.end;
         // Fields the format names but does not read (another client header,
         // `$upstream_addr`): looked at as the tail is.
-        let ip = self.masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
-        let unread = if ip { self.format.unread_fields(line) } else { Vec::new() };
+        let unread = if self.address_mask().is_some() { self.format.unread_fields(line) } else { Vec::new() };
         let mut changes = Changes { lines: 1, ..Changes::default() };
         let mut any = false;
         for &mask in &self.masks {
@@ -363,18 +368,9 @@ impl Redactor {
                     .chain(std::iter::once(end..line.len()))
                     .flat_map(|r| tail_items(&line[r.clone()], r.start))
                     .collect();
-                for span in words {
-                    // Words that are no address (a request id, a time) are
-                    // not counted: the format does not say they should be.
-                    match mask_ip(&mut line[span], mask, self.key.as_ref()) {
-                        IpOutcome::Changed => {
-                            changes.addresses += 1;
-                            changes.changed(mask);
-                        }
-                        IpOutcome::Unchanged => changes.addresses += 1,
-                        IpOutcome::NotIp => {}
-                    }
-                }
+                // Words that are no address (a request id, a time) are not
+                // counted: the format does not say they should be.
+                changes.addresses += self.mask_words(line, words, mask, &mut changes);
             }
             any |= changes.fields(mask) > before;
         }
@@ -410,18 +406,9 @@ impl Redactor {
                             let param = memchr::memchr(b'=', item).map(|eq| &item[..eq]);
                             let address_param =
                                 param.is_none_or(|k| k.eq_ignore_ascii_case(b"for") || k.eq_ignore_ascii_case(b"by"));
-                            let mut found = false;
-                            for word in tail_items(&line[span.clone()], span.start) {
-                                match mask_ip(&mut line[word], mask, self.key.as_ref()) {
-                                    IpOutcome::Changed => {
-                                        changes.changed(mask);
-                                        found = true;
-                                    }
-                                    IpOutcome::Unchanged => found = true,
-                                    IpOutcome::NotIp => {}
-                                }
-                            }
-                            if !found && address_param {
+                            let words = tail_items(item, span.start);
+                            let found = self.mask_words(line, words, mask, changes);
+                            if found == 0 && address_param {
                                 changes.not_ip += 1;
                             }
                         }
@@ -537,19 +524,29 @@ impl Redactor {
     /// the other fields cannot be told apart, and stay as they are.
     fn redact_unparsed(&self, line: &mut [u8]) -> Changes {
         let mut changes = Changes { lines: 1, ..Changes::default() };
-        let Some(&mask) = self.masks.iter().find(|m| matches!(m, Mask::Ip | Mask::IpHash)) else { return changes };
-        for word in tail_items(line, 0) {
+        let Some(mask) = self.address_mask() else { return changes };
+        let words = tail_items(line, 0);
+        changes.addresses += self.mask_words(line, words, mask, &mut changes);
+        changes.lines_changed = u64::from(changes.fields(mask) > 0);
+        changes
+    }
+
+    /// Apply the address `mask` to each of `words` (ranges of `line` that
+    /// may be addresses: [`tail_items`]), counting the changed ones in
+    /// `changes`; how many are addresses (changed now or masked before).
+    fn mask_words(&self, line: &mut [u8], words: Vec<Range<usize>>, mask: Mask, changes: &mut Changes) -> u64 {
+        let mut addresses = 0;
+        for word in words {
             match mask_ip(&mut line[word], mask, self.key.as_ref()) {
                 IpOutcome::Changed => {
-                    changes.addresses += 1;
+                    addresses += 1;
                     changes.changed(mask);
                 }
-                IpOutcome::Unchanged => changes.addresses += 1,
+                IpOutcome::Unchanged => addresses += 1,
                 IpOutcome::NotIp => {}
             }
         }
-        changes.lines_changed = u64::from(changes.fields(mask) > 0);
-        changes
+        addresses
     }
 
     /// Redact every line of `chunk` (whole lines, as planned by
