@@ -214,7 +214,9 @@ fn spec_text(job: &LogJob) -> String {
 /// malformed (before, absent), and escaped addresses are counted decoded.
 /// 4: an address followed by `:` (`$remote_addr:$remote_port`) ends at the
 /// last colon before its port (before, at its first: an IPv6 address was
-/// cut after one group).
+/// cut after one group). Not marked, as it depends on the data: a user
+/// name with spaces after a lone `-` ident is read (before, its line was
+/// malformed).
 const RULES: u32 = 4;
 
 /// Refuse a partial made under rules 3 (or before) whose format those

@@ -882,6 +882,31 @@ impl Plan {
     }
 }
 
+/// Where a user name with spaces that starts at `start` ends, given the
+/// first space at `space` and the literal `after` it (` [` in the common
+/// formats), which did not follow that space; `None` if it is no such name.
+///
+/// HTTP Basic auth user names may hold spaces, and neither nginx nor Apache
+/// escapes them. But a line shifted by one space-separated word (Apache's
+/// `vhost_combined` read as `combined`, a leading or doubled space) also
+/// leaves the literal after a later space, with `- -` or an address before
+/// it, and must stay malformed: its client address would be read from the
+/// wrong word. So a spaced name is only taken where the shape of the common
+/// formats vouches for it: the ident before it is a lone `-` (`%l`, or
+/// nginx's literal ` - `), its first word is neither empty nor `-`, and it
+/// holds no quote (which servers escape in user names).
+#[inline(never)]
+#[cold]
+fn spaced_user(line: &[u8], start: usize, space: usize, after: &[u8]) -> Option<usize> {
+    let ident_dash = start >= 2 && &line[start - 2..start] == b"- " && (start == 2 || line[start - 3] == b' ');
+    let first = &line[start..space];
+    if after.len() < 2 || after[0] != b' ' || !ident_dash || first.is_empty() || first == b"-" {
+        return None;
+    }
+    let end = space + memchr::memmem::find(&line[space..], after)?;
+    (memchr::memchr(b'"', &line[start..end]).is_none()).then_some(end)
+}
+
 /// Parse the field at `*p` that `after` (if any) follows, store it in
 /// `rec` and move `*p` past the literal. Inlined into the general loop and,
 /// with constant arguments, into each unrolled preset parser.
@@ -908,10 +933,13 @@ fn step<'a>(
             let from = if list && t != b' ' { *p } else { search_from(field, line, *p) };
             find(line, from, t).ok_or(LineError::Mismatch)?
         };
-        if !lit_at(line, at + 1, &after[1..]) {
+        if lit_at(line, at + 1, &after[1..]) {
+            at
+        } else if field == Field::User {
+            spaced_user(line, *p, at, after).ok_or(LineError::Mismatch)?
+        } else {
             return Err(LineError::Mismatch);
         }
-        at
     } else {
         // The last field: up to the next space, so extra trailing
         // fields (a server that appends more) do not spoil it.
@@ -1152,6 +1180,53 @@ mod tests {
         fn parse<'a>(&self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
             crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
         }
+    }
+
+    /// A Basic-auth user name may hold spaces, which servers log as they
+    /// are: after a lone `-` ident it ends at the literal after it.
+    #[test]
+    fn a_user_name_with_spaces_after_a_dash_ident_ends_at_the_literal_after_it() {
+        let line = br#"203.0.113.45 - John Q Smith [10/Oct/2023:13:55:36 +0000] "GET /a?s=1 HTTP/1.1" 401 0 "-" "-""#;
+        for f in [crate::LogFormat::combined(), crate::LogFormat::common(), crate::LogFormat::main()] {
+            let r = f.parse(line).unwrap();
+            assert_eq!((r.user, r.status, r.path), (Some(&b"John Q Smith"[..]), Some(401), Some(&b"/a"[..])));
+        }
+        for (fmt, syntax) in [
+            (r#"%h %l %u %t "%r" %>s %b"#, Syntax::Apache),
+            (r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent"#, Syntax::Nginx),
+        ] {
+            let p = Plan::compile(fmt, syntax).unwrap();
+            let r = p.parse(br#"1.2.3.4 - a b [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#, true).unwrap();
+            assert_eq!((r.ip, r.user, r.bytes), (Some(&b"1.2.3.4"[..]), Some(&b"a b"[..]), Some(5)), "{fmt}");
+            // Still a mismatch where the literal never comes.
+            assert!(p.parse(br#"1.2.3.4 - a b 10/Oct/2023 "GET / HTTP/1.1" 200 5"#, true).is_err());
+        }
+    }
+
+    /// Lines shifted by a word stay malformed: read with a spaced user they
+    /// would take the wrong word for the client address.
+    #[test]
+    fn shifted_lines_are_not_read_as_a_user_name_with_spaces() {
+        let shifted: [&[u8]; 7] = [
+            // Apache's vhost_combined.
+            br#"www.example.com:443 203.0.113.7 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"www.example.com:443 203.0.113.7 - bob [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            // A leading space, a doubled one.
+            br#" 203.0.113.7 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"203.0.113.7  - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"203.0.113.7 -  - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            // An extra word after a dash user; a quote in the name.
+            br#"203.0.113.7 - - extra [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"203.0.113.7 - a "b [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+        ];
+        for line in shifted {
+            for f in [crate::LogFormat::combined(), crate::LogFormat::common(), crate::LogFormat::main()] {
+                assert!(f.parse(line).is_err(), "{}", String::from_utf8_lossy(line));
+            }
+        }
+        // Auto-detection does not take vhost_combined for combined.
+        let vhost = [shifted[0], b"\n", shifted[1], b"\n"].concat();
+        assert!(crate::LogFormat::detect(&vhost).is_err());
     }
 
     #[test]

@@ -520,7 +520,7 @@ impl Redactor {
     /// in it has changed): every word of it that is an address, as in a
     /// text line's tail ([`tail_items`]), is masked with the address mask,
     /// if there is one. A client's address must not stay in clear because
-    /// another field of its line was unusual (a user name with a space);
+    /// another field of its line was unusual (a stray quote, an extra word);
     /// the other fields cannot be told apart, and stay as they are.
     fn redact_unparsed(&self, line: &mut [u8]) -> Changes {
         let mut changes = Changes { lines: 1, ..Changes::default() };
