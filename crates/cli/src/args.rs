@@ -55,12 +55,15 @@ Examples:
 const LOGS_HELP: &str = "\
 Formats (--log-format):
   auto      detect from the first lines of the first non-empty input (the default): json,
-            timed, main, combined or common
+            timed, main, vhost_combined, combined or common
   common    %h %l %u %t \"%r\" %>s %b
   combined  common + \"%{Referer}i\" \"%{User-Agent}i\"  (Apache and nginx default)
   timed     combined + nginx $request_time (seconds)
   main      combined + nginx \"$http_x_forwarded_for\" (nginx's default main format); a line
             without it is read as combined, one with a broken list is malformed
+  vhost_combined
+            %v:%p + combined, with %O for bytes (Apache's vhost_combined, Debian's
+            other_vhosts_access.log); --group-by host reads the virtual host
   json      JSON lines; keys per --json-field, defaults read nginx, Caddy and Traefik logs
   or a custom Apache LogFormat ('%h %l %u %t \"%r\" %>s %b %D') or nginx log_format
   ('$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent $request_time').
@@ -99,7 +102,7 @@ Examples:
 const SQL_HELP: &str = "\
 Tables (--table NAME=PATH[:KIND], repeat a NAME to read several files as one table):
   logs                      access logs, format from --log-format (default: detected)
-  common, combined, timed, main, json
+  common, combined, timed, main, vhost_combined, json
                             access logs of that format
   csv, tsv                  delimited text with a header (--no-header, --delimiter)
   1brc                      `station;temperature` lines
@@ -514,7 +517,7 @@ pub struct RedactArgs {
     #[arg(long, required = true, value_name = "LIST", value_delimiter = ',', value_parser = choices(parse_mask, MASK_NAMES), hide_possible_values = true)]
     pub mask: Vec<Mask>,
 
-    /// Log format: auto (detect), common, combined, timed, main, json, or a custom Apache or nginx format.
+    /// Log format: auto (detect), common, combined, timed, main, vhost_combined, json, or a custom Apache or nginx format.
     #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
@@ -574,7 +577,7 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Log format: auto, common, combined, timed, main, json, or a custom Apache or nginx format string.
+    /// Log format: auto, common, combined, timed, main, vhost_combined, json, or a custom Apache or nginx format string.
     #[arg(long, default_value = "auto", value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: String,
 
@@ -664,7 +667,7 @@ pub struct SqlArgs {
     #[arg(short, long, value_name = "NAME=PATH[:KIND]", required = true, value_parser = crate::sql::parse_table)]
     pub table: Vec<crate::sql::TableSpec>,
 
-    /// Format of `logs` tables: auto (detected), common, combined, timed, main, json, or a
+    /// Format of `logs` tables: auto (detected), common, combined, timed, main, vhost_combined, json, or a
     /// custom Apache or nginx format string.
     #[arg(long, value_name = "FORMAT", value_parser = choices(free_text, LOG_FORMATS), hide_possible_values = true)]
     pub log_format: Option<String>,
@@ -848,7 +851,7 @@ const OUTPUT_FORMATS: &[&str] = &["table", "csv", "tsv", "ndjson", "arrow", "arr
 /// `--ipc-compression` codecs.
 const IPC_CODECS: &[&str] = &["none", "lz4", "zstd"];
 /// `--log-format` presets (a custom format string is taken too).
-const LOG_FORMATS: &[&str] = &["auto", "common", "combined", "timed", "main", "json"];
+const LOG_FORMATS: &[&str] = &["auto", "common", "combined", "timed", "main", "vhost_combined", "json"];
 
 /// Any text, as given.
 fn free_text(s: &str) -> Result<String, std::convert::Infallible> {

@@ -32,7 +32,8 @@ fn refuse_writes(plan: &datafusion::logical_expr::LogicalPlan) -> datafusion::er
 }
 
 /// The kinds `--table NAME=PATH:KIND` takes.
-const KINDS: [&str; 10] = ["logs", "common", "combined", "timed", "main", "json", "csv", "tsv", "1brc", "binary"];
+const KINDS: [&str; 11] =
+    ["logs", "common", "combined", "timed", "main", "vhost_combined", "json", "csv", "tsv", "1brc", "binary"];
 
 /// One `--table` flag: a table name, a path, and the kind of its records.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -295,3 +295,33 @@ fn odd_inputs_give_clear_answers() {
     assert_eq!(err.matches("refusing to write output onto an input file").count(), 1, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Apache's `vhost_combined` (Debian's `other_vhosts_access.log`) is
+/// detected, grouped by its virtual host, and a user name with spaces after
+/// a `-` ident is a user, not a malformed line.
+#[test]
+fn vhost_combined_logs_and_spaced_user_names() {
+    let dir = temp_dir("vhost");
+    let log = dir.join("other_vhosts_access.log");
+    std::fs::write(
+        &log,
+        concat!(
+            "www.example.com:443 203.0.113.7 - - [10/Oct/2023:13:55:36 +0000] \"GET /a HTTP/1.1\" 200 100 \"-\" \"curl\"\n",
+            "www.example.com:443 203.0.113.8 - John Q Smith [10/Oct/2023:13:55:37 +0000] \"GET /b HTTP/1.1\" 401 20 \"-\" \"curl\"\n",
+            "shop.example.org:80 2001:db8::7 - alice [10/Oct/2023:13:55:38 +0000] \"POST /cart HTTP/1.1\" 302 3 \"-\" \"curl\"\n",
+        ),
+    )
+    .unwrap();
+    let csv = ["-g", "host", "-m", "requests,bytes", "--output-format", "csv", "--progress=never"];
+    for format in [&["--log-format", "vhost_combined"][..], &[]] {
+        let out = ok(pagemill().arg("logs").args(format).args(csv).arg(&log).output().unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "host,requests,bytes\nshop.example.org,1,3\nwww.example.com,2,120\n",
+            "{format:?}"
+        );
+        // No malformed line: the spaced user name is read as one.
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -60,8 +60,8 @@ impl fmt::Display for Error {
             Error::Format { format, at, why } => write!(f, "log format {format:?}, at byte {at}: {why}"),
             Error::Detect { lines } => write!(
                 f,
-                "cannot detect the log format from the first {lines} lines (none of json, timed, main, combined, \
-                 common parses them); give --log-format or a custom format string"
+                "cannot detect the log format from the first {lines} lines (none of json, timed, main, vhost_combined, \
+                 combined, common parses them); give --log-format or a custom format string"
             ),
             Error::Option { option, value, why } => write!(f, "invalid {option} {value:?}: {why}"),
             Error::Regex(e) => {

@@ -18,6 +18,10 @@ pub const MAIN: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $
 /// (nginx writes `-`; combined reads any), so a line of another server that
 /// carries the list is read whole.
 pub(crate) const MAIN_READ: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i""#;
+/// Apache's `vhost_combined` (Debian's and Ubuntu's
+/// `other_vhosts_access.log`): the virtual host and port, then `combined`
+/// with the bytes sent headers included (`%O`).
+pub const VHOST_COMBINED: &str = r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#;
 /// The nginx `log_format` of the `timed` preset: `combined` plus
 /// `$request_time` in seconds.
 pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#;
@@ -30,6 +34,7 @@ pub const TIMED: &str = r#"$remote_addr $ident $remote_user [$time_local] "$requ
 /// | `combined` | `common` plus `"%{Referer}i" "%{User-Agent}i"` (Apache and nginx default) |
 /// | `timed` | `combined` plus nginx `$request_time` (seconds) |
 /// | `main` | nginx's default: `combined` plus `"$http_x_forwarded_for"` ([`MAIN`]); a line without the list is read as `combined`, one with a broken list is malformed |
+/// | `vhost_combined` | Apache's `%v:%p` (virtual host and port) before `combined`, `%O` for bytes ([`VHOST_COMBINED`]; Debian's `other_vhosts_access.log`) |
 /// | `json` | one JSON object per line, fields per [`JsonFields`] |
 ///
 /// Custom formats: a string with `%` directives is an Apache `LogFormat`
@@ -75,6 +80,12 @@ impl LogFormat {
         LogFormat { name: "main".to_string(), kind: Kind::Text(plan.with_fallback(combined), Syntax::Nginx) }
     }
 
+    /// Apache's `vhost_combined` ([`VHOST_COMBINED`]): the virtual host
+    /// (grouped by as `host`) and port before the combined fields.
+    pub fn vhost_combined() -> LogFormat {
+        LogFormat::preset("vhost_combined", VHOST_COMBINED, Syntax::Apache)
+    }
+
     /// Combined plus a trailing request time in seconds.
     pub fn timed() -> LogFormat {
         LogFormat::preset("timed", TIMED, Syntax::Nginx)
@@ -114,7 +125,7 @@ impl LogFormat {
     /// Detect the format from the first lines of `sample` (up to 32 non-empty
     /// lines): JSON if they start with `{`, else the most specific of
     /// `timed`, `main` (nginx's default: `combined` and the `X-Forwarded-For`
-    /// list), `combined` and `common` that parses most of them (more than
+    /// list), `vhost_combined`, `combined` and `common` that parses most of them (more than
     /// half, so a few junk lines do not defeat detection). `main`, whose
     /// plan reads a line without the list as `combined` does, also needs
     /// one sampled line with the list.
@@ -135,7 +146,13 @@ impl LogFormat {
             return Ok(LogFormat::combined());
         }
         let starts_json = lines.iter().filter(|l| l.trim_ascii_start().starts_with(b"{")).count();
-        let mut candidates = vec![LogFormat::timed(), LogFormat::main(), LogFormat::combined(), LogFormat::common()];
+        let mut candidates = vec![
+            LogFormat::timed(),
+            LogFormat::main(),
+            LogFormat::vhost_combined(),
+            LogFormat::combined(),
+            LogFormat::common(),
+        ];
         if starts_json * 2 > lines.len() {
             candidates.insert(0, LogFormat::json());
         }
@@ -414,7 +431,7 @@ impl LogFormat {
                     return Err(bad("JSON fields for a text format".to_string()));
                 }
                 match name.as_str() {
-                    "common" | "combined" | "timed" | "main" => name.parse()?,
+                    "common" | "combined" | "timed" | "main" | "vhost_combined" => name.parse()?,
                     _ if syntax == "apache" => LogFormat::apache(name)?,
                     _ => LogFormat::nginx(name)?,
                 }
@@ -454,6 +471,7 @@ impl FromStr for LogFormat {
             "combined" => Ok(LogFormat::combined()),
             "timed" => Ok(LogFormat::timed()),
             "main" => Ok(LogFormat::main()),
+            "vhost_combined" => Ok(LogFormat::vhost_combined()),
             "json" => Ok(LogFormat::json()),
             _ if apache_directive(s) => LogFormat::apache(s),
             _ if s.contains('$') => LogFormat::nginx(s),
@@ -461,7 +479,7 @@ impl FromStr for LogFormat {
             _ => Err(Error::option(
                 "log format",
                 s,
-                "expected common, combined, timed, main, json, auto, or a custom Apache (%h ...) or nginx ($remote_addr ...) format",
+                "expected common, combined, timed, main, vhost_combined, json, auto, or a custom Apache (%h ...) or nginx ($remote_addr ...) format",
             )),
         }
     }
@@ -478,7 +496,8 @@ fn apache_directive(s: &str) -> bool {
 /// elsewhere with [`LogFormat::from_parts`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FormatParts {
-    /// The preset name (`common`, `combined`, `timed`, `main`, `json`) or the
+    /// The preset name (`common`, `combined`, `timed`, `main`,
+    /// `vhost_combined`, `json`) or the
     /// format string.
     pub name: String,
     /// `apache`, `nginx` or `json`.

@@ -1226,7 +1226,7 @@ mod tests {
         }
         // Auto-detection does not take vhost_combined for combined.
         let vhost = [shifted[0], b"\n", shifted[1], b"\n"].concat();
-        assert!(crate::LogFormat::detect(&vhost).is_err());
+        assert_eq!(crate::LogFormat::detect(&vhost).unwrap().name(), "vhost_combined");
     }
 
     #[test]

@@ -335,6 +335,38 @@ mod formats {
         assert!(mixed.lines().all(|l| detected.parse(l.as_bytes()).is_ok()));
     }
 
+    /// Apache's `vhost_combined` (Debian's `other_vhosts_access.log`): the
+    /// virtual host and port before the combined fields, bytes from `%O`.
+    #[test]
+    fn vhost_combined_lines_are_read_and_detected() {
+        let log = concat!(
+            r#"www.example.com:443 203.0.113.7 - - [10/Oct/2023:13:55:36 +0000] "GET /a?q=1 HTTP/1.1" 200 5316 "-" "curl/8.4.0""#,
+            "\n",
+            r#"shop.example.org:80 2001:db8::7 - alice [10/Oct/2023:13:55:37 +0000] "POST /cart HTTP/1.1" 302 612 "https://shop.example.org/" "Mozilla/5.0""#,
+            "\n",
+        );
+        let f = LogFormat::vhost_combined();
+        let r = parse(&f, log.lines().next().unwrap());
+        assert_eq!(
+            (s(r.host), s(r.ip), r.user, s(r.path), r.status, r.bytes),
+            (Some("www.example.com"), Some("203.0.113.7"), None, Some("/a"), Some(200), Some(5316))
+        );
+        let r = parse(&f, log.lines().nth(1).unwrap());
+        assert_eq!(
+            (s(r.host), s(r.ip), s(r.user), r.status),
+            (Some("shop.example.org"), Some("2001:db8::7"), Some("alice"), Some(302))
+        );
+        assert_eq!(LogFormat::detect(log.as_bytes()).unwrap().name(), "vhost_combined");
+        assert_eq!("vhost_combined".parse::<LogFormat>().unwrap().name(), "vhost_combined");
+        let parts = f.to_parts();
+        assert_eq!(LogFormat::from_parts(&parts).unwrap().name(), "vhost_combined");
+        // A combined line is no vhost_combined one, nor the other way round.
+        let combined = r#"203.0.113.7 - - [10/Oct/2023:13:55:36 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl/8.4.0""#;
+        assert!(f.parse(combined.as_bytes()).is_err());
+        assert_eq!(LogFormat::detect(combined.as_bytes()).unwrap().name(), "combined");
+        assert!(LogFormat::combined().parse(log.lines().next().unwrap().as_bytes()).is_err());
+    }
+
     #[test]
     fn format_strings_pick_their_syntax_by_directives() {
         // A lone `%` is text in an nginx format, not an Apache directive.
