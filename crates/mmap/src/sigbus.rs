@@ -14,15 +14,22 @@
 //! its temporary file), so that a run ended by SIGBUS leaves no partial output
 //! behind, as a run ended by SIGINT or an error does.
 //!
-//! The registries the handler reads are fixed tables of atomics, written when
-//! a `Source` maps a file (or an output is started) and cleared when it is
+//! The registries the handler reads are tables of atomics, written when a
+//! `Source` maps a file (or an output is started) and cleared when it is
 //! dropped: the handler neither allocates nor takes locks (it only calls
-//! `write`, `unlink` and `_exit`, all async-signal-safe).
+//! `write`, `unlink` and `_exit`, all async-signal-safe). The table of maps
+//! has no fixed size: the CLI maps every input of a run at once (`pagemill
+//! logs access.log.*` over hundreds of files), so it grows by segments of
+//! 64 slots, linked through atomic pointers and never freed, and
+//! every live map is named whatever the number.
 
+use std::ptr;
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-const SLOTS: usize = 64;
+/// Slots per segment of the map registry (the first is static: most runs
+/// map fewer inputs than this and allocate nothing).
+const SEGMENT: usize = 64;
 const NAME: usize = 192;
 
 const FREE: u8 = 0;
@@ -55,40 +62,98 @@ impl Slot {
     }
 }
 
-static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").field("state", &self.state.load(Ordering::Relaxed)).finish_non_exhaustive()
+    }
+}
+
+/// A segment of the map registry: its slots, and the segment added after
+/// it once they were all taken.
+struct Segment {
+    slots: [Slot; SEGMENT],
+    /// Null, or a segment leaked by [`register`], fully built before it was
+    /// stored here (with `Release`), and never freed nor moved.
+    next: AtomicPtr<Segment>,
+}
+
+impl Segment {
+    const fn new() -> Segment {
+        Segment { slots: [const { Slot::new() }; SEGMENT], next: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    /// The segment after this one, if one was added: one atomic load, so
+    /// the SIGBUS handler may call it.
+    fn next(&self) -> Option<&'static Segment> {
+        let next = self.next.load(Ordering::Acquire);
+        // SAFETY: `next` is null or, as its field promises, points to a
+        // `Segment` that `register` leaked (`Box::leak`: valid for the rest
+        // of the process, never freed or moved) and fully built before the
+        // `Release` store this `Acquire` load pairs with; it is only ever
+        // read through shared references (its fields are atomics).
+        unsafe { next.as_ref() }
+    }
+}
+
+static FIRST: Segment = Segment::new();
+
+/// Every segment of the map registry, in order (allocation- and lock-free).
+fn segments() -> impl Iterator<Item = &'static Segment> {
+    std::iter::successors(Some(&FIRST), |segment| segment.next())
+}
 
 /// A live map in the registry; dropping it removes the entry.
 #[derive(Debug)]
-pub(crate) struct Registration(Option<usize>);
+pub(crate) struct Registration(&'static Slot);
 
 /// Record that `bytes` (file offset `base` on) belong to the input `name`,
-/// mapped for writing when `writable`.
+/// mapped for writing when `writable`. Takes the first free slot, adding a
+/// segment when every one is taken (never from the handler: this is the
+/// only place that allocates).
 pub(crate) fn register(name: &str, bytes: &[u8], base: u64, writable: bool) -> Registration {
-    for (i, slot) in TABLE.iter().enumerate() {
-        if slot.state.compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            slot.start.store(bytes.as_ptr() as usize, Ordering::Relaxed);
-            slot.len.store(bytes.len(), Ordering::Relaxed);
-            slot.base.store(base, Ordering::Relaxed);
-            slot.writable.store(writable, Ordering::Relaxed);
-            let name = name.as_bytes();
-            let n = name.len().min(NAME);
-            for (dst, &b) in slot.name.iter().zip(&name[..n]) {
-                dst.store(b, Ordering::Relaxed);
+    // A segment built for a place another thread filled first: offered at
+    // the next end of the list rather than building another (unused, and
+    // so leaked, only if a free slot turns up first).
+    let mut spare: Option<&'static Segment> = None;
+    let mut segment: &'static Segment = &FIRST;
+    loop {
+        for slot in &segment.slots {
+            if slot.state.compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                slot.start.store(bytes.as_ptr() as usize, Ordering::Relaxed);
+                slot.len.store(bytes.len(), Ordering::Relaxed);
+                slot.base.store(base, Ordering::Relaxed);
+                slot.writable.store(writable, Ordering::Relaxed);
+                let name = name.as_bytes();
+                let n = name.len().min(NAME);
+                for (dst, &b) in slot.name.iter().zip(&name[..n]) {
+                    dst.store(b, Ordering::Relaxed);
+                }
+                slot.name_len.store(n, Ordering::Relaxed);
+                slot.state.store(LIVE, Ordering::Release);
+                return Registration(slot);
             }
-            slot.name_len.store(n, Ordering::Relaxed);
-            slot.state.store(LIVE, Ordering::Release);
-            return Registration(Some(i));
+        }
+        if let Some(next) = segment.next() {
+            segment = next;
+            continue;
+        }
+        let new = spare.take().unwrap_or_else(|| Box::leak(Box::new(Segment::new())));
+        match segment.next.compare_exchange(
+            ptr::null_mut(),
+            ptr::from_ref(new).cast_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => segment = new,
+            // Another thread added a segment here: look at it next.
+            Err(_) => spare = Some(new),
         }
     }
-    // A full table only costs the file name in the message.
-    Registration(None)
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(i) = self.0 {
-            TABLE[i].state.store(FREE, Ordering::Release);
-        }
+        self.0.state.store(FREE, Ordering::Release);
     }
 }
 
@@ -252,7 +317,7 @@ impl Line {
 fn message(addr: usize) -> Line {
     let mut line = Line { buf: [0; 512], len: 0 };
     line.push(b"pagemill: error: ");
-    let hit = TABLE.iter().find(|slot| {
+    let hit = segments().flat_map(|segment| &segment.slots).find(|slot| {
         slot.state.load(Ordering::Acquire) == LIVE && {
             let start = slot.start.load(Ordering::Relaxed);
             addr >= start && addr - start < slot.len.load(Ordering::Relaxed)
@@ -328,5 +393,34 @@ mod tests {
             "{text}"
         );
         drop(reg);
+    }
+
+    fn text(addr: usize) -> String {
+        let line = message(addr);
+        String::from_utf8_lossy(&line.buf[..line.len]).into_owned()
+    }
+
+    /// More maps at once than a segment holds (the CLI maps every input of
+    /// a run at once): each is named, and slots freed are used again
+    /// before the registry grows.
+    #[test]
+    fn every_one_of_hundreds_of_live_maps_is_named() {
+        let buffers: Vec<Vec<u8>> = (0..4 * SEGMENT + 7).map(|_| vec![0u8; 64]).collect();
+        let register_all = || -> Vec<Registration> {
+            buffers.iter().enumerate().map(|(i, b)| register(&format!("access.log.{i}"), b, 0, false)).collect()
+        };
+        let regs = register_all();
+        for (i, b) in buffers.iter().enumerate() {
+            let text = text(b.as_ptr() as usize + 3);
+            assert!(text.starts_with(&format!("pagemill: error: access.log.{i}: the file shrank")), "{i}: {text}");
+        }
+        let grown = segments().count();
+        assert!(grown > 4, "{grown} segments for {} maps", buffers.len());
+        drop(regs);
+        assert!(text(buffers[100].as_ptr() as usize).contains("a memory-mapped input shrank"));
+        let regs = register_all();
+        assert!(text(buffers[200].as_ptr() as usize).contains("access.log.200: "));
+        assert_eq!(segments().count(), grown, "freed slots are taken again");
+        drop(regs);
     }
 }

@@ -357,8 +357,9 @@ fn corrupt_or_truncated_compressed_input_is_a_clear_error() {
     }
 }
 
-/// Run in a child process by the test below: map a file, truncate it, touch
-/// a vanished page.
+/// Run in a child process by the tests below: map a file (after the files
+/// `PAGEMILL_SIGBUS_FIRST` names, separated by newlines, if set), truncate
+/// it, touch a vanished page.
 #[test]
 fn sigbus_child() {
     let Some(path) = std::env::var_os("PAGEMILL_SIGBUS_CHILD") else { return };
@@ -368,6 +369,10 @@ fn sigbus_child() {
         std::fs::write(&out, b"half an output").unwrap();
         pagemill_mmap::sigbus::remove_on_sigbus(Path::new(&out))
     });
+    let first = std::env::var("PAGEMILL_SIGBUS_FIRST").unwrap_or_default();
+    let maps: Vec<Source> =
+        first.lines().map(|p| open(Path::new(p), MmapChoice::always(), Access::ReadOnly).unwrap()).collect();
+    assert!(maps.iter().all(Source::is_mapped));
     let source = open(Path::new(&path), MmapChoice::always(), Access::ReadOnly).unwrap();
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(100).unwrap();
     let sum: u64 = source.bytes().iter().step_by(4096).map(|&b| u64::from(b)).sum();
@@ -390,6 +395,30 @@ fn a_file_truncated_while_mapped_is_one_clear_error_not_a_crash() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let want = format!(
         "pagemill: error: {}: the file shrank while it was memory-mapped (SIGBUS at byte 4096); no results were produced",
+        path.display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+}
+
+/// More inputs mapped at once than the handler's first table holds (as
+/// `pagemill logs access.log.*` maps them all): the last one is named.
+#[cfg(unix)]
+#[test]
+fn a_fault_in_the_hundredth_mapped_input_names_it() {
+    let dir = Dir::new("sigbus-many");
+    let first: Vec<String> =
+        (0..99).map(|i| dir.file(&format!("access.log.{i}"), b"x\n").display().to_string()).collect();
+    let path = dir.file("access.log.99", &vec![b'x'; 1 << 16]);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigbus_child", "--nocapture", "--test-threads=1"])
+        .env("PAGEMILL_SIGBUS_CHILD", &path)
+        .env("PAGEMILL_SIGBUS_FIRST", first.join("\n"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let want = format!(
+        "pagemill: error: {}: the file shrank while it was memory-mapped (SIGBUS at byte 4096)",
         path.display()
     );
     assert!(stderr.contains(&want), "{stderr}");
