@@ -63,18 +63,26 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             bail!("malformed lines in {} and --strict: {what}", bad.join(", "));
         }
     }
-    // A file of which no line parses fails the run, after the other files.
-    let mut unread = Vec::new();
+    // A file of which no line parses fails the run, after the other files:
+    // its malformed lines are reported as it is done, and the run's one
+    // error line, at the end, names it.
+    let mut unparsed = Vec::new();
     for file in &args.files {
-        if let Some(why) = redact_file(global, args, mode, file, key.clone())? {
-            eprint_lines(&format!("pagemill: error: {why}"));
-            unread.push(file.display().to_string());
-        }
+        unparsed.extend(redact_file(global, args, mode, file, key.clone())?);
     }
-    if !unread.is_empty() {
-        bail!("no line of {} matches the log format (check --log-format)", unread.join(", "));
+    if !unparsed.is_empty() {
+        bail!("{}", no_line_matches(&unparsed));
     }
     Ok(())
+}
+
+/// A file of which no line parses.
+struct Unparsed {
+    name: String,
+    /// The log format its lines were read with.
+    format: String,
+    /// What the run did with it.
+    what: String,
 }
 
 /// Whether an in-place edit is under way (for the interrupt message: the
@@ -178,17 +186,18 @@ fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
     Ok(file)
 }
 
-/// Redact one file; `Some(why)` when no line of it parses (the other files
-/// are still redacted, and the run fails at the end).
+/// Redact one file; `Some` when no line of it parses (the other files are
+/// still redacted, and the run fails at the end).
 fn redact_file(
     global: &Global,
     args: &RedactArgs,
     mode: Mode,
     path: &Path,
     key: Option<RedactKey>,
-) -> Result<Option<String>> {
+) -> Result<Option<Unparsed>> {
     let Prepared { name, lock, mut source, redactor, ranges, pool } = prepare(global, args, mode, path, key)?;
     let ip = redactor.address_mask().is_some();
+    let unparsed = |what: String| Some(Unparsed { name: name.clone(), format: redactor.format().to_string(), what });
     let (changes, malformed) = match mode {
         Mode::DryRun => survey(&pool, &redactor, source.bytes(), &ranges),
         Mode::InPlace => {
@@ -239,15 +248,14 @@ fn redact_file(
                 source.check_unchanged()?;
                 if none_parsed(&result.0, &result.1) {
                     report_malformed(&name, &result.1, ip);
-                    let why = no_line_matches(&name, &redactor);
                     if file.temp_path().is_some() {
                         // Dropped, not committed: no half-redacted copy.
-                        return Ok(Some(format!("{why}; nothing was written")));
+                        return Ok(unparsed("nothing was written".to_string()));
                     }
                     // A FIFO or a device is written in place, as it came:
                     // the rest goes too, and the message says what it got.
                     file.commit()?;
-                    return Ok(Some(format!("{why}; {}", written_unparsed(&out.display().to_string(), ip))));
+                    return Ok(unparsed(written_unparsed(&out.display().to_string(), ip)));
                 }
                 file.commit()?;
                 result
@@ -265,7 +273,7 @@ fn redact_file(
             (Mode::InPlace, false) => "nothing was masked".to_string(),
             (Mode::Copy, _) => written_unparsed("standard output", ip),
         };
-        return Ok(Some(format!("{}; {what}", no_line_matches(&name, &redactor))));
+        return Ok(unparsed(what));
     }
     eprint_lines(&format!("pagemill: {}", summary(&name, mode, &changes, redactor.masks())));
     // Every access log line has a client: none found means the format does
@@ -287,8 +295,29 @@ fn none_parsed(changes: &Changes, malformed: &Malformed) -> bool {
     changes.lines > 0 && changes.malformed == changes.lines && malformed.count("empty-line") < malformed.total()
 }
 
-fn no_line_matches(name: &str, redactor: &Redactor) -> String {
-    format!("no line of {name} matches the log format {} (check --log-format)", redactor.format())
+/// The run's error line for the files of which no line parses: each named
+/// once, with its format where they differ (`--log-format auto` detects
+/// each file's own), and what was done with them (one mode and one set of
+/// masks for every file of a run: one consequence, said once).
+fn no_line_matches(files: &[Unparsed]) -> String {
+    let same_format = files.windows(2).all(|w| w[0].format == w[1].format);
+    let names: Vec<String> =
+        files.iter().map(|f| if same_format { f.name.clone() } else { format!("{} ({})", f.name, f.format) }).collect();
+    let names = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    };
+    let format = match files.first() {
+        Some(f) if same_format => format!("the log format {}", f.format),
+        _ => "its log format".to_string(),
+    };
+    let mut what: Vec<&str> = Vec::new();
+    for f in files {
+        if !what.contains(&f.what.as_str()) {
+            what.push(&f.what);
+        }
+    }
+    format!("no line of {names} matches {format} (check --log-format); {}", what.join("; "))
 }
 
 /// Redact `pieces` in parallel; `done` runs on each piece once it is

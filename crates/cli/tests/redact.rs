@@ -297,3 +297,39 @@ fn a_file_of_which_no_line_parses_is_an_error() {
         "203.0.113.x - xxx [10/Oct/2000:13:55:36 -0700] \"GET /a?x=x HTTP/1.1\" 200 5 \"-\" \"ua\"\n"
     );
 }
+
+/// A file of which no line parses is named once as failing: in the run's
+/// one error line, at the end, beside any other such file, after its
+/// malformed lines were reported and the other files were redacted.
+#[test]
+fn the_files_of_which_no_line_parses_are_named_in_one_error_line() {
+    let dir = Dir::new("named-once");
+    let line = "203.0.113.9 - bob [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 5 \"-\" \"ua\"\n";
+    let good = dir.file("good.log", line.as_bytes());
+    let bad = dir.file("bad.log", b"not a log line\n");
+    let worse = dir.file("worse.log", b"not one either\n");
+    let args = ["redact", "--log-format", "combined", "--mask", "ip"];
+    let err = fails(&[&args[..], &["--in-place", s(&bad), s(&good), s(&worse)]].concat());
+    let want = format!(
+        "pagemill: error: no line of {} or {} matches the log format combined (check --log-format); only address-shaped \
+         words were masked (run again with the right format to finish)",
+        s(&bad),
+        s(&worse)
+    );
+    assert_eq!(err.lines().filter(|l| l.contains("error")).collect::<Vec<_>>(), [want.as_str()], "{err}");
+    assert_eq!(err.lines().last(), Some(want.as_str()), "{err}");
+    assert!(err.contains(&format!("pagemill: {}: 1 lines, changed 1", s(&good))), "{err}");
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), line.replace("203.0.113.9", "203.0.113.x"));
+    // One file into a copy: one error line, which says nothing was written.
+    let out = dir.path("out.log");
+    let err = fails(&[&args[..], &["-o", s(&out), s(&bad)]].concat());
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).collect::<Vec<_>>(),
+        [format!(
+            "pagemill: error: no line of {} matches the log format combined (check --log-format); nothing was written",
+            s(&bad)
+        )],
+        "{err}"
+    );
+    assert!(!out.exists());
+}
