@@ -487,10 +487,11 @@ instead of them.
 
 Guarantees: the file keeps its length and every byte outside the masked fields; lines that
 do not parse are reported (kind, byte offset, sample; --strict refuses to write anything
-when there are any), and only the address-shaped words in them (split at spaces, tabs, quotes,
-,;=()|<> and escapes) are masked with ip or ip-hash; a file of which no line parses (a wrong
---log-format; empty lines aside) fails the run after the other files are done, and -o FILE
-then writes nothing (a FIFO or device gets the lines as they came). Redaction is idempotent, so an in-place run that is
+when there are any, empty lines included, as logs --strict fails on them), and only the
+address-shaped words in them (split at spaces, tabs, quotes, ,;=()|<> and escapes) are masked
+with ip or ip-hash; a file of which no line parses (a wrong --log-format; a file of only empty
+lines is not one) fails the run after the other files are done, and -o FILE then writes
+nothing (a FIFO or device gets the lines as they came). Redaction is idempotent, so an in-place run that is
 killed at any point can simply be run again: the result is the file one uninterrupted run
 gives. In place, the file is locked (flock) for the run, each chunk is written back (msync)
 as soon as it is done, and the file is fsynced at the end. Host names in the address field

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use pagemill_engine::{AtomicFile, Malformed};
-use pagemill_logs::{Changes, Mask, RedactKey, Redactor};
+use pagemill_logs::{Changes, LineError, Mask, RedactKey, Redactor};
 use pagemill_mmap::{Access, ChunkMut, Compression, MmapChoice, OpenOptions};
 use pagemill_split::Lines;
 use rayon::prelude::*;
@@ -48,19 +48,39 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
     }
     let key = redaction_key(args)?;
     if global.strict {
-        // All or nothing: every file is checked before any is written.
+        // All or nothing: every file is checked before any is written. An
+        // empty line is a malformed line here as in every command (`logs
+        // --strict` fails on one too): a file of only empty lines is
+        // refused, though it is no sign of a wrong format (`none_parsed`).
         let mut bad = Vec::new();
+        let mut blank = Vec::new();
         for file in &args.files {
             let p = prepare(global, args, Mode::DryRun, file, key.clone())?;
             let (_, malformed) = survey(&p.pool, &p.redactor, p.source.bytes(), &p.ranges);
             if !malformed.is_empty() {
                 report_malformed(&p.name, &malformed, p.redactor.address_mask().is_some());
-                bad.push(p.name);
+                if malformed.count(LineError::Empty.kind()) == malformed.total() {
+                    blank.push(p.name)
+                } else {
+                    bad.push(p.name)
+                }
             }
         }
-        if !bad.is_empty() {
+        if !bad.is_empty() || !blank.is_empty() {
             let what = if mode == Mode::DryRun { "a --strict run would write nothing" } else { "nothing was written" };
-            bail!("malformed lines in {} and --strict: {what}", bad.join(", "));
+            let mut found = Vec::new();
+            if !bad.is_empty() {
+                found.push(format!("malformed lines in {}", bad.join(", ")));
+            }
+            if !blank.is_empty() {
+                found.push(format!("empty lines in {}", blank.join(", ")));
+            }
+            let why = if blank.is_empty() {
+                ""
+            } else {
+                " (an empty line is a malformed line under --strict, as in `pagemill logs --strict`)"
+            };
+            bail!("{} and --strict: {what}{why}", found.join(", "));
         }
     }
     // A file of which no line parses fails the run, after the other files:
@@ -290,9 +310,14 @@ fn redact_file(
 
 /// Whether no line of a file with lines parsed, and not all of them are
 /// empty: a wrong `--log-format`, most likely, which would otherwise pass
-/// with only addresses masked.
+/// with only addresses masked. Empty lines say nothing about the format,
+/// so a file of only empty lines (a log rotated right after a blank line
+/// was written) is not one; they are still malformed lines, reported, and
+/// refused by `--strict` as everywhere.
 fn none_parsed(changes: &Changes, malformed: &Malformed) -> bool {
-    changes.lines > 0 && changes.malformed == changes.lines && malformed.count("empty-line") < malformed.total()
+    changes.lines > 0
+        && changes.malformed == changes.lines
+        && malformed.count(LineError::Empty.kind()) < malformed.total()
 }
 
 /// The run's error line for the files of which no line parses: each named

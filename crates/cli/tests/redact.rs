@@ -333,3 +333,43 @@ fn the_files_of_which_no_line_parses_are_named_in_one_error_line() {
     );
     assert!(!out.exists());
 }
+
+/// An empty (or all-blank) line is a malformed line in redact as in logs:
+/// reported, and refused by --strict as `pagemill logs --strict` refuses
+/// it, with a message that says so; but it is no sign of a wrong format,
+/// so without --strict a file of only empty lines passes, as in logs. A
+/// file with no line at all passes everywhere.
+#[test]
+fn empty_lines_are_malformed_for_strict_as_in_logs_and_no_sign_of_a_wrong_format() {
+    let dir = Dir::new("empty-lines");
+    let blank = dir.file("blank.log", b"\n  \n\r\n");
+    let empty = dir.file("empty.log", b"");
+    let line = "203.0.113.9 - bob [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 5 \"-\" \"ua\"\n";
+    let good = dir.file("good.log", line.as_bytes());
+    let fmt = ["--log-format", "combined"];
+    let err = fails(&[&["logs", "--strict"][..], &fmt, &[s(&blank)]].concat());
+    assert!(err.contains("empty-line"), "{err}");
+    ok(&[&["logs"][..], &fmt, &[s(&blank)]].concat());
+    let redact = [&["redact", "--mask", "ip"][..], &fmt].concat();
+    for mode in ["--dry-run", "--in-place"] {
+        let err = fails(&[&redact[..], &["--strict", mode, s(&good), s(&blank)]].concat());
+        assert!(
+            err.contains(&format!("empty lines in {} and --strict: ", s(&blank)))
+                && err.contains("(an empty line is a malformed line under --strict, as in `pagemill logs --strict`)"),
+            "{err}"
+        );
+        assert!(err.contains("empty-line: 3"), "the lines are reported: {err}");
+        let out = ok(&[&redact[..], &[mode, s(&blank)]].concat());
+        assert!(out.contains("3 malformed") && !out.contains("error"), "{out}");
+        ok(&[&redact[..], &["--strict", mode, s(&empty)]].concat());
+    }
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), line, "all or nothing");
+    ok(&[&["logs", "--strict"][..], &fmt, &[s(&empty)]].concat());
+    // Beside other malformed lines, each file is named with what it has.
+    let bad = dir.file("bad.log", format!("{line}not a log line\n").as_bytes());
+    let err = fails(&[&redact[..], &["--strict", "--dry-run", s(&bad), s(&blank)]].concat());
+    assert!(
+        err.contains(&format!("malformed lines in {}, empty lines in {} and --strict", s(&bad), s(&blank))),
+        "{err}"
+    );
+}
