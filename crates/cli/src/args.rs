@@ -494,7 +494,9 @@ lines is not one) fails the run after the other files are done, and -o FILE then
 nothing (a FIFO or device gets the lines as they came). Redaction is idempotent, so an in-place run that is
 killed at any point can simply be run again: the result is the file one uninterrupted run
 gives. In place, the file is locked (flock) for the run, each chunk is written back (msync)
-as soon as it is done, and the file is fsynced at the end. Host names in the address field
+as soon as it is done, and the file is fsynced at the end. With --strict every file stays
+locked and mapped from its check to its write, and one whose size or modification time
+moved in between (a writer that ignores locks) fails the run before it is written. Host names in the address field
 are left alone and counted.
 
 Examples:

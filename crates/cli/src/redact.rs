@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, bail};
 use pagemill_engine::{AtomicFile, Malformed};
 use pagemill_logs::{Changes, LineError, Mask, RedactKey, Redactor};
-use pagemill_mmap::{Access, ChunkMut, Compression, MmapChoice, OpenOptions};
+use pagemill_mmap::{Access, ChunkMut, Compression, FileId, MmapChoice, OpenOptions};
 use pagemill_split::Lines;
 use rayon::prelude::*;
 
@@ -20,6 +20,10 @@ use crate::commands::{eprint_lines, log_format, pool, runner};
 /// Test hook: abort the process (as a kill would) once this many chunks of
 /// an in-place run have been redacted and flushed.
 const ABORT_AFTER_ENV: &str = "PAGEMILL_TEST_REDACT_ABORT_AFTER";
+/// Test hook: once the `--strict` check is done, create `checked` in this
+/// folder and wait (up to a minute) for `go` there before writing, so that
+/// a test can act on the files in between.
+const PAUSE_AFTER_CHECK_ENV: &str = "PAGEMILL_TEST_REDACT_PAUSE_AFTER_CHECK";
 /// The ip-hash secret, when no key file is named.
 const KEY_ENV: &str = "PAGEMILL_REDACT_KEY";
 
@@ -47,53 +51,123 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
         bail!("-o writes one redacted copy: name exactly one FILE");
     }
     let key = redaction_key(args)?;
-    if global.strict {
-        // All or nothing: every file is checked before any is written. An
-        // empty line is a malformed line here as in every command (`logs
-        // --strict` fails on one too): a file of only empty lines is
-        // refused, though it is no sign of a wrong format (`none_parsed`).
-        let mut bad = Vec::new();
-        let mut blank = Vec::new();
-        for file in &args.files {
-            let p = prepare(global, args, Mode::DryRun, file, key.clone())?;
-            let (_, malformed) = survey(&p.pool, &p.redactor, p.source.bytes(), &p.ranges);
-            if !malformed.is_empty() {
-                report_malformed(&p.name, &malformed, p.redactor.address_mask().is_some());
-                if malformed.count(LineError::Empty.kind()) == malformed.total() {
-                    blank.push(p.name)
-                } else {
-                    bad.push(p.name)
-                }
-            }
-        }
-        if !bad.is_empty() || !blank.is_empty() {
-            let what = if mode == Mode::DryRun { "a --strict run would write nothing" } else { "nothing was written" };
-            let mut found = Vec::new();
-            if !bad.is_empty() {
-                found.push(format!("malformed lines in {}", bad.join(", ")));
-            }
-            if !blank.is_empty() {
-                found.push(format!("empty lines in {}", blank.join(", ")));
-            }
-            let why = if blank.is_empty() {
-                ""
-            } else {
-                " (an empty line is a malformed line under --strict, as in `pagemill logs --strict`)"
-            };
-            bail!("{} and --strict: {what}{why}", found.join(", "));
-        }
-    }
+    let pool = pool(global)?;
     // A file of which no line parses fails the run, after the other files:
     // its malformed lines are reported as it is done, and the run's one
     // error line, at the end, names it.
     let mut unparsed = Vec::new();
-    for file in &args.files {
-        unparsed.extend(redact_file(global, args, mode, file, key.clone())?);
+    if global.strict {
+        let mut written = false;
+        for (p, surveyed) in strict_check(global, args, mode, &key, &pool)? {
+            // Again just before it is written: a writer that ignores the
+            // lock may have changed it while the files before it were.
+            p.unchanged_since_check(mode, written)?;
+            unparsed.extend(redact_file(args, mode, p, &pool, Some(surveyed))?);
+            written = true;
+        }
+    } else {
+        for file in &args.files {
+            let p = prepare(global, args, mode, file, key.clone())?;
+            unparsed.extend(redact_file(args, mode, p, &pool, None)?);
+        }
     }
     if !unparsed.is_empty() {
         bail!("{}", no_line_matches(&unparsed));
     }
     Ok(())
+}
+
+/// The `--strict` check, all or nothing: every file is opened, locked as
+/// its run needs (exclusive in place) and surveyed before any is written,
+/// and an error if any line of any file is malformed. Otherwise the files,
+/// still locked and mapped, with what their survey found: what is written
+/// is what was checked, and no other `pagemill redact` can come between.
+/// A writer that ignores the lock (a server appending to its log) is
+/// caught by the files' size and modification time, compared before each
+/// is written. Every file is open and mapped at once, as `logs` maps its
+/// inputs (the open-file limit is raised to match).
+///
+/// An empty line is a malformed line here as in every command (`logs
+/// --strict` fails on one too): a file of only empty lines is refused,
+/// though it is no sign of a wrong format (`none_parsed`).
+fn strict_check(
+    global: &Global,
+    args: &RedactArgs,
+    mode: Mode,
+    key: &Option<RedactKey>,
+    pool: &rayon::ThreadPool,
+) -> Result<Vec<(Prepared, (Changes, Malformed))>> {
+    // Each file is open twice (its lock, its map) until it is written.
+    let want = 2 * args.files.len() as u64 + 256;
+    if pagemill_mmap::raise_open_file_limit(want).is_some_and(|now| now < want) {
+        log::debug!("the open-file limit is below {want}; some files may not open");
+    }
+    let mut checked = Vec::with_capacity(args.files.len());
+    let mut seen = Vec::new();
+    let mut bad = Vec::new();
+    let mut blank = Vec::new();
+    for file in &args.files {
+        // A file named twice (overlapping globs) is checked and written
+        // once: its lock, held already, would refuse a second open.
+        if let Some(id) = FileId::of_path(file) {
+            if seen.contains(&id) {
+                log::debug!("{}: named more than once, redacted once", file.display());
+                continue;
+            }
+            seen.push(id);
+        }
+        let p = prepare(global, args, mode, file, key.clone())?;
+        let surveyed = survey(pool, &p.redactor, p.source.bytes(), &p.ranges);
+        let malformed = &surveyed.1;
+        if !malformed.is_empty() {
+            report_malformed(&p.name, malformed, p.redactor.address_mask().is_some());
+            if malformed.count(LineError::Empty.kind()) == malformed.total() {
+                blank.push(p.name.clone());
+            } else {
+                bad.push(p.name.clone());
+            }
+        }
+        checked.push((p, surveyed));
+    }
+    if !bad.is_empty() || !blank.is_empty() {
+        let nothing = if mode == Mode::DryRun { "a --strict run would write nothing" } else { "nothing was written" };
+        let mut found = Vec::new();
+        if !bad.is_empty() {
+            found.push(format!("malformed lines in {}", bad.join(", ")));
+        }
+        if !blank.is_empty() {
+            found.push(format!("empty lines in {}", blank.join(", ")));
+        }
+        let why = if blank.is_empty() {
+            ""
+        } else {
+            " (an empty line is a malformed line under --strict, as in `pagemill logs --strict`)"
+        };
+        bail!("{} and --strict: {nothing}{why}", found.join(", "));
+    }
+    if let Some(dir) = std::env::var_os(PAUSE_AFTER_CHECK_ENV) {
+        pause(Path::new(&dir));
+    }
+    // Every file before any is written (and each again just before it is).
+    for (p, _) in &checked {
+        p.unchanged_since_check(mode, false)?;
+    }
+    Ok(checked)
+}
+
+/// Create `checked` in `dir`, then wait for `go` there (a test hook; a
+/// minute at most).
+fn pause(dir: &Path) {
+    if let Err(e) = File::create(dir.join("checked")) {
+        log::debug!("{PAUSE_AFTER_CHECK_ENV}: {e}");
+        return;
+    }
+    for _ in 0..6000 {
+        if dir.join("go").exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// A file of which no line parses.
@@ -114,15 +188,59 @@ struct Prepared {
     name: String,
     /// Holds the advisory lock while it lives.
     lock: File,
+    /// The file's size and modification time once it was locked, before
+    /// it was mapped and read.
+    stamp: Stamp,
     source: pagemill_mmap::Source,
     redactor: Redactor,
     ranges: Vec<Range<usize>>,
-    pool: rayon::ThreadPool,
+}
+
+/// What is compared to notice a file that changed under its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(file: &File, name: &str) -> Result<Stamp> {
+        let meta = file.metadata().with_context(|| format!("cannot stat {name}"))?;
+        Ok(Stamp { len: meta.len(), modified: meta.modified().ok() })
+    }
+}
+
+impl Prepared {
+    /// An error if the file is not as it was locked (checked and nothing
+    /// written to it yet): a writer that ignores the lock changed it after
+    /// the `--strict` check, which would no longer vouch for it. `written`:
+    /// whether files before it were written.
+    fn unchanged_since_check(&self, mode: Mode, written: bool) -> Result<()> {
+        let now = Stamp::of(&self.lock, &self.name)?;
+        let detail = if now.len != self.stamp.len {
+            format!("size was {} bytes, now {}", self.stamp.len, now.len)
+        } else if now.modified != self.stamp.modified {
+            "modification time moved".to_string()
+        } else {
+            return Ok(());
+        };
+        let what = match (mode, written) {
+            (Mode::DryRun, _) => "a --strict run would write nothing",
+            (_, false) => "nothing was written",
+            (_, true) => "it and the files after it were not written, those before it were",
+        };
+        bail!(
+            "{} changed after the --strict check ({detail}; a log still being written?): {what}; run again once it \
+             is closed",
+            self.name
+        )
+    }
 }
 
 fn prepare(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Option<RedactKey>) -> Result<Prepared> {
     let name = path.display().to_string();
     let lock = check_and_lock(path, mode)?;
+    let stamp = Stamp::of(&lock, &name)?;
     let mut opts = OpenOptions::new();
     opts.decompress(false).mmap(global.mmap).access(match mode {
         Mode::InPlace => Access::ReadWrite,
@@ -136,8 +254,7 @@ fn prepare(global: &Global, args: &RedactArgs, mode: Mode, path: &Path, key: Opt
     let redactor = Redactor::new(format, &args.mask, key)?;
     let chunk_size = runner(global).effective_chunk_size(source.len() as u64);
     let ranges = pagemill_split::plan(&Lines, source.bytes(), chunk_size);
-    let pool = pool(global)?;
-    Ok(Prepared { name, lock, source, redactor, ranges, pool })
+    Ok(Prepared { name, lock, stamp, source, redactor, ranges })
 }
 
 /// The ip-hash key from `--key-file` or the environment; `None` when no
@@ -206,26 +323,27 @@ fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
     Ok(file)
 }
 
-/// Redact one file; `Some` when no line of it parses (the other files are
-/// still redacted, and the run fails at the end).
+/// Redact one prepared file; `Some` when no line of it parses (the other
+/// files are still redacted, and the run fails at the end). `surveyed`:
+/// what a survey of it found already (a dry run reports it).
 fn redact_file(
-    global: &Global,
     args: &RedactArgs,
     mode: Mode,
-    path: &Path,
-    key: Option<RedactKey>,
+    prepared: Prepared,
+    pool: &rayon::ThreadPool,
+    surveyed: Option<(Changes, Malformed)>,
 ) -> Result<Option<Unparsed>> {
-    let Prepared { name, lock, mut source, redactor, ranges, pool } = prepare(global, args, mode, path, key)?;
+    let Prepared { name, lock, stamp: _, mut source, redactor, ranges } = prepared;
     let ip = redactor.address_mask().is_some();
     let unparsed = |what: String| Some(Unparsed { name: name.clone(), format: redactor.format().to_string(), what });
     let (changes, malformed) = match mode {
-        Mode::DryRun => survey(&pool, &redactor, source.bytes(), &ranges),
+        Mode::DryRun => surveyed.unwrap_or_else(|| survey(pool, &redactor, source.bytes(), &ranges)),
         Mode::InPlace => {
             let abort_after: Option<usize> = std::env::var(ABORT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
             let done = AtomicUsize::new(0);
             *IN_PLACE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name.clone());
             let pieces = source.split_mut(&ranges)?;
-            let result = redact_pieces(&pool, &redactor, pieces, |piece, changes| {
+            let result = redact_pieces(pool, &redactor, pieces, |piece, changes| {
                 if changes.lines_changed > 0 {
                     piece.flush()?;
                 }
@@ -256,14 +374,14 @@ fn redact_file(
                 // redacted (a change of the input found at the end fails
                 // the run after the fact, as for any stream).
                 let mut stdout = std::io::stdout().lock();
-                let result = redact_copy(&pool, &redactor, &source, &ranges, &mut stdout)
+                let result = redact_copy(pool, &redactor, &source, &ranges, &mut stdout)
                     .and_then(|r| std::io::Write::flush(&mut stdout).map(|()| r))
                     .context("cannot write to stdout")?;
                 source.check_unchanged()?;
                 result
             } else {
                 let mut file = AtomicFile::create(out, std::slice::from_ref(&source))?;
-                let result = redact_copy(&pool, &redactor, &source, &ranges, &mut file)
+                let result = redact_copy(pool, &redactor, &source, &ranges, &mut file)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 source.check_unchanged()?;
                 if none_parsed(&result.0, &result.1) {

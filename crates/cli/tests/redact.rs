@@ -1,6 +1,7 @@
 //! `pagemill redact`: in place, into a copy, dry runs, refusals, and runs
 //! killed part-way and run again.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -372,4 +373,57 @@ fn empty_lines_are_malformed_for_strict_as_in_logs_and_no_sign_of_a_wrong_format
         err.contains(&format!("malformed lines in {}, empty lines in {} and --strict", s(&bad), s(&blank))),
         "{err}"
     );
+}
+
+/// `--strict` checks a file and writes it under one lock: while a strict
+/// run waits between the two (a test hook), another redact is refused;
+/// a line appended meanwhile by a writer that ignores locks (a server)
+/// fails the run before anything is written, instead of writing a file
+/// the check no longer vouches for.
+#[test]
+fn strict_checks_and_writes_under_one_lock_and_a_change_between_is_an_error() {
+    let dir = Dir::new("strict-lock");
+    let pause = dir.path("pause");
+    std::fs::create_dir(&pause).unwrap();
+    let line = "203.0.113.9 - bob [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 5 \"-\" \"ua\"\n";
+    let first = dir.file("first.log", line.as_bytes());
+    let log = dir.file("access.log", line.as_bytes());
+    let args = ["redact", "--strict", "--log-format", "combined", "--mask", "ip", "--in-place"];
+    let child = pagemill(&[&args[..], &[s(&first), s(&log)]].concat())
+        .env("PAGEMILL_TEST_REDACT_PAUSE_AFTER_CHECK", &pause)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pause.join("checked").exists() {
+        assert!(std::time::Instant::now() < deadline, "the strict run never reached its check");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let other = run(&["redact", "--dry-run", "--mask", "ip", s(&log)]);
+    let late = "not a log line 198.51.100.7\n";
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(late.as_bytes()).unwrap();
+    // Released before any assertion, so that a failing one leaves no run waiting.
+    std::fs::write(pause.join("go"), b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let other_err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        !other.status.success() && other_err.contains("is locked by another process"),
+        "the lock is held from check to write: {other_err}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let want = format!(
+        "pagemill: error: {} changed after the --strict check (size was {} bytes, now {}; a log still being \
+         written?): nothing was written; run again once it is closed",
+        s(&log),
+        line.len(),
+        line.len() + late.len()
+    );
+    assert_eq!(err.trim_end(), want);
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), line, "all or nothing");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), format!("{line}{late}"));
+    // A file named twice is locked once, not refused as locked by itself.
+    let out = ok(&[&args[..], &[s(&first), s(&first)]].concat());
+    assert_eq!(out.matches("1 lines, changed 1").count(), 1, "{out}");
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), line.replace("203.0.113.9", "203.0.113.x"));
 }
