@@ -715,18 +715,25 @@ fn detect_sample<'a>(input: &'a Source) -> Result<Cow<'a, [u8]>> {
 /// with the `--json-field` settings applied.
 pub(crate) fn log_format(name: &str, json_field: &[String], inputs: &[Source]) -> Result<LogFormat> {
     let mut sample = Default::default();
+    let mut sampled = None;
     if name == "auto" {
         // The first input with a line to look at: a just-rotated, empty
         // access.log first must not decide the format of the others.
         for input in inputs {
             sample = detect_sample(input)?;
+            sampled = Some(input.name());
             let text = sample.strip_prefix(pagemill_split::BOM).unwrap_or(&sample);
             if text.split(|&b| b == b'\n').any(|l| !l.iter().all(u8::is_ascii_whitespace)) {
                 break;
             }
         }
     }
-    let mut format = LogFormat::resolve(name, &sample)?;
+    let mut format = match (LogFormat::resolve(name, &sample), sampled) {
+        (Ok(format), _) => format,
+        // Name the input whose lines were looked at.
+        (Err(e), Some(input)) => bail!("{input}: {e}"),
+        (Err(e), None) => return Err(e.into()),
+    };
     if !json_field.is_empty() {
         let mut fields = JsonFields::default();
         for setting in json_field {
