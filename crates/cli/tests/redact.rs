@@ -427,3 +427,23 @@ fn strict_checks_and_writes_under_one_lock_and_a_change_between_is_an_error() {
     assert_eq!(out.matches("1 lines, changed 1").count(), 1, "{out}");
     assert_eq!(std::fs::read_to_string(&first).unwrap(), line.replace("203.0.113.9", "203.0.113.x"));
 }
+
+/// A masked key whose JSON value is an object (the Elastic Common Schema's
+/// `user`) is masked inside and counted: `alice` stayed in clear while the
+/// summary said no user field needed masking.
+#[test]
+fn a_json_object_under_a_masked_key_is_masked_inside_and_counted() {
+    let dir = Dir::new("json-object");
+    let log = dir.file(
+        "ecs.jsonl",
+        b"{\"remote_addr\":\"203.0.113.7\",\"user\":{\"name\":\"alice\",\"id\":\"42\"},\"request\":\"GET /a?x=1 HTTP/1.1\"}\n",
+    );
+    let out = run(&["redact", "--log-format", "json", "--mask", "ip,query,user", "-o", "-", s(&log)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"remote_addr\":\"203.0.113.x\",\"user\":{\"name\":\"xxxxx\",\"id\":\"xx\"},\"request\":\"GET /a?x=x HTTP/1.1\"}\n"
+    );
+    assert!(err.contains("user 2 fields in 1 lines"), "{err}");
+}

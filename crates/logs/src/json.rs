@@ -528,8 +528,9 @@ impl JsonFields {
                 if let Some(out) = every {
                     out.extend(found.every.iter().filter_map(|&(t, v)| match v {
                         Value::Str(b) => Some((t, dash_none(b)?)),
-                        // A numeric user id is a user too.
-                        Value::Bare(b) if t == JsonTarget::User => Some((t, b)),
+                        // A numeric user id is a user too, and a number in
+                        // a query a parameter (both masked as numbers).
+                        Value::Bare(b) if matches!(t, JsonTarget::User | JsonTarget::Query) => Some((t, b)),
                         _ => None,
                     }));
                 }
@@ -542,9 +543,13 @@ impl JsonFields {
     /// Parse one JSON line for its text fields alone (addresses, user,
     /// request, query...): time, status, size and duration are neither read
     /// nor checked, so a line is refused only if it is not JSON. What the
-    /// redactor masks by; every value (a string, not `-`; or a numeric
-    /// user) of every key present of the targets it masks (address,
-    /// forwarded, user, query, target, request) goes to `every`.
+    /// redactor masks by; every value (a string, not `-`; or a number, of a
+    /// user or query) of every key present of the targets it masks
+    /// (address, forwarded, user, query, target, request, referrer) goes to
+    /// `every`. Where such a key's value is an object or array, every
+    /// string and number inside it, at any depth, is such a value (ECS's
+    /// `"user":{"name":...}`; keys stay out, as the object's structure).
+    /// Strings go still escaped.
     pub(crate) fn parse_text<'a>(
         &self,
         line: &'a [u8],
@@ -636,7 +641,8 @@ struct Found<'a> {
     other_ip: Option<Value<'a>>,
     /// For the redactor (`collect`): every value of a target it masks, of
     /// every key present (a record keeps one key's; forwarded values have no
-    /// rank at all). Empty, unallocated, otherwise.
+    /// rank at all), and every string and number inside an object or array
+    /// such a key holds. Empty, unallocated, otherwise.
     every: Vec<(JsonTarget, Value<'a>)>,
     collect: bool,
 }
@@ -892,6 +898,9 @@ impl<'a> Scanner<'a> {
             Some(b'{') => {
                 // Keys below are walked; a number field here is mistyped.
                 offer_other(fields, hits, &path[..depth], found);
+                if found.collect && !hits.is_empty() {
+                    return self.object_to_mask(fields, shape, hits, path, depth, found);
+                }
                 self.object(fields, shape, path, depth, found)
             }
             Some(b'[') => {
@@ -920,7 +929,13 @@ impl<'a> Scanner<'a> {
                         if first {
                             offer_other(fields, hits, &path[..depth], found);
                         }
-                        self.skip_value(depth)?;
+                        if found.collect && !hits.is_empty() {
+                            // For the redactor: what an object or number
+                            // in a masked key's array holds.
+                            self.leaves_at(fields, hits, &path[..depth], depth, found)?;
+                        } else {
+                            self.skip_value(depth)?;
+                        }
                     }
                     first = false;
                     self.ws();
@@ -951,6 +966,106 @@ impl<'a> Scanner<'a> {
             }
             None => Err(LineError::BadJson),
         }
+    }
+
+    /// For the redactor: an object at `path[..depth]`, whose last key's
+    /// candidates are `hits`, walked as any object is (its keys may be
+    /// candidates of their own: Caddy's `request.uri` in `request`), and
+    /// then, if the path is a masked target's, walked again by
+    /// [`leaves`](Scanner::leaves) for every string and number it holds.
+    /// Kept apart from [`value`](Scanner::value), the hot path.
+    #[inline(never)]
+    fn object_to_mask<'f>(
+        &mut self,
+        fields: &'f JsonFields,
+        shape: &mut Shape<'f>,
+        hits: &[Hit],
+        path: &mut [&'a [u8]; MAX_DEPTH],
+        depth: usize,
+        found: &mut Found<'a>,
+    ) -> Result<(), LineError> {
+        let targets = masked_hits(fields, hits, &path[..depth]);
+        let start = self.p;
+        self.object(fields, shape, path, depth, found)?;
+        if targets != 0 {
+            let end = self.p;
+            self.p = start;
+            self.leaves(depth, targets, found)?;
+            self.p = end;
+        }
+        Ok(())
+    }
+
+    /// For the redactor: the value at the scanner (an element of an array at
+    /// `path`, whose last key's candidates are `hits`) walked by
+    /// [`leaves`](Scanner::leaves) if the path is a masked target's, else
+    /// skipped.
+    #[inline(never)]
+    fn leaves_at(
+        &mut self,
+        fields: &JsonFields,
+        hits: &[Hit],
+        path: &[&[u8]],
+        depth: usize,
+        found: &mut Found<'a>,
+    ) -> Result<(), LineError> {
+        match masked_hits(fields, hits, path) {
+            0 => self.skip_value(depth),
+            targets => self.leaves(depth, targets, found),
+        }
+    }
+
+    /// For the redactor: walk any value, handing every string in it, at any
+    /// depth, and every number, `true` and `false`, to each masked target of
+    /// `targets` (a bit per [`JsonTarget`]), as the value of one of its keys.
+    /// Keys are not handed on: they are the value's structure, and masking
+    /// one could make two keys one. Nesting is bounded as in
+    /// [`skip_value`](Scanner::skip_value).
+    fn leaves(&mut self, depth: usize, targets: u32, found: &mut Found<'a>) -> Result<(), LineError> {
+        if depth > 64 {
+            return Err(LineError::BadJson);
+        }
+        self.ws();
+        let leaf = match self.b.get(self.p) {
+            Some(b'"') => Value::Str(self.string()?),
+            Some(&open @ (b'{' | b'[')) => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.p += 1;
+                self.ws();
+                if self.b.get(self.p) == Some(&close) {
+                    self.p += 1;
+                    return Ok(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.ws();
+                        self.string()?;
+                        self.eat(b':')?;
+                    }
+                    self.leaves(depth + 1, targets, found)?;
+                    self.ws();
+                    match self.b.get(self.p) {
+                        Some(b',') => self.p += 1,
+                        Some(&c) if c == close => {
+                            self.p += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(LineError::BadJson),
+                    }
+                }
+            }
+            Some(_) => match self.bare()? {
+                Some(v) => Value::Bare(v),
+                None => return Ok(()),
+            },
+            None => return Err(LineError::BadJson),
+        };
+        for t in MASKED_TARGETS {
+            if targets & 1 << t as u32 != 0 {
+                found.every.push((t, leaf));
+            }
+        }
+        Ok(())
     }
 
     /// Skip any value, checking its syntax loosely; nesting is bounded.
@@ -1034,6 +1149,17 @@ fn collect_more<'a>(fields: &JsonFields, hits: &[Hit], path: &[&[u8]], value: Va
     }
 }
 
+/// The targets whose every value the redactor masks ([`masked_target`]).
+const MASKED_TARGETS: [JsonTarget; 7] = [
+    JsonTarget::Ip,
+    JsonTarget::Forwarded,
+    JsonTarget::User,
+    JsonTarget::Query,
+    JsonTarget::Uri,
+    JsonTarget::Request,
+    JsonTarget::Referrer,
+];
+
 /// The targets whose every value the redactor masks.
 #[inline(always)]
 fn masked_target(t: JsonTarget) -> bool {
@@ -1047,6 +1173,14 @@ fn masked_target(t: JsonTarget) -> bool {
             | JsonTarget::Request
             | JsonTarget::Referrer
     )
+}
+
+/// The masked targets (a bit per [`JsonTarget`]) of the candidates of
+/// `hits` whose path is exactly `path`.
+fn masked_hits(fields: &JsonFields, hits: &[Hit], path: &[&[u8]]) -> u32 {
+    hits.iter()
+        .filter(|h| masked_target(h.target) && at_path(fields, h, path))
+        .fold(0, |bits, h| bits | 1 << h.target as u32)
 }
 
 /// Whether candidate `h`, whose last segment matched in the name table, is
@@ -1169,6 +1303,39 @@ mod tests {
         // object where text belongs is no text.
         let r = parse(r#"{"request":{"method":"GET"},"http_user_agent":["curl/8"]}"#).unwrap();
         assert_eq!((r.request, r.user_agent), (None, Some(&b"curl/8"[..])));
+    }
+
+    /// For the redactor, every string and number inside a masked key's
+    /// object or array is one of its values (an object's were none, and an
+    /// array's only its strings at the top), at any depth; keys are not.
+    #[test]
+    fn the_strings_and_numbers_inside_a_masked_keys_object_or_array_are_collected() {
+        let f = JsonFields::default();
+        let deep = r#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":"deep"}}}}}}}}"#;
+        let line = format!(
+            r#"{{"user":{{"name":"alice","ids":[7,{{"k":"v"}}],"on":true,"none":null,"deep":{deep}}},"remote_addr":[{{"for":"1.2.3.4"}},"5.6.7.8"],"request":{{"uri":"/a?b","n":1}},"http_user_agent":{{"s":"ua"}},"status":200}}"#
+        );
+        let mut every = Vec::new();
+        let rec = f.parse_text(line.as_bytes(), &mut every).unwrap();
+        let got: Vec<(JsonTarget, &str)> = every.iter().map(|&(t, v)| (t, std::str::from_utf8(v).unwrap())).collect();
+        use JsonTarget::*;
+        assert_eq!(
+            got,
+            [
+                (User, "alice"),
+                (User, "7"),
+                (User, "v"),
+                (User, "true"),
+                (User, "deep"),
+                (Ip, "1.2.3.4"),
+                (Ip, "5.6.7.8"),
+                (Uri, "/a?b"),
+                (Request, "/a?b"),
+            ]
+        );
+        // The record reads no text from an object, as before.
+        assert_eq!((rec.user, rec.request, rec.uri), (None, None, Some(&b"/a?b"[..])));
+        assert_eq!(f.parse(line.as_bytes(), true).unwrap().status, Some(200));
     }
 
     #[test]

@@ -76,7 +76,8 @@
 //!   JSON `remote_user`/`user`/`user_id`) becomes `x`, unless it is `-` or
 //!   empty. A JSON user that is a number (`"user_id":12345`) has its digits
 //!   turned into `9` instead (`99999`: JSON numbers have no `x`); `true`,
-//!   `false` and `null` are kept.
+//!   `false` and `null` are kept. A JSON user that is an object or array
+//!   is masked inside (see below).
 //!
 //! Every rule is idempotent: masked text (`x`, or the hash letters, which no
 //! address contains) is recognised and left alone, and masking never changes
@@ -105,6 +106,22 @@
 //! target (`--json-field`) are read beside the default keys, never instead
 //! of them: naming one more key must not leave another in clear. Keys no
 //! list names are not read.
+//!
+//! A masked key whose JSON value is an object or array (the Elastic Common
+//! Schema's `"user":{"name":"alice","id":"42"}`, a list of addresses) is
+//! masked inside: every string in it, at any depth, is masked by the key's
+//! rule as if it were the key's value, and counted as such a value is,
+//! each on its own (two user fields, above): an address key's strings are
+//! each an address, masked, or counted in [`Changes::not_ip`] (a host
+//! name); a user key's strings become `x` and its numbers `9`, as a query
+//! key's do (`&` and `=` kept); the strings of a target, request or
+//! referrer key are masked after their first `?` (all of Caddy's `request`
+//! object: its `uri`, and any header holding a query). Numbers under the
+//! other keys (a port beside an address) are no address or query, and
+//! `true`, `false` and `null` name nobody: they are kept. The keys inside
+//! are kept too: they are the value's structure, and masking them could
+//! make two keys one (so a key that is itself a name, `{"alice":1}`, is
+//! left). The logs job still reads such a value as no text.
 
 use std::fmt;
 use std::hash::Hasher;
@@ -499,8 +516,10 @@ impl Redactor {
                 JsonTarget::Uri if kept(rec.uri, value) => continue,
                 JsonTarget::Request if kept(rec.request, value) => continue,
                 // Most referrers hold no query (or are empty, `-`): nothing
-                // to look at again.
+                // to look at again. Nor in a target or request without one
+                // (the strings of Caddy's `request` object, say).
                 JsonTarget::Referrer if kept(rec.referrer, value) || query_mark(value).is_none() => continue,
+                JsonTarget::Uri | JsonTarget::Request if query_mark(value).is_none() => continue,
                 JsonTarget::Referrer => one.referrer = Some(value),
                 JsonTarget::User => one.user = Some(value),
                 JsonTarget::Query => one.query = Some(value),
@@ -1481,5 +1500,84 @@ mod tests {
         let elsewhere = b"zz".to_vec();
         assert_eq!(span_of(line, &elsewhere), None);
         assert_eq!(span_of(&line[..3], &line[2..5]), None);
+    }
+
+    /// Redact `line` with `masks` (ip-hash with the test key): the text, and
+    /// what changed.
+    fn redacted(format: &LogFormat, masks: &[Mask], line: &str) -> (String, Changes) {
+        let r = Redactor::new(format.clone(), masks, Some(key())).unwrap();
+        let mut b = line.as_bytes().to_vec();
+        let c = r.redact_line(&mut b).unwrap();
+        let again = r.redact_line(&mut b.clone()).unwrap();
+        assert_eq!((again.fields_total(), again.lines_changed), (0, 0), "idempotent: {}", String::from_utf8_lossy(&b));
+        (String::from_utf8(b).unwrap(), c)
+    }
+
+    /// A masked key whose value is an object or array (ECS's `user`) was
+    /// neither masked nor counted: `alice` stayed in clear.
+    #[test]
+    fn json_objects_and_arrays_of_masked_keys_are_masked_leaf_by_leaf() {
+        let json = LogFormat::json();
+        let all = [Mask::Ip, Mask::Query, Mask::User];
+        let (text, c) = redacted(
+            &json,
+            &all,
+            r#"{"remote_addr":"203.0.113.7","user":{"name":"alice","id":"42"},"request":"GET /a?x=1 HTTP/1.1"}"#,
+        );
+        assert_eq!(
+            text,
+            r#"{"remote_addr":"203.0.113.x","user":{"name":"xxxxx","id":"xx"},"request":"GET /a?x=x HTTP/1.1"}"#
+        );
+        assert_eq!((c.fields(Mask::User), c.lines_with(Mask::User), c.fields(Mask::Ip)), (2, 1, 1));
+        // Any depth (past the eight levels keys are read to), arrays,
+        // numbers; `true`, `false` and `null` name nobody.
+        let deep = r#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":"bob"}}}}}}}}"#;
+        let (text, c) = redacted(
+            &json,
+            &[Mask::User],
+            &format!(
+                r#"{{"user":{{"name":"bob","ids":[7,{{"mail":"b@x.example"}}],"on":true,"x":null,"deep":{deep}}}}}"#
+            ),
+        );
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"user":{{"name":"xxx","ids":[9,{{"mail":"xxxxxxxxxxx"}}],"on":true,"x":null,"deep":{}}}}}"#,
+                deep.replace("bob", "xxx")
+            )
+        );
+        assert_eq!(c.fields(Mask::User), 4);
+        let (text, _) = redacted(&json, &[Mask::User], r#"{"user_id":[12,"u-7",[{"n":"c"}]],"remote_user":[]}"#);
+        assert_eq!(text, r#"{"user_id":[99,"xxx",[{"n":"x"}]],"remote_user":[]}"#);
+        // Address keys: each string is an address, masked, or counted as
+        // none; numbers (a port) are left.
+        let (text, c) = redacted(
+            &json,
+            &[Mask::Ip],
+            r#"{"remote_addr":{"ip":"203.0.113.7","port":443,"host":"gw.example"},"x_forwarded_for":[{"for":"198.51.100.7, 10.0.0.1"}]}"#,
+        );
+        assert_eq!(
+            text,
+            r#"{"remote_addr":{"ip":"203.0.113.x","port":443,"host":"gw.example"},"x_forwarded_for":[{"for":"198.51.100.x, 10.0.0.x"}]}"#
+        );
+        assert_eq!((c.fields(Mask::Ip), c.addresses, c.not_ip), (3, 4, 1));
+        let (text, _) = redacted(&json, &[Mask::IpHash], r#"{"client_ip":{"v":"203.0.113.7"},"ip":"203.0.113.7"}"#);
+        let hashed: Vec<&str> = text.split('"').filter(|w| w.starts_with("203.0.113.")).collect();
+        assert!(hashed.len() == 2 && hashed[0] == hashed[1] && hashed[0] != "203.0.113.7", "one pseudonym: {text}");
+        // Query keys mask every string and number; targets, requests and
+        // referrers their strings' queries.
+        let (text, c) = redacted(
+            &json,
+            &[Mask::Query],
+            r#"{"args":{"token":"s3cret","page":2,"a":"b=c&d"},"url":{"original":"/p?q=1","path":"/p"},"http_referer":{"v":["https://x.example/?k=v"]},"request":{"uri":"/u?id=5","headers":{"Origin":["https://x.example"]}}}"#,
+        );
+        assert_eq!(
+            text,
+            r#"{"args":{"token":"xxxxxx","page":9,"a":"x=x&x"},"url":{"original":"/p?x=x","path":"/p"},"http_referer":{"v":["https://x.example/?x=x"]},"request":{"uri":"/u?xx=x","headers":{"Origin":["https://x.example"]}}}"#
+        );
+        assert_eq!(c.fields(Mask::Query), 6);
+        // The logs job reads such lines as before: an object is no text.
+        let rec = json.parse(br#"{"user":{"name":"alice"},"status":200}"#).unwrap();
+        assert_eq!((rec.user, rec.status), (None, Some(200)));
     }
 }
