@@ -865,9 +865,14 @@ fn mask_except(field: &mut [u8], keep: &[u8]) -> bool {
 }
 
 /// Whether the field at `span` of `line` is a JSON number or literal
-/// (`"user_id":12345`), not a string.
+/// (`"user_id":12345`), not a string: what precedes it is what precedes a
+/// value (`:`, `,`, `[` or white space), not a quote, nor anything else a
+/// span inside a string starts after (the `?` a query field's span leaves
+/// out: `"args":"?k=v"` is a string).
 fn json_bare(line: &[u8], span: &Range<usize>, escapes: crate::record::Escapes) -> bool {
-    escapes == crate::record::Escapes::Json && (span.start == 0 || line[span.start - 1] != b'"')
+    escapes == crate::record::Escapes::Json
+        && span.start > 0
+        && matches!(line[span.start - 1], b':' | b',' | b'[' | b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// [`Mask::User`] (or [`Mask::Query`]) on a JSON value that is not a string: every digit of a
@@ -1491,6 +1496,27 @@ mod tests {
         assert!(Redactor::new(LogFormat::timed(), &[Mask::Ip, Mask::IpHash], Some(key())).is_err());
         assert!(Redactor::new(LogFormat::timed(), &[Mask::IpHash], None).is_err());
         assert!(Redactor::new(LogFormat::timed(), &[Mask::IpHash], Some(key())).is_ok());
+    }
+
+    /// A JSON query field that starts with `?` (kept, as Apache's `%q`'s)
+    /// was taken for a number, the byte before its span being no quote:
+    /// only its digits were masked, and nothing was counted.
+    #[test]
+    fn a_json_query_string_that_starts_with_a_question_mark_is_masked() {
+        let r = Redactor::new(LogFormat::json(), &[Mask::Query, Mask::User], None).unwrap();
+        for (from, to) in [
+            (r#""args":"?token=s3cret&u=al1ce""#, r#""args":"?xxxxx=xxxxxx&x=xxxxx""#),
+            (r#""query_string":"?7""#, r#""query_string":"?x""#),
+            (r#""args": 12, "user_id" :[3, 4]"#, r#""args": 99, "user_id" :[9, 9]"#),
+        ] {
+            let mut line = format!(r#"{{"remote_addr":"203.0.113.7",{from},"status":200}}"#).into_bytes();
+            let c = r.redact_line(&mut line).unwrap();
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                format!(r#"{{"remote_addr":"203.0.113.7",{to},"status":200}}"#)
+            );
+            assert_eq!(c.lines_changed, 1, "{from}");
+        }
     }
 
     #[test]
