@@ -464,3 +464,25 @@ fn a_json_query_string_starting_with_a_question_mark_is_masked() {
     );
     assert!(err.contains("query 1 fields in 1 lines"), "{err}");
 }
+
+/// Escapes in a masked JSON string are decoded before it is looked at: an
+/// address written `203\u002e0.113.7` was left in clear and reported as a
+/// host name ("addresses not IPs"). The masked line means the masked text.
+#[test]
+fn json_escapes_are_decoded_before_masking() {
+    let dir = Dir::new("json-escapes");
+    let log = dir.file(
+        "e.jsonl",
+        br#"{"remote_addr":"203\u002e0.113.7","x_forwarded_for":"198.51.100.\u0039","request":"GET \/a\u003ft=s HTTP\/1.1"}
+"#,
+    );
+    let out = run(&["redact", "--log-format", "json", "--mask", "ip,query", "-o", "-", s(&log)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        r#"{"remote_addr":"203\u002e0.113.x","x_forwarded_for":"198.51.100.\u0078","request":"GET \/a\u003fx=x HTTP\/1.1"}
+"#
+    );
+    assert!(err.contains("ip 2 fields in 1 lines") && err.contains("0 addresses not IPs"), "{err}");
+}

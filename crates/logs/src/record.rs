@@ -377,7 +377,7 @@ pub(crate) fn decoded<'s>(raw: &'s [u8], escapes: Escapes, scratch: &'s mut Vec<
 /// the `timed` summary with `distinct_ips`, one thread): short fields are
 /// searched eight (or four) bytes at a time in registers.
 #[inline]
-fn has_backslash(raw: &[u8]) -> bool {
+pub(crate) fn has_backslash(raw: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const SLASHES: u64 = 0x5c5c_5c5c_5c5c_5c5c;
@@ -464,7 +464,7 @@ pub(crate) fn unescape_into(raw: &[u8], escapes: Escapes, out: &mut Vec<u8>) {
 }
 
 /// Decode `\uXXXX` (and a following low surrogate) at the start of `b`.
-fn json_unicode(b: &[u8]) -> Option<(char, usize)> {
+pub(crate) fn json_unicode(b: &[u8]) -> Option<(char, usize)> {
     let unit = |b: &[u8]| -> Option<u32> {
         if b.len() < 6 || b[0] != b'\\' || b[1] != b'u' {
             return None;
