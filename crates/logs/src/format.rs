@@ -303,19 +303,22 @@ impl LogFormat {
     /// (all of them: a record keeps one key's) goes to `every`; a text
     /// format's fields are the record's (see `masking_rounds`).
     /// For a text line, `end` gets where the fields the format names end
-    /// (see `Plan::parse_to_end`); for JSON it stays `None`.
+    /// (see `Plan::parse_to_end`); for JSON it stays `None`. For a JSON
+    /// line, `escaped` gets whether any of its strings holds an escape; for
+    /// text it stays as it was.
     pub(crate) fn parse_for_masking<'a>(
         &self,
         line: &'a [u8],
         every: &mut Vec<(crate::JsonTarget, &'a [u8])>,
         end: &mut Option<usize>,
+        escaped: &mut bool,
     ) -> Result<LogRecord<'a>, LineError> {
         match &self.kind {
             Kind::Text(p, _) => crate::record::by_value(|rec| {
                 *end = Some(p.parse_to_end(line, false, rec)?);
                 Ok(())
             }),
-            Kind::Json(f) => f.parse_text(line, every),
+            Kind::Json(f) => f.parse_text(line, every, escaped),
         }
     }
 

@@ -501,9 +501,9 @@ impl JsonFields {
         want: Want,
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
-        every: Option<&mut Vec<(JsonTarget, &'a [u8])>>,
+        every: Option<(&mut Every<'a>, &mut bool)>,
     ) -> Result<(), LineError> {
-        let mut s = Scanner { b: line, p: 0 };
+        let mut s = Scanner { b: line, p: 0, escaped: false };
         s.ws();
         if s.p == line.len() {
             return Err(LineError::Empty);
@@ -525,7 +525,8 @@ impl JsonFields {
         match want {
             Want::Text => {
                 found.text_fields(rec);
-                if let Some(out) = every {
+                if let Some((out, escaped)) = every {
+                    *escaped = s.escaped;
                     out.extend(found.every.iter().filter_map(|&(t, v)| match v {
                         Value::Str(b) => Some((t, dash_none(b)?)),
                         // A numeric user id is a user too, and a number in
@@ -549,15 +550,24 @@ impl JsonFields {
     /// `every`. Where such a key's value is an object or array, every
     /// string and number inside it, at any depth, is such a value (ECS's
     /// `"user":{"name":...}`; keys stay out, as the object's structure).
-    /// Strings go still escaped.
+    /// Strings go still escaped; `escaped` tells whether any string of the
+    /// line holds an escape (when none does, nearly always, no value needs
+    /// decoding).
     pub(crate) fn parse_text<'a>(
         &self,
         line: &'a [u8],
         every: &mut Vec<(JsonTarget, &'a [u8])>,
+        escaped: &mut bool,
     ) -> Result<LogRecord<'a>, LineError> {
-        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some(every)))
+        crate::record::by_value(|rec| {
+            self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some((every, escaped)))
+        })
     }
 }
+
+/// Every value of the keys of the targets the redactor masks, with its
+/// key's target ([`JsonFields::parse_text`]).
+type Every<'a> = Vec<(JsonTarget, &'a [u8])>;
 
 /// What a JSON parse fills in.
 #[derive(Clone, Copy)]
@@ -747,6 +757,10 @@ fn ends_bare(c: u8) -> bool {
 struct Scanner<'a> {
     b: &'a [u8],
     p: usize,
+    /// Whether a string scanned so far held an escape (for the redactor,
+    /// which decodes those: set where a string's scan meets a backslash,
+    /// off its common path).
+    escaped: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -796,6 +810,7 @@ impl<'a> Scanner<'a> {
                 self.p += 1;
                 return Ok(s);
             }
+            self.escaped = true;
             self.p += 2;
             if self.p > self.b.len() {
                 return Err(LineError::BadJson);
@@ -1316,7 +1331,9 @@ mod tests {
             r#"{{"user":{{"name":"alice","ids":[7,{{"k":"v"}}],"on":true,"none":null,"deep":{deep}}},"remote_addr":[{{"for":"1.2.3.4"}},"5.6.7.8"],"request":{{"uri":"/a?b","n":1}},"http_user_agent":{{"s":"ua"}},"status":200}}"#
         );
         let mut every = Vec::new();
-        let rec = f.parse_text(line.as_bytes(), &mut every).unwrap();
+        let mut escaped = true;
+        let rec = f.parse_text(line.as_bytes(), &mut every, &mut escaped).unwrap();
+        assert!(!escaped);
         let got: Vec<(JsonTarget, &str)> = every.iter().map(|&(t, v)| (t, std::str::from_utf8(v).unwrap())).collect();
         use JsonTarget::*;
         assert_eq!(

@@ -378,13 +378,16 @@ impl Redactor {
     /// masked fields change; the length never does. A line that does not
     /// parse is left untouched and its error returned.
     pub fn redact_line(&self, line: &mut [u8]) -> Result<Changes, LineError> {
-        let first = self.spans(&self.format, line)?;
+        // A JSON line's strings with an escape, each with its key's target:
+        // masked on the characters they mean ([`decoded_spans`]).
+        let mut escaped = Vec::new();
+        let first = self.spans(&self.format, line, &mut escaped)?;
         // A format with repeated fields (two forwarded lists, three
         // addresses), whose records keep one or two of each: its rounds
         // read them all, from the line before any mask. Each round reads
         // every line the format reads (formats with a fallback plan, whose
         // lines another plan may read, have no repeats).
-        let rounds: Vec<Spans> = self.rounds.iter().filter_map(|f| self.spans(f, line).ok()).collect();
+        let rounds: Vec<Spans> = self.rounds.iter().filter_map(|f| self.spans(f, line, &mut Vec::new()).ok()).collect();
         let all = if self.rounds.is_empty() { std::slice::from_ref(&first) } else { &rounds[..] };
         // Text after the fields the format names (a server's extra fields;
         // an X-Forwarded-For list a preset does not read, as `timed` or
@@ -400,6 +403,9 @@ impl Redactor {
             let before = changes.fields(mask);
             for spans in all {
                 self.apply(mask, spans, line, &mut changes);
+            }
+            if !escaped.is_empty() {
+                self.apply_decoded(mask, &escaped, line, &mut changes);
             }
             if let (Mask::Ip | Mask::IpHash, Some(end)) = (mask, tail) {
                 let words: Vec<Range<usize>> = unread
@@ -465,7 +471,7 @@ impl Redactor {
                     }
                 }
                 if let Some(span) = spans.query_field.clone()
-                    && self.mask_value(line, span, b"&=", spans.decoded)
+                    && self.mask_value(line, span, b"&=")
                 {
                     changes.changed(mask);
                 }
@@ -480,7 +486,7 @@ impl Redactor {
             }
             Mask::User => {
                 if let Some(span) = spans.user.clone()
-                    && self.mask_value(line, span, b"", spans.decoded)
+                    && self.mask_value(line, span, b"")
                 {
                     changes.changed(mask);
                 }
@@ -489,10 +495,22 @@ impl Redactor {
         for more in &spans.more {
             self.apply(mask, more, line, changes);
         }
-        // JSON strings with an escape: masked on the characters they mean,
-        // as a string without one is, and written back in the form each
-        // character had.
-        for (target, span) in &spans.escaped {
+    }
+
+    /// Apply `mask` to the JSON strings of `line` at `escaped` (each with an
+    /// escape, and its key's target) as to strings without one, on the
+    /// characters they mean ([`decoded_spans`]), writing what it replaced
+    /// back in the form each character had ([`mask_decoded`]). Kept out of
+    /// [`redact_line`](Redactor::redact_line), as few lines have any.
+    #[inline(never)]
+    fn apply_decoded(
+        &self,
+        mask: Mask,
+        escaped: &[(JsonTarget, Range<usize>)],
+        line: &mut [u8],
+        changes: &mut Changes,
+    ) {
+        for (target, span) in escaped {
             mask_decoded(&mut line[span.clone()], |text| {
                 self.apply(mask, &decoded_spans(*target, text), text, changes);
             });
@@ -501,36 +519,39 @@ impl Redactor {
 
     /// Mask a whole field value at `span` of `line`, bytes in `keep` aside
     /// ([`mask_except`]), or, for a JSON number, its digits
-    /// ([`mask_json_number`]); whether any byte changed. `decoded`: `line`
-    /// is a JSON string's characters ([`decoded_spans`]), with no number.
-    fn mask_value(&self, line: &mut [u8], span: Range<usize>, keep: &[u8], decoded: bool) -> bool {
-        if !decoded && json_bare(line, &span, self.format.escapes()) {
+    /// ([`mask_json_number`]); whether any byte changed.
+    fn mask_value(&self, line: &mut [u8], span: Range<usize>, keep: &[u8]) -> bool {
+        if json_bare(line, &span, self.format.escapes()) {
             mask_json_number(&mut line[span])
         } else {
             mask_except(&mut line[span], keep)
         }
     }
 
-    /// Where the fields to mask lie in `line`.
-    fn spans(&self, format: &LogFormat, line: &[u8]) -> Result<Spans, LineError> {
+    /// Where the fields to mask lie in `line`; a JSON line's strings with
+    /// an escape go to `escaped` instead, with their keys' targets.
+    fn spans(
+        &self,
+        format: &LogFormat,
+        line: &[u8],
+        escaped: &mut Vec<(JsonTarget, Range<usize>)>,
+    ) -> Result<Spans, LineError> {
         let mut every = Vec::new();
         let mut end = None;
-        let mut rec = format.parse_for_masking(line, &mut every, &mut end)?;
-        // A JSON string with an escape is masked on the characters it means
-        // (`escaped`): the record's are taken from `every` (which holds
-        // them all) below, with the others.
-        let json = format.escapes() == crate::record::Escapes::Json;
-        if json {
-            let fields =
-                [&mut rec.ip, &mut rec.other_ip, &mut rec.user, &mut rec.query, &mut rec.uri, &mut rec.request];
-            for field in fields.into_iter().chain([&mut rec.referrer]) {
-                if field.is_some_and(has_backslash) {
-                    *field = None;
-                }
-            }
-        }
+        // Whether a JSON string of the line holds an escape: most hold none,
+        // and then no value needs a look.
+        let mut escapes = false;
+        let rec = format.parse_for_masking(line, &mut every, &mut end, &mut escapes)?;
         let mut spans = spans_of(&rec, line, false);
         spans.end = end;
+        // A JSON string with an escape is masked on the characters it means
+        // (`escaped`): the record's are taken from `every` (which holds
+        // them all) below, with the others. (A target inside a request
+        // line with an escape elsewhere is masked as it lies, and again,
+        // changing nothing more, in the decoded request.)
+        if escapes {
+            spans.set_apart_escaped(&rec);
+        }
         // A JSON line: every key of each target, not only the one (or, for
         // addresses, two) the record keeps. Masking a field twice changes
         // nothing the second time; an address the record holds is left out,
@@ -542,20 +563,8 @@ impl Redactor {
         // The value the record kept for a target: no second look.
         let kept = |v: Option<&[u8]>, value: &[u8]| v.is_some_and(|v| std::ptr::eq(v, value));
         for (target, value) in every {
-            if json && has_backslash(value) {
-                let Some(span) = span_of(line, value) else { continue };
-                let address = matches!(target, JsonTarget::Ip | JsonTarget::Forwarded);
-                let query = matches!(target, JsonTarget::Uri | JsonTarget::Request | JsonTarget::Referrer);
-                if (address && seen.contains(&span))
-                    || (query && query_mark(value).is_none())
-                    || spans.escaped.iter().any(|(t, s)| *t == target && *s == span)
-                {
-                    continue;
-                }
-                if address {
-                    seen.push(span.clone());
-                }
-                spans.escaped.push((target, span));
+            if escapes && has_backslash(value) {
+                set_apart(line, target, value, &mut seen, escaped);
                 continue;
             }
             let mut one = LogRecord::default();
@@ -695,11 +704,6 @@ struct Spans {
     /// The fields of a JSON line's other keys of each target (a record
     /// keeps one key's).
     more: Vec<Spans>,
-    /// A JSON line's strings with an escape, each with its key's target:
-    /// masked decoded ([`decoded_spans`]).
-    escaped: Vec<(JsonTarget, Range<usize>)>,
-    /// The line is a JSON string's characters, decoded: no number in it.
-    decoded: bool,
     user: Option<Range<usize>>,
     /// The query of a request line that does not split.
     query: Option<Range<usize>>,
@@ -709,6 +713,30 @@ struct Spans {
     query_field: Option<Range<usize>>,
     /// The query of the referrer (after its first `?`).
     referrer_query: Option<Range<usize>>,
+}
+
+impl Spans {
+    /// Leave out the fields of `rec` (a JSON line's record, whose spans
+    /// these are) that hold an escape: they are masked decoded. Kept out of
+    /// [`Redactor::spans`], as few lines have any.
+    #[inline(never)]
+    fn set_apart_escaped(&mut self, rec: &LogRecord<'_>) {
+        let esc = |v: Option<&[u8]>| v.is_some_and(has_backslash);
+        let fields = [
+            (esc(rec.ip), &mut self.ip),
+            (esc(rec.other_ip), &mut self.other_ip),
+            (esc(rec.user), &mut self.user),
+            (esc(rec.query), &mut self.query_field),
+            (esc(rec.uri), &mut self.target_query),
+            (esc(rec.request), &mut self.query),
+            (esc(rec.referrer), &mut self.referrer_query),
+        ];
+        for (escaped, span) in fields {
+            if escaped {
+                *span = None;
+            }
+        }
+    }
 }
 
 /// The JSON keys a redactor with `masks` reads: those of `fields` (the
@@ -836,14 +864,41 @@ fn spans_of(rec: &LogRecord<'_>, line: &[u8], decoded: bool) -> Spans {
         forwarded: rec.forwarded.and_then(|list| span_of(line, list)),
         end: None,
         more: Vec::new(),
-        escaped: Vec::new(),
-        decoded,
         user,
         query,
         target_query,
         query_field,
         referrer_query,
     }
+}
+
+/// Add `value`, a JSON string of `line` with an escape, the value of a
+/// key of `target`, to `escaped`, the strings masked decoded
+/// ([`decoded_spans`]): once, and an address not if `seen` already (the
+/// addresses taken, which it joins); a target, request or referrer not if
+/// it holds no query mark, as [`Redactor::spans`] leaves those without
+/// an escape.
+#[inline(never)]
+fn set_apart(
+    line: &[u8],
+    target: JsonTarget,
+    value: &[u8],
+    seen: &mut Vec<Range<usize>>,
+    escaped: &mut Vec<(JsonTarget, Range<usize>)>,
+) {
+    let Some(span) = span_of(line, value) else { return };
+    let address = matches!(target, JsonTarget::Ip | JsonTarget::Forwarded);
+    let query = matches!(target, JsonTarget::Uri | JsonTarget::Request | JsonTarget::Referrer);
+    if (address && seen.contains(&span))
+        || (query && query_mark(value).is_none())
+        || escaped.iter().any(|(t, s)| *t == target && *s == span)
+    {
+        return;
+    }
+    if address {
+        seen.push(span.clone());
+    }
+    escaped.push((target, span));
 }
 
 /// Where the fields to mask lie in `text`, the characters a JSON string
@@ -1064,7 +1119,9 @@ fn write_units(raw: &mut [u8], before: &[u8], after: &[u8], units: &[(usize, u8)
 /// (`"user_id":12345`), not a string: what precedes it is what precedes a
 /// value (`:`, `,`, `[` or white space), not a quote, nor anything else a
 /// span inside a string starts after (the `?` a query field's span leaves
-/// out: `"args":"?k=v"` is a string).
+/// out: `"args":"?k=v"` is a string). A field at the start of `line` is
+/// none: a JSON line starts with `{`, and a decoded string
+/// ([`decoded_spans`]) is all text.
 fn json_bare(line: &[u8], span: &Range<usize>, escapes: crate::record::Escapes) -> bool {
     escapes == crate::record::Escapes::Json
         && span.start > 0
