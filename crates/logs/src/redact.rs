@@ -114,17 +114,18 @@
 //! Schema's `"user":{"name":"alice","id":"42"}`, a list of addresses) is
 //! masked inside: every string in it, at any depth, is masked by the key's
 //! rule as if it were the key's value, and counted as such a value is,
-//! each on its own (two user fields, above): an address key's strings are
-//! each an address, masked, or counted in [`Changes::not_ip`] (a host
-//! name); a user key's strings become `x` and its numbers `9`, as a query
-//! key's do (`&` and `=` kept); the strings of a target, request or
-//! referrer key are masked after their first `?` (all of Caddy's `request`
-//! object: its `uri`, and any header holding a query). Numbers under the
-//! other keys (a port beside an address) are no address or query, and
-//! `true`, `false` and `null` name nobody: they are kept. The keys inside
-//! are kept too: they are the value's structure, and masking them could
-//! make two keys one (so a key that is itself a name, `{"alice":1}`, is
-//! left). The logs job still reads such a value as no text.
+//! each on its own (the example's two user fields): an address key's
+//! strings are each an address, masked, or counted in
+//! [`Changes::not_ip`] (a host name); a user key's strings become `x` and
+//! its numbers `9`, as a query key's do (`&` and `=` kept); the strings of
+//! a target, request or referrer key are masked after their first `?`
+//! (all of Caddy's `request` object: its `uri`, and any header holding a
+//! query). Numbers under an address, target, request or referrer key (a
+//! port beside an address) are neither, and `true`, `false` and `null`
+//! name nobody: they are kept. The keys inside are kept too: they are the
+//! value's structure, and masking them could make two keys one (so a key
+//! that is itself a name, `{"alice":1}`, is left). The logs job still
+//! reads such a value as no text.
 //!
 //! A JSON string is masked on the characters it means, by one rule for
 //! every mask: its escapes (`\u002e`, `\/`, `\"`, a surrogate pair) are
