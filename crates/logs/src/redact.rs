@@ -1924,6 +1924,43 @@ mod tests {
         assert!(text.contains(" - xxxx ["), "{text}");
     }
 
+    /// A run killed while it writes an escaped JSON string back leaves its
+    /// characters on the right new and those on the left old (an escape's
+    /// hex digits go in one copy; a `\"` can be left `\x`): the rerun
+    /// finishes it as one run would, for every mask.
+    #[test]
+    fn an_escaped_json_string_cut_anywhere_is_finished_by_the_rerun() {
+        let original = r#"{"remote_addr":"2001:db8:1:\u0061b::\u0039","remote_user":"\u00e9\"\ud83d\ude00v","request":"GET \/a?t=\u0073\"\u0026u=1 HTTP\/1.1"}"#;
+        for ip in [Mask::Ip, Mask::IpHash] {
+            let r = Redactor::new(LogFormat::json(), &[ip, Mask::Query, Mask::User], Some(key())).unwrap();
+            let mut done = original.as_bytes().to_vec();
+            r.redact_line(&mut done).unwrap();
+            let changed: Vec<usize> = (0..done.len()).filter(|&i| original.as_bytes()[i] != done[i]).collect();
+            assert!(changed.len() > 20, "{}", String::from_utf8_lossy(&done));
+            // The escape whose hex digits hold byte `i` of the result, if any.
+            let escape = |i: usize| (i.saturating_sub(5)..i.saturating_sub(1)).find(|&e| done[e..].starts_with(b"\\u"));
+            // Written back to front: the last `cut` bytes changed are new.
+            for cut in 0..=changed.len() {
+                let written = &changed[changed.len() - cut..];
+                // Not between the hex digits of one escape.
+                if let (Some(&new), Some(&old)) = (written.first(), changed.get(changed.len().wrapping_sub(cut + 1)))
+                    && escape(new).is_some()
+                    && escape(new) == escape(old)
+                {
+                    continue;
+                }
+                let mut state = original.as_bytes().to_vec();
+                for &i in written {
+                    state[i] = done[i];
+                }
+                let text = String::from_utf8_lossy(&state).into_owned();
+                let mut rerun = state.clone();
+                r.redact_line(&mut rerun).unwrap_or_else(|e| panic!("{e:?}: {text}"));
+                assert_eq!(String::from_utf8_lossy(&rerun), String::from_utf8_lossy(&done), "{ip}: {text}");
+            }
+        }
+    }
+
     /// Write `text` as a JSON string's contents, escaping the characters
     /// `escape` picks (by index) as `\u00XX` (upper case hex where `upper`).
     fn escaped(text: &str, escape: &[bool], upper: bool) -> String {
