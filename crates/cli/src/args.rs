@@ -476,8 +476,8 @@ Masks (--mask, comma-separated):
            addresses of one /24 narrow some digits down (see the README); use ip where that
            matters
   query    every query string: the request target's, one logged apart (%q, $args; JSON
-           args, query_string, request_query) and the referrer's; every byte but & and =
-           becomes x
+           args, query_string, request_query, url.query) and the referrer's; every byte but &
+           and = becomes x
   user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
            present), unless it is -
 

@@ -66,7 +66,8 @@
 //!   the line splits into method, target and protocol), in a target logged
 //!   on its own (`%U%q`, a JSON `request_uri` beside `request`: both are
 //!   masked), in a query logged on its own (`%q`, `$args`, a JSON
-//!   `args`, `query_string` or `request_query` key, or the keys
+//!   `args`, `query_string` or `request_query` key, the Elastic Common
+//!   Schema's `url.query` (which holds no `?`), or the keys
 //!   `--json-field query=...` names), and in the referrer (after its first
 //!   `?`: a page's query comes back as the referrer of every asset the page
 //!   loads). A text line's escapes
@@ -747,7 +748,9 @@ impl Spans {
 /// place where naming one more key should leave another in clear. Beside
 /// the targets the logs job reads: forwarded addresses
 /// ([`FORWARDED_KEYS`](crate::json::FORWARDED_KEYS)), query strings logged
-/// apart (`args`, `query_string`, ingress-nginx's `request_query`).
+/// apart (`args`, `query_string`, ingress-nginx's `request_query`, and the
+/// Elastic Common Schema's `url.query`: `url` is a target key, but the
+/// query under it has no `?` to be found by).
 fn masking_keys(fields: &crate::JsonFields, masks: &[Mask]) -> crate::JsonFields {
     use crate::JsonTarget::*;
     let ip = masks.iter().any(|m| matches!(m, Mask::Ip | Mask::IpHash));
@@ -762,7 +765,7 @@ fn masking_keys(fields: &crate::JsonFields, masks: &[Mask]) -> crate::JsonFields
     let mut wanted: Vec<(crate::JsonTarget, String)> =
         crate::JsonFields::default().entries().filter(|(t, _, _)| masked(*t)).map(|(t, path, _)| (t, path)).collect();
     wanted.extend(crate::json::FORWARDED_KEYS.iter().map(|k| (Forwarded, k.to_string())));
-    wanted.extend(["args", "query_string", "request_query"].iter().map(|k| (Query, k.to_string())));
+    wanted.extend(["args", "query_string", "request_query", "url.query"].iter().map(|k| (Query, k.to_string())));
     let mut out = fields.clone();
     for (target, path) in wanted {
         if masked(target) && !out.entries().any(|(t, p, _)| t == target && p == path) {
@@ -1849,13 +1852,13 @@ mod tests {
         let (text, c) = redacted(
             &json,
             &[Mask::Query],
-            r#"{"args":{"token":"s3cret","page":2,"a":"b=c&d"},"url":{"original":"/p?q=1","path":"/p"},"http_referer":{"v":["https://x.example/?k=v"]},"request":{"uri":"/u?id=5","headers":{"Origin":["https://x.example"]}}}"#,
+            r#"{"args":{"token":"s3cret","page":2,"a":"b=c&d"},"url":{"original":"/p?q=1","path":"/p","query":"q=1"},"http_referer":{"v":["https://x.example/?k=v"]},"request":{"uri":"/u?id=5","headers":{"Origin":["https://x.example"]}}}"#,
         );
         assert_eq!(
             text,
-            r#"{"args":{"token":"xxxxxx","page":9,"a":"x=x&x"},"url":{"original":"/p?x=x","path":"/p"},"http_referer":{"v":["https://x.example/?x=x"]},"request":{"uri":"/u?xx=x","headers":{"Origin":["https://x.example"]}}}"#
+            r#"{"args":{"token":"xxxxxx","page":9,"a":"x=x&x"},"url":{"original":"/p?x=x","path":"/p","query":"x=x"},"http_referer":{"v":["https://x.example/?x=x"]},"request":{"uri":"/u?xx=x","headers":{"Origin":["https://x.example"]}}}"#
         );
-        assert_eq!(c.fields(Mask::Query), 6);
+        assert_eq!(c.fields(Mask::Query), 7);
         // The logs job reads such lines as before: an object is no text.
         let rec = json.parse(br#"{"user":{"name":"alice"},"status":200}"#).unwrap();
         assert_eq!((rec.user, rec.status), (None, Some(200)));
