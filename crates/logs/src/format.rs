@@ -177,6 +177,11 @@ impl LogFormat {
     /// with a millisecond fraction, `0.004`). A bare integer there is
     /// something else: Apache's `%D` (microseconds), Traefik's request
     /// counter; read as seconds it would be off by orders of magnitude.
+    /// For `vhost_combined`, a port as Apache writes `%p` (digits) after
+    /// the virtual host: a combined line whose client is an IPv6 address
+    /// (`2001:db8::1 - ...`) also splits at its first colon, and would be
+    /// read with the address as the host and a user name's words as the
+    /// client and ident.
     /// Any JSON object is a JSON line (events without a request, such as
     /// Caddy's start-up messages, are counted as `no-request` later).
     fn strict_match(&self, line: &[u8], rec: LogRecord<'_>) -> bool {
@@ -190,6 +195,14 @@ impl LogFormat {
                     && time.iter().position(|&b| b == b'.').is_some_and(|dot| {
                         dot > 0 && dot + 1 < time.len() && time.iter().all(|&b| b == b'.' || b.is_ascii_digit())
                     })
+            }
+            "vhost_combined" => {
+                let first = line.split(|&b| b == b' ').next().unwrap_or_default();
+                // The host ends at the first colon, as the line was read.
+                first.iter().position(|&b| b == b':').is_some_and(|colon| {
+                    let port = &first[colon + 1..];
+                    (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)
+                })
             }
             _ => true,
         }

@@ -893,8 +893,11 @@ impl Plan {
 /// it, and must stay malformed: its client address would be read from the
 /// wrong word. So a spaced name is only taken where the shape of the common
 /// formats vouches for it: the ident before it is a lone `-` (`%l`, or
-/// nginx's literal ` - `), its first word is neither empty nor `-`, and it
-/// holds no quote (which servers escape in user names).
+/// nginx's literal ` - `), its first word is neither empty nor `-`, it
+/// ends in no space (a doubled space before ` [`), it holds no quote
+/// (which servers escape in user names) and no word of it is an address
+/// (an extra field, such as a forwarded address, shifted into the name:
+/// read as a user, it would escape `redact --mask ip`).
 #[inline(never)]
 #[cold]
 fn spaced_user(line: &[u8], start: usize, space: usize, after: &[u8]) -> Option<usize> {
@@ -904,7 +907,14 @@ fn spaced_user(line: &[u8], start: usize, space: usize, after: &[u8]) -> Option<
         return None;
     }
     let end = space + memchr::memmem::find(&line[space..], after)?;
-    (memchr::memchr(b'"', &line[start..end]).is_none()).then_some(end)
+    let name = &line[start..end];
+    let address = |word: &[u8]| {
+        let word = std::str::from_utf8(word).unwrap_or_default();
+        word.parse::<std::net::IpAddr>().is_ok() || word.parse::<std::net::SocketAddr>().is_ok()
+    };
+    let plain =
+        name.last() != Some(&b' ') && memchr::memchr(b'"', name).is_none() && !name.split(|&b| b == b' ').any(address);
+    plain.then_some(end)
 }
 
 /// Parse the field at `*p` that `after` (if any) follows, store it in
@@ -1207,7 +1217,7 @@ mod tests {
     /// would take the wrong word for the client address.
     #[test]
     fn shifted_lines_are_not_read_as_a_user_name_with_spaces() {
-        let shifted: [&[u8]; 7] = [
+        let shifted: [&[u8]; 11] = [
             // Apache's vhost_combined.
             br#"www.example.com:443 203.0.113.7 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
             br#"www.example.com:443 203.0.113.7 - bob [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
@@ -1218,6 +1228,12 @@ mod tests {
             // An extra word after a dash user; a quote in the name.
             br#"203.0.113.7 - - extra [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
             br#"203.0.113.7 - a "b [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            // A doubled space before the time; an address after the name
+            // (an extra field: a forwarded address).
+            br#"203.0.113.7 - Ann  [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"203.0.113.7 - john smith 203.0.113.77 [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"203.0.113.7 - bob 2001:db8::7 [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
+            br#"203.0.113.7 - bob 198.51.100.2:5555 [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "-""#,
         ];
         for line in shifted {
             for f in [crate::LogFormat::combined(), crate::LogFormat::common(), crate::LogFormat::main()] {

@@ -365,6 +365,19 @@ mod formats {
         assert!(f.parse(combined.as_bytes()).is_err());
         assert_eq!(LogFormat::detect(combined.as_bytes()).unwrap().name(), "combined");
         assert!(LogFormat::combined().parse(log.lines().next().unwrap().as_bytes()).is_err());
+        // Combined lines of IPv6 clients split at their first colon too
+        // (`2001` and `db8::1`), and a user name's words then fill the
+        // client and ident: no port, no vhost_combined line.
+        let v6 = concat!(
+            r#"2001:db8::1 - Ann Lee [10/Oct/2023:13:55:36 -0700] "GET /?id=7 HTTP/1.1" 200 5 "-" "curl""#,
+            "\n",
+            r#"2001:db8::2 - alice smith [10/Oct/2023:13:55:37 -0700] "GET /?id=8 HTTP/1.1" 200 5 "-" "curl""#,
+            "\n",
+            r#"198.51.100.7 - - [10/Oct/2023:13:55:38 -0700] "GET /?id=9 HTTP/1.1" 200 5 "-" "curl""#,
+            "\n",
+        );
+        assert!(f.parse(v6.lines().next().unwrap().as_bytes()).is_ok(), "read, but not as vhost_combined");
+        assert_eq!(LogFormat::detect(v6.as_bytes()).unwrap().name(), "combined");
     }
 
     #[test]
