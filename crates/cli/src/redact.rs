@@ -66,7 +66,17 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             written = true;
         }
     } else {
+        let mut seen = Vec::new();
         for file in &args.files {
+            // A file named twice (overlapping globs) is redacted, reported
+            // and named as failing once, as under --strict.
+            if let Some(id) = FileId::of_path(file) {
+                if seen.contains(&id) {
+                    log::debug!("{}: named more than once, redacted once", file.display());
+                    continue;
+                }
+                seen.push(id);
+            }
             let p = prepare(global, args, mode, file, key.clone())?;
             unparsed.extend(redact_file(args, mode, p, &pool, None)?);
         }

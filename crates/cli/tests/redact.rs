@@ -321,6 +321,12 @@ fn the_files_of_which_no_line_parses_are_named_in_one_error_line() {
     assert_eq!(err.lines().last(), Some(want.as_str()), "{err}");
     assert!(err.contains(&format!("pagemill: {}: 1 lines, changed 1", s(&good))), "{err}");
     assert_eq!(std::fs::read_to_string(&good).unwrap(), line.replace("203.0.113.9", "203.0.113.x"));
+    // A file named twice is redacted, reported and named once.
+    let err = fails(&[&args[..], &["--dry-run", s(&bad), s(&good), s(&bad)]].concat());
+    let once = format!("no line of {} matches", s(&bad));
+    assert!(err.lines().last().is_some_and(|l| l.contains(&once)), "{err}");
+    assert_eq!(err.matches(&format!("pagemill: {}: 1 malformed lines", s(&bad))).count(), 1, "{err}");
+    assert_eq!(err.matches(s(&bad)).count(), 3, "report, sample, error line: {err}");
     // One file into a copy: one error line, which says nothing was written.
     let out = dir.path("out.log");
     let err = fails(&[&args[..], &["-o", s(&out), s(&bad)]].concat());
