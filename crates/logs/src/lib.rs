@@ -150,7 +150,7 @@ mod sketch;
 pub mod time;
 
 pub use crate::error::Error;
-pub use crate::format::{COMBINED, COMMON, FormatParts, LineParser, LogFormat, MAIN, TIMED};
+pub use crate::format::{COMBINED, COMMON, FormatParts, LineParser, LogFormat, MAIN, TIMED, VHOST_COMBINED};
 pub use crate::job::{LogJob, LogPartial, MAX_GROUP_FIELDS, Reject, Top, Totals, suggested_chunk_size};
 pub use crate::json::{JsonFields, JsonTarget};
 pub use crate::output::{LogReport, schema_of, write_rejects};
