@@ -14,11 +14,12 @@
 //!   digits of an embedded IPv4 tail (`::ffff:192.0.2.1`, groups 7 and 8)
 //!   are masked too. An address with a port (`203.0.113.45:8080`, as Go
 //!   logs a remote address; `[2001:db8::5]:443`) or in brackets is masked
-//!   and its brackets and port kept. A field that is
-//!   not an address (a host name, a zoned address) is left as
-//!   it is and counted in [`Changes::not_ip`]. A format with two address
-//!   fields (`%h` and `%a`, or more) has all masked, and every address of
-//!   each `X-Forwarded-For` list (`%{X-Forwarded-For}i`,
+//!   and its brackets and port kept; one with a zone (`fe80::1%eth0`, the
+//!   interface a link-local client was reached on) is masked as without
+//!   it, and the zone kept. A field that is not an address (a host name)
+//!   is left as it is and counted in [`Changes::not_ip`]. A format with
+//!   two address fields (`%h` and `%a`, or more) has all masked, and every
+//!   address of each `X-Forwarded-For` list (`%{X-Forwarded-For}i`,
 //!   `$http_x_forwarded_for`, `$proxy_add_x_forwarded_for`, and `X-Real-IP`:
 //!   items between commas, spaces, tabs or `;`; an item that is no address
 //!   as a whole, such as RFC 7239's `for=192.0.2.60`, is searched for one),
@@ -270,7 +271,7 @@ pub struct Changes {
     pub malformed: u64,
     /// Client-address fields (and items of forwarded lists: RFC 7239's
     /// `for=` and `by=` included, its other parameters not) that are not
-    /// an IP address (host names, zoned addresses, `unknown`), left as they
+    /// an IP address (host names, `unknown`), left as they
     /// are.
     pub not_ip: u64,
     /// Client addresses found, masked now or before, or not an IP: none in
@@ -1352,6 +1353,17 @@ fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
     {
         return mask_ip(&mut field[..colon], mask, key);
     }
+    // `fe80::1%eth0`: an IPv6 address with a zone (the interface it was
+    // reached on, RFC 4007; `%25eth0` in a URL's brackets): the address is
+    // masked as without it (a link-local interface identifier may be made
+    // from the client's hardware address), and the zone, a local name, kept.
+    if let Some(pct) = memchr::memchr(b'%', field)
+        && field[..pct].contains(&b':')
+        && pct + 1 < field.len()
+        && field[pct + 1..].iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return mask_ip(&mut field[..pct], mask, key);
+    }
     let Some((positions, state)) = classify_ip(field) else { return IpOutcome::NotIp };
     match (state, mask, key) {
         (IpState::Masked | IpState::Hashed, _, _) => IpOutcome::Unchanged,
@@ -1532,6 +1544,9 @@ mod tests {
             ("2001:DB8:A::BEEF", "2001:DB8:A::xxxx"),
             ("[::1]", "[::x]"),
             ("[2001:db8::1]:443", "[2001:db8::x]:443"),
+            ("fe80::1%eth0", "fe80::x%eth0"),
+            ("fe80::a:b:c:d%en-0.1_x", "fe80::x:x:x:x%en-0.1_x"),
+            ("[fe80::1%25eth0]:443", "[fe80::x%25eth0]:443"),
         ];
         for (from, to) in cases {
             let (got, _) = ip(from, Mask::Ip);
@@ -1545,13 +1560,21 @@ mod tests {
             "[::1",
             "[::1]x",
             "[::1]:",
-            "fe80::1%eth0",
+            "fe80::1%",
+            "fe80::1%eth 0",
+            "fe80::1%eth0%1",
+            "fe80::1%eth0:443",
             "12345::1",
             "g::1",
             "1:2:3:4:5:6:7:8:9",
         ] {
             assert_eq!(ip(not, Mask::Ip).1, IpOutcome::NotIp, "{not}");
         }
+        // A zone is IPv6's alone.
+        assert_eq!(ip("192.0.2.1%eth0", Mask::Ip).1, IpOutcome::NotIp);
+        // ip-hash: a zoned address gets the letters of the address alone.
+        let (alone, zoned) = (ip("fe80::1:2", Mask::IpHash).0, ip("fe80::1:2%eth0", Mask::IpHash).0);
+        assert_eq!(zoned, format!("{alone}%eth0"));
     }
 
     #[test]
