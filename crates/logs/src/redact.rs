@@ -16,7 +16,18 @@
 //!   logs a remote address; `[2001:db8::5]:443`) or in brackets is masked
 //!   and its brackets and port kept; one with a zone (`fe80::1%eth0`, the
 //!   interface a link-local client was reached on) is masked as without
-//!   it, and the zone kept. A field that is not an address (a host name)
+//!   it, and the zone kept. A text format's address followed by `:` and a
+//!   port (`$remote_addr:$remote_port`) is ambiguous when it is IPv6
+//!   without brackets: `2001:db8::1:8080` is read as address `2001:db8::1`
+//!   and port `8080`, but is also the address `2001:db8::1:8080`, whose
+//!   last group the port would then be. So a port of 1 to 4 letters or
+//!   digits that makes an address together with the address before it is
+//!   masked with it, as that address's last group (`2001:db8::x:xxxx`;
+//!   with [`Mask::IpHash`] the address keeps the letters it gets alone and
+//!   the port gets those of a next group), and no reading of the line
+//!   leaves a digit of the address in clear; a port of 5 digits (most
+//!   client ports), or one after eight groups, a zone or an IPv4 tail,
+//!   cannot be a group and is kept. A field that is not an address (a host name)
 //!   is left as it is and counted in [`Changes::not_ip`]. A format with
 //!   two address fields (`%h` and `%a`, or more) has all masked, and every
 //!   address of each `X-Forwarded-For` list (`%{X-Forwarded-For}i`,
@@ -434,7 +445,7 @@ impl Redactor {
                 let fields = [spans.ip.clone(), spans.other_ip.clone()].into_iter().flatten();
                 for span in fields {
                     changes.addresses += 1;
-                    match mask_ip(&mut line[span], mask, self.key.as_ref()) {
+                    match mask_ip_and_group_port(line, span, mask, self.key.as_ref()) {
                         IpOutcome::Changed => changes.changed(mask),
                         IpOutcome::Unchanged => {}
                         IpOutcome::NotIp => changes.not_ip += 1,
@@ -1333,6 +1344,44 @@ fn bits(r: Range<usize>) -> u64 {
     r.fold(0u64, |acc, i| acc | 1 << i)
 }
 
+/// Apply [`Mask::Ip`] or [`Mask::IpHash`] to the address field at `span`
+/// of `line`, and to the port after it where that port could be the
+/// address's last group: `$remote_addr:$remote_port` with an unbracketed
+/// IPv6 client reads `2001:db8::1:8080` as address `2001:db8::1` and port
+/// `8080` (`port_colon` in the plan), but the same text is also the address
+/// `2001:db8::1:8080` (no port, or the port really its last group), whose
+/// last group would stay in clear. So when the address is unbracketed IPv6,
+/// the port 1 to 4 letters or digits (as a group is, or its mask), and
+/// address, colon and port together are an address, they are masked as
+/// that one address (so no reading leaves a digit of it in clear); a port
+/// of 5 digits (most client ports), or one after a full eight groups, a
+/// zone or an IPv4 tail, is no group and stays. For [`Mask::IpHash`] the
+/// address part gets the very letters it gets alone (a letter depends only
+/// on the text to its left), and the port the letters of a next group.
+fn mask_ip_and_group_port(line: &mut [u8], span: Range<usize>, mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
+    if let Some(wide) = group_port(line, &span) {
+        match mask_ip(&mut line[wide], mask, key) {
+            // Not an address together: the port is a port.
+            IpOutcome::NotIp => {}
+            outcome => return outcome,
+        }
+    }
+    mask_ip(&mut line[span], mask, key)
+}
+
+/// The address at `span` of `line` with the port after it (see
+/// [`mask_ip_and_group_port`]): `span` widened over `:` and a port of 1 to
+/// 4 letters or digits, when the address is unbracketed IPv6.
+fn group_port(line: &[u8], span: &Range<usize>) -> Option<Range<usize>> {
+    let address = &line[span.clone()];
+    if line.get(span.end) != Some(&b':') || address.first() == Some(&b'[') || !address.contains(&b':') {
+        return None;
+    }
+    let port = &line[span.end + 1..];
+    let len = port.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(port.len());
+    (1..=4).contains(&len).then(|| span.start..span.end + 1 + len)
+}
+
 /// Apply [`Mask::Ip`] or [`Mask::IpHash`] to an address field.
 fn mask_ip(field: &mut [u8], mask: Mask, key: Option<&RedactKey>) -> IpOutcome {
     // `[2001:db8::5]:443`, `[2001:db8::5]`: the address inside the brackets.
@@ -1575,6 +1624,71 @@ mod tests {
         // ip-hash: a zoned address gets the letters of the address alone.
         let (alone, zoned) = (ip("fe80::1:2", Mask::IpHash).0, ip("fe80::1:2%eth0", Mask::IpHash).0);
         assert_eq!(zoned, format!("{alone}%eth0"));
+    }
+
+    /// `$remote_addr:$remote_port` with an unbracketed IPv6 client:
+    /// `2001:db8::1:8080` was read as address `2001:db8::1` and port
+    /// `8080`, and only the address masked; read as the address
+    /// `2001:db8::1:8080` (no port), its last group stayed in clear. A port
+    /// that could be a group is masked with the address now; one that
+    /// cannot (5 digits, after eight groups, a zone or an IPv4 tail) stays.
+    #[test]
+    fn a_port_that_could_be_an_ipv6_group_is_masked_with_the_address() {
+        let fmt = LogFormat::nginx(
+            r#"$remote_addr:$remote_port - $remote_user [$time_local] "$request" $status $body_bytes_sent"#,
+        )
+        .unwrap();
+        let line = |a: &str| format!(r#"{a} - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#);
+        for (from, to) in [
+            ("2001:db8::1:8080", "2001:db8::x:xxxx"),
+            ("2001:db8::1:443", "2001:db8::x:xxx"),
+            ("2001:db8::1:1", "2001:db8::x:x"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:x:x:x:x:x"),
+            ("2001:db8:1::5:6:7:8", "2001:db8:1::x:x:x:x"),
+            // An earlier version's output, port in clear, is finished.
+            ("2001:db8::x:8080", "2001:db8::x:xxxx"),
+            // Five digits are no group; nor is a ninth group, a port after
+            // a zone or after an IPv4 tail.
+            ("2001:db8::1:51234", "2001:db8::x:51234"),
+            ("1:2:3:4:5:6:7:8:80", "1:2:3:x:x:x:x:x:80"),
+            ("2001:db8:1::5:6:7:8:80", "2001:db8:1::x:x:x:x:80"),
+            ("fe80::1%eth0:80", "fe80::x%eth0:80"),
+            ("::ffff:192.0.2.1:8080", "::xxxx:xxx.x.x.x:8080"),
+            // Brackets, IPv4 and names say where the address ends.
+            ("[2001:db8::1]:80", "[2001:db8::x]:80"),
+            ("203.0.113.7:80", "203.0.113.x:80"),
+            ("example.com:80", "example.com:80"),
+        ] {
+            let (text, c) = redacted(&fmt, &[Mask::Ip], &line(from));
+            assert_eq!(text, line(to), "{from}");
+            assert_eq!((c.addresses, c.not_ip), (1, u64::from(from.starts_with("example"))), "{from}");
+            assert_eq!(c.fields(Mask::Ip), u64::from(from != to), "{from}");
+        }
+        // ip-hash: the address part gets the letters it gets alone, the
+        // port those of a next group; a run cut anywhere is finished.
+        let (alone, _) = ip("2001:db8::1", Mask::IpHash);
+        let original = line("2001:db8::1:8080");
+        let (done, c) = redacted(&fmt, &[Mask::IpHash], &original);
+        let port = done.strip_prefix(&format!("{alone}:")).unwrap_or_else(|| panic!("{alone}: {done}"));
+        assert!(port[..4].bytes().all(is_hash_letter) && port[4..].starts_with(" - -"), "{done}");
+        assert_eq!((c.fields(Mask::IpHash), c.addresses), (1, 1));
+        let r = Redactor::new(fmt.clone(), &[Mask::IpHash], Some(key())).unwrap();
+        let changed: Vec<usize> = (0..done.len()).filter(|&i| original.as_bytes()[i] != done.as_bytes()[i]).collect();
+        assert_eq!(changed.len(), 5);
+        for cut in 0..=changed.len() {
+            let mut state = original.clone().into_bytes();
+            for &i in &changed[cut..] {
+                state[i] = done.as_bytes()[i];
+            }
+            r.redact_line(&mut state).unwrap();
+            assert_eq!(String::from_utf8(state).unwrap(), done, "cut with {cut} digits left");
+        }
+        // An earlier version's hashed address with the port in clear: the
+        // port's letters need the digits the address no longer has, so it
+        // is masked with `x`.
+        let old = line(&format!("{alone}:8080"));
+        let (text, _) = redacted(&fmt, &[Mask::IpHash], &old);
+        assert_eq!(text, line(&format!("{alone}:xxxx")));
     }
 
     #[test]

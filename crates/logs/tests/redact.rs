@@ -29,17 +29,23 @@ fn generated(format: AccessLogFormat, rows: u64) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Byte ranges of the fields a mask may touch, from the unredacted line.
+/// Byte ranges of the fields a mask may touch, from the unredacted line:
+/// an unbracketed IPv6 address's with the port after it, where that port
+/// could be a group of the address (`2001:db8::1:443`).
 fn masked_spans(format: &LogFormat, line: &[u8]) -> Vec<std::ops::Range<usize>> {
     let rec = format.parse(line).unwrap();
     let span = |f: &[u8]| {
         let start = f.as_ptr() as usize - line.as_ptr() as usize;
         start..start + f.len()
     };
-    [rec.ip, rec.other_ip, rec.forwarded, rec.user, rec.request, rec.uri, rec.query, rec.referrer]
-        .into_iter()
-        .flatten()
-        .map(span)
+    let group_port = |r: std::ops::Range<usize>| {
+        let v6 = line[r.clone()].contains(&b':') && line[r.start] != b'[';
+        let port = line[r.end..].strip_prefix(b":").filter(|_| v6).unwrap_or_default();
+        let len = port.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        if (1..=4).contains(&len) { r.start..r.end + 1 + len } else { r }
+    };
+    let ips = [rec.ip, rec.other_ip].into_iter().flatten().map(span).map(group_port);
+    ips.chain([rec.forwarded, rec.user, rec.request, rec.uri, rec.query, rec.referrer].into_iter().flatten().map(span))
         .collect()
 }
 
@@ -806,9 +812,11 @@ fn forwarded_lists_of_any_separator_and_rfc_7239_values_are_masked() {
 }
 
 /// `$remote_addr:$remote_port` with an IPv6 client: the address ends at the
-/// last colon, so the /48 is kept and the port is left as written (the
-/// address used to end at its first colon: the /64 stayed, the port was
-/// masked).
+/// last colon, so the /48 is kept and a port that cannot be a group of the
+/// address (5 digits, or after eight groups) is left as written; one that
+/// could be (`:443` after `2001:db8::1`) is masked with it, as no reading
+/// of the line may leave a digit of the address in clear. (The address
+/// used to end at its first colon: the /64 stayed, the port was masked.)
 #[test]
 fn an_ipv6_address_followed_by_a_port_is_masked_as_one() {
     let fmt = LogFormat::nginx(
@@ -833,6 +841,7 @@ fn an_ipv6_address_followed_by_a_port_is_masked_as_one() {
     let log = concat!(
         "203.0.113.45:51234 - bob [10/Oct/2023:13:55:36 +0000] \"GET /a?k=1 HTTP/1.1\" 200 5 \"-\" \"probe 10.1.2.3\"\n",
         "2001:db8::1:443 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\"\n",
+        "2001:db8::2:51234 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\"\n",
         "example.com:5555 - bob [10/Oct/2023:13:55:36 +0000] \"GET /b?t=s HTTP/1.1\" 200 5 \"-\" \"-\"\n",
     );
     for masks in [&[Mask::Ip, Mask::User, Mask::Query][..], &[Mask::IpHash, Mask::User, Mask::Query]] {
@@ -846,6 +855,15 @@ fn an_ipv6_address_followed_by_a_port_is_masked_as_one() {
         let again = r.redact_chunk(&mut twice, 0, &mut bad);
         assert_eq!((again.lines_changed, bad.total()), (0, 0), "{}", String::from_utf8_lossy(&once));
         assert_eq!(twice, once);
+        let lines: Vec<&str> = std::str::from_utf8(&once).unwrap().lines().collect();
+        let (v6, v6_port) = (lines[1].split(' ').next().unwrap(), lines[2].split(' ').next().unwrap());
+        if masks[0] == Mask::Ip {
+            assert_eq!((v6, v6_port), ("2001:db8::x:xxx", "2001:db8::x:51234"));
+        } else {
+            let rest = v6.strip_prefix("2001:db8::").unwrap_or_default();
+            assert!(rest.len() == 5 && rest.bytes().all(|b| b == b':' || (b'g'..=b'v').contains(&b)), "{v6}");
+            assert!(v6_port.ends_with(":51234"), "{v6_port}");
+        }
     }
 }
 
