@@ -467,7 +467,10 @@ Masks (--mask, comma-separated):
            and every forwarded key present (nginx's http_x_forwarded_for, http_x_real_ip,
            http_cf_connecting_ip, realip_remote_addr, proxy_protocol_addr, ...; Traefik's
            ClientAddr and request_X-Forwarded-For, ...; Caddy's
-           request.headers.X-Forwarded-For, ...)
+           request.headers.X-Forwarded-For, ...), and every other string value, under any
+           key and at any depth (clientIP, upstream_addr, client.ip, ...), that is an
+           address or a list of addresses as a whole (a server's own address too; an
+           address inside free text, such as a message, is not masked)
   ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
            each digit drawn from the text before it: one address, one pseudonym in every
            file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,

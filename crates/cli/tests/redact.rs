@@ -232,19 +232,30 @@ fn refusals() {
 #[test]
 fn no_address_found_is_a_warning() {
     let dir = Dir::new("no-address");
-    let gcp = dir.file("gcp.jsonl", b"{\"httpRequest\":{\"remoteIp\":\"203.0.113.4\"},\"status\":200}\n");
-    let out = run(&["redact", "--mask", "ip", "-o", "-", s(&gcp)]);
+    // A client logged by name under a key no list names: no address is
+    // found, and the warning says which key to name.
+    let named = dir.file("named.jsonl", b"{\"httpRequest\":{\"remoteHost\":\"client-7.example\"},\"status\":200}\n");
+    let out = run(&["redact", "--mask", "ip", "-o", "-", s(&named)]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.contains("warning") && err.contains("no client address found"), "{err}");
-    let out = run(&["redact", "--mask", "ip", "-o", "-", "--json-field", "ip=httpRequest.remoteIp", s(&gcp)]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "{\"httpRequest\":{\"remoteIp\":\"203.0.113.x\"},\"status\":200}\n"
-    );
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
-    let masked = dir.file("masked.jsonl", &out.stdout);
-    let out = run(&["redact", "--mask", "ip", "-o", "-", "--json-field", "ip=httpRequest.remoteIp", s(&masked)]);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "a rerun finds the masked addresses");
+    let out = run(&["redact", "--mask", "ip", "-o", "-", "--json-field", "ip=httpRequest.remoteHost", s(&named)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning") && err.contains("1 addresses not IPs"), "{err}");
+    // An address there is found and masked without naming the key (it
+    // used to be left in clear, with the warning); so is it when named,
+    // and a rerun finds the masked addresses.
+    let gcp = dir.file("gcp.jsonl", b"{\"httpRequest\":{\"remoteIp\":\"203.0.113.4\"},\"status\":200}\n");
+    for key in [&[][..], &["--json-field", "ip=httpRequest.remoteIp"]] {
+        let out = run(&[&["redact", "--mask", "ip", "-o", "-"], key, &[s(&gcp)]].concat());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "{\"httpRequest\":{\"remoteIp\":\"203.0.113.x\"},\"status\":200}\n"
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+        let masked = dir.file("masked.jsonl", &out.stdout);
+        let out = run(&[&["redact", "--mask", "ip", "-o", "-"], key, &[s(&masked)]].concat());
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"), "a rerun finds the masked addresses");
+    }
 }
 
 /// A wrong `--log-format` makes every line malformed: the run fails
@@ -491,4 +502,50 @@ fn json_escapes_are_decoded_before_masking() {
 "#
     );
     assert!(err.contains("ip 2 fields in 1 lines") && err.contains("0 addresses not IPs"), "{err}");
+}
+
+/// JSON addresses under keys no list names (Go's `clientIP` and
+/// `remoteAddr`, Envoy's, ECS's nested `client.ip`) were left in clear, and
+/// the run reported success with a warning that no address was found.
+#[test]
+fn json_addresses_under_any_key_are_masked_and_counted() {
+    let dir = Dir::new("json-any-key");
+    let log = dir.file(
+        "j.log",
+        b"{\"clientIP\":\"203.0.113.8\",\"remoteAddr\":\"198.51.100.1:5555\",\"request\":\"GET /a?x=1 HTTP/1.1\",\"status\":200}\n\
+          {\"downstream_remote_address\":\"[2001:db8::7]:443\",\"client\":{\"ip\":\"192.0.2.33\"},\"msg\":\"hello 1.2\",\"status\":200}\n",
+    );
+    let out = run(&["redact", "--mask", "ip,query", "--log-format", "json", "-o", "-", s(&log)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"clientIP\":\"203.0.113.x\",\"remoteAddr\":\"198.51.100.x:5555\",\"request\":\"GET /a?x=x HTTP/1.1\",\"status\":200}\n\
+         {\"downstream_remote_address\":\"[2001:db8::x]:443\",\"client\":{\"ip\":\"192.0.2.xx\"},\"msg\":\"hello 1.2\",\"status\":200}\n"
+    );
+    assert!(err.contains("ip 4 fields in 2 lines") && !err.contains("warning"), "{err}");
+}
+
+/// `$remote_addr:$remote_port` with an IPv6 client without brackets: a
+/// port that could be the address's last group (`2001:db8::1:8080` is
+/// also an address with no port) was left in clear; a 5-digit port cannot
+/// be a group and stays.
+#[test]
+fn an_ipv6_port_that_could_be_a_group_is_masked_with_the_address() {
+    let dir = Dir::new("v6-port");
+    let log = dir.file(
+        "p.log",
+        b"2001:db8::1:8080 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5\n\
+          2001:db8::1:51234 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5\n",
+    );
+    let format = r#"$remote_addr:$remote_port - $remote_user [$time_local] "$request" $status $body_bytes_sent"#;
+    let out = run(&["redact", "--mask", "ip", "--log-format", format, "-o", "-", s(&log)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2001:db8::x:xxxx - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5\n\
+         2001:db8::x:51234 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5\n"
+    );
+    assert!(err.contains("ip 2 fields in 2 lines") && err.contains("0 malformed"), "{err}");
 }

@@ -491,7 +491,7 @@ impl JsonFields {
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
     ) -> Result<(), LineError> {
-        self.parse_wanted(line, Want::All { time: want_time }, rec, shape, None)
+        self.parse_wanted(line, Want::All { time: want_time }, rec, shape, None, None)
     }
 
     #[inline(always)]
@@ -502,6 +502,7 @@ impl JsonFields {
         rec: &mut LogRecord<'a>,
         shape: &mut Shape<'f>,
         every: Option<(&mut Every<'a>, &mut bool)>,
+        strings: Option<&mut Vec<&'a [u8]>>,
     ) -> Result<(), LineError> {
         let mut s = Scanner { b: line, p: 0, escaped: false };
         s.ws();
@@ -515,6 +516,8 @@ impl JsonFields {
             other_ip: None,
             every: Vec::new(),
             collect: matches!(want, Want::Text),
+            loose: strings.is_some(),
+            strings: Vec::new(),
         };
         let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         s.object(self, shape, &mut path, 0, &mut found)?;
@@ -534,6 +537,9 @@ impl JsonFields {
                         Value::Bare(b) if matches!(t, JsonTarget::User | JsonTarget::Query) => Some((t, b)),
                         _ => None,
                     }));
+                }
+                if let Some(out) = strings {
+                    out.append(&mut found.strings);
                 }
                 Ok(())
             }
@@ -560,8 +566,44 @@ impl JsonFields {
         escaped: &mut bool,
     ) -> Result<LogRecord<'a>, LineError> {
         crate::record::by_value(|rec| {
-            self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some((every, escaped)))
+            self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some((every, escaped)), None)
         })
+    }
+
+    /// [`parse_text`](JsonFields::parse_text), handing over to `strings`
+    /// as well the string values of the line (not its keys), under any key
+    /// but an address or forwarded one, at any depth, that may be an
+    /// address or a list of addresses ([`address_shaped`]): for the
+    /// redactor's address mask, which masks every value that is one,
+    /// wherever it is. They go still escaped, in the order they end, a
+    /// string maybe twice (one inside a masked key's object).
+    pub(crate) fn parse_text_and_strings<'a>(
+        &self,
+        line: &'a [u8],
+        every: &mut Vec<(JsonTarget, &'a [u8])>,
+        escaped: &mut bool,
+        strings: &mut Vec<&'a [u8]>,
+    ) -> Result<LogRecord<'a>, LineError> {
+        crate::record::by_value(|rec| {
+            self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some((every, escaped)), Some(strings))
+        })
+    }
+}
+
+/// Whether `v`, a JSON string's contents (still escaped), may be an
+/// address or a list of addresses that starts with one: it starts with 1
+/// to 4 hex digits followed by `.` or `:` (an IPv4 octet, an IPv6 group),
+/// or with `:` (`::1`) or `[` (`[2001:db8::1]:443`); a backslash there may
+/// be an escape of any of them. So a time (`2024-05-01T...`), a number, a
+/// word or a request line is passed over after a byte or five, and only
+/// the few strings that pass are looked at closely, by the redactor.
+#[inline]
+pub(crate) fn address_shaped(v: &[u8]) -> bool {
+    let head = &v[..v.len().min(5)];
+    match head.iter().position(|b| !b.is_ascii_hexdigit()) {
+        Some(0) => matches!(v[0], b'[' | b':' | b'\\'),
+        Some(i) => matches!(v[i], b'.' | b':' | b'\\'),
+        None => false,
     }
 }
 
@@ -655,6 +697,36 @@ struct Found<'a> {
     /// such a key holds. Empty, unallocated, otherwise.
     every: Vec<(JsonTarget, Value<'a>)>,
     collect: bool,
+    /// For the redactor: whether the string values of any key that may be
+    /// addresses go to `strings`.
+    loose: bool,
+    strings: Vec<&'a [u8]>,
+}
+
+impl<'a> Found<'a> {
+    /// Hand the string value `v` to the redactor, if it takes such values
+    /// and `v` may be an address.
+    #[inline]
+    fn loose_string(&mut self, v: &'a [u8]) {
+        if self.loose && address_shaped(v) {
+            self.strings.push(v);
+        }
+    }
+
+    /// [`loose_string`](Found::loose_string) for the string value `v` at
+    /// `path`, whose last key's candidates are `hits`: not for the value of
+    /// an address or forwarded key, which the redactor masks as such (the
+    /// client address of nearly every line: no look twice, no allocation).
+    #[inline]
+    fn loose_value(&mut self, fields: &JsonFields, hits: &[Hit], path: &[&[u8]], v: &'a [u8]) {
+        if self.loose
+            && !hits
+                .iter()
+                .any(|h| matches!(h.target, JsonTarget::Ip | JsonTarget::Forwarded) && at_path(fields, h, path))
+        {
+            self.loose_string(v);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -884,7 +956,7 @@ impl<'a> Scanner<'a> {
                 at += 1;
                 self.value(fields, shape, hits, path, depth + 1, found)?;
             } else {
-                self.skip_value(depth + 1)?;
+                self.skip_value_of(depth + 1, found)?;
             }
             self.ws();
             match self.b.get(self.p) {
@@ -932,6 +1004,7 @@ impl<'a> Scanner<'a> {
                     if first && matches!(self.b.get(self.p), Some(b'"')) {
                         let v = self.string()?;
                         offer(fields, hits, &path[..depth], Value::Str(v), found);
+                        found.loose_value(fields, hits, &path[..depth], v);
                     } else if found.collect && matches!(self.b.get(self.p), Some(b'"')) {
                         // For the redactor, the later strings too
                         // (`"X-Forwarded-For": ["a", "b"]`).
@@ -940,6 +1013,7 @@ impl<'a> Scanner<'a> {
                         }
                         let v = self.string()?;
                         collect_more(fields, hits, &path[..depth], Value::Str(v), found);
+                        found.loose_value(fields, hits, &path[..depth], v);
                     } else {
                         if first {
                             offer_other(fields, hits, &path[..depth], found);
@@ -949,7 +1023,7 @@ impl<'a> Scanner<'a> {
                             // in a masked key's array holds.
                             self.leaves_at(fields, hits, &path[..depth], depth, found)?;
                         } else {
-                            self.skip_value(depth)?;
+                            self.skip_value_of(depth, found)?;
                         }
                     }
                     first = false;
@@ -971,6 +1045,7 @@ impl<'a> Scanner<'a> {
                 self.p += 1;
                 let v = self.string_rest()?;
                 offer(fields, hits, &path[..depth], Value::Str(v), found);
+                found.loose_value(fields, hits, &path[..depth], v);
                 Ok(())
             }
             Some(_) => {
@@ -1025,14 +1100,22 @@ impl<'a> Scanner<'a> {
         found: &mut Found<'a>,
     ) -> Result<(), LineError> {
         match masked_hits(fields, hits, path) {
-            0 => self.skip_value(depth),
+            0 => self.skip_value_of(depth, found),
             targets => self.leaves(depth, targets, found),
         }
     }
 
+    /// Skip the value at the scanner, handing its strings to the redactor
+    /// if it takes strings of any key ([`Found::loose_string`]): walked by
+    /// [`leaves`](Scanner::leaves) for no target then.
+    fn skip_value_of(&mut self, depth: usize, found: &mut Found<'a>) -> Result<(), LineError> {
+        if found.loose { self.leaves(depth, 0, found) } else { self.skip_value(depth) }
+    }
+
     /// For the redactor: walk any value, handing every string in it, at any
     /// depth, and every number, `true` and `false`, to each masked target of
-    /// `targets` (a bit per [`JsonTarget`]), as the value of one of its keys.
+    /// `targets` (a bit per [`JsonTarget`]), as the value of one of its keys,
+    /// and its strings to [`Found::loose_string`].
     /// Keys are not handed on: they are the value's structure, and masking
     /// one could make two keys one. Nesting is bounded as in
     /// [`skip_value`](Scanner::skip_value).
@@ -1042,7 +1125,11 @@ impl<'a> Scanner<'a> {
         }
         self.ws();
         let leaf = match self.b.get(self.p) {
-            Some(b'"') => Value::Str(self.string()?),
+            Some(b'"') => {
+                let v = self.string()?;
+                found.loose_string(v);
+                Value::Str(v)
+            }
             Some(&open @ (b'{' | b'[')) => {
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.p += 1;
@@ -1353,6 +1440,45 @@ mod tests {
         // The record reads no text from an object, as before.
         assert_eq!((rec.user, rec.request, rec.uri), (None, None, Some(&b"/a?b"[..])));
         assert_eq!(f.parse(line.as_bytes(), true).unwrap().status, Some(200));
+    }
+
+    /// For the redactor's address mask: the string values of any key, at
+    /// any depth (past the levels keys are read to, in arrays, in a masked
+    /// key's object), that may be addresses; not keys, not the values of
+    /// address keys (masked as such), not those that cannot start an
+    /// address.
+    #[test]
+    fn string_values_that_may_be_addresses_are_handed_over_from_anywhere() {
+        let f = JsonFields::default();
+        let deep = r#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":["1.2.3.9",{"i":"::9"}]}}}}}}}}"#;
+        let line = format!(
+            r#"{{"clientIP":"1.2.3.4","remote_addr":"1.2.3.5","10.0.0.1":"key","ts":"2024-05-01T00:00:00Z","ua":"Mozilla/5.0","n":12,"list":[{{"x":"[::1]:80"}},"a:b","abcd1"],"user":{{"ip":"fe80::1%eth0"}},"deep":{deep},"esc":"\u0031.2.3.4","s":"","q":"1"}}"#
+        );
+        let (mut every, mut escaped, mut strings) = (Vec::new(), false, Vec::new());
+        f.parse_text_and_strings(line.as_bytes(), &mut every, &mut escaped, &mut strings).unwrap();
+        let got: Vec<&str> = strings.iter().map(|v| std::str::from_utf8(v).unwrap()).collect();
+        assert_eq!(
+            got,
+            ["1.2.3.4", "[::1]:80", "a:b", "fe80::1%eth0", "fe80::1%eth0", "1.2.3.9", "::9", r"\u0031.2.3.4"]
+        );
+        assert!(escaped);
+        for (v, shaped) in [
+            ("203.0.113.7", true),
+            ("2001:db8::1", true),
+            ("dead:beef::1", true),
+            ("::1", true),
+            ("[::1]:443", true),
+            (r"\u0032", true),
+            ("fe80::1%eth0, 10.0.0.1", true),
+            ("12345:", false),
+            ("2024-05-01", false),
+            ("gw.example", false),
+            ("abc", false),
+            ("", false),
+            ("GET / HTTP/1.1", false),
+        ] {
+            assert_eq!(address_shaped(v.as_bytes()), shaped, "{v}");
+        }
     }
 
     #[test]
