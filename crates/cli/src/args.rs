@@ -470,7 +470,10 @@ Masks (--mask, comma-separated):
            request.headers.X-Forwarded-For, ...), and every other string value, under any
            key and at any depth (clientIP, upstream_addr, client.ip, ...), that is an
            address or a list of addresses as a whole (a server's own address too; an
-           address inside free text, such as a message, is not masked)
+           address inside free text, such as a message, is not masked). A zone
+           (fe80::1%eth0) is kept; with $remote_addr:$remote_port, a port of 1-4
+           characters after an IPv6 address without brackets could be its last group and
+           is masked with it
   ip-hash  the same digits become letters (g-p in IPv4, g-v in IPv6), a keyed permutation of
            each digit drawn from the text before it: one address, one pseudonym in every
            file redacted with the key (--key-file, or PAGEMILL_REDACT_KEY; at least 16 bytes,
