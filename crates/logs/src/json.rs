@@ -504,11 +504,6 @@ impl JsonFields {
         every: Option<(&mut Every<'a>, &mut bool)>,
         strings: Option<&mut Vec<&'a [u8]>>,
     ) -> Result<(), LineError> {
-        let mut s = Scanner { b: line, p: 0, escaped: false };
-        s.ws();
-        if s.p == line.len() {
-            return Err(LineError::Empty);
-        }
         let mut found = Found {
             values: [None; TARGETS],
             ranks: [u8::MAX; TARGETS],
@@ -516,20 +511,20 @@ impl JsonFields {
             other_ip: None,
             every: Vec::new(),
             collect: matches!(want, Want::Text),
-            loose: strings.is_some(),
             strings: Vec::new(),
         };
-        let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
-        s.object(self, shape, &mut path, 0, &mut found)?;
-        s.ws();
-        if s.p != line.len() {
-            return Err(LineError::BadJson);
-        }
+        // The scanner that hands over strings of any key is a copy of its
+        // own: the others (the logs job's) do not even test for it.
+        let any_escaped = if strings.is_some() {
+            self.scan::<true>(line, shape, &mut found)?
+        } else {
+            self.scan::<false>(line, shape, &mut found)?
+        };
         match want {
             Want::Text => {
                 found.text_fields(rec);
                 if let Some((out, escaped)) = every {
-                    *escaped = s.escaped;
+                    *escaped = any_escaped;
                     out.extend(found.every.iter().filter_map(|&(t, v)| match v {
                         Value::Str(b) => Some((t, dash_none(b)?)),
                         // A numeric user id is a user too, and a number in
@@ -545,6 +540,30 @@ impl JsonFields {
             }
             Want::All { time } => found.record(time, rec),
         }
+    }
+
+    /// Scan the object that is `line` into `found`, handing its strings of
+    /// any key to `found.strings` if `LOOSE` ([`Found::loose_value`]);
+    /// whether any string held an escape.
+    #[inline(always)]
+    fn scan<'a, 'f, const LOOSE: bool>(
+        &'f self,
+        line: &'a [u8],
+        shape: &mut Shape<'f>,
+        found: &mut Found<'a>,
+    ) -> Result<bool, LineError> {
+        let mut s = Scanner::<LOOSE> { b: line, p: 0, escaped: false };
+        s.ws();
+        if s.p == line.len() {
+            return Err(LineError::Empty);
+        }
+        let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
+        s.object(self, shape, &mut path, 0, found)?;
+        s.ws();
+        if s.p != line.len() {
+            return Err(LineError::BadJson);
+        }
+        Ok(s.escaped)
     }
 
     /// Parse one JSON line for its text fields alone (addresses, user,
@@ -590,6 +609,12 @@ impl JsonFields {
     }
 }
 
+/// Whether a candidate of `hits` at `path` is an address or forwarded key.
+#[inline(never)]
+fn address_key(fields: &JsonFields, hits: &[Hit], path: &[&[u8]]) -> bool {
+    hits.iter().any(|h| matches!(h.target, JsonTarget::Ip | JsonTarget::Forwarded) && at_path(fields, h, path))
+}
+
 /// Whether `v`, a JSON string's contents (still escaped), may be an
 /// address or a list of addresses that starts with one: it starts with 1
 /// to 4 hex digits followed by `.` or `:` (an IPv4 octet, an IPv6 group),
@@ -597,13 +622,15 @@ impl JsonFields {
 /// be an escape of any of them. So a time (`2024-05-01T...`), a number, a
 /// word or a request line is passed over after a byte or five, and only
 /// the few strings that pass are looked at closely, by the redactor.
-#[inline]
+#[inline(always)]
 pub(crate) fn address_shaped(v: &[u8]) -> bool {
-    let head = &v[..v.len().min(5)];
-    match head.iter().position(|b| !b.is_ascii_hexdigit()) {
-        Some(0) => matches!(v[0], b'[' | b':' | b'\\'),
-        Some(i) => matches!(v[i], b'.' | b':' | b'\\'),
-        None => false,
+    match v.first() {
+        Some(b'[' | b':' | b'\\') => true,
+        Some(c) if c.is_ascii_hexdigit() => {
+            let head = &v[1..v.len().min(5)];
+            head.iter().find(|b| !b.is_ascii_hexdigit()).is_some_and(|b| matches!(b, b'.' | b':' | b'\\'))
+        }
+        _ => false,
     }
 }
 
@@ -669,7 +696,7 @@ impl<'f> Shape<'f> {
     /// The candidates of `key`, the top-level key at position `at` that
     /// [`expect`](Shape::expect) did not know, looked up in the name table
     /// and remembered for the lines after.
-    #[inline]
+    #[inline(always)]
     fn learn(&mut self, fields: &'f JsonFields, at: usize, key: &[u8]) -> &'f [Hit] {
         let sig = KeySig::of(key);
         let hits = fields.names.get_sig(sig, key);
@@ -697,18 +724,16 @@ struct Found<'a> {
     /// such a key holds. Empty, unallocated, otherwise.
     every: Vec<(JsonTarget, Value<'a>)>,
     collect: bool,
-    /// For the redactor: whether the string values of any key that may be
-    /// addresses go to `strings`.
-    loose: bool,
+    /// For the redactor: the string values of any key that may be
+    /// addresses, when the scanner hands them over (`Scanner<true>`).
     strings: Vec<&'a [u8]>,
 }
 
 impl<'a> Found<'a> {
-    /// Hand the string value `v` to the redactor, if it takes such values
-    /// and `v` may be an address.
-    #[inline]
+    /// Hand the string value `v` to the redactor, if it may be an address.
+    #[inline(always)]
     fn loose_string(&mut self, v: &'a [u8]) {
-        if self.loose && address_shaped(v) {
+        if address_shaped(v) {
             self.strings.push(v);
         }
     }
@@ -717,14 +742,12 @@ impl<'a> Found<'a> {
     /// `path`, whose last key's candidates are `hits`: not for the value of
     /// an address or forwarded key, which the redactor masks as such (the
     /// client address of nearly every line: no look twice, no allocation).
-    #[inline]
+    /// The shape is looked at first: most values fail it at their first
+    /// byte.
+    #[inline(always)]
     fn loose_value(&mut self, fields: &JsonFields, hits: &[Hit], path: &[&[u8]], v: &'a [u8]) {
-        if self.loose
-            && !hits
-                .iter()
-                .any(|h| matches!(h.target, JsonTarget::Ip | JsonTarget::Forwarded) && at_path(fields, h, path))
-        {
-            self.loose_string(v);
+        if address_shaped(v) && !address_key(fields, hits, path) {
+            self.strings.push(v);
         }
     }
 }
@@ -826,7 +849,9 @@ fn ends_bare(c: u8) -> bool {
     matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
 }
 
-struct Scanner<'a> {
+/// The scanner of one line; `LOOSE`: it hands the string values of any key
+/// that may be addresses to the redactor ([`Found::loose_value`]).
+struct Scanner<'a, const LOOSE: bool> {
     b: &'a [u8],
     p: usize,
     /// Whether a string scanned so far held an escape (for the redactor,
@@ -835,7 +860,7 @@ struct Scanner<'a> {
     escaped: bool,
 }
 
-impl<'a> Scanner<'a> {
+impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
     /// Skip white space. Most logs are compact JSON, where the next byte
     /// is already past it: every JSON white-space byte is at most `b' '`,
     /// so one compare tells (the four-way test ran at each of the scanner's
@@ -1004,7 +1029,9 @@ impl<'a> Scanner<'a> {
                     if first && matches!(self.b.get(self.p), Some(b'"')) {
                         let v = self.string()?;
                         offer(fields, hits, &path[..depth], Value::Str(v), found);
-                        found.loose_value(fields, hits, &path[..depth], v);
+                        if LOOSE {
+                            found.loose_value(fields, hits, &path[..depth], v);
+                        }
                     } else if found.collect && matches!(self.b.get(self.p), Some(b'"')) {
                         // For the redactor, the later strings too
                         // (`"X-Forwarded-For": ["a", "b"]`).
@@ -1013,7 +1040,9 @@ impl<'a> Scanner<'a> {
                         }
                         let v = self.string()?;
                         collect_more(fields, hits, &path[..depth], Value::Str(v), found);
-                        found.loose_value(fields, hits, &path[..depth], v);
+                        if LOOSE {
+                            found.loose_value(fields, hits, &path[..depth], v);
+                        }
                     } else {
                         if first {
                             offer_other(fields, hits, &path[..depth], found);
@@ -1045,7 +1074,9 @@ impl<'a> Scanner<'a> {
                 self.p += 1;
                 let v = self.string_rest()?;
                 offer(fields, hits, &path[..depth], Value::Str(v), found);
-                found.loose_value(fields, hits, &path[..depth], v);
+                if LOOSE {
+                    found.loose_value(fields, hits, &path[..depth], v);
+                }
                 Ok(())
             }
             Some(_) => {
@@ -1109,7 +1140,7 @@ impl<'a> Scanner<'a> {
     /// if it takes strings of any key ([`Found::loose_string`]): walked by
     /// [`leaves`](Scanner::leaves) for no target then.
     fn skip_value_of(&mut self, depth: usize, found: &mut Found<'a>) -> Result<(), LineError> {
-        if found.loose { self.leaves(depth, 0, found) } else { self.skip_value(depth) }
+        if LOOSE { self.leaves(depth, 0, found) } else { self.skip_value(depth) }
     }
 
     /// For the redactor: walk any value, handing every string in it, at any
@@ -1127,7 +1158,9 @@ impl<'a> Scanner<'a> {
         let leaf = match self.b.get(self.p) {
             Some(b'"') => {
                 let v = self.string()?;
-                found.loose_string(v);
+                if LOOSE {
+                    found.loose_string(v);
+                }
                 Value::Str(v)
             }
             Some(&open @ (b'{' | b'[')) => {

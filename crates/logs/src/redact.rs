@@ -1508,33 +1508,35 @@ fn group_port(line: &[u8], span: &Range<usize>) -> Option<Range<usize>> {
 /// without them (a link-local interface identifier may be made from the
 /// client's hardware address), and the brackets, port and zone (a local
 /// name) are kept.
+#[inline]
 fn ip_core(field: &[u8]) -> Range<usize> {
-    let mut core = 0..field.len();
-    loop {
-        let f = &field[core.clone()];
-        if f.first() == Some(&b'[')
-            && let Some(close) = memchr::memchr(b']', f)
-            && (close + 1 == f.len()
-                || f[close + 1] == b':' && close + 2 < f.len() && f[close + 2..].iter().all(u8::is_ascii_digit))
-        {
-            core = core.start + 1..core.start + close;
-        } else if let Some(colon) = memchr::memrchr(b':', f)
-            && colon + 1 < f.len()
-            && f[colon + 1..].iter().all(u8::is_ascii_digit)
-            && f[..colon].contains(&b'.')
-            && !f[..colon].contains(&b':')
-        {
-            core = core.start..core.start + colon;
-        } else if let Some(pct) = memchr::memchr(b'%', f)
-            && f[..pct].contains(&b':')
-            && pct + 1 < f.len()
-            && f[pct + 1..].iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        {
-            core = core.start..core.start + pct;
-        } else {
-            return core;
-        }
+    let (mut start, mut end) = (0, field.len());
+    while field[start..end].first() == Some(&b'[')
+        && let Some(close) = memchr::memchr(b']', &field[start..end]).map(|c| start + c)
+        && (close + 1 == end
+            || field[close + 1] == b':' && close + 2 < end && field[close + 2..end].iter().all(u8::is_ascii_digit))
+    {
+        (start, end) = (start + 1, close);
     }
+    // A port and a zone come after a colon: a field without one (an IPv4
+    // address, most of them) is the address.
+    let f = &field[start..end];
+    let Some(colon) = memchr::memrchr(b':', f) else { return start..end };
+    if colon + 1 < f.len()
+        && f[colon + 1..].iter().all(u8::is_ascii_digit)
+        && f[..colon].contains(&b'.')
+        && !f[..colon].contains(&b':')
+    {
+        return start..start + colon;
+    }
+    if let Some(pct) = memchr::memchr(b'%', f)
+        && f[..pct].contains(&b':')
+        && pct + 1 < f.len()
+        && f[pct + 1..].iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return start..start + pct;
+    }
+    start..end
 }
 
 /// Whether `field` is an address as [`mask_ip`] reads one (in clear,
