@@ -24,7 +24,9 @@
 //!   digits that makes an address together with the address before it is
 //!   masked with it, as that address's last group (`2001:db8::x:xxxx`;
 //!   with [`Mask::IpHash`] the address keeps the letters it gets alone and
-//!   the port gets those of a next group), and no reading of the line
+//!   the port gets those of a next group; after an address an earlier
+//!   version hashed, whose digits the port's letters would need, the port
+//!   is masked with `x`), and no reading of the line
 //!   leaves a digit of the address in clear; a port of 5 digits (most
 //!   client ports), or one after eight groups, a zone or an IPv4 tail,
 //!   cannot be a group and is kept. A field that is not an address (a host name)
