@@ -216,7 +216,8 @@ fn spec_text(job: &LogJob) -> String {
 /// last colon before its port (before, at its first: an IPv6 address was
 /// cut after one group). Not marked, as it depends on the data: a user
 /// name with spaces after a lone `-` ident is read (before, its line was
-/// malformed).
+/// malformed), and a zone with `-` or `_` (`fe80::1%br-lan:5555`) belongs
+/// to its address (before, the address ended at the zone's `-`).
 const RULES: u32 = 4;
 
 /// Refuse a partial made under rules 3 (or before) whose format those

@@ -1050,9 +1050,15 @@ fn port_colon(line: &[u8], p: usize) -> Option<usize> {
     if rest[..first].contains(&b'.') {
         return Some(p + first);
     }
+    // A zone (`%eth0`, `%br-lan`) is an interface name: `-` and `_` belong
+    // to it.
+    let mut zone = false;
     let run = rest
         .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'%')))
+        .position(|&b| {
+            zone |= b == b'%';
+            !(b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'%') || (zone && matches!(b, b'-' | b'_')))
+        })
         .unwrap_or(rest.len());
     let last = memchr::memrchr(b':', &rest[..run]).unwrap_or(first);
     let ipv6 = last > first && memchr::memchr_iter(b':', &rest[..last]).nth(1).is_some();
@@ -1470,6 +1476,9 @@ mod tests {
                 ("203.0.113.xx", "443"),
                 ("2001:db8:1:gk::lv", "443"),
                 ("fe80::a:b%eth0", "5555"),
+                // A zone is an interface name, `-` and `_` included.
+                ("fe80::1%br-lan", "5555"),
+                ("fe80::1%wl_0", "443"),
                 ("[2001:db8::1]", "443"),
                 // Host names and no address, as before.
                 ("example.com", "5555"),
