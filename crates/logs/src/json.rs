@@ -1163,32 +1163,7 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
                 }
                 Value::Str(v)
             }
-            Some(&open @ (b'{' | b'[')) => {
-                let close = if open == b'{' { b'}' } else { b']' };
-                self.p += 1;
-                self.ws();
-                if self.b.get(self.p) == Some(&close) {
-                    self.p += 1;
-                    return Ok(());
-                }
-                loop {
-                    if open == b'{' {
-                        self.ws();
-                        self.string()?;
-                        self.eat(b':')?;
-                    }
-                    self.leaves(depth + 1, targets, found)?;
-                    self.ws();
-                    match self.b.get(self.p) {
-                        Some(b',') => self.p += 1,
-                        Some(&c) if c == close => {
-                            self.p += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(LineError::BadJson),
-                    }
-                }
-            }
+            Some(&open @ (b'{' | b'[')) => return self.members(open, |s| s.leaves(depth + 1, targets, found)),
             Some(_) => match self.bare()? {
                 Some(v) => Value::Bare(v),
                 None => return Ok(()),
@@ -1203,6 +1178,41 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
         Ok(())
     }
 
+    /// Walk the members of the object or array that `open` (`{` or `[`,
+    /// at the scanner) opens, up to its closing byte: `value` takes each
+    /// member's value (an object's keys are read and passed over).
+    #[inline(always)]
+    fn members(
+        &mut self,
+        open: u8,
+        mut value: impl FnMut(&mut Self) -> Result<(), LineError>,
+    ) -> Result<(), LineError> {
+        let close = if open == b'{' { b'}' } else { b']' };
+        self.p += 1;
+        self.ws();
+        if self.b.get(self.p) == Some(&close) {
+            self.p += 1;
+            return Ok(());
+        }
+        loop {
+            if open == b'{' {
+                self.ws();
+                self.string()?;
+                self.eat(b':')?;
+            }
+            value(self)?;
+            self.ws();
+            match self.b.get(self.p) {
+                Some(b',') => self.p += 1,
+                Some(&c) if c == close => {
+                    self.p += 1;
+                    return Ok(());
+                }
+                _ => return Err(LineError::BadJson),
+            }
+        }
+    }
+
     /// Skip any value, checking its syntax loosely; nesting is bounded.
     fn skip_value(&mut self, depth: usize) -> Result<(), LineError> {
         if depth > 64 {
@@ -1211,32 +1221,7 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
         self.ws();
         match self.b.get(self.p) {
             Some(b'"') => self.string().map(drop),
-            Some(&open @ (b'{' | b'[')) => {
-                let close = if open == b'{' { b'}' } else { b']' };
-                self.p += 1;
-                self.ws();
-                if self.b.get(self.p) == Some(&close) {
-                    self.p += 1;
-                    return Ok(());
-                }
-                loop {
-                    if open == b'{' {
-                        self.ws();
-                        self.string()?;
-                        self.eat(b':')?;
-                    }
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.b.get(self.p) {
-                        Some(b',') => self.p += 1,
-                        Some(&c) if c == close => {
-                            self.p += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(LineError::BadJson),
-                    }
-                }
-            }
+            Some(&open @ (b'{' | b'[')) => self.members(open, |s| s.skip_value(depth + 1)),
             Some(_) => self.bare().map(drop),
             None => Err(LineError::BadJson),
         }
