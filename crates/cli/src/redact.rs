@@ -56,9 +56,10 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
     // its malformed lines are reported as it is done, and the run's one
     // error line, at the end, names it.
     let mut unparsed = Vec::new();
+    let files = distinct_files(&args.files);
     if global.strict {
         let mut written = false;
-        for (p, surveyed) in strict_check(global, args, mode, &key, &pool)? {
+        for (p, surveyed) in strict_check(global, args, &files, mode, &key, &pool)? {
             // Again just before it is written: a writer that ignores the
             // lock may have changed it while the files before it were.
             p.unchanged_since_check(mode, written)?;
@@ -66,17 +67,7 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             written = true;
         }
     } else {
-        let mut seen = Vec::new();
-        for file in &args.files {
-            // A file named twice (overlapping globs) is redacted, reported
-            // and named as failing once, as under --strict.
-            if let Some(id) = FileId::of_path(file) {
-                if seen.contains(&id) {
-                    log::debug!("{}: named more than once, redacted once", file.display());
-                    continue;
-                }
-                seen.push(id);
-            }
+        for file in files {
             let p = prepare(global, args, mode, file, key.clone())?;
             unparsed.extend(redact_file(args, mode, p, &pool, None)?);
         }
@@ -85,6 +76,25 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
         bail!("{}", no_line_matches(&unparsed));
     }
     Ok(())
+}
+
+/// `files` with each file once, by identity (overlapping globs, another
+/// path to it): it is redacted, reported and named as failing once, and
+/// under `--strict` its own lock would refuse a second open.
+fn distinct_files(files: &[PathBuf]) -> Vec<&Path> {
+    let mut seen = Vec::new();
+    let mut distinct = Vec::with_capacity(files.len());
+    for file in files {
+        if let Some(id) = FileId::of_path(file) {
+            if seen.contains(&id) {
+                log::debug!("{}: named more than once, redacted once", file.display());
+                continue;
+            }
+            seen.push(id);
+        }
+        distinct.push(file.as_path());
+    }
+    distinct
 }
 
 /// The `--strict` check, all or nothing: every file is opened, locked as
@@ -103,29 +113,20 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
 fn strict_check(
     global: &Global,
     args: &RedactArgs,
+    files: &[&Path],
     mode: Mode,
     key: &Option<RedactKey>,
     pool: &rayon::ThreadPool,
 ) -> Result<Vec<(Prepared, (Changes, Malformed))>> {
     // Each file is open twice (its lock, its map) until it is written.
-    let want = 2 * args.files.len() as u64 + 256;
+    let want = 2 * files.len() as u64 + 256;
     if pagemill_mmap::raise_open_file_limit(want).is_some_and(|now| now < want) {
         log::debug!("the open-file limit is below {want}; some files may not open");
     }
-    let mut checked = Vec::with_capacity(args.files.len());
-    let mut seen = Vec::new();
+    let mut checked = Vec::with_capacity(files.len());
     let mut bad = Vec::new();
     let mut blank = Vec::new();
-    for file in &args.files {
-        // A file named twice (overlapping globs) is checked and written
-        // once: its lock, held already, would refuse a second open.
-        if let Some(id) = FileId::of_path(file) {
-            if seen.contains(&id) {
-                log::debug!("{}: named more than once, redacted once", file.display());
-                continue;
-            }
-            seen.push(id);
-        }
+    for &file in files {
         let p = prepare(global, args, mode, file, key.clone())?;
         let surveyed = survey(pool, &p.redactor, p.source.bytes(), &p.ranges);
         let malformed = &surveyed.1;
