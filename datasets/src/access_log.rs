@@ -16,6 +16,10 @@ pub enum AccessLogFormat {
     /// `request`, `status`, `body_bytes_sent`, `request_time`, `http_referer`,
     /// `http_user_agent`.
     Json,
+    /// Apache's `vhost_combined` (Debian's `other_vhosts_access.log`): the
+    /// virtual host and server port (`%v:%p`) before a combined line, from
+    /// a few weighted host names.
+    VhostCombined,
 }
 
 impl std::str::FromStr for AccessLogFormat {
@@ -26,7 +30,8 @@ impl std::str::FromStr for AccessLogFormat {
             "combined" => Ok(AccessLogFormat::Combined),
             "timed" => Ok(AccessLogFormat::Timed),
             "json" => Ok(AccessLogFormat::Json),
-            _ => Err(format!("unknown access-log format '{s}' (expected combined, timed or json)")),
+            "vhost_combined" => Ok(AccessLogFormat::VhostCombined),
+            _ => Err(format!("unknown access-log format '{s}' (expected combined, timed, json or vhost_combined)")),
         }
     }
 }
@@ -73,6 +78,9 @@ const AGENTS: [&str; 10] = [
     r#"Mozilla/5.0 (compatible; \"QuoteBot\" 1.0; +https://example.com/bot)"#,
     r#"Scanner \"probe\" v2 \\ test"#,
 ];
+/// Virtual hosts of `vhost_combined` lines, as `%v:%p` writes them, with weights.
+const VHOSTS: [(&str, u32); 4] =
+    [("www.example.com:443", 60), ("api.example.com:443", 25), ("example.com:80", 10), ("static.example.net:443", 5)];
 const REFERRERS: [&str; 4] =
     ["https://www.google.com/", "https://example.com/", "https://news.ycombinator.com/", "android-app://com.slack/"];
 
@@ -168,6 +176,9 @@ impl AccessLog {
         let first = index * BLOCK_ROWS;
         let rows = BLOCK_ROWS.min(self.rows - first);
         let mut rng = Rng::new(self.seed, index);
+        // Virtual hosts come from a stream of their own, so the rest of a
+        // vhost_combined line is the combined line of the same seed and row.
+        let mut vhost_rng = Rng::new(self.seed ^ 0x7605_7e57_7605_7e57, index);
         let mut out = Vec::with_capacity(rows as usize * 230);
         let mut date = DateCache::default();
         for row in first..first + rows {
@@ -194,7 +205,11 @@ impl AccessLog {
                 k => Some(REFERRERS[(k - 6) as usize]),
             };
             match self.format {
-                AccessLogFormat::Combined | AccessLogFormat::Timed => {
+                AccessLogFormat::Combined | AccessLogFormat::Timed | AccessLogFormat::VhostCombined => {
+                    if self.format == AccessLogFormat::VhostCombined {
+                        out.extend_from_slice(pick_weighted(&VHOSTS, &mut vhost_rng).as_bytes());
+                        out.push(b' ');
+                    }
                     out.extend_from_slice(client.as_bytes());
                     out.extend_from_slice(b" - - [");
                     date.clf(secs, &mut out);
@@ -353,7 +368,9 @@ mod tests {
 
     #[test]
     fn deterministic_across_threads() {
-        for format in [AccessLogFormat::Combined, AccessLogFormat::Timed, AccessLogFormat::Json] {
+        for format in
+            [AccessLogFormat::Combined, AccessLogFormat::Timed, AccessLogFormat::Json, AccessLogFormat::VhostCombined]
+        {
             let a = generate(70_000, format, 1);
             assert_eq!(a, generate(70_000, format, 3));
             assert_eq!(a.iter().filter(|&&b| b == b'\n').count(), 70_000);
@@ -375,5 +392,14 @@ mod tests {
         let json = String::from_utf8(generate(100, AccessLogFormat::Json, 1)).unwrap();
         assert!(json.starts_with("{\"time_iso8601\":\"2024-05-01T00:00:00+00:00\""), "{json}");
         assert_eq!(civil_from_days(19_844), (2024, 5, 1));
+        // vhost_combined is combined with the virtual host before it.
+        let vhost = String::from_utf8(generate(2_000, AccessLogFormat::VhostCombined, 1)).unwrap();
+        let combined = String::from_utf8(generate(2_000, AccessLogFormat::Combined, 1)).unwrap();
+        for (v, c) in vhost.lines().zip(combined.lines()) {
+            let (host, rest) = v.split_once(' ').unwrap();
+            assert!(VHOSTS.iter().any(|&(h, _)| h == host), "{v}");
+            assert_eq!(rest, c);
+        }
+        assert!(VHOSTS.iter().all(|&(h, _)| vhost.contains(h)), "every virtual host drawn");
     }
 }

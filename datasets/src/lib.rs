@@ -9,7 +9,8 @@
 //!   row drawing a uniformly chosen station and a temperature from
 //!   N(station mean, 10) rounded to 0.1 and clamped to ±99.9.
 //! * [`AccessLog`]: web-server access logs ([`AccessLogFormat`]: `combined`,
-//!   `timed` with `$request_time`, nginx-style JSON lines): Zipf-distributed
+//!   `timed` with `$request_time`, nginx-style JSON lines, Apache's
+//!   `vhost_combined`): Zipf-distributed
 //!   paths (5,000, a quarter with query strings) and clients (50,000, about
 //!   one in seven IPv6), a realistic method and status mix, `-` for empty
 //!   bodies, user agents with escaped quotes, log-normal body sizes and

@@ -747,7 +747,8 @@ pub struct GenAccessLog {
     /// Number of lines.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
-    /// Line format: combined, timed (combined + $request_time) or json (nginx-style JSON lines).
+    /// Line format: combined, timed (combined + $request_time), json (nginx-style JSON lines) or
+    /// vhost_combined (Apache's, the virtual host and port first).
     #[arg(long, default_value = "combined", value_name = "FORMAT", value_parser = access_log_formats())]
     pub log_format: AccessLogFormat,
     /// Random seed.
@@ -935,7 +936,8 @@ fn parse_time(s: &str) -> Result<i64, pagemill_logs::Error> {
 /// offer them (a free-form parser made them complete file names).
 fn access_log_formats() -> impl clap::builder::TypedValueParser<Value = AccessLogFormat> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(["combined", "timed", "json"]).try_map(|s| s.parse::<AccessLogFormat>())
+    clap::builder::PossibleValuesParser::new(["combined", "timed", "json", "vhost_combined"])
+        .try_map(|s| s.parse::<AccessLogFormat>())
 }
 
 fn parse_output_format(s: &str) -> Result<OutputFormat, pagemill_arrow::Error> {

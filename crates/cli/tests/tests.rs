@@ -404,11 +404,12 @@ fn progress_always_draws_on_a_non_terminal() {
 
 /// The samples in `datasets/samples`: file, the `pagemill gen` arguments that
 /// make it, and a job that reads it.
-const SAMPLES: [(&str, &[&str], &[&str]); 6] = [
+const SAMPLES: [(&str, &[&str], &[&str]); 7] = [
     ("measurements.txt", &["measurements", "--rows", "1000"], &["features", "--preset", "1brc"]),
     ("access-combined.log", &["access-log", "--rows", "200", "--log-format", "combined"], &["logs", "-g", "path"]),
     ("access-timed.log", &["access-log", "--rows", "200", "--log-format", "timed"], &["logs", "-g", "status"]),
     ("access-json.log", &["access-log", "--rows", "200", "--log-format", "json"], &["logs", "-g", "method"]),
+    ("access-vhost.log", &["access-log", "--rows", "200", "--log-format", "vhost_combined"], &["logs", "-g", "host"]),
     ("flights.csv", &["csv", "--rows", "500"], &["features", "--key", "dest", "--value", "arr_delay"]),
     (
         "records.bin",
