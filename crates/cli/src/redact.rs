@@ -67,6 +67,7 @@ pub fn redact(global: &Global, args: &RedactArgs) -> Result<()> {
             written = true;
         }
     } else {
+        refuse_unpreparable(global, args, mode, &files, &key)?;
         for file in files {
             let p = prepare(global, args, mode, file, key.clone())?;
             unparsed.extend(redact_file(args, mode, p, &pool, None)?);
@@ -332,6 +333,35 @@ fn check_and_lock(path: &Path, mode: Mode) -> Result<File> {
         );
     }
     Ok(file)
+}
+
+/// Prepare every file once, and let each go, before any is written: a file
+/// that cannot be redacted (compressed, not a regular file, locked, of an
+/// undetectable format) stopped the run where it came, with the files
+/// before it redacted and those after it left in clear, and an error that
+/// named only it. Now the run stops before any is written, and the error
+/// names every such file. (`--strict` checks more, and holds each file from
+/// its check to its write.)
+fn refuse_unpreparable(
+    global: &Global,
+    args: &RedactArgs,
+    mode: Mode,
+    files: &[&Path],
+    key: &Option<RedactKey>,
+) -> Result<()> {
+    if files.len() < 2 {
+        return Ok(());
+    }
+    let failed: Vec<String> = files
+        .iter()
+        .filter_map(|&file| prepare(global, args, mode, file, key.clone()).err().map(|e| format!("{e:#}")))
+        .collect();
+    let nothing = if mode == Mode::DryRun { "nothing was surveyed" } else { "nothing was written" };
+    match failed.len() {
+        0 => Ok(()),
+        1 => bail!("{} ({nothing})", failed[0]),
+        n => bail!("{n} of {} files cannot be redacted ({nothing}): {}", files.len(), failed.join("; ")),
+    }
 }
 
 /// Redact one prepared file; `Some` when no line of it parses (the other

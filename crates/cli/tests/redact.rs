@@ -226,6 +226,41 @@ fn refusals() {
     assert!(fails(&["redact", "--in-place", "--mask", "ip", s(&gz)]).contains("compressed"));
 }
 
+/// Among several files, one that cannot be redacted (compressed, of no
+/// format auto detects, missing) stops the run before any file is written,
+/// and the error names each such file: the run used to stop at the first,
+/// after redacting the files before it and leaving those after it in clear.
+#[test]
+fn a_file_that_cannot_be_redacted_stops_the_run_before_any_is_written() {
+    let dir = Dir::new("unpreparable");
+    let a = generate(&dir, "a.log", 300, "combined");
+    let c = generate(&dir, "c.log", 300, "timed");
+    let original = (std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
+    let gz = dir.path("b.log.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]).unwrap();
+    let garbage = dir.file(
+        "d.log",
+        b"no log line here
+nor here
+",
+    );
+    let missing = dir.path("e.log");
+    for mode in [&["--in-place"][..], &["--dry-run"]] {
+        let args = [&["redact", "--mask", "ip"][..], mode, &[s(&a), s(&gz), s(&c), s(&garbage)]].concat();
+        let err = fails(&args);
+        assert_eq!(err.lines().count(), 1, "one error line: {err}");
+        assert!(err.contains("2 of 4 files cannot be redacted (nothing was"), "{err}");
+        assert!(err.contains("b.log.gz is gzip-compressed") && err.contains("d.log"), "{err}");
+        assert!(!err.contains("a.log") && !err.contains("c.log"), "{err}");
+        let err = fails(&[&["redact", "--mask", "ip"][..], mode, &[s(&a), s(&missing)]].concat());
+        assert!(err.contains("cannot open") && err.contains("e.log") && err.contains("(nothing was"), "{err}");
+    }
+    assert_eq!((std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap()), original, "nothing written");
+    // Without the bad files, both are redacted.
+    let out = ok(&["redact", "--in-place", "--mask", "ip", s(&a), s(&c)]);
+    assert!(out.contains("a.log: 300 lines, changed 300") && out.contains("c.log: 300 lines, changed 300"), "{out}");
+}
+
 /// A run that finds no client address in any line (JSON keys that are
 /// none of the defaults) warns instead of passing the addresses in
 /// silence; a rerun over masked lines finds them and does not.
