@@ -35,6 +35,21 @@ impl<'a> RawField<'a> {
     }
 }
 
+/// The fields of one record, by column: a split record's list, or a
+/// walked record's field ends ([`WalkedFields`](crate::walk::WalkedFields)).
+pub(crate) trait Fields<'a> {
+    /// Field `c`; `c` must be below the record's field count (and, for a
+    /// walked record, below the fields it keeps).
+    fn field(&self, c: usize) -> RawField<'a>;
+}
+
+impl<'a> Fields<'a> for [RawField<'a>] {
+    #[inline(always)]
+    fn field(&self, c: usize) -> RawField<'a> {
+        self[c]
+    }
+}
+
 /// Why a delimited record could not be split into fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

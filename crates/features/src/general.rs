@@ -19,11 +19,11 @@ use rayon::prelude::*;
 
 use crate::acc::ValueAcc;
 use crate::error::Error;
-use crate::field::{RawField, split_fields, stray_quote_lines};
+use crate::field::{Fields, RawField, split_fields, stray_quote_lines};
 use crate::number::{Num, parse_number};
 use crate::spec::{Agg, BinaryField, Dialect, FeatureSpec, FieldType, FieldValue, InputKind, Layout, le_i64, le_u64};
 use crate::table::{KeyTable, Prefix};
-use crate::walk::walk_records;
+use crate::walk::{WalkedFields, walk_records};
 
 /// Scaled magnitudes at or above this are refused before they reach a
 /// histogram (which takes up to 2^62), with room for rounding.
@@ -925,22 +925,15 @@ impl Features {
         // Only the fields up to the last column used are kept; the rest are
         // counted (a ragged row is still malformed) and checked.
         let keep = self.keys.iter().chain(&self.values).chain(&self.distinct).max().map_or(0, |&c| c + 1);
-        let mut walked = Vec::with_capacity(keep);
+        let mut ends = Vec::with_capacity(4096);
         if p.slots() < BATCH_FROM_SLOTS {
-            walk_records(
-                bytes,
-                dialect.delimiter,
-                record_quote,
-                keep,
-                &mut walked,
-                |offset, record, fields, count, clean| {
-                    let offset = base + offset;
-                    if !std::mem::take(&mut skip) {
-                        let walked = (clean && walk_fields).then_some((fields, count));
-                        self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
-                    }
-                },
-            );
+            walk_records(bytes, dialect.delimiter, record_quote, keep, &mut ends, |offset, record, fields, clean| {
+                let offset = base + offset;
+                if !std::mem::take(&mut skip) {
+                    let walked = (clean && walk_fields).then_some(fields);
+                    self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
+                }
+            });
             return;
         }
         // Earlier chunks had many keys (the table starts at their size):
@@ -952,39 +945,32 @@ impl Features {
             keep,
             keys: Vec::new(),
         };
-        walk_records(
-            bytes,
-            dialect.delimiter,
-            record_quote,
-            keep,
-            &mut walked,
-            |offset, record, fields, count, clean| {
-                let offset = base + offset;
-                if std::mem::take(&mut skip) {
-                    return;
-                }
-                if clean && walk_fields && count == width {
-                    batch.records.push((offset, record));
-                    batch.fields.extend_from_slice(fields);
-                    if batch.records.len() == BATCH {
-                        self.map_batch(dialect, &mut batch, &mut s, p, malformed);
-                    }
-                    return;
-                }
-                if !batch.records.is_empty() {
+        walk_records(bytes, dialect.delimiter, record_quote, keep, &mut ends, |offset, record, fields, clean| {
+            let offset = base + offset;
+            if std::mem::take(&mut skip) {
+                return;
+            }
+            if clean && walk_fields && fields.count() == width {
+                batch.records.push((offset, record));
+                batch.fields.extend((0..keep).map(|c| fields.field(c)));
+                if batch.records.len() == BATCH {
                     self.map_batch(dialect, &mut batch, &mut s, p, malformed);
                 }
-                let walked = (clean && walk_fields).then_some((fields, count));
-                self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
-            },
-        );
+                return;
+            }
+            if !batch.records.is_empty() {
+                self.map_batch(dialect, &mut batch, &mut s, p, malformed);
+            }
+            let walked = (clean && walk_fields).then_some(fields);
+            self.map_walked(dialect, width, offset, record, walked, &mut s, p, malformed);
+        });
         if !batch.records.is_empty() {
             self.map_batch(dialect, &mut batch, &mut s, p, malformed);
         }
     }
 
-    /// Map one walked record: with its fields from the walk (`walked`:
-    /// fields and count) when it was clean, else split again by the
+    /// Map one walked record: with its fields from the walk (`walked`)
+    /// when it was clean, else split again by the
     /// sequential splitter, which decides and names any error.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
@@ -994,13 +980,17 @@ impl Features {
         width: usize,
         offset: usize,
         record: &'a [u8],
-        walked: Option<(&[RawField<'a>], usize)>,
+        walked: Option<&WalkedFields<'_, 'a>>,
         s: &mut Scratch<'a>,
         p: &mut FeaturesPartial,
         malformed: &mut Malformed,
     ) {
-        let (fields, count) = match walked {
-            Some(walked) => walked,
+        match walked {
+            Some(fields) => {
+                let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
+                let count = fields.count();
+                self.map_counted(dialect, width, offset, record, fields, count, key, unescaped, nums, p, malformed);
+            }
             None => {
                 if let Err(e) = split_fields(record, dialect.delimiter, dialect.quote, &mut s.fields) {
                     // A stray quote (`5" disk`) made one record of several
@@ -1014,7 +1004,7 @@ impl Features {
                                 Ok(()) => {
                                     let count = s.fields.len();
                                     let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
-                                    let fields = &s.fields;
+                                    let fields = &s.fields[..];
                                     self.map_counted(
                                         dialect, width, offset, line, fields, count, key, unescaped, nums, p, malformed,
                                     );
@@ -1027,24 +1017,24 @@ impl Features {
                     malformed.report(e.kind(), offset, record);
                     return;
                 }
-                (&s.fields[..], s.fields.len())
+                let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
+                let (fields, count) = (&s.fields[..], s.fields.len());
+                self.map_counted(dialect, width, offset, record, fields, count, key, unescaped, nums, p, malformed);
             }
-        };
-        let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
-        self.map_counted(dialect, width, offset, record, fields, count, key, unescaped, nums, p, malformed);
+        }
     }
 
     /// Map one record split into `count` fields (the first of them in
     /// `fields`): a record of another width is malformed (blank or ragged).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn map_counted(
+    fn map_counted<'a, F: Fields<'a> + ?Sized>(
         &self,
         dialect: &Dialect,
         width: usize,
         offset: usize,
         record: &[u8],
-        fields: &[RawField<'_>],
+        fields: &F,
         count: usize,
         key: &mut Vec<u8>,
         unescaped: &mut Vec<u8>,
@@ -1125,10 +1115,16 @@ impl Features {
 
     /// Encode the key of `fields` into `key` (see [`push_key_part`]).
     #[inline(always)]
-    fn encode_key(&self, quote: u8, fields: &[RawField<'_>], key: &mut Vec<u8>, unescaped: &mut Vec<u8>) {
+    fn encode_key<'a, F: Fields<'a> + ?Sized>(
+        &self,
+        quote: u8,
+        fields: &F,
+        key: &mut Vec<u8>,
+        unescaped: &mut Vec<u8>,
+    ) {
         key.clear();
         for &c in &self.keys {
-            let v = fields[c].value(quote, unescaped);
+            let v = fields.field(c).value(quote, unescaped);
             push_key_part(key, if self.is_null(v) { None } else { Some(v) });
         }
     }
@@ -1137,12 +1133,12 @@ impl Features {
     /// at least up to the last column used), into `p`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn map_record(
+    fn map_record<'a, F: Fields<'a> + ?Sized>(
         &self,
         dialect: &Dialect,
         offset: usize,
         record: &[u8],
-        fields: &[RawField<'_>],
+        fields: &F,
         known: Option<(&[u8], Prefix, u64)>,
         key: &mut Vec<u8>,
         unescaped: &mut Vec<u8>,
@@ -1152,7 +1148,7 @@ impl Features {
     ) {
         let quote = dialect.quote.unwrap_or(b'"');
         for (j, &c) in self.values.iter().enumerate() {
-            let v = fields[c].value(quote, unescaped);
+            let v = fields.field(c).value(quote, unescaped);
             nums[j] = if self.is_null(v) {
                 None
             } else {
@@ -1166,7 +1162,7 @@ impl Features {
             };
         }
         let (shard, row) = if let [c] = self.keys[..] {
-            let v = fields[c].value(quote, unescaped);
+            let v = fields.field(c).value(quote, unescaped);
             p.row_of_part(self, if self.is_null(v) { None } else { Some(v) }, key)
         } else if let Some((key, prefix, hash)) = known {
             p.row_hashed(self, key, prefix, hash, true)
@@ -1182,7 +1178,7 @@ impl Features {
         self.add_values(p, row, nums);
         let nd = self.distinct.len();
         for (j, &c) in self.distinct.iter().enumerate() {
-            let v = fields[c].value(quote, unescaped);
+            let v = fields.field(c).value(quote, unescaped);
             if !self.is_null(v) {
                 p.distinct[row * nd + j].insert(v);
             }
