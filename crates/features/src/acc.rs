@@ -13,6 +13,17 @@ struct Exact {
     sumsq: i128,
 }
 
+/// `10^n` for `n` up to 18, the powers that fit an `i64`.
+const POW10_I64: [i64; 19] = {
+    let mut p = [1i64; 19];
+    let mut i = 1;
+    while i < 19 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
 fn pow10(n: u8) -> i128 {
     10i128.pow(u32::from(n))
 }
@@ -41,8 +52,17 @@ impl Exact {
                 None => return false,
             }
         }
-        let v = if frac == self.scale { i128::from(m) } else { i128::from(m) * pow10(self.scale - frac) };
-        match (self.sum.checked_add(v), v.checked_mul(v).and_then(|sq| self.sumsq.checked_add(sq))) {
+        // Most values scale within an i64 (a table look-up, no 128-bit
+        // power), and the square of an i64 always fits an i128 (one
+        // widening multiply, no overflow check).
+        let (v, sq) = match POW10_I64.get(usize::from(self.scale - frac)).and_then(|&p| m.checked_mul(p)) {
+            Some(v) => (i128::from(v), Some(i128::from(v) * i128::from(v))),
+            None => {
+                let v = i128::from(m) * pow10(self.scale - frac);
+                (v, v.checked_mul(v))
+            }
+        };
+        match (self.sum.checked_add(v), sq.and_then(|sq| self.sumsq.checked_add(sq))) {
             (Some(sum), Some(sumsq)) => {
                 self.sum = sum;
                 self.sumsq = sumsq;
