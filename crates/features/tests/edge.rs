@@ -133,6 +133,20 @@ fn nul_bytes_invalid_utf8_and_random_binary() {
     assert_eq!(good + bad, total, "{k:?}");
 }
 
+/// After a stray quote the parity rule cuts records at the newlines inside
+/// quoted fields: such a record ends inside a quoted field. The good lines
+/// before that field are read; only the pieces of the fields it split are
+/// malformed (they were lost with every line between them).
+#[test]
+fn good_lines_between_a_stray_quote_and_multi_line_fields_are_read() {
+    let input = b"a,1,ok\nb,2,5\" disk\nc,3,\"multi\nline\"\nd,4,plain\ne,5,\"two\nlines\"\nf,6,end\n";
+    let (b, k) = general(input, "stray-multi");
+    assert_eq!(rows(&b), vec![key("a", 1), key("d", 1), key("f", 1)]);
+    // `5" disk`, and the closing halves `line"` and `lines"`; the opening
+    // halves `c,3,"multi` and `e,5,"two`.
+    assert_eq!(k, vec![("bad-quote", 3), ("unclosed-quote", 2)]);
+}
+
 #[test]
 fn unclosed_quotes_and_wide_rows() {
     // The quote never closes: the rest of the input is one record.

@@ -106,8 +106,9 @@ fn reference_records(input: &[u8]) -> Vec<Result<Vec<Vec<u8>>, &'static str>> {
 }
 
 /// The lines of `rec` as a reader that takes a quote inside an unquoted
-/// field for text cuts them (Python's `csv`); `None` if `rec` ends inside
-/// a quoted field.
+/// field for text cuts them (Python's `csv`), with the line that opens a
+/// quoted field left unclosed and the rest as one last piece; `None` if
+/// the first line opens it.
 fn reference_lines(rec: &[u8]) -> Option<Vec<&[u8]>> {
     let mut lines = Vec::new();
     let (mut start, mut in_quotes, mut at_start) = (0, false, true);
@@ -138,7 +139,13 @@ fn reference_lines(rec: &[u8]) -> Option<Vec<&[u8]>> {
         i += 1;
     }
     if in_quotes {
-        return None;
+        // The line that opens the unclosed field and the rest are one
+        // piece, after the lines before it (none before: no cut at all).
+        if start == 0 {
+            return None;
+        }
+        lines.push(&rec[start..]);
+        return Some(lines);
     }
     // A line end that ends the record (the input's last, taken in by an
     // unclosed quote) starts no line.

@@ -84,8 +84,9 @@ pub fn library_fields(record: &[u8], delimiter: u8, quote: Option<u8>) -> Result
 }
 
 /// How many lines a reader that takes a quote inside an unquoted field for
-/// text (Python's `csv`) cuts `record` into; `None` if it ends inside a
-/// quoted field.
+/// text (Python's `csv`) cuts `record` into; a record that ends inside a
+/// quoted field is cut into the lines before the line that opens it plus
+/// one piece for the rest, and is `None` when its first line opens it.
 pub fn reference_lines(record: &[u8], delimiter: u8, q: u8) -> Option<usize> {
     let (mut newlines, mut in_quotes, mut at_start) = (0, false, true);
     let mut i = 0;
@@ -112,8 +113,11 @@ pub fn reference_lines(record: &[u8], delimiter: u8, q: u8) -> Option<usize> {
     }
     // A line end that ends the record (the input's last, taken in by an
     // unclosed quote) starts no line.
+    if in_quotes {
+        return (newlines > 0).then_some(newlines + 1);
+    }
     let tail = usize::from(newlines == 0 || record.last() != Some(&b'\n'));
-    (!in_quotes).then_some(newlines + tail)
+    Some(newlines + tail)
 }
 
 /// Rows of the features job's output plus its malformed records.
