@@ -44,8 +44,22 @@ impl Num {
 /// Parse a number: surrounding spaces and tabs are ignored; `[+-]digits[.digits]`
 /// with at most 18 digits is an exact decimal; anything Rust's float parser
 /// takes (exponents, `inf`, `NaN`) is a float, NaN or bad (infinite).
-#[inline]
+///
+/// Short plain numbers (a sign, then up to eight digits and points) are
+/// read a word at a time ([`short_decimal`]); everything else, and every
+/// field that path does not take, goes through [`parse_general`].
+#[inline(always)]
 pub(crate) fn parse_number(bytes: &[u8]) -> Num {
+    match short_decimal(bytes) {
+        Some(num) => num,
+        None => parse_general(bytes),
+    }
+}
+
+/// [`parse_number`] for every input, a digit at a time past the short
+/// integers (kept out of line: most fields never get here).
+#[inline(never)]
+fn parse_general(bytes: &[u8]) -> Num {
     let b = trim(bytes);
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),
@@ -79,6 +93,61 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Num {
     }
     let frac_digits = frac.map_or(0, |start| digits.len() - start) as u32;
     if neg { negative(m).with_frac(frac_digits) } else { Num::Dec(m, frac_digits) }
+}
+
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// An optional sign and then 1 to 8 bytes of digits with at most one
+/// point among them (and a digit beside it), as [`parse_general`] reads
+/// them; `None` for anything else, which that parser then takes. Integers
+/// and one- or two-decimal values are most numeric fields, and the digit
+/// loop spent about a hundred instructions on each: here the bytes sit in
+/// one word, a point is found among them with a mask and closed up like a
+/// digit string without it, and the digits combine as in
+/// [`short_integer`]. No spaces are trimmed: a field with any goes to the
+/// general parser.
+#[inline(always)]
+fn short_decimal(b: &[u8]) -> Option<Num> {
+    let first = b.first().copied().unwrap_or(0);
+    let neg = first == b'-';
+    let d = if neg || first == b'+' { &b[1..] } else { b };
+    let n = d.len();
+    if n.wrapping_sub(1) >= 8 {
+        return None;
+    }
+    let shift = 8 * (8 - n) as u32;
+    let mut x = (load_word(d) << shift) | (ZEROS & ((1u64 << shift) - 1));
+    // High bit of each byte that is no digit: `t` is a digit's value
+    // there, and `t & 0x7F` plus 0x76 carries into bit 7 from 10 on, never
+    // into the next byte.
+    let t = x ^ ZEROS;
+    let odd = (((t & LOW7) + 0x7676_7676_7676_7676) | t) & HIGH_BITS;
+    let mut frac = 0;
+    if odd != 0 {
+        // One point, not alone: the bytes before it (the lower ones) move
+        // up into its place, and a '0' fills the lowest byte.
+        let at = odd.trailing_zeros() & !7;
+        if odd & (odd - 1) != 0 || n < 2 || (x >> at) as u8 != b'.' {
+            return None;
+        }
+        let below = (1u64 << at) - 1;
+        x = (x & !below & !(0xFF << at)) | (x & below) << 8 | u64::from(b'0');
+        frac = 7 - at / 8;
+    }
+    let mut v = x - ZEROS;
+    v = (v.wrapping_mul(10 << 8 | 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    v = v.wrapping_mul(10_000 << 32 | 1) >> 32;
+    let m = v as i64;
+    Some(if !neg {
+        Num::Dec(m, frac)
+    } else if m == 0 {
+        // As `negative`: a decimal cannot hold -0.
+        Num::Float(-0.0)
+    } else {
+        Num::Dec(-m, frac)
+    })
 }
 
 /// `-m`; for `m` = 0 the float -0.0, which a decimal cannot hold: min,
@@ -244,6 +313,69 @@ mod tests {
                 assert_eq!(parse_number(&text), by_loop(&text), "{:?}", String::from_utf8_lossy(&text));
             }
         }
+    }
+
+    /// The same number: decimals by mantissa and digits, floats by their
+    /// bits (the derived `==` takes -0.0 for 0.0).
+    fn same(a: Num, b: Num) -> bool {
+        match (a, b) {
+            (Num::Float(x), Num::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        }
+    }
+
+    /// Every input the word-at-a-time path takes, it reads as the digit
+    /// loop of `parse_general` (the parser before it) does, and
+    /// `parse_number` always answers as that parser: all texts of up to
+    /// five bytes from the bytes numbers are made of and those next to
+    /// them, then random longer ones.
+    #[test]
+    fn short_decimals_read_like_the_general_parser() {
+        let alphabet = b"0123456789.-+ \te/\x00\xffN";
+        let check = |text: &[u8]| {
+            let want = parse_general(text);
+            assert!(same(parse_number(text), want), "{:?}", String::from_utf8_lossy(text));
+            if let Some(got) = short_decimal(text) {
+                assert!(same(got, want), "{:?}: {got:?} {want:?}", String::from_utf8_lossy(text));
+            }
+        };
+        let mut text = Vec::new();
+        for len in 0..=5u32 {
+            for mut i in 0..alphabet.len().pow(len) {
+                text.clear();
+                for _ in 0..len {
+                    text.push(alphabet[i % alphabet.len()]);
+                    i /= alphabet.len();
+                }
+                check(&text);
+            }
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..500_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 13) as usize;
+            text.clear();
+            for i in 0..len {
+                let r = (state >> (3 + 4 * i)) as usize;
+                // Mostly digits, a point or sign now and then.
+                text.push(if r.is_multiple_of(5) {
+                    alphabet[10 + (r >> 3) % (alphabet.len() - 10)]
+                } else {
+                    alphabet[r % 10]
+                });
+            }
+            check(&text);
+        }
+        // The shapes the fast path is for.
+        assert_eq!(short_decimal(b"-3.5"), Some(Num::Dec(-35, 1)));
+        assert_eq!(short_decimal(b"1234567."), Some(Num::Dec(1_234_567, 0)));
+        assert_eq!(short_decimal(b".1234567"), Some(Num::Dec(1_234_567, 7)));
+        assert_eq!(short_decimal(b"+12345678"), Some(Num::Dec(12_345_678, 0)));
+        assert_eq!(short_decimal(b"123456789"), None);
+        assert_eq!(short_decimal(b" 7"), None);
+        assert_eq!(short_decimal(b"1.2.3"), None);
     }
 
     #[test]
