@@ -31,6 +31,10 @@ impl Default for QuantileConfig {
 /// histogram buffers.
 const FIRST_BATCHES: usize = 8;
 
+/// Quantiles up to this many are read from a raw-only sketch by selecting
+/// their ranks, more by sorting its values once.
+const SELECTED: usize = 2;
+
 /// Scaled magnitudes above this are out of range (HdrHistogram tracks up to
 /// about 2^63; staying well below keeps every bucket computation exact).
 const MAX_SCALED: u64 = 1 << 62;
@@ -377,13 +381,21 @@ impl Quantiles {
         let raw = self.pending();
         if self.no_histogram() {
             // Raw values only (the sketches of most keys when there are
-            // many): the value of each rank, sorted, read as its bucket.
-            return with_buckets(self.config.sigfig, |buckets, sorted| {
-                sorted.extend_from_slice(&raw);
-                sorted.sort_unstable();
+            // many): the value of each rank, read as its bucket. A few
+            // quantiles select their ranks, each in linear time, from the
+            // values as the last selection left them (any order holds the
+            // same value at each rank); more sort once. Sorting thousands of
+            // values per key was a twentieth of a features run with p99.
+            return with_buckets(self.config.sigfig, |buckets, values| {
+                values.extend_from_slice(&raw);
+                let select = qs.len() <= SELECTED;
+                if !select {
+                    values.sort_unstable();
+                }
                 qs.iter()
                     .map(|&q| {
-                        let v = sorted[(nearest_rank(q, self.count) - 1) as usize];
+                        let rank = (nearest_rank(q, self.count) - 1) as usize;
+                        let v = if select { *values.select_nth_unstable(rank).1 } else { values[rank] };
                         let m = buckets.median_equivalent(v.unsigned_abs()) as i64;
                         Some((if v < 0 { -m } else { m }).clamp(self.min, self.max) as f64 / scale)
                     })
