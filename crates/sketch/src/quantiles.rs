@@ -183,6 +183,7 @@ impl Quantiles {
     /// power-of-ten scale, no binary floating point is involved (digits below
     /// the scale's resolution are rounded half away from zero). With another
     /// scale it is recorded like [`record`](Quantiles::record).
+    #[inline]
     pub fn record_decimal(&mut self, mantissa: i64, frac_digits: u8) -> Result<(), Error> {
         let Some(d) = self.config.scale_digits else {
             return self.record(mantissa as f64 / 10f64.powi(i32::from(frac_digits)));
@@ -194,7 +195,28 @@ impl Quantiles {
     }
 
     /// Record an already scaled integer value (`value * scale`).
+    ///
+    /// Most values arrive with values already buffered (so none are
+    /// implicit) and room for one more: they are pushed after two checks,
+    /// inlined into the caller's loop. The rest take
+    /// a private out-of-line path, which decides every case.
+    #[inline]
     pub fn record_scaled(&mut self, scaled: i64) -> Result<(), Error> {
+        let len = self.raw.len();
+        if len != 0 && len < self.buffer_limit() && scaled.unsigned_abs() < MAX_SCALED {
+            self.count += 1;
+            self.min = self.min.min(scaled);
+            self.max = self.max.max(scaled);
+            self.raw.push(scaled);
+            return Ok(());
+        }
+        self.record_other(scaled)
+    }
+
+    /// [`record_scaled`](Quantiles::record_scaled) in every state: out of
+    /// range, implicit values, an empty or full buffer.
+    #[inline(never)]
+    fn record_other(&mut self, scaled: i64) -> Result<(), Error> {
         if scaled.unsigned_abs() >= MAX_SCALED {
             return Err(Error::OutOfRange(scaled as f64 / self.config.scale as f64));
         }
@@ -772,6 +794,56 @@ mod tests {
             prop_assert_eq!((merged.count(), merged.min(), merged.max()), (whole.count(), whole.min(), whole.max()));
             let back = Quantiles::from_bytes(config, &merged.to_bytes()).unwrap();
             prop_assert_eq!(back.quantiles(&qs), whole.quantiles(&qs));
+        }
+    }
+
+    /// [`Quantiles::record_scaled`] as it was before its buffered fast
+    /// path: the reference that path must agree with.
+    fn record_full(q: &mut super::Quantiles, scaled: i64) -> Result<(), super::Error> {
+        if scaled.unsigned_abs() >= super::MAX_SCALED {
+            return Err(super::Error::OutOfRange(scaled as f64 / q.config.scale as f64));
+        }
+        if q.count < 2 && q.no_histogram() && q.buffer_limit() >= 2 {
+            q.count += 1;
+            q.min = q.min.min(scaled);
+            q.max = q.max.max(scaled);
+            return Ok(());
+        }
+        q.materialize();
+        q.count += 1;
+        q.min = q.min.min(scaled);
+        q.max = q.max.max(scaled);
+        q.raw.push(scaled);
+        if q.raw.len() > q.buffer_limit() {
+            q.spill();
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Recording through the fast path leaves every sketch as the full
+        /// path does, value after value: buffer, count, bounds and
+        /// histograms, at every raw limit and with values out of range.
+        #[test]
+        fn recording_agrees_with_the_full_path(
+            values in prop::collection::vec(
+                prop_oneof![8 => -300i64..300, 1 => Just(1i64 << 62), 1 => Just(-(1i64 << 62)), 1 => Just(i64::MIN), 2 => -5_000_000i64..5_000_000],
+                0..400,
+            ),
+            raw_limit in prop_oneof![Just(0u32), 1u32..6, Just(40)],
+            sigfig in 1u8..=3,
+        ) {
+            let config = super::QuantileConfig::new().sigfig(sigfig).unwrap().raw_limit(raw_limit);
+            let (mut fast, mut full) = (super::Quantiles::new(config), super::Quantiles::new(config));
+            for &v in &values {
+                prop_assert_eq!(fast.record_scaled(v).is_ok(), record_full(&mut full, v).is_ok());
+                prop_assert_eq!((fast.count, fast.min, fast.max), (full.count, full.min, full.max));
+                prop_assert_eq!(&fast.raw, &full.raw);
+                prop_assert_eq!((fast.pos.is_some(), fast.neg.is_some()), (full.pos.is_some(), full.neg.is_some()));
+            }
+            prop_assert_eq!(fast.to_bytes(), full.to_bytes());
         }
     }
 
