@@ -18,31 +18,68 @@ fn block(hay: &[u8], at: usize) -> &[u8; 16] {
     hay[at..at + 16].try_into().expect("16 bytes")
 }
 
-/// The mask of `byte` in the 16 bytes of `hay` at `at`.
-#[inline(always)]
-fn mask(hay: &[u8], at: usize, byte: u8) -> u32 {
-    eq_mask16(block(hay, at), byte)
+/// What a search looks for: one byte or either of two, as masks of 16 and
+/// 64 bytes. Methods of a trait rather than closures, so that they can be
+/// marked `#[inline(always)]`: as closures, the 64-byte compare and the
+/// last block's were left out of line (called about six times a line, a
+/// few percent of the `timed` summary's instructions).
+trait Needle: Copy {
+    /// One bit per byte of `bytes` that is looked for.
+    fn mask16(self, bytes: &[u8; 16]) -> u32;
+    /// One bit per byte of `bytes` that is looked for.
+    fn mask64(self, bytes: &[u8; 64]) -> u64;
+    /// Whether `b` is looked for.
+    fn is(self, b: u8) -> bool;
 }
 
-/// The mask of `a` or `b` in the 16 bytes of `hay` at `at`.
-#[inline(always)]
-fn mask2(hay: &[u8], at: usize, a: u8, b: u8) -> u32 {
-    let bytes = block(hay, at);
-    eq_mask16(bytes, a) | eq_mask16(bytes, b)
+/// One byte.
+#[derive(Clone, Copy)]
+struct One(u8);
+
+/// Either of two bytes.
+#[derive(Clone, Copy)]
+struct Two(u8, u8);
+
+impl Needle for One {
+    #[inline(always)]
+    fn mask16(self, bytes: &[u8; 16]) -> u32 {
+        eq_mask16(bytes, self.0)
+    }
+
+    #[inline(always)]
+    fn mask64(self, bytes: &[u8; 64]) -> u64 {
+        eq_mask(bytes, self.0)
+    }
+
+    #[inline(always)]
+    fn is(self, b: u8) -> bool {
+        b == self.0
+    }
 }
 
-/// The first index at or after `from` where `hit` (a 16-byte block mask
-/// function) has a bit, or where `is` holds in a short haystack. Past the
-/// first 16 bytes, `wide` (the same for 64 bytes) takes long fields (agents,
-/// referrers) a quarter of the steps at a time.
+impl Needle for Two {
+    #[inline(always)]
+    fn mask16(self, bytes: &[u8; 16]) -> u32 {
+        eq_mask16(bytes, self.0) | eq_mask16(bytes, self.1)
+    }
+
+    #[inline(always)]
+    fn mask64(self, bytes: &[u8; 64]) -> u64 {
+        eq_mask(bytes, self.0) | eq_mask(bytes, self.1)
+    }
+
+    #[inline(always)]
+    fn is(self, b: u8) -> bool {
+        b == self.0 || b == self.1
+    }
+}
+
+/// The first index at or after `from` of a byte `needle` looks for: the
+/// first 16 bytes as one block, then (long fields: agents, referrers) 64 at
+/// a time, a quarter of the steps, then 16 at a time.
 #[inline(always)]
-fn first(
-    hay: &[u8],
-    from: usize,
-    hit: impl Fn(usize) -> u32,
-    wide: impl Fn(usize) -> u64,
-    is: impl Fn(u8) -> bool,
-) -> Option<usize> {
+fn first(hay: &[u8], from: usize, needle: impl Needle) -> Option<usize> {
+    let hit = |at: usize| needle.mask16(block(hay, at));
     let mut at = from;
     if at + 16 <= hay.len() {
         let m = hit(at);
@@ -51,7 +88,7 @@ fn first(
         }
         at += 16;
         while at + 64 <= hay.len() {
-            let m = wide(at);
+            let m = needle.mask64(block64(hay, at));
             if m != 0 {
                 return Some(at + m.trailing_zeros() as usize);
             }
@@ -74,7 +111,7 @@ fn first(
         let m = hit(start) >> (at - start);
         return (m != 0).then(|| at + m.trailing_zeros() as usize);
     }
-    hay[at..].iter().position(|&b| is(b)).map(|i| at + i)
+    hay[at..].iter().position(|&b| needle.is(b)).map(|i| at + i)
 }
 
 /// The 64 bytes of `hay` at `at`.
@@ -86,17 +123,13 @@ fn block64(hay: &[u8], at: usize) -> &[u8; 64] {
 /// The index of the first `byte` in `hay` at or after `from`.
 #[inline(always)]
 pub(crate) fn find(hay: &[u8], from: usize, byte: u8) -> Option<usize> {
-    first(hay, from, |at| mask(hay, at, byte), |at| eq_mask(block64(hay, at), byte), |b| b == byte)
+    first(hay, from, One(byte))
 }
 
 /// The index of the first `a` or `b` in `hay` at or after `from`.
 #[inline(always)]
 pub(crate) fn find2(hay: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
-    let wide = |at| {
-        let bytes = block64(hay, at);
-        eq_mask(bytes, a) | eq_mask(bytes, b)
-    };
-    first(hay, from, |at| mask2(hay, at, a, b), wide, |c| c == a || c == b)
+    first(hay, from, Two(a, b))
 }
 
 /// The index of the last `byte` in `hay`.
@@ -104,7 +137,7 @@ pub(crate) fn find2(hay: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
 pub(crate) fn rfind(hay: &[u8], byte: u8) -> Option<usize> {
     let mut end = hay.len();
     while end >= 16 {
-        let m = mask(hay, end - 16, byte);
+        let m = eq_mask16(block(hay, end - 16), byte);
         if m != 0 {
             return Some(end - 16 + (31 - m.leading_zeros() as usize));
         }
