@@ -335,7 +335,7 @@ fn features_general(global: &Global, args: &FeaturesArgs) -> Result<()> {
     if global.chunk_size.is_none() {
         let total = inputs.iter().map(|s| s.stored_len().unwrap_or(0)).sum();
         let default = runner.effective_chunk_size(total);
-        runner.chunk_size(pagemill_features::suggested_chunk_size(total, runner.effective_threads(), default));
+        runner.chunk_size(pagemill_features::suggested_chunk_size(total, default));
     }
     let (batch, malformed) = if args.partial {
         let outcome = run_job_partial(global, runner, &job, &inputs)?;

@@ -29,9 +29,12 @@ use crate::walk::{WalkedFields, walk_records};
 /// histogram (which takes up to 2^62), with room for rounding.
 const QUANTILE_LIMIT: f64 = (1u64 << 61) as f64;
 
-/// The chunk size to run [`Features`] with over `total` input bytes on
-/// `threads` threads, given the runner's own default `engine_default`: 1/8
-/// of the input per thread, up to 32 MiB, never below the default. Each
+/// The chunk size to run [`Features`] with over `total` input bytes, given
+/// the runner's own default `engine_default`: a 16th of the input, up to
+/// 32 MiB, never below the default. Not a share per thread (it was an 8th
+/// per thread, the same at two threads): the chunks are the leaves of the
+/// merge tree, and float moments gave other last bits at another thread
+/// count. Each
 /// chunk builds a key table that is merged up a tree, so at many keys per
 /// chunk every chunk costs a table's worth of memory and merging: on a
 /// per-(flight, dest) table of 1.3 M keys from 200 MB, 12 MB chunks took
@@ -39,9 +42,8 @@ const QUANTILE_LIMIT: f64 = (1u64 << 61) as f64;
 /// (per-dest summary of 1 GB: 1.40 s with 32 MiB chunks, 1.44 s with 16).
 /// Results do not depend on it, except float moments of values that are
 /// not decimals (see [`Features`]).
-pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -> usize {
-    let per_thread = total / (threads.max(1) as u64 * 8);
-    (per_thread.min(32 << 20) as usize).max(engine_default)
+pub fn suggested_chunk_size(total: u64, engine_default: usize) -> usize {
+    ((total / 16).min(32 << 20) as usize).max(engine_default)
 }
 
 /// How records are read, resolved against the inputs.
@@ -1703,13 +1705,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_are_an_eighth_per_thread_capped_and_never_below_the_default() {
-        assert_eq!(suggested_chunk_size(200 << 20, 2, 3 << 20), 25 << 19);
-        assert_eq!(suggested_chunk_size(10 << 30, 2, 32 << 20), 32 << 20);
-        assert_eq!(suggested_chunk_size(10 << 30, 16, 20 << 20), 32 << 20);
-        assert_eq!(suggested_chunk_size(1 << 20, 2, 64 << 10), 64 << 10);
-        assert_eq!(suggested_chunk_size(0, 0, 64 << 10), 64 << 10);
-        assert_eq!(suggested_chunk_size(80 << 20, 0, 64 << 10), 10 << 20);
+    fn chunks_are_a_sixteenth_capped_and_never_below_the_default() {
+        assert_eq!(suggested_chunk_size(200 << 20, 3 << 20), 25 << 19);
+        assert_eq!(suggested_chunk_size(10 << 30, 32 << 20), 32 << 20);
+        assert_eq!(suggested_chunk_size(10 << 30, 20 << 20), 32 << 20);
+        assert_eq!(suggested_chunk_size(1 << 20, 64 << 10), 64 << 10);
+        assert_eq!(suggested_chunk_size(0, 64 << 10), 64 << 10);
+        assert_eq!(suggested_chunk_size(160 << 20, 64 << 10), 10 << 20);
     }
 
     /// A key of one part finds the row its encoded form was given, for

@@ -380,6 +380,15 @@ fn identical_across_threads_chunk_sizes_and_mapping() {
     for threads in [2, 3] {
         assert_eq!(run(&spec(), &floats, threads, Some(64)).output, want_f.output);
     }
+    // Also with the default chunk size, on an input large enough that a
+    // chunk size per thread differed between thread counts (and with it the
+    // float moments' last bits).
+    let big = [Source::from_bytes("h.csv", generate(250_000, 9, true).into_bytes())];
+    assert!(big[0].len() > 4 << 20, "{}", big[0].len());
+    let want_big = run(&spec(), &big, 1, None);
+    for threads in [2, 4] {
+        assert_eq!(run(&spec(), &big, threads, None).output, want_big.output, "threads {threads}");
+    }
     let dir = std::env::temp_dir().join(format!("pagemill-features-general-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("f.csv");
