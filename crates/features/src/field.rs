@@ -38,12 +38,20 @@ impl<'a> RawField<'a> {
 /// The fields of one record, by column: a split record's list, or a
 /// walked record's field ends ([`WalkedFields`](crate::walk::WalkedFields)).
 pub(crate) trait Fields<'a> {
+    /// How many fields the record has.
+    fn count(&self) -> usize;
+
     /// Field `c`; `c` must be below the record's field count (and, for a
     /// walked record, below the fields it keeps).
     fn field(&self, c: usize) -> RawField<'a>;
 }
 
 impl<'a> Fields<'a> for [RawField<'a>] {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.len()
+    }
+
     #[inline(always)]
     fn field(&self, c: usize) -> RawField<'a> {
         self[c]

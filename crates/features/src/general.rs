@@ -990,8 +990,7 @@ impl Features {
         match walked {
             Some(fields) => {
                 let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
-                let count = fields.count();
-                self.map_counted(dialect, width, offset, record, fields, count, key, unescaped, nums, p, malformed);
+                self.map_counted(dialect, width, offset, record, fields, key, unescaped, nums, p, malformed);
             }
             None => {
                 if let Err(e) = split_fields(record, dialect.delimiter, dialect.quote, &mut s.fields) {
@@ -1004,11 +1003,10 @@ impl Features {
                             match split_fields(line, dialect.delimiter, dialect.quote, &mut s.fields) {
                                 Err(e) => malformed.report(e.kind(), offset, line),
                                 Ok(()) => {
-                                    let count = s.fields.len();
                                     let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
                                     let fields = &s.fields[..];
                                     self.map_counted(
-                                        dialect, width, offset, line, fields, count, key, unescaped, nums, p, malformed,
+                                        dialect, width, offset, line, fields, key, unescaped, nums, p, malformed,
                                     );
                                 }
                             }
@@ -1020,14 +1018,13 @@ impl Features {
                     return;
                 }
                 let (key, unescaped, nums) = (&mut s.key, &mut s.unescaped, &mut s.nums);
-                let (fields, count) = (&s.fields[..], s.fields.len());
-                self.map_counted(dialect, width, offset, record, fields, count, key, unescaped, nums, p, malformed);
+                self.map_counted(dialect, width, offset, record, &s.fields[..], key, unescaped, nums, p, malformed);
             }
         }
     }
 
-    /// Map one record split into `count` fields (the first of them in
-    /// `fields`): a record of another width is malformed (blank or ragged).
+    /// Map one record split into `fields`: a record of another width is
+    /// malformed (blank or ragged).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn map_counted<'a, F: Fields<'a> + ?Sized>(
@@ -1037,14 +1034,13 @@ impl Features {
         offset: usize,
         record: &[u8],
         fields: &F,
-        count: usize,
         key: &mut Vec<u8>,
         unescaped: &mut Vec<u8>,
         nums: &mut [Option<(Num, f64)>],
         p: &mut FeaturesPartial,
         malformed: &mut Malformed,
     ) {
-        if count != width {
+        if fields.count() != width {
             let kind = if record.is_empty() { "blank-line" } else { "ragged-row" };
             malformed.report(kind, offset, record);
             return;

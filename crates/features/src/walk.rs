@@ -52,15 +52,12 @@ pub(crate) struct WalkedFields<'w, 'a> {
     quote: Option<u8>,
 }
 
-impl<'a> WalkedFields<'_, 'a> {
-    /// How many fields the record has.
+impl<'a> Fields<'a> for WalkedFields<'_, 'a> {
     #[inline(always)]
-    pub(crate) fn count(&self) -> usize {
+    fn count(&self) -> usize {
         self.count
     }
-}
 
-impl<'a> Fields<'a> for WalkedFields<'_, 'a> {
     /// Field `c` of a clean record: a field that opens with the quote is
     /// quoted (the walk checked its quotes), and loses them.
     #[inline(always)]
