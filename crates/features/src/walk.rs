@@ -37,16 +37,17 @@ use crate::field::{Fields, RawField};
 /// so that their short inputs drop some.
 const SLACK: usize = if cfg!(test) { 3 } else { 1024 };
 
-/// Closed records' field ends kept at the front of the list before it is
-/// moved down (tests move them often).
-const COMPACT_FROM: usize = if cfg!(test) { 5 } else { 1024 };
+/// Room for field ends the list starts with past a block's worth (tests
+/// start small, so that the list is compacted and grown often).
+const ROOM: usize = if cfg!(test) { 5 } else { 4096 };
 
 /// The fields of a walked record: where each ends in the chunk (field `i`
-/// starts after the end of field `i - 1`, the first at the record's start).
-/// Only the first `keep` fields (of `walk_records`) can be asked for.
+/// starts after the end of field `i - 1`; `ends[0]` is the end before the
+/// first field, one byte before the record starts, wrapping at the chunk's
+/// start). Only the first `keep` fields (of `walk_records`) can be asked
+/// for.
 pub(crate) struct WalkedFields<'w, 'a> {
     chunk: &'a [u8],
-    start: usize,
     ends: &'w [usize],
     count: usize,
     quote: Option<u8>,
@@ -62,8 +63,7 @@ impl<'a> Fields<'a> for WalkedFields<'_, 'a> {
     /// quoted (the walk checked its quotes), and loses them.
     #[inline(always)]
     fn field(&self, c: usize) -> RawField<'a> {
-        let start = if c == 0 { self.start } else { self.ends[c - 1] + 1 };
-        let bytes = &self.chunk[start..self.ends[c]];
+        let bytes = &self.chunk[self.ends[c].wrapping_add(1)..self.ends[c + 1]];
         match bytes {
             [first, inner @ .., _] if Some(*first) == self.quote => {
                 RawField { bytes: inner, escaped: memchr::memchr(*first, inner).is_some() }
@@ -84,9 +84,9 @@ impl<'a> Fields<'a> for WalkedFields<'_, 'a> {
 /// kept. `ends` is scratch space for the field ends.
 ///
 /// Blocks whose quotes need no look at single fields (most blocks) are
-/// taken in two steps with few branches: the ends of all their fields go
-/// to `ends` one after another, then each newline closes its record, whose
-/// field ends it finds by counting the separators before it.
+/// taken with few branches: for each newline the ends of the fields up to
+/// it go to `ends` one after another and close its record, then the ends
+/// of the fields after the last newline go.
 pub(crate) fn walk_records<'a>(
     chunk: &'a [u8],
     delimiter: u8,
@@ -97,9 +97,15 @@ pub(crate) fn walk_records<'a>(
 ) {
     let q = quote.unwrap_or(0);
     let mut inside_carry = 0u64; // all ones when a block starts inside quotes
-    let mut rec = Open::at(0, 0);
+    // The list starts with the end before the chunk's first field: one
+    // byte before the chunk, wrapping.
+    ends.clear();
+    ends.resize(1 + BLOCK + ROOM, 0);
+    ends[0] = usize::MAX;
+    let mut rec = Open { start: 0, first: 0, n: 1, dropped: 0, clean: true };
     let mut field = 0usize; // start of the current field
-    let mut carried = 0u64; // quote bytes of the current field in earlier blocks
+    // The current field holds quotes in earlier blocks.
+    let mut carried = false;
     // Bit 0 set when the byte before the block ends a field or is a quote
     // (the chunk's start counts as a field end).
     let mut edge_before = 1u64;
@@ -107,19 +113,14 @@ pub(crate) fn walk_records<'a>(
     // below), where no rule vouched for its quotes.
     let mut exact = false;
     let limit = keep.saturating_add(SLACK);
-    ends.clear();
     let mut at = 0;
     while at < chunk.len() {
-        if rec.first >= COMPACT_FROM {
-            ends.drain(..rec.first);
-            rec.first = 0;
+        // A block adds at most one end per byte: the list always has room
+        // for a block's ends and the last record's.
+        if rec.n + BLOCK >= ends.len() {
+            rec.make_room(ends, keep, limit);
         }
-        if ends.len() - rec.first > limit {
-            // Fields past `keep` are only counted.
-            let kept = rec.first + keep;
-            rec.dropped += ends.len() - kept;
-            ends.truncate(kept);
-        }
+        let buf = &mut ends[..];
         let (block, valid) = block_at(chunk, at);
         let quotes = if quote.is_some() { eq_mask(&block, q) & valid } else { 0 };
         let inside = prefix_xor(quotes) ^ inside_carry;
@@ -129,11 +130,11 @@ pub(crate) fn walk_records<'a>(
         let edges = seps | quotes;
         let before = edges << 1 | edge_before;
         edge_before = edges >> 63;
-        if quotes == 0 && carried == 0 {
+        if quotes == 0 && !carried {
             // No quote in the block and none in the field going on: every
             // field that ends here is plain (most blocks of most files).
             exact &= seps == 0;
-            field = rec.flatten(chunk, at, seps, newlines, quote, ends, field, &mut f);
+            field = rec.flatten(chunk, buf, at, seps, newlines, quote, field, &mut f);
             at += BLOCK;
             continue;
         }
@@ -143,11 +144,14 @@ pub(crate) fn walk_records<'a>(
         // quote, or opens with one, closes with one and holds doubled
         // pairs between (a closing quote followed by an opening one): the
         // rule `take_field` checks field by field, here for all the block's
-        // fields at once.
+        // fields at once. Most closing quotes precede a separator or quote
+        // of their block, which tells without the CRs and the byte after
+        // the block (`edge_after`).
         let opening = quotes & inside;
         let closing = quotes & !inside;
         if opening & !before == 0
-            && (closing == 0 || closing & !edge_after(chunk, at, &block, valid, edges, delimiter, q) == 0)
+            && (closing & !((edges | !valid) >> 1) == 0
+                || closing & !edge_after(chunk, at, &block, valid, edges, delimiter, q) == 0)
         {
             if exact && seps != 0 {
                 // The field the first separator ends began in a block
@@ -155,19 +159,16 @@ pub(crate) fn walk_records<'a>(
                 let i = seps.trailing_zeros();
                 let pos = at + i as usize;
                 let end = if newlines >> i & 1 == 1 { rec.line_end(chunk, pos) } else { pos }.max(field);
-                let quoted = carried + u64::from((quotes & below(i)).count_ones());
+                let quoted = carried || quotes & below(i) != 0;
                 rec.clean &= take_field(chunk, field, end, quoted, q);
                 exact = false;
             }
-            field = rec.flatten(chunk, at, seps, newlines, quote, ends, field, &mut f);
-            // The quotes of the field going on, for a block walked quote by
-            // quote (or the end of the chunk) that ends it.
-            let from = field.saturating_sub(at);
-            if from == 0 {
-                carried += u64::from(quotes.count_ones());
-            } else {
-                carried = u64::from((quotes & !below(from as u32)).count_ones());
-            }
+            field = rec.flatten(chunk, buf, at, seps, newlines, quote, field, &mut f);
+            // Whether the field going on holds quotes, for a block walked
+            // quote by quote (or the end of the chunk) that ends it: a
+            // quote after the block's last separator, or, with none, any
+            // quote here or before.
+            carried = quotes.leading_zeros() < seps.leading_zeros() || (seps == 0 && carried);
             at += BLOCK;
             continue;
         }
@@ -180,28 +181,22 @@ pub(crate) fn walk_records<'a>(
             let i = seps.trailing_zeros();
             seps &= seps - 1;
             let pos = at + i as usize;
-            // The field's quotes: most fields hold none, which a mask test
-            // tells without a population count (baseline x86-64 has no
-            // instruction for one).
-            let span = quotes & below(i) & !below(from);
-            let quoted = carried + if span == 0 { 0 } else { u64::from(span.count_ones()) };
-            ends.push(pos);
+            let quoted = carried || quotes & below(i) & !below(from) != 0;
+            buf[rec.n] = pos;
+            rec.n += 1;
             if newlines >> i & 1 == 1 {
                 let end = rec.line_end(chunk, pos);
                 rec.clean &= take_field(chunk, field, end.max(field), quoted, q);
-                rec.close(chunk, ends.len() - 1, end, pos + 1, quote, ends, &mut f);
+                rec.close(chunk, buf, end, pos + 1, quote, &mut f);
             } else {
                 rec.clean &= take_field(chunk, field, pos, quoted, q);
             }
             field = pos + 1;
-            carried = 0;
+            carried = false;
             from = i + 1;
         }
         // Quotes after the last separator belong to the field going on.
-        let rest = quotes & !below(from);
-        if rest != 0 {
-            carried += u64::from(rest.count_ones());
-        }
+        carried |= quotes & !below(from) != 0;
         at += BLOCK;
     }
     if rec.start < chunk.len() {
@@ -211,26 +206,46 @@ pub(crate) fn walk_records<'a>(
         let cr = inside_carry == 0 && chunk.last() == Some(&b'\r');
         let end = (chunk.len() - usize::from(cr)).max(rec.start);
         rec.clean &= take_field(chunk, field, end.max(field), carried, q);
-        ends.push(end);
-        rec.close(chunk, ends.len() - 1, end, chunk.len(), quote, ends, &mut f);
+        ends[rec.n] = end;
+        rec.n += 1;
+        rec.close(chunk, ends, end, chunk.len(), quote, &mut f);
     }
 }
 
 /// The record being walked: where it starts, where its field ends start in
-/// the list of them, how many of its fields were dropped from the list and
+/// the list of them (`first`, the end before its first field), how long
+/// the list is (`n`), how many of its fields were dropped from the list and
 /// whether all of them were clean.
 struct Open {
     start: usize,
     first: usize,
+    n: usize,
     dropped: usize,
     clean: bool,
 }
 
 impl Open {
-    /// A record starting at `start`, whose field ends start at `first`.
-    #[inline(always)]
-    fn at(start: usize, first: usize) -> Open {
-        Open { start, first, dropped: 0, clean: true }
+    /// Make room in `ends` for another block's field ends: drop the ends of
+    /// the open record past the `keep` it keeps once it holds more than
+    /// `limit`, move its ends to the front of the list over those of
+    /// closed records, and grow the list where it stays over half full
+    /// (so that each end is moved about once).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, ends: &mut Vec<usize>, keep: usize, limit: usize) {
+        if self.n - self.first - 1 > limit {
+            // Fields past `keep` are only counted.
+            let kept = self.first + 1 + keep;
+            self.dropped += self.n - kept;
+            self.n = kept;
+        }
+        ends.copy_within(self.first..self.n, 0);
+        self.n -= self.first;
+        self.first = 0;
+        let want = 2 * self.n + BLOCK + 1 + ROOM;
+        if ends.len() < want {
+            ends.resize(want, 0);
+        }
     }
 
     /// Where the record ends, given the newline at `pos` that ends it: before
@@ -241,69 +256,75 @@ impl Open {
     }
 
     /// The separators `seps` of the block at `at`, whose fields need no
-    /// check: push their ends, then close the records that the `newlines`
-    /// among them end. Returns where the field going on starts.
+    /// check: for each of the `newlines` among them, add the ends up to it
+    /// and close its record; then add the ends after the last. Returns
+    /// where the field going on starts. A record's last end is found so
+    /// without counting the separators before its newline (baseline x86-64
+    /// has no instruction for a population count).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn flatten<'a>(
         &mut self,
         chunk: &'a [u8],
+        buf: &mut [usize],
         at: usize,
         seps: u64,
         newlines: u64,
         quote: Option<u8>,
-        ends: &mut Vec<usize>,
         field: usize,
         f: &mut impl FnMut(usize, &'a [u8], &WalkedFields<'_, 'a>, bool),
     ) -> usize {
         if seps == 0 {
             return field;
         }
-        let base = ends.len();
         let mut bits = seps;
-        while bits != 0 {
-            ends.push(at + bits.trailing_zeros() as usize);
-            bits &= bits - 1;
-        }
         let mut lines = newlines;
         while lines != 0 {
-            let i = lines.trailing_zeros();
-            lines &= lines - 1;
-            let pos = at + i as usize;
-            let k = base + (seps & below(i)).count_ones() as usize;
+            let line = lines & lines.wrapping_neg();
+            lines ^= line;
+            // The separators up to the newline, the newline included.
+            let mut upto = bits & (line ^ (line - 1));
+            bits ^= upto;
+            while upto != 0 {
+                buf[self.n] = at + upto.trailing_zeros() as usize;
+                self.n += 1;
+                upto &= upto - 1;
+            }
+            let pos = at + line.trailing_zeros() as usize;
             let end = self.line_end(chunk, pos);
-            self.close(chunk, k, end, pos + 1, quote, ends, f);
+            self.close(chunk, buf, end, pos + 1, quote, f);
+        }
+        while bits != 0 {
+            buf[self.n] = at + bits.trailing_zeros() as usize;
+            self.n += 1;
+            bits &= bits - 1;
         }
         at + (64 - seps.leading_zeros()) as usize
     }
 
-    /// Hand the record, `chunk[start..end]`, whose last field end is
-    /// `ends[k]`, to `f`; the next record starts at `next`.
+    /// Hand the record, `chunk[start..end]`, whose last field end is the
+    /// last in `ends`, to `f`; the next record starts at `next`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn close<'a>(
         &mut self,
         chunk: &'a [u8],
-        k: usize,
+        ends: &mut [usize],
         end: usize,
         next: usize,
         quote: Option<u8>,
-        ends: &mut [usize],
         f: &mut impl FnMut(usize, &'a [u8], &WalkedFields<'_, 'a>, bool),
     ) {
+        let k = self.n - 1;
         // The last field ends where the record does (before a CR), and
         // never before it starts.
-        let last_start = if k > self.first { ends[k - 1] + 1 } else { self.start };
+        let last_start = ends[k - 1].wrapping_add(1);
         ends[k] = end.max(last_start);
-        let fields = WalkedFields {
-            chunk,
-            start: self.start,
-            ends: &ends[self.first..=k],
-            count: k + 1 - self.first + self.dropped,
-            quote,
-        };
+        let fields = WalkedFields { chunk, ends: &ends[self.first..=k], count: k - self.first + self.dropped, quote };
         f(self.start, &chunk[self.start..end], &fields, self.clean);
-        *self = Open::at(next, k + 1);
+        // The end before the next record's first field.
+        ends[k] = next - 1;
+        *self = Open { start: next, first: k, n: self.n, dropped: 0, clean: true };
     }
 }
 
@@ -331,18 +352,15 @@ fn edge_after(chunk: &[u8], at: usize, block: &[u8; BLOCK], valid: u64, edges: u
     (edges | !valid | cr_newline) >> 1 | u64::from(next_edge) << 63
 }
 
-/// Whether the field `chunk[start..end]`, which holds `quotes` quote
-/// bytes, is clean: no quote, or one at each end and doubled pairs between.
+/// Whether the field `chunk[start..end]` is clean: it holds no quote
+/// (`quoted` false), or one at each end and doubled pairs between.
 #[inline(always)]
-fn take_field(chunk: &[u8], start: usize, end: usize, quotes: u64, q: u8) -> bool {
-    match quotes {
-        0 => true,
-        2 if end >= start + 2 && chunk[start] == q && chunk[end - 1] == q => true,
-        n if n % 2 == 0 && end >= start + 2 && chunk[start] == q && chunk[end - 1] == q => {
-            doubled_pairs_only(&chunk[start + 1..end - 1], q)
-        }
-        _ => false,
-    }
+fn take_field(chunk: &[u8], start: usize, end: usize, quoted: bool, q: u8) -> bool {
+    !quoted
+        || (end >= start + 2
+            && chunk[start] == q
+            && chunk[end - 1] == q
+            && doubled_pairs_only(&chunk[start + 1..end - 1], q))
 }
 
 /// Whether every quote in `inner` is followed by another, pair after pair.
