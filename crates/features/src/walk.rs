@@ -81,7 +81,9 @@ impl<'a> Fields<'a> for WalkedFields<'_, 'a> {
 /// and whether every field was clean; for a record that is not clean the
 /// fields are unspecified and the record must be split again with
 /// `split_fields`. Fields past `keep` are counted and checked but may not be
-/// kept. `ends` is scratch space for the field ends.
+/// kept. `ends` is scratch space for the field ends. The delimiter is no
+/// line end (`Dialect::check` refuses one), so a record's last field never
+/// starts after its end.
 ///
 /// Blocks whose quotes need no look at single fields (most blocks) are
 /// taken with few branches: for each newline the ends of the fields up to
@@ -95,6 +97,7 @@ pub(crate) fn walk_records<'a>(
     ends: &mut Vec<usize>,
     mut f: impl FnMut(usize, &'a [u8], &WalkedFields<'_, 'a>, bool),
 ) {
+    assert!(delimiter != b'\n' && delimiter != b'\r', "the delimiter is a line end");
     let q = quote.unwrap_or(0);
     let mut inside_carry = 0u64; // all ones when a block starts inside quotes
     // The list starts with the end before the chunk's first field: one
@@ -103,7 +106,6 @@ pub(crate) fn walk_records<'a>(
     ends.resize(1 + BLOCK + ROOM, 0);
     ends[0] = usize::MAX;
     let mut rec = Open { start: 0, first: 0, n: 1, dropped: 0, clean: true };
-    let mut field = 0usize; // start of the current field
     // The current field holds quotes in earlier blocks.
     let mut carried = false;
     // Bit 0 set when the byte before the block ends a field or is a quote
@@ -134,7 +136,7 @@ pub(crate) fn walk_records<'a>(
             // No quote in the block and none in the field going on: every
             // field that ends here is plain (most blocks of most files).
             exact &= seps == 0;
-            field = rec.flatten(chunk, buf, at, seps, newlines, quote, field, &mut f);
+            rec.flatten(chunk, buf, at, seps, newlines, quote, &mut f);
             at += BLOCK;
             continue;
         }
@@ -158,40 +160,42 @@ pub(crate) fn walk_records<'a>(
                 // walked quote by quote: its quotes are checked as there.
                 let i = seps.trailing_zeros();
                 let pos = at + i as usize;
-                let end = if newlines >> i & 1 == 1 { rec.line_end(chunk, pos) } else { pos }.max(field);
+                let field = rec.field_start(buf);
+                let end = if newlines >> i & 1 == 1 { line_end(chunk, pos) } else { pos }.max(field);
                 let quoted = carried || quotes & below(i) != 0;
                 rec.clean &= take_field(chunk, field, end, quoted, q);
                 exact = false;
             }
-            field = rec.flatten(chunk, buf, at, seps, newlines, quote, field, &mut f);
+            rec.flatten(chunk, buf, at, seps, newlines, quote, &mut f);
             // Whether the field going on holds quotes, for a block walked
             // quote by quote (or the end of the chunk) that ends it: a
-            // quote after the block's last separator, or, with none, any
-            // quote here or before.
-            carried = quotes.leading_zeros() < seps.leading_zeros() || (seps == 0 && carried);
+            // quote after the block's last separator (the quotes outside
+            // the separators are above them all exactly when they are the
+            // greater), or, with none, any quote here or before.
+            carried = (quotes & !seps) > seps || (seps == 0 && carried);
             at += BLOCK;
             continue;
         }
         // Some quote is out of place: walk the block quote by quote, so the
         // fields it spoils are found and their records marked not clean.
         exact = true;
-        // The current field's first bit in this block (0 if it began before).
-        let mut from = field.saturating_sub(at).min(BLOCK) as u32;
+        // The current field's first bit in this block (it began before).
+        let mut from = 0;
         while seps != 0 {
             let i = seps.trailing_zeros();
             seps &= seps - 1;
             let pos = at + i as usize;
+            let field = rec.field_start(buf);
             let quoted = carried || quotes & below(i) & !below(from) != 0;
             buf[rec.n] = pos;
             rec.n += 1;
             if newlines >> i & 1 == 1 {
-                let end = rec.line_end(chunk, pos);
+                let end = line_end(chunk, pos);
                 rec.clean &= take_field(chunk, field, end.max(field), quoted, q);
                 rec.close(chunk, buf, end, pos + 1, quote, &mut f);
             } else {
                 rec.clean &= take_field(chunk, field, pos, quoted, q);
             }
-            field = pos + 1;
             carried = false;
             from = i + 1;
         }
@@ -205,6 +209,7 @@ pub(crate) fn walk_records<'a>(
         // a newline (the 1BRC preset, polars and DuckDB read `b,2\r` so).
         let cr = inside_carry == 0 && chunk.last() == Some(&b'\r');
         let end = (chunk.len() - usize::from(cr)).max(rec.start);
+        let field = rec.field_start(ends);
         rec.clean &= take_field(chunk, field, end.max(field), carried, q);
         ends[rec.n] = end;
         rec.n += 1;
@@ -234,10 +239,12 @@ impl Open {
     #[inline(never)]
     fn make_room(&mut self, ends: &mut Vec<usize>, keep: usize, limit: usize) {
         if self.n - self.first - 1 > limit {
-            // Fields past `keep` are only counted.
+            // Fields past `keep` are only counted; the last end stays, as
+            // the start of the field going on.
             let kept = self.first + 1 + keep;
-            self.dropped += self.n - kept;
-            self.n = kept;
+            ends[kept] = ends[self.n - 1];
+            self.dropped += self.n - kept - 1;
+            self.n = kept + 1;
         }
         ends.copy_within(self.first..self.n, 0);
         self.n -= self.first;
@@ -248,17 +255,16 @@ impl Open {
         }
     }
 
-    /// Where the record ends, given the newline at `pos` that ends it: before
-    /// a CR just before the newline.
+    /// Where the field going on starts: after the last end in `ends`.
     #[inline(always)]
-    fn line_end(&self, chunk: &[u8], pos: usize) -> usize {
-        if pos > self.start && chunk[pos - 1] == b'\r' { pos - 1 } else { pos }
+    fn field_start(&self, ends: &[usize]) -> usize {
+        ends[self.n - 1].wrapping_add(1)
     }
 
     /// The separators `seps` of the block at `at`, whose fields need no
     /// check: for each of the `newlines` among them, add the ends up to it
-    /// and close its record; then add the ends after the last. Returns
-    /// where the field going on starts. A record's last end is found so
+    /// and close its record; then add the ends after the last.
+    /// A record's last end is found so
     /// without counting the separators before its newline (baseline x86-64
     /// has no instruction for a population count).
     #[allow(clippy::too_many_arguments)]
@@ -271,12 +277,8 @@ impl Open {
         seps: u64,
         newlines: u64,
         quote: Option<u8>,
-        field: usize,
         f: &mut impl FnMut(usize, &'a [u8], &WalkedFields<'_, 'a>, bool),
-    ) -> usize {
-        if seps == 0 {
-            return field;
-        }
+    ) {
         let mut bits = seps;
         let mut lines = newlines;
         while lines != 0 {
@@ -291,15 +293,13 @@ impl Open {
                 upto &= upto - 1;
             }
             let pos = at + line.trailing_zeros() as usize;
-            let end = self.line_end(chunk, pos);
-            self.close(chunk, buf, end, pos + 1, quote, f);
+            self.close(chunk, buf, line_end(chunk, pos), pos + 1, quote, f);
         }
         while bits != 0 {
             buf[self.n] = at + bits.trailing_zeros() as usize;
             self.n += 1;
             bits &= bits - 1;
         }
-        at + (64 - seps.leading_zeros()) as usize
     }
 
     /// Hand the record, `chunk[start..end]`, whose last field end is the
@@ -316,16 +316,22 @@ impl Open {
         f: &mut impl FnMut(usize, &'a [u8], &WalkedFields<'_, 'a>, bool),
     ) {
         let k = self.n - 1;
-        // The last field ends where the record does (before a CR), and
-        // never before it starts.
-        let last_start = ends[k - 1].wrapping_add(1);
-        ends[k] = end.max(last_start);
+        // The last field ends where the record does (before a CR).
+        ends[k] = end;
         let fields = WalkedFields { chunk, ends: &ends[self.first..=k], count: k - self.first + self.dropped, quote };
         f(self.start, &chunk[self.start..end], &fields, self.clean);
         // The end before the next record's first field.
         ends[k] = next - 1;
         *self = Open { start: next, first: k, n: self.n, dropped: 0, clean: true };
     }
+}
+
+/// Where a record ends, given the newline at `pos` that ends it: before a
+/// CR just before the newline. (A record that starts at `pos` holds no CR:
+/// the byte before it is a newline, or there is none.)
+#[inline(always)]
+fn line_end(chunk: &[u8], pos: usize) -> usize {
+    if chunk.get(pos.wrapping_sub(1)) == Some(&b'\r') { pos - 1 } else { pos }
 }
 
 /// The bits below bit `n` (all of them from 64 on).
