@@ -97,8 +97,6 @@ pub struct Distinct {
 /// Sorted sets up to this size are searched before a hash is buffered.
 const SEARCHED: usize = 64;
 
-/// Sorted sets up to this size are scanned rather than searched.
-const SCANNED: usize = 16;
 
 impl Distinct {
     /// An empty count.
@@ -138,18 +136,10 @@ impl Distinct {
         }
     }
 
-    /// Whether a small exact set holds `hash`. Up to [`SCANNED`] hashes are
-    /// compared all at once (independent loads the processor overlaps, where
-    /// a binary search waits on each probe before the next); larger sets
-    /// up to [`SEARCHED`] are searched.
+    /// Whether a small exact set (up to [`SEARCHED`] hashes) holds `hash`.
     #[inline(always)]
     fn contains_exact(&self, hash: u64) -> bool {
-        let n = self.exact.len();
-        if n <= SCANNED {
-            self.exact.iter().fold(false, |found, &h| found | (h == hash))
-        } else {
-            n <= SEARCHED && self.exact.binary_search(&hash).is_ok()
-        }
+        self.exact.len() <= SEARCHED && self.exact.binary_search(&hash).is_ok()
     }
 
     /// Sort pending hashes into the exact set; hand over to the HyperLogLog
