@@ -44,8 +44,39 @@ impl Exact {
     }
 
     /// Add `m * 10^-frac`; false (and unchanged) on overflow.
-    #[inline]
+    ///
+    /// Most values have no more decimals than those before them and scale
+    /// within an `i64`: they are added here, inlined into the record loop,
+    /// with a widening square and two overflow checks. The rest (a rescale,
+    /// a 128-bit power) take [`add_full`](Exact::add_full), kept out of line
+    /// so that its registers are not saved around every value.
+    #[inline(always)]
     fn add(&mut self, m: i64, frac: u8) -> bool {
+        if let Some(shift) = self.scale.checked_sub(frac) {
+            let v =
+                if shift == 0 { Some(m) } else { POW10_I64.get(usize::from(shift)).and_then(|&p| m.checked_mul(p)) };
+            if let Some(v) = v {
+                let v = i128::from(v);
+                // The square of an i64 always fits an i128.
+                return match (self.sum.checked_add(v), self.sumsq.checked_add(v * v)) {
+                    (Some(sum), Some(sumsq)) => {
+                        self.sum = sum;
+                        self.sumsq = sumsq;
+                        self.n += 1;
+                        true
+                    }
+                    _ => false,
+                };
+            }
+        }
+        self.add_full(m, frac)
+    }
+
+    /// [`add`](Exact::add) in every case: the reference its fast path
+    /// agrees with.
+    #[cold]
+    #[inline(never)]
+    fn add_full(&mut self, m: i64, frac: u8) -> bool {
         if frac > self.scale {
             match self.rescaled(frac) {
                 Some(e) => *self = e,
@@ -202,8 +233,11 @@ pub(crate) struct ValueAcc {
     pub(crate) missing: u64,
     exact: Exact,
     float: Moments,
-    min: f64,
-    max: f64,
+    /// The least and greatest value as [`order_key`]s: integers compare
+    /// with a conditional move, where `f64::total_cmp` reworked both floats
+    /// for every value.
+    min: i64,
+    max: i64,
     first: f64,
     last: f64,
 }
@@ -214,8 +248,8 @@ impl Default for ValueAcc {
             missing: 0,
             exact: Exact::default(),
             float: Moments::default(),
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
+            min: order_key(f64::INFINITY),
+            max: order_key(f64::NEG_INFINITY),
             first: f64::NAN,
             last: f64::NAN,
         }
@@ -251,21 +285,29 @@ impl ValueAcc {
             self.first = value;
         }
         self.last = value;
-        self.min = signed_min(self.min, value);
-        self.max = signed_max(self.max, value);
+        let key = order_key(value);
+        self.min = self.min.min(key);
+        self.max = self.max.max(key);
         match num {
             Num::Dec(m, frac) => {
                 let frac = frac as u8;
                 if !self.exact.add(m, frac) {
-                    // Overflow: the exact part so far becomes float moments.
-                    self.float.merge(self.exact.moments());
-                    self.exact = Exact { scale: frac, ..Exact::default() };
-                    let fresh = self.exact.add(m, frac);
-                    debug_assert!(fresh, "one 18-digit decimal always fits");
+                    self.overflow(m, frac);
                 }
             }
             _ => self.float.add(value),
         }
+    }
+
+    /// Add `m * 10^-frac` whose exact sum overflowed: the exact part so far
+    /// becomes float moments.
+    #[cold]
+    #[inline(never)]
+    fn overflow(&mut self, m: i64, frac: u8) {
+        self.float.merge(self.exact.moments());
+        self.exact = Exact { scale: frac, ..Exact::default() };
+        let fresh = self.exact.add(m, frac);
+        debug_assert!(fresh, "one 18-digit decimal always fits");
     }
 
     /// Merge the accumulator of later records.
@@ -277,8 +319,8 @@ impl ValueAcc {
             self.last = later.last;
         }
         self.missing += later.missing;
-        self.min = signed_min(self.min, later.min);
-        self.max = signed_max(self.max, later.max);
+        self.min = self.min.min(later.min);
+        self.max = self.max.max(later.max);
         self.float.merge(later.float);
         match self.exact.combined(&later.exact) {
             Some(e) => self.exact = e,
@@ -304,8 +346,8 @@ impl ValueAcc {
         let (mean, m2, n) = (all.mean, all.m2, all.n);
         Stats {
             sum: Some(all.sum),
-            min: Some(self.min),
-            max: Some(self.max),
+            min: Some(from_order_key(self.min)),
+            max: Some(from_order_key(self.max)),
             mean: Some(mean),
             var: (n > 1).then(|| m2 / (n - 1) as f64),
             first: Some(self.first),
@@ -334,7 +376,8 @@ impl ValueAcc {
         out.extend_from_slice(&self.exact.sum.to_le_bytes());
         out.extend_from_slice(&self.exact.sumsq.to_le_bytes());
         out.extend_from_slice(&self.float.n.to_le_bytes());
-        for v in [self.float.mean, self.float.m2, self.min, self.max, self.first, self.last, self.float.sum] {
+        let (min, max) = (from_order_key(self.min), from_order_key(self.max));
+        for v in [self.float.mean, self.float.m2, min, max, self.first, self.last, self.float.sum] {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -359,8 +402,8 @@ impl ValueAcc {
                 m2: f64_at(74),
                 sum: if b[0] == 1 { f64_at(66) * u64_at(58) as f64 } else { f64_at(114) },
             },
-            min: f64_at(82),
-            max: f64_at(90),
+            min: order_key(f64_at(82)),
+            max: order_key(f64_at(90)),
             first: f64_at(98),
             last: f64_at(106),
         };
@@ -368,30 +411,117 @@ impl ValueAcc {
             return Err("value state with inconsistent counts");
         }
         // Values are never NaN (NaN is missing): nor are their bounds.
-        if acc.min.is_nan() || acc.max.is_nan() {
+        if f64_at(82).is_nan() || f64_at(90).is_nan() {
             return Err("value state with a NaN minimum or maximum");
         }
         Ok(acc)
     }
 }
 
-/// The smaller of two values (never NaN), -0.0 below 0.0 as polars and
-/// DuckDB order them (`f64::min` may return either zero).
-#[inline]
-fn signed_min(a: f64, b: f64) -> f64 {
-    if b.total_cmp(&a).is_lt() { b } else { a }
+/// A float as an integer in the order of `f64::total_cmp`: -0.0 below 0.0,
+/// as polars and DuckDB order them (`f64::min` may return either zero).
+/// The sign bit stays and, for negative floats, the other bits flip, so
+/// [`from_order_key`] is the same map.
+#[inline(always)]
+fn order_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
-/// The larger of two values (never NaN), 0.0 above -0.0.
+/// The float of an [`order_key`].
 #[inline]
-fn signed_max(a: f64, b: f64) -> f64 {
-    if b.total_cmp(&a).is_gt() { b } else { a }
+fn from_order_key(key: i64) -> f64 {
+    f64::from_bits((key ^ (((key >> 63) as u64) >> 1) as i64) as u64)
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::number::parse_number;
+
+    /// The least of two values as it was taken before bounds were kept as
+    /// order keys: the reference for [`order_key`].
+    fn signed_min(a: f64, b: f64) -> f64 {
+        if b.total_cmp(&a).is_lt() { b } else { a }
+    }
+
+    /// The greatest of two values, as [`signed_min`].
+    fn signed_max(a: f64, b: f64) -> f64 {
+        if b.total_cmp(&a).is_gt() { b } else { a }
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>().prop_filter("values are never NaN", |x| !x.is_nan()),
+            -1e3..1e3f64,
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::MIN_POSITIVE),
+            Just(-f64::MIN_POSITIVE),
+        ]
+    }
+
+    fn decimal() -> impl Strategy<Value = (i64, u8)> {
+        (
+            prop_oneof![
+                -10_000i64..10_000,
+                -999_999_999_999_999_999i64..=999_999_999_999_999_999,
+                Just(999_999_999_999_999_999),
+                Just(-999_999_999_999_999_999),
+            ],
+            prop_oneof![4 => Just(0u8), 2 => 0u8..=3, 1 => 0u8..=18],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Bounds kept as order keys are the bounds `total_cmp` gave, bit
+        /// for bit (zeros' signs, infinities, subnormals).
+        #[test]
+        fn order_keys_keep_the_signed_bounds(a in value(), b in value()) {
+            prop_assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
+            prop_assert_eq!(from_order_key(order_key(a).min(order_key(b))).to_bits(), signed_min(a, b).to_bits());
+            prop_assert_eq!(from_order_key(order_key(a).max(order_key(b))).to_bits(), signed_max(a, b).to_bits());
+        }
+
+        /// An accumulator's bounds are the values' signed bounds, also when
+        /// merged and read back from bytes.
+        #[test]
+        fn bounds_are_the_signed_bounds(values in prop::collection::vec(value(), 1..40), cut in 0usize..40) {
+            let (mut whole, mut left, mut right) = (ValueAcc::default(), ValueAcc::default(), ValueAcc::default());
+            for (i, &x) in values.iter().enumerate() {
+                whole.add(Num::Float(x), x);
+                if i < cut { left.add(Num::Float(x), x) } else { right.add(Num::Float(x), x) }
+            }
+            let min = values.iter().copied().reduce(signed_min).unwrap();
+            let max = values.iter().copied().reduce(signed_max).unwrap();
+            left.merge(&right);
+            let mut bytes = Vec::new();
+            left.to_bytes(&mut bytes);
+            let back = ValueAcc::from_bytes(&bytes).unwrap();
+            for s in [whole.finish(), left.finish(), back.finish()] {
+                prop_assert_eq!(s.min.map(f64::to_bits), Some(min.to_bits()));
+                prop_assert_eq!(s.max.map(f64::to_bits), Some(max.to_bits()));
+            }
+        }
+
+        /// The inlined path of [`Exact::add`] leaves the sums as
+        /// [`Exact::add_full`] does, value after value: rescales, 128-bit
+        /// powers and overflows included.
+        #[test]
+        fn exact_add_agrees_with_the_full_path(values in prop::collection::vec(decimal(), 1..60)) {
+            let (mut fast, mut full) = (Exact::default(), Exact::default());
+            for &(m, frac) in &values {
+                prop_assert_eq!(fast.add(m, frac), full.add_full(m, frac));
+                prop_assert_eq!((fast.n, fast.scale, fast.sum, fast.sumsq), (full.n, full.scale, full.sum, full.sumsq));
+            }
+        }
+    }
 
     /// Every key holds one accumulator per value column: its size is the
     /// per-key memory of a million-key table.

@@ -876,25 +876,36 @@ impl Features {
         }
     }
 
-    /// Fold one record's parsed values and distinct fields into `row`.
+    /// Fold one record's parsed values (one per value column) into `row`.
+    /// The row's accumulators and sketches are sliced once (one bounds
+    /// check each, not one per value), and a job without quantiles runs a
+    /// loop without them.
     #[inline]
     fn add_values(&self, p: &mut Shard, row: usize, nums: &[Option<(Num, f64)>]) {
         p.rows[row] += 1;
-        let nv = self.values.len();
-        for (j, num) in nums.iter().enumerate() {
-            let acc = &mut p.values[row * nv + j];
+        let nv = nums.len();
+        debug_assert_eq!(nv, self.values.len());
+        let accs = &mut p.values[row * nv..][..nv];
+        if self.qs.is_empty() {
+            for (acc, num) in accs.iter_mut().zip(nums) {
+                match *num {
+                    None => acc.missing += 1,
+                    Some((n, x)) => acc.add(n, x),
+                }
+            }
+            return;
+        }
+        let sketches = &mut p.quantiles[row * nv..][..nv];
+        for ((acc, q), num) in accs.iter_mut().zip(sketches).zip(nums) {
             match *num {
                 None => acc.missing += 1,
                 Some((n, x)) => {
                     acc.add(n, x);
-                    if !self.qs.is_empty() {
-                        let q = &mut p.quantiles[row * nv + j];
-                        let recorded = match n {
-                            Num::Dec(m, f) => q.record_decimal(m, f as u8),
-                            _ => q.record(x),
-                        };
-                        debug_assert!(recorded.is_ok(), "checked against QUANTILE_LIMIT");
-                    }
+                    let recorded = match n {
+                        Num::Dec(m, f) => q.record_decimal(m, f as u8),
+                        _ => q.record(x),
+                    };
+                    debug_assert!(recorded.is_ok(), "checked against QUANTILE_LIMIT");
                 }
             }
         }

@@ -97,7 +97,6 @@ pub struct Distinct {
 /// Sorted sets up to this size are searched before a hash is buffered.
 const SEARCHED: usize = 64;
 
-
 impl Distinct {
     /// An empty count.
     pub fn new(config: DistinctConfig) -> Distinct {

@@ -189,7 +189,8 @@ impl Quantiles {
             return self.record(mantissa as f64 / 10f64.powi(i32::from(frac_digits)));
         };
         match scale_decimal(mantissa, frac_digits, d) {
-            Some(scaled) => self.record_scaled(scaled),
+            // In range: `scale_decimal` checked it.
+            Some(scaled) => self.record_in_range(scaled),
             None => Err(Error::OutOfRange(mantissa as f64 / 10f64.powi(i32::from(frac_digits)))),
         }
     }
@@ -202,8 +203,19 @@ impl Quantiles {
     /// a private out-of-line path, which decides every case.
     #[inline]
     pub fn record_scaled(&mut self, scaled: i64) -> Result<(), Error> {
+        if scaled.unsigned_abs() >= MAX_SCALED {
+            return self.record_other(scaled);
+        }
+        self.record_in_range(scaled)
+    }
+
+    /// [`record_scaled`](Quantiles::record_scaled) of a value known to be
+    /// in range (below [`MAX_SCALED`] in magnitude).
+    #[inline(always)]
+    fn record_in_range(&mut self, scaled: i64) -> Result<(), Error> {
+        debug_assert!(scaled.unsigned_abs() < MAX_SCALED);
         let len = self.raw.len();
-        if len != 0 && len < self.buffer_limit() && scaled.unsigned_abs() < MAX_SCALED {
+        if len != 0 && len < self.buffer_limit() {
             self.count += 1;
             self.min = self.min.min(scaled);
             self.max = self.max.max(scaled);
