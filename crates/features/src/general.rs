@@ -97,9 +97,11 @@ pub struct Features {
     /// Quantiles as fractions, in the order of `aggs`.
     pub(crate) qs: Vec<f64>,
     pub(crate) nulls: Vec<Vec<u8>>,
-    /// Bit `b` set when a null marker starts with byte `b`: most fields are
-    /// told apart from every marker by their first byte.
-    pub(crate) null_first: [u64; 4],
+    /// Entry `b` set when a null marker starts with byte `b`: most fields
+    /// are told apart from every marker by their first byte. A byte a
+    /// byte, not a bit: the test is then one load and compare, where the
+    /// bit took a shift, a load and a bit test (three fields a record).
+    pub(crate) null_first: [bool; 256],
     /// The empty field is a null marker.
     pub(crate) null_empty: bool,
     pub(crate) quantile_config: QuantileConfig,
@@ -561,9 +563,9 @@ impl FeatureSpec {
             distinct_names,
             aggs,
             qs,
-            null_first: self.nulls.iter().filter_map(|n| n.first()).fold([0u64; 4], |mut bits, &b| {
-                bits[usize::from(b >> 6)] |= 1 << (b & 63);
-                bits
+            null_first: self.nulls.iter().filter_map(|n| n.first()).fold([false; 256], |mut first, &b| {
+                first[usize::from(b)] = true;
+                first
             }),
             null_empty: self.nulls.iter().any(Vec::is_empty),
             nulls: self.nulls.clone(),
@@ -861,7 +863,7 @@ impl Features {
     fn is_null(&self, field: &[u8]) -> bool {
         match field.first() {
             None => self.null_empty,
-            Some(&b) if self.null_first[usize::from(b >> 6)] & (1 << (b & 63)) == 0 => false,
+            Some(&b) if !self.null_first[usize::from(b)] => false,
             Some(_) => self.nulls.iter().any(|n| n.as_slice() == field),
         }
     }
@@ -1760,6 +1762,22 @@ mod tests {
         let new = p.row_of_part(&job, Some(b"zz"), &mut buf);
         assert_eq!(p.row_of_part(&job, Some(b"zz"), &mut buf), new);
         assert_eq!(p.len(), keys.len() + 2);
+    }
+
+    /// A field is null exactly when it is one of the job's markers, for
+    /// the default markers, none, and markers of other first bytes.
+    #[test]
+    fn a_field_is_null_when_it_is_a_marker() {
+        let inputs = [Source::from_bytes("t", b"a,1\n".to_vec())];
+        let default: Vec<&str> = crate::spec::DEFAULT_NULLS.to_vec();
+        for markers in [default, vec![], vec![""], vec!["-", "n/a", "\u{ff}", "NaN"]] {
+            let mut spec = FeatureSpec::delimited(Dialect::csv().header(false));
+            spec.key("0").value("1").nulls(markers.iter().map(|m| m.as_bytes().to_vec()));
+            let job = spec.build(&inputs).unwrap();
+            for field in ["", "NA", "N", "NULL", "null", "nul", "-", "--", "n/a", "x", "\u{ff}", "NaN", "Nan", "0"] {
+                assert_eq!(job.is_null(field.as_bytes()), markers.contains(&field), "{field:?} with {markers:?}");
+            }
+        }
     }
 
     /// The settle's room estimate: tables of overlapping key ranges give

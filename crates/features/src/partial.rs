@@ -217,7 +217,7 @@ impl Features {
             aggs,
             qs,
             nulls: Vec::new(),
-            null_first: [0; 4],
+            null_first: [false; 256],
             null_empty: false,
             quantile_config,
             distinct_config,
