@@ -55,7 +55,40 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Num {
     }
     match short_decimal(bytes) {
         Some(num) => num,
-        None => parse_general(bytes),
+        None => Num::unpack(parse_general_packed(bytes)),
+    }
+}
+
+/// [`parse_general`] out of line, its answer packed in two words
+/// ([`Num::pack`]): a `Num` itself came back through memory, and the
+/// fast paths' answers were stored there too, to be loaded back for
+/// the caller's match on every field.
+#[inline(never)]
+fn parse_general_packed(bytes: &[u8]) -> (u64, u64) {
+    parse_general(bytes).pack()
+}
+
+impl Num {
+    /// The variant and digit count in one word, the payload in the other.
+    #[inline(always)]
+    fn pack(self) -> (u64, u64) {
+        match self {
+            Num::Dec(m, f) => (u64::from(f) << 8, m as u64),
+            Num::Float(x) => (1, x.to_bits()),
+            Num::Nan => (2, 0),
+            Num::Bad => (3, 0),
+        }
+    }
+
+    /// The number [`pack`](Num::pack) packed.
+    #[inline(always)]
+    fn unpack((tag, payload): (u64, u64)) -> Num {
+        match tag & 0xFF {
+            0 => Num::Dec(payload as i64, (tag >> 8) as u32),
+            1 => Num::Float(f64::from_bits(payload)),
+            2 => Num::Nan,
+            _ => Num::Bad,
+        }
     }
 }
 
@@ -93,19 +126,18 @@ fn tiny_integer(b: &[u8]) -> Option<Num> {
     const FIRST: [u32; 4] = [0, 0, 10, 100];
     const MIDDLE: [u32; 4] = [0, 0, 0, 10];
     let v = i64::from(u32::from(c) + FIRST[n] * u32::from(a) + MIDDLE[n] * u32::from(m));
-    Some(if !neg {
-        Num::Dec(v, 0)
-    } else if v == 0 {
-        // As `negative`: a decimal cannot hold -0.
-        Num::Float(-0.0)
-    } else {
-        Num::Dec(-v, 0)
-    })
+    if neg && v == 0 {
+        // As `negative`: a decimal cannot hold -0. A branch (rarely
+        // taken), so that every other answer is known to be a decimal.
+        return Some(Num::Float(-0.0));
+    }
+    Some(Num::Dec(if neg { -v } else { v }, 0))
 }
 
 /// [`parse_number`] for every input, a digit at a time past the short
-/// integers (kept out of line: most fields never get here).
-#[inline(never)]
+/// integers (kept out of line, as [`parse_general_packed`]: most fields
+/// never get here).
+#[inline]
 fn parse_general(bytes: &[u8]) -> Num {
     let b = trim(bytes);
     let (neg, digits) = match b.first() {
@@ -280,6 +312,17 @@ fn trim(mut b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Packing loses nothing: decimals by mantissa and digits, floats
+        /// by their bits.
+        #[test]
+        fn numbers_pack_and_unpack(m in proptest::prelude::any::<i64>(), f in 0u32..40, bits in proptest::prelude::any::<u64>()) {
+            for num in [Num::Dec(m, f), Num::Float(f64::from_bits(bits)), Num::Nan, Num::Bad] {
+                proptest::prop_assert!(same(Num::unpack(num.pack()), num), "{num:?}");
+            }
+        }
+    }
 
     #[test]
     fn negative_zero_keeps_its_sign() {
