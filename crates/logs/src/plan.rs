@@ -150,6 +150,11 @@ macro_rules! unrolled {
 
         $(
             fn $fn_name<'a>(line: &'a [u8], want_time: bool, rec: &mut LogRecord<'a>) -> Result<usize, LineError> {
+                // Emptied here rather than by the caller, so that the
+                // compiler sees every field start as `None` and drops the
+                // loads and selects of the steps' `or`s (a few percent of
+                // a `timed` line's parse).
+                *rec = LogRecord::default();
                 let mut p = 0;
                 $(step(line, &mut p, $field, $quoted, $after, want_time, rec)?;)*
                 Ok(p)
@@ -779,10 +784,11 @@ impl Plan {
         if !lit_at(line, 0, &self.leading) {
             return Err(LineError::Mismatch);
         }
-        *rec = LogRecord::default();
         let end = match self.unrolled {
+            // Empties `rec` itself.
             Some(u) => u.parse(line, want_time, rec)?,
             None => {
+                *rec = LogRecord::default();
                 let mut p = self.leading.len();
                 for s in self.steps.iter() {
                     step(line, &mut p, s.field, s.quoted, &s.after, want_time, rec)?;
