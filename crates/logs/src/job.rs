@@ -198,16 +198,37 @@ impl<S: Default> ChunkTable<S> {
         self.slots = slots;
     }
 
+    /// Group numbers in the order of their keys (the same order as the
+    /// owned ones): the numbers are sorted, not the large (key, state)
+    /// pairs themselves.
+    fn order(&self) -> Vec<u32> {
+        let arity = self.arity;
+        let key = |g: u32| self.stored[g as usize * arity..(g as usize + 1) * arity].iter().map(|&s| self.view(s));
+        let mut order: Vec<u32> = (0..self.hashes.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        order
+    }
+
+    /// [`ChunkTable::order`] of keys of one part (a group by one field),
+    /// with each key's part beside its number: compared in place, rather
+    /// than looked up through its group's stored parts at every comparison
+    /// (a fifth of the instructions of the sort of a per-path summary's
+    /// 5,000 groups). Keys are distinct, so the unstable sort's order is
+    /// the one order.
+    fn order_of_one_part(&self) -> Vec<u32> {
+        let mut keyed: Vec<(Part<'_>, u32)> =
+            self.stored.iter().enumerate().map(|(g, &s)| (self.view(s), g as u32)).collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keyed.into_iter().map(|(_, g)| g).collect()
+    }
+
     /// Owned keys with what `f` makes of each group's index and state,
     /// sorted by key.
     fn into_sorted<T>(mut self, mut f: impl FnMut(usize, S) -> T) -> Vec<(Key, T)> {
         let mut states = std::mem::take(&mut self.states);
         let arity = self.arity;
         let key = |g: u32| self.stored[g as usize * arity..(g as usize + 1) * arity].iter().map(|&s| self.view(s));
-        // Sort group numbers by the borrowed keys (the same order as the
-        // owned ones), not the large (key, state) pairs themselves.
-        let mut order: Vec<u32> = (0..states.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        let order = if arity == 1 { self.order_of_one_part() } else { self.order() };
         order
             .into_iter()
             .map(|g| {
@@ -970,6 +991,8 @@ impl std::fmt::Debug for Fold {
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
 
     /// Chunks folded in any order, summarised at any points, give the
@@ -1081,6 +1104,33 @@ mod tests {
             (owned(&keys[1]), 1),
         ];
         assert_eq!(sorted, want);
+    }
+
+    proptest::proptest! {
+        /// Keys of one part sort as keys of any arity do.
+        #[test]
+        fn one_part_keys_sort_as_any_keys(
+            keys in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(None),
+                    (0i64..5).prop_map(|v| Some(Err(v))),
+                    proptest::collection::vec(proptest::sample::select(b"ab/\x00".to_vec()), 0..6).prop_map(|b| Some(Ok(b))),
+                ],
+                0..60,
+            ),
+        ) {
+            let mut table: ChunkTable<u64> = ChunkTable::new(1);
+            for k in &keys {
+                let part = match k {
+                    None => Part::Null,
+                    Some(Err(v)) => Part::Int(*v),
+                    Some(Ok(b)) => Part::Bytes(b),
+                };
+                let h = part.hash(0);
+                *table.entry(h, &[part]) += 1;
+            }
+            proptest::prop_assert_eq!(table.order_of_one_part(), table.order());
+        }
     }
 
     #[test]
