@@ -105,6 +105,10 @@ pub struct Features {
     /// The empty field is a null marker.
     pub(crate) null_empty: bool,
     pub(crate) quantile_config: QuantileConfig,
+    /// `quantile_config`'s value scale as a float, for the range check of
+    /// every value: converting a `u64` to a float takes a branch and some
+    /// ten instructions on baseline x86-64, once a value.
+    pub(crate) quantile_scale: f64,
     pub(crate) distinct_config: DistinctConfig,
     /// The type of each key column (binary integer fields), `None` for text.
     pub(crate) key_types: Vec<Option<FieldType>>,
@@ -570,6 +574,7 @@ impl FeatureSpec {
             null_empty: self.nulls.iter().any(Vec::is_empty),
             nulls: self.nulls.clone(),
             quantile_config: self.quantile_config,
+            quantile_scale: self.quantile_config.get_scale() as f64,
             distinct_config: self.distinct_config,
             key_hint: AtomicUsize::new(0),
         };
@@ -876,7 +881,7 @@ impl Features {
             Num::Nan => Ok(None),
             n => {
                 let x = n.to_f64();
-                if !self.qs.is_empty() && x.abs() * self.quantile_config.get_scale() as f64 >= QUANTILE_LIMIT {
+                if !self.qs.is_empty() && x.abs() * self.quantile_scale >= QUANTILE_LIMIT {
                     return Err("out-of-range");
                 }
                 Ok(Some((n, x)))

@@ -220,6 +220,7 @@ impl Features {
             null_first: [false; 256],
             null_empty: false,
             quantile_config,
+            quantile_scale: quantile_config.get_scale() as f64,
             distinct_config,
             key_types,
             key_hint: AtomicUsize::new(0),
