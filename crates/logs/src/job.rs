@@ -306,19 +306,6 @@ impl GroupValues {
     /// bytes).
     const KEEP: usize = 1 << 21;
 
-    /// Room for `lines` more values, made when the lists are empty (a new
-    /// chunk's, or a fold's first or just summarised): growing them a
-    /// value at a time copied every value about once more (2% of a
-    /// per-path summary's instructions). Later chunks of a fold grow
-    /// them as a `Vec` does.
-    fn reserve_for(&mut self, lines: usize) {
-        if self.values.is_empty() {
-            let n = lines.min(GroupValues::KEEP);
-            self.groups.reserve(n);
-            self.values.reserve(n);
-        }
-    }
-
     /// Drop the values (keeping the room).
     fn clear(&mut self) {
         self.groups.clear();
@@ -812,14 +799,6 @@ impl LogJob {
             Some(rest) if chunk.offset == 0 => (rest, BOM.len()),
             _ => (chunk.bytes, 0),
         };
-        // A value a line, for lines of 64 bytes or more (access-log lines
-        // are 150 to 300).
-        if need_latency {
-            latencies.reserve_for(bytes.len() / 64);
-        }
-        if need_ips {
-            addresses.reserve_for(bytes.len() / 64);
-        }
         for mut line in Lines.records(bytes) {
             line.offset += base;
             totals.lines += 1;
