@@ -220,33 +220,9 @@ impl Distinct {
         Distinct::from_hash_slice(&mut hashes, settings)
     }
 
-    /// From unsorted hashes with duplicates, which are deduplicated in
-    /// place (the distinct ones end up in front).
-    ///
-    /// More hashes than the exact limit may hold more distinct ones than
-    /// it, and a sketch does not need them sorted: they are deduplicated
-    /// with a hash set, in one pass, and sorted only if few enough remain.
-    /// Sorting the busiest groups' addresses whole was about a twentieth
-    /// of a per-path summary's instructions. A sketch's registers do not
-    /// depend on the order hashes come in.
+    /// From unsorted hashes with duplicates, which are sorted and
+    /// deduplicated in place (the distinct ones end up in front).
     pub(crate) fn from_hash_slice(hashes: &mut [u64], settings: &Settings) -> Distinct {
-        if hashes.len() > settings.exact_limit {
-            let n = dedup_unsorted(hashes);
-            let unique = &mut hashes[..n];
-            if n > settings.exact_limit {
-                let mut s = Distinct::new_sketch(settings);
-                unique.iter().for_each(|&h| s.update(h));
-                return Distinct::Sketch(s);
-            }
-            unique.sort_unstable();
-            return Distinct::Exact(unique.to_vec());
-        }
-        Distinct::from_hash_slice_sorting(hashes, settings)
-    }
-
-    /// [`Distinct::from_hash_slice`] by sorting every hash: the reference
-    /// for the hash-set path, and the path of slices within the limit.
-    fn from_hash_slice_sorting(hashes: &mut [u64], settings: &Settings) -> Distinct {
         hashes.sort_unstable();
         let mut n = 0;
         for i in 0..hashes.len() {
@@ -308,44 +284,6 @@ impl Distinct {
             Distinct::Sketch(s) => s.composite_estimate().round() as u64,
         }
     }
-}
-
-/// Deduplicate `hashes` in place, keeping the first of each value in the
-/// order they came, in front; returns how many are distinct. An
-/// open-addressing set of twice the slice's length, rounded up to a power
-/// of two, indexed by the hashes' top bits (they are hashes already); 0
-/// marks an empty slot, so a zero hash is tracked apart.
-fn dedup_unsorted(hashes: &mut [u64]) -> usize {
-    let size = (hashes.len() * 2).next_power_of_two().max(2);
-    let shift = u64::BITS - size.trailing_zeros();
-    let mask = size - 1;
-    let mut table = vec![0u64; size];
-    let mut zero = false;
-    let mut n = 0;
-    for i in 0..hashes.len() {
-        let h = hashes[i];
-        let new = if h == 0 {
-            !std::mem::replace(&mut zero, true)
-        } else {
-            let mut at = (h >> shift) as usize;
-            loop {
-                let t = table[at];
-                if t == h {
-                    break false;
-                }
-                if t == 0 {
-                    table[at] = h;
-                    break true;
-                }
-                at = (at + 1) & mask;
-            }
-        };
-        if new {
-            hashes[n] = h;
-            n += 1;
-        }
-    }
-    n
 }
 
 /// Everything known about one group.
@@ -416,38 +354,6 @@ mod tests {
             if let Distinct::Exact(h) = &d {
                 assert!(h.windows(2).all(|w| w[0] < w[1]) && h.len() == n);
             }
-        }
-    }
-
-    proptest::proptest! {
-        /// The hash-set path gives what sorting every hash gives: the same
-        /// sorted set within the limit, the same sketch above it.
-        #[test]
-        fn distinct_by_set_equals_distinct_by_sorting(
-            hashes in proptest::collection::vec(
-                proptest::prop_oneof![0u64..40, proptest::num::u64::ANY, proptest::strategy::Just(0u64)], 0..700),
-            limit in 0usize..300,
-        ) {
-            let s = Settings { exact_limit: limit, ..S };
-            let by_set = Distinct::from_hash_slice(&mut hashes.clone(), &s);
-            let by_sorting = Distinct::from_hash_slice_sorting(&mut hashes.clone(), &s);
-            match (&by_set, &by_sorting) {
-                (Distinct::Exact(a), Distinct::Exact(b)) => proptest::prop_assert_eq!(a, b),
-                (Distinct::Sketch(a), Distinct::Sketch(b)) => proptest::prop_assert_eq!(
-                    pagemill_sketch::write_hll(a, a.lg_config_k()),
-                    pagemill_sketch::write_hll(b, b.lg_config_k())
-                ),
-                _ => proptest::prop_assert!(false, "{by_set:?} vs {by_sorting:?}"),
-            }
-            proptest::prop_assert_eq!(by_set.count(), by_sorting.count());
-            let mut unique = hashes.clone();
-            let n = dedup_unsorted(&mut unique);
-            let mut want = hashes.clone();
-            want.sort_unstable();
-            want.dedup();
-            let mut got = unique[..n].to_vec();
-            got.sort_unstable();
-            proptest::prop_assert_eq!(got, want);
         }
     }
 
