@@ -58,15 +58,7 @@ impl Exact {
             if let Some(v) = v {
                 let v = i128::from(v);
                 // The square of an i64 always fits an i128.
-                return match (self.sum.checked_add(v), self.sumsq.checked_add(v * v)) {
-                    (Some(sum), Some(sumsq)) => {
-                        self.sum = sum;
-                        self.sumsq = sumsq;
-                        self.n += 1;
-                        true
-                    }
-                    _ => false,
-                };
+                return self.accept(v, v * v);
             }
         }
         self.add_full(m, frac)
@@ -93,7 +85,17 @@ impl Exact {
                 (v, v.checked_mul(v))
             }
         };
-        match (self.sum.checked_add(v), sq.and_then(|sq| self.sumsq.checked_add(sq))) {
+        match sq {
+            Some(sq) => self.accept(v, sq),
+            None => false,
+        }
+    }
+
+    /// Count a value of `v` units whose square is `sq` units; false (and
+    /// unchanged) when a sum would overflow.
+    #[inline(always)]
+    fn accept(&mut self, v: i128, sq: i128) -> bool {
+        match (self.sum.checked_add(v), self.sumsq.checked_add(sq)) {
             (Some(sum), Some(sumsq)) => {
                 self.sum = sum;
                 self.sumsq = sumsq;

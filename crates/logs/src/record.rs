@@ -606,24 +606,13 @@ mod tests {
         }))
     }
 
-    /// `parse_duration` as it was before its exponent form moved out of
-    /// line, kept as the reference the split must agree with.
+    /// `parse_duration` as it was before its plain form took one pass:
+    /// `split_duration` first, the exponent form for what it refuses. The
+    /// reference `plain_duration` (with the same exponent form) must agree
+    /// with.
     fn duration_in_one(b: &[u8], unit: TimeUnit) -> Result<Option<u64>, LineError> {
         match split_duration(b, unit) {
-            Err(LineError::BadLatency) if b.iter().any(|&c| c == b'e' || c == b'E') => {
-                let x: f64 = std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).ok_or(LineError::BadLatency)?;
-                let scale = match unit {
-                    TimeUnit::Seconds => 1e6,
-                    TimeUnit::Millis => 1e3,
-                    TimeUnit::Micros => 1.0,
-                    TimeUnit::Nanos => 1e-3,
-                };
-                let micros = x * scale;
-                if micros.is_nan() || micros < 0.0 {
-                    return Err(LineError::BadLatency);
-                }
-                Ok(Some(micros as u64))
-            }
+            Err(LineError::BadLatency) => exponent_duration(b, unit),
             plain => plain,
         }
     }
