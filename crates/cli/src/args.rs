@@ -485,7 +485,7 @@ Masks (--mask, comma-separated):
            args, query_string, request_query, url.query) and the referrer's; every byte but &
            and = becomes x
   user     the user field (%u, $remote_user; in JSON each of remote_user, user, user_id
-           present), unless it is -
+           present) and the ident (%l, identd's remote logname), unless it is -
 
 In JSON lines, the keys --json-field names for a masked target (ip=, forwarded=, user=,
 query=, uri=, request=, referrer=) are masked beside that target's default keys, never

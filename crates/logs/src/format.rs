@@ -299,8 +299,9 @@ impl LogFormat {
     }
 
     /// Where a text line's fields that the format names but does not read
-    /// lie (see `Plan::unread_fields`); empty for JSON.
-    pub(crate) fn unread_fields(&self, line: &[u8]) -> Vec<std::ops::Range<usize>> {
+    /// lie, each with whether it is the ident (see `Plan::unread_fields`);
+    /// empty for JSON.
+    pub(crate) fn unread_fields(&self, line: &[u8]) -> Vec<(std::ops::Range<usize>, bool)> {
         match &self.kind {
             Kind::Text(p, _) => p.unread_fields(line),
             Kind::Json(_) => Vec::new(),

@@ -16,6 +16,11 @@ pub(crate) enum Field {
     Ip,
     /// Authenticated user.
     User,
+    /// The remote logname (`%l`, identd's answer when Apache's
+    /// `IdentityCheck` is on; `-` nearly always): not read into a record
+    /// (no query uses it), but masked as a user name by the redactor
+    /// ([`Plan::unread_fields`]).
+    Ident,
     /// Present in the line but not used (ident, ports, other headers).
     Skip,
     /// Not used, with this many spaces inside: a date and time that a full
@@ -166,7 +171,7 @@ macro_rules! unrolled {
 unrolled! {
     Common parse_common [
         (Field::Ip, false, b" "),
-        (Field::Skip, false, b" "),
+        (Field::Ident, false, b" "),
         (Field::User, false, b" ["),
         (Field::TimeClf, false, b"] \""),
         (Field::Request, true, b"\" "),
@@ -175,7 +180,7 @@ unrolled! {
     ],
     Combined parse_combined [
         (Field::Ip, false, b" "),
-        (Field::Skip, false, b" "),
+        (Field::Ident, false, b" "),
         (Field::User, false, b" ["),
         (Field::TimeClf, false, b"] \""),
         (Field::Request, true, b"\" "),
@@ -186,7 +191,7 @@ unrolled! {
     ],
     Main parse_main [
         (Field::Ip, false, b" "),
-        (Field::Skip, false, b" "),
+        (Field::Ident, false, b" "),
         (Field::User, false, b" ["),
         (Field::TimeClf, false, b"] \""),
         (Field::Request, true, b"\" "),
@@ -198,7 +203,7 @@ unrolled! {
     ],
     Timed parse_timed [
         (Field::Ip, false, b" "),
-        (Field::Skip, false, b" "),
+        (Field::Ident, false, b" "),
         (Field::User, false, b" ["),
         (Field::TimeClf, false, b"] \""),
         (Field::Request, true, b"\" "),
@@ -344,7 +349,8 @@ fn compile_apache(fmt: &str) -> Result<Vec<Item>, Error> {
             (b'T', Some("ms")) => Field::Latency(TimeUnit::Millis),
             (b'T', Some("us")) => Field::Latency(TimeUnit::Micros),
             (b'u', _) => Field::User,
-            (b'l' | b'p' | b'P' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => Field::Skip,
+            (b'l', _) => Field::Ident,
+            (b'p' | b'P' | b'I' | b'S' | b'k' | b'X' | b'L' | b'R' | b'f' | b'A' | b'e', _) => Field::Skip,
             (b'i' | b'o' | b'n' | b'C' | b'^', _) => Field::Skip,
             _ => return Err(Error::format(fmt, start, "unknown Apache directive")),
         };
@@ -526,6 +532,9 @@ fn nginx_variable(name: &str) -> Field {
     match name {
         "remote_addr" | "realip_remote_addr" => Field::Ip,
         "remote_user" => Field::User,
+        // Not an nginx variable (nginx writes `-` there): the `timed`
+        // preset's name for the ident, as Apache's `%l`.
+        "ident" => Field::Ident,
         "time_local" => Field::TimeClf,
         "time_iso8601" => Field::TimeIso,
         "msec" => Field::TimeEpoch,
@@ -637,7 +646,7 @@ impl Plan {
         items = merged;
         if !items
             .iter()
-            .any(|i| matches!(i, Item::Field(f) if !matches!(f, Field::Skip | Field::List | Field::Forwarded)))
+            .any(|i| matches!(i, Item::Field(f) if !matches!(f, Field::Skip | Field::Ident | Field::List | Field::Forwarded)))
         {
             return Err(Error::format(fmt, 0, "the format has no field pagemill understands"));
         }
@@ -742,15 +751,21 @@ impl Plan {
 
     /// Where the fields of `line` that the format names but does not read
     /// lie (another header, `$upstream_addr`, `%l`: skipped and list
-    /// fields), for the redactor, which looks for addresses in them as in
-    /// the text after the last field. Read by the plan's own steps, else
-    /// its fallback's; empty if neither reads the line.
-    pub(crate) fn unread_fields(&self, line: &[u8]) -> Vec<std::ops::Range<usize>> {
+    /// fields), each with whether it is the ident (`%l`), for the
+    /// redactor: it looks for addresses in them as in the text after the
+    /// last field, and masks the ident as a user name. Read by the plan's
+    /// own steps, else its fallback's; empty if neither reads the line.
+    pub(crate) fn unread_fields(&self, line: &[u8]) -> Vec<(std::ops::Range<usize>, bool)> {
         let mut ranges = Vec::new();
-        // A preset (its steps written out) skips only the ident (`%l`),
-        // no address: not worth a second parse of every line.
+        // A preset (its steps written out) skips only the ident, which
+        // starts after the address's space (`%h %l ...`: its first step
+        // ends at the first space) and is `-` on nearly every line: a
+        // second parse only for the lines whose ident is not.
         if self.unrolled.is_some() {
-            return ranges;
+            let ident = find(line, 0, b' ').map(|i| &line[i + 1..]);
+            if ident.is_none_or(|rest| rest.starts_with(b"- ")) {
+                return ranges;
+            }
         }
         for plan in std::iter::once(self).chain(self.fallback.as_deref()) {
             if !lit_at(line, 0, &plan.leading) {
@@ -761,8 +776,8 @@ impl Plan {
             let read = plan.steps.iter().try_for_each(|s| {
                 let from = p;
                 step(line, &mut p, s.field, s.quoted, &s.after, false, &mut rec)?;
-                if matches!(s.field, Field::Skip | Field::SkipSpaced(_) | Field::List) {
-                    ranges.push(from..p.saturating_sub(s.after.len()).max(from));
+                if matches!(s.field, Field::Skip | Field::Ident | Field::SkipSpaced(_) | Field::List) {
+                    ranges.push((from..p.saturating_sub(s.after.len()).max(from), s.field == Field::Ident));
                 }
                 Ok::<(), LineError>(())
             });
@@ -965,7 +980,7 @@ fn step<'a>(
     let v = &line[*p..end];
     *p = end + after.len();
     match field {
-        Field::Skip | Field::SkipSpaced(_) | Field::List => {}
+        Field::Skip | Field::Ident | Field::SkipSpaced(_) | Field::List => {}
         Field::Forwarded => rec.forwarded = rec.forwarded.or(dash_none(v)),
         Field::Query => rec.query = rec.query.or(dash_none(v)),
         Field::Ip => match rec.ip {
@@ -1311,6 +1326,10 @@ mod tests {
             }
             assert!(parsed > 100, "{fmt}: only {parsed} lines parsed");
         }
+        // `unread_fields` finds a preset's ident after the first space.
+        for (_, steps) in Unrolled::ALL {
+            assert_eq!(steps[..2], [(Field::Ip, false, &b" "[..]), (Field::Ident, false, b" ")]);
+        }
         // The same steps spelled another way run unrolled too; others do not.
         let spelled = r#"%a %l %u %t "%r" %s %B "%{referer}i" "%{user-agent}i""#;
         assert_eq!(Plan::compile(spelled, Syntax::Apache).unwrap().unrolled, Some(Unrolled::Combined));
@@ -1325,7 +1344,7 @@ mod tests {
             fields,
             [
                 Field::Ip,
-                Field::Skip,
+                Field::Ident,
                 Field::User,
                 Field::TimeClf,
                 Field::Request,

@@ -90,7 +90,9 @@
 //!   escaped `&` (`\u0026`) is kept as `&` is.
 //! * [`Mask::User`]: every byte of the user field (`%u`, `$remote_user`, a
 //!   JSON `remote_user`/`user`/`user_id`) becomes `x`, unless it is `-` or
-//!   empty. A JSON user that is a number (`"user_id":12345`) has its digits
+//!   empty; so does the ident's (`%l`, the remote logname identd answers
+//!   when Apache's `IdentityCheck` is on: a user name on the client's
+//!   host), in the presets and custom formats alike. A JSON user that is a number (`"user_id":12345`) has its digits
 //!   turned into `9` instead (`99999`: JSON numbers have no `x`); `true`,
 //!   `false` and `null` are kept. A JSON user that is an object or array
 //!   is masked inside (see below).
@@ -447,8 +449,13 @@ impl Redactor {
         // addresses are masked too.
         let tail = first.end;
         // Fields the format names but does not read (another client header,
-        // `$upstream_addr`): looked at as the tail is.
-        let unread = if self.address_mask().is_some() { self.format.unread_fields(line) } else { Vec::new() };
+        // `$upstream_addr`, the ident): looked at as the tail is, and the
+        // ident masked as a user name.
+        let unread = if self.address_mask().is_some() || self.masks.contains(&Mask::User) {
+            self.format.unread_fields(line)
+        } else {
+            Vec::new()
+        };
         let mut changes = Changes { lines: 1, ..Changes::default() };
         let mut any = false;
         for &mask in &self.masks {
@@ -465,13 +472,20 @@ impl Redactor {
             if let (Mask::Ip | Mask::IpHash, Some(end)) = (mask, tail) {
                 let words: Vec<Range<usize>> = unread
                     .iter()
-                    .cloned()
+                    .map(|(r, _)| r.clone())
                     .chain(std::iter::once(end..line.len()))
                     .flat_map(|r| tail_items(&line[r.clone()], r.start))
                     .collect();
                 // Words that are no address (a request id, a time) are not
                 // counted: the format does not say they should be.
                 changes.addresses += self.mask_words(line, words, mask, &mut changes);
+            }
+            if mask == Mask::User {
+                for (r, _) in unread.iter().filter(|(_, ident)| *ident) {
+                    if self.mask_value(line, r.clone(), b"") {
+                        changes.changed(mask);
+                    }
+                }
             }
             any |= changes.fields(mask) > before;
         }
@@ -2069,6 +2083,38 @@ mod tests {
         let again = r.redact_line(&mut b.clone()).unwrap();
         assert_eq!((again.fields_total(), again.lines_changed), (0, 0), "idempotent: {}", String::from_utf8_lossy(&b));
         (String::from_utf8(b).unwrap(), c)
+    }
+
+    /// The ident (`%l`, identd's answer) is a user name on the client's
+    /// host: it stayed in clear under `--mask user`, in the presets (which
+    /// skipped it) and custom formats alike.
+    #[test]
+    fn the_ident_is_masked_as_a_user_name() {
+        let time = "[10/Oct/2000:13:55:36 -0700]";
+        let presets = [
+            (LogFormat::common(), format!(r#"203.0.113.7 alice bob {time} "GET /a HTTP/1.1" 200 5"#)),
+            (LogFormat::timed(), format!(r#"203.0.113.7 alice bob {time} "GET /a HTTP/1.1" 200 5 "-" "ua" 0.1"#)),
+            (LogFormat::combined(), format!(r#"203.0.113.7 alice bob {time} "GET /a HTTP/1.1" 200 5 "-" "ua""#)),
+            ("main".parse().unwrap(), format!(r#"203.0.113.7 alice bob {time} "GET /a HTTP/1.1" 200 5 "-" "ua" "-""#)),
+            (
+                "vhost_combined".parse().unwrap(),
+                format!(r#"h:443 203.0.113.7 alice bob {time} "GET /a HTTP/1.1" 200 5 "-" "ua""#),
+            ),
+            (
+                "%h %l %u %t \"%r\" %>s %b %D".parse().unwrap(),
+                format!(r#"203.0.113.7 alice bob {time} "GET /a HTTP/1.1" 200 5 7"#),
+            ),
+        ];
+        for (fmt, line) in presets {
+            let (text, c) = redacted(&fmt, &[Mask::User], &line);
+            assert_eq!(text, line.replace("alice bob", "xxxxx xxx"), "{fmt:?}");
+            assert_eq!((c.fields(Mask::User), c.lines_with(Mask::User)), (2, 1));
+            // Without a user mask, the ident stays; a `-` ident is no field.
+            assert_eq!(redacted(&fmt, &[Mask::Ip], &line).0, line.replace(".7 ", ".x "));
+            let dash = line.replace("alice", "-");
+            let (text, c) = redacted(&fmt, &[Mask::User], &dash);
+            assert_eq!((text, c.fields(Mask::User)), (dash.replace("bob", "xxx"), 1));
+        }
     }
 
     /// A masked key whose value is an object or array (ECS's `user`) was
