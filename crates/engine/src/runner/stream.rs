@@ -93,7 +93,7 @@ impl<F: RecordFormat> Blocks<'_, F> {
             if buf.len() > self.record_limit {
                 return Err(Error::RecordTooLong { name: self.stream.name().to_string(), limit: self.record_limit });
             }
-            want = buf.len().saturating_mul(2).min(self.record_limit.saturating_add(1));
+            want = grown(buf.len(), self.record_limit);
         };
         if buf.is_empty() {
             return Ok(None);
@@ -106,6 +106,17 @@ impl<F: RecordFormat> Blocks<'_, F> {
         self.offset += block.bytes.len() as u64;
         Ok(Some(block))
     }
+}
+
+/// How many bytes a block of `len` bytes that holds no record end grows to
+/// read: twice as many, or, where that reaches the record limit, one byte
+/// past the limit, which tells whether the record is longer. Never the
+/// limit itself, which would take one more growth, and so one more copy of
+/// the whole block, to read that byte (`/dev/zero` under the 1 GiB limit
+/// peaked at 2.1 GB resident: a 1 GiB block copied to grow by a byte).
+fn grown(len: usize, limit: usize) -> usize {
+    let twice = len.saturating_mul(2);
+    if twice >= limit { limit.saturating_add(1) } else { twice }
 }
 
 impl Runner {
@@ -315,4 +326,29 @@ struct Fold<P> {
     lines: u64,
     /// Compressed bytes already reported as progress.
     reported: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grown;
+
+    /// A block grows by doubling to one byte past the limit, with no step
+    /// at the limit itself, and never shrinks.
+    #[test]
+    fn blocks_grow_to_one_past_the_limit_without_stopping_at_it() {
+        for (start, limit) in [(1usize, 1usize), (1, 2), (3, 5000), (4999, 5000), (1 << 20, 1 << 30), (5, usize::MAX)] {
+            let mut len = start;
+            let mut steps = 0;
+            while len <= limit && len < 1 << 40 {
+                let next = grown(len, limit);
+                assert!(next > len && next != limit, "{len} -> {next} under {limit}");
+                assert!(next == limit.saturating_add(1) || next == 2 * len, "{len} -> {next} under {limit}");
+                len = next;
+                steps += 1;
+            }
+            assert!(steps <= 64, "{start} {limit}");
+        }
+        // Blocks of a power of two reach the default limit from half of it.
+        assert_eq!(grown(1 << 29, 1 << 30), (1 << 30) + 1);
+    }
 }
