@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize,
 /// Slots per segment of the map registry (the first is static: most runs
 /// map fewer inputs than this and allocate nothing).
 const SEGMENT: usize = 64;
+/// The bytes of an input's name a slot holds (see [`shown`]).
 const NAME: usize = 192;
 
 const FREE: u8 = 0;
@@ -102,6 +103,20 @@ fn segments() -> impl Iterator<Item = &'static Segment> {
     std::iter::successors(Some(&FIRST), |segment| segment.next())
 }
 
+/// `name` as the handler prints it: whole when it fits a slot, else `...`
+/// and its end, cut at a character boundary, so that a long path keeps
+/// its file name (the head was kept before, and the file name lost).
+fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= NAME {
+        return name.into();
+    }
+    let mut from = name.len() - (NAME - 3);
+    while !name.is_char_boundary(from) {
+        from += 1;
+    }
+    format!("...{}", &name[from..]).into()
+}
+
 /// A live map in the registry; dropping it removes the entry.
 #[derive(Debug)]
 pub(crate) struct Registration(&'static Slot);
@@ -123,6 +138,7 @@ pub(crate) fn register(name: &str, bytes: &[u8], base: u64, writable: bool) -> R
                 slot.len.store(bytes.len(), Ordering::Relaxed);
                 slot.base.store(base, Ordering::Relaxed);
                 slot.writable.store(writable, Ordering::Relaxed);
+                let name = shown(name);
                 let name = name.as_bytes();
                 let n = name.len().min(NAME);
                 for (dst, &b) in slot.name.iter().zip(&name[..n]) {
@@ -392,6 +408,26 @@ mod tests {
             text.ends_with("SIGBUS at byte 10); it was being edited in place, so parts of it may be changed already\n"),
             "{text}"
         );
+        drop(reg);
+    }
+
+    /// A path longer than a slot keeps its end, the file name, not its
+    /// head; multi-byte characters are not split.
+    #[test]
+    fn a_long_path_is_named_by_its_end() {
+        let bytes = vec![0u8; 64];
+        for dir in ["d".repeat(400), "é".repeat(200), "é".repeat(91)] {
+            let name = format!("/data/{dir}/access.log.7");
+            let reg = register(&name, &bytes, 0, false);
+            let got = text(bytes.as_ptr() as usize);
+            let shown = got.strip_prefix("pagemill: error: ").unwrap().split(": the file shrank").next().unwrap();
+            assert!(shown.starts_with("...") && shown.ends_with(&format!("{}/access.log.7", &dir[dir.len() - 4..])));
+            assert!(shown.len() <= NAME && shown.len() >= NAME - 3, "{}", shown.len());
+            assert!(name.ends_with(&shown[3..]), "{shown}");
+            drop(reg);
+        }
+        let reg = register("short.log", &bytes, 0, false);
+        assert!(text(bytes.as_ptr() as usize).starts_with("pagemill: error: short.log: "));
         drop(reg);
     }
 
