@@ -931,7 +931,7 @@ impl Fold {
     fn summarise(&mut self, settings: &Settings) {
         let groups = self.state.table.len();
         summarise_into(&mut self.state.latencies, groups, &mut self.latency, |summary, v| {
-            summary.merge(Latency::from_values(v, settings), settings)
+            summary.add_values(v, settings)
         });
         summarise_into(&mut self.state.addresses, groups, &mut self.distinct, |summary, v| {
             summary.merge(Distinct::from_hash_slice(v, settings), settings)

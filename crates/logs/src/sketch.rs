@@ -89,6 +89,32 @@ impl Latency {
         Box::new(Histogram::new(settings.sigfig).expect("significant figures are validated to be 1..=5"))
     }
 
+    /// Add request times `values` (µs) as merging
+    /// [`from_values`](Latency::from_values) of them would, without
+    /// building that: no list of keys made for one merge and dropped (a
+    /// per-group summary adds a few dozen values to each group, many times
+    /// a run). Past the raw limit the histogram gets the values themselves
+    /// where `from_values` would have held them in a histogram, and their
+    /// keys' values where it would have held keys, as the merge records them.
+    pub(crate) fn add_values(&mut self, values: &[u64], settings: &Settings) {
+        self.max = self.max.max(values.iter().copied().max());
+        let whole = values.len() > RAW_LATENCIES;
+        if whole || self.hist.is_some() || self.keys.len() + values.len() > RAW_LATENCIES {
+            let own = std::mem::take(&mut self.keys);
+            let h = self.hist.get_or_insert_with(|| Latency::new_hist(settings));
+            for &v in values {
+                record(h, if whole { v } else { latency_of_key(latency_key(v)) });
+            }
+            for &key in &own {
+                record(h, latency_of_key(key));
+            }
+            return;
+        }
+        // Exactly what is needed, as in `merge`.
+        self.keys.reserve_exact(values.len());
+        self.keys.extend(values.iter().map(|&v| latency_key(v)));
+    }
+
     pub(crate) fn merge(&mut self, mut other: Latency, settings: &Settings) {
         self.max = self.max.max(other.max);
         match (&mut self.hist, other.hist) {
@@ -509,13 +535,30 @@ mod tests {
                 let mut fresh = Latency::from_values(&values, &s);
                 assert_eq!(fresh.quantiles(&back_qs, &probe).unwrap(), back_want, "{n} values, quantiles descending");
                 assert_eq!(whole.histogram().is_some(), n > raw, "{n} values: histogram only past the raw limit");
-                for piece in [700, 5000] {
+                for piece in [700, 5000, RAW_LATENCIES + 1] {
                     let mut merged = Latency::default();
                     let mut backwards = Latency::default();
+                    let mut added = Latency::default();
                     for (c, r) in values.chunks(piece).zip(values.rchunks(piece)) {
                         merged.merge(Latency::from_values(c, &s), &s);
                         backwards.merge(Latency::from_values(r, &s), &s);
+                        added.add_values(c, &s);
+                        // Adding is merging, state for state.
+                        assert_eq!(added.max(), merged.max());
+                        assert_eq!(added.raw().collect::<Vec<_>>(), merged.raw().collect::<Vec<_>>());
+                        let counts = |l: &Latency| {
+                            l.histogram().map(|h| {
+                                (
+                                    h.len(),
+                                    h.iter_recorded()
+                                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                                        .collect::<Vec<_>>(),
+                                )
+                            })
+                        };
+                        assert_eq!(counts(&added), counts(&merged), "{n} values added in pieces of {piece}");
                     }
+                    assert_eq!(added.quantiles(&qs, &probe).unwrap(), want, "{n} values added in pieces of {piece}");
                     assert_eq!(merged.quantiles(&qs, &probe).unwrap(), want, "{n} values in pieces of {piece}");
                     assert_eq!(backwards.quantiles(&qs, &probe).unwrap(), want, "{n} values backwards");
                     assert_eq!(merged.max(), values.iter().copied().max());
