@@ -21,7 +21,7 @@ pub(crate) enum Field {
     /// (no query uses it), but masked as a user name by the redactor
     /// ([`Plan::unread_fields`]).
     Ident,
-    /// Present in the line but not used (ident, ports, other headers).
+    /// Present in the line but not used (ports, other headers).
     Skip,
     /// Not used, with this many spaces inside: a date and time that a full
     /// time before it already gave (`%t %{%F %T}t`).

@@ -233,9 +233,14 @@ const SMALL_SORT: usize = 32;
 /// chance) and the standard library's sort finishes them.
 const MOVES_PER_VALUE: usize = 8;
 
+/// Values [`sort_hashes`]'s buffers may keep room for between calls (6 MB
+/// with the counts): a fold sorts at most 2^18 at once, a caller's own
+/// chunk partial maybe millions, whose room is given back.
+const SCRATCH_KEEP: usize = 1 << 19;
+
 std::thread_local! {
     /// [`sort_hashes`]'s buffers: its bucket counts and the values placed
-    /// in buckets, kept per thread across calls.
+    /// in buckets, kept per thread across calls up to [`SCRATCH_KEEP`].
     static SORT_SCRATCH: std::cell::RefCell<(Vec<u32>, Vec<u64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -256,7 +261,13 @@ fn sort_hashes(v: &mut [u64]) {
         v.sort_unstable();
         return;
     }
-    SORT_SCRATCH.with_borrow_mut(|(starts, placed)| bucket_sort(v, starts, placed));
+    SORT_SCRATCH.with_borrow_mut(|(starts, placed)| {
+        bucket_sort(v, starts, placed);
+        if placed.capacity() > SCRATCH_KEEP {
+            *starts = Vec::new();
+            *placed = Vec::new();
+        }
+    });
 }
 
 /// [`sort_hashes`] above [`SMALL_SORT`] values, with its buffers.
