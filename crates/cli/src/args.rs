@@ -469,8 +469,9 @@ Masks (--mask, comma-separated):
            ClientAddr and request_X-Forwarded-For, ...; Caddy's
            request.headers.X-Forwarded-For, ...), and every other string value, under any
            key and at any depth (clientIP, upstream_addr, client.ip, ...), that is an
-           address or a list of addresses as a whole (a server's own address too; an
-           address inside free text, such as a message, is not masked). A zone
+           address or a list of addresses as a whole, or an RFC 7239 Forwarded value
+           (for=192.0.2.60;proto=http: its for and by addresses) (a server's own address
+           too; an address inside free text, such as a message, is not masked). A zone
            (fe80::1%eth0) is kept; with $remote_addr:$remote_port, a port of 1-4
            characters after an IPv6 address without brackets could be its last group and
            is masked with it

@@ -619,9 +619,11 @@ fn address_key(fields: &JsonFields, hits: &[Hit], path: &[&[u8]]) -> bool {
 /// address or a list of addresses that starts with one: it starts with 1
 /// to 4 hex digits followed by `.` or `:` (an IPv4 octet, an IPv6 group),
 /// or with `:` (`::1`) or `[` (`[2001:db8::1]:443`); a backslash there may
-/// be an escape of any of them. So a time (`2024-05-01T...`), a number, a
-/// word or a request line is passed over after a byte or five, and only
-/// the few strings that pass are looked at closely, by the redactor.
+/// be an escape of any of them. Or it is an RFC 7239 `Forwarded` value
+/// ([`forwarded_params`]: `for=192.0.2.60;proto=http`). So a time
+/// (`2024-05-01T...`), a number, a word or a request line is passed over
+/// after a byte or five, and only the few strings that pass are looked at
+/// closely, by the redactor.
 #[inline(always)]
 pub(crate) fn address_shaped(v: &[u8]) -> bool {
     match v.first() {
@@ -629,9 +631,27 @@ pub(crate) fn address_shaped(v: &[u8]) -> bool {
         Some(c) if c.is_ascii_hexdigit() => {
             let head = &v[1..v.len().min(5)];
             head.iter().find(|b| !b.is_ascii_hexdigit()).is_some_and(|b| matches!(b, b'.' | b':' | b'\\'))
+                || forwarded_params(v)
         }
+        Some(b'p' | b'P' | b'h' | b'H') => forwarded_params(v),
         _ => false,
     }
+}
+
+/// Whether `v` starts as an RFC 7239 `Forwarded` header value does, with
+/// one of its parameters (`for=`, `by=`, `proto=`, `host=`, in any case):
+/// the `for` and `by` parameters hold addresses. The first byte decides
+/// which one to compare, so most strings are passed over after one.
+#[inline(always)]
+pub(crate) fn forwarded_params(v: &[u8]) -> bool {
+    let param: &[u8] = match v.first().map(|b| b | 0x20) {
+        Some(b'f') => b"for=",
+        Some(b'b') => b"by=",
+        Some(b'p') => b"proto=",
+        Some(b'h') => b"host=",
+        _ => return false,
+    };
+    v.get(..param.len()).is_some_and(|head| head.eq_ignore_ascii_case(param))
 }
 
 /// Every value of the keys of the targets the redactor masks, with its
@@ -1494,6 +1514,14 @@ mod tests {
             ("abc", false),
             ("", false),
             ("GET / HTTP/1.1", false),
+            ("for=192.0.2.60;proto=http", true),
+            ("For=\"[2001:db8:cafe::17]\"", true),
+            ("by=203.0.113.43", true),
+            ("proto=https;for=192.0.2.60", true),
+            ("host=example.com", true),
+            ("https://example.com/", false),
+            ("format", false),
+            ("bytes", false),
         ] {
             assert_eq!(address_shaped(v.as_bytes()), shaped, "{v}");
         }

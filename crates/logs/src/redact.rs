@@ -136,7 +136,10 @@
 //! as a whole an address (as an address field is read: with a port, in
 //! brackets, with a zone; in clear, masked or half masked) or a list of
 //! addresses (items split as a forwarded list's are, each an address) is
-//! masked, each address counted as an address field (in
+//! masked, and so are the `for` and `by` addresses of an RFC 7239
+//! `Forwarded` value (one that starts with `for=`, `by=`, `proto=` or
+//! `host=`: `for=192.0.2.60;proto=http`, `for="[2001:db8::17]:4711"`), each
+//! address counted as an address field (in
 //! [`Changes::fields`] and [`Changes::addresses`], as a forwarded list's
 //! items are: the summary's address count is of addresses masked, which
 //! these are). Any other string value is left byte for byte and not
@@ -146,7 +149,7 @@
 //! `cafe::1`), are masked too: over-masking, which a privacy tool prefers
 //! to a client address left in clear. Only a string that starts as an
 //! address can (1 to 4 hex digits, then `.` or `:`; `:`, `[`, or an
-//! escape) is looked at closely, so the common line (a time, a request, a
+//! escape) or as a `Forwarded` value can is looked at closely, so the common line (a time, a request, a
 //! user agent) costs a few compares. Addresses inside other text
 //! (`"msg":"connection from 203.0.113.9 refused"`) are not looked for, as
 //! they are in a line that does not parse: cutting every string value of
@@ -204,7 +207,7 @@ use siphasher::sip128::{Hasher128, SipHasher24};
 
 use crate::error::Error;
 use crate::format::LogFormat;
-use crate::json::JsonTarget;
+use crate::json::{JsonTarget, forwarded_params};
 use crate::record::{LineError, LogRecord, has_backslash};
 
 /// One kind of field to anonymise. See the [module documentation](self) for
@@ -615,6 +618,18 @@ impl Redactor {
                 match mask_ip(&mut value[r], mask, self.key.as_ref()) {
                     IpOutcome::Changed => changes.changed(mask),
                     IpOutcome::Unchanged | IpOutcome::NotIp => {}
+                }
+            }
+        } else if forwarded_params(value) {
+            // An RFC 7239 `Forwarded` value: the addresses of its `for`
+            // and `by` parameters (`for="[2001:db8::17]:4711"`), as in a
+            // forwarded key's list; each counted as an address field.
+            for r in items {
+                let item = &value[r.clone()];
+                let param = memchr::memchr(b'=', item).map(|eq| &item[..eq]);
+                if param.is_some_and(|k| k.eq_ignore_ascii_case(b"for") || k.eq_ignore_ascii_case(b"by")) {
+                    let words = tail_items(item, r.start);
+                    changes.addresses += self.mask_words(value, words, mask, changes);
                 }
             }
         }
@@ -2205,7 +2220,7 @@ mod tests {
         );
         assert_eq!((c.fields(Mask::Ip), c.lines_with(Mask::Ip), c.addresses, c.not_ip), (2, 1, 2, 0));
         let deep = r#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":["192.0.2.99"]}}}}}}}}"#;
-        let kept = r#""msg":"connection from 203.0.113.9 refused","ts":"2024-05-01T00:00:00Z","ver":"1.2.3","v":"10.0.0.1.2","host":"gw.example","id":"abc:def","t":"12:30:00","mac":"00:1a:2b:3c:4d:5e","two":"203.0.113.7 x","for":"for=192.0.2.1","url":"http://192.0.2.1/","203.0.113.4":1,"n":192"#;
+        let kept = r#""msg":"connection from 203.0.113.9 refused","ts":"2024-05-01T00:00:00Z","ver":"1.2.3","v":"10.0.0.1.2","host":"gw.example","id":"abc:def","t":"12:30:00","mac":"00:1a:2b:3c:4d:5e","two":"203.0.113.7 x","url":"http://192.0.2.1/","203.0.113.4":1,"n":192"#;
         let line = format!(
             r#"{{"downstream_remote_address":"[2001:db8::7]:443","upstream_addr":"10.0.0.5:8080, 10.0.0.6:8080","server_addr":"fe80::1%eth0","client":{{"ip":"2001:db8:1:2::9"}},"source":{{"address":"198.51.100.23","geo":[{{"y":"192.0.2.1"}}]}},"xff":["203.0.113.1","203.0.113.2"],"deep":{deep},"peer":"203\u002e0.113.7",{kept}}}"#
         );
@@ -2233,6 +2248,25 @@ mod tests {
         // Without an address mask, such values are not looked at.
         let (text, _) = redacted(&json, &[Mask::Query], r#"{"clientIP":"203.0.113.8"}"#);
         assert_eq!(text, r#"{"clientIP":"203.0.113.8"}"#);
+    }
+
+    /// An RFC 7239 `Forwarded` value under a key no list names
+    /// (`"fwd":"for=192.0.2.60;proto=http"`) was left in clear: it is no
+    /// address as a whole. Its `for` and `by` addresses are masked now, as
+    /// in a forwarded key's list, quoted and escaped ones too; its other
+    /// parameters, and values that only start like it, stay.
+    #[test]
+    fn rfc_7239_values_under_any_key_are_masked() {
+        let json = LogFormat::json();
+        let line = r#"{"status":200,"fwd":"for=192.0.2.60;proto=http;by=203.0.113.43","hdr":"For=\"[2001:db8:cafe::17]:4711\", for=198.51.100.17","p":"proto=https;for=192.0.2.61","h":"host=example.com","f":"for=unknown","fmt":"format"}"#;
+        let (text, c) = redacted(&json, &[Mask::Ip], line);
+        assert_eq!(
+            text,
+            r#"{"status":200,"fwd":"for=192.0.2.xx;proto=http;by=203.0.113.xx","hdr":"For=\"[2001:db8:cafe::xx]:4711\", for=198.51.100.xx","p":"proto=https;for=192.0.2.xx","h":"host=example.com","f":"for=unknown","fmt":"format"}"#
+        );
+        assert_eq!((c.fields(Mask::Ip), c.addresses, c.not_ip), (5, 5, 0));
+        // Without an address mask, nothing of it is looked at.
+        assert_eq!(redacted(&json, &[Mask::User], line).0, line);
     }
 
     /// Escapes in masked JSON strings were looked at raw:
