@@ -521,9 +521,7 @@ impl Redactor {
                             // `"[2001:db8::17]:4711"`. Its parameters other
                             // than `for` and `by` (`proto=https`) are none.
                             let item = &line[span.clone()];
-                            let param = memchr::memchr(b'=', item).map(|eq| &item[..eq]);
-                            let address_param =
-                                param.is_none_or(|k| k.eq_ignore_ascii_case(b"for") || k.eq_ignore_ascii_case(b"by"));
+                            let address_param = address_param(item).unwrap_or(true);
                             let words = tail_items(item, span.start);
                             let found = self.mask_words(line, words, mask, changes);
                             if found == 0 && address_param {
@@ -625,10 +623,8 @@ impl Redactor {
             // and `by` parameters (`for="[2001:db8::17]:4711"`), as in a
             // forwarded key's list; each counted as an address field.
             for r in items {
-                let item = &value[r.clone()];
-                let param = memchr::memchr(b'=', item).map(|eq| &item[..eq]);
-                if param.is_some_and(|k| k.eq_ignore_ascii_case(b"for") || k.eq_ignore_ascii_case(b"by")) {
-                    let words = tail_items(item, r.start);
+                if address_param(&value[r.clone()]) == Some(true) {
+                    let words = tail_items(&value[r.clone()], r.start);
                     changes.addresses += self.mask_words(value, words, mask, changes);
                 }
             }
@@ -933,6 +929,14 @@ fn masking_keys(fields: &crate::JsonFields, masks: &[Mask]) -> crate::JsonFields
         }
     }
     out
+}
+
+/// Whether `item`, an item of a forwarded list, is an RFC 7239 parameter
+/// that holds an address (`for=...`, `by=...`, in any case); `None` when it
+/// is no parameter (no `=`).
+fn address_param(item: &[u8]) -> Option<bool> {
+    let name = &item[..memchr::memchr(b'=', item)?];
+    Some(name.eq_ignore_ascii_case(b"for") || name.eq_ignore_ascii_case(b"by"))
 }
 
 /// The items of a list of addresses, `list`, which starts at `start` in its
