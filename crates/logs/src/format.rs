@@ -178,10 +178,10 @@ impl LogFormat {
     /// something else: Apache's `%D` (microseconds), Traefik's request
     /// counter; read as seconds it would be off by orders of magnitude.
     /// For `vhost_combined`, a port as Apache writes `%p` (digits) after
-    /// the virtual host: a combined line whose client is an IPv6 address
-    /// (`2001:db8::1 - ...`) also splits at its first colon, and would be
-    /// read with the address as the host and a user name's words as the
-    /// client and ident.
+    /// the virtual host, which is no bare IPv6 address: a combined line
+    /// whose client is one (`2001:db8::1 - ...`) also splits at a colon,
+    /// and would be read with the address as the host and a user name's
+    /// words as the client and ident.
     /// Any JSON object is a JSON line (events without a request, such as
     /// Caddy's start-up messages, are counted as `no-request` later).
     fn strict_match(&self, line: &[u8], rec: LogRecord<'_>) -> bool {
@@ -197,12 +197,17 @@ impl LogFormat {
                     })
             }
             "vhost_combined" => {
-                let first = line.split(|&b| b == b' ').next().unwrap_or_default();
-                // The host ends at the first colon, as the line was read.
-                first.iter().position(|&b| b == b':').is_some_and(|colon| {
-                    let port = &first[colon + 1..];
-                    (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)
-                })
+                // The host ends where the line was read to end it. A bare
+                // IPv6 host is ambiguous (`2001:db8::1:443` could be such a
+                // combined line's client `2001:db8::1` followed by a user
+                // name's words), so it does not vouch for the format; in
+                // brackets it does.
+                let Some(colon) = crate::plan::port_colon(line, 0) else { return false };
+                let host = &line[..colon];
+                let port = line[colon + 1..].split(|&b| b == b' ').next().unwrap_or_default();
+                (!host.contains(&b':') || host.starts_with(b"["))
+                    && (1..=5).contains(&port.len())
+                    && port.iter().all(u8::is_ascii_digit)
             }
             _ => true,
         }
@@ -272,6 +277,15 @@ impl LogFormat {
     pub(crate) fn read_otherwise_before_rules_4(&self) -> bool {
         match &self.kind {
             Kind::Text(p, _) => p.read_otherwise_before_rules_4(),
+            Kind::Json(_) => false,
+        }
+    }
+
+    /// Whether releases of partial rules 4 and before read lines of this
+    /// text format otherwise (a host followed by `:` and a port).
+    pub(crate) fn read_otherwise_before_rules_5(&self) -> bool {
+        match &self.kind {
+            Kind::Text(p, _) => p.read_otherwise_before_rules_5(),
             Kind::Json(_) => false,
         }
     }

@@ -52,7 +52,7 @@
 //! TARGET UNIT PATH` (JSON formats, one per key path, in priority order),
 //! `group-by`, `metrics`, `tops` (comma-separated; tops as `K:FIELD`),
 //! `bucket` (seconds), `sigfig`, `exact-limit`, `lg-k`, `filter` (one per
-//! `--where`, as written), `since`/`until` (µs) when set, and `rules 4`
+//! `--where`, as written), `since`/`until` (µs) when set, and `rules 5`
 //! (the query rules; partials of earlier releases have an older number or
 //! none, and are read unless their query meant something else then);
 //! [`PARTIAL_TOTALS_KEY`] = `lines=N parsed=N matched=N`. Rejected lines
@@ -218,7 +218,22 @@ fn spec_text(job: &LogJob) -> String {
 /// name with spaces after a lone `-` ident is read (before, its line was
 /// malformed), and a zone with `-` or `_` (`fe80::1%br-lan:5555`) belongs
 /// to its address (before, the address ended at the zone's `-`).
-const RULES: u32 = 4;
+/// 5: a host followed by `:` (Apache's `%v:%p`) ends as an address does
+/// (before, at its first colon: an IPv6 host was cut after one group).
+const RULES: u32 = 5;
+
+/// Refuse a partial made under rules 4 (or before) whose format those
+/// rules read otherwise: a host followed by `:` and a port.
+fn check_rules_4(job: &LogJob) -> Result<(), Error> {
+    if job.log_format().read_otherwise_before_rules_5() {
+        return Err(Error::StalePartial(
+            "its log format was read otherwise then (a host followed by ':' and a port ended at the host's \
+             first colon)"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
 
 /// Refuse a partial made under rules 3 (or before) whose format those
 /// rules read otherwise: an address followed by `:` and a port.
@@ -388,12 +403,18 @@ fn job_from_spec(text: &str) -> Result<LogJob, Error> {
             check_rules_1(&job)?;
             check_rules_2(&job)?;
             check_rules_3(&job)?;
+            check_rules_4(&job)?;
         }
         Some((_, "2")) => {
             check_rules_2(&job)?;
             check_rules_3(&job)?;
+            check_rules_4(&job)?;
         }
-        Some((_, "3")) => check_rules_3(&job)?,
+        Some((_, "3")) => {
+            check_rules_3(&job)?;
+            check_rules_4(&job)?;
+        }
+        Some((_, "4")) => check_rules_4(&job)?,
         Some((_, v)) if v == RULES.to_string() => {}
         Some((n, v)) => return Err(spec_error(*n, format!("rules {v:?}: made by a later pagemill"))),
     }

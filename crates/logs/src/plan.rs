@@ -111,6 +111,10 @@ pub(crate) struct Plan {
     /// `:` (`$remote_addr:$remote_port`) at its first colon, so an IPv6
     /// address was cut after its first group.
     read_otherwise_before_rules_4: bool,
+    /// Releases of partial rules 4 and before ended a host followed by `:`
+    /// (Apache's `%v:%p`) at its first colon, so an IPv6 host (`[2001:db8::1]`,
+    /// or bare) was cut after its first group.
+    read_otherwise_before_rules_5: bool,
 }
 
 /// The step lists of the preset formats, each with a parser that runs its
@@ -684,8 +688,10 @@ impl Plan {
         // ignored; before another literal, both end at that literal).
         let read_otherwise_before_rules_3 = pieces_changed
             || steps.iter().any(|s| s.field == Field::Forwarded && !s.quoted && s.after.first() == Some(&b' '));
-        let read_otherwise_before_rules_4 =
-            steps.iter().any(|s| s.field == Field::Ip && !s.quoted && s.after.first() == Some(&b':'));
+        let before_port =
+            |field: Field| steps.iter().any(|s| s.field == field && !s.quoted && s.after.first() == Some(&b':'));
+        let read_otherwise_before_rules_4 = before_port(Field::Ip);
+        let read_otherwise_before_rules_5 = before_port(Field::Host);
         Ok(Plan {
             leading: leading.into(),
             steps: steps.into(),
@@ -693,6 +699,7 @@ impl Plan {
             fallback: None,
             read_otherwise_before_rules_3,
             read_otherwise_before_rules_4,
+            read_otherwise_before_rules_5,
         })
     }
 
@@ -875,6 +882,7 @@ impl Plan {
                     fallback: None,
                     read_otherwise_before_rules_3: self.read_otherwise_before_rules_3,
                     read_otherwise_before_rules_4: self.read_otherwise_before_rules_4,
+                    read_otherwise_before_rules_5: self.read_otherwise_before_rules_5,
                 }
             })
             .collect()
@@ -890,6 +898,12 @@ impl Plan {
     /// otherwise (see the field of that name).
     pub(crate) fn read_otherwise_before_rules_4(&self) -> bool {
         self.read_otherwise_before_rules_4
+    }
+
+    /// Whether releases of partial rules 4 and before read this format
+    /// otherwise (see the field of that name).
+    pub(crate) fn read_otherwise_before_rules_5(&self) -> bool {
+        self.read_otherwise_before_rules_5
     }
 
     /// How many request-time fields the format has.
@@ -958,7 +972,7 @@ fn step<'a>(
         // list's separators hold spaces, so only a space after it needs
         // the list scan; any other literal ends it where it stands.
         let list = matches!(field, Field::List | Field::Forwarded);
-        let at = if field == Field::Ip && t == b':' {
+        let at = if matches!(field, Field::Ip | Field::Host) && t == b':' {
             port_colon(line, *p).ok_or(LineError::Mismatch)?
         } else {
             let from = if list && t != b' ' { *p } else { search_from(field, line, *p) };
@@ -1048,7 +1062,8 @@ fn step<'a>(
     Ok(())
 }
 
-/// Where an address starting at `p` and followed by `:` and a port ends.
+/// Where an address (or a virtual host, Apache's `%v:%p`) starting at `p`
+/// and followed by `:` and a port ends.
 /// An IPv4 address or a host name (a `.` before the first colon), or no
 /// address (`-`, `unix`): at the first colon, as any field ends at its
 /// literal. An IPv6 address holds colons: at the last colon of its run of
@@ -1059,7 +1074,7 @@ fn step<'a>(
 /// `$remote_addr:$remote_port:$status` is `localhost`. (An IPv6 address in
 /// that format is ambiguous, and read up to its port's end.) In brackets,
 /// `[2001:db8::1]:443`: after the `]`.
-fn port_colon(line: &[u8], p: usize) -> Option<usize> {
+pub(crate) fn port_colon(line: &[u8], p: usize) -> Option<usize> {
     let rest = &line[p..];
     if rest.first() == Some(&b'[')
         && let Some(close) = memchr::memchr(b']', rest)
@@ -1530,6 +1545,34 @@ mod tests {
         }
         let plain = Plan::compile("$remote_addr $remote_port $status", Syntax::Nginx).unwrap();
         assert!(!plain.read_otherwise_before_rules_4());
+    }
+
+    /// Apache's `%v:%p`: a virtual host named by an IPv6 address (in
+    /// brackets, as `ServerName` takes one, or bare) ends before its port
+    /// as a client address does, not at its first colon.
+    #[test]
+    fn a_virtual_host_followed_by_a_port_ends_at_the_port() {
+        let p = Plan::compile(crate::format::VHOST_COMBINED, Syntax::Apache).unwrap();
+        assert!(p.read_otherwise_before_rules_5());
+        assert!(!Plan::compile("%h %v %p", Syntax::Apache).unwrap().read_otherwise_before_rules_5());
+        for (host, port) in [
+            ("[2001:db8::1]", "443"),
+            ("2001:db8::1", "443"),
+            ("[::1]", "8080"),
+            ("www.example.com", "80"),
+            ("localhost", "80"),
+            ("203.0.113.1", "8443"),
+        ] {
+            let line = format!(
+                "{host}:{port} 198.51.100.7 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.1\" 200 512 \"-\" \"curl/8\""
+            );
+            let r = p.parse(line.as_bytes(), true).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            assert_eq!(
+                (r.host, r.ip, r.status),
+                (Some(host.as_bytes()), Some(&b"198.51.100.7"[..]), Some(200)),
+                "{line}"
+            );
+        }
     }
 
     #[test]

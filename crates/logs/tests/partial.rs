@@ -326,12 +326,12 @@ fn as_earlier_release(batch: &RecordBatch) -> RecordBatch {
     with_rules(batch, "")
 }
 
-/// `batch` with its spec's `rules 4` line replaced by `rules` (a whole
+/// `batch` with its spec's `rules 5` line replaced by `rules` (a whole
 /// line, or nothing).
 fn with_rules(batch: &RecordBatch, rules: &str) -> RecordBatch {
     let schema = batch.schema();
     let mut metadata = schema.metadata().clone();
-    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 4\n", rules);
+    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 5\n", rules);
     assert_ne!(spec, metadata[PARTIAL_SPEC_KEY], "this release writes its rules");
     metadata.insert(PARTIAL_SPEC_KEY.to_string(), spec);
     let schema = Arc::new(Schema::new(schema.fields().clone()).with_metadata(metadata));
@@ -410,8 +410,21 @@ fn earlier_partials_merge_unless_their_query_meant_something_else() {
         }
         assert!(merge_partials(&[p]).is_ok());
     }
+    // Rules 4 cut a host followed by `:` and a port at its first colon.
+    for fmt in ["vhost_combined", r#"%v:%p %h %l %u %t "%r" %>s %b"#] {
+        let f = if fmt.starts_with('%') { LogFormat::apache(fmt).unwrap() } else { fmt.parse().unwrap() };
+        let mut j = LogJob::new(f);
+        j.group_by(&[GroupField::Host]).unwrap();
+        let p = partial(&j, &[Source::from_bytes("e.log", Vec::new())]);
+        for earlier in ["rules 4\n", "rules 3\n", "rules 2\n", ""] {
+            let why = merge_partials(&[with_rules(&p, earlier)]).unwrap_err().to_string();
+            assert!(why.contains("a host followed by ':' and a port"), "{fmt}: {why}");
+        }
+        assert!(merge_partials(&[p]).is_ok());
+    }
     let p = partial(&job(&[GroupField::Ip]), inputs);
     assert!(merge_partials(&[with_rules(&p, "rules 3\n")]).is_ok(), "timed reads as it did");
+    assert!(merge_partials(&[with_rules(&p, "rules 4\n")]).is_ok(), "timed reads as it did");
     let mut plain_list = job(&[GroupField::Path]);
     plain_list.filter("method=GET,HEAD".parse().unwrap());
     let p = partial(&plain_list, inputs);

@@ -378,6 +378,17 @@ mod formats {
         );
         assert!(f.parse(v6.lines().next().unwrap().as_bytes()).is_ok(), "read, but not as vhost_combined");
         assert_eq!(LogFormat::detect(v6.as_bytes()).unwrap().name(), "combined");
+        // A host named by its IPv6 address, in brackets as `ServerName`
+        // takes one, is read whole and vouches for the format.
+        let bracketed = concat!(
+            r#"[2001:db8::1]:443 203.0.113.5 - - [10/Oct/2023:13:55:36 +0000] "GET /a HTTP/1.1" 200 512 "-" "curl/8.0""#,
+            "\n",
+            r#"[::1]:8080 203.0.113.6 - - [10/Oct/2023:13:55:37 +0000] "GET /b HTTP/1.1" 200 100 "-" "curl/8.0""#,
+            "\n",
+        );
+        let r = parse(&f, bracketed.lines().next().unwrap());
+        assert_eq!((s(r.host), s(r.ip)), (Some("[2001:db8::1]"), Some("203.0.113.5")));
+        assert_eq!(LogFormat::detect(bracketed.as_bytes()).unwrap().name(), "vhost_combined");
     }
 
     #[test]
