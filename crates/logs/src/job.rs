@@ -10,6 +10,7 @@ use pagemill_split::{BOM, Lines, RecordFormat};
 use crate::error::Error;
 use crate::format::LogFormat;
 use crate::hash::{hash_bytes, hash_u64, same_bytes};
+use crate::keys::{Keys, Part, Stored, Table, merge_into};
 use crate::output::{self, LogReport};
 use crate::query::{Bucket, Filter, GroupField, Metric};
 use crate::record::{LogRecord, decoded};
@@ -38,26 +39,6 @@ pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -
 /// At most this many `group_by` fields.
 pub const MAX_GROUP_FIELDS: usize = 8;
 
-/// One part of a group key during a chunk: borrowed from the input. Ordered
-/// like [`OwnedPart`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Part<'a> {
-    Null,
-    Bytes(&'a [u8]),
-    Int(i64),
-}
-
-/// One part of an owned group key. The derived order (null first, then by
-/// value) is the output order.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum OwnedPart {
-    Null,
-    Bytes(Box<[u8]>),
-    Int(i64),
-}
-
-pub(crate) type Key = Box<[OwnedPart]>;
-
 impl Part<'_> {
     #[inline]
     fn hash(self, seed: u64) -> u64 {
@@ -67,23 +48,6 @@ impl Part<'_> {
             Part::Int(v) => hash_u64(v as u64, seed ^ 2),
         }
     }
-
-    fn owned(self) -> OwnedPart {
-        match self {
-            Part::Null => OwnedPart::Null,
-            Part::Bytes(b) => OwnedPart::Bytes(b.into()),
-            Part::Int(v) => OwnedPart::Int(v),
-        }
-    }
-}
-
-/// One part of a key as a chunk's table stores it: bytes copied into the
-/// table's arena.
-#[derive(Clone, Copy)]
-enum Stored {
-    Null,
-    Bytes { start: usize, len: usize },
-    Int(i64),
 }
 
 /// An open-addressing table from keys to states, for one chunk.
@@ -124,11 +88,7 @@ impl<S: Default> ChunkTable<S> {
     /// Part `stored` of a key, borrowed from the arena.
     #[inline]
     fn view(&self, stored: Stored) -> Part<'_> {
-        match stored {
-            Stored::Null => Part::Null,
-            Stored::Bytes { start, len } => Part::Bytes(&self.arena[start..start + len]),
-            Stored::Int(v) => Part::Int(v),
-        }
+        stored.view(&self.arena)
     }
 
     /// Whether group `g`'s key is `key`.
@@ -161,17 +121,8 @@ impl<S: Default> ChunkTable<S> {
         let g = self.states.len();
         self.slots[i] = g as u32 + 1;
         self.hashes.push(hash);
-        for p in key {
-            let stored = match *p {
-                Part::Null => Stored::Null,
-                Part::Bytes(b) => {
-                    let start = self.arena.len();
-                    self.arena.extend_from_slice(b);
-                    Stored::Bytes { start, len: b.len() }
-                }
-                Part::Int(v) => Stored::Int(v),
-            };
-            self.stored.push(stored);
+        for &p in key {
+            self.stored.push(Stored::store(p, &mut self.arena));
         }
         self.states.push(S::default());
         if self.states.len() * 2 > self.slots.len() {
@@ -224,18 +175,17 @@ impl<S: Default> ChunkTable<S> {
 
     /// Owned keys with what `f` makes of each group's index and state,
     /// sorted by key.
-    fn into_sorted<T>(mut self, mut f: impl FnMut(usize, S) -> T) -> Vec<(Key, T)> {
+    fn into_sorted<T>(mut self, mut f: impl FnMut(usize, S) -> T) -> Table<T> {
         let mut states = std::mem::take(&mut self.states);
         let arity = self.arity;
-        let key = |g: u32| self.stored[g as usize * arity..(g as usize + 1) * arity].iter().map(|&s| self.view(s));
         let order = if arity == 1 { self.order_of_one_part() } else { self.order() };
-        order
-            .into_iter()
-            .map(|g| {
-                let state = std::mem::take(&mut states[g as usize]);
-                (key(g).map(|p| p.owned()).collect(), f(g as usize, state))
-            })
-            .collect()
+        let mut table = Table::with_capacity(arity, order.len(), self.arena.len());
+        for g in order {
+            let g = g as usize;
+            let state = std::mem::take(&mut states[g]);
+            table.push_stored(&self.stored[g * arity..(g + 1) * arity], &self.arena, f(g, state));
+        }
+        table
     }
 }
 
@@ -378,10 +328,11 @@ pub struct Totals {
 
 /// The merged state of some chunks: groups and top-value counts, sorted by
 /// key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LogPartial {
-    pub(crate) groups: Vec<(Key, GroupAcc)>,
-    pub(crate) tops: Vec<Vec<(Key, u64)>>,
+    pub(crate) groups: Table<GroupAcc>,
+    /// Per `--top` field, keys of the group's parts and the value.
+    pub(crate) tops: Vec<Table<u64>>,
     pub(crate) totals: Totals,
     pub(crate) rejects: Vec<Reject>,
     /// Chunks folded by [`Job::map_into`], until [`Job::end_fold`].
@@ -618,72 +569,68 @@ fn field_text<'a>(field: GroupField, r: &LogRecord<'a>) -> Part<'a> {
     field.text(r).map_or(Part::Null, Part::Bytes)
 }
 
-/// Merge two key-sorted lists, combining equal keys with `combine`.
-///
-/// Entries of `right` whose key `left` has are combined into `left` in
-/// place; only the keys new to `left` are moved, and the two sorted runs are
-/// then joined by a stable sort, which finds the runs and merges them in
-/// linear time. Partials of neighbouring chunks share most of their keys,
-/// so most merges move nothing and allocate nothing.
-pub(crate) fn merge_sorted<T>(
-    mut left: Vec<(Key, T)>,
-    right: Vec<(Key, T)>,
-    mut combine: impl FnMut(&mut T, T),
-) -> Vec<(Key, T)> {
-    if left.is_empty() {
-        return right;
-    }
-    let mut new = Vec::new();
-    let mut i = 0;
-    for (k, v) in right {
-        // Keys ascend in both lists, so the scan resumes where it stopped.
-        while i < left.len() && left[i].0 < k {
-            i += 1;
-        }
-        match left.get_mut(i) {
-            Some((l, acc)) if *l == k => combine(acc, v),
-            _ => new.push((k, v)),
-        }
-    }
-    if !new.is_empty() {
-        left.append(&mut new);
-        left.sort_by(|a, b| a.0.cmp(&b.0));
-    }
-    left
-}
-
 /// Groups per side below which [`merge_groups`] merges in one piece.
 const MERGE_PIECE: usize = 512;
 
-/// [`merge_sorted`] of two group lists, cut into key ranges that are merged
-/// in parallel (`rayon::join`: in pieces only where a thread of the pool is
-/// idle to take one). A group's merge (address-set unions, latency lists)
-/// costs far more than moving the group, and a run's last merges would
-/// otherwise run on one thread while the others wait: 13 ms of a 460 ms
-/// two-thread per-path summary, 4 ms of 60 on a 100 MB slice. Equal keys
+/// [`Table::merge`] of two group tables, cut into key ranges that are
+/// merged in parallel (`rayon::join`: in pieces only where a thread of the
+/// pool is idle to take one). A group's merge (address-set unions, latency
+/// lists) costs far more than moving the group, and a run's last merges
+/// would otherwise run on one thread while the others wait: 13 ms of a 460
+/// ms two-thread per-path summary, 4 ms of 60 on a 100 MB slice. Equal keys
 /// are combined as before (right's state into left's) and the pieces joined
 /// in key order, so results do not change. The pieces free and grow the
 /// groups' buffers on several threads at once: with glibc's malloc that
 /// waited on its arena locks and made the merge slower than one thread's,
 /// which is why the binary uses mimalloc.
-fn merge_groups(
-    mut left: Vec<(Key, GroupAcc)>,
-    mut right: Vec<(Key, GroupAcc)>,
-    settings: &Settings,
-) -> Vec<(Key, GroupAcc)> {
+fn merge_groups(left: Table<GroupAcc>, right: Table<GroupAcc>, settings: &Settings) -> Table<GroupAcc> {
     if left.len() < 2 * MERGE_PIECE || right.len() < MERGE_PIECE {
-        return merge_sorted(left, right, |a, b| a.merge(b, settings));
+        return left.merge(right, |a, b| a.merge(b, settings));
     }
-    // Left's middle key cuts both lists: every key below it goes to the
+    let (lk, mut lv) = left.into_parts();
+    let (rk, mut rv) = right.into_parts();
+    let mut pieces = merge_pieces((&lk, &mut lv, 0), (&rk, &mut rv, 0), settings);
+    let mut merged = Table::with_capacity(
+        lk.arity(),
+        pieces.iter().map(Table::len).sum(),
+        pieces.iter().map(|p| p.keys().bytes()).sum(),
+    );
+    for piece in pieces.drain(..) {
+        merged.append(piece);
+    }
+    merged
+}
+
+/// The merged pieces of two runs of groups (as [`merge_into`] takes them),
+/// in key order: one piece, or the pieces of the keys below left's middle
+/// key and of the rest, merged side by side.
+fn merge_pieces(
+    (lk, lv, lfirst): (&Keys, &mut [GroupAcc], usize),
+    (rk, rv, rfirst): (&Keys, &mut [GroupAcc], usize),
+    settings: &Settings,
+) -> Vec<Table<GroupAcc>> {
+    if lv.len() < 2 * MERGE_PIECE || rv.len() < MERGE_PIECE {
+        let mut out = Table::with_capacity(lk.arity(), lv.len() + rv.len(), 0);
+        merge_into(&mut out, (lk, lv, lfirst), (rk, rv, rfirst), |a, b| a.merge(b, settings));
+        return vec![out];
+    }
+    // Left's middle key cuts both runs: every key below it goes to the
     // first piece, every key from it on to the second.
-    let mid = left.len() / 2;
-    let cut = right.partition_point(|(k, _)| *k < left[mid].0);
-    let left_upper = left.split_off(mid);
-    let right_upper = right.split_off(cut);
-    let (mut lower, mut upper) =
-        rayon::join(|| merge_groups(left, right, settings), || merge_groups(left_upper, right_upper, settings));
-    lower.append(&mut upper);
-    lower
+    let mid = lv.len() / 2;
+    let middle = lk.key(lfirst + mid);
+    let (mut cut, mut above) = (0, rv.len());
+    while cut < above {
+        let m = (cut + above) / 2;
+        if rk.key(rfirst + m) < middle { cut = m + 1 } else { above = m }
+    }
+    let (l_low, l_high) = lv.split_at_mut(mid);
+    let (r_low, r_high) = rv.split_at_mut(cut);
+    let (mut low, high) = rayon::join(
+        || merge_pieces((lk, l_low, lfirst), (rk, r_low, rfirst), settings),
+        || merge_pieces((lk, l_high, lfirst + mid), (rk, r_high, rfirst + cut), settings),
+    );
+    low.extend(high);
+    low
 }
 
 impl Job for LogJob {
@@ -696,7 +643,14 @@ impl Job for LogJob {
     }
 
     fn empty(&self) -> LogPartial {
-        LogPartial { tops: vec![Vec::new(); self.tops.len()], ..LogPartial::default() }
+        let arity = self.group_by.len();
+        LogPartial {
+            groups: Table::new(arity),
+            tops: self.tops.iter().map(|_| Table::new(arity + 1)).collect(),
+            totals: Totals::default(),
+            rejects: Vec::new(),
+            fold: None,
+        }
     }
 
     fn map(&self, chunk: Chunk<'_>, malformed: &mut Malformed) -> LogPartial {
@@ -737,7 +691,7 @@ impl Job for LogJob {
         debug_assert!(left.fold.is_none() && right.fold.is_none(), "end_fold settles folds before merges");
         let settings = &self.settings;
         let groups = merge_groups(left.groups, right.groups, settings);
-        let tops = left.tops.into_iter().zip(right.tops).map(|(a, b)| merge_sorted(a, b, |x, y| *x += y)).collect();
+        let tops = left.tops.into_iter().zip(right.tops).map(|(a, b)| a.merge(b, |x, y| *x += y)).collect();
         let totals = Totals {
             lines: left.totals.lines + right.totals.lines,
             parsed: left.totals.parsed + right.totals.parsed,
@@ -759,7 +713,7 @@ impl Job for LogJob {
             .fold
             .as_ref()
             .map_or(0, |f| f.state.table.len() + f.state.tops.iter().map(ChunkTable::len).sum::<usize>());
-        Some(partial.groups.len() + partial.tops.iter().map(Vec::len).sum::<usize>() + folded)
+        Some(partial.groups.len() + partial.tops.iter().map(Table::len).sum::<usize>() + folded)
     }
 }
 
@@ -1026,32 +980,34 @@ mod tests {
         let settings = Settings { sigfig: 3, exact_limit: 8, lg_k: 10 };
         // Keys 0..n with a stride, so the lists overlap in part and each
         // side also has keys of its own, around every cut.
-        let side = |n: u64, stride: u64, salt: u64| -> Vec<(Key, GroupAcc)> {
-            (0..n)
-                .map(|i| {
-                    let k = i * stride;
-                    let values: Vec<u64> = (0..k % 7 + 1).map(|j| k * 31 + j * salt).collect();
-                    let hashes: Vec<u64> = (0..k % 11 + 1).map(|j| (k << 8) + j * salt).collect();
-                    let acc = GroupAcc {
-                        requests: k + salt,
-                        bytes: k * salt,
-                        first: (k + salt) as i64,
-                        last: (k * 2 + salt) as i64,
-                        latency: Latency::from_values(&values, &settings),
-                        distinct: Distinct::from_hash_slice(&mut hashes.clone(), &settings),
-                        ..GroupAcc::default()
-                    };
-                    (vec![OwnedPart::Int(k as i64)].into_boxed_slice(), acc)
-                })
-                .collect()
+        let side = |n: u64, stride: u64, salt: u64| -> Table<GroupAcc> {
+            let mut t = Table::new(1);
+            for (k, acc) in (0..n).map(|i| {
+                let k = i * stride;
+                let values: Vec<u64> = (0..k % 7 + 1).map(|j| k * 31 + j * salt).collect();
+                let hashes: Vec<u64> = (0..k % 11 + 1).map(|j| (k << 8) + j * salt).collect();
+                let acc = GroupAcc {
+                    requests: k + salt,
+                    bytes: k * salt,
+                    first: (k + salt) as i64,
+                    last: (k * 2 + salt) as i64,
+                    latency: Latency::from_values(&values, &settings),
+                    distinct: Distinct::from_hash_slice(&mut hashes.clone(), &settings),
+                    ..GroupAcc::default()
+                };
+                (k, acc)
+            }) {
+                t.push_stored(&[Stored::Int(k as i64)], &[], acc);
+            }
+            t
         };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
         for (n, m) in [(5000, 3000), (1100, 600), (3000, 10), (10, 3000), (0, 2000)] {
             let (left, right) = (side(n, 2, 1), side(m, 3, 5));
-            let whole = merge_sorted(left.clone(), right.clone(), |a, b| a.merge(b, &settings));
+            let whole = left.clone().merge(right.clone(), |a, b| a.merge(b, &settings));
             let pieces = pool.install(|| merge_groups(left, right, &settings));
             assert_eq!(format!("{whole:?}"), format!("{pieces:?}"), "{n} + {m} groups");
-            assert!(pieces.windows(2).all(|w| w[0].0 < w[1].0));
+            assert!((1..pieces.len()).all(|i| pieces.keys().key(i - 1) < pieces.keys().key(i)));
         }
     }
 
@@ -1074,15 +1030,16 @@ mod tests {
             *table.entry(42, k) += 1;
         }
         let sorted = table.into_sorted(|_, n| n);
-        let owned = |k: &[Part<'_>]| -> Key { k.iter().map(|p| p.owned()).collect() };
+        let got: Vec<(Vec<Part<'_>>, u64)> =
+            (0..sorted.len()).map(|i| (sorted.get(i).0.parts().collect(), *sorted.get(i).1)).collect();
         let want = vec![
-            (owned(&keys[4]), 1),
-            (owned(&keys[5]), 1),
-            (owned(&keys[3]), 1),
-            (owned(&keys[0]), 2),
-            (owned(&keys[1]), 1),
+            (keys[4].to_vec(), 1),
+            (keys[5].to_vec(), 1),
+            (keys[3].to_vec(), 1),
+            (keys[0].to_vec(), 2),
+            (keys[1].to_vec(), 1),
         ];
-        assert_eq!(sorted, want);
+        assert_eq!(got, want);
     }
 
     proptest::proptest! {

@@ -139,6 +139,7 @@ mod format;
 mod hash;
 mod job;
 mod json;
+mod keys;
 mod output;
 mod partial;
 mod plan;

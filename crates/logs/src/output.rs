@@ -1,9 +1,11 @@
 //! Turning the merged partial into an Arrow record batch.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::{
     ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array,
 };
@@ -13,9 +15,10 @@ use pagemill_mmap::Source;
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::job::{Key, LogJob, LogPartial, OwnedPart, Reject, Totals};
+use crate::job::{LogJob, LogPartial, Reject, Totals};
+use crate::keys::{Keys, Part};
 use crate::query::{GroupField, Metric};
-use crate::record::{Escapes, decode};
+use crate::record::{Escapes, decode, has_backslash};
 use crate::sketch::{GroupAcc, Latency};
 use crate::time::format_rfc3339;
 
@@ -40,57 +43,109 @@ impl LogReport {
     }
 }
 
-/// A decoded key part: text decoded from the log's escapes.
+/// A decoded key part: text decoded from the log's escapes (borrowed from
+/// the key where it has none and is valid UTF-8).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Out {
+enum Out<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Int(i64),
 }
 
-fn decode_key(key: &Key, escapes: Escapes) -> Vec<Out> {
-    key.iter()
-        .map(|p| match p {
-            OwnedPart::Null => Out::Null,
-            OwnedPart::Bytes(b) => Out::Text(decode(b, escapes)),
-            OwnedPart::Int(v) => Out::Int(*v),
-        })
-        .collect()
+/// Decoded keys of `arity` parts each, one after another.
+struct Decoded<'a> {
+    arity: usize,
+    len: usize,
+    parts: Vec<Out<'a>>,
 }
 
-/// Decode keys and combine those that decode to the same text (one value
-/// logged with two different escapings), keeping the decoded order.
-fn decode_all<T>(items: Vec<(Key, T)>, escapes: Escapes, mut combine: impl FnMut(&mut T, T)) -> Vec<(Vec<Out>, T)> {
-    let mut v: Vec<(Vec<Out>, T)> = items.into_iter().map(|(k, t)| (decode_key(&k, escapes), t)).collect();
+impl<'a> Decoded<'a> {
+    /// Key `i`'s parts.
+    fn key(&self, i: usize) -> &[Out<'a>] {
+        &self.parts[i * self.arity..(i + 1) * self.arity]
+    }
+}
+
+fn decode_part(part: Part<'_>, escapes: Escapes) -> Out<'_> {
+    match part {
+        Part::Null => Out::Null,
+        Part::Bytes(b) if !has_backslash(b) => Out::Text(String::from_utf8_lossy(b)),
+        Part::Bytes(b) => Out::Text(Cow::Owned(decode(b, escapes))),
+        Part::Int(v) => Out::Int(v),
+    }
+}
+
+/// Every key of `keys` decoded, in their order; and whether any text part
+/// changed in decoding (an escape, or invalid UTF-8 replaced). Unchanged
+/// text orders as its bytes do, so decoded keys keep the raw keys' order
+/// and stay distinct unless one changed.
+fn decode_keys(keys: &Keys, escapes: Escapes) -> (Decoded<'_>, bool) {
+    let parts: Vec<Out<'_>> = keys.iter().flat_map(|k| k.parts()).map(|p| decode_part(p, escapes)).collect();
+    let changed = parts.iter().any(|p| matches!(p, Out::Text(Cow::Owned(_))));
+    (Decoded { arity: keys.arity(), len: keys.len(), parts }, changed)
+}
+
+/// Decode a table's keys and combine those that decode to the same text
+/// (one value logged with two different escapings), keeping the decoded
+/// order; the values in that order.
+fn decode_all<T>(
+    keys: &Keys,
+    values: Vec<T>,
+    escapes: Escapes,
+    mut combine: impl FnMut(&mut T, T),
+) -> (Decoded<'_>, Vec<T>) {
+    let (decoded, changed) = decode_keys(keys, escapes);
+    if !changed {
+        return (decoded, values);
+    }
     // Stable: raw-key order breaks ties, so combining is deterministic.
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out: Vec<(Vec<Out>, T)> = Vec::with_capacity(v.len());
-    for (k, t) in v {
-        match out.last_mut() {
-            Some((lk, lt)) if *lk == k => combine(lt, t),
-            _ => out.push((k, t)),
+    let mut order: Vec<usize> = (0..decoded.len).collect();
+    order.sort_by(|&a, &b| decoded.key(a).cmp(decoded.key(b)));
+    let mut values: Vec<Option<T>> = values.into_iter().map(Some).collect();
+    let mut out = Decoded { arity: decoded.arity, len: 0, parts: Vec::with_capacity(decoded.parts.len()) };
+    let mut kept: Vec<T> = Vec::with_capacity(values.len());
+    for i in order {
+        let v = values[i].take().expect("each index once");
+        match kept.last_mut() {
+            Some(last) if out.len > 0 && out.key(out.len - 1) == decoded.key(i) => combine(last, v),
+            _ => {
+                out.parts.extend_from_slice(decoded.key(i));
+                out.len += 1;
+                kept.push(v);
+            }
         }
     }
-    out
+    (out, kept)
 }
 
 /// The group columns of the report for decoded keys, one row per key.
-fn build_group_columns(fields: &[GroupField], keys: &[&[Out]]) -> Vec<ArrayRef> {
+fn build_group_columns(fields: &[GroupField], keys: &Decoded<'_>) -> Vec<ArrayRef> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+    let rows = || (0..keys.len).map(|r| keys.key(r));
     for (i, &field) in fields.iter().enumerate() {
         let col: ArrayRef = match field {
-            GroupField::Status => Arc::new(UInt16Array::from_iter(keys.iter().map(|k| match k[i] {
+            GroupField::Status => Arc::new(UInt16Array::from_iter(rows().map(|k| match k[i] {
                 Out::Int(v) => u16::try_from(v).ok(),
                 _ => None,
             }))),
             GroupField::Time => Arc::new(
-                TimestampMicrosecondArray::from_iter(keys.iter().map(|k| match k[i] {
+                TimestampMicrosecondArray::from_iter(rows().map(|k| match k[i] {
                     Out::Int(v) => Some(v),
                     _ => None,
                 }))
                 .with_timezone("UTC"),
             ),
-            _ => Arc::new(StringArray::from_iter(keys.iter().map(|k| text_of(&k[i], field)))),
+            _ => {
+                let bytes = rows().map(|k| if let Out::Text(t) = &k[i] { t.len() } else { 4 }).sum();
+                let mut b = StringBuilder::with_capacity(keys.len, bytes);
+                for k in rows() {
+                    match text_of(&k[i], field) {
+                        Some(t) => b.append_value(t),
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
         };
         columns.push(col);
     }
@@ -98,20 +153,19 @@ fn build_group_columns(fields: &[GroupField], keys: &[&[Out]]) -> Vec<ArrayRef> 
 }
 
 /// The group columns of a report (as [`schema_of`] types them) for raw,
-/// undecoded keys, one row per key, in the given order.
-pub(crate) fn group_columns<'k>(job: &LogJob, keys: impl Iterator<Item = &'k Key>) -> Vec<ArrayRef> {
-    let escapes = job.log_format().escapes();
-    let decoded: Vec<Vec<Out>> = keys.map(|k| decode_key(k, escapes)).collect();
-    build_group_columns(job.group_fields(), &decoded.iter().map(|k| &k[..]).collect::<Vec<_>>())
+/// undecoded keys, one row per key, in their order.
+pub(crate) fn group_columns(job: &LogJob, keys: &Keys) -> Vec<ArrayRef> {
+    let (decoded, _) = decode_keys(keys, job.log_format().escapes());
+    build_group_columns(job.group_fields(), &decoded)
 }
 
-fn text_of(part: &Out, field: GroupField) -> Option<String> {
+fn text_of<'t>(part: &'t Out<'_>, field: GroupField) -> Option<Cow<'t, str>> {
     match (part, field) {
         (Out::Null, _) => None,
-        (Out::Text(s), _) => Some(s.clone()),
-        (Out::Int(v), GroupField::StatusClass) => Some(format!("{v}xx")),
-        (Out::Int(v), GroupField::Time) => Some(format_rfc3339(*v)),
-        (Out::Int(v), _) => Some(v.to_string()),
+        (Out::Text(s), _) => Some(Cow::Borrowed(s)),
+        (Out::Int(v), GroupField::StatusClass) => Some(Cow::Owned(format!("{v}xx"))),
+        (Out::Int(v), GroupField::Time) => Some(Cow::Owned(format_rfc3339(*v))),
+        (Out::Int(v), _) => Some(Cow::Owned(v.to_string())),
     }
 }
 
@@ -171,12 +225,14 @@ fn share(n: u64, of: u64) -> Option<f64> {
 pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
     let escapes = job.log_format().escapes();
     let settings = *job.settings();
-    let mut groups = decode_all(partial.groups, escapes, |a, b| a.merge(b, &settings));
+    let (keys, values) = partial.groups.into_parts();
+    let (mut decoded, mut groups) = decode_all(&keys, values, escapes, |a, b| a.merge(b, &settings));
     if job.group_fields().is_empty() && groups.is_empty() {
-        groups.push((Vec::new(), GroupAcc::default()));
+        decoded.len = 1;
+        groups.push(GroupAcc::default());
     }
     let arity = job.group_fields().len();
-    let mut columns = build_group_columns(job.group_fields(), &groups.iter().map(|(k, _)| &k[..]).collect::<Vec<_>>());
+    let mut columns = build_group_columns(job.group_fields(), &decoded);
     let qs: Vec<f64> = job.metric_list().iter().filter_map(|m| m.quantile()).collect();
     let quantiles: Vec<Option<Vec<u64>>> = if qs.is_empty() {
         Vec::new()
@@ -188,7 +244,7 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
         // (Job::finish runs on its pool).
         groups
             .par_iter_mut()
-            .map(|(_, g)| {
+            .map(|g| {
                 let values = g.latency.quantiles(&sorted, &probe)?;
                 Some(qs.iter().map(|q| values[sorted.iter().position(|s| s == q).expect("listed")]).collect())
             })
@@ -198,16 +254,16 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
     let seen = |t: i64| (t != i64::MAX && t != i64::MIN).then_some(t);
     for &m in job.metric_list() {
         let col: ArrayRef = match m {
-            Metric::Requests => Arc::new(UInt64Array::from_iter_values(groups.iter().map(|(_, g)| g.requests))),
-            Metric::Bytes => Arc::new(UInt64Array::from_iter_values(groups.iter().map(|(_, g)| g.bytes))),
+            Metric::Requests => Arc::new(UInt64Array::from_iter_values(groups.iter().map(|g| g.requests))),
+            Metric::Bytes => Arc::new(UInt64Array::from_iter_values(groups.iter().map(|g| g.bytes))),
             Metric::BytesMean => Arc::new(Float64Array::from_iter(
-                groups.iter().map(|(_, g)| (g.requests > 0).then(|| g.bytes as f64 / g.requests as f64)),
+                groups.iter().map(|g| (g.requests > 0).then(|| g.bytes as f64 / g.requests as f64)),
             )),
             Metric::Error4xxShare => {
-                Arc::new(Float64Array::from_iter(groups.iter().map(|(_, g)| share(g.err4, g.requests))))
+                Arc::new(Float64Array::from_iter(groups.iter().map(|g| share(g.err4, g.requests))))
             }
             Metric::Error5xxShare => {
-                Arc::new(Float64Array::from_iter(groups.iter().map(|(_, g)| share(g.err5, g.requests))))
+                Arc::new(Float64Array::from_iter(groups.iter().map(|g| share(g.err5, g.requests))))
             }
             Metric::LatencyP50 | Metric::LatencyP90 | Metric::LatencyP99 | Metric::LatencyP999 => {
                 let k = next_quantile;
@@ -215,34 +271,34 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
                 Arc::new(Float64Array::from_iter(quantiles.iter().map(|v| v.as_ref().map(|v| v[k] as f64 / 1e6))))
             }
             Metric::LatencyMax => {
-                Arc::new(Float64Array::from_iter(groups.iter().map(|(_, g)| g.latency.max().map(|v| v as f64 / 1e6))))
+                Arc::new(Float64Array::from_iter(groups.iter().map(|g| g.latency.max().map(|v| v as f64 / 1e6))))
             }
-            Metric::DistinctIps => {
-                Arc::new(UInt64Array::from_iter_values(groups.iter().map(|(_, g)| g.distinct.count())))
-            }
+            Metric::DistinctIps => Arc::new(UInt64Array::from_iter_values(groups.iter().map(|g| g.distinct.count()))),
             Metric::FirstSeen => Arc::new(
-                TimestampMicrosecondArray::from_iter(groups.iter().map(|(_, g)| seen(g.first))).with_timezone("UTC"),
+                TimestampMicrosecondArray::from_iter(groups.iter().map(|g| seen(g.first))).with_timezone("UTC"),
             ),
-            Metric::LastSeen => Arc::new(
-                TimestampMicrosecondArray::from_iter(groups.iter().map(|(_, g)| seen(g.last))).with_timezone("UTC"),
-            ),
+            Metric::LastSeen => {
+                Arc::new(TimestampMicrosecondArray::from_iter(groups.iter().map(|g| seen(g.last))).with_timezone("UTC"))
+            }
         };
         columns.push(col);
     }
     for (t, counts) in job.top_list().iter().zip(partial.tops) {
-        let counts = decode_all(counts, escapes, |a, b| *a += b);
+        let (top_keys, top_counts) = counts.into_parts();
+        let (top_keys, counts) = decode_all(&top_keys, top_counts, escapes, |a, b| *a += b);
         // Both lists are sorted by group key: walk them together.
         let mut j = 0;
         let mut cells = Vec::with_capacity(groups.len());
-        for (key, _) in &groups {
-            while j < counts.len() && counts[j].0[..arity] < key[..] {
+        for i in 0..decoded.len {
+            let key = decoded.key(i);
+            while j < counts.len() && top_keys.key(j)[..arity] < *key {
                 j += 1;
             }
             let start = j;
-            while j < counts.len() && counts[j].0[..arity] == key[..] {
+            while j < counts.len() && top_keys.key(j)[..arity] == *key {
                 j += 1;
             }
-            let mut values: Vec<(&Out, u64)> = counts[start..j].iter().map(|(k, n)| (&k[arity], *n)).collect();
+            let mut values: Vec<(&Out<'_>, u64)> = (start..j).map(|j| (&top_keys.key(j)[arity], counts[j])).collect();
             values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
             values.truncate(t.k);
             let mut cell = String::from("[");

@@ -70,8 +70,9 @@ use pagemill_engine::Job;
 
 use crate::error::Error;
 use crate::format::{FormatParts, LogFormat};
-use crate::job::{Key, LogJob, LogPartial, OwnedPart, Top, Totals};
+use crate::job::{LogJob, LogPartial, Top, Totals};
 use crate::json::JsonTarget;
+use crate::keys::{KeyRef, Keys, Part, Table};
 use crate::output::{self, LogReport, schema_of};
 use crate::query::{Bucket, GroupField, Metric};
 use crate::record::{Escapes, TimeUnit};
@@ -480,15 +481,15 @@ fn spec_diff(a: &LogJob, b: &LogJob, any_format: bool) -> Option<String> {
 
 // ----------------------------------------------------------- binary cells
 
-fn put_part(out: &mut Vec<u8>, part: &OwnedPart) {
+fn put_part(out: &mut Vec<u8>, part: Part<'_>) {
     match part {
-        OwnedPart::Null => out.push(PART_NULL),
-        OwnedPart::Bytes(b) => {
+        Part::Null => out.push(PART_NULL),
+        Part::Bytes(b) => {
             out.push(PART_BYTES);
             out.extend_from_slice(&(b.len() as u64).to_le_bytes());
             out.extend_from_slice(b);
         }
-        OwnedPart::Int(v) => {
+        Part::Int(v) => {
             out.push(PART_INT);
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -593,27 +594,30 @@ impl<'a> Reader<'a> {
         Ok(self.counted(8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
     }
 
-    fn part(&mut self) -> Result<OwnedPart, String> {
+    fn part(&mut self) -> Result<Part<'a>, String> {
         match self.u8()? {
-            PART_NULL => Ok(OwnedPart::Null),
+            PART_NULL => Ok(Part::Null),
             PART_BYTES => {
                 let len = self.u64()?;
                 let len = usize::try_from(len).map_err(|_| format!("text part of {len} bytes"))?;
-                Ok(OwnedPart::Bytes(self.take(len)?.into()))
+                Ok(Part::Bytes(self.take(len)?))
             }
-            PART_INT => Ok(OwnedPart::Int(self.u64()? as i64)),
+            PART_INT => Ok(Part::Int(self.u64()? as i64)),
             tag => Err(format!("unknown key part tag {tag}")),
         }
     }
 }
 
-fn read_key(cell: &[u8], arity: usize) -> Result<Key, String> {
+/// Append the key in `cell` to `keys`.
+fn read_key(cell: &[u8], keys: &mut Keys) -> Result<(), String> {
     let mut r = Reader { b: cell };
-    let key: Key = (0..arity).map(|_| r.part()).collect::<Result<_, _>>()?;
+    let arity = keys.arity();
+    let parts = (0..arity).map(|_| r.part()).collect::<Result<Vec<_>, _>>()?;
     if !r.is_empty() {
         return Err(format!("{} bytes after the {arity} key parts", r.b.len()));
     }
-    Ok(key)
+    keys.push(parts);
+    Ok(())
 }
 
 fn strictly_ascending<T: Ord>(v: &[T]) -> bool {
@@ -699,7 +703,7 @@ fn read_distinct(cell: &[u8], requests: u64, settings: &Settings) -> Result<Dist
 }
 
 /// A group's `(value part, count)` entries of one top field.
-fn read_top(cell: &[u8], requests: u64) -> Result<Vec<(OwnedPart, u64)>, String> {
+fn read_top(cell: &[u8], requests: u64) -> Result<Vec<(Part<'_>, u64)>, String> {
     let mut r = Reader { b: cell };
     let mut entries = Vec::new();
     let mut sum = 0u64;
@@ -813,11 +817,10 @@ fn binary_cells(n: usize, mut f: impl FnMut(usize, &mut Vec<u8>)) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// One decoded row.
-struct Row {
-    key: Key,
+/// One decoded row (its key is in a [`Keys`] list, at the row's index).
+struct Row<'a> {
     acc: GroupAcc,
-    tops: Vec<Vec<(OwnedPart, u64)>>,
+    tops: Vec<Vec<(Part<'a>, u64)>>,
 }
 
 impl LogJob {
@@ -857,9 +860,11 @@ impl LogJob {
         let LogPartial { groups, tops, totals, .. } = partial;
         let arity = self.group_fields().len();
         let mut fields: Vec<Field> = schema_of(self).fields()[..arity].iter().map(|f| f.as_ref().clone()).collect();
-        let mut columns: Vec<ArrayRef> = output::group_columns(self, groups.iter().map(|(k, _)| k));
+        let mut columns: Vec<ArrayRef> = output::group_columns(self, groups.keys());
 
         let n = groups.len();
+        let keys = groups.keys();
+        let accs = groups.values();
         let mut push = |name: String, data_type: DataType, nullable: bool, column: ArrayRef| {
             fields.push(Field::new(name, data_type, nullable));
             columns.push(column);
@@ -868,44 +873,41 @@ impl LogJob {
             "key".into(),
             DataType::Binary,
             false,
-            binary_cells(n, |i, out| groups[i].0.iter().for_each(|p| put_part(out, p))),
+            binary_cells(n, |i, out| keys.key(i).parts().for_each(|p| put_part(out, p))),
         );
-        let uint = |f: fn(&GroupAcc) -> u64| Arc::new(UInt64Array::from_iter_values(groups.iter().map(|(_, g)| f(g))));
+        let uint = |f: fn(&GroupAcc) -> u64| Arc::new(UInt64Array::from_iter_values(accs.iter().map(f)));
         push("requests".into(), DataType::UInt64, false, uint(|g| g.requests));
         push("bytes".into(), DataType::UInt64, false, uint(|g| g.bytes));
         push("err4".into(), DataType::UInt64, false, uint(|g| g.err4));
         push("err5".into(), DataType::UInt64, false, uint(|g| g.err5));
-        let first = Int64Array::from_iter(groups.iter().map(|(_, g)| (g.first != i64::MAX).then_some(g.first)));
+        let first = Int64Array::from_iter(accs.iter().map(|g| (g.first != i64::MAX).then_some(g.first)));
         push("first_seen_us".into(), DataType::Int64, true, Arc::new(first));
-        let last = Int64Array::from_iter(groups.iter().map(|(_, g)| (g.last != i64::MIN).then_some(g.last)));
+        let last = Int64Array::from_iter(accs.iter().map(|g| (g.last != i64::MIN).then_some(g.last)));
         push("last_seen_us".into(), DataType::Int64, true, Arc::new(last));
-        push(
-            "latency".into(),
-            DataType::Binary,
-            false,
-            binary_cells(n, |i, out| put_latency(out, &groups[i].1.latency)),
-        );
-        let max = UInt64Array::from_iter(groups.iter().map(|(_, g)| g.latency.max()));
+        push("latency".into(), DataType::Binary, false, binary_cells(n, |i, out| put_latency(out, &accs[i].latency)));
+        let max = UInt64Array::from_iter(accs.iter().map(|g| g.latency.max()));
         push("latency_max_us".into(), DataType::UInt64, true, Arc::new(max));
         push(
             "distinct_ips".into(),
             DataType::Binary,
             false,
-            binary_cells(n, |i, out| put_distinct(out, &groups[i].1.distinct)),
+            binary_cells(n, |i, out| put_distinct(out, &accs[i].distinct)),
         );
+        let none = Table::new(arity + 1);
         for (t, counts) in self.top_list().iter().zip(tops.iter().map(Some).chain(std::iter::repeat(None))) {
-            let counts: &[(Key, u64)] = counts.map_or(&[], Vec::as_slice);
+            let counts: &Table<u64> = counts.unwrap_or(&none);
+            let top_key = |j: usize| -> KeyRef<'_> { counts.keys().key(j) };
             // Both lists are sorted by group key: walk them together. (Every
             // top value has its group: nothing is skipped.)
             let mut j = 0;
             let cells = binary_cells(n, |i, out| {
-                let key = &groups[i].0;
-                while j < counts.len() && counts[j].0[..arity] < key[..] {
+                let key = keys.key(i);
+                while j < counts.len() && top_key(j).prefix(arity) < key {
                     j += 1;
                 }
-                while j < counts.len() && counts[j].0[..arity] == key[..] {
-                    put_part(out, &counts[j].0[arity]);
-                    out.extend_from_slice(&counts[j].1.to_le_bytes());
+                while j < counts.len() && top_key(j).prefix(arity) == key {
+                    put_part(out, top_key(j).part(arity));
+                    out.extend_from_slice(&counts.values()[j].to_le_bytes());
                     j += 1;
                 }
             });
@@ -975,13 +977,14 @@ impl LogJob {
         let top_names: Vec<String> = self.top_list().iter().map(|t| format!("top_{}", t.field.name())).collect();
         let tops = top_names.iter().map(|n| binary_column(batch, n)).collect::<Result<Vec<_>, _>>()?;
 
-        let mut rows: Vec<Row> = Vec::with_capacity(batch.num_rows());
+        let mut keys = Keys::with_capacity(arity, batch.num_rows(), 0);
+        let mut rows: Vec<Option<Row<'_>>> = Vec::with_capacity(batch.num_rows());
         let mut requests_sum = 0u64;
         for i in 0..batch.num_rows() {
             let count = |col: &UInt64Array, name: &str| {
                 if col.is_valid(i) { Ok(col.value(i)) } else { Err(cell_error(i, name, "null")) }
             };
-            let key = read_key(cell(&key, i, "key")?, arity).map_err(|e| cell_error(i, "key", e))?;
+            read_key(cell(&key, i, "key")?, &mut keys).map_err(|e| cell_error(i, "key", e))?;
             let n = count(requests, "requests")?;
             let (e4, e5) = (count(err4, "err4")?, count(err5, "err5")?);
             if e4.checked_add(e5).is_none_or(|e| e > n) {
@@ -1004,8 +1007,7 @@ impl LogJob {
             for (col, name) in tops.iter().zip(&top_names) {
                 row_tops.push(read_top(cell(col, i, name)?, n).map_err(|e| cell_error(i, name, e))?);
             }
-            rows.push(Row {
-                key,
+            rows.push(Some(Row {
                 acc: GroupAcc {
                     requests: n,
                     bytes: count(bytes, "bytes")?,
@@ -1017,7 +1019,7 @@ impl LogJob {
                     distinct: dis,
                 },
                 tops: row_tops,
-            });
+            }));
         }
         if requests_sum != totals.matched {
             return Err(Error::BadPartial(format!(
@@ -1025,24 +1027,24 @@ impl LogJob {
                 totals.matched
             )));
         }
-        if !rows.windows(2).all(|w| w[0].key < w[1].key) {
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-            if let Some(w) = rows.windows(2).find(|w| w[0].key == w[1].key) {
-                return Err(Error::BadPartial(format!("two rows with the key {:?}", w[0].key)));
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        if !(1..rows.len()).all(|i| keys.key(i - 1) < keys.key(i)) {
+            order.sort_by(|&a, &b| keys.key(a).cmp(&keys.key(b)));
+            if let Some(w) = order.windows(2).find(|w| keys.key(w[0]) == keys.key(w[1])) {
+                return Err(Error::BadPartial(format!("two rows with the key {:?}", keys.key(w[0]))));
             }
         }
-        let mut top_lists: Vec<Vec<(Key, u64)>> = vec![Vec::new(); tops.len()];
-        let mut groups = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut top_lists: Vec<Table<u64>> = tops.iter().map(|_| Table::new(arity + 1)).collect();
+        let mut groups = Table::with_capacity(arity, rows.len(), keys.bytes());
+        for i in order {
+            let row = rows[i].take().expect("each row once");
+            let key = keys.key(i);
             for (list, entries) in top_lists.iter_mut().zip(row.tops) {
                 for (part, n) in entries {
-                    let mut k = Vec::with_capacity(arity + 1);
-                    k.extend_from_slice(&row.key);
-                    k.push(part);
-                    list.push((k.into_boxed_slice(), n));
+                    list.push(key.parts().chain([part]), n);
                 }
             }
-            groups.push((row.key, row.acc));
+            groups.push_key(key, row.acc);
         }
         Ok(LogPartial { groups, tops: top_lists, totals, rejects: Vec::new(), fold: None })
     }
@@ -1196,11 +1198,13 @@ mod tests {
     #[test]
     fn cells_round_trip_and_check_their_counts() {
         let s = Settings { sigfig: 3, exact_limit: 4, lg_k: 10 };
-        let key: Key = vec![OwnedPart::Null, OwnedPart::Bytes(b"/a\xff".to_vec().into()), OwnedPart::Int(-3)].into();
+        let key = [Part::Null, Part::Bytes(b"/a\xff"), Part::Int(-3)];
         let mut out = Vec::new();
-        key.iter().for_each(|p| put_part(&mut out, p));
-        assert_eq!(read_key(&out, 3).unwrap(), key);
-        assert!(read_key(&out, 2).is_err() && read_key(&out, 4).is_err());
+        key.iter().for_each(|&p| put_part(&mut out, p));
+        let mut keys = Keys::new(3);
+        read_key(&out, &mut keys).unwrap();
+        assert_eq!(keys.key(0).parts().collect::<Vec<_>>(), key);
+        assert!(read_key(&out, &mut Keys::new(2)).is_err() && read_key(&out, &mut Keys::new(4)).is_err());
 
         // The last values are rounded within their keys as they are stored.
         let spread: Vec<u64> = (0..5000).map(|i| ((i * 37 % 100_000 + 1) << (i % 20)) + i % 7).collect();
@@ -1255,8 +1259,8 @@ mod tests {
         assert!(read_distinct(&out, 100, &other).is_err(), "another lg_k");
 
         let mut out = Vec::new();
-        for (p, n) in [(OwnedPart::Null, 2u64), (OwnedPart::Int(4), 1)] {
-            put_part(&mut out, &p);
+        for (p, n) in [(Part::Null, 2u64), (Part::Int(4), 1)] {
+            put_part(&mut out, p);
             out.extend_from_slice(&n.to_le_bytes());
         }
         assert_eq!(read_top(&out, 3).unwrap().len(), 2);
