@@ -6,7 +6,9 @@ use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::str::FromStr;
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt16Type, UInt64Type};
+use arrow_array::{Array, PrimitiveArray, RecordBatch, StringArray};
 use arrow_ipc::CompressionType;
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
 use arrow_schema::{ArrowError, DataType, SchemaRef};
@@ -269,6 +271,7 @@ fn write_delimited<W: Write>(
     line.push(b'\n');
     let options = arrow_cast::display::FormatOptions::default().with_null("");
     let mut text = String::new();
+    let (mut ints, mut floats) = (itoa::Buffer::new(), ryu::Buffer::new());
     for batch in batches {
         let columns = batch.columns();
         let formatters = columns
@@ -277,7 +280,7 @@ fn write_delimited<W: Write>(
                 if a.data_type().is_nested() {
                     return Err(ArrowError::CsvError(format!("nested type {} is not supported in CSV", a.data_type())));
                 }
-                arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &options)
+                Cell::of(a.as_ref(), &options)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(&arrow_err)?;
@@ -296,9 +299,20 @@ fn write_delimited<W: Write>(
                     }
                     continue;
                 }
-                text.clear();
-                formatter.value(row).write(&mut text).map_err(|e| arrow_err(ArrowError::CsvError(e.to_string())))?;
-                push(&mut line, text.as_bytes(), delimiter);
+                // Numbers hold no delimiter, quote or line end, and are never
+                // empty: written as they stand.
+                match formatter {
+                    Cell::U64(a) => line.extend_from_slice(ints.format(a.value(row)).as_bytes()),
+                    Cell::I64(a) => line.extend_from_slice(ints.format(a.value(row)).as_bytes()),
+                    Cell::U16(a) => line.extend_from_slice(ints.format(a.value(row)).as_bytes()),
+                    Cell::F64(a) => line.extend_from_slice(floats.format(a.value(row)).as_bytes()),
+                    Cell::Text(a) => push(&mut line, a.value(row).as_bytes(), delimiter),
+                    Cell::Other(f) => {
+                        text.clear();
+                        f.value(row).write(&mut text).map_err(|e| arrow_err(ArrowError::CsvError(e.to_string())))?;
+                        push(&mut line, text.as_bytes(), delimiter);
+                    }
+                }
             }
             line.push(b'\n');
             if line.len() >= 1 << 16 {
@@ -309,6 +323,32 @@ fn write_delimited<W: Write>(
     }
     out.write_all(&line).map_err(&io_err)?;
     out.flush().map_err(io_err)
+}
+
+/// How a delimited writer formats a column's cells: the common types
+/// directly (a third of the time of writing a 688K-row summary went to
+/// dispatching each cell through arrow-cast's formatter), any other with
+/// arrow-cast's display formatter. Each gives arrow-cast's text.
+enum Cell<'a> {
+    U64(&'a PrimitiveArray<UInt64Type>),
+    I64(&'a PrimitiveArray<Int64Type>),
+    U16(&'a PrimitiveArray<UInt16Type>),
+    F64(&'a PrimitiveArray<Float64Type>),
+    Text(&'a StringArray),
+    Other(arrow_cast::display::ArrayFormatter<'a>),
+}
+
+impl<'a> Cell<'a> {
+    fn of(a: &'a dyn Array, options: &arrow_cast::display::FormatOptions<'a>) -> Result<Cell<'a>, ArrowError> {
+        Ok(match a.data_type() {
+            DataType::UInt64 => Cell::U64(a.as_primitive()),
+            DataType::Int64 => Cell::I64(a.as_primitive()),
+            DataType::UInt16 => Cell::U16(a.as_primitive()),
+            DataType::Float64 => Cell::F64(a.as_primitive()),
+            DataType::Utf8 => Cell::Text(a.as_string()),
+            _ => Cell::Other(arrow_cast::display::ArrayFormatter::try_new(a, options)?),
+        })
+    }
 }
 
 fn encode<W: Write + Send>(
@@ -480,7 +520,9 @@ fn ipc_options(options: &WriteOptions) -> Result<IpcWriteOptions, ArrowError> {
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, StructArray, UInt64Array};
+    use arrow_array::{
+        Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StructArray, UInt16Array, UInt64Array,
+    };
     use arrow_schema::{DataType, Field, Fields, Schema};
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -535,5 +577,65 @@ mod tests {
         }
         assert!(row_groups(&[], 5).is_empty());
         assert!(row_groups(&[batch(0, 0)], 5).is_empty());
+    }
+
+    /// Cells written directly read as arrow-cast's display formatter
+    /// writes them, quoted where they must be.
+    #[test]
+    fn delimited_cells_are_arrow_casts_text() {
+        let floats =
+            [0.0, -0.0, 0.1, 1.0 / 3.0, -2.5e-300, 1e300, 123456789.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+        let n = floats.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(floats.to_vec())),
+            Arc::new(UInt64Array::from_iter_values((0..n as u64).map(|i| u64::MAX >> (6 * i)))),
+            Arc::new(Int64Array::from_iter((0..n as i64).map(|i| (i % 4 != 3).then(|| i64::MIN >> (6 * i))))),
+            Arc::new(UInt16Array::from_iter_values((0..n as u16).map(|i| u16::MAX >> i))),
+            Arc::new(StringArray::from_iter(
+                (0..n).map(|i| ["", "a,b", "say \"hi\"", "x\ny", "plain", "tab\there", "é"].get(i).copied()),
+            )),
+        ];
+        let types = [DataType::Float64, DataType::UInt64, DataType::Int64, DataType::UInt16, DataType::Utf8];
+        let fields: Vec<Field> =
+            types.iter().enumerate().map(|(i, t)| Field::new(format!("c{i}"), t.clone(), true)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        let b = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        for delimiter in [b',', b'\t'] {
+            let mut got = Vec::new();
+            super::write_delimited(
+                &mut got,
+                &schema,
+                std::slice::from_ref(&b),
+                delimiter,
+                |e| panic!("{e}"),
+                |e| panic!("{e}"),
+            )
+            .unwrap();
+            let options = arrow_cast::display::FormatOptions::default().with_null("");
+            let formatters: Vec<_> = b
+                .columns()
+                .iter()
+                .map(|a| arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &options).unwrap())
+                .collect();
+            let sep = delimiter as char;
+            let mut want = (0..types.len()).map(|c| format!("c{c}")).collect::<Vec<_>>().join(&sep.to_string());
+            want.push('\n');
+            for row in 0..n {
+                let cells: Vec<String> = (0..types.len())
+                    .map(|c| {
+                        let text = formatters[c].value(row).to_string();
+                        let special = text.is_empty() || text.contains(['"', '\n', '\r', sep]);
+                        if b.column(c).is_null(row) || !special {
+                            text
+                        } else {
+                            format!("\"{}\"", text.replace('"', "\"\""))
+                        }
+                    })
+                    .collect();
+                want.push_str(&cells.join(&sep.to_string()));
+                want.push('\n');
+            }
+            assert_eq!(String::from_utf8(got).unwrap(), want);
+        }
     }
 }
