@@ -500,13 +500,13 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
     match latency.histogram() {
         None => {
             out.push(LATENCY_RAW);
-            out.extend_from_slice(&(latency.raw().len() as u64).to_le_bytes());
+            let mut raw = latency.raw();
+            out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
             // The first value of the largest bucket (the maximum's) is
             // written as the exact maximum, so the largest raw value equals
             // `latency_max_us` (readers before bucket rounding required it).
             // In ascending order: a group's values come in the order its
             // chunks were merged or folded, which scheduling may change.
-            let mut raw: Vec<u64> = latency.raw().collect();
             raw.sort_unstable();
             let mut top = latency.max().map(|m| (latency_of_key(latency_key(m)), m));
             for v in raw {
@@ -521,7 +521,7 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
             }
         }
         Some(h) => {
-            debug_assert_eq!(latency.raw().len(), 0, "a histogram holds every value");
+            debug_assert!(latency.raw().is_empty(), "a histogram holds every value");
             out.push(LATENCY_HIST);
             let pairs: Vec<(u64, u64)> =
                 h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
@@ -536,7 +536,8 @@ fn put_latency(out: &mut Vec<u8>, latency: &Latency) {
 
 fn put_distinct(out: &mut Vec<u8>, distinct: &Distinct) {
     match distinct {
-        Distinct::Exact(hashes) => {
+        Distinct::Exact(_) | Distinct::One(_) => {
+            let hashes = distinct.exact();
             out.push(DISTINCT_EXACT);
             out.extend_from_slice(&(hashes.len() as u64).to_le_bytes());
             for h in hashes {
@@ -690,7 +691,7 @@ fn read_distinct(cell: &[u8], requests: u64, settings: &Settings) -> Result<Dist
             if hashes.len() > settings.exact_limit || hashes.len() as u64 > requests {
                 return Err(format!("{} exact address hashes (limit {})", hashes.len(), settings.exact_limit));
             }
-            Ok(Distinct::Exact(hashes))
+            Ok(Distinct::from_unique(hashes, settings))
         }
         DISTINCT_HLL => {
             let image = r.counted(1)?;

@@ -55,6 +55,12 @@ pub(crate) struct Settings {
 /// Request times of a group. Percentiles always come from an HdrHistogram
 /// of every value, so where the values sat (keys or recorded) never shows
 /// in the result.
+///
+/// A group of one request time keeps it as its maximum alone (its key is
+/// the maximum's), with no list on the heap: on a log whose paths carry
+/// ids most groups have one request, and making and freeing a list per
+/// group cost more than reading the group's line. It is the only form of
+/// one value without a histogram, so equal contents print alike.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Latency {
     /// [`latency_key`]s of values not in the histogram, in no order.
@@ -68,6 +74,9 @@ impl Latency {
     /// histogram.
     pub(crate) fn from_values(values: &[u64], settings: &Settings) -> Latency {
         let max = values.iter().copied().max();
+        if values.len() == 1 {
+            return Latency { keys: Vec::new(), hist: None, max };
+        }
         if values.len() <= RAW_LATENCIES {
             return Latency { keys: values.iter().map(|&v| latency_key(v)).collect(), hist: None, max };
         }
@@ -85,6 +94,20 @@ impl Latency {
         Latency { max, ..Latency::from_values(raw, settings) }
     }
 
+    /// Whether the group holds one value, as its maximum alone.
+    #[inline]
+    fn single(&self) -> bool {
+        self.keys.is_empty() && self.hist.is_none() && self.max.is_some()
+    }
+
+    /// Give a single value its key in the list, before more join it.
+    #[inline]
+    fn unfold_single(&mut self) {
+        if let (true, Some(m)) = (self.single(), self.max) {
+            self.keys.push(latency_key(m));
+        }
+    }
+
     fn new_hist(settings: &Settings) -> Box<Histogram<u64>> {
         Box::new(Histogram::new(settings.sigfig).expect("significant figures are validated to be 1..=5"))
     }
@@ -97,6 +120,14 @@ impl Latency {
     /// where `from_values` would have held them in a histogram, and their
     /// keys' values where it would have held keys, as the merge records them.
     pub(crate) fn add_values(&mut self, values: &[u64], settings: &Settings) {
+        if values.is_empty() {
+            return;
+        }
+        if self.max.is_none() && self.hist.is_none() && values.len() == 1 {
+            self.max = Some(values[0]);
+            return;
+        }
+        self.unfold_single();
         self.max = self.max.max(values.iter().copied().max());
         let whole = values.len() > RAW_LATENCIES;
         if whole || self.hist.is_some() || self.keys.len() + values.len() > RAW_LATENCIES {
@@ -116,6 +147,15 @@ impl Latency {
     }
 
     pub(crate) fn merge(&mut self, mut other: Latency, settings: &Settings) {
+        if other.max.is_none() {
+            return;
+        }
+        if self.max.is_none() {
+            *self = other;
+            return;
+        }
+        self.unfold_single();
+        other.unfold_single();
         self.max = self.max.max(other.max);
         match (&mut self.hist, other.hist) {
             (Some(h), Some(o)) => h.add(&*o).expect("auto-resizing histograms always add"),
@@ -154,6 +194,10 @@ impl Latency {
         // A bucket's highest equivalent value can lie above every value
         // recorded in it: no quantile is reported above the exact maximum.
         let max = self.max?;
+        if self.single() {
+            let value = probe.highest_equivalent(latency_of_key(latency_key(max))).min(max);
+            return Some(vec![value; qs.len()]);
+        }
         if let Some(h) = &self.hist {
             debug_assert!(self.keys.is_empty(), "merge() empties keys into the histogram");
             return Some(qs.iter().map(|&q| h.value_at_quantile(q).min(max)).collect());
@@ -192,8 +236,11 @@ impl Latency {
 
     /// The lowest value of each key not yet recorded in the histogram (of
     /// every value while there is no histogram), in no order.
-    pub(crate) fn raw(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
-        self.keys.iter().map(|&k| latency_of_key(k))
+    pub(crate) fn raw(&self) -> Vec<u64> {
+        match self.max {
+            Some(m) if self.single() => vec![latency_of_key(latency_key(m))],
+            _ => self.keys.iter().map(|&k| latency_of_key(k)).collect(),
+        }
     }
 
     /// The histogram, once the group has had more than [`RAW_LATENCIES`]
@@ -318,8 +365,12 @@ fn bucket_sort(v: &mut [u64], starts: &mut Vec<u32>, placed: &mut Vec<u64>) {
 /// Distinct client-address hashes of a group.
 #[derive(Clone, Debug)]
 pub(crate) enum Distinct {
-    /// Sorted, deduplicated 64-bit hashes.
+    /// Sorted, deduplicated 64-bit hashes: none, or two or more.
     Exact(Vec<u64>),
+    /// One hash, with no list on the heap (most groups of a log whose
+    /// paths carry ids have one client); the only form of one hash below
+    /// the exact limit.
+    One(u64),
     /// Above the exact limit.
     Sketch(Box<HllSketch>),
 }
@@ -348,13 +399,41 @@ impl Distinct {
                 n += 1;
             }
         }
-        let unique = &hashes[..n];
-        if n > settings.exact_limit {
+        Distinct::of_unique(&hashes[..n], settings)
+    }
+
+    /// From sorted, distinct hashes.
+    fn of_unique(unique: &[u64], settings: &Settings) -> Distinct {
+        if unique.len() > settings.exact_limit {
             let mut s = Distinct::new_sketch(settings);
             unique.iter().for_each(|&h| s.update(h));
             return Distinct::Sketch(s);
         }
-        Distinct::Exact(unique.to_vec())
+        match unique {
+            [h] => Distinct::One(*h),
+            _ => Distinct::Exact(unique.to_vec()),
+        }
+    }
+
+    /// From sorted, distinct hashes (a partial's list).
+    pub(crate) fn from_unique(unique: Vec<u64>, settings: &Settings) -> Distinct {
+        match unique.len() {
+            1 => Distinct::of_unique(&unique, settings),
+            _ => {
+                let mut d = Distinct::Exact(unique);
+                d.settle(settings);
+                d
+            }
+        }
+    }
+
+    /// The exact hashes, sorted (none for a sketch).
+    pub(crate) fn exact(&self) -> &[u64] {
+        match self {
+            Distinct::Exact(v) => v,
+            Distinct::One(h) => std::slice::from_ref(h),
+            Distinct::Sketch(_) => &[],
+        }
     }
 
     fn new_sketch(settings: &Settings) -> Box<HllSketch> {
@@ -362,11 +441,9 @@ impl Distinct {
     }
 
     fn settle(&mut self, settings: &Settings) {
-        if let Distinct::Exact(v) = self
-            && v.len() > settings.exact_limit
-        {
+        if !matches!(self, Distinct::Sketch(_)) && self.exact().len() > settings.exact_limit {
             let mut s = Distinct::new_sketch(settings);
-            for &h in v.iter() {
+            for &h in self.exact() {
                 s.update(h);
             }
             *self = Distinct::Sketch(s);
@@ -376,7 +453,24 @@ impl Distinct {
     pub(crate) fn merge(&mut self, other: Distinct, settings: &Settings) {
         let this = std::mem::take(self);
         *self = match (this, other) {
+            (Distinct::Exact(a), b) if a.is_empty() => b,
+            (a, Distinct::Exact(b)) if b.is_empty() => a,
+            (Distinct::One(a), Distinct::One(b)) => match a.cmp(&b) {
+                std::cmp::Ordering::Equal => Distinct::One(a),
+                std::cmp::Ordering::Less => Distinct::Exact(vec![a, b]),
+                std::cmp::Ordering::Greater => Distinct::Exact(vec![b, a]),
+            },
+            (Distinct::Exact(mut v), Distinct::One(h)) | (Distinct::One(h), Distinct::Exact(mut v)) => {
+                if let Err(at) = v.binary_search(&h) {
+                    v.insert(at, h);
+                }
+                Distinct::Exact(v)
+            }
             (Distinct::Exact(a), Distinct::Exact(b)) => Distinct::Exact(sorted_union(a, b)),
+            (Distinct::Sketch(mut s), Distinct::One(h)) | (Distinct::One(h), Distinct::Sketch(mut s)) => {
+                s.update(h);
+                Distinct::Sketch(s)
+            }
             (Distinct::Sketch(mut s), Distinct::Exact(v)) | (Distinct::Exact(v), Distinct::Sketch(mut s)) => {
                 for h in v {
                     s.update(h);
@@ -398,6 +492,7 @@ impl Distinct {
     pub(crate) fn count(&self) -> u64 {
         match self {
             Distinct::Exact(v) => v.len() as u64,
+            Distinct::One(_) => 1,
             Distinct::Sketch(s) => s.composite_estimate().round() as u64,
         }
     }
@@ -521,6 +616,53 @@ mod tests {
         assert_eq!(latency_of_key(latency_key(u64::MAX)), u64::MAX >> 46 << 46);
     }
 
+    /// One request time, or one client, is held without a list, and is
+    /// the same state however it was reached.
+    #[test]
+    fn single_values_have_one_form() {
+        let probe = Latency::probe(&S);
+        let qs = [0.5, 0.99, 1.0];
+        for values in [vec![7_000u64], vec![300_000, 300_001], vec![5, 900_000, 5]] {
+            let whole = Latency::from_values(&values, &S);
+            let mut added = Latency::default();
+            let mut merged = Latency::default();
+            for &v in &values {
+                added.add_values(&[v], &S);
+                merged.merge(Latency::from_values(&[v], &S), &S);
+                merged.merge(Latency::default(), &S);
+            }
+            let mut listed =
+                Latency { keys: values.iter().map(|&v| latency_key(v)).collect(), hist: None, max: whole.max() };
+            for l in [&added, &merged] {
+                assert_eq!(format!("{l:?}"), format!("{whole:?}"), "{values:?}");
+            }
+            assert_eq!(whole.keys.is_empty(), values.len() == 1);
+            assert_eq!(added.clone().quantiles(&qs, &probe), listed.quantiles(&qs, &probe));
+            let mut sorted = listed.raw();
+            sorted.sort_unstable();
+            let mut raw = added.raw();
+            raw.sort_unstable();
+            assert_eq!(raw, sorted);
+        }
+        let one = |h: u64| Distinct::from_hashes(vec![h, h], &S);
+        assert!(matches!(one(5), Distinct::One(5)));
+        let mut d = Distinct::default();
+        d.merge(one(9), &S);
+        d.merge(Distinct::default(), &S);
+        d.merge(one(9), &S);
+        assert!(matches!(d, Distinct::One(9)));
+        d.merge(one(3), &S);
+        assert!(matches!(&d, Distinct::Exact(v) if v == &[3, 9]));
+        d.merge(one(5), &S);
+        assert_eq!(d.exact(), [3, 5, 9]);
+        let tight = Settings { exact_limit: 1, ..S };
+        let mut t = one(1);
+        t.merge(one(2), &tight);
+        assert!(matches!(t, Distinct::Sketch(_)) && t.count() == 2);
+        assert!(matches!(Distinct::from_unique(vec![4], &S), Distinct::One(4)));
+        assert!(matches!(Distinct::from_unique(vec![4], &Settings { exact_limit: 0, ..S }), Distinct::Sketch(_)));
+    }
+
     #[test]
     fn latency_is_order_free() {
         let qs = [0.5, 0.9, 0.99, 0.999, 1.0];
@@ -556,7 +698,7 @@ mod tests {
                         added.add_values(c, &s);
                         // Adding is merging, state for state.
                         assert_eq!(added.max(), merged.max());
-                        assert_eq!(added.raw().collect::<Vec<_>>(), merged.raw().collect::<Vec<_>>());
+                        assert_eq!(added.raw(), merged.raw());
                         let counts = |l: &Latency| {
                             l.histogram().map(|h| {
                                 (
