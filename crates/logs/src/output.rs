@@ -234,22 +234,21 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
     let arity = job.group_fields().len();
     let mut columns = build_group_columns(job.group_fields(), &decoded);
     let qs: Vec<f64> = job.metric_list().iter().filter_map(|m| m.quantile()).collect();
-    let quantiles: Vec<Option<Vec<u64>>> = if qs.is_empty() {
-        Vec::new()
-    } else {
-        let mut sorted = qs.clone();
-        sorted.sort_by(f64::total_cmp);
+    // Per group, the values at the sorted quantiles (`sorted.len()` each,
+    // in one list), and whether the group has request times.
+    let mut sorted = qs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (mut quantiles, mut timed) = (vec![0u64; groups.len() * sorted.len()], vec![false; groups.len()]);
+    if !qs.is_empty() {
         let probe = Latency::probe(&settings);
         // Per group a sort or a histogram walk: spread over the run's threads
         // (Job::finish runs on its pool).
         groups
             .par_iter_mut()
-            .map(|g| {
-                let values = g.latency.quantiles(&sorted, &probe)?;
-                Some(qs.iter().map(|q| values[sorted.iter().position(|s| s == q).expect("listed")]).collect())
-            })
-            .collect()
-    };
+            .zip(quantiles.par_chunks_mut(sorted.len()))
+            .zip(timed.par_iter_mut())
+            .for_each(|((g, out), timed)| *timed = g.latency.quantiles_into(&sorted, &probe, out));
+    }
     let mut next_quantile = 0;
     let seen = |t: i64| (t != i64::MAX && t != i64::MIN).then_some(t);
     for &m in job.metric_list() {
@@ -268,7 +267,11 @@ pub(crate) fn finish(job: &LogJob, partial: LogPartial) -> LogReport {
             Metric::LatencyP50 | Metric::LatencyP90 | Metric::LatencyP99 | Metric::LatencyP999 => {
                 let k = next_quantile;
                 next_quantile += 1;
-                Arc::new(Float64Array::from_iter(quantiles.iter().map(|v| v.as_ref().map(|v| v[k] as f64 / 1e6))))
+                let at = sorted.iter().position(|&s| s == qs[k]).expect("listed");
+                let stride = sorted.len();
+                Arc::new(Float64Array::from_iter(
+                    timed.iter().enumerate().map(|(i, &t)| t.then(|| quantiles[i * stride + at] as f64 / 1e6)),
+                ))
             }
             Metric::LatencyMax => {
                 Arc::new(Float64Array::from_iter(groups.iter().map(|g| g.latency.max().map(|v| v as f64 / 1e6))))

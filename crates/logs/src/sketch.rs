@@ -190,17 +190,28 @@ impl Latency {
     /// is equivalent to the values). The keys of those ranks are selected,
     /// each from the keys above the last, not sorted: a group's finish
     /// costs a few passes over its keys instead of a sort.
+    #[cfg(test)]
     pub(crate) fn quantiles(&mut self, qs: &[f64], probe: &Histogram<u64>) -> Option<Vec<u64>> {
+        let mut out = vec![0; qs.len()];
+        self.quantiles_into(qs, probe, &mut out).then_some(out)
+    }
+
+    /// [`quantiles`](Latency::quantiles) written to `out` (one per
+    /// quantile), with no list made per group; false without values.
+    pub(crate) fn quantiles_into(&mut self, qs: &[f64], probe: &Histogram<u64>, out: &mut [u64]) -> bool {
         // A bucket's highest equivalent value can lie above every value
         // recorded in it: no quantile is reported above the exact maximum.
-        let max = self.max?;
+        let Some(max) = self.max else { return false };
         if self.single() {
-            let value = probe.highest_equivalent(latency_of_key(latency_key(max))).min(max);
-            return Some(vec![value; qs.len()]);
+            out.fill(probe.highest_equivalent(latency_of_key(latency_key(max))).min(max));
+            return true;
         }
         if let Some(h) = &self.hist {
             debug_assert!(self.keys.is_empty(), "merge() empties keys into the histogram");
-            return Some(qs.iter().map(|&q| h.value_at_quantile(q).min(max)).collect());
+            for (o, &q) in out.iter_mut().zip(qs) {
+                *o = h.value_at_quantile(q).min(max);
+            }
+            return true;
         }
         let n = self.keys.len();
         // No key below `sorted_to` is greater than a key from it on, so the
@@ -211,18 +222,15 @@ impl Latency {
             self.keys.sort_unstable();
             sorted_to = n;
         }
-        Some(
-            qs.iter()
-                .map(|&q| {
-                    let at = ((q.min(1.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
-                    if at >= sorted_to {
-                        self.keys[sorted_to..].select_nth_unstable(at - sorted_to);
-                        sorted_to = at;
-                    }
-                    probe.highest_equivalent(latency_of_key(self.keys[at])).min(max)
-                })
-                .collect(),
-        )
+        for (o, &q) in out.iter_mut().zip(qs) {
+            let at = ((q.min(1.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
+            if at >= sorted_to {
+                self.keys[sorted_to..].select_nth_unstable(at - sorted_to);
+                sorted_to = at;
+            }
+            *o = probe.highest_equivalent(latency_of_key(self.keys[at])).min(max);
+        }
+        true
     }
 
     /// An empty histogram of the run's precision, for [`Latency::quantiles`].
