@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
+use std::ops::Range;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -237,92 +238,152 @@ fn conform(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatc
 /// delimiter, a quote, CR or LF is quoted, its quotes doubled), a null as
 /// an empty field and an empty string as `""`, as polars and DuckDB write
 /// them, so that readers tell the two apart (arrow-csv writes both empty).
-/// Values are formatted by arrow's display formatter, as arrow-csv does.
+/// Values are formatted as arrow's display formatter formats them, as
+/// arrow-csv does.
+///
+/// On more than one thread, a batch of many rows is formatted in blocks of
+/// [`CSV_BLOCK_ROWS`] rows side by side (a few blocks per thread at a time,
+/// so memory holds a window of the text, not all of it), written in order:
+/// the bytes do not depend on `threads`. Formatting the 688K rows of a
+/// per-path summary took 80-120 ms on one thread.
 fn write_delimited<W: Write>(
     out: &mut W,
     schema: &SchemaRef,
     batches: &[RecordBatch],
     delimiter: u8,
+    threads: usize,
     arrow_err: impl Fn(ArrowError) -> Error,
     io_err: impl Fn(io::Error) -> Error,
 ) -> Result<(), Error> {
-    fn push(line: &mut Vec<u8>, field: &[u8], delimiter: u8) {
-        let special = |b: &u8| *b == delimiter || matches!(b, b'"' | b'\n' | b'\r');
-        if !field.is_empty() && !field.iter().any(special) {
-            line.extend_from_slice(field);
-            return;
-        }
-        line.push(b'"');
-        for &b in field {
-            if b == b'"' {
-                line.push(b'"');
-            }
-            line.push(b);
-        }
-        line.push(b'"');
-    }
     let mut line = Vec::with_capacity(1 << 16);
     for (i, field) in schema.fields().iter().enumerate() {
         if i > 0 {
             line.push(delimiter);
         }
-        push(&mut line, field.name().as_bytes(), delimiter);
+        push_field(&mut line, field.name().as_bytes(), delimiter);
     }
     line.push(b'\n');
-    let options = arrow_cast::display::FormatOptions::default().with_null("");
-    let mut text = String::new();
-    let (mut ints, mut floats) = (itoa::Buffer::new(), ryu::Buffer::new());
+    let pool = match threads {
+        0 | 1 => None,
+        n => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("pagemill-csv-{i}"))
+                .build()
+                .map_err(|e| arrow_err(ArrowError::ExternalError(Box::new(e))))?,
+        ),
+    };
     for batch in batches {
-        let columns = batch.columns();
-        let formatters = columns
-            .iter()
-            .map(|a| {
-                if a.data_type().is_nested() {
-                    return Err(ArrowError::CsvError(format!("nested type {} is not supported in CSV", a.data_type())));
-                }
-                Cell::of(a.as_ref(), &options)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&arrow_err)?;
-        // Logical nulls: a dictionary's null values too.
-        let nulls: Vec<_> = columns.iter().map(|a| a.logical_nulls()).collect();
-        for row in 0..batch.num_rows() {
-            for (c, formatter) in formatters.iter().enumerate() {
-                if c > 0 {
-                    line.push(delimiter);
-                }
-                if nulls[c].as_ref().is_some_and(|n| n.is_null(row)) {
-                    // A line of its own would be a blank line, which
-                    // readers skip: a lone null field is written `""`.
-                    if formatters.len() == 1 {
-                        line.extend_from_slice(b"\"\"");
-                    }
-                    continue;
-                }
-                // Numbers hold no delimiter, quote or line end, and are never
-                // empty: written as they stand.
-                match formatter {
-                    Cell::U64(a) => line.extend_from_slice(ints.format(a.value(row)).as_bytes()),
-                    Cell::I64(a) => line.extend_from_slice(ints.format(a.value(row)).as_bytes()),
-                    Cell::U16(a) => line.extend_from_slice(ints.format(a.value(row)).as_bytes()),
-                    Cell::F64(a) => line.extend_from_slice(floats.format(a.value(row)).as_bytes()),
-                    Cell::Text(a) => push(&mut line, a.value(row).as_bytes(), delimiter),
-                    Cell::Other(f) => {
-                        text.clear();
-                        f.value(row).write(&mut text).map_err(|e| arrow_err(ArrowError::CsvError(e.to_string())))?;
-                        push(&mut line, text.as_bytes(), delimiter);
+        for column in batch.columns() {
+            if column.data_type().is_nested() {
+                return Err(arrow_err(ArrowError::CsvError(format!(
+                    "nested type {} is not supported in CSV",
+                    column.data_type()
+                ))));
+            }
+        }
+        let rows = batch.num_rows();
+        match &pool {
+            Some(pool) if rows >= 2 * CSV_BLOCK_ROWS => {
+                out.write_all(&line).map_err(&io_err)?;
+                line.clear();
+                let window = CSV_BLOCK_ROWS * 4 * pool.current_num_threads();
+                for from in (0..rows).step_by(window) {
+                    let to = (from + window).min(rows);
+                    let blocks: Vec<Result<Vec<u8>, ArrowError>> = pool.install(|| {
+                        (from..to)
+                            .step_by(CSV_BLOCK_ROWS)
+                            .collect::<Vec<_>>()
+                            .into_par_iter()
+                            .map(|start| {
+                                let mut text = Vec::new();
+                                format_rows(batch, start..(start + CSV_BLOCK_ROWS).min(to), delimiter, &mut text)?;
+                                Ok(text)
+                            })
+                            .collect()
+                    });
+                    for block in blocks {
+                        out.write_all(&block.map_err(&arrow_err)?).map_err(&io_err)?;
                     }
                 }
             }
-            line.push(b'\n');
-            if line.len() >= 1 << 16 {
-                out.write_all(&line).map_err(&io_err)?;
-                line.clear();
+            _ => {
+                for from in (0..rows).step_by(CSV_BLOCK_ROWS) {
+                    format_rows(batch, from..(from + CSV_BLOCK_ROWS).min(rows), delimiter, &mut line)
+                        .map_err(&arrow_err)?;
+                    if line.len() >= 1 << 16 {
+                        out.write_all(&line).map_err(&io_err)?;
+                        line.clear();
+                    }
+                }
             }
         }
     }
     out.write_all(&line).map_err(&io_err)?;
     out.flush().map_err(io_err)
+}
+
+/// Rows a block of a delimited output holds (see [`write_delimited`]).
+const CSV_BLOCK_ROWS: usize = 1 << 14;
+
+/// Append `field` to `line`, quoted where RFC 4180 needs it (and when
+/// empty, so an empty string is no null).
+fn push_field(line: &mut Vec<u8>, field: &[u8], delimiter: u8) {
+    let special = |b: &u8| *b == delimiter || matches!(b, b'"' | b'\n' | b'\r');
+    if !field.is_empty() && !field.iter().any(special) {
+        line.extend_from_slice(field);
+        return;
+    }
+    line.push(b'"');
+    for &b in field {
+        if b == b'"' {
+            line.push(b'"');
+        }
+        line.push(b);
+    }
+    line.push(b'"');
+}
+
+/// Append the lines of `rows` of `batch` to `text`.
+fn format_rows(batch: &RecordBatch, rows: Range<usize>, delimiter: u8, text: &mut Vec<u8>) -> Result<(), ArrowError> {
+    let options = arrow_cast::display::FormatOptions::default().with_null("");
+    let columns = batch.columns();
+    let cells = columns.iter().map(|a| Cell::of(a.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
+    // Logical nulls: a dictionary's null values too.
+    let nulls: Vec<_> = columns.iter().map(|a| a.logical_nulls()).collect();
+    let (mut ints, mut floats) = (itoa::Buffer::new(), ryu::Buffer::new());
+    let mut other = String::new();
+    for row in rows {
+        for (c, cell) in cells.iter().enumerate() {
+            if c > 0 {
+                text.push(delimiter);
+            }
+            if nulls[c].as_ref().is_some_and(|n| n.is_null(row)) {
+                // A line of its own would be a blank line, which readers
+                // skip: a lone null field is written `""`.
+                if cells.len() == 1 {
+                    text.extend_from_slice(b"\"\"");
+                }
+                continue;
+            }
+            // Numbers hold no delimiter, quote or line end, and are never
+            // empty: written as they stand.
+            match cell {
+                Cell::U64(a) => text.extend_from_slice(ints.format(a.value(row)).as_bytes()),
+                Cell::I64(a) => text.extend_from_slice(ints.format(a.value(row)).as_bytes()),
+                Cell::U16(a) => text.extend_from_slice(ints.format(a.value(row)).as_bytes()),
+                Cell::F64(a) => text.extend_from_slice(floats.format(a.value(row)).as_bytes()),
+                Cell::Text(a) => push_field(text, a.value(row).as_bytes(), delimiter),
+                Cell::Other(f) => {
+                    other.clear();
+                    f.value(row).write(&mut other).map_err(|e| ArrowError::CsvError(e.to_string()))?;
+                    push_field(text, other.as_bytes(), delimiter);
+                }
+            }
+        }
+        text.push(b'\n');
+    }
+    Ok(())
 }
 
 /// How a delimited writer formats a column's cells: the common types
@@ -366,7 +427,11 @@ fn encode<W: Write + Send>(
         OutputFormat::Table => write_table(out, schema, batches).map_err(io_err),
         OutputFormat::Csv | OutputFormat::Tsv => {
             let delimiter = if format == OutputFormat::Tsv { b'\t' } else { b',' };
-            write_delimited(out, schema, batches, delimiter, arrow_err, io_err)
+            let threads = match options.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            write_delimited(out, schema, batches, delimiter, threads, arrow_err, io_err)
         }
         OutputFormat::Ndjson => {
             // Nulls written out (`"v":null`), as polars and DuckDB write
@@ -607,6 +672,7 @@ mod tests {
                 &schema,
                 std::slice::from_ref(&b),
                 delimiter,
+                1,
                 |e| panic!("{e}"),
                 |e| panic!("{e}"),
             )
@@ -637,5 +703,39 @@ mod tests {
             }
             assert_eq!(String::from_utf8(got).unwrap(), want);
         }
+    }
+
+    /// Blocks formatted on several threads give the one-thread bytes.
+    #[test]
+    fn delimited_output_does_not_depend_on_threads() {
+        let n = 2 * super::CSV_BLOCK_ROWS as u64 + 123;
+        let flat: Vec<RecordBatch> = [batch(0, n), batch(n, 5), batch(0, 0), batch(7, n / 3)]
+            .iter()
+            .map(|b| RecordBatch::try_new(flat_schema(), vec![b.column(0).clone(), b.column(1).clone()]).unwrap())
+            .collect();
+        let write = |threads: usize| {
+            let mut out = Vec::new();
+            super::write_delimited(
+                &mut out,
+                &flat_schema(),
+                &flat,
+                b',',
+                threads,
+                |e| panic!("{e}"),
+                |e| panic!("{e}"),
+            )
+            .unwrap();
+            out
+        };
+        let one = write(1);
+        let lines = 1 + flat.iter().map(RecordBatch::num_rows).sum::<usize>();
+        assert_eq!(one.iter().filter(|&&c| c == b'\n').count(), lines);
+        for threads in [2, 3] {
+            assert!(write(threads) == one, "{threads} threads");
+        }
+    }
+
+    fn flat_schema() -> Arc<Schema> {
+        Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true), Field::new("n", DataType::UInt64, false)]))
     }
 }
