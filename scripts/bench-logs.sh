@@ -28,7 +28,9 @@
 #   RUNS  rounds (default 3)
 # Environment: BENCH_DIR (default /tmp/pagemill-bench), PAGEMILL (a built
 # binary; default: build target/release/pagemill), BENCH_NO_PEERS (set: time
-# only pagemill and wc -l), PYTHON (the interpreter for the polars and DuckDB
+# only pagemill and wc -l), BENCH_PATH_IDS (set: the log's paths end in an id
+# drawn per request, `gen access-log --path-ids`, as a REST API logs them:
+# about 690,000 distinct paths a million lines instead of 5,000), PYTHON (the interpreter for the polars and DuckDB
 # peers, the check and the memory probe; default python3: scripts/bench
 # passes the one it installed polars and duckdb for).
 set -euo pipefail
@@ -48,11 +50,17 @@ if [ -z "${PAGEMILL:-}" ]; then
 fi
 py=${PYTHON:-python3}
 
-log=$dir/access-timed-$rows.log
+ids=()
+suffix=
+if [ -n "${BENCH_PATH_IDS:-}" ]; then
+    ids=(--path-ids)
+    suffix=-path-ids
+fi
+log=$dir/access-timed-$rows$suffix.log
 if [ ! -s "$log" ]; then
     echo "generating $rows timed lines into $log" >&2
     # pagemill writes -o whole or not at all: no truncated log is reused.
-    "$PAGEMILL" gen access-log --rows "$rows" --log-format timed --seed 1 -o "$log"
+    "$PAGEMILL" gen access-log --rows "$rows" --log-format timed --seed 1 "${ids[@]}" -o "$log"
 fi
 bytes=$(stat -c %s "$log")
 cat "$log" > /dev/null # page cache
@@ -150,7 +158,7 @@ if [ -n "$peers" ] && ! command -v goaccess > /dev/null; then
 elif [ -n "$peers" ]; then
     # GoAccess builds every panel of its report and is far slower: compare it
     # on a ~100 MB slice (whole lines), with pagemill on the same slice.
-    slice=$dir/access-timed-$rows-slice100MB.log
+    slice=$dir/access-timed-$rows$suffix-slice100MB.log
     if [ ! -s "$slice" ]; then
         # Under a name of its own until complete (another run may be
         # cutting the same slice).

@@ -752,6 +752,10 @@ pub struct GenAccessLog {
     /// vhost_combined (Apache's, the virtual host and port first).
     #[arg(long, default_value = "combined", value_name = "FORMAT", value_parser = access_log_formats())]
     pub log_format: AccessLogFormat,
+    /// Draw the id that ends a path (/api/v1/orders/253836) per request, as a REST API's log
+    /// holds them: about 690,000 distinct paths in a million lines, against 5,000.
+    #[arg(long)]
+    pub path_ids: bool,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -658,7 +658,7 @@ pub fn generate(global: &Global, command: &GenCommand) -> Result<()> {
             write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }
         GenCommand::AccessLog(args) => {
-            let generator = AccessLog::new(args.rows, args.log_format, args.seed);
+            let generator = AccessLog::new(args.rows, args.log_format, args.seed).path_ids(args.path_ids);
             write_generated(global, args.output.as_deref(), |mut w| generator.write_to(&mut w))
         }
         GenCommand::Csv(args) => {
