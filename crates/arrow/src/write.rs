@@ -141,12 +141,21 @@ impl WriteOptions {
         self
     }
 
-    /// Threads that encode and compress the columns of a Parquet row group
-    /// in parallel (0, the default: one per core; 1: the calling thread
-    /// only). The file's bytes are the same for any number.
+    /// Threads that encode and compress the columns of a Parquet row group,
+    /// and format the rows of a large CSV or TSV batch, in parallel (0, the
+    /// default: one per core; 1: the calling thread only). The output's
+    /// bytes are the same for any number.
     pub fn threads(&mut self, threads: usize) -> &mut WriteOptions {
         self.threads = threads;
         self
+    }
+
+    /// [`threads`](WriteOptions::threads) with 0 resolved to the cores.
+    fn worker_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     /// Write binary formats (IPC, Parquet) to stdout even when it is a
@@ -427,11 +436,7 @@ fn encode<W: Write + Send>(
         OutputFormat::Table => write_table(out, schema, batches).map_err(io_err),
         OutputFormat::Csv | OutputFormat::Tsv => {
             let delimiter = if format == OutputFormat::Tsv { b'\t' } else { b',' };
-            let threads = match options.threads {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            };
-            write_delimited(out, schema, batches, delimiter, threads, arrow_err, io_err)
+            write_delimited(out, schema, batches, delimiter, options.worker_threads(), arrow_err, io_err)
         }
         OutputFormat::Ndjson => {
             // Nulls written out (`"v":null`), as polars and DuckDB write
@@ -474,11 +479,7 @@ fn encode<W: Write + Send>(
                 .build();
             let rows_per_group = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
             let writer = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(parquet_err)?;
-            let threads = match options.threads {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            };
-            write_parquet(writer, schema, batches, rows_per_group, threads).map_err(parquet_err)
+            write_parquet(writer, schema, batches, rows_per_group, options.worker_threads()).map_err(parquet_err)
         }
     }
 }

@@ -199,7 +199,8 @@ pub(crate) fn write_results(
     // Only for a file: on stdout, the result itself is what is drawn.
     let _step = path.map(|p| progress::Step::start(global.progress, format!("writing {}", p.display())));
     let mut options = WriteOptions::new();
-    // Parquet columns are encoded on as many threads as the run used.
+    // Parquet columns are encoded, and large CSV and TSV batches formatted,
+    // on as many threads as the run used.
     options.ipc_compression(output.ipc_compression).threads(global.threads);
     write_batches_with(schema, batches, format, path, inputs, &options)?;
     Ok(())

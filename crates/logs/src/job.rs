@@ -715,13 +715,13 @@ fn merge_groups(left: Table<GroupAcc>, right: Table<GroupAcc>, settings: &Settin
     }
     let (lk, mut lv) = left.into_parts();
     let (rk, mut rv) = right.into_parts();
-    let mut pieces = merge_pieces((&lk, &mut lv, 0), (&rk, &mut rv, 0), settings);
+    let pieces = merge_pieces((&lk, &mut lv, 0), (&rk, &mut rv, 0), settings);
     let mut merged = Table::with_capacity(
         lk.arity(),
         pieces.iter().map(Table::len).sum(),
         pieces.iter().map(|p| p.keys().bytes()).sum(),
     );
-    for piece in pieces.drain(..) {
+    for piece in pieces {
         merged.append(piece);
     }
     merged

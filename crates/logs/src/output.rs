@@ -107,7 +107,7 @@ fn decode_all<T>(
     for i in order {
         let v = values[i].take().expect("each index once");
         match kept.last_mut() {
-            Some(last) if out.len > 0 && out.key(out.len - 1) == decoded.key(i) => combine(last, v),
+            Some(last) if out.key(out.len - 1) == decoded.key(i) => combine(last, v),
             _ => {
                 out.parts.extend_from_slice(decoded.key(i));
                 out.len += 1;

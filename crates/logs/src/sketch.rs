@@ -425,14 +425,12 @@ impl Distinct {
 
     /// From sorted, distinct hashes (a partial's list).
     pub(crate) fn from_unique(unique: Vec<u64>, settings: &Settings) -> Distinct {
-        match unique.len() {
-            1 => Distinct::of_unique(&unique, settings),
-            _ => {
-                let mut d = Distinct::Exact(unique);
-                d.settle(settings);
-                d
-            }
-        }
+        let mut d = match unique[..] {
+            [h] => Distinct::One(h),
+            _ => Distinct::Exact(unique),
+        };
+        d.settle(settings);
+        d
     }
 
     /// The exact hashes, sorted (none for a sketch).
