@@ -196,8 +196,8 @@ pub struct Global {
     pub no_decompress: bool,
 
     /// Target chunk size, e.g. 4M, 512K (default: about 1/128 of the input, 64K to 32M;
-    /// `logs`: 1/8 of the input per thread, 16M to 64M while each thread gets two, since each chunk's
-    /// request times and addresses are summarised into every group that has some; `features` but
+    /// `logs`: 1/8 of the input per thread, up to 4M, since its workers fold their chunks into one
+    /// table each and small chunks let them finish together; `features` but
     /// --preset 1brc: 1/16 of the input, up to 32M, since each chunk's key table is merged with the
     /// others; neither depends on the thread count, so float results do not either).
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]

@@ -18,23 +18,29 @@ use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 
 /// The chunk size to run a [`LogJob`] with over `total` input bytes on
 /// `threads` threads, given the runner's own default `engine_default`: 1/8
-/// of the input per thread, up to 64 MiB, but at least 16 MiB while every
-/// thread still gets two chunks, and never below the default. Chunks fold
-/// into one table per worker, but each chunk's request times and addresses
-/// are still summarised into every group that has some, so on logs with
-/// thousands of groups fewer, larger chunks cost less. Measured when each
-/// chunk also built, sorted and merged a table of its own: a per-path
-/// summary of a 990 MB log on 2 threads took 12% less time with 64 MB
-/// chunks than with 16 MiB ones, and on a 100 MB slice 16 MiB chunks took
-/// 10% less than 6 MiB. Measured again with folding: 16 and 8 MiB chunks
-/// took 4-8% longer than these sizes on the 620 MB JSON and 990 MB `timed`
-/// summaries. Results do not depend on the chunk size.
+/// of the input per thread, up to 4 MiB, and not below
+/// the engine's default unless that is larger than the cap.
+///
+/// Chunks fold into one table per worker ([`Job::map_into`]), so a chunk
+/// costs no table of its own, and the size only decides how evenly the
+/// workers finish and how many values wait in a worker's lists before they
+/// are summarised. Small chunks won on both: medians of interleaved runs on
+/// 2 threads (2026-12-07), 4 MiB chunks against the 16 to 64 MiB of the
+/// rule before (1/8 per thread, at least 16 MiB while each thread got two):
+/// the 990 MB `timed` per-path summary 0.70 -> 0.67 s, its 100 MB slice
+/// 0.116 -> 0.096 s, the 620 MB JSON one 0.417 -> 0.359 s; 1 and 2 MiB
+/// measured the same as 4, and on one thread every size from 1 to 64 MiB
+/// took the same time. With large chunks one worker went on alone with its
+/// last chunk (up to 80 ms of a 64 MB one) while the other had finished.
+/// Results do not depend on the chunk size.
 pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -> usize {
     let threads = threads.max(1) as u64;
-    let per_thread = total / (threads * 8);
-    let floor = (total / (threads * 2)).min(16 << 20);
-    (per_thread.max(floor).min(64 << 20) as usize).max(engine_default)
+    let per_thread = (total / (threads * 8)).min(LOGS_CHUNK_MAX as u64) as usize;
+    per_thread.max(engine_default.min(LOGS_CHUNK_MAX))
 }
+
+/// The largest chunk [`suggested_chunk_size`] gives.
+const LOGS_CHUNK_MAX: usize = 4 << 20;
 
 /// At most this many `group_by` fields.
 pub const MAX_GROUP_FIELDS: usize = 8;
@@ -363,8 +369,8 @@ impl GroupValues {
 
     /// The most values a thread keeps room for between chunks, per kind of
     /// value: 2^21, 40 MB with their group indices and the regrouped copy
-    /// (the CLI's largest chunks, 64 MiB, hold about 330,000 lines of 200
-    /// bytes).
+    /// (a fold summarises its lists once they hold 2^18 values; a library
+    /// caller's own chunks may hold more).
     const KEEP: usize = 1 << 21;
 
     /// Drop the values (keeping the room).

@@ -748,13 +748,11 @@ garbage
     #[test]
     fn suggested_chunk_sizes() {
         use pagemill_logs::suggested_chunk_size;
-        assert_eq!(suggested_chunk_size(1 << 30, 2, 4 << 20), 64 << 20, "1 GiB on 2 threads: 8 chunks each");
-        assert_eq!(suggested_chunk_size(8 << 30, 2, 4 << 20), 64 << 20, "large input: at most 64 MiB");
-        assert_eq!(suggested_chunk_size(1 << 30, 16, 1 << 20), 16 << 20, "at least 16 MiB");
-        assert_eq!(suggested_chunk_size(2 << 30, 2, 4 << 20), 64 << 20, "8 chunks per thread up to 64 MiB");
-        assert_eq!(suggested_chunk_size(800 << 20, 2, 4 << 20), 50 << 20, "8 chunks per thread");
-        assert_eq!(suggested_chunk_size(100 << 20, 2, 1 << 20), 16 << 20, "16 MiB for 100 MiB on 2 threads");
-        assert_eq!(suggested_chunk_size(16 << 20, 2, 64 << 10), 4 << 20, "but two chunks per thread");
+        assert_eq!(suggested_chunk_size(1 << 30, 2, 8 << 20), 4 << 20, "1 GiB on 2 threads: at most 4 MiB");
+        assert_eq!(suggested_chunk_size(8 << 30, 16, 32 << 20), 4 << 20, "large input, many threads: at most 4 MiB");
+        assert_eq!(suggested_chunk_size(100 << 20, 2, 800 << 10), 4 << 20, "100 MiB on 2 threads");
+        assert_eq!(suggested_chunk_size(16 << 20, 2, 128 << 10), 1 << 20, "8 chunks per thread below the cap");
+        assert_eq!(suggested_chunk_size(1 << 20, 4, 64 << 10), 64 << 10, "never below the engine's default");
         assert_eq!(suggested_chunk_size(1 << 20, 4, 512 << 10), 512 << 10, "never below the engine's default");
         assert_eq!(suggested_chunk_size(0, 0, 1), 1);
     }
