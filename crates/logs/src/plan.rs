@@ -936,20 +936,49 @@ impl Plan {
 #[inline(never)]
 #[cold]
 fn spaced_user(line: &[u8], start: usize, space: usize, after: &[u8]) -> Option<usize> {
-    let ident_dash = start >= 2 && &line[start - 2..start] == b"- " && (start == 2 || line[start - 3] == b' ');
-    let first = &line[start..space];
-    if after.len() < 2 || after[0] != b' ' || !ident_dash || first.is_empty() || first == b"-" {
+    if after.len() < 2 || after[0] != b' ' {
         return None;
     }
     let end = space + memchr::memmem::find(&line[space..], after)?;
+    vouched_name(line, start, space, end).then_some(end)
+}
+
+/// Where a user name that starts at `start` ends when the first ` [`
+/// after it, at `space`, is not followed by a digit, as every time is
+/// (`[10/Oct/2000:13:55:36 -0700]`, `[2000-10-10T...`): at the first later
+/// ` [` that is, when the name up to it is one [`spaced_user`] takes
+/// (`John [ops] Smith`); `None` otherwise. Without this the name ended at
+/// the first ` [`, and its line was malformed (a bad time) when the query
+/// read the time but counted, with a cut name, when it did not.
+#[inline(never)]
+#[cold]
+fn bracketed_user(line: &[u8], start: usize, space: usize) -> Option<usize> {
+    let mut from = space + 1;
+    let end = loop {
+        let i = from + memchr::memmem::find(&line[from..], b" [")?;
+        if line.get(i + 2).is_some_and(u8::is_ascii_digit) {
+            break i;
+        }
+        from = i + 1;
+    };
+    vouched_name(line, start, space, end).then_some(end)
+}
+
+/// Whether `line[start..end]`, whose first space is at `space`, is a user
+/// name with spaces that the common formats vouch for (see
+/// [`spaced_user`]).
+fn vouched_name(line: &[u8], start: usize, space: usize, end: usize) -> bool {
+    let ident_dash = start >= 2 && &line[start - 2..start] == b"- " && (start == 2 || line[start - 3] == b' ');
+    let first = &line[start..space];
+    if !ident_dash || first.is_empty() || first == b"-" {
+        return false;
+    }
     let name = &line[start..end];
     let address = |word: &[u8]| {
         let word = std::str::from_utf8(word).unwrap_or_default();
         word.parse::<std::net::IpAddr>().is_ok() || word.parse::<std::net::SocketAddr>().is_ok()
     };
-    let plain =
-        name.last() != Some(&b' ') && memchr::memchr(b'"', name).is_none() && !name.split(|&b| b == b' ').any(address);
-    plain.then_some(end)
+    name.last() != Some(&b' ') && memchr::memchr(b'"', name).is_none() && !name.split(|&b| b == b' ').any(address)
 }
 
 /// Parse the field at `*p` that `after` (if any) follows, store it in
@@ -979,7 +1008,11 @@ fn step<'a>(
             find(line, from, t).ok_or(LineError::Mismatch)?
         };
         if lit_at(line, at + 1, &after[1..]) {
-            at
+            if field == Field::User && after == b" [" && !line.get(at + 2).is_some_and(u8::is_ascii_digit) {
+                bracketed_user(line, *p, at).unwrap_or(at)
+            } else {
+                at
+            }
         } else if field == Field::User {
             spaced_user(line, *p, at, after).ok_or(LineError::Mismatch)?
         } else {
@@ -1252,6 +1285,37 @@ mod tests {
             assert_eq!((r.ip, r.user, r.bytes), (Some(&b"1.2.3.4"[..]), Some(&b"a b"[..]), Some(5)), "{fmt}");
             // Still a mismatch where the literal never comes.
             assert!(p.parse(br#"1.2.3.4 - a b 10/Oct/2023 "GET / HTTP/1.1" 200 5"#, true).is_err());
+        }
+    }
+
+    /// A user name holding ` [` (`John [ops] Smith`) ends at the ` [` that
+    /// a time follows, whether the time is read or not: before, the line
+    /// was malformed when the query read the time and counted, with the
+    /// name cut at `John`, when it did not.
+    #[test]
+    fn a_user_name_holding_a_bracket_ends_where_the_time_starts() {
+        let line =
+            br#"203.0.113.45 - John [ops] Smith [10/Oct/2023:13:55:36 +0000] "GET /a HTTP/1.1" 200 5 "-" "ua" 0.25"#;
+        for f in [crate::LogFormat::timed(), crate::LogFormat::combined(), crate::LogFormat::common()] {
+            for want_time in [false, true] {
+                let r = crate::record::by_value(|rec| f.parse_into(line, want_time, rec)).unwrap();
+                assert_eq!((r.user, r.path, r.status), (Some(&b"John [ops] Smith"[..]), Some(&b"/a"[..]), Some(200)));
+                assert_eq!(r.time.is_some(), want_time);
+            }
+        }
+        let p = Plan::compile(r#"%h %l %u %t "%r" %>s %b"#, Syntax::Apache).unwrap();
+        let r = p.parse(br#"1.2.3.4 - a [b] c [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#, true).unwrap();
+        assert_eq!((r.user, r.bytes), (Some(&b"a [b] c"[..]), Some(5)));
+        // Where no name is vouched for (an ident that is not `-`; a quote
+        // or an address in the name), it still ends at the first ` [`.
+        for line in [
+            &br#"1.2.3.4 id a [b] c [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#[..],
+            br#"1.2.3.4 - a [b] "c [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#,
+            br#"1.2.3.4 - a [b] 10.0.0.1 [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#,
+        ] {
+            let r = p.parse(line, false).unwrap();
+            assert_eq!(r.user, Some(&b"a"[..]), "{}", String::from_utf8_lossy(line));
+            assert_eq!(p.parse(line, true), Err(LineError::BadTime), "{}", String::from_utf8_lossy(line));
         }
     }
 

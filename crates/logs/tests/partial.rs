@@ -326,12 +326,12 @@ fn as_earlier_release(batch: &RecordBatch) -> RecordBatch {
     with_rules(batch, "")
 }
 
-/// `batch` with its spec's `rules 5` line replaced by `rules` (a whole
+/// `batch` with its spec's `rules 6` line replaced by `rules` (a whole
 /// line, or nothing).
 fn with_rules(batch: &RecordBatch, rules: &str) -> RecordBatch {
     let schema = batch.schema();
     let mut metadata = schema.metadata().clone();
-    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 5\n", rules);
+    let spec = metadata[PARTIAL_SPEC_KEY].replace("rules 6\n", rules);
     assert_ne!(spec, metadata[PARTIAL_SPEC_KEY], "this release writes its rules");
     metadata.insert(PARTIAL_SPEC_KEY.to_string(), spec);
     let schema = Arc::new(Schema::new(schema.fields().clone()).with_metadata(metadata));
@@ -420,11 +420,15 @@ fn earlier_partials_merge_unless_their_query_meant_something_else() {
             let why = merge_partials(&[with_rules(&p, earlier)]).unwrap_err().to_string();
             assert!(why.contains("a host followed by ':' and a port"), "{fmt}: {why}");
         }
+        assert!(merge_partials(&[with_rules(&p, "rules 5\n")]).is_ok(), "{fmt}: rules 5 read hosts so");
         assert!(merge_partials(&[p]).is_ok());
     }
     let p = partial(&job(&[GroupField::Ip]), inputs);
     assert!(merge_partials(&[with_rules(&p, "rules 3\n")]).is_ok(), "timed reads as it did");
     assert!(merge_partials(&[with_rules(&p, "rules 4\n")]).is_ok(), "timed reads as it did");
+    assert!(merge_partials(&[with_rules(&p, "rules 5\n")]).is_ok(), "rules 6 changed only how some lines read");
+    let why = merge_partials(&[with_rules(&p, "rules 7\n")]).unwrap_err().to_string();
+    assert!(why.contains("made by a later pagemill"), "{why}");
     let mut plain_list = job(&[GroupField::Path]);
     plain_list.filter("method=GET,HEAD".parse().unwrap());
     let p = partial(&plain_list, inputs);
