@@ -2136,6 +2136,23 @@ mod tests {
         }
     }
 
+    /// A user name holding ` [` was masked up to it only: `John [ops]
+    /// Smith` left `[ops] Smith` in clear.
+    #[test]
+    fn a_user_name_holding_a_bracket_is_masked_whole() {
+        let line = r#"203.0.113.7 - John [ops] Smith [10/Oct/2000:13:55:36 -0700] "GET /a HTTP/1.1" 200 5"#;
+        for (fmt, tail) in [
+            (LogFormat::timed(), r#" "-" "ua" 0.1"#),
+            (LogFormat::combined(), r#" "-" "ua""#),
+            (LogFormat::common(), ""),
+        ] {
+            let line = format!("{line}{tail}");
+            let (text, c) = redacted(&fmt, &[Mask::User], &line);
+            assert_eq!(text, line.replace("John [ops] Smith", &"x".repeat(16)), "{fmt:?}");
+            assert_eq!(c.lines_with(Mask::User), 1);
+        }
+    }
+
     /// A masked key whose value is an object or array (ECS's `user`) was
     /// neither masked nor counted: `alice` stayed in clear.
     #[test]
