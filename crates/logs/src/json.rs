@@ -895,8 +895,15 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
         }
     }
 
+    /// Past `c`, white space before it skipped. The byte is checked first:
+    /// compact JSON (nearly every log) has no white space to skip, and only
+    /// another byte is taken for white space, skipped and checked again.
     #[inline]
     fn eat(&mut self, c: u8) -> Result<(), LineError> {
+        if self.b.get(self.p) == Some(&c) {
+            self.p += 1;
+            return Ok(());
+        }
         self.ws();
         if self.b.get(self.p) == Some(&c) {
             self.p += 1;
@@ -980,18 +987,17 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
         }
         let mut at = 0;
         loop {
-            // A top-level key where the line before had it is taken whole,
-            // without scanning for its closing quote. Compact JSON (most
-            // logs) has no white space to skip: the key's quote, the colon
-            // and the comma are checked where they stand, and only a byte
-            // that is none of them is taken for white space, skipped, and
-            // checked again (the same rules as a skip before each check;
-            // a skip at each was a tenth of a JSON line's instructions).
-            let mut known = if depth == 0 { shape.expect(at, self.b, self.p) } else { None };
-            if known.is_none() {
+            // Compact JSON (most logs) has no white space to skip: the
+            // key's quote, the colon and the comma are checked where they
+            // stand, and only a byte that is none of them is taken for
+            // white space (a skip before each was a tenth of a JSON line's
+            // instructions).
+            if self.b.get(self.p) != Some(&b'"') {
                 self.ws();
-                known = if depth == 0 { shape.expect(at, self.b, self.p) } else { None };
             }
+            // A top-level key where the line before had it is taken whole,
+            // without scanning for its closing quote.
+            let known = if depth == 0 { shape.expect(at, self.b, self.p) } else { None };
             let (key, hits) = match known {
                 Some((key, hits)) => {
                     self.p += key.len() + 2;
@@ -1003,11 +1009,7 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
                     (key, hits)
                 }
             };
-            if self.b.get(self.p) == Some(&b':') {
-                self.p += 1;
-            } else {
-                self.eat(b':')?;
-            }
+            self.eat(b':')?;
             if depth < MAX_DEPTH {
                 path[depth] = key;
                 at += 1;
@@ -1015,26 +1017,27 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
             } else {
                 self.skip_value_of(depth + 1, found)?;
             }
-            if !self.member_end()? {
+            if !self.member_end(b'}')? {
                 return Ok(());
             }
         }
     }
 
-    /// Past the `,` (true) or the `}` (false) after a member of an object,
-    /// white space before it skipped; any other byte is an error.
+    /// Past the `,` (true) or the `close` (false) after a member of an
+    /// object or array, white space before it skipped (checked first, as
+    /// [`eat`](Scanner::eat) does); any other byte is an error.
     #[inline(always)]
-    fn member_end(&mut self) -> Result<bool, LineError> {
-        let more = match self.b.get(self.p) {
-            Some(b',') => true,
-            Some(b'}') => false,
-            _ => {
+    fn member_end(&mut self, close: u8) -> Result<bool, LineError> {
+        let at = |s: &Self| match s.b.get(s.p) {
+            Some(b',') => Some(true),
+            Some(&c) if c == close => Some(false),
+            _ => None,
+        };
+        let more = match at(self) {
+            Some(more) => more,
+            None => {
                 self.ws();
-                match self.b.get(self.p) {
-                    Some(b',') => true,
-                    Some(b'}') => false,
-                    _ => return Err(LineError::BadJson),
-                }
+                at(self).ok_or(LineError::BadJson)?
             }
         };
         self.p += 1;
@@ -1102,18 +1105,10 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
                         }
                     }
                     first = false;
-                    self.ws();
-                    match self.b.get(self.p) {
-                        Some(b',') => {
-                            self.p += 1;
-                            self.ws();
-                        }
-                        Some(b']') => {
-                            self.p += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(LineError::BadJson),
+                    if !self.member_end(b']')? {
+                        return Ok(());
                     }
+                    self.ws();
                 }
             }
             Some(b'"') => {
@@ -1247,14 +1242,8 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
                 self.eat(b':')?;
             }
             value(self)?;
-            self.ws();
-            match self.b.get(self.p) {
-                Some(b',') => self.p += 1,
-                Some(&c) if c == close => {
-                    self.p += 1;
-                    return Ok(());
-                }
-                _ => return Err(LineError::BadJson),
+            if !self.member_end(close)? {
+                return Ok(());
             }
         }
     }
