@@ -919,7 +919,8 @@ impl Plan {
 
 /// Where a user name with spaces that starts at `start` ends, given the
 /// first space at `space` and the literal `after` it (` [` in the common
-/// formats), which did not follow that space; `None` if it is no such name.
+/// formats), which did not follow that space (or, for ` [`, did without a
+/// time after it: see [`name_end`]); `None` if it is no such name.
 ///
 /// HTTP Basic auth user names may hold spaces, and neither nginx nor Apache
 /// escapes them. But a line shifted by one space-separated word (Apache's
@@ -936,49 +937,43 @@ impl Plan {
 #[inline(never)]
 #[cold]
 fn spaced_user(line: &[u8], start: usize, space: usize, after: &[u8]) -> Option<usize> {
-    if after.len() < 2 || after[0] != b' ' {
-        return None;
-    }
-    let end = space + memchr::memmem::find(&line[space..], after)?;
-    vouched_name(line, start, space, end).then_some(end)
-}
-
-/// Where a user name that starts at `start` ends when the first ` [`
-/// after it, at `space`, is not followed by a digit, as every time is
-/// (`[10/Oct/2000:13:55:36 -0700]`, `[2000-10-10T...`): at the first later
-/// ` [` that is, when the name up to it is one [`spaced_user`] takes
-/// (`John [ops] Smith`); `None` otherwise. Without this the name ended at
-/// the first ` [`, and its line was malformed (a bad time) when the query
-/// read the time but counted, with a cut name, when it did not.
-#[inline(never)]
-#[cold]
-fn bracketed_user(line: &[u8], start: usize, space: usize) -> Option<usize> {
-    let mut from = space + 1;
-    let end = loop {
-        let i = from + memchr::memmem::find(&line[from..], b" [")?;
-        if line.get(i + 2).is_some_and(u8::is_ascii_digit) {
-            break i;
-        }
-        from = i + 1;
-    };
-    vouched_name(line, start, space, end).then_some(end)
-}
-
-/// Whether `line[start..end]`, whose first space is at `space`, is a user
-/// name with spaces that the common formats vouch for (see
-/// [`spaced_user`]).
-fn vouched_name(line: &[u8], start: usize, space: usize, end: usize) -> bool {
     let ident_dash = start >= 2 && &line[start - 2..start] == b"- " && (start == 2 || line[start - 3] == b' ');
     let first = &line[start..space];
-    if !ident_dash || first.is_empty() || first == b"-" {
-        return false;
+    if after.len() < 2 || after[0] != b' ' || !ident_dash || first.is_empty() || first == b"-" {
+        return None;
     }
+    let end = name_end(line, space, after)?;
     let name = &line[start..end];
     let address = |word: &[u8]| {
         let word = std::str::from_utf8(word).unwrap_or_default();
         word.parse::<std::net::IpAddr>().is_ok() || word.parse::<std::net::SocketAddr>().is_ok()
     };
-    name.last() != Some(&b' ') && memchr::memchr(b'"', name).is_none() && !name.split(|&b| b == b' ').any(address)
+    let plain =
+        name.last() != Some(&b' ') && memchr::memchr(b'"', name).is_none() && !name.split(|&b| b == b' ').any(address);
+    plain.then_some(end)
+}
+
+/// Where the literal `after` a user name with spaces is, from the name's
+/// first space at `from`: its first occurrence, but for ` [` (the common
+/// formats' `%u %t`) the first that a digit follows, as every time starts
+/// (`[10/Oct/2000:13:55:36 -0700]`, `[2000-10-10T...`), where there is
+/// one. So `John [ops] Smith [10/Oct/...` is one name, and its line reads
+/// the same whether the query reads the time or not (before, the name
+/// ended at `John`: the line was malformed, a bad time, where the query
+/// read the time, and counted with a cut name where it did not).
+fn name_end(line: &[u8], from: usize, after: &[u8]) -> Option<usize> {
+    let first = from + memchr::memmem::find(&line[from..], after)?;
+    if after != b" [" {
+        return Some(first);
+    }
+    let mut at = first;
+    while !line.get(at + 2).is_some_and(u8::is_ascii_digit) {
+        match memchr::memmem::find(&line[at + 1..], after) {
+            Some(i) => at += 1 + i,
+            None => return Some(first),
+        }
+    }
+    Some(at)
 }
 
 /// Parse the field at `*p` that `after` (if any) follows, store it in
@@ -1009,7 +1004,8 @@ fn step<'a>(
         };
         if lit_at(line, at + 1, &after[1..]) {
             if field == Field::User && after == b" [" && !line.get(at + 2).is_some_and(u8::is_ascii_digit) {
-                bracketed_user(line, *p, at).unwrap_or(at)
+                // A name holding ` [` (see `name_end`).
+                spaced_user(line, *p, at, after).unwrap_or(at)
             } else {
                 at
             }
@@ -1306,6 +1302,11 @@ mod tests {
         let p = Plan::compile(r#"%h %l %u %t "%r" %>s %b"#, Syntax::Apache).unwrap();
         let r = p.parse(br#"1.2.3.4 - a [b] c [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#, true).unwrap();
         assert_eq!((r.user, r.bytes), (Some(&b"a [b] c"[..]), Some(5)));
+        // The same where the name's first space is not followed by ` [`.
+        for want_time in [false, true] {
+            let r = p.parse(br#"1.2.3.4 - a b [c] d [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5"#, want_time);
+            assert_eq!(r.unwrap().user, Some(&b"a b [c] d"[..]));
+        }
         // Where no name is vouched for (an ident that is not `-`; a quote
         // or an address in the name), it still ends at the first ` [`.
         for line in [
