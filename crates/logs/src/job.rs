@@ -18,8 +18,8 @@ use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 
 /// The chunk size to run a [`LogJob`] with over `total` input bytes on
 /// `threads` threads, given the runner's own default `engine_default`: 1/8
-/// of the input per thread, up to 4 MiB, and not below
-/// the engine's default unless that is larger than the cap.
+/// of the input per thread, up to 4 MiB, and not below the engine's
+/// default unless that is larger than the cap.
 ///
 /// Chunks fold into one table per worker ([`Job::map_into`]), so a chunk
 /// costs no table of its own, and the size only decides how evenly the
@@ -35,8 +35,8 @@ use crate::sketch::{Distinct, GroupAcc, Latency, Settings};
 /// Results do not depend on the chunk size.
 pub fn suggested_chunk_size(total: u64, threads: usize, engine_default: usize) -> usize {
     let threads = threads.max(1) as u64;
-    let per_thread = (total / (threads * 8)).min(LOGS_CHUNK_MAX as u64) as usize;
-    per_thread.max(engine_default.min(LOGS_CHUNK_MAX))
+    let floor = engine_default.min(LOGS_CHUNK_MAX) as u64;
+    (total / (threads * 8)).clamp(floor, LOGS_CHUNK_MAX as u64) as usize
 }
 
 /// The largest chunk [`suggested_chunk_size`] gives.
