@@ -669,65 +669,129 @@ enum Want {
 
 const MAX_DEPTH: usize = 8;
 
-/// The top-level keys of the last lines parsed, by position, with their
-/// candidates: lines of one server name the same keys in the same order, so
-/// a key is recognised by one compare with the key at its position in the
-/// line before, without the hash, the table probe and the loads they wait
-/// for (a name-table lookup was a quarter of the time of a JSON summary).
+/// The top-level members of the last lines parsed, by position: lines of
+/// one server name the same keys in the same order, with the same bytes
+/// between them, so the bytes from the end of one value to the start of
+/// the next (`,"remote_addr":"`: the comma, the key, the colon and a
+/// string's opening quote, with any white space) are recognised by one
+/// compare with those of the line before, without scanning the key for its
+/// closing quote, hashing it and probing the name table (a name-table
+/// lookup was a quarter of the time of a JSON summary, the key's scan and
+/// the separate checks of the comma, quotes and colon most of the rest).
 #[derive(Debug, Default)]
 pub(crate) struct Shape<'f> {
-    /// Each position's key signature and candidates; only keys of at most
-    /// 16 bytes (which the signature holds whole).
-    keys: Vec<(KeySig, &'f [Hit])>,
-    /// Remember keys (off for one-off parses, which would only allocate).
+    /// Each position's lead, where one was remembered.
+    leads: Vec<Option<Lead<'f>>>,
+    /// Remember leads (off for one-off parses, which would only allocate).
     on: bool,
 }
 
-/// Top-level keys remembered by a [`Shape`].
+/// The bytes that lead to a top-level value: past the object's `{` and the
+/// white space after it (the first member), or past the value before (the
+/// others), up to the value itself, with the key they name and its
+/// candidates.
+#[derive(Debug)]
+struct Lead<'f> {
+    /// The bytes, zero-padded, as little-endian words.
+    words: [u64; LEAD_WORDS],
+    /// The bits of `words` that hold the lead's bytes.
+    care: [u64; LEAD_WORDS],
+    /// The lead's length in bytes.
+    len: u8,
+    /// Where its key starts in it, and the key's length.
+    key_at: u8,
+    key_len: u8,
+    /// Whether it ends in a string's opening quote.
+    string: bool,
+    hits: &'f [Hit],
+}
+
+/// Words in a lead: leads of up to 32 bytes are remembered.
+const LEAD_WORDS: usize = 4;
+const LEAD_MAX: usize = 8 * LEAD_WORDS;
+
+/// Top-level members remembered by a [`Shape`].
 const SHAPE_KEYS: usize = 64;
 
+/// The little-endian word at `at` of `b`.
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
 impl<'f> Shape<'f> {
-    /// A shape that learns and uses the keys of the lines it is given.
+    /// A shape that learns and uses the leads of the lines it is given.
     pub(crate) fn new() -> Shape<'f> {
-        Shape { keys: Vec::new(), on: true }
+        Shape { leads: Vec::new(), on: true }
     }
 
     /// A shape that remembers nothing.
     pub(crate) fn none() -> Shape<'f> {
-        Shape { keys: Vec::new(), on: false }
+        Shape { leads: Vec::new(), on: false }
     }
 
-    /// The key string at `p` of `b` (opening quote included) and its
-    /// candidates, when it is the key remembered at position `at`: the
-    /// same bytes (at most 16, which the signature holds) between quotes.
-    /// The remembered key ended at an unescaped quote, so the same bytes
-    /// end at one here too.
-    #[inline]
-    fn expect<'a>(&self, at: usize, b: &'a [u8], p: usize) -> Option<(&'a [u8], &'f [Hit])> {
-        let &(sig, hits) = self.keys.get(at)?;
-        let end = p + 1 + sig.len;
-        if b.get(p) != Some(&b'"') || b.get(end) != Some(&b'"') {
-            return None;
-        }
-        let key = &b[p + 1..end];
-        (KeySig::of(key) == sig).then_some((key, hits))
-    }
-
-    /// The candidates of `key`, the top-level key at position `at` that
-    /// [`expect`](Shape::expect) did not know, looked up in the name table
-    /// and remembered for the lines after.
+    /// The lead remembered at position `at`, when `b` holds the same bytes
+    /// at `p`. The remembered bytes were parsed as a comma (past the first
+    /// member), a key without escapes, a colon and perhaps a string's
+    /// opening quote, with white space between; the same bytes parse the
+    /// same here.
     #[inline(always)]
-    fn learn(&mut self, fields: &'f JsonFields, at: usize, key: &[u8]) -> &'f [Hit] {
-        let sig = KeySig::of(key);
-        let hits = fields.names.get_sig(sig, key);
-        if self.on && sig.len <= 16 {
-            if at < self.keys.len() {
-                self.keys[at] = (sig, hits);
-            } else if at == self.keys.len() && at < SHAPE_KEYS {
-                self.keys.push((sig, hits));
+    fn lead(&self, at: usize, b: &[u8], p: usize) -> Option<&Lead<'f>> {
+        let lead = self.leads.get(at)?.as_ref()?;
+        let same = match b.get(p..p + LEAD_MAX) {
+            Some(w) => {
+                let diff = |i: usize| (word_at(w, 8 * i) ^ lead.words[i]) & lead.care[i];
+                diff(0) | diff(1) | diff(2) | diff(3) == 0
             }
+            None => lead.same_near_end(b, p),
+        };
+        same.then_some(lead)
+    }
+
+    /// Remember `bytes` (a lead of the line being parsed, as
+    /// [`Lead`] describes) at position `at`, its key at `key_at` in it of
+    /// `key_len` bytes, with the key's candidates `hits`. A lead too long,
+    /// or holding an escape, is not remembered (a scan of its key marks the
+    /// line escaped).
+    #[cold]
+    fn learn(&mut self, at: usize, bytes: &[u8], key_at: usize, key_len: usize, hits: &'f [Hit]) {
+        if !self.on || at >= SHAPE_KEYS || at > self.leads.len() {
+            return;
         }
-        hits
+        let lead = (bytes.len() <= LEAD_MAX && !bytes.contains(&b'\\')).then(|| {
+            let mut padded = [0u8; LEAD_MAX];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            let mut mask = [0u8; LEAD_MAX];
+            mask[..bytes.len()].fill(0xff);
+            Lead {
+                words: std::array::from_fn(|i| word_at(&padded, 8 * i)),
+                care: std::array::from_fn(|i| word_at(&mask, 8 * i)),
+                len: bytes.len() as u8,
+                key_at: key_at as u8,
+                key_len: key_len as u8,
+                string: bytes.last() == Some(&b'"'),
+                hits,
+            }
+        });
+        if at == self.leads.len() {
+            self.leads.push(lead);
+        } else {
+            self.leads[at] = lead;
+        }
+    }
+}
+
+impl Lead<'_> {
+    /// Whether `b` holds the lead's bytes at `p`, fewer than
+    /// [`LEAD_MAX`] bytes before its end.
+    #[cold]
+    fn same_near_end(&self, b: &[u8], p: usize) -> bool {
+        let len = usize::from(self.len);
+        let mut bytes = [0u8; LEAD_MAX];
+        for (i, w) in self.words.iter().enumerate() {
+            bytes[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        b.get(p..p + len) == Some(&bytes[..len])
     }
 }
 
@@ -987,6 +1051,33 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
         }
         let mut at = 0;
         loop {
+            // Here member `at`'s lead starts: past the `{` and the white
+            // space after it, or past the value before. A top-level lead
+            // that the line before had at this position is taken whole
+            // (see `Shape`).
+            let start = self.p;
+            if depth == 0
+                && let Some(lead) = shape.lead(at, self.b, start)
+            {
+                let key_at = start + usize::from(lead.key_at);
+                path[0] = &self.b[key_at..key_at + usize::from(lead.key_len)];
+                self.p = start + usize::from(lead.len);
+                at += 1;
+                // Strings and numbers, nearly every value, are taken here;
+                // the rest (objects, arrays, literals, white space) by
+                // `value`.
+                if lead.string {
+                    self.string_value(fields, lead.hits, &path[..1], found)?;
+                } else if let Some(b'-' | b'0'..=b'9') = self.b.get(self.p) {
+                    self.bare_value(fields, lead.hits, &path[..1], found)?;
+                } else {
+                    self.value(fields, shape, lead.hits, path, 1, found)?;
+                }
+                continue;
+            }
+            if at > 0 && !self.member_end(b'}')? {
+                return Ok(());
+            }
             // Compact JSON (most logs) has no white space to skip: the
             // key's quote, the colon and the comma are checked where they
             // stand, and only a byte that is none of them is taken for
@@ -995,32 +1086,57 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
             if self.b.get(self.p) != Some(&b'"') {
                 self.ws();
             }
-            // A top-level key where the line before had it is taken whole,
-            // without scanning for its closing quote.
-            let known = if depth == 0 { shape.expect(at, self.b, self.p) } else { None };
-            let (key, hits) = match known {
-                Some((key, hits)) => {
-                    self.p += key.len() + 2;
-                    (key, hits)
-                }
-                None => {
-                    let key = self.string()?;
-                    let hits = if depth == 0 { shape.learn(fields, at, key) } else { fields.names.get(key) };
-                    (key, hits)
-                }
-            };
+            let key_at = self.p + 1;
+            let key = self.string()?;
+            let hits = fields.names.get(key);
             self.eat(b':')?;
+            if depth == 0 {
+                self.ws();
+                let end = if self.b.get(self.p) == Some(&b'"') { self.p + 1 } else { self.p };
+                shape.learn(at, &self.b[start..end], key_at - start, key.len(), hits);
+            }
+            at += 1;
             if depth < MAX_DEPTH {
                 path[depth] = key;
-                at += 1;
                 self.value(fields, shape, hits, path, depth + 1, found)?;
             } else {
                 self.skip_value_of(depth + 1, found)?;
             }
-            if !self.member_end(b'}')? {
-                return Ok(());
-            }
         }
+    }
+
+    /// A number or literal at `path`, whose last key's candidates are
+    /// `hits`.
+    #[inline(always)]
+    fn bare_value(
+        &mut self,
+        fields: &JsonFields,
+        hits: &[Hit],
+        path: &[&'a [u8]],
+        found: &mut Found<'a>,
+    ) -> Result<(), LineError> {
+        if let Some(v) = self.bare()? {
+            offer(fields, hits, path, Value::Bare(v), found);
+        }
+        Ok(())
+    }
+
+    /// A string value at `path`, whose last key's candidates are `hits`,
+    /// its opening quote just passed.
+    #[inline(always)]
+    fn string_value(
+        &mut self,
+        fields: &JsonFields,
+        hits: &[Hit],
+        path: &[&'a [u8]],
+        found: &mut Found<'a>,
+    ) -> Result<(), LineError> {
+        let v = self.string_rest()?;
+        offer(fields, hits, path, Value::Str(v), found);
+        if LOOSE {
+            found.loose_value(fields, hits, path, v);
+        }
+        Ok(())
     }
 
     /// Past the `,` (true) or the `close` (false) after a member of an
@@ -1113,19 +1229,9 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
             }
             Some(b'"') => {
                 self.p += 1;
-                let v = self.string_rest()?;
-                offer(fields, hits, &path[..depth], Value::Str(v), found);
-                if LOOSE {
-                    found.loose_value(fields, hits, &path[..depth], v);
-                }
-                Ok(())
+                self.string_value(fields, hits, &path[..depth], found)
             }
-            Some(_) => {
-                if let Some(v) = self.bare()? {
-                    offer(fields, hits, &path[..depth], Value::Bare(v), found);
-                }
-                Ok(())
-            }
+            Some(_) => self.bare_value(fields, hits, &path[..depth], found),
             None => Err(LineError::BadJson),
         }
     }
@@ -1417,6 +1523,16 @@ mod tests {
             br#"{"status":200,"remote_addr":"f"}"#,
             br#"{"remote_addr":1,"status":"x"}"#,
             br#"{"status":203,"remote_addr":"g"}"#,
+            // Leads that end in a string's quote, met by other values.
+            br#"{"status":203,"remote_addr":null,"request":"GET /a HTTP/1.1"}"#,
+            br#"{"status":203,"remote_addr":["g"],"request":"GET /b HTTP/1.1"}"#,
+            br#"{"status":203,"remote_addr": "g" ,"request":"GET /c HTTP/1.1"}"#,
+            br#"{"status":203,"remote_addr":"g","request":"GET /d HTTP/1.1","request_time":0.5,"x":{"status":1}}"#,
+            br#"{"status":203,"remote_addr":"g","request":"GET /d HTTP/1.1","request_time":0.5,"x":{"status":1}"#,
+            br#"{"status":203,"remote_addr":"g","request":"GET /d HTTP/1.1","request_time":"#,
+            // A lead longer than a shape remembers.
+            br#"{"a_key_much_longer_than_thirty_two_bytes":1,"status":204}"#,
+            br#"{"a_key_much_longer_than_thirty_two_bytes":1,"status":205}"#,
         ];
         let mut shape = Shape::new();
         for round in 0..2 {
@@ -1425,7 +1541,7 @@ mod tests {
                 assert_eq!(shaped, f.parse(line, true), "round {round}: {}", String::from_utf8_lossy(line));
             }
         }
-        assert!(shape.keys.len() <= SHAPE_KEYS);
+        assert!(shape.leads.len() <= SHAPE_KEYS);
         let r = f.parse(lines[4], true).unwrap();
         assert_eq!((r.ip, r.status, r.path), (Some(&b"b"[..]), Some(404), Some(&b"/y"[..])));
     }
