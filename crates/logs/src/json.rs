@@ -552,7 +552,7 @@ impl JsonFields {
         shape: &mut Shape<'f>,
         found: &mut Found<'a>,
     ) -> Result<bool, LineError> {
-        let mut s = Scanner::<LOOSE> { b: line, p: 0, escaped: false };
+        let mut s = Scanner::<LOOSE> { b: line, p: 0, escaped: false, members: 0 };
         s.ws();
         if s.p == line.len() {
             return Err(LineError::Empty);
@@ -669,15 +669,18 @@ enum Want {
 
 const MAX_DEPTH: usize = 8;
 
-/// The top-level members of the last lines parsed, by position: lines of
-/// one server name the same keys in the same order, with the same bytes
+/// The members of the last lines parsed, by position (the members of
+/// every object, nested ones too, numbered in the order they stand): lines
+/// of one server name the same keys in the same order, with the same bytes
 /// between them, so the bytes from the end of one value to the start of
 /// the next (`,"remote_addr":"`: the comma, the key, the colon and a
 /// string's opening quote, with any white space) are recognised by one
 /// compare with those of the line before, without scanning the key for its
 /// closing quote, hashing it and probing the name table (a name-table
 /// lookup was a quarter of the time of a JSON summary, the key's scan and
-/// the separate checks of the comma, quotes and colon most of the rest).
+/// the separate checks of the comma, quotes and colon most of the rest). A
+/// line that differs (a header more in Caddy's `request.headers`) takes
+/// the scanner from there and teaches the shape its own leads.
 #[derive(Debug, Default)]
 pub(crate) struct Shape<'f> {
     /// Each position's lead, where one was remembered.
@@ -710,7 +713,7 @@ struct Lead<'f> {
 const LEAD_WORDS: usize = 4;
 const LEAD_MAX: usize = 8 * LEAD_WORDS;
 
-/// Top-level members remembered by a [`Shape`].
+/// Members remembered by a [`Shape`].
 const SHAPE_KEYS: usize = 64;
 
 /// The little-endian word at `at` of `b`.
@@ -942,6 +945,10 @@ struct Scanner<'a, const LOOSE: bool> {
     /// which decodes those: set where a string's scan meets a backslash,
     /// off its common path).
     escaped: bool,
+    /// The members of objects met so far, at any depth the path holds:
+    /// the position of the next one in the line, by which [`Shape`]
+    /// remembers leads.
+    members: usize,
 }
 
 impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
@@ -1049,35 +1056,38 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
             self.p += 1;
             return Ok(());
         }
-        let mut at = 0;
+        let mut first = true;
         loop {
-            // Here member `at`'s lead starts: past the `{` and the white
-            // space after it, or past the value before. A top-level lead
-            // that the line before had at this position is taken whole
-            // (see `Shape`).
+            // Here a member's lead starts: past the `{` and the white space
+            // after it, or past the value before. A lead that the line
+            // before had at this position (counting the members of every
+            // object in the order they stand) is taken whole (see `Shape`).
             let start = self.p;
-            if depth == 0
-                && let Some(lead) = shape.lead(at, self.b, start)
+            if depth < MAX_DEPTH
+                && let Some(lead) = shape.lead(self.members, self.b, start)
             {
                 let key_at = start + usize::from(lead.key_at);
-                path[0] = &self.b[key_at..key_at + usize::from(lead.key_len)];
+                path[depth] = &self.b[key_at..key_at + usize::from(lead.key_len)];
                 self.p = start + usize::from(lead.len);
-                at += 1;
+                self.members += 1;
+                first = false;
                 // Strings and numbers, nearly every value, are taken here;
                 // the rest (objects, arrays, literals, white space) by
                 // `value`.
+                let at = &path[..depth + 1];
                 if lead.string {
-                    self.string_value(fields, lead.hits, &path[..1], found)?;
+                    self.string_value(fields, lead.hits, at, found)?;
                 } else if let Some(b'-' | b'0'..=b'9') = self.b.get(self.p) {
-                    self.bare_value(fields, lead.hits, &path[..1], found)?;
+                    self.bare_value(fields, lead.hits, at, found)?;
                 } else {
-                    self.value(fields, shape, lead.hits, path, 1, found)?;
+                    self.value(fields, shape, lead.hits, path, depth + 1, found)?;
                 }
                 continue;
             }
-            if at > 0 && !self.member_end(b'}')? {
+            if !first && !self.member_end(b'}')? {
                 return Ok(());
             }
+            first = false;
             // Compact JSON (most logs) has no white space to skip: the
             // key's quote, the colon and the comma are checked where they
             // stand, and only a byte that is none of them is taken for
@@ -1090,13 +1100,11 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
             let key = self.string()?;
             let hits = fields.names.get(key);
             self.eat(b':')?;
-            if depth == 0 {
+            if depth < MAX_DEPTH {
                 self.ws();
                 let end = if self.b.get(self.p) == Some(&b'"') { self.p + 1 } else { self.p };
-                shape.learn(at, &self.b[start..end], key_at - start, key.len(), hits);
-            }
-            at += 1;
-            if depth < MAX_DEPTH {
+                shape.learn(self.members, &self.b[start..end], key_at - start, key.len(), hits);
+                self.members += 1;
                 path[depth] = key;
                 self.value(fields, shape, hits, path, depth + 1, found)?;
             } else {
@@ -1161,6 +1169,7 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
     }
 
     /// A value at `path[..depth]`, whose last key's candidates are `hits`.
+    #[inline(always)]
     fn value<'f>(
         &mut self,
         fields: &'f JsonFields,
@@ -1530,6 +1539,15 @@ mod tests {
             br#"{"status":203,"remote_addr":"g","request":"GET /d HTTP/1.1","request_time":0.5,"x":{"status":1}}"#,
             br#"{"status":203,"remote_addr":"g","request":"GET /d HTTP/1.1","request_time":0.5,"x":{"status":1}"#,
             br#"{"status":203,"remote_addr":"g","request":"GET /d HTTP/1.1","request_time":"#,
+            // Nested objects: their members are positions too, counted in
+            // the order they stand, so an extra member moves the later ones.
+            br#"{"request":{"remote_ip":"d","uri":"/n","headers":{"User-Agent":["curl"]}},"status":200,"size":5}"#,
+            br#"{"request":{"remote_ip":"e","uri":"/o","headers":{"User-Agent":["wget"]}},"status":201,"size":6}"#,
+            br#"{"request":{"remote_ip":"f","uri":"/p","headers":{"Accept":["*/*"],"User-Agent":["x"]}},"status":202,"size":7}"#,
+            br#"{"request":{"remote_ip":"g","uri":"/q","headers":"none"},"status":203,"size":8}"#,
+            br#"{"request":{"remote_ip":"h","uri":"/r","headers":{"User-Agent":["y"]}},"status":204,"size":9}"#,
+            br#"{"request":{"remote_ip":"i","uri":"/s","headers":{"User-Agent":["z"]}},"status":{"x":1},"size":9}"#,
+            br#"{"request":{"remote_ip":"j","uri":"/t","headers":{"User-Agent":["z"]},"uri":"/u"},"status":205}"#,
             // A lead longer than a shape remembers.
             br#"{"a_key_much_longer_than_thirty_two_bytes":1,"status":204}"#,
             br#"{"a_key_much_longer_than_thirty_two_bytes":1,"status":205}"#,
