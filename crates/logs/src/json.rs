@@ -689,7 +689,7 @@ pub(crate) struct Shape<'f> {
     on: bool,
 }
 
-/// The bytes that lead to a top-level value: past the object's `{` and the
+/// The bytes that lead to a value: past its object's `{` and the
 /// white space after it (the first member), or past the value before (the
 /// others), up to the value itself, with the key they name and its
 /// candidates.
