@@ -333,20 +333,22 @@ impl LogFormat {
     /// For a text line, `end` gets where the fields the format names end
     /// (see `Plan::parse_to_end`); for JSON it stays `None`. For a JSON
     /// line, `escaped` gets whether any of its strings holds an escape; for
-    /// text it stays as it was.
-    pub(crate) fn parse_for_masking<'a>(
-        &self,
+    /// text it stays as it was. A JSON line's members' leads are looked up
+    /// in `shape`, and taught to it (see `LineParser`).
+    pub(crate) fn parse_for_masking<'a, 'f>(
+        &'f self,
         line: &'a [u8],
         every: &mut Vec<(crate::JsonTarget, &'a [u8])>,
         end: &mut Option<usize>,
         escaped: &mut bool,
+        shape: &mut Shape<'f>,
     ) -> Result<LogRecord<'a>, LineError> {
         match &self.kind {
             Kind::Text(p, _) => crate::record::by_value(|rec| {
                 *end = Some(p.parse_to_end(line, false, rec)?);
                 Ok(())
             }),
-            Kind::Json(f) => f.parse_text(line, every, escaped),
+            Kind::Json(f) => f.parse_text(line, every, escaped, shape),
         }
     }
 

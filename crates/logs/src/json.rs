@@ -578,15 +578,16 @@ impl JsonFields {
     /// Strings go still escaped; `escaped` tells whether any string of the
     /// line holds an escape (when none does, nearly always, no value needs
     /// decoding).
-    pub(crate) fn parse_text<'a>(
-        &self,
+    /// The members' leads are looked up in `shape` and taught to it, as
+    /// [`parse_shaped`](JsonFields::parse_shaped) does.
+    pub(crate) fn parse_text<'a, 'f>(
+        &'f self,
         line: &'a [u8],
         every: &mut Vec<(JsonTarget, &'a [u8])>,
         escaped: &mut bool,
+        shape: &mut Shape<'f>,
     ) -> Result<LogRecord<'a>, LineError> {
-        crate::record::by_value(|rec| {
-            self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some((every, escaped)), None)
-        })
+        crate::record::by_value(|rec| self.parse_wanted(line, Want::Text, rec, shape, Some((every, escaped)), None))
     }
 
     /// [`parse_text`](JsonFields::parse_text), handing over to `strings`
@@ -596,15 +597,16 @@ impl JsonFields {
     /// redactor's address mask, which masks every value that is one,
     /// wherever it is. They go still escaped, in the order they end, a
     /// string maybe twice (one inside a masked key's object).
-    pub(crate) fn parse_text_and_strings<'a>(
-        &self,
+    pub(crate) fn parse_text_and_strings<'a, 'f>(
+        &'f self,
         line: &'a [u8],
         every: &mut Vec<(JsonTarget, &'a [u8])>,
         escaped: &mut bool,
         strings: &mut Vec<&'a [u8]>,
+        shape: &mut Shape<'f>,
     ) -> Result<LogRecord<'a>, LineError> {
         crate::record::by_value(|rec| {
-            self.parse_wanted(line, Want::Text, rec, &mut Shape::none(), Some((every, escaped)), Some(strings))
+            self.parse_wanted(line, Want::Text, rec, shape, Some((every, escaped)), Some(strings))
         })
     }
 }
@@ -756,9 +758,17 @@ impl<'f> Shape<'f> {
     /// `key_len` bytes, with the key's candidates `hits`. A lead too long,
     /// or holding an escape, is not remembered (a scan of its key marks the
     /// line escaped).
-    #[cold]
+    #[inline(always)]
     fn learn(&mut self, at: usize, bytes: &[u8], key_at: usize, key_len: usize, hits: &'f [Hit]) {
-        if !self.on || at >= SHAPE_KEYS || at > self.leads.len() {
+        if self.on {
+            self.remember(at, bytes, key_at, key_len, hits);
+        }
+    }
+
+    /// [`learn`](Shape::learn), for a shape that learns.
+    #[cold]
+    fn remember(&mut self, at: usize, bytes: &[u8], key_at: usize, key_len: usize, hits: &'f [Hit]) {
+        if at >= SHAPE_KEYS || at > self.leads.len() {
             return;
         }
         let lead = (bytes.len() <= LEAD_MAX && !bytes.contains(&b'\\')).then(|| {
@@ -1637,7 +1647,7 @@ mod tests {
         );
         let mut every = Vec::new();
         let mut escaped = true;
-        let rec = f.parse_text(line.as_bytes(), &mut every, &mut escaped).unwrap();
+        let rec = f.parse_text(line.as_bytes(), &mut every, &mut escaped, &mut Shape::none()).unwrap();
         assert!(!escaped);
         let got: Vec<(JsonTarget, &str)> = every.iter().map(|&(t, v)| (t, std::str::from_utf8(v).unwrap())).collect();
         use JsonTarget::*;
@@ -1673,7 +1683,7 @@ mod tests {
             r#"{{"clientIP":"1.2.3.4","remote_addr":"1.2.3.5","10.0.0.1":"key","ts":"2024-05-01T00:00:00Z","ua":"Mozilla/5.0","n":12,"list":[{{"x":"[::1]:80"}},"a:b","abcd1"],"user":{{"ip":"fe80::1%eth0"}},"deep":{deep},"esc":"\u0031.2.3.4","s":"","q":"1"}}"#
         );
         let (mut every, mut escaped, mut strings) = (Vec::new(), false, Vec::new());
-        f.parse_text_and_strings(line.as_bytes(), &mut every, &mut escaped, &mut strings).unwrap();
+        f.parse_text_and_strings(line.as_bytes(), &mut every, &mut escaped, &mut strings, &mut Shape::none()).unwrap();
         let got: Vec<&str> = strings.iter().map(|v| std::str::from_utf8(v).unwrap()).collect();
         assert_eq!(
             got,

@@ -207,7 +207,7 @@ use siphasher::sip128::{Hasher128, SipHasher24};
 
 use crate::error::Error;
 use crate::format::LogFormat;
-use crate::json::{JsonTarget, forwarded_params};
+use crate::json::{JsonTarget, Shape, forwarded_params};
 use crate::record::{LineError, LogRecord, has_backslash};
 
 /// One kind of field to anonymise. See the [module documentation](self) for
@@ -435,16 +435,24 @@ impl Redactor {
     /// masked fields change; the length never does. A line that does not
     /// parse is left untouched and its error returned.
     pub fn redact_line(&self, line: &mut [u8]) -> Result<Changes, LineError> {
+        self.redact_shaped(line, &mut Shape::none())
+    }
+
+    /// [`redact_line`](Redactor::redact_line), a JSON line's members'
+    /// leads looked up in `shape` (those of the lines redacted before with
+    /// it) and taught to it.
+    fn redact_shaped<'s>(&'s self, line: &mut [u8], shape: &mut Shape<'s>) -> Result<Changes, LineError> {
         // A JSON line's strings with an escape, each with its key's target:
         // masked on the characters they mean ([`decoded_spans`]).
         let mut escaped = Vec::new();
-        let first = self.spans(&self.format, line, &mut escaped)?;
+        let first = self.spans(&self.format, line, &mut escaped, shape)?;
         // A format with repeated fields (two forwarded lists, three
         // addresses), whose records keep one or two of each: its rounds
         // read them all, from the line before any mask. Each round reads
         // every line the format reads (formats with a fallback plan, whose
         // lines another plan may read, have no repeats).
-        let rounds: Vec<Spans> = self.rounds.iter().filter_map(|f| self.spans(f, line, &mut Vec::new()).ok()).collect();
+        let rounds: Vec<Spans> =
+            self.rounds.iter().filter_map(|f| self.spans(f, line, &mut Vec::new(), &mut Shape::none()).ok()).collect();
         let all = if self.rounds.is_empty() { std::slice::from_ref(&first) } else { &rounds[..] };
         // Text after the fields the format names (a server's extra fields;
         // an X-Forwarded-For list a preset does not read, as `timed` or
@@ -643,12 +651,15 @@ impl Redactor {
     }
 
     /// Where the fields to mask lie in `line`; a JSON line's strings with
-    /// an escape go to `escaped` instead, with their keys' targets.
-    fn spans(
+    /// an escape go to `escaped` instead, with their keys' targets. A JSON
+    /// line's leads are looked up in `shape`, which only lines of `format`
+    /// may have taught.
+    fn spans<'f>(
         &self,
-        format: &LogFormat,
+        format: &'f LogFormat,
         line: &[u8],
         escaped: &mut Vec<(JsonTarget, Range<usize>)>,
+        shape: &mut Shape<'f>,
     ) -> Result<Spans, LineError> {
         let mut every = Vec::new();
         let mut end = None;
@@ -659,9 +670,9 @@ impl Redactor {
         let mut strings = Vec::new();
         let rec = match format.json_fields() {
             Some(fields) if self.loose => {
-                fields.parse_text_and_strings(line, &mut every, &mut escapes, &mut strings)?
+                fields.parse_text_and_strings(line, &mut every, &mut escapes, &mut strings, shape)?
             }
-            _ => format.parse_for_masking(line, &mut every, &mut end, &mut escapes)?,
+            _ => format.parse_for_masking(line, &mut every, &mut end, &mut escapes, shape)?,
         };
         let mut spans = spans_of(&rec, line, false);
         spans.end = end;
@@ -798,11 +809,12 @@ impl Redactor {
     /// their offset in the chunk.
     pub fn redact_chunk(&self, chunk: &mut [u8], offset: usize, malformed: &mut Malformed) -> Changes {
         let mut total = Changes::default();
+        let mut shape = Shape::new();
         let mut at = first_line(chunk, offset);
         while let Some((range, next)) = next_line(chunk, at) {
             at = next;
             let line = &mut chunk[range.clone()];
-            match self.redact_line(line) {
+            match self.redact_shaped(line, &mut shape) {
                 Ok(c) => total.merge(c),
                 Err(e) => {
                     total.merge(self.redact_unparsed(line));
@@ -820,12 +832,13 @@ impl Redactor {
     pub fn survey_chunk(&self, chunk: &[u8], offset: usize, malformed: &mut Malformed) -> Changes {
         let mut total = Changes::default();
         let mut scratch = Vec::new();
+        let mut shape = Shape::new();
         let mut at = first_line(chunk, offset);
         while let Some((range, next)) = next_line(chunk, at) {
             at = next;
             scratch.clear();
             scratch.extend_from_slice(&chunk[range.clone()]);
-            match self.redact_line(&mut scratch) {
+            match self.redact_shaped(&mut scratch, &mut shape) {
                 Ok(c) => total.merge(c),
                 Err(e) => {
                     total.merge(self.redact_unparsed(&mut scratch));
@@ -2227,6 +2240,50 @@ mod tests {
     /// reported success. Every string value that is an address, or a list
     /// of addresses, is masked now, at any depth and under any key, and
     /// counted as an address field; other values stay byte for byte.
+    /// A chunk's JSON lines are redacted with the leads of the lines before
+    /// (`redact_chunk`, `survey_chunk`): each line comes out as it does
+    /// alone, whatever shape the lines before it had.
+    #[test]
+    fn json_chunks_redact_each_line_as_it_is_redacted_alone() {
+        let lines = [
+            r#"{"remote_addr":"203.0.113.8","remote_user":"ann","request":"GET /a?x=1 HTTP/1.1","status":200}"#,
+            r#"{"remote_addr":"203.0.113.9","remote_user":"bob","request":"GET /b?y=2 HTTP/1.1","status":201}"#,
+            r#"{"remote_addr":"2001:db8::1","remote_user":7,"request":"GET /c HTTP/1.1","status":202}"#,
+            r#"{"remote_addr":["198.51.100.1","198.51.100.2"],"remote_user":null,"request":"GET /d?z HTTP/1.1"}"#,
+            r#"{"remote_addr":"203.0.113.\u0038","remote_user":"c\"d","request":"GET /e?q=\u0031 HTTP/1.1"}"#,
+            r#"{"remote_addr":"203.0.113.10","user":{"name":"eve","ids":[1,{"k":"v"}]},"msg":"from 192.0.2.1"}"#,
+            r#"{"remote_addr":"203.0.113.11","user":{"name":"fay","ids":[2]},"msg":"192.0.2.2"}"#,
+            r#"{"request":{"remote_ip":"192.0.2.3","uri":"/n?a=b","headers":{"X-Forwarded-For":["10.0.0.1"]}}}"#,
+            r#"{"request":{"remote_ip":"192.0.2.4","uri":"/o?c=d","headers":{"X-Forwarded-For":["10.0.0.2"]}}}"#,
+            r#"{"request":{"remote_ip":"192.0.2.5","uri":"/p","headers":"none"},"status":200}"#,
+            r#"{"remote_addr":"203.0.113.12","remote_user":"gil","request":"GET /f?x=1 HTTP/1.1","status":"#,
+            r#"{"remote_addr":"203.0.113.13","remote_user":"hal","request":"GET /g?x=1 HTTP/1.1","status":204}"#,
+        ];
+        for masks in [&[Mask::Ip][..], &[Mask::IpHash, Mask::User, Mask::Query]] {
+            let r = Redactor::new(LogFormat::json(), masks, Some(key())).unwrap();
+            let text: String = lines.iter().flat_map(|l| [*l, "\n"]).collect();
+            let mut want = Vec::new();
+            let mut changes = Changes::default();
+            for line in lines {
+                let mut bytes = line.as_bytes().to_vec();
+                match r.redact_line(&mut bytes) {
+                    Ok(c) => changes.merge(c),
+                    Err(_) => {
+                        changes.merge(r.redact_unparsed(&mut bytes));
+                        changes.malformed += 1;
+                    }
+                }
+                want.extend_from_slice(&bytes);
+                want.push(b'\n');
+            }
+            let mut chunk = text.clone().into_bytes();
+            assert_eq!(r.redact_chunk(&mut chunk, 0, &mut Malformed::default()), changes, "{masks:?}");
+            assert_eq!(String::from_utf8(chunk).unwrap(), String::from_utf8(want).unwrap(), "{masks:?}");
+            assert_eq!(r.survey_chunk(text.as_bytes(), 0, &mut Malformed::default()), changes, "{masks:?}");
+            assert_eq!(changes.malformed, 1);
+        }
+    }
+
     #[test]
     fn json_addresses_under_any_key_are_masked() {
         let json = LogFormat::json();
