@@ -559,6 +559,7 @@ impl JsonFields {
         }
         let mut path: [&[u8]; MAX_DEPTH] = [&[]; MAX_DEPTH];
         s.object(self, shape, &mut path, 0, found)?;
+        shape.tally(s.members);
         s.ws();
         if s.p != line.len() {
             return Err(LineError::BadJson);
@@ -682,14 +683,40 @@ const MAX_DEPTH: usize = 8;
 /// lookup was a quarter of the time of a JSON summary, the key's scan and
 /// the separate checks of the comma, quotes and colon most of the rest). A
 /// line that differs (a header more in Caddy's `request.headers`) takes
-/// the scanner from there and teaches the shape its own leads.
+/// the scanner from there and teaches the shape its own leads; each
+/// position keeps its last two, so lines of two shapes (an optional field)
+/// find theirs. Lines whose keys come in varying orders would learn nearly
+/// every lead: a shape that learns more than a quarter of a block's leads
+/// rests, learning and using none, for [`REST_BLOCKS`] blocks.
 #[derive(Debug, Default)]
 pub(crate) struct Shape<'f> {
-    /// Each position's lead, where one was remembered.
-    leads: Vec<Option<Lead<'f>>>,
-    /// Remember leads (off for one-off parses, which would only allocate).
+    /// Each position's two last leads, where remembered, the later first:
+    /// lines of two shapes (an optional field there or not) find theirs.
+    leads: Vec<[Option<Lead<'f>>; 2]>,
+    /// Remember leads now (never for one-off parses, which would only
+    /// allocate; not while resting).
     on: bool,
+    /// Whether leads are used at all ([`Shape::new`]).
+    learns: bool,
+    /// Over the lines of the current block of [`BLOCK_LINES`]: lines,
+    /// members, and leads learned (members whose lead was not the line
+    /// before's).
+    lines: u32,
+    members: u64,
+    learned: u64,
+    /// Blocks left to rest, leads unused, after a block in which too many
+    /// were learned.
+    resting: u32,
 }
+
+/// Lines over which a [`Shape`] weighs how many leads it learns.
+const BLOCK_LINES: u32 = 1024;
+
+/// Blocks a [`Shape`] rests when more than a quarter of a block's members
+/// had leads of their own: lines whose keys come in varying orders, or
+/// vary in number, where learning (about 110 instructions a member, with
+/// the failed compare) costs more than the leads save (about 40 each).
+const REST_BLOCKS: u32 = 16;
 
 /// The bytes that lead to a value: past its object's `{` and the
 /// white space after it (the first member), or past the value before (the
@@ -699,7 +726,7 @@ pub(crate) struct Shape<'f> {
 struct Lead<'f> {
     /// The bytes, zero-padded, as little-endian words.
     words: [u64; LEAD_WORDS],
-    /// The bits of `words` that hold the lead's bytes.
+    /// The bits of `words` that hold the lead's bytes (`CARE[len]`).
     care: [u64; LEAD_WORDS],
     /// The lead's length in bytes.
     len: u8,
@@ -715,6 +742,22 @@ struct Lead<'f> {
 const LEAD_WORDS: usize = 4;
 const LEAD_MAX: usize = 8 * LEAD_WORDS;
 
+/// For each lead length, the bits of a lead's words that hold its bytes.
+const CARE: [[u64; LEAD_WORDS]; LEAD_MAX + 1] = {
+    let mut care = [[0u64; LEAD_WORDS]; LEAD_MAX + 1];
+    let mut len = 0;
+    while len <= LEAD_MAX {
+        let mut i = 0;
+        while i < LEAD_WORDS {
+            let bytes = if len >= 8 * (i + 1) { 8 } else { len.saturating_sub(8 * i) };
+            care[len][i] = if bytes == 8 { u64::MAX } else { (1u64 << (8 * bytes)) - 1 };
+            i += 1;
+        }
+        len += 1;
+    }
+    care
+};
+
 /// Members remembered by a [`Shape`].
 const SHAPE_KEYS: usize = 64;
 
@@ -727,74 +770,134 @@ fn word_at(b: &[u8], at: usize) -> u64 {
 impl<'f> Shape<'f> {
     /// A shape that learns and uses the leads of the lines it is given.
     pub(crate) fn new() -> Shape<'f> {
-        Shape { leads: Vec::new(), on: true }
+        Shape { on: true, learns: true, ..Shape::none() }
     }
 
     /// A shape that remembers nothing.
     pub(crate) fn none() -> Shape<'f> {
-        Shape { leads: Vec::new(), on: false }
+        Shape { leads: Vec::new(), on: false, learns: false, lines: 0, members: 0, learned: 0, resting: 0 }
     }
 
-    /// The lead remembered at position `at`, when `b` holds the same bytes
+    /// A lead remembered at position `at`, when `b` holds the same bytes
     /// at `p`. The remembered bytes were parsed as a comma (past the first
     /// member), a key without escapes, a colon and perhaps a string's
     /// opening quote, with white space between; the same bytes parse the
     /// same here.
     #[inline(always)]
     fn lead(&self, at: usize, b: &[u8], p: usize) -> Option<&Lead<'f>> {
-        let lead = self.leads.get(at)?.as_ref()?;
-        let same = match b.get(p..p + LEAD_MAX) {
-            Some(w) => {
-                let diff = |i: usize| (word_at(w, 8 * i) ^ lead.words[i]) & lead.care[i];
-                diff(0) | diff(1) | diff(2) | diff(3) == 0
-            }
-            None => lead.same_near_end(b, p),
-        };
-        same.then_some(lead)
+        let [first, second] = self.leads.get(at)?;
+        let first = first.as_ref()?;
+        if first.is_at(b, p) {
+            return Some(first);
+        }
+        second.as_ref().filter(|l| l.is_at(b, p))
     }
 
-    /// Remember `bytes` (a lead of the line being parsed, as
+    /// Remember `b[start..end]` (a lead of the line being parsed, as
     /// [`Lead`] describes) at position `at`, its key at `key_at` in it of
     /// `key_len` bytes, with the key's candidates `hits`. A lead too long,
     /// or holding an escape, is not remembered (a scan of its key marks the
     /// line escaped).
     #[inline(always)]
-    fn learn(&mut self, at: usize, bytes: &[u8], key_at: usize, key_len: usize, hits: &'f [Hit]) {
+    fn learn(&mut self, at: usize, b: &[u8], start: usize, end: usize, key: (usize, usize), hits: &'f [Hit]) {
         if self.on {
-            self.remember(at, bytes, key_at, key_len, hits);
+            self.learned += 1;
+            self.remember(at, b, start, end, key, hits);
         }
     }
 
-    /// [`learn`](Shape::learn), for a shape that learns.
+    /// Count a line of `members` members; at the end of a block, rest (use
+    /// and learn no lead) for [`REST_BLOCKS`] blocks if more than a quarter
+    /// of its members learned their lead, or end a rest.
+    #[inline(always)]
+    fn tally(&mut self, members: usize) {
+        if self.learns {
+            self.lines += 1;
+            self.members += members as u64;
+            if self.lines == BLOCK_LINES {
+                self.end_block();
+            }
+        }
+    }
+
     #[cold]
-    fn remember(&mut self, at: usize, bytes: &[u8], key_at: usize, key_len: usize, hits: &'f [Hit]) {
+    fn end_block(&mut self) {
+        if self.resting > 0 {
+            self.resting -= 1;
+            self.on = self.resting == 0;
+        } else if self.learned * 4 > self.members {
+            self.leads.clear();
+            self.on = false;
+            self.resting = REST_BLOCKS;
+        }
+        (self.lines, self.members, self.learned) = (0, 0, 0);
+    }
+
+    /// [`learn`](Shape::learn), for a shape that learns. Cheap, as lines
+    /// whose keys come in another order than the line before's learn most
+    /// of their leads: the words are loaded from the line, masked, and
+    /// searched for a backslash as words.
+    #[inline(never)]
+    fn remember(&mut self, at: usize, b: &[u8], start: usize, end: usize, key: (usize, usize), hits: &'f [Hit]) {
         if at >= SHAPE_KEYS || at > self.leads.len() {
             return;
         }
-        let lead = (bytes.len() <= LEAD_MAX && !bytes.contains(&b'\\')).then(|| {
-            let mut padded = [0u8; LEAD_MAX];
-            padded[..bytes.len()].copy_from_slice(bytes);
-            let mut mask = [0u8; LEAD_MAX];
-            mask[..bytes.len()].fill(0xff);
-            Lead {
-                words: std::array::from_fn(|i| word_at(&padded, 8 * i)),
-                care: std::array::from_fn(|i| word_at(&mask, 8 * i)),
-                len: bytes.len() as u8,
-                key_at: key_at as u8,
-                key_len: key_len as u8,
-                string: bytes.last() == Some(&b'"'),
-                hits,
-            }
-        });
+        let len = end - start;
+        let lead = (len <= LEAD_MAX)
+            .then(|| {
+                let care = &CARE[len];
+                let words: [u64; LEAD_WORDS] = match b.get(start..start + LEAD_MAX) {
+                    Some(w) => std::array::from_fn(|i| word_at(w, 8 * i) & care[i]),
+                    None => {
+                        let mut padded = [0u8; LEAD_MAX];
+                        padded[..len].copy_from_slice(&b[start..end]);
+                        std::array::from_fn(|i| word_at(&padded, 8 * i))
+                    }
+                };
+                (!words.iter().any(|&w| has_byte(w, b'\\'))).then_some(Lead {
+                    words,
+                    care: *care,
+                    len: len as u8,
+                    key_at: key.0 as u8,
+                    key_len: key.1 as u8,
+                    string: b[end - 1] == b'"',
+                    hits,
+                })
+            })
+            .flatten();
         if at == self.leads.len() {
-            self.leads.push(lead);
+            self.leads.push([lead, None]);
         } else {
-            self.leads[at] = lead;
+            let ways = &mut self.leads[at];
+            ways[1] = ways[0].take();
+            ways[0] = lead;
         }
     }
 }
 
+/// Whether the word `w` holds the byte `c` (`c` not zero: the zero padding
+/// is no match).
+#[inline(always)]
+fn has_byte(w: u64, c: u8) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = w ^ (LOW * u64::from(c));
+    x.wrapping_sub(LOW) & !x & HIGH != 0
+}
+
 impl Lead<'_> {
+    /// Whether `b` holds the lead's bytes at `p`.
+    #[inline(always)]
+    fn is_at(&self, b: &[u8], p: usize) -> bool {
+        match b.get(p..p + LEAD_MAX) {
+            Some(w) => {
+                let diff = |i: usize| (word_at(w, 8 * i) ^ self.words[i]) & self.care[i];
+                diff(0) | diff(1) | diff(2) | diff(3) == 0
+            }
+            None => self.same_near_end(b, p),
+        }
+    }
+
     /// Whether `b` holds the lead's bytes at `p`, fewer than
     /// [`LEAD_MAX`] bytes before its end.
     #[cold]
@@ -1113,7 +1216,7 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
             if depth < MAX_DEPTH {
                 self.ws();
                 let end = if self.b.get(self.p) == Some(&b'"') { self.p + 1 } else { self.p };
-                shape.learn(self.members, &self.b[start..end], key_at - start, key.len(), hits);
+                shape.learn(self.members, self.b, start, end, (key_at - start, key.len()), hits);
                 self.members += 1;
                 path[depth] = key;
                 self.value(fields, shape, hits, path, depth + 1, found)?;
@@ -1572,6 +1675,55 @@ mod tests {
         assert!(shape.leads.len() <= SHAPE_KEYS);
         let r = f.parse(lines[4], true).unwrap();
         assert_eq!((r.ip, r.status, r.path), (Some(&b"b"[..]), Some(404), Some(&b"/y"[..])));
+    }
+
+    /// Lines whose keys come in varying orders make a shape rest (learning
+    /// costs more than its leads save) and then try again; lines with an
+    /// optional field find their leads in a position's second way. Every
+    /// record is the fresh parse's.
+    #[test]
+    fn a_shape_rests_on_varying_orders_and_keeps_two_leads_a_position() {
+        let f = JsonFields::default();
+        let fields = [
+            r#""remote_addr":"203.0.113.8""#,
+            r#""status":200"#,
+            r#""request":"GET /a?b HTTP/1.1""#,
+            r#""body_bytes_sent":512"#,
+            r#""request_time":0.25"#,
+            r#""http_user_agent":"curl/8""#,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut shape = Shape::new();
+        let mut rested = false;
+        let blocks = REST_BLOCKS as usize + 3;
+        for n in 0..(blocks * 2 - 1) * BLOCK_LINES as usize / 2 {
+            let mut order: Vec<&str> = fields.to_vec();
+            if n < BLOCK_LINES as usize {
+                for i in (1..order.len()).rev() {
+                    order.swap(i, next() as usize % (i + 1));
+                }
+            } else if next() % 2 == 0 {
+                order.insert(1, r#""remote_user":"ann""#);
+            }
+            let line = format!("{{{}}}", order.join(","));
+            let shaped = crate::record::by_value(|rec| f.parse_shaped(line.as_bytes(), true, rec, &mut shape));
+            assert_eq!(shaped, f.parse(line.as_bytes(), true), "{line}");
+            rested |= shape.resting > 0;
+            if n == BLOCK_LINES as usize {
+                assert!(!shape.on && shape.leads.is_empty(), "shuffled keys: resting");
+            }
+        }
+        assert!(rested);
+        // Back from its rest, in the second block of lines of two shapes:
+        // no lead learned (each position holds both).
+        assert!(shape.on && shape.resting == 0);
+        assert_eq!((shape.learned, shape.lines), (0, BLOCK_LINES / 2));
     }
 
     /// White space anywhere JSON allows it (before and after keys, colons,
