@@ -693,10 +693,8 @@ pub(crate) struct Shape<'f> {
     /// Each position's two last leads, where remembered, the later first:
     /// lines of two shapes (an optional field there or not) find theirs.
     leads: Vec<[Option<Lead<'f>>; 2]>,
-    /// Remember leads now (never for one-off parses, which would only
-    /// allocate; not while resting).
-    on: bool,
-    /// Whether leads are used at all ([`Shape::new`]).
+    /// Whether leads are used at all ([`Shape::new`]; one-off parses,
+    /// which would only allocate, use none).
     learns: bool,
     /// Over the lines of the current block of [`BLOCK_LINES`]: lines,
     /// members, and leads learned (members whose lead was not the line
@@ -770,12 +768,12 @@ fn word_at(b: &[u8], at: usize) -> u64 {
 impl<'f> Shape<'f> {
     /// A shape that learns and uses the leads of the lines it is given.
     pub(crate) fn new() -> Shape<'f> {
-        Shape { on: true, learns: true, ..Shape::none() }
+        Shape { learns: true, ..Shape::default() }
     }
 
     /// A shape that remembers nothing.
     pub(crate) fn none() -> Shape<'f> {
-        Shape { leads: Vec::new(), on: false, learns: false, lines: 0, members: 0, learned: 0, resting: 0 }
+        Shape::default()
     }
 
     /// A lead remembered at position `at`, when `b` holds the same bytes
@@ -800,7 +798,7 @@ impl<'f> Shape<'f> {
     /// line escaped).
     #[inline(always)]
     fn learn(&mut self, at: usize, b: &[u8], start: usize, end: usize, key: (usize, usize), hits: &'f [Hit]) {
-        if self.on {
+        if self.on() {
             self.learned += 1;
             self.remember(at, b, start, end, key, hits);
         }
@@ -820,14 +818,19 @@ impl<'f> Shape<'f> {
         }
     }
 
+    /// Whether leads are learned (and so used) now: by a shape that
+    /// learns, and not while it rests.
+    #[inline(always)]
+    fn on(&self) -> bool {
+        self.learns && self.resting == 0
+    }
+
     #[cold]
     fn end_block(&mut self) {
         if self.resting > 0 {
             self.resting -= 1;
-            self.on = self.resting == 0;
         } else if self.learned * 4 > self.members {
             self.leads.clear();
-            self.on = false;
             self.resting = REST_BLOCKS;
         }
         (self.lines, self.members, self.learned) = (0, 0, 0);
@@ -846,14 +849,8 @@ impl<'f> Shape<'f> {
         let lead = (len <= LEAD_MAX)
             .then(|| {
                 let care = &CARE[len];
-                let words: [u64; LEAD_WORDS] = match b.get(start..start + LEAD_MAX) {
-                    Some(w) => std::array::from_fn(|i| word_at(w, 8 * i) & care[i]),
-                    None => {
-                        let mut padded = [0u8; LEAD_MAX];
-                        padded[..len].copy_from_slice(&b[start..end]);
-                        std::array::from_fn(|i| word_at(&padded, 8 * i))
-                    }
-                };
+                let at = words_at(b, start);
+                let words: [u64; LEAD_WORDS] = std::array::from_fn(|i| at[i] & care[i]);
                 (!words.iter().any(|&w| has_byte(w, b'\\'))).then_some(Lead {
                     words,
                     care: *care,
@@ -875,6 +872,23 @@ impl<'f> Shape<'f> {
     }
 }
 
+/// The [`LEAD_MAX`] bytes of `b` at `at` as words, zero past its end.
+#[inline(always)]
+fn words_at(b: &[u8], at: usize) -> [u64; LEAD_WORDS] {
+    match b.get(at..at + LEAD_MAX) {
+        Some(w) => std::array::from_fn(|i| word_at(w, 8 * i)),
+        None => padded_words(&b[at..]),
+    }
+}
+
+/// `rest` (under [`LEAD_MAX`] bytes), zero-padded, as words.
+#[cold]
+fn padded_words(rest: &[u8]) -> [u64; LEAD_WORDS] {
+    let mut padded = [0u8; LEAD_MAX];
+    padded[..rest.len()].copy_from_slice(rest);
+    std::array::from_fn(|i| word_at(&padded, 8 * i))
+}
+
 /// Whether the word `w` holds the byte `c` (`c` not zero: the zero padding
 /// is no match).
 #[inline(always)]
@@ -890,24 +904,24 @@ impl Lead<'_> {
     #[inline(always)]
     fn is_at(&self, b: &[u8], p: usize) -> bool {
         match b.get(p..p + LEAD_MAX) {
-            Some(w) => {
-                let diff = |i: usize| (word_at(w, 8 * i) ^ self.words[i]) & self.care[i];
-                diff(0) | diff(1) | diff(2) | diff(3) == 0
-            }
-            None => self.same_near_end(b, p),
+            Some(w) => self.is(std::array::from_fn(|i| word_at(w, 8 * i))),
+            None => self.near_end(b, p),
         }
     }
 
-    /// Whether `b` holds the lead's bytes at `p`, fewer than
-    /// [`LEAD_MAX`] bytes before its end.
+    /// [`is_at`](Lead::is_at) fewer than [`LEAD_MAX`] bytes before the
+    /// end of `b`: all of the lead's bytes must be in it (the zero padding
+    /// stands for no byte).
     #[cold]
-    fn same_near_end(&self, b: &[u8], p: usize) -> bool {
-        let len = usize::from(self.len);
-        let mut bytes = [0u8; LEAD_MAX];
-        for (i, w) in self.words.iter().enumerate() {
-            bytes[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        b.get(p..p + len) == Some(&bytes[..len])
+    fn near_end(&self, b: &[u8], p: usize) -> bool {
+        p + usize::from(self.len) <= b.len() && self.is(padded_words(&b[p..]))
+    }
+
+    /// Whether the words `w` hold the lead's bytes.
+    #[inline(always)]
+    fn is(&self, w: [u64; LEAD_WORDS]) -> bool {
+        let diff = |i: usize| (w[i] ^ self.words[i]) & self.care[i];
+        diff(0) | diff(1) | diff(2) | diff(3) == 0
     }
 }
 
@@ -1201,16 +1215,8 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
                 return Ok(());
             }
             first = false;
-            // Compact JSON (most logs) has no white space to skip: the
-            // key's quote, the colon and the comma are checked where they
-            // stand, and only a byte that is none of them is taken for
-            // white space (a skip before each was a tenth of a JSON line's
-            // instructions).
-            if self.b.get(self.p) != Some(&b'"') {
-                self.ws();
-            }
-            let key_at = self.p + 1;
             let key = self.string()?;
+            let key_at = self.p - 1 - key.len();
             let hits = fields.names.get(key);
             self.eat(b':')?;
             if depth < MAX_DEPTH {
@@ -1716,13 +1722,13 @@ mod tests {
             assert_eq!(shaped, f.parse(line.as_bytes(), true), "{line}");
             rested |= shape.resting > 0;
             if n == BLOCK_LINES as usize {
-                assert!(!shape.on && shape.leads.is_empty(), "shuffled keys: resting");
+                assert!(!shape.on() && shape.leads.is_empty(), "shuffled keys: resting");
             }
         }
         assert!(rested);
         // Back from its rest, in the second block of lines of two shapes:
         // no lead learned (each position holds both).
-        assert!(shape.on && shape.resting == 0);
+        assert!(shape.on() && shape.resting == 0);
         assert_eq!((shape.learned, shape.lines), (0, BLOCK_LINES / 2));
     }
 
