@@ -967,13 +967,18 @@ fn name_end(line: &[u8], from: usize, after: &[u8]) -> Option<usize> {
         return Some(first);
     }
     let mut at = first;
-    while !line.get(at + 2).is_some_and(u8::is_ascii_digit) {
+    while !opens_time(line, at) {
         match memchr::memmem::find(&line[at + 1..], after) {
             Some(i) => at += 1 + i,
             None => return Some(first),
         }
     }
     Some(at)
+}
+
+/// Whether the ` [` at `at` of `line` opens a time: a digit follows it.
+fn opens_time(line: &[u8], at: usize) -> bool {
+    line.get(at + 2).is_some_and(u8::is_ascii_digit)
 }
 
 /// Parse the field at `*p` that `after` (if any) follows, store it in
@@ -1003,7 +1008,7 @@ fn step<'a>(
             find(line, from, t).ok_or(LineError::Mismatch)?
         };
         if lit_at(line, at + 1, &after[1..]) {
-            if field == Field::User && after == b" [" && !line.get(at + 2).is_some_and(u8::is_ascii_digit) {
+            if field == Field::User && after == b" [" && !opens_time(line, at) {
                 // A name holding ` [` (see `name_end`).
                 spaced_user(line, *p, at, after).unwrap_or(at)
             } else {
