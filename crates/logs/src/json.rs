@@ -11,7 +11,7 @@ use crate::plan::finish_paths;
 use crate::record::{
     LineError, LogRecord, TimeUnit, dash_none, parse_bytes, parse_duration, parse_status, split_request,
 };
-use crate::scan::find2;
+use crate::scan::{find2, number_end};
 use crate::time;
 
 /// What a JSON field means.
@@ -1148,10 +1148,7 @@ impl<'a, const LOOSE: bool> Scanner<'a, LOOSE> {
         let b = self.b;
         if let Some(b'-' | b'0'..=b'9') = b.get(start) {
             // A number, checked as it is scanned (the loose grammar below).
-            let mut p = start + 1;
-            while p < b.len() && matches!(b[p], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
-                p += 1;
-            }
+            let p = number_end(b, start + 1);
             self.p = p;
             return match b.get(p) {
                 Some(&c) if !ends_bare(c) => Err(LineError::BadJson),

@@ -1,4 +1,5 @@
-//! Finding one byte in a log line, 16 bytes at a time, then 64.
+//! Finding one byte in a log line, 16 bytes at a time, then 64; and where
+//! a JSON number ends, 16 bytes at a time ([`number_end`]).
 //!
 //! The fields of an access-log line are a few to a few dozen bytes long. A
 //! byte loop branches on every byte and mispredicts where the field ends;
@@ -11,6 +12,7 @@
 //! line's last 16 bytes again, so no byte past the line is touched.
 
 use pagemill_split::block::{eq_mask, eq_mask16};
+use wide::u8x16;
 
 /// The 16 bytes of `hay` at `at`.
 #[inline(always)]
@@ -146,6 +148,48 @@ pub(crate) fn rfind(hay: &[u8], byte: u8) -> Option<usize> {
     hay[..end].iter().rposition(|&b| b == byte)
 }
 
+/// One bit per byte of `bytes` that may stand in a JSON number: a digit,
+/// `.`, `-`, `+`, `e` or `E`.
+#[inline(always)]
+fn number_mask16(bytes: &[u8; 16]) -> u32 {
+    let v = u8x16::new(*bytes);
+    let digit = v.max(u8x16::splat(b'0')).min(u8x16::splat(b'9')).simd_eq(v);
+    let exp = (v | u8x16::splat(0x20)).simd_eq(u8x16::splat(b'e'));
+    let sign = v.simd_eq(u8x16::splat(b'-')) | v.simd_eq(u8x16::splat(b'+'));
+    (digit | exp | sign | v.simd_eq(u8x16::splat(b'.'))).to_bitmask()
+}
+
+/// The index of the first byte at or after `from` of `hay` that cannot
+/// stand in a JSON number (see [`number_mask16`]), or `hay.len()`.
+///
+/// A number's bytes are classed 16 at a time: a byte loop's exit branch
+/// mispredicted at the end of most numbers, whose lengths vary (sizes of
+/// 1 to 7 digits). Most numbers end in the first block; near the end of
+/// `hay` the last 16 bytes are read again, so no byte past it is touched.
+#[inline(always)]
+pub(crate) fn number_end(hay: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while at + 16 <= hay.len() {
+        let m = !number_mask16(block(hay, at));
+        if m & 0xFFFF != 0 {
+            return at + m.trailing_zeros() as usize;
+        }
+        at += 16;
+    }
+    if at >= hay.len() {
+        return hay.len();
+    }
+    if hay.len() >= 16 {
+        // The last block again, without the bytes before `at`; past the
+        // end of `hay` the mask has no number bytes.
+        let start = hay.len() - 16;
+        let m = !(number_mask16(block(hay, start)) >> (at - start));
+        return at + m.trailing_zeros() as usize;
+    }
+    let number = |b: &u8| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
+    hay[at..].iter().position(|b| !number(b)).map_or(hay.len(), |i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,9 +204,31 @@ mod tests {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
-                        [b'a', b' ', b'"', b'x'][(state % 4) as usize]
+                        [
+                            b'a',
+                            b' ',
+                            b'"',
+                            b'x',
+                            b'1',
+                            b'9',
+                            b'.',
+                            b'e',
+                            b'E',
+                            b'+',
+                            b'-',
+                            b',',
+                            b'/',
+                            b'0',
+                            b'5',
+                            b'E' | 0x80,
+                        ][(state % 16) as usize]
                     })
                     .collect();
+                let number = |b: &u8| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
+                for from in 0..=len {
+                    let want = hay[from..].iter().position(|b| !number(b)).map_or(len, |i| from + i);
+                    assert_eq!(number_end(&hay, from), want, "{hay:?} from {from}");
+                }
                 for byte in [b' ', b'"', b'z'] {
                     assert_eq!(rfind(&hay, byte), hay.iter().rposition(|&b| b == byte), "{hay:?}");
                     for from in 0..=len + 1 {
