@@ -1036,7 +1036,7 @@ impl Fold {
             summary.add_values(v, settings)
         });
         summarise_into(&mut self.state.addresses, groups, &mut self.distinct, |summary, v| {
-            summary.merge(Distinct::from_hash_slice(v, settings), settings)
+            summary.add_hash_slice(v, settings)
         });
     }
 }

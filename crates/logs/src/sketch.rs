@@ -4,7 +4,7 @@
 
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use hdrhistogram::Histogram;
-use pagemill_sketch::sorted_union;
+use pagemill_sketch::{sorted_union, union_into};
 
 /// Request times a group keeps as bucket keys before it switches to a
 /// histogram: 64 KiB of keys, half the size of one HdrHistogram of 3
@@ -299,6 +299,20 @@ std::thread_local! {
     static SORT_SCRATCH: std::cell::RefCell<(Vec<u32>, Vec<u64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Sort `hashes` and move the distinct ones to the front, which is
+/// returned.
+fn sort_unique(hashes: &mut [u64]) -> &[u64] {
+    sort_hashes(hashes);
+    let mut n = 0;
+    for i in 0..hashes.len() {
+        if n == 0 || hashes[i] != hashes[n - 1] {
+            hashes[n] = hashes[i];
+            n += 1;
+        }
+    }
+    &hashes[..n]
+}
+
 /// Sort `v`: 64-bit hashes, spread evenly as a good hash spreads them, in
 /// about linear time. Above [`SMALL_SORT`] values, each goes into one of at
 /// least as many buckets by its top bits (a counting pass and a placing
@@ -399,15 +413,43 @@ impl Distinct {
     /// From unsorted hashes with duplicates, which are sorted and
     /// deduplicated in place (the distinct ones end up in front).
     pub(crate) fn from_hash_slice(hashes: &mut [u64], settings: &Settings) -> Distinct {
-        sort_hashes(hashes);
-        let mut n = 0;
-        for i in 0..hashes.len() {
-            if n == 0 || hashes[i] != hashes[n - 1] {
-                hashes[n] = hashes[i];
-                n += 1;
-            }
+        Distinct::of_unique(sort_unique(hashes), settings)
+    }
+
+    /// Add unsorted hashes with duplicates: what a fold's summary does with
+    /// a group's new addresses. Equal to a [`merge`](Distinct::merge) with
+    /// [`from_hash_slice`](Distinct::from_hash_slice)`(hashes)`, without
+    /// the list or sketch that one builds and the merge frees again: a
+    /// sketch takes the hashes as they come (an update is order-free and
+    /// takes a hash twice as once), unsorted, where a busy group's batch
+    /// above the exact limit was sorted into a sketch of its own and the
+    /// two sketches unioned; an exact set takes the batch's distinct hashes
+    /// into its own list.
+    pub(crate) fn add_hash_slice(&mut self, hashes: &mut [u64], settings: &Settings) {
+        if let Distinct::Sketch(s) = self {
+            hashes.iter().for_each(|&h| s.update(h));
+            return;
         }
-        Distinct::of_unique(&hashes[..n], settings)
+        let unique = sort_unique(hashes);
+        let mut set = match std::mem::take(self) {
+            Distinct::Exact(v) if v.is_empty() => {
+                *self = Distinct::of_unique(unique, settings);
+                return;
+            }
+            Distinct::Exact(v) => v,
+            Distinct::One(h) => {
+                let mut v = Vec::with_capacity(1 + unique.len());
+                v.push(h);
+                v
+            }
+            Distinct::Sketch(_) => unreachable!("a sketch took the hashes above"),
+        };
+        union_into(&mut set, unique);
+        *self = match set[..] {
+            [h] => Distinct::One(h),
+            _ => Distinct::Exact(set),
+        };
+        self.settle(settings);
     }
 
     /// From sorted, distinct hashes.
@@ -588,6 +630,40 @@ mod tests {
             assert_eq!(matches!(d, Distinct::Exact(_)), exact, "{n} distinct");
             if let Distinct::Exact(h) = &d {
                 assert!(h.windows(2).all(|w| w[0] < w[1]) && h.len() == n);
+            }
+        }
+    }
+
+    #[test]
+    fn adding_hashes_equals_merging_their_own_set() {
+        // Batches of every kind in turn: one hash again, a few, duplicates,
+        // one that crosses the exact limit, some above it, and one larger
+        // than the limit alone.
+        let batch =
+            |i: u64, n: u64, range: u64| -> Vec<u64> { (0..n).map(|k| (i * 7919 + k * 104_729) % range).collect() };
+        let batches = [
+            vec![5],
+            vec![5],
+            vec![5, 5],
+            batch(1, 3, 50),
+            batch(2, 40, 60),
+            batch(3, 2000, 1 << 40),
+            batch(4, 300, 1 << 40),
+            batch(5, 5000, 1 << 40),
+            batch(6, 1, 1 << 40),
+        ];
+        for start in 0..batches.len() {
+            let (mut added, mut merged) = (Distinct::default(), Distinct::default());
+            for b in &batches[start..] {
+                added.add_hash_slice(&mut b.clone(), &S);
+                merged.merge(Distinct::from_hash_slice(&mut b.clone(), &S), &S);
+                assert_eq!(added.exact(), merged.exact(), "from batch {start}");
+                assert_eq!(added.count(), merged.count(), "from batch {start}");
+                for d in [&added, &merged] {
+                    let one = matches!(d, Distinct::One(_));
+                    assert_eq!(one, d.count() == 1 && !matches!(d, Distinct::Sketch(_)), "{d:?}");
+                }
+                assert_eq!(matches!(added, Distinct::Sketch(_)), matches!(merged, Distinct::Sketch(_)));
             }
         }
     }

@@ -459,21 +459,30 @@ fn le_u32(b: &[u8]) -> u32 {
 }
 
 /// The sorted union of two sorted, duplicate-free lists of hashes (or any
-/// `u64`s), built in the longer list's buffer from the back: no allocation
-/// unless it must grow, and then by exactly the other list's length. Exact
+/// `u64`s), built in the longer list's buffer ([`union_into`]). Exact
 /// distinct sets merge with it.
-///
-/// The merge loop has no data-dependent branch: each step writes the larger
-/// of the two back elements and steps back in the list (or both lists, on
-/// a tie) it came from, with conditional moves. Interleaved random hashes
-/// made a branch per element mispredict about half the time.
 pub fn sorted_union(mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
     if b.len() > a.len() {
         // A union is symmetric: grow the longer list.
         std::mem::swap(&mut a, &mut b);
     }
+    union_into(&mut a, &b);
+    a
+}
+
+/// Make the sorted, duplicate-free list `a` the sorted union of itself and
+/// the sorted, duplicate-free `b`, from the back, in `a`'s buffer: no
+/// allocation unless it must grow, and then by exactly `b`'s length (a
+/// summary's address set takes a batch of new hashes this way, without a
+/// list of its own).
+///
+/// The merge loop has no data-dependent branch: each step writes the larger
+/// of the two back elements and steps back in the list (or both lists, on
+/// a tie) it came from, with conditional moves. Interleaved random hashes
+/// made a branch per element mispredict about half the time.
+pub fn union_into(a: &mut Vec<u64>, b: &[u64]) {
     if b.is_empty() {
-        return a;
+        return;
     }
     let (n, m) = (a.len(), b.len());
     // Exactly what the union may need: doubling would leave up to half of
@@ -503,7 +512,6 @@ pub fn sorted_union(mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
             a.shrink_to_fit();
         }
     }
-    a
 }
 
 #[cfg(test)]
@@ -559,6 +567,9 @@ mod tests {
             let want: Vec<u64> =
                 a.iter().chain(&b).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
             assert_eq!(sorted_union(a.clone(), b.clone()), want, "{a:?} {b:?}");
+            let mut into = a.clone();
+            union_into(&mut into, &b);
+            assert_eq!(into, want, "{a:?} into {b:?}");
         }
     }
 

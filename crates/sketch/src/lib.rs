@@ -60,7 +60,7 @@ mod error;
 mod hash;
 mod quantiles;
 
-pub use crate::distinct::{Distinct, DistinctConfig, read_hll, sorted_union, write_hll};
+pub use crate::distinct::{Distinct, DistinctConfig, read_hll, sorted_union, union_into, write_hll};
 pub use crate::error::Error;
 pub use crate::hash::{hash_bytes, load_word};
 pub use crate::quantiles::{QuantileConfig, Quantiles, nearest_rank};
