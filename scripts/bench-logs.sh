@@ -63,7 +63,14 @@ if [ ! -s "$log" ]; then
     "$PAGEMILL" gen access-log --rows "$rows" --log-format timed --seed 1 "${ids[@]}" -o "$log"
 fi
 bytes=$(stat -c %s "$log")
-cat "$log" > /dev/null # page cache
+# The page cache state of a file read from the disk, for every program and
+# run (see settle_page_cache in bench_lib.py); without Python, read once.
+if command -v "$py" > /dev/null; then
+    echo "page cache: $("$py" "$top/scripts/bench_lib.py" settle "$log")" >&2
+else
+    cat "$log" > /dev/null
+    echo "page cache: read once (no $py to evict it first)" >&2
+fi
 
 # The request-line regex every text-based peer uses.
 re='^(\S+) \S+ \S+ \[[^\]]+\] "\S+ ([^ ?"]*)[^"]*" (\d{3}) (\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" ([0-9.]+)$'

@@ -75,6 +75,37 @@ def measure_rusage(cmd, env=None):
     }
 
 
+PAGE_CACHE_NOTE = "evicted, then read back once (a file read from the disk)"
+
+
+def settle_page_cache(path):
+    """Put `path` in the page cache in the state of a file read from the disk,
+    whatever its history: flush it, evict it (posix_fadvise DONTNEED), read it
+    back once. Returns the state, for the results (PAGE_CACHE_NOTE), or what
+    was done instead where eviction is not available.
+
+    Why not just read it (cat): a file written moments ago (a generated input)
+    sits in the page cache in the pieces its writes made; read back from the
+    disk it arrives in readahead's pieces, on Linux 6.x folios of up to 2 MiB
+    that a memory map maps 2 MiB at a time. pagemill maps its inputs, so its
+    times depend on which (about 10% on a JSON summary of 620 MB here); the
+    peers read them. Every program of a run sees the same state, and a rerun
+    the state of the first."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if not hasattr(os, "posix_fadvise"):
+            state = "read once (no posix_fadvise here to evict it first)"
+        else:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            state = PAGE_CACHE_NOTE
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+    return state
+
+
 def interleaved(programs, runs):
     """programs: list of (name, cmd). Returns {name: [sample dicts]}; each round
     runs every program once, in order, so drift hits all alike."""
@@ -152,11 +183,15 @@ def write_results(out_dir, tag, meta, workloads):
 
 
 if __name__ == "__main__":
-    # `bench_lib.py peak CMD...`: run CMD once, print its peak RSS and peak
-    # anonymous RSS in MB (for the shell scripts; its output is discarded).
+    # For the shell scripts. `bench_lib.py peak CMD...`: run CMD once, print
+    # its peak RSS and peak anonymous RSS in MB (its output is discarded).
+    # `bench_lib.py settle FILE`: settle_page_cache(FILE), and print the state.
     import sys
 
-    if len(sys.argv) < 3 or sys.argv[1] != "peak":
-        sys.exit("usage: bench_lib.py peak CMD...")
-    r = measure_rusage(sys.argv[2:])
-    print(f"{r['rss_mb']:.0f} {r['anon_mb']:.0f}")
+    if len(sys.argv) >= 3 and sys.argv[1] == "peak":
+        r = measure_rusage(sys.argv[2:])
+        print(f"{r['rss_mb']:.0f} {r['anon_mb']:.0f}")
+    elif len(sys.argv) == 3 and sys.argv[1] == "settle":
+        print(settle_page_cache(sys.argv[2]))
+    else:
+        sys.exit("usage: bench_lib.py peak CMD... | bench_lib.py settle FILE")
