@@ -65,12 +65,15 @@ fi
 bytes=$(stat -c %s "$log")
 # The page cache state of a file read from the disk, for every program and
 # run (see settle_page_cache in bench_lib.py); without Python, read once.
-if command -v "$py" > /dev/null; then
-    echo "page cache: $("$py" "$top/scripts/bench_lib.py" settle "$log")" >&2
-else
-    cat "$log" > /dev/null
-    echo "page cache: read once (no $py to evict it first)" >&2
-fi
+settle() {
+    if command -v "$py" > /dev/null; then
+        echo "page cache of $(basename "$1"): $("$py" "$top/scripts/bench_lib.py" settle "$1")" >&2
+    else
+        cat "$1" > /dev/null
+        echo "page cache of $(basename "$1"): read once (no $py to evict it first)" >&2
+    fi
+}
+settle "$log"
 
 # The request-line regex every text-based peer uses.
 re='^(\S+) \S+ \S+ \[[^\]]+\] "\S+ ([^ ?"]*)[^"]*" (\d{3}) (\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" ([0-9.]+)$'
@@ -173,6 +176,7 @@ elif [ -n "$peers" ]; then
         head -c 100000000 "$log" | head -n -1 > "$tmp" || { rm -f "$tmp"; exit 1; }
         mv -f "$tmp" "$slice"
     fi
+    settle "$slice"
     add "pagemill@100MB" "\"$PAGEMILL\" logs --log-format timed -g path -m requests,bytes,distinct_ips,latency_p99 --output-format csv \"$slice\" > /dev/null"
     add "goaccess@100MB" "goaccess \"$slice\" --no-global-config --no-progress --log-format='%h %^[%d:%t %^] \"%r\" %s %b \"%R\" \"%u\" %T' --date-format=%d/%b/%Y --time-format=%T -o \"$dir/goaccess.json\" > /dev/null 2>&1"
 fi
