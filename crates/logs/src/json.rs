@@ -1668,14 +1668,21 @@ mod tests {
             br#"{"a_key_much_longer_than_thirty_two_bytes":1,"status":204}"#,
             br#"{"a_key_much_longer_than_thirty_two_bytes":1,"status":205}"#,
         ];
-        let mut shape = Shape::new();
-        for round in 0..2 {
-            for line in &lines {
-                let shaped = crate::record::by_value(|rec| f.parse_shaped(line, true, rec, &mut shape));
-                assert_eq!(shaped, f.parse(line, true), "round {round}: {}", String::from_utf8_lossy(line));
+        // Also with a key named for two targets.
+        let mut two = JsonFields::default();
+        two.apply("host=remote_addr").unwrap();
+        for f in [&f, &two] {
+            let mut shape = Shape::new();
+            for round in 0..2 {
+                for line in &lines {
+                    let shaped = crate::record::by_value(|rec| f.parse_shaped(line, true, rec, &mut shape));
+                    assert_eq!(shaped, f.parse(line, true), "round {round}: {}", String::from_utf8_lossy(line));
+                }
             }
+            assert!(shape.leads.len() <= SHAPE_KEYS);
         }
-        assert!(shape.leads.len() <= SHAPE_KEYS);
+        let r = two.parse(lines[4], true).unwrap();
+        assert_eq!((r.ip, r.host), (Some(&b"b"[..]), Some(&b"b"[..])));
         let r = f.parse(lines[4], true).unwrap();
         assert_eq!((r.ip, r.status, r.path), (Some(&b"b"[..]), Some(404), Some(&b"/y"[..])));
     }
