@@ -43,6 +43,9 @@ pub(crate) struct Scratch<'a> {
     pub(crate) fields: Vec<pagemill_features::RawField<'a>>,
     /// An unescaped field.
     pub(crate) bytes: Vec<u8>,
+    /// The parser of a log's lines, made by the chunk's first: it learns
+    /// the lines' layout (a JSON log's member leads) as the logs job's does.
+    pub(crate) log_parser: Option<pagemill_logs::LineParser<'a>>,
 }
 
 /// What a table's records look like: its columns, how records are cut,
@@ -62,7 +65,7 @@ pub(crate) trait Decoder: fmt::Debug + Send + Sync + 'static {
     /// false; a field that does not parse but leaves the row readable may
     /// be reported and given as null.
     fn parse<'a>(
-        &self,
+        &'a self,
         rec: Record<'a>,
         projection: &[usize],
         row: &mut Vec<Cell<'a>>,
@@ -206,9 +209,9 @@ impl Col {
 
 /// Decode the records of one chunk into batches of at most `batch_size`
 /// rows, appended to `out`; returns the number of rows.
-pub(crate) fn decode_chunk(
-    decoder: &dyn Decoder,
-    job: &ChunkJob<'_>,
+pub(crate) fn decode_chunk<'a>(
+    decoder: &'a dyn Decoder,
+    job: &ChunkJob<'a>,
     out: &mut Vec<RecordBatch>,
     malformed: &mut Malformed,
 ) -> datafusion::common::Result<usize> {

@@ -100,7 +100,7 @@ impl Decoder for DelimitedDecoder {
     }
 
     fn parse<'a>(
-        &self,
+        &'a self,
         r: Record<'a>,
         projection: &[usize],
         row: &mut Vec<Cell<'a>>,

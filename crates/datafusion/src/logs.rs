@@ -68,14 +68,15 @@ struct LogDecoder {
 
 impl Decoder for LogDecoder {
     fn parse<'a>(
-        &self,
+        &'a self,
         r: Record<'a>,
         projection: &[usize],
         row: &mut Vec<Cell<'a>>,
-        _scratch: &mut Scratch<'a>,
+        scratch: &mut Scratch<'a>,
         malformed: &mut Malformed,
     ) -> bool {
-        let parsed = self.format.parse_with(r.bytes, projection.contains(&TIME));
+        let parser = scratch.log_parser.get_or_insert_with(|| self.format.parser());
+        let parsed = parser.parse_with(r.bytes, projection.contains(&TIME));
         // As in the logs job: a JSON event that is no request is malformed.
         let rec = match parsed.and_then(|rec| self.format.require_request(&rec).map(|()| rec)) {
             Ok(rec) => rec,

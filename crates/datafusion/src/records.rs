@@ -26,7 +26,7 @@ struct BrcDecoder;
 
 impl Decoder for BrcDecoder {
     fn parse<'a>(
-        &self,
+        &'a self,
         r: Record<'a>,
         projection: &[usize],
         row: &mut Vec<Cell<'a>>,
@@ -65,7 +65,7 @@ struct BinaryDecoder {
 
 impl Decoder for BinaryDecoder {
     fn parse<'a>(
-        &self,
+        &'a self,
         r: Record<'a>,
         projection: &[usize],
         row: &mut Vec<Cell<'a>>,

@@ -128,6 +128,81 @@ fn per_path_log_summary_matches_a_reference_at_any_chunking() {
     }
 }
 
+/// A JSON log whose lines come in several shapes (an optional field, keys
+/// in another order, a nested request, white space between tokens) reads
+/// through SQL as each line parses alone: a chunk's lines share one parser,
+/// which learns their layout, and no layout learned from one line changes
+/// another's row.
+#[test]
+fn json_lines_of_varied_shapes_read_as_each_line_alone() {
+    let mut data = Vec::new();
+    for i in 0..3000u32 {
+        let line = match i % 5 {
+            0 => format!(
+                r#"{{"remote_addr":"10.0.0.{}","request":"GET /a/{} HTTP/1.1","status":200,"body_bytes_sent":{i},"request_time":0.{:03}}}"#,
+                i % 250,
+                i % 7,
+                i % 1000
+            ),
+            1 => format!(
+                r#"{{"remote_addr":"10.0.1.{}","remote_user":"u{i}","request":"POST /b HTTP/1.1","status":404,"body_bytes_sent":{},"request_time":1.5}}"#,
+                i % 250,
+                i * 3
+            ),
+            2 => format!(
+                r#"{{"status":500,"remote_addr":"10.0.2.{}","body_bytes_sent":7,"request":"GET /c?q={i} HTTP/1.1"}}"#,
+                i % 250
+            ),
+            3 => format!(
+                r#"{{"request":{{"remote_ip":"10.0.3.{}","method":"GET","uri":"/d/{}"}},"status":201,"size":{i},"duration":0.25}}"#,
+                i % 250,
+                i % 3
+            ),
+            _ => format!(
+                r#"{{ "remote_addr" : "10.0.4.{}" , "request" : "GET /e HTTP/1.1" , "status" : 302 , "body_bytes_sent" : {i} }}"#,
+                i % 250
+            ),
+        };
+        data.extend_from_slice(line.as_bytes());
+        data.push(b'\n');
+    }
+    let format = LogFormat::json();
+    let row = |ip: &str, status: String, path: &str, bytes: String, latency: String| {
+        format!("{ip} {status} {path} {bytes} {latency}")
+    };
+    let mut want: Vec<String> = Lines
+        .records(&data)
+        .map(|rec| {
+            let r = format.parse(rec.bytes).unwrap();
+            let text = |v: Option<&[u8]>| v.map_or("<null>".to_string(), |v| format.decode_text(v));
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "<null>".to_string());
+            row(
+                &text(r.ip),
+                opt(r.status.map(|s| s.to_string())),
+                &text(r.path),
+                opt(r.bytes.map(|b| b.to_string())),
+                opt(r.latency_us.map(|us| (us as f64 / 1e6).to_string())),
+            )
+        })
+        .collect();
+    want.sort();
+    for chunk in [64 << 10, 8 << 10] {
+        let table = PagemillTable::logs(vec![source(&data)], format.clone()).unwrap().with_chunk_size(chunk);
+        let b = concat(&query(&[("logs", &table)], "SELECT ip, status, path, bytes, latency FROM logs", 2));
+        assert!(table.take_malformed().is_empty());
+        let (ip, status, path, bytes, latency) =
+            (strings(&b, 0), strings(&b, 1), strings(&b, 2), strings(&b, 3), f64s(&b, 4));
+        let mut got: Vec<String> = (0..b.num_rows())
+            .map(|i| {
+                let latency = if latency[i].is_nan() { "<null>".to_string() } else { latency[i].to_string() };
+                row(&ip[i], status[i].clone(), &path[i], bytes[i].clone(), latency)
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "chunks of {chunk} bytes");
+    }
+}
+
 /// JSON events that are no request (a server's start-up message, `{}`) are
 /// malformed rows, as in the logs job, not requests with null fields.
 #[test]

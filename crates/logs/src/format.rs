@@ -563,4 +563,11 @@ impl LineParser<'_> {
             Kind::Json(f) => f.parse_shaped(line, want_time, rec, &mut self.shape),
         }
     }
+
+    /// Parse one line, exactly as
+    /// [`LogFormat::parse_with`](LogFormat::parse_with) does.
+    #[inline]
+    pub fn parse_with<'a>(&mut self, line: &'a [u8], want_time: bool) -> Result<LogRecord<'a>, LineError> {
+        crate::record::by_value(|rec| self.parse_into(line, want_time, rec))
+    }
 }
