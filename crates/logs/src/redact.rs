@@ -2234,12 +2234,6 @@ mod tests {
         assert_eq!((rec.user, rec.status), (None, Some(200)));
     }
 
-    /// A JSON address under a key no list names (Go's `clientIP` and
-    /// `remoteAddr`, Envoy's `downstream_remote_address`, nginx's
-    /// `upstream_addr`, ECS's `client.ip`) was left in clear, and the run
-    /// reported success. Every string value that is an address, or a list
-    /// of addresses, is masked now, at any depth and under any key, and
-    /// counted as an address field; other values stay byte for byte.
     /// A chunk's JSON lines are redacted with the leads of the lines before
     /// (`redact_chunk`, `survey_chunk`): each line comes out as it does
     /// alone, whatever shape the lines before it had.
@@ -2284,6 +2278,12 @@ mod tests {
         }
     }
 
+    /// A JSON address under a key no list names (Go's `clientIP` and
+    /// `remoteAddr`, Envoy's `downstream_remote_address`, nginx's
+    /// `upstream_addr`, ECS's `client.ip`) was left in clear, and the run
+    /// reported success. Every string value that is an address, or a list
+    /// of addresses, is masked now, at any depth and under any key, and
+    /// counted as an address field; other values stay byte for byte.
     #[test]
     fn json_addresses_under_any_key_are_masked() {
         let json = LogFormat::json();
