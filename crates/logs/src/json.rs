@@ -872,11 +872,17 @@ impl<'f> Shape<'f> {
     }
 }
 
+/// The first [`LEAD_MAX`] bytes of `w` as little-endian words.
+#[inline(always)]
+fn words(w: &[u8]) -> [u64; LEAD_WORDS] {
+    std::array::from_fn(|i| word_at(w, 8 * i))
+}
+
 /// The [`LEAD_MAX`] bytes of `b` at `at` as words, zero past its end.
 #[inline(always)]
 fn words_at(b: &[u8], at: usize) -> [u64; LEAD_WORDS] {
     match b.get(at..at + LEAD_MAX) {
-        Some(w) => std::array::from_fn(|i| word_at(w, 8 * i)),
+        Some(w) => words(w),
         None => padded_words(&b[at..]),
     }
 }
@@ -886,7 +892,7 @@ fn words_at(b: &[u8], at: usize) -> [u64; LEAD_WORDS] {
 fn padded_words(rest: &[u8]) -> [u64; LEAD_WORDS] {
     let mut padded = [0u8; LEAD_MAX];
     padded[..rest.len()].copy_from_slice(rest);
-    std::array::from_fn(|i| word_at(&padded, 8 * i))
+    words(&padded)
 }
 
 /// Whether the word `w` holds the byte `c` (`c` not zero: the zero padding
@@ -904,7 +910,7 @@ impl Lead<'_> {
     #[inline(always)]
     fn is_at(&self, b: &[u8], p: usize) -> bool {
         match b.get(p..p + LEAD_MAX) {
-            Some(w) => self.is(std::array::from_fn(|i| word_at(w, 8 * i))),
+            Some(w) => self.is(words(w)),
             None => self.near_end(b, p),
         }
     }
